@@ -1,0 +1,219 @@
+"""The command line: parses flags, calls the library, formats the result.
+
+Every error funnels through ``main`` into a message and an exit code:
+
+    0  success
+    1  the run finished but something failed (a send, a check)
+    2  configuration or usage error
+    3  the table backend or the state file failed
+    4  a channel failed as a whole
+    5  another sheetcrm run holds the lock
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table as RichTable
+
+from . import __version__
+from .checks import run_checks
+from .config import Config, load_config
+from .errors import SheetcrmError
+from .runner import RunResult, preview, sync
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+MAX_ROWS = 40
+
+
+class State:
+    def __init__(self, config_path: str, now: str | None, as_json: bool) -> None:
+        self.config_path = config_path
+        self.now_text = now
+        self.as_json = as_json
+        self.out = Console(highlight=False, soft_wrap=True)
+
+    def config(self) -> Config:
+        return load_config(Path(self.config_path), os.environ)
+
+    def now(self, config: Config) -> datetime:
+        if self.now_text is None:
+            return datetime.now(config.tz)
+        try:
+            value = datetime.fromisoformat(self.now_text)
+        except ValueError:
+            raise click.BadParameter(
+                f"{self.now_text!r} is not an ISO timestamp like 2025-06-01T09:00",
+                param_hint="--now") from None
+        return value if value.tzinfo else value.replace(tzinfo=config.tz)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", default="config.toml", show_default=True,
+              envvar="SHEETCRM_CONFIG", help="Path to the config file.")
+@click.option("--now", default=None, metavar="ISO",
+              help="Pretend the time is this (ISO timestamp; the config time zone if naive).")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.version_option(__version__, prog_name="sheetcrm")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str, now: str | None, as_json: bool) -> None:
+    """Turn a customer spreadsheet into an automated CRM."""
+    ctx.obj = State(config_path, now, as_json)
+
+
+@cli.command()
+@click.pass_obj
+def check(state: State) -> None:
+    """Check config, rules, templates, columns, keys and cells; render every template."""
+    config = state.config()
+    findings = run_checks(config, state.now(config))
+    errors = sum(1 for f in findings if f.level == "error")
+    if state.as_json:
+        _print_json(state, {"ok": errors == 0, "findings": [f.__dict__ for f in findings]})
+    else:
+        table = RichTable("level", "where", "problem", title="sheetcrm check")
+        for f in findings:
+            table.add_row(f.level, f.where, f.message)
+        if findings:
+            state.out.print(table)
+        state.out.print(f"{errors} error(s), "
+                        f"{sum(1 for f in findings if f.level == 'warning')} warning(s)"
+                        + ("" if errors else " — ready to sync"))
+    sys.exit(EXIT_FAILED if errors else EXIT_OK)
+
+
+@cli.command()
+@click.option("--all", "show_all", is_flag=True, help="List every row, not the first 40.")
+@click.pass_obj
+def plan(state: State, show_all: bool) -> None:
+    """Show what sync would do, changing nothing: no send, no write, no ledger change."""
+    config = state.config()
+    result = preview(config, state.now(config))
+    _report(state, result, "plan", show_all)
+
+
+@cli.command(name="sync")
+@click.option("--all", "show_all", is_flag=True, help="List every row, not the first 40.")
+@click.pass_obj
+def sync_command(state: State, show_all: bool) -> None:
+    """Recompute tags, send what is due, write state back into the sheet."""
+    config = state.config()
+    result = sync(config, state.now(config))
+    _report(state, result, "sync", show_all)
+    failed = result.summary()["failed"]
+    sys.exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+def _report(state: State, result: RunResult, verb: str, show_all: bool) -> None:
+    summary = result.summary()
+    if state.as_json:
+        _print_json(state, _result_json(result, verb))
+        return
+    out, plan = state.out, result.plan
+    limit = None if show_all else MAX_ROWS
+
+    if plan.tag_changes:
+        t = RichTable("key", "before", "after", title="tag changes")
+        for c in plan.tag_changes[:limit]:
+            t.add_row(c.key, ", ".join(c.before), ", ".join(c.after))
+        out.print(t)
+    if plan.moves:
+        t = RichTable("key", "flow", "move", "detail", title="flow moves")
+        for m in plan.moves[:limit]:
+            t.add_row(m.key, m.flow, m.action, m.detail)
+        out.print(t)
+    outcome = {id(o.send): o for o in result.outcomes}
+    if plan.sends:
+        title = "sends" if result.executed else "sends due (would go now)"
+        t = RichTable("key", "flow step", "template", "channel", "due", "result", title=title)
+        for s in plan.sends[:limit]:
+            o = outcome.get(id(s))
+            t.add_row(s.key, s.label, s.template, s.channel,
+                      f"{s.due_at.astimezone(plan.now.tzinfo):%m-%d %H:%M}",
+                      (o.status if o else "would send"))
+        out.print(t)
+    if plan.held:
+        t = RichTable("key", "flow step", "template", "reason", title="held back")
+        for h in plan.held[:limit]:
+            t.add_row(h.send.key, h.send.label, h.send.template, h.reason)
+        out.print(t)
+    if plan.errors:
+        t = RichTable("row", "key", "error", title="row errors")
+        for e in plan.errors[:limit]:
+            t.add_row(str(e.line), e.key, e.message)
+        out.print(t)
+    for note in result.recovered:
+        out.print(f"[yellow]recovered:[/] {note}")
+    held = ", ".join(f"{n} {r}" for r, n in summary["held"].items()) or "none"
+    writes = (f"{summary['cells_written']} cells written" if result.executed
+              else f"{len(result.updates)} cells would be written")
+    sent = f"{summary['sent']} sent" if result.executed else f"{summary['due']} would be sent"
+    out.print(
+        f"[bold]{verb}[/] at {plan.now:%Y-%m-%d %H:%M %Z}: {summary['rows_read']} rows read, "
+        f"{summary['tags_changed']} tag changes, {summary['entered']} entered, "
+        f"{summary['exited']} exited, {sent}, {summary['failed']} failed, held back: {held}, "
+        f"{summary['row_errors']} row errors, {writes}."
+    )
+    hidden = max(len(plan.sends), len(plan.held), len(plan.errors), len(plan.tag_changes),
+                 len(plan.moves))
+    if limit is not None and hidden > limit:
+        out.print(f"(lists cut at {limit} rows; --all shows every row)")
+
+
+def _result_json(result: RunResult, verb: str) -> dict[str, Any]:
+    plan = result.plan
+    status = {id(o.send): o.status for o in result.outcomes}
+    return {
+        "command": verb,
+        "summary": result.summary(),
+        "tag_changes": [{"key": c.key, "before": c.before, "after": c.after}
+                        for c in plan.tag_changes],
+        "moves": [m.__dict__ for m in plan.moves],
+        "sends": [
+            {"key": s.key, "flow": s.flow, "step": s.step + 1, "template": s.template,
+             "channel": s.channel, "kind": s.kind, "due_at": s.due_at.isoformat(),
+             "idempotency_key": s.idem_key,
+             "result": status.get(id(s), "would send" if not result.executed else "")}
+            for s in plan.sends
+        ],
+        "held": [{"key": h.send.key, "flow": h.send.flow, "step": h.send.step + 1,
+                  "template": h.send.template, "reason": h.reason} for h in plan.held],
+        "errors": [e.__dict__ for e in plan.errors],
+        "writes": [u.__dict__ for u in result.updates],
+        "recovered": result.recovered,
+    }
+
+
+def _print_json(state: State, data: dict[str, Any]) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: the one place where errors become messages and exit codes."""
+    try:
+        cli.main(args=argv, prog_name="sheetcrm", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_USAGE)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except SheetcrmError as exc:
+        click.echo(f"sheetcrm: {type(exc).__name__}: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""One exception base with typed subclasses; the CLI turns them into exit codes."""
+
+from __future__ import annotations
+
+
+class SheetcrmError(Exception):
+    """Base of every error sheetcrm raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigError(SheetcrmError):
+    """The configuration (config.toml, a template, a rule) is wrong.
+
+    The message names the key path, the bad value and the expected form.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        self.path = path
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+class RuleError(ConfigError):
+    """An expression in [tags] or [flows] does not compile (syntax, unknown name)."""
+
+
+class TemplateError(ConfigError):
+    """A template is missing or fails to render."""
+
+
+class BackendError(SheetcrmError):
+    """The table backend failed (file unreadable, API outage, permission)."""
+
+    exit_code = 3
+
+
+class ChannelError(SheetcrmError):
+    """A channel could not deliver a message.
+
+    ``retryable`` says whether the same message may be tried again later.
+    """
+
+    exit_code = 4
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        self.retryable = retryable
+        super().__init__(message)
+
+
+class CellError(ValueError):
+    """One cell does not parse as its field's type. Marks the row, never stops the run."""
+
+    def __init__(self, column: str, value: str, expected: str) -> None:
+        self.column = column
+        self.value = value
+        self.expected = expected
+        super().__init__(f"{column}: {value!r} is not {expected}")
+
+
+class LockedError(SheetcrmError):
+    """Another sheetcrm process holds the lock for this config."""
+
+    exit_code = 5

@@ -1,0 +1,324 @@
+"""The state ledger: a SQLite file next to the config.
+
+It is the source of truth for flow state, sends and run history; the sheet only
+shows a projection of it. A send is recorded as ``pending`` (and committed) before
+the message leaves and marked after, under a unique idempotency key, so no crash
+point can make the same step reach the same customer twice.
+
+Rollback-journal mode (not WAL) so that a read-only open, as ``plan`` does, never
+creates or changes a file.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .errors import SheetcrmError
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS enrollments (
+    id          INTEGER PRIMARY KEY,
+    key         TEXT NOT NULL,
+    flow        TEXT NOT NULL,
+    entry       INTEGER NOT NULL,          -- 1 for the first entry, 2 after a re-entry ...
+    entered_at  TEXT NOT NULL,
+    anchor_at   TEXT,                      -- step offsets count from here
+    next_step   INTEGER NOT NULL DEFAULT 0,
+    status      TEXT NOT NULL,             -- active | converted | left | finished | failed
+    exited_at   TEXT,
+    exit_reason TEXT,
+    UNIQUE (key, flow, entry)
+);
+CREATE TABLE IF NOT EXISTS sends (
+    idem_key    TEXT PRIMARY KEY,          -- key + flow + entry + step
+    key         TEXT NOT NULL,
+    flow        TEXT NOT NULL,
+    entry       INTEGER NOT NULL,
+    step        INTEGER NOT NULL,
+    channel     TEXT NOT NULL,
+    template    TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    status      TEXT NOT NULL,             -- pending | sent | retry | failed | uncertain
+    attempts    INTEGER NOT NULL DEFAULT 1,
+    created_at  TEXT NOT NULL,
+    finished_at TEXT,
+    message_id  TEXT,
+    detail      TEXT,
+    run_id      INTEGER
+);
+CREATE INDEX IF NOT EXISTS sends_by_key ON sends (key);
+CREATE TABLE IF NOT EXISTS runs (
+    id          INTEGER PRIMARY KEY,
+    command     TEXT NOT NULL,
+    started_at  TEXT NOT NULL,
+    finished_at TEXT,
+    status      TEXT NOT NULL,             -- running | ok | failed
+    summary     TEXT
+);
+"""
+
+ACTIVE = "active"
+SENT, PENDING, RETRY, FAILED, UNCERTAIN = "sent", "pending", "retry", "failed", "uncertain"
+
+
+def iso(dt: datetime) -> str:
+    """Timestamps are stored as UTC ISO strings."""
+    return dt.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+def from_iso(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+@dataclass
+class Enrollment:
+    """One customer's pass through one flow."""
+
+    key: str
+    flow: str
+    entry: int
+    entered_at: datetime
+    anchor_at: datetime | None
+    next_step: int = 0
+    status: str = ACTIVE
+    exited_at: datetime | None = None
+    exit_reason: str | None = None
+    id: int | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.status == ACTIVE
+
+
+@dataclass
+class SendRecord:
+    idem_key: str
+    key: str
+    flow: str
+    entry: int
+    step: int
+    channel: str
+    template: str
+    kind: str
+    status: str
+    created_at: datetime
+    finished_at: datetime | None = None
+
+
+@dataclass
+class LedgerState:
+    """Everything the planner needs from the ledger, loaded in a few queries."""
+
+    enrollments: dict[tuple[str, str], Enrollment] = field(default_factory=dict)  # latest
+    sends_by_key: dict[str, list[SendRecord]] = field(default_factory=lambda: defaultdict(list))
+    sent_keys: set[str] = field(default_factory=set)  # idempotency keys never to send again
+
+    def sends_for(self, key: str) -> list[SendRecord]:
+        return self.sends_by_key.get(key, [])
+
+
+class LedgerError(SheetcrmError):
+    exit_code = 3
+
+
+class Ledger:
+    """Read and write the state file. One instance per process and run."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path | None, readonly: bool) -> None:
+        self.conn = conn
+        self.path = path
+        self.readonly = readonly
+
+    # -- opening ---------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path) -> Ledger:
+        """Open (creating if needed) for a run that changes state."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+            conn.execute("PRAGMA journal_mode=DELETE")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.executescript(_SCHEMA)
+            conn.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+        except sqlite3.DatabaseError as exc:
+            raise LedgerError(f"state file {path}: {exc}") from None
+        return cls(conn, path, readonly=False)
+
+    @classmethod
+    def open_readonly(cls, path: Path) -> Ledger:
+        """Open without changing anything; a missing file reads as an empty ledger."""
+        if path.exists():
+            try:
+                conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
+                                       isolation_level=None, timeout=30)
+                conn.execute("SELECT 1 FROM sends LIMIT 1")
+            except sqlite3.DatabaseError as exc:
+                raise LedgerError(f"state file {path}: {exc}") from None
+            return cls(conn, path, readonly=True)
+        conn = sqlite3.connect(":memory:", isolation_level=None)
+        conn.executescript(_SCHEMA)
+        return cls(conn, None, readonly=True)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # -- reading ---------------------------------------------------------------
+
+    def load_state(self) -> LedgerState:
+        state = LedgerState()
+        rows = self.conn.execute(
+            "SELECT id, key, flow, entry, entered_at, anchor_at, next_step, status,"
+            " exited_at, exit_reason FROM enrollments ORDER BY key, flow, entry"
+        )
+        for r in rows:  # ordered by entry, so the latest one wins
+            state.enrollments[(r[1], r[2])] = Enrollment(
+                id=r[0], key=r[1], flow=r[2], entry=r[3], entered_at=from_iso(r[4]),  # type: ignore[arg-type]
+                anchor_at=from_iso(r[5]), next_step=r[6], status=r[7],
+                exited_at=from_iso(r[8]), exit_reason=r[9],
+            )
+        rows = self.conn.execute(
+            "SELECT idem_key, key, flow, entry, step, channel, template, kind, status,"
+            " created_at, finished_at FROM sends"
+        )
+        for r in rows:
+            rec = SendRecord(*r[:9], created_at=from_iso(r[9]), finished_at=from_iso(r[10]))  # type: ignore[arg-type]
+            state.sends_by_key[rec.key].append(rec)
+            if rec.status in (SENT, PENDING, UNCERTAIN, FAILED):
+                state.sent_keys.add(rec.idem_key)
+        return state
+
+    def pending_sends(self) -> list[SendRecord]:
+        rows = self.conn.execute(
+            "SELECT idem_key, key, flow, entry, step, channel, template, kind, status,"
+            " created_at, finished_at FROM sends WHERE status = ?", (PENDING,)
+        )
+        return [SendRecord(*r[:9], created_at=from_iso(r[9]), finished_at=from_iso(r[10]))  # type: ignore[arg-type]
+                for r in rows]
+
+    def last_runs(self, limit: int = 10) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT id, command, started_at, finished_at, status, summary FROM runs"
+            " ORDER BY id DESC LIMIT ?", (limit,)
+        )
+        return [
+            {"id": r[0], "command": r[1], "started_at": r[2], "finished_at": r[3],
+             "status": r[4], "summary": json.loads(r[5]) if r[5] else None}
+            for r in rows
+        ]
+
+    # -- writing ---------------------------------------------------------------
+
+    def start_run(self, command: str, now: datetime) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO runs (command, started_at, status) VALUES (?, ?, 'running')",
+            (command, iso(now)),
+        )
+        return int(cur.lastrowid or 0)
+
+    def finish_run(self, run_id: int, now: datetime, status: str, summary: dict[str, Any]) -> None:
+        self.conn.execute(
+            "UPDATE runs SET finished_at = ?, status = ?, summary = ? WHERE id = ?",
+            (iso(now), status, json.dumps(summary, ensure_ascii=False), run_id),
+        )
+
+    def save_enrollments(self, enrollments: Iterable[Enrollment]) -> None:
+        """Insert new enrollments and update changed ones, in one transaction."""
+        with self.transaction() as db:
+            for e in enrollments:
+                values = (iso(e.entered_at), e.anchor_at and iso(e.anchor_at), e.next_step,
+                          e.status, e.exited_at and iso(e.exited_at), e.exit_reason)
+                if e.id is None:
+                    cur = db.execute(
+                        "INSERT INTO enrollments (key, flow, entry, entered_at, anchor_at,"
+                        " next_step, status, exited_at, exit_reason)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (e.key, e.flow, e.entry, *values),
+                    )
+                    e.id = cur.lastrowid
+                else:
+                    db.execute(
+                        "UPDATE enrollments SET entered_at = ?, anchor_at = ?, next_step = ?,"
+                        " status = ?, exited_at = ?, exit_reason = ? WHERE id = ?",
+                        (*values, e.id),
+                    )
+
+    def claim_send(self, rec: SendRecord, run_id: int) -> bool:
+        """Record the intent to send, durably, before the message leaves.
+
+        Returns False when this idempotency key was already claimed (sent, in
+        flight in a crashed run, or failed for good): the caller must not send.
+        A send that failed with a retryable error may be claimed again.
+        """
+        with self.transaction() as db:
+            row = db.execute("SELECT status FROM sends WHERE idem_key = ?",
+                             (rec.idem_key,)).fetchone()
+            if row is None:
+                db.execute(
+                    "INSERT INTO sends (idem_key, key, flow, entry, step, channel, template,"
+                    " kind, status, created_at, run_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (rec.idem_key, rec.key, rec.flow, rec.entry, rec.step, rec.channel,
+                     rec.template, rec.kind, PENDING, iso(rec.created_at), run_id),
+                )
+                return True
+            if row[0] == RETRY:
+                db.execute(
+                    "UPDATE sends SET status = ?, attempts = attempts + 1, run_id = ?"
+                    " WHERE idem_key = ?", (PENDING, run_id, rec.idem_key),
+                )
+                return True
+            return False
+
+    def finish_send(
+        self,
+        idem_key: str,
+        status: str,
+        now: datetime,
+        *,
+        enrollment: Enrollment | None = None,
+        message_id: str | None = None,
+        detail: str = "",
+    ) -> None:
+        """Mark a claimed send and move its enrollment on, atomically."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE sends SET status = ?, finished_at = ?, message_id = ?, detail = ?"
+                " WHERE idem_key = ?",
+                (status, iso(now), message_id, detail[:500], idem_key),
+            )
+            if enrollment is not None and enrollment.id is not None:
+                db.execute(
+                    "UPDATE enrollments SET next_step = ?, status = ?, exited_at = ?,"
+                    " exit_reason = ? WHERE id = ?",
+                    (enrollment.next_step, enrollment.status,
+                     enrollment.exited_at and iso(enrollment.exited_at),
+                     enrollment.exit_reason, enrollment.id),
+                )
+
+    def forget_pending(self, idem_key: str) -> None:
+        """Drop an interrupted claim so the step is planned again (safe channels only)."""
+        self.conn.execute("DELETE FROM sends WHERE idem_key = ? AND status = ?",
+                          (idem_key, PENDING))

@@ -1,0 +1,77 @@
+"""What the sheet shows: a human-readable projection of the ledger.
+
+Computed fresh every run from the ledger and compared with the cells as read, so
+only cells whose text changes are written, and a run that crashed before writing
+is reconciled by the next one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+
+from .config import Config
+from .ledger import SENT, UNCERTAIN, Enrollment, LedgerState
+from .schema import Record
+from .table.base import CellUpdate
+
+EXIT_LABELS = {
+    "finished": "완료",
+    "converted": "전환(목표 달성)",
+    "left": "종료(조건 해제)",
+    "failed": "실패",
+}
+
+
+def flow_text(e: Enrollment, config: Config) -> str:
+    """``payment 1/3 · 다음 11-26 09:00`` or ``payment 전환(목표 달성) 11-25``."""
+    tz = config.tz
+    flow = config.flows.get(e.flow)
+    n = len(flow.steps) if flow else 0
+    if e.status == "active" and flow is not None:
+        due = (e.anchor_at or e.entered_at) + flow.steps[e.next_step].after
+        return f"{e.flow} {e.next_step}/{n} · 다음 {_local(due, tz):%m-%d %H:%M}"
+    label = EXIT_LABELS.get(e.status, e.status)
+    when = f" {_local(e.exited_at, tz):%m-%d}" if e.exited_at else ""
+    return f"{e.flow} {e.next_step}/{n} {label}{when}"
+
+
+def last_sent_text(key: str, state: LedgerState, tz: tzinfo) -> str:
+    delivered = [r for r in state.sends_for(key) if r.status in (SENT, UNCERTAIN)]
+    if not delivered:
+        return ""
+    last = max(delivered, key=lambda r: r.finished_at or r.created_at)
+    when = _local(last.finished_at or last.created_at, tz)
+    mark = "" if last.status == SENT else " (확인 필요)"
+    return f"{when:%Y-%m-%d %H:%M} {last.template} ({last.channel}){mark}"
+
+
+def project(records: list[Record], tags: dict[str, list[str]], state: LedgerState,
+            config: Config) -> list[CellUpdate]:
+    """Cell updates that bring every owned column in line with the ledger."""
+    wb = config.writeback
+    flow_order = list(config.flows)
+    updates: list[CellUpdate] = []
+    for rec in records:
+        wanted: dict[str, str] = {}
+        if wb.tags and rec.key in tags:
+            wanted[wb.tags] = ", ".join(tags[rec.key])
+        if wb.flow:
+            parts = [
+                flow_text(e, config)
+                for name in flow_order
+                if (e := state.enrollments.get((rec.key, name))) is not None
+            ]
+            wanted[wb.flow] = " | ".join(parts)
+        if wb.last_sent:
+            wanted[wb.last_sent] = last_sent_text(rec.key, state, config.tz)
+        if wb.error:
+            wanted[wb.error] = "; ".join(rec.errors)
+        for column, text in wanted.items():
+            if rec.current.get(column, "") != text:
+                updates.append(CellUpdate(rec.key, column, text))
+    return updates
+
+
+def _local(dt: datetime | None, tz: tzinfo) -> datetime:
+    assert dt is not None
+    return dt.astimezone(tz)

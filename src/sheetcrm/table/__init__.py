@@ -1,0 +1,26 @@
+"""Table backends, by name. One file per backend; each implements ``base.Table``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..errors import ConfigError
+from .base import CellUpdate, Snapshot, Table, WriteReport
+
+if TYPE_CHECKING:
+    from ..config import Config
+
+__all__ = ["CellUpdate", "Snapshot", "Table", "WriteReport", "open_table"]
+
+
+def open_table(config: Config) -> Table:
+    """The backend named by ``[table] backend``."""
+    settings = config.table
+    if settings.backend == "csv":
+        from .csv import CsvTable
+
+        assert settings.path is not None
+        return CsvTable(config.resolve(settings.path), encoding=settings.encoding,
+                        delimiter=settings.delimiter)
+    raise ConfigError(f"backend {settings.backend!r} is not available in this version",
+                      path="table.backend")

@@ -1,0 +1,461 @@
+"""CSV file backend: fast reads through the stdlib, byte-exact writes.
+
+Reading goes through ``csv.reader`` because it runs at C speed and is the floor the
+other backends are measured against.
+
+Writing cannot round-trip through ``csv.writer``: that would re-quote every field,
+normalise line endings and drop a BOM, and the operator would see their whole file
+change in version control or in Excel's "file changed" prompt. Instead the raw text
+is split into records and fields by a small tokenizer (two regexes that parse exactly
+as ``csv.reader`` with the excel dialect does) which keeps every field's raw text,
+and only the spans of the cells that change are replaced. Every other byte stays.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import csv
+import functools
+import io
+import os
+import re
+import stat
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from sheetcrm.errors import BackendError, ConfigError
+from sheetcrm.table.base import CellUpdate, Snapshot, WriteReport
+
+_MAX_ATTEMPTS = 5  # rewrites tried while the file keeps changing under us
+_FALLBACK_ENCODING = "cp949"  # Excel on Korean Windows; a superset of EUC-KR
+_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+_QUOTED = re.compile(r'"([^"]*(?:""[^"]*)*)"?(.*)', re.DOTALL)
+
+
+class CsvTable:
+    """A customer table stored in one CSV file.
+
+    ``encoding=None`` auto-detects: a UTF-8 BOM means UTF-8 with BOM, else strict
+    UTF-8, else CP949. Writes keep the file's encoding, BOM, line endings and the
+    quoting of every cell they do not change.
+    """
+
+    def __init__(
+        self, path: Path | str, *, encoding: str | None = None, delimiter: str = ","
+    ) -> None:
+        if len(delimiter) != 1 or delimiter in '"\r\n':
+            raise ConfigError(
+                f"CSV delimiter must be one character other than a quote or a newline, "
+                f"got {delimiter!r}"
+            )
+        self.path = Path(path)
+        self.delimiter = delimiter
+        self._requested = _normalise_encoding(encoding, self.path) if encoding else None
+        self._encoding: str | None = None
+
+    @property
+    def encoding(self) -> str | None:
+        """The codec found by the last read() or write(); ``utf-8-sig`` means a BOM."""
+        return self._encoding
+
+    def read(self) -> Snapshot:
+        """Read header and non-blank rows. Raises BackendError when it cannot."""
+        rows = self._parse(_read_bytes(self.path))
+        if not rows:
+            return Snapshot(header=[], rows=[], source=str(self.path))
+        header = [name.strip() for name in rows[0]]
+        body = [row for row in rows[1:] if any(map(str.strip, row))]
+        return Snapshot(header=header, rows=body, source=str(self.path))
+
+    def write(self, key_column: str, updates: list[CellUpdate]) -> WriteReport:
+        """Apply ``updates`` to the rows holding their keys in the file as it is now.
+
+        The file is re-read here, so edits saved since read() are kept. If it changes
+        again while we rewrite it, the whole update is redone on the new content.
+        A column named in updates but missing from the header is appended to it even
+        when none of its updates lands (the writeback column should exist from the
+        first run on). Nothing is rewritten when no byte would change.
+        """
+        if not updates:
+            return WriteReport()
+        target = Path(os.path.realpath(self.path))  # replace the file, not a symlink
+        try:
+            for _ in range(_MAX_ATTEMPTS):
+                original = _read_bytes(target)
+                new, report = self._rewrite(original, key_column, updates)
+                if new is None or self._replace_if_unchanged(target, original, new):
+                    return report
+        except OSError as exc:
+            raise BackendError(_os_message(self.path, "cannot write", exc)) from exc
+        raise BackendError(
+            f"{self.path}: file keeps changing while sheetcrm writes it "
+            f"(gave up after {_MAX_ATTEMPTS} attempts); try again when it is not being saved"
+        )
+
+    def _before_replace(self, path: Path) -> None:
+        """Hook called right before the concurrent-change check and os.replace.
+
+        Does nothing; tests override it to simulate the operator saving the file at
+        the worst possible moment.
+        """
+
+    # -- internals -------------------------------------------------------------
+
+    def _rewrite(
+        self, original: bytes, key_column: str, updates: list[CellUpdate]
+    ) -> tuple[bytes | None, WriteReport]:
+        """New file content (None when nothing changes) and the report for it."""
+        text = self._decode(original)
+        codec = self._encoding
+        assert codec is not None
+        if not _is_utf8(codec) and text.encode(codec) != original:
+            raise BackendError(f"{self.path}: {codec} does not round-trip; refusing to write")
+        edit = _Rewrite(text, self.delimiter, codec, str(self.path))
+        new_text, report = edit.apply(key_column, updates)
+        return (None if new_text is None else new_text.encode(codec)), report
+
+    def _parse(self, data: bytes) -> list[list[str]]:
+        """Rows exactly as csv.reader gives them, with the first codec that decodes.
+
+        Decoding while parsing (as open() does) is faster than decoding first and
+        parsing a StringIO, and needs no separate trial decode.
+        """
+        candidates = self._candidates(data)
+        for codec in candidates:
+            stream = io.TextIOWrapper(io.BytesIO(data), encoding=codec, newline="")
+            try:
+                rows = list(csv.reader(stream, delimiter=self.delimiter))
+            except UnicodeDecodeError:
+                continue
+            except csv.Error as exc:
+                raise BackendError(f"{self.path}: not valid CSV: {exc}") from exc
+            self._encoding = codec
+            return rows
+        raise self._undecodable(candidates)
+
+    def _decode(self, data: bytes) -> str:
+        """Decode the file, remembering the codec (and BOM) so writes can keep them."""
+        candidates = self._candidates(data)
+        for codec in candidates:
+            try:
+                text = data.decode(codec)
+            except UnicodeDecodeError:
+                continue
+            self._encoding = codec
+            return text
+        raise self._undecodable(candidates)
+
+    def _candidates(self, data: bytes) -> list[str]:
+        """Codecs to try, in order; ``utf-8-sig`` marks a BOM that writes must keep."""
+        if self._requested and not _is_utf8(self._requested):
+            return [self._requested]
+        if data.startswith(codecs.BOM_UTF8):
+            return ["utf-8-sig"]
+        if self._requested:
+            return ["utf-8"]
+        if data.startswith(_UTF16_BOMS):
+            raise BackendError(f"{self.path}: UTF-16 files are not supported; save as CSV UTF-8")
+        if data.isascii() and self._encoding:
+            # Pure ASCII fits any codec: keep the one seen before, so Korean written
+            # into a CP949 file that happens to be all ASCII now stays CP949.
+            return ["utf-8" if _is_utf8(self._encoding) else self._encoding]
+        return ["utf-8", _FALLBACK_ENCODING]
+
+    def _undecodable(self, candidates: list[str]) -> BackendError:
+        tried = " or ".join(candidates)
+        return BackendError(f"{self.path}: cannot decode as {tried}; set the encoding explicitly")
+
+    def _replace_if_unchanged(self, target: Path, original: bytes, new: bytes) -> bool:
+        """Atomically replace ``target`` with ``new`` unless it no longer holds ``original``.
+
+        The content comparison (not mtime/size, whose granularity can hide a quick
+        same-size save) decides; a False return makes write() redo the update.
+        """
+        mode = stat.S_IMODE(target.stat().st_mode)
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        tmp: str | None = tmp_name
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(new)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp_name, mode)
+            self._before_replace(target)
+            if _read_bytes(target) != original:
+                return False
+            os.replace(tmp_name, target)
+            tmp = None
+        finally:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+        _fsync_directory(target.parent)
+        return True
+
+
+class _Rewrite:
+    """One pass of applying updates to the decoded text of the file."""
+
+    def __init__(self, text: str, delimiter: str, codec: str, source: str) -> None:
+        self.text = text
+        self.delimiter = delimiter
+        self.codec = codec
+        self.source = source
+        self.records = _records(text, delimiter)
+        self.header = (
+            [_unquote(raw).strip() for raw in self.records[0].raws] if self.records else []
+        )
+
+    def apply(self, key_column: str, updates: list[CellUpdate]) -> tuple[str | None, WriteReport]:
+        """Return the new text (None if nothing changes) and what was done."""
+        key_index = self._key_index(key_column)
+        columns, added = self._columns(updates)
+        report = WriteReport(columns_added=added)
+        targets = self._targets(key_index, columns, updates, report)
+        edits: list[tuple[int, int, str]] = []
+        if added:
+            tail = "".join(self.delimiter + self._cell_text(self._storable(n)) for n in added)
+            edits.append((self.records[0].end, self.records[0].end, tail))
+        for index in sorted(targets):
+            row_edits, changed = self._row_edits(self.records[index], targets[index])
+            edits.extend(row_edits)
+            report.cells_written += changed
+            report.rows_written += 1 if changed else 0
+        return (_splice(self.text, edits) if edits else None), report
+
+    def _key_index(self, key_column: str) -> int:
+        """Column number of the key column; a missing one is a setup error."""
+        name = key_column.strip()
+        if name not in self.header:
+            raise BackendError(f"{self.source}: key column {name!r} is not in the header")
+        return self.header.index(name)
+
+    def _columns(self, updates: list[CellUpdate]) -> tuple[dict[str, int], list[str]]:
+        """Map every column named in updates to its number, appending unknown ones."""
+        columns: dict[str, int] = {}
+        for number, name in enumerate(self.header):
+            columns.setdefault(name, number)
+        added: list[str] = []
+        for update in updates:
+            name = update.column.strip()
+            if not name:
+                raise BackendError(f"{self.source}: an update names a blank column")
+            if name not in columns:
+                columns[name] = len(self.header) + len(added)
+                added.append(name)
+        return columns, added
+
+    def _targets(
+        self,
+        key_index: int,
+        columns: dict[str, int],
+        updates: list[CellUpdate],
+        report: WriteReport,
+    ) -> dict[int, dict[int, str]]:
+        """Group updates by the record holding their key now; fill missing/ambiguous."""
+        rows_by_key: dict[str, list[int]] = {}
+        for number in range(1, len(self.records)):  # record 0 is the header
+            key = self.records[number].value(key_index).strip()
+            if key:
+                rows_by_key.setdefault(key, []).append(number)
+        targets: dict[int, dict[int, str]] = {}
+        missing: dict[str, None] = {}
+        ambiguous: dict[str, None] = {}
+        for update in updates:
+            key = update.key.strip()
+            rows = rows_by_key.get(key, []) if key else []
+            if len(rows) == 1:
+                cells = targets.setdefault(rows[0], {})
+                cells[columns[update.column.strip()]] = self._storable(update.value)
+            elif rows:
+                ambiguous[update.key] = None
+            else:
+                missing[update.key] = None
+        report.missing_keys = list(missing)
+        report.ambiguous_keys = list(ambiguous)
+        return targets
+
+    def _row_edits(
+        self, record: _Record, cells: dict[int, str]
+    ) -> tuple[list[tuple[int, int, str]], int]:
+        """Span replacements for one row, plus fields appended past its end."""
+        edits: list[tuple[int, int, str]] = []
+        appended: dict[int, str] = {}
+        spans = record.spans()
+        for column in sorted(cells):
+            value = cells[column]
+            if record.value(column) == value:
+                continue
+            if column < len(spans):
+                start, end = spans[column]
+                edits.append((start, end, self._cell_text(value)))
+            else:
+                appended[column] = self._cell_text(value)
+        changed = len(edits) + len(appended)
+        if appended:
+            width = len(record.raws)
+            tail = [appended.get(c, "") for c in range(width, max(appended) + 1)]
+            edits.append((record.end, record.end, "".join(self.delimiter + t for t in tail)))
+        return edits, changed
+
+    def _storable(self, value: str) -> str:
+        """The value as the file's encoding can hold it: unencodable characters -> '?'."""
+        try:
+            value.encode(self.codec)
+        except UnicodeEncodeError:
+            return value.encode(self.codec, errors="replace").decode(self.codec)
+        return value
+
+    def _cell_text(self, value: str) -> str:
+        """Raw field text for a value, quoted only when csv.reader would need it."""
+        needs_quotes = (
+            self.delimiter in value
+            or '"' in value
+            or "\r" in value
+            or "\n" in value
+            or value != value.strip()
+        )
+        return '"' + value.replace('"', '""') + '"' if needs_quotes else value
+
+
+@dataclass(frozen=True, slots=True)
+class _Record:
+    """One CSV record: where it is in the text and the raw text of each field.
+
+    The fields are contiguous, separated by one delimiter each, so a field's span
+    follows from the lengths of the ones before it.
+    """
+
+    start: int  # offset of the first character
+    end: int  # offset of the line terminator (len(text) when there is none)
+    raws: list[str]  # raw field text, quotes included; [] for a blank line
+
+    def spans(self) -> list[tuple[int, int]]:
+        """Start and end offsets of every field in the text."""
+        spans = []
+        start = self.start
+        for raw in self.raws:
+            end = start + len(raw)
+            spans.append((start, end))
+            start = end + 1  # past the delimiter
+        return spans
+
+    def value(self, column: int) -> str:
+        """The field's value as csv.reader reads it ("" past the end of the row)."""
+        return _unquote(self.raws[column]) if column < len(self.raws) else ""
+
+
+@functools.lru_cache(maxsize=8)
+def _patterns(delimiter: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """Regexes for one record and one field, mirroring csv.reader (excel dialect).
+
+    A field is either quoted (``""`` inside is a quote; text after the closing quote
+    up to the next delimiter is kept literally, as csv.reader does when not strict;
+    an unclosed quote runs to the end of the text) or bare up to a delimiter or
+    newline. All quantifiers are greedy and the greedy path always matches, so the
+    regex engine never backtracks into another parse.
+    """
+    d = re.escape(delimiter)
+    field = rf'(?:"[^"]*(?:""[^"]*)*(?:"[^{d}\r\n]*)?|[^{d}\r\n]*)'
+    record = rf"{field}(?:{d}{field})*(?P<eol>\r\n|\r|\n|\Z)"
+    return re.compile(record), re.compile(field)
+
+
+def _records(text: str, delimiter: str) -> list[_Record]:
+    """Split text into records keeping raw spans; agrees with csv.reader's rows."""
+    record_re, field_re = _patterns(delimiter)
+    records: list[_Record] = []
+    expected = 0
+    for match in record_re.finditer(text):
+        start, end = match.start(), match.start("eol")
+        if start != expected:  # cannot happen: every position starts a record
+            raise AssertionError(f"CSV tokenizer skipped text at offset {expected}")
+        expected = match.end()
+        if start == match.end():  # the empty match at the end of the text
+            continue
+        content = text[start:end]
+        if not content:
+            raws: list[str] = []
+        elif '"' not in content:
+            raws = content.split(delimiter)
+        else:
+            raws = _split_fields(content, delimiter, field_re)
+        records.append(_Record(start, end, raws))
+    return records
+
+
+def _split_fields(content: str, delimiter: str, field_re: re.Pattern[str]) -> list[str]:
+    """Raw fields of one record that contains quotes (so may hold delimiters)."""
+    raws: list[str] = []
+    pos = 0
+    while True:
+        match = field_re.match(content, pos)
+        assert match is not None  # the field regex matches the empty string
+        raws.append(match.group())
+        pos = match.end()
+        if pos >= len(content):
+            return raws
+        pos += 1  # the delimiter
+
+
+def _unquote(raw: str) -> str:
+    """A raw field's value: strip the quotes, undouble inner ones, keep trailing text."""
+    if not raw.startswith('"'):
+        return raw
+    match = _QUOTED.fullmatch(raw)
+    assert match is not None  # every string starting with a quote matches
+    return match.group(1).replace('""', '"') + match.group(2)
+
+
+def _splice(text: str, edits: list[tuple[int, int, str]]) -> str:
+    """Replace each (start, end) span by its new text; edits are in text order."""
+    pieces: list[str] = []
+    pos = 0
+    for start, end, new in edits:
+        pieces.append(text[pos:start])
+        pieces.append(new)
+        pos = end
+    pieces.append(text[pos:])
+    return "".join(pieces)
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, or a BackendError saying why not."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError as exc:
+        raise BackendError(f"{path}: file not found") from exc
+    except OSError as exc:
+        raise BackendError(_os_message(path, "cannot read", exc)) from exc
+
+
+def _os_message(path: Path, action: str, exc: OSError) -> str:
+    """One-line message for an OS error, with a hint for the usual Windows lock."""
+    message = f"{path}: {action}: {exc.strerror or exc}"
+    if isinstance(exc, PermissionError):
+        message += " (is it open in another program, or read-only?)"
+    return message
+
+
+def _normalise_encoding(name: str, path: Path) -> str:
+    """Canonical codec name, so 'UTF8' and 'utf_8' are recognised as UTF-8."""
+    try:
+        return codecs.lookup(name).name
+    except LookupError as exc:
+        raise BackendError(f"{path}: unknown encoding {name!r}") from exc
+
+
+def _is_utf8(codec: str) -> bool:
+    return codec in ("utf-8", "utf-8-sig")
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename durable; best effort (not possible on every platform)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

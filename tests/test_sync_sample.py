@@ -1,0 +1,239 @@
+"""End to end on the shipped sample: `sheetcrm plan`, `sync`, `check` through the real CLI.
+
+The sample is copied to a temporary folder; time is pinned with --now. The counts
+below follow from the rows in sample_sheets/customers.csv and the rules in
+config.toml (see the comments next to each figure).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from pathlib import Path
+
+from conftest import tree_digest
+
+DAY0 = "2026-11-23T10:00"
+DAY2 = "2026-11-25T10:00"
+CSV = Path("sample_sheets/customers.csv")
+
+# Due on DAY0, one per (row, flow): every flow's first step is due at entry.
+DAY0_SENDS = {
+    ("soohyun.kim@example.com", "payment"),
+    ("jihoon.lee@example.com", "onboarding"), ("jihoon.lee@example.com", "review"),
+    ("chaerin.park@example.com", "review"),
+    ("minjun.choi@example.com", "churn"), ("minjun.choi@example.com", "review"),
+    ("doyoon.kang@example.com", "payment"),
+    ("jiho.yoon@example.com", "churn"),
+    ("yerin.jang@example.com", "churn"), ("yerin.jang@example.com", "review"),
+    ("taehyun.lim@example.com", "churn"),
+    ("sohee.han@example.com", "payment"),
+    ("junseo.oh@example.com", "onboarding"), ("junseo.oh@example.com", "review"),
+    ("jimin.seo@example.com", "payment"),
+    ("eunbi.noh@example.com", "payment"),
+    ("jaeseok.yoo@example.com", "onboarding"), ("jaeseok.yoo@example.com", "review"),
+    ("gildong.hong@example.com", "review"),
+    ("min.namgung@example.com", "payment"),
+    ("hyunwoo.baek@example.com", "churn"), ("hyunwoo.baek@example.com", "review"),
+}
+
+
+def rows_by_key(folder: Path) -> tuple[list[str], dict[str, dict[str, str]]]:
+    text = (folder / CSV).read_bytes().decode("utf-8-sig")
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader)
+    rows = {}
+    for row in reader:
+        row = row + [""] * (len(header) - len(row))
+        rows[row[1]] = dict(zip(header, row, strict=False))
+    return header, rows
+
+
+def sync_json(run_cli, folder: Path, now: str) -> dict:
+    result = run_cli(folder, "--now", now, "--json", "sync")
+    assert result.code == 0, result.out + result.err
+    return json.loads(result.out)
+
+
+def test_first_sync_tags_sends_and_writes_back(sample: Path, run_cli) -> None:
+    original = (sample / CSV).read_bytes()
+    data = sync_json(run_cli, sample, DAY0)
+
+    summary = data["summary"]
+    assert summary["rows_read"] == 26
+    assert {(s["key"], s["flow"]) for s in data["sends"]} == DAY0_SENDS
+    assert all(s["result"] == "sent" and s["step"] == 1 for s in data["sends"])
+    assert summary["sent"] == len(DAY0_SENDS) == 22
+    assert len(list((sample / "outbox").glob("*.eml"))) == 22
+
+    # Bad rows are reported and never acted on: an impossible date, an unknown bool,
+    # a blank key, a duplicated key (both rows), a malformed email.
+    messages = " | ".join(e["message"] for e in data["errors"])
+    assert summary["row_errors"] == 6
+    assert "'2026-02-30' is not a date" in messages
+    assert "'몰라'" in messages
+    assert "is blank" in messages
+    assert messages.count("gayoung.moon@example.com") == 2
+    assert "'suzy.bae@'" in messages
+
+    header, rows = rows_by_key(sample)
+    # Owned columns that were missing are appended at the end of the header.
+    assert header[-2:] == ["최근 발송", "오류"]
+    assert rows["soohyun.kim@example.com"]["상태 태그"] == "결제 대기, 결제 유도"
+    assert rows["seoyeon.jung@example.com"]["상태 태그"] == "우수 참여자"
+    assert rows["hyunwoo.baek@example.com"]["상태 태그"] == "이탈 가능, 후기 미작성"
+    assert rows["soohyun.kim@example.com"]["자동화 흐름"] == "payment 1/3 · 다음 11-25 10:00"
+    assert rows["soohyun.kim@example.com"]["최근 발송"] == (
+        "2026-11-23 10:00 payment_reminder (email)")
+    assert rows["yuna.shin@example.com"]["오류"].startswith("신청일: '2026-02-30' is not a date")
+    assert rows["yuna.shin@example.com"]["상태 태그"] == ""  # error rows are left alone
+
+    # Every cell outside the owned columns is exactly as before, bytes included:
+    # the BOM and CRLF line endings survive, and the multi-line memo too.
+    after = (sample / CSV).read_bytes()
+    assert after.startswith(b"\xef\xbb\xbf")
+    assert after.count(b"\r\n") == original.count(b"\r\n")
+    _, before_rows = _parse(original)
+    _, after_rows = _parse(after)
+    for before_row, after_row in zip(before_rows, after_rows, strict=True):
+        assert after_row[:14] == before_row[:14]
+
+
+def _parse(data: bytes) -> tuple[list[str], list[list[str]]]:
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    return rows[0], rows[1:]
+
+
+def test_second_sync_right_after_sends_nothing_and_writes_nothing(sample: Path, run_cli) -> None:
+    sync_json(run_cli, sample, DAY0)
+    csv_bytes = (sample / CSV).read_bytes()
+    outbox = tree_digest(sample / "outbox")
+
+    data = sync_json(run_cli, sample, "2026-11-23T10:05")
+    assert data["sends"] == []
+    assert data["summary"]["cells_written"] == 0
+    assert (sample / CSV).read_bytes() == csv_bytes
+    assert tree_digest(sample / "outbox") == outbox
+
+
+def test_plan_changes_nothing_on_a_fresh_folder(sample: Path, run_cli) -> None:
+    before = tree_digest(sample)
+    result = run_cli(sample, "--now", DAY0, "plan")
+    assert result.code == 0, result.err
+    assert "would be sent" in result.out
+    assert tree_digest(sample) == before
+    assert not (sample / ".sheetcrm").exists()
+    assert not (sample / "outbox").exists()
+
+
+def test_plan_changes_nothing_after_a_sync_and_predicts_the_next(sample: Path, run_cli) -> None:
+    sync_json(run_cli, sample, DAY0)
+    before = tree_digest(sample)
+    planned = run_cli(sample, "--now", DAY2, "--json", "plan")
+    assert planned.code == 0, planned.err
+    assert tree_digest(sample) == before
+
+    done = sync_json(run_cli, sample, DAY2)
+    plan_data = json.loads(planned.out)
+    key = lambda s: (s["key"], s["flow"], s["step"])  # noqa: E731
+    assert sorted(map(key, plan_data["sends"])) == sorted(map(key, done["sends"]))
+    assert plan_data["writes"] == done["writes"]
+
+
+def test_steps_follow_on_later_days_and_ads_need_consent(sample: Path, run_cli) -> None:
+    sync_json(run_cli, sample, DAY0)
+    data = sync_json(run_cli, sample, DAY2)
+
+    sends = {(s["key"], s["flow"], s["step"]) for s in data["sends"]}
+    # payment step 2 is an ad: sent where 수신 동의 is true ...
+    for key in ("soohyun.kim@example.com", "sohee.han@example.com",
+                "jimin.seo@example.com", "min.namgung@example.com"):
+        assert (key, "payment", 2) in sends
+    # ... held back, with the reason, where it is not.
+    held = {(h["key"], h["flow"], h["step"]): h["reason"] for h in data["held"]}
+    for key in ("doyoon.kang@example.com", "eunbi.noh@example.com"):
+        assert "no consent" in held[(key, "payment", 2)]
+        assert (key, "payment", 2) not in sends
+    # onboarding day 3 guide (after 2d) for those who still have not started.
+    for key in ("jihoon.lee@example.com", "junseo.oh@example.com", "jaeseok.yoo@example.com"):
+        assert (key, "onboarding", 2) in sends
+    # 조하은 applied on DAY0: two days later she is awaiting payment, and enters.
+    assert ("haeun.cho@example.com", "payment", 1) in sends
+    # churn and review second steps come after 3 days: not yet.
+    assert not any(flow in ("churn", "review") and step == 2 for _, flow, step in sends)
+
+    _, rows = rows_by_key(sample)
+    assert rows["soohyun.kim@example.com"]["자동화 흐름"] == "payment 2/3 · 다음 11-27 10:00"
+    assert rows["doyoon.kang@example.com"]["자동화 흐름"] == "payment 1/3 · 다음 11-25 10:00"
+
+
+def test_paying_customer_leaves_the_payment_flow_as_converted(sample: Path, run_cli) -> None:
+    sync_json(run_cli, sample, DAY0)
+    path = sample / CSV
+    text = path.read_bytes().decode("utf-8-sig")
+    line = next(ln for ln in text.split("\r\n") if ln.startswith("김수현,"))
+    paid_line = line.replace(",,X,O,X,", ",129000,O,O,X,", 1)
+    assert paid_line != line
+    path.write_bytes(b"\xef\xbb\xbf" + text.replace(line, paid_line).encode())
+
+    data = sync_json(run_cli, sample, DAY2)
+    assert {"key": "soohyun.kim@example.com", "flow": "payment", "action": "converted",
+            "detail": "goal met"} in data["moves"]
+    assert not any(s["key"] == "soohyun.kim@example.com" and s["flow"] == "payment"
+                   for s in data["sends"])
+    _, rows = rows_by_key(sample)
+    flows = rows["soohyun.kim@example.com"]["자동화 흐름"].split(" | ")
+    assert "payment 1/3 전환(목표 달성) 11-25" in flows
+    # Now paid and not yet started, she enters onboarding (and the review flow).
+    assert "onboarding 1/3 · 다음 11-27 10:00" in flows
+
+
+def test_kill_switch_holds_every_send_but_updates_tags(sample: Path, run_cli) -> None:
+    config = sample / "config.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        "paused = false", "paused = true"), encoding="utf-8")
+    data = sync_json(run_cli, sample, DAY0)
+    assert data["sends"] == []
+    assert len(data["held"]) == 22
+    assert all(h["reason"].startswith("paused") for h in data["held"])
+    assert not (sample / "outbox").exists()
+    _, rows = rows_by_key(sample)
+    assert rows["soohyun.kim@example.com"]["상태 태그"] == "결제 대기, 결제 유도"
+
+
+def test_human_output_shows_summary_and_held_reasons(sample: Path, run_cli) -> None:
+    run_cli(sample, "--now", DAY0, "sync")
+    result = run_cli(sample, "--now", DAY2, "plan")
+    assert result.code == 0
+    assert "held back" in result.out
+    assert "no consent to advertising" in result.out
+    assert re.search(r"26 rows read, \d+ tag changes", result.out)
+
+
+def test_check_reports_bad_rows_and_renders_templates(sample: Path, run_cli) -> None:
+    result = run_cli(sample, "--now", DAY0, "--json", "check")
+    assert result.code == 1  # the sample has bad rows on purpose
+    findings = json.loads(result.out)["findings"]
+    where = {f["where"] for f in findings if f["level"] == "error"}
+    assert "row 16" in where  # the blank key
+    assert not any("template" in f["message"] for f in findings)
+
+    (sample / "templates" / "payment_reminder.j2").write_text(
+        "{% block subject %}{{ name }} {{ coupon_code }}{% endblock %}"
+        "{% block text %}hi{% endblock %}", encoding="utf-8")
+    result = run_cli(sample, "--now", DAY0, "--json", "check")
+    findings = json.loads(result.out)["findings"]
+    assert any("coupon_code" in f["message"] for f in findings)
+
+
+def test_config_error_names_key_path_and_exits_2(sample: Path, run_cli) -> None:
+    config = sample / "config.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        'paid       = { column = "결제 여부", type = "bool" }',
+        'paid       = { column = "결제 여부", type = "boolean" }'), encoding="utf-8")
+    result = run_cli(sample, "plan")
+    assert result.code == 2
+    assert "fields.paid.type" in result.err
+    assert "'boolean'" in result.err
