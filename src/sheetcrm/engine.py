@@ -7,7 +7,6 @@ and lists the sends that are due and those held back, each with its reason.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -139,25 +138,32 @@ def _plan_flow(rec: Record, ctx: RowContext, plan: Plan, config: Config,
                flow: FlowSettings, fr: FlowRules) -> None:
     values, key, now = rec.values, rec.key, plan.now
     current = ctx.state.enrollments.get((key, fr.name))
-    plan.evaluations += 1
-    triggered = bool(fr.trigger(values, ctx))
+    active = current is not None and current.status == ACTIVE
+    if fr.trigger_tag is not None:
+        triggered = fr.trigger_tag in ctx.tags
+    else:
+        plan.evaluations += 1
+        triggered = bool(fr.trigger(values, ctx))
+    if not active and (not triggered or current is not None):
+        return  # not in the flow and not entering it (re-entry: never)
     converted = False
     if fr.goal is not None:
         plan.evaluations += 1
         converted = bool(fr.goal(values, ctx))
 
-    if current is not None and current.status == ACTIVE:
+    if active:
+        assert current is not None
         if converted or not triggered:
-            e = copy.copy(current)
+            e = current.clone()
             e.status = "converted" if converted else "left"
             e.exited_at = now
             e.exit_reason = "goal met" if converted else "trigger no longer true"
             plan.enrollments.append(e)
             plan.moves.append(FlowMove(key, fr.name, e.status, e.exit_reason))
             return
-        enrollment = copy.copy(current)
+        enrollment = current  # copied below only if a step is due
         changed = False
-    elif triggered and not converted and current is None:
+    elif not converted:
         enrollment = _enter(rec, flow, fr.name, now, config)
         plan.moves.append(FlowMove(key, fr.name, "enter"))
         changed = True
@@ -174,6 +180,8 @@ def _plan_flow(rec: Record, ctx: RowContext, plan: Plan, config: Config,
     step = flow.steps[step_i]
     due = _base(enrollment) + step.after
     if due <= now:
+        if enrollment is current:
+            enrollment = current.clone()
         send = PlannedSend(
             key=key, flow=fr.name, step=step_i, steps=len(flow.steps), channel=step.channel,
             template=step.template, kind=step.kind, due_at=due, enrollment=enrollment,

@@ -81,7 +81,7 @@ def from_iso(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
-@dataclass
+@dataclass(slots=True)
 class Enrollment:
     """One customer's pass through one flow."""
 
@@ -96,12 +96,14 @@ class Enrollment:
     exit_reason: str | None = None
     id: int | None = None
 
-    @property
-    def active(self) -> bool:
-        return self.status == ACTIVE
+    def clone(self) -> Enrollment:
+        """A copy the planner may change (copy.copy is slow on slotted classes)."""
+        return Enrollment(self.key, self.flow, self.entry, self.entered_at, self.anchor_at,
+                          self.next_step, self.status, self.exited_at, self.exit_reason,
+                          self.id)
 
 
-@dataclass
+@dataclass(slots=True)
 class SendRecord:
     idem_key: str
     key: str
@@ -190,6 +192,17 @@ class Ledger:
 
     def load_state(self) -> LedgerState:
         state = LedgerState()
+        # Timestamps repeat (everyone who entered in one run shares one): parse once.
+        parsed: dict[str, datetime] = {}
+
+        def from_iso(text: str | None) -> datetime | None:
+            if not text:
+                return None
+            value = parsed.get(text)
+            if value is None:
+                value = parsed[text] = datetime.fromisoformat(text)
+            return value
+
         rows = self.conn.execute(
             "SELECT id, key, flow, entry, entered_at, anchor_at, next_step, status,"
             " exited_at, exit_reason FROM enrollments ORDER BY key, flow, entry"

@@ -36,7 +36,10 @@ def flow_text(e: Enrollment, config: Config) -> str:
 
 
 def last_sent_text(key: str, state: LedgerState, tz: tzinfo) -> str:
-    delivered = [r for r in state.sends_for(key) if r.status in (SENT, UNCERTAIN)]
+    sends = state.sends_by_key.get(key)
+    if not sends:
+        return ""
+    delivered = [r for r in sends if r.status in (SENT, UNCERTAIN)]
     if not delivered:
         return ""
     last = max(delivered, key=lambda r: r.finished_at or r.created_at)
@@ -50,6 +53,16 @@ def project(records: list[Record], tags: dict[str, list[str]], state: LedgerStat
     """Cell updates that bring every owned column in line with the ledger."""
     wb = config.writeback
     flow_order = list(config.flows)
+    # Most rows share a few flow states (entered in the same run): format each once.
+    texts: dict[tuple[object, ...], str] = {}
+
+    def text_of(e: Enrollment) -> str:
+        memo_key = (e.flow, e.status, e.next_step, e.entered_at, e.anchor_at, e.exited_at)
+        text = texts.get(memo_key)
+        if text is None:
+            text = texts[memo_key] = flow_text(e, config)
+        return text
+
     updates: list[CellUpdate] = []
     for rec in records:
         wanted: dict[str, str] = {}
@@ -57,7 +70,7 @@ def project(records: list[Record], tags: dict[str, list[str]], state: LedgerStat
             wanted[wb.tags] = ", ".join(tags[rec.key])
         if wb.flow:
             parts = [
-                flow_text(e, config)
+                text_of(e)
                 for name in flow_order
                 if (e := state.enrollments.get((rec.key, name))) is not None
             ]

@@ -43,7 +43,8 @@ class RowContext:
 
 def _local_date(ctx: RowContext, value: date | datetime) -> date:
     if isinstance(value, datetime):
-        return value.astimezone(ctx.tz).date()
+        # Parsed cells are already in the configured zone: skip the conversion.
+        return value.date() if value.tzinfo is ctx.tz else value.astimezone(ctx.tz).date()
     return value
 
 

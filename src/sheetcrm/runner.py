@@ -6,8 +6,11 @@ side effects. ``preview`` opens the ledger read-only and touches no file.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime
@@ -66,6 +69,23 @@ class RunResult:
         }
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while whole tables are built.
+
+    Reading and typing 100k rows allocates millions of small containers; CPython's
+    collector would re-scan them many times over (a third of the run time) although
+    none of them is part of a cycle. Reference counting still frees everything.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def context_for(rec: Record, send: PlannedSend, tags: list[str], now: datetime,
                 config: Config) -> dict[str, Any]:
     """Template variables: every field by name, plus where the customer is."""
@@ -116,12 +136,13 @@ def preview(config: Config, now: datetime) -> RunResult:
         state = ledger.load_state()
     finally:
         ledger.close()
-    plan = prepare(config, state, now)
-    _apply_to_state(plan, state)
-    for send in plan.sends:  # assume every due send succeeds
-        send.advance(now)
-        state.sends_by_key[send.key].append(_record(send, SENT, now))
-    updates = project(plan.records, plan.tags, state, config)
+    with gc_paused():
+        plan = prepare(config, state, now)
+        _apply_to_state(plan, state)
+        for send in plan.sends:  # assume every due send succeeds
+            send.advance(now)
+            state.sends_by_key[send.key].append(_record(send, SENT, now))
+        updates = project(plan.records, plan.tags, state, config)
     return RunResult(plan, updates, seconds=time.perf_counter() - started)
 
 
@@ -143,13 +164,15 @@ def _sync_locked(config: Config, now: datetime, ledger: Ledger,
     own_channels = channels is None
     try:
         recovered = _recover_interrupted(config, ledger, now, opened, own_channels)
-        state = ledger.load_state()
-        plan = prepare(config, state, now)
+        with gc_paused():
+            state = ledger.load_state()
+            plan = prepare(config, state, now)
         ledger.save_enrollments(plan.enrollments)
         _apply_to_state(plan, state)
         faults.checkpoint("after-enroll")
         outcomes = _send_all(plan, config, ledger, state, now, run_id, opened, own_channels)
-        updates = project(plan.records, plan.tags, state, config)
+        with gc_paused():
+            updates = project(plan.records, plan.tags, state, config)
         faults.checkpoint("before-write")
         report = open_table(config).write(config.key_column, updates) if updates else None
         faults.checkpoint("after-write")

@@ -9,6 +9,7 @@ never acted on.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,7 @@ from .fields import make_parser
 from .table.base import Snapshot
 
 
-@dataclass
+@dataclass(slots=True)
 class Record:
     """One customer row.
 
@@ -80,38 +81,56 @@ def read_records(snapshot: Snapshot, config: Config) -> Table:
     owned = config.writeback.columns()
     owned_idx = [(col, index.get(col)) for col in owned]
 
-    key_counts = Counter(_cell(row, key_i).strip() for row in snapshot.rows)
-    columns = [
-        (name, index[spec.column], make_parser(spec.type, column=spec.column, tz=config.tz))
-        for name, spec in config.fields.items()
-    ]
+    rows = snapshot.rows
+    keys = [_cell(row, key_i).strip() for row in rows]
+    key_counts = Counter(keys)
+    # Type column by column: one tight loop per field is much cheaper than a loop per
+    # cell, and a column that fails is re-done cell by cell to collect its errors.
+    names = list(config.fields)
+    columns = []
+    cell_errors: dict[int, list[str]] = {}
+    for spec in config.fields.values():
+        parse = make_parser(spec.type, column=spec.column, tz=config.tz)
+        columns.append(_parse_column(rows, index[spec.column], parse, cell_errors))
+    owned_columns = [[_cell(row, i) for row in rows] if i is not None else None
+                     for _, i in owned_idx]
 
     records: list[Record] = []
     bad: list[RowProblem] = []
-    for n, row in enumerate(snapshot.rows, start=1):
-        key = _cell(row, key_i).strip()
+    for n, (key, typed) in enumerate(zip(keys, zip(*columns, strict=True), strict=True)):
+        line = n + 1
         if not key:
-            bad.append(RowProblem(n, "", f"the key column {config.key_column!r} is blank"))
+            bad.append(RowProblem(line, "", f"the key column {config.key_column!r} is blank"))
             continue
         if key_counts[key] > 1:
             bad.append(RowProblem(
-                n, key, f"key {key!r} appears on {key_counts[key]} rows; "
+                line, key, f"key {key!r} appears on {key_counts[key]} rows; "
                 "none of them is acted on until the key is unique"))
             continue
-        values: dict[str, Any] = {}
-        errors: list[str] = []
-        width = len(row)
-        for name, i, parse in columns:
-            raw = row[i] if i < width else ""
-            try:
-                values[name] = parse(raw)
-            except CellError as exc:
-                values[name] = None
-                errors.append(f"{exc.column}: {exc.value!r} is not {exc.expected}")
-        current = {col: (_cell(row, i) if i is not None else "") for col, i in owned_idx}
-        records.append(Record(n, key, values, current, errors))
+        current = {col: (cells[n] if cells is not None else "")
+                   for (col, _), cells in zip(owned_idx, owned_columns, strict=True)}
+        records.append(Record(line, key, dict(zip(names, typed, strict=True)), current,
+                              cell_errors.get(n, [])))
     missing = [col for col, i in owned_idx if i is None]
     return Table(records, bad, missing)
+
+
+def _parse_column(rows: list[list[str]], i: int, parse: Callable[[str], Any],
+                  cell_errors: dict[int, list[str]]) -> list[Any]:
+    """Typed values of column ``i``; bad cells become None and an error on their row."""
+    try:
+        return [parse(row[i] if i < len(row) else "") for row in rows]
+    except CellError:
+        pass
+    values: list[Any] = []
+    for n, row in enumerate(rows):
+        try:
+            values.append(parse(row[i] if i < len(row) else ""))
+        except CellError as exc:
+            values.append(None)
+            cell_errors.setdefault(n, []).append(
+                f"{exc.column}: {exc.value!r} is not {exc.expected}")
+    return values
 
 
 def _cell(row: list[str], i: int) -> str:

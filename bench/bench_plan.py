@@ -1,0 +1,245 @@
+"""Benchmark `plan` on generated sheets of 1k, 10k and 100k rows × 20 columns.
+
+For each size, in a fresh subprocess (so peak RSS is that size's alone):
+
+- parse floor: the time to merely parse the CSV (``csv.reader`` over the file);
+- plan: the whole ``sheetcrm plan`` path (read, type, 5 tags, 3 flows, projection),
+  once with an empty ledger and once after a sync recorded every enrollment;
+- their ratio (target: plan <= 2x the floor at 100k rows);
+- condition evaluations per second (tags, triggers, goals over every row);
+- peak RSS (target: <= 300 MB).
+
+Usage: python bench/bench_plan.py [--sizes 1000,10000,100000] [--out bench/out]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import resource
+import subprocess
+import sys
+import time
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Seoul"))
+
+HEADER = [
+    "고객명", "이메일", "연락처", "신청일", "강의", "결제 금액", "결제 여부", "링크 클릭",
+    "후기 작성", "최근 접속", "메일 미열람", "과제 미제출", "수신 동의", "메모", "유입 경로",
+    "지역", "쿠폰", "담당자", "상태 태그", "자동화 흐름",
+]
+
+CONFIG = """
+timezone = "Asia/Seoul"
+state = "state.db"
+templates = "{templates}"
+
+[table]
+backend = "csv"
+path = "customers.csv"
+key = "email"
+
+[fields]
+name       = {{ column = "고객명" }}
+email      = {{ column = "이메일", type = "email" }}
+phone      = {{ column = "연락처", type = "phone" }}
+applied_at = {{ column = "신청일", type = "date" }}
+course     = {{ column = "강의" }}
+amount     = {{ column = "결제 금액", type = "number" }}
+paid       = {{ column = "결제 여부", type = "bool" }}
+clicked    = {{ column = "링크 클릭", type = "bool" }}
+reviewed   = {{ column = "후기 작성", type = "bool" }}
+last_login = {{ column = "최근 접속", type = "datetime" }}
+unopened   = {{ column = "메일 미열람", type = "int" }}
+missed     = {{ column = "과제 미제출", type = "int" }}
+consent    = {{ column = "수신 동의", type = "bool" }}
+
+[writeback]
+tags = "상태 태그"
+flow = "자동화 흐름"
+last_sent = "최근 발송"
+error = "오류"
+
+[tags]
+"결제 대기"   = "not paid and days_since(applied_at) >= 1"
+"첫 수강 전"  = "paid and last_login is none"
+"이탈 가능"   = "paid and (days_since(last_login) >= 7 or unopened >= 3 or missed >= 2)"
+"후기 미작성" = "paid and not reviewed and days_since(applied_at) >= 7"
+"우수 참여자" = "paid and reviewed and (missed or 0) == 0 and days_since(last_login) < 7"
+
+[sending]
+paused = {paused}
+consent = "consent"
+
+[channels.email]
+type = "outbox"
+path = "outbox"
+from = "Bench <bench@example.com>"
+to = "email"
+
+[flows.payment]
+trigger = "결제 대기"
+goal = "paid"
+steps = [
+  {{ after = "1d", channel = "email", template = "payment_reminder" }},
+  {{ after = "3d", channel = "email", template = "payment_reviews", kind = "ad" }},
+]
+
+[flows.churn]
+trigger = "이탈 가능"
+steps = [{{ after = "1d", channel = "email", template = "churn_checkin" }}]
+
+[flows.review]
+trigger = "후기 미작성"
+goal = "reviewed"
+steps = [{{ after = "1d", channel = "email", template = "review_request" }}]
+"""
+
+
+def generate(folder: Path, rows: int, seed: int = 7) -> None:
+    rnd = random.Random(seed)
+    start = date(2026, 8, 1)
+    with open(folder / "customers.csv", "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f, lineterminator="\r\n")
+        w.writerow(HEADER)
+        for i in range(rows):
+            applied = start + timedelta(days=rnd.randrange(110))
+            paid = rnd.random() < 0.6
+            login = ""
+            if paid and rnd.random() < 0.8:
+                seen = applied + timedelta(days=rnd.randrange(1, 30))
+                login = f"{seen} {rnd.randrange(24):02d}:00"
+            w.writerow([
+                f"고객{i}", f"user{i}@example.com",
+                f"010-{rnd.randrange(10**4):04d}-{i % 10**4:04d}",
+                applied.isoformat(), rnd.choice(["엑셀 기초", "파이썬 입문", "데이터 분석"]),
+                f"{rnd.choice([99000, 149000, 199000]):,}" if paid else "",
+                "O" if paid else "X", rnd.choice("OX"), rnd.choice("OX") if paid else "X",
+                login, str(rnd.randrange(5)), str(rnd.randrange(3)) if paid else "",
+                rnd.choice(["O", "O", "X"]), "메모" if rnd.random() < 0.1 else "",
+                rnd.choice(["인스타", "블로그", "지인"]), rnd.choice(["서울", "부산", "대구"]),
+                "", "", "", "",
+            ])
+
+
+def write_config(folder: Path, paused: bool) -> Path:
+    templates = Path(__file__).resolve().parents[1] / "templates"
+    path = folder / "config.toml"
+    path.write_text(CONFIG.format(templates=templates.as_posix(),
+                                  paused=str(paused).lower()), encoding="utf-8")
+    return path
+
+
+def parse_floor(folder: Path) -> float:
+    """The time to merely parse the CSV: every row materialised, as any reader must."""
+    t = time.perf_counter()
+    with open(folder / "customers.csv", encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))
+    elapsed = time.perf_counter() - t
+    del rows
+    return elapsed
+
+
+def evaluations_per_second(folder: Path) -> float:
+    """Every compiled tag, trigger and goal over every typed row, in a tight loop."""
+    import os
+
+    from sheetcrm.config import load_config
+    from sheetcrm.ledger import LedgerState
+    from sheetcrm.rules import RowContext, compile_rules
+    from sheetcrm.runner import gc_paused
+    from sheetcrm.schema import read_records
+    from sheetcrm.table import open_table
+
+    config = load_config(write_config(folder, paused=False), os.environ)
+    rules = compile_rules(config)
+    with gc_paused():
+        records = read_records(open_table(config).read(), config).records
+    exprs = [e for _, e in rules.tags]
+    exprs += [f.trigger for f in rules.flows.values() if f.trigger_tag is None]
+    exprs += [f.goal for f in rules.flows.values() if f.goal is not None]
+    ctx = RowContext(NOW, config.tz, LedgerState())
+    values = [r.values for r in records]
+    t = time.perf_counter()
+    for expr in exprs:
+        for v in values:
+            expr(v, ctx)
+    return len(exprs) * len(values) / (time.perf_counter() - t)
+
+
+def measure(folder: Path, scenario: str) -> dict[str, float]:
+    """Runs inside a fresh subprocess per scenario, so peak RSS is that scenario's."""
+    import os
+
+    from sheetcrm.config import load_config
+    from sheetcrm.runner import preview, sync
+
+    config = load_config(write_config(folder, paused=False), os.environ)
+    out: dict[str, float] = {}
+    if scenario == "empty":
+        (folder / "state.db").unlink(missing_ok=True)
+        out["floor_s"] = parse_floor(folder)
+        t = time.perf_counter()
+        result = preview(config, NOW)
+        out["plan_s"] = time.perf_counter() - t
+        out["sends_due"] = len(result.plan.sends)
+        out["rows"] = result.plan.rows_read
+    elif scenario == "setup":
+        # A paused sync records every enrollment (and sends nothing).
+        paused = load_config(write_config(folder, paused=True), os.environ)
+        t = time.perf_counter()
+        sync(paused, NOW)
+        out["paused_sync_s"] = time.perf_counter() - t
+    elif scenario == "full":
+        t = time.perf_counter()
+        preview(config, NOW + timedelta(days=1))
+        out["plan_full_s"] = time.perf_counter() - t
+    elif scenario == "evals":
+        out["evaluations_per_s"] = evaluations_per_second(folder)
+    out[f"rss_{scenario}_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def child(folder: Path, scenario: str) -> dict[str, float]:
+    proc = subprocess.run([sys.executable, __file__, "--child", str(folder), scenario],
+                          check=True, capture_output=True, text=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "out"))
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(measure(Path(args.child[0]), args.child[1])))
+        return
+    results = []
+    for size in [int(s) for s in args.sizes.split(",")]:
+        folder = Path(args.out) / f"plan_{size}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in ("state.db", "sync.lock"):
+            (folder / stale).unlink(missing_ok=True)
+        generate(folder, size)
+        r: dict[str, float] = {}
+        for scenario in ("empty", "evals", "setup", "full"):
+            r.update(child(folder, scenario))
+        results.append(r)
+    print("| rows | parse floor | plan, empty ledger | ratio | plan, ledger holding every "
+          "enrollment | ratio | condition evaluations/s | peak RSS (empty / full) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        print(f"| {r['rows']:,.0f} | {r['floor_s']:.3f} s | {r['plan_s']:.3f} s "
+              f"| {r['plan_s'] / r['floor_s']:.1f}× | {r['plan_full_s']:.3f} s "
+              f"| {r['plan_full_s'] / r['floor_s']:.1f}× | {r['evaluations_per_s'] / 1e6:.2f} M "
+              f"| {r['rss_empty_mb']:.0f} / {r['rss_full_mb']:.0f} MB |")
+
+
+if __name__ == "__main__":
+    main()

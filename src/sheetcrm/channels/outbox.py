@@ -1,0 +1,77 @@
+"""The outbox channel: each message becomes an .eml file in a folder; nothing leaves the machine.
+
+It is the default channel, so a fresh config can run end to end with no account. One
+file per idempotency key, written atomically, makes re-delivery harmless: sending the
+same message again overwrites the same file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from sheetcrm.channels.base import Delivery, Message
+from sheetcrm.channels.email import EmailSettings, build_email
+from sheetcrm.errors import ChannelError
+
+
+class OutboxSettings(EmailSettings):
+    type: Literal["outbox"] = "outbox"
+    path: str = Field("outbox", description="a folder, relative to the config file's folder")
+
+
+def outbox_file_name(idempotency_key: str) -> str:
+    """A readable, filesystem-safe prefix of the key plus a hash that makes it unique."""
+    digest = hashlib.sha256(idempotency_key.encode("utf-8")).hexdigest()[:32]
+    prefix = re.sub(r"[^A-Za-z0-9@._-]+", "-", idempotency_key)[:40].strip("-.")
+    return f"{prefix}_{digest}.eml" if prefix else f"{digest}.eml"
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, then rename over ``path``.
+
+    A crash leaves either the old file, or the whole new one, never half of one. The
+    temporary name does not end in .eml, so readers listing the outbox skip it.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class OutboxChannel:
+    """Writes each message as ``<folder>/<key prefix>_<hash>.eml``."""
+
+    redelivery_safe = True
+
+    def __init__(self, name: str, settings: OutboxSettings, *, base_dir: Path) -> None:
+        self.name = name
+        self.settings = settings
+        self.folder = Path(base_dir) / settings.path
+
+    def send(self, message: Message) -> Delivery:
+        msg = build_email(message, self.settings)
+        path = self.folder / outbox_file_name(message.idempotency_key)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            write_atomically(path, msg.as_bytes())
+        except OSError as exc:
+            # Retrying is harmless here (same file), and a full disk may clear up.
+            text = f"cannot write {path}: {exc.strerror or exc}"
+            raise ChannelError(text, retryable=True) from exc
+        return Delivery(message_id=str(msg["Message-ID"]), detail=str(path))
+
+    def close(self) -> None:
+        """Nothing to release: every send opens and closes its own file."""
