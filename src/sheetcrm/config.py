@@ -16,7 +16,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import tomllib
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from .channels import parse_channel_settings
 from .errors import ConfigError
@@ -50,11 +50,26 @@ class _Model(BaseModel):
 
 
 class TableSettings(_Model):
+    """``[table]``: which backend, and its settings (each backend reads its own)."""
+
     backend: Literal["csv", "gsheets", "airtable"] = "csv"
-    key: str
-    path: str | None = None  # csv
-    encoding: str | None = None  # csv; None = detect (UTF-8, UTF-8 BOM, CP949)
+    key: str  # a field name; rows are identified by its column
+    # csv
+    path: str | None = None
+    encoding: str | None = None  # None = detect (UTF-8, UTF-8 BOM, CP949)
     delimiter: str = ","
+    # gsheets
+    spreadsheet: str | None = None  # key or full URL
+    worksheet: str | None = None  # title; the first sheet when unset
+    credentials: str | None = None  # service-account JSON path
+    header_row: int = Field(1, ge=1)
+    # airtable
+    base: str | None = None  # app...
+    table: str | None = None  # name or tbl... id
+    token: SecretStr | None = None  # personal access token, from ${ENV}
+    view: str | None = None
+    # gsheets and airtable: another API host (emulators, proxies)
+    endpoint: str | None = None
 
 
 class FieldSettings(_Model):

@@ -22,5 +22,12 @@ def open_table(config: Config) -> Table:
         assert settings.path is not None
         return CsvTable(config.resolve(settings.path), encoding=settings.encoding,
                         delimiter=settings.delimiter)
-    raise ConfigError(f"backend {settings.backend!r} is not available in this version",
-                      path="table.backend")
+    if settings.backend == "gsheets":
+        from .gsheets import GoogleSheetsTable
+
+        return GoogleSheetsTable.from_config(config)
+    if settings.backend == "airtable":
+        from .airtable import AirtableTable
+
+        return AirtableTable.from_config(config)
+    raise ConfigError(f"unknown backend {settings.backend!r}", path="table.backend")
