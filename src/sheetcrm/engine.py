@@ -121,6 +121,7 @@ def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
             before = [t.strip() for t in before_cell.split(",") if t.strip()]
             if before != tags:
                 plan.tag_changes.append(TagChange(rec.key, before, tags))
+    plan.errors.sort(key=lambda e: e.line)
     return plan
 
 
