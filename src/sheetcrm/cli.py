@@ -195,6 +195,10 @@ def _print_json(state: State, data: dict[str, Any]) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
 
+# Commands that live in their own modules register themselves on ``cli``.
+from . import cli_daemon  # noqa: E402,F401
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: the one place where errors become messages and exit codes."""
     try:

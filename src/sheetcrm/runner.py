@@ -9,11 +9,12 @@ from __future__ import annotations
 import gc
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime
+from pathlib import Path
 from typing import Any
 
 from . import faults
@@ -27,7 +28,7 @@ from .lock import RunLock
 from .projection import project
 from .rules import compile_rules
 from .schema import Record, read_records
-from .table import CellUpdate, WriteReport, open_table
+from .table import CellUpdate, Table, WriteReport, open_table
 from .templates import Templates
 
 
@@ -47,6 +48,7 @@ class RunResult:
     write: WriteReport | None = None
     executed: bool = False
     seconds: float = 0.0
+    requests: int = 0  # backend API requests (0 for a local CSV)
 
     def summary(self) -> dict[str, Any]:
         plan = self.plan
@@ -61,10 +63,12 @@ class RunResult:
             "due": len(plan.sends),
             "sent": status["sent"] if self.executed else 0,
             "failed": status["failed"] + status["retry"] + status["error"],
+            "stopped": status["stopped"],
             "held": dict(held),
             "row_errors": len(plan.errors),
             "cells_written": self.write.cells_written if self.write else 0,
             "recovered_interrupted": len(self.recovered),
+            "requests": self.requests,
             "seconds": round(self.seconds, 3),
         }
 
@@ -119,17 +123,18 @@ def build_message(rec: Record, send: PlannedSend, tags: list[str], now: datetime
     )
 
 
-def prepare(config: Config, state: LedgerState, now: datetime) -> Plan:
+def prepare(config: Config, state: LedgerState, now: datetime, table: Table) -> Plan:
     """Read the table and plan: the shared path of plan and sync."""
     rules = compile_rules(config)
-    snapshot = open_table(config).read()
+    snapshot = table.read()
     faults.checkpoint("after-read")
     table = read_records(snapshot, config)
     return make_plan(table, state, now, config, rules)
 
 
-def preview(config: Config, now: datetime) -> RunResult:
+def preview(config: Config, now: datetime, table: Table | None = None) -> RunResult:
     """Everything ``sync`` would do, without doing any of it."""
+    table = table if table is not None else open_table(config)
     started = time.perf_counter()
     ledger = Ledger.open_readonly(config.state_path)
     try:
@@ -137,7 +142,7 @@ def preview(config: Config, now: datetime) -> RunResult:
     finally:
         ledger.close()
     with gc_paused():
-        plan = prepare(config, state, now)
+        plan = prepare(config, state, now, table)
         _apply_to_state(plan, state)
         for send in plan.sends:  # assume every due send succeeds
             send.advance(now)
@@ -146,18 +151,36 @@ def preview(config: Config, now: datetime) -> RunResult:
     return RunResult(plan, updates, seconds=time.perf_counter() - started)
 
 
-def sync(config: Config, now: datetime, channels: dict[str, Channel] | None = None) -> RunResult:
-    """Execute one run under the run lock. Channels may be injected (tests)."""
-    with RunLock(config.state_path.with_name("sync.lock")):
+def lock_path(config: Config) -> Path:
+    return config.state_path.with_name("sync.lock")
+
+
+def sync(
+    config: Config,
+    now: datetime,
+    channels: dict[str, Channel] | None = None,
+    *,
+    table: Table | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> RunResult:
+    """Execute one run under the run lock.
+
+    ``channels`` and ``table`` may be injected (tests; a daemon keeps its table
+    between runs). ``stop`` is asked before each send: when it answers True the
+    remaining sends wait for the next run, and the run still writes back.
+    """
+    with RunLock(lock_path(config)):
         ledger = Ledger.open(config.state_path)
         try:
-            return _sync_locked(config, now, ledger, channels)
+            return _sync_locked(config, now, ledger, channels,
+                                table if table is not None else open_table(config), stop)
         finally:
             ledger.close()
 
 
 def _sync_locked(config: Config, now: datetime, ledger: Ledger,
-                 channels: dict[str, Channel] | None) -> RunResult:
+                 channels: dict[str, Channel] | None, table: Table,
+                 stop: Callable[[], bool] | None) -> RunResult:
     started = time.perf_counter()
     run_id = ledger.start_run("sync", now)
     opened = channels if channels is not None else {}
@@ -166,18 +189,20 @@ def _sync_locked(config: Config, now: datetime, ledger: Ledger,
         recovered = _recover_interrupted(config, ledger, now, opened, own_channels)
         with gc_paused():
             state = ledger.load_state()
-            plan = prepare(config, state, now)
+            plan = prepare(config, state, now, table)
         ledger.save_enrollments(plan.enrollments)
         _apply_to_state(plan, state)
         faults.checkpoint("after-enroll")
-        outcomes = _send_all(plan, config, ledger, state, now, run_id, opened, own_channels)
+        outcomes = _send_all(plan, config, ledger, state, now, run_id, opened, own_channels,
+                             stop)
         with gc_paused():
             updates = project(plan.records, plan.tags, state, config)
         faults.checkpoint("before-write")
-        report = open_table(config).write(config.key_column, updates) if updates else None
+        report = table.write(config.key_column, updates) if updates else None
         faults.checkpoint("after-write")
         result = RunResult(plan, updates, outcomes, recovered, report, executed=True)
         result.seconds = time.perf_counter() - started
+        result.requests = int(getattr(table, "requests", 0))
         ledger.finish_run(run_id, now, "ok", result.summary())
         return result
     except BaseException as exc:
@@ -231,11 +256,15 @@ def _recover_interrupted(config: Config, ledger: Ledger, now: datetime,
 
 
 def _send_all(plan: Plan, config: Config, ledger: Ledger, state: LedgerState, now: datetime,
-              run_id: int, opened: dict[str, Channel], own: bool) -> list[SendOutcome]:
+              run_id: int, opened: dict[str, Channel], own: bool,
+              stop: Callable[[], bool] | None) -> list[SendOutcome]:
     templates = Templates(config.templates_dir)
     by_key = {r.key: r for r in plan.records}
     outcomes = []
     for send in plan.sends:
+        if stop is not None and stop():
+            outcomes.append(SendOutcome(send, "stopped", "stop requested; next run"))
+            continue
         rec = by_key[send.key]
         try:
             message = build_message(rec, send, plan.tags.get(send.key, []), now, config,
