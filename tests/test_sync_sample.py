@@ -84,7 +84,7 @@ def test_first_sync_tags_sends_and_writes_back(sample: Path, run_cli) -> None:
     assert rows["soohyun.kim@example.com"]["상태 태그"] == "결제 대기, 결제 유도"
     assert rows["seoyeon.jung@example.com"]["상태 태그"] == "우수 참여자"
     assert rows["hyunwoo.baek@example.com"]["상태 태그"] == "이탈 가능, 후기 미작성"
-    assert rows["soohyun.kim@example.com"]["자동화 흐름"] == "payment 1/3 · 다음 11-25 10:00"
+    assert rows["soohyun.kim@example.com"]["자동화 흐름"] == "payment 1/3 · 다음 2026-11-25 10:00"
     assert rows["soohyun.kim@example.com"]["최근 발송"] == (
         "2026-11-23 10:00 payment_reminder (email)")
     assert rows["yuna.shin@example.com"]["오류"].startswith("신청일: '2026-02-30' is not a date")
@@ -152,9 +152,10 @@ def test_steps_follow_on_later_days_and_ads_need_consent(sample: Path, run_cli) 
                 "jimin.seo@example.com", "min.namgung@example.com"):
         assert (key, "payment", 2) in sends
     # ... held back, with the reason, where it is not.
-    held = {(h["key"], h["flow"], h["step"]): h["reason"] for h in data["held"]}
+    held = {(h["key"], h["flow"], h["step"]): h for h in data["held"]}
     for key in ("doyoon.kang@example.com", "eunbi.noh@example.com"):
-        assert "no consent" in held[(key, "payment", 2)]
+        assert "no consent" in held[(key, "payment", 2)]["reason"]
+        assert held[(key, "payment", 2)]["skip"] is True
         assert (key, "payment", 2) not in sends
     # onboarding day 3 guide (after 2d) for those who still have not started.
     for key in ("jihoon.lee@example.com", "junseo.oh@example.com", "jaeseok.yoo@example.com"):
@@ -165,8 +166,9 @@ def test_steps_follow_on_later_days_and_ads_need_consent(sample: Path, run_cli) 
     assert not any(flow in ("churn", "review") and step == 2 for _, flow, step in sends)
 
     _, rows = rows_by_key(sample)
-    assert rows["soohyun.kim@example.com"]["자동화 흐름"] == "payment 2/3 · 다음 11-27 10:00"
-    assert rows["doyoon.kang@example.com"]["자동화 흐름"] == "payment 1/3 · 다음 11-25 10:00"
+    assert rows["soohyun.kim@example.com"]["자동화 흐름"] == "payment 2/3 · 다음 2026-11-27 10:00"
+    # A step held for lack of consent is skipped for good; the flow moves on.
+    assert rows["doyoon.kang@example.com"]["자동화 흐름"] == "payment 2/3 · 다음 2026-11-27 10:00"
 
 
 def test_paying_customer_leaves_the_payment_flow_as_converted(sample: Path, run_cli) -> None:
@@ -185,9 +187,9 @@ def test_paying_customer_leaves_the_payment_flow_as_converted(sample: Path, run_
                    for s in data["sends"])
     _, rows = rows_by_key(sample)
     flows = rows["soohyun.kim@example.com"]["자동화 흐름"].split(" | ")
-    assert "payment 1/3 전환(목표 달성) 11-25" in flows
+    assert "payment 1/3 전환(목표 달성) 2026-11-25" in flows
     # Now paid and not yet started, she enters onboarding (and the review flow).
-    assert "onboarding 1/3 · 다음 11-27 10:00" in flows
+    assert "onboarding 1/3 · 다음 2026-11-27 10:00" in flows
 
 
 def test_kill_switch_holds_every_send_but_updates_tags(sample: Path, run_cli) -> None:

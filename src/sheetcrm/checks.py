@@ -13,8 +13,8 @@ from .config import Config
 from .engine import PlannedSend, idempotency_key
 from .errors import SheetcrmError, TemplateError
 from .ledger import Enrollment
+from .messages import build_message
 from .rules import compile_rules
-from .runner import build_message
 from .schema import header_problems, read_records
 from .table import open_table
 from .templates import Templates

@@ -27,6 +27,7 @@ from . import __version__
 from .checks import run_checks
 from .config import Config, load_config
 from .errors import SheetcrmError
+from .explain import explain
 from .runner import RunResult, preview, sync
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -89,26 +90,61 @@ def check(state: State) -> None:
     sys.exit(EXIT_FAILED if errors else EXIT_OK)
 
 
+ALLOW_BLAST = click.option(
+    "--allow-blast", is_flag=True,
+    help="Send even when more sends are due than [sending] max_sends_per_run allows.")
+
+
 @cli.command()
 @click.option("--all", "show_all", is_flag=True, help="List every row, not the first 40.")
+@ALLOW_BLAST
 @click.pass_obj
-def plan(state: State, show_all: bool) -> None:
+def plan(state: State, show_all: bool, allow_blast: bool) -> None:
     """Show what sync would do, changing nothing: no send, no write, no ledger change."""
     config = state.config()
-    result = preview(config, state.now(config))
+    result = preview(config, state.now(config), allow_blast=allow_blast)
     _report(state, result, "plan", show_all)
 
 
 @cli.command(name="sync")
 @click.option("--all", "show_all", is_flag=True, help="List every row, not the first 40.")
+@ALLOW_BLAST
 @click.pass_obj
-def sync_command(state: State, show_all: bool) -> None:
+def sync_command(state: State, show_all: bool, allow_blast: bool) -> None:
     """Recompute tags, send what is due, write state back into the sheet."""
     config = state.config()
-    result = sync(config, state.now(config))
+    result = sync(config, state.now(config), allow_blast=allow_blast)
     _report(state, result, "sync", show_all)
     failed = result.summary()["failed"]
     sys.exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+@cli.command(name="preview")
+@click.argument("key")
+@click.option("--flow", default=None, help="Only this flow.")
+@click.pass_obj
+def preview_command(state: State, key: str, flow: str | None) -> None:
+    """Show what the row KEY would receive next, with the decision trail. Changes nothing."""
+    config = state.config()
+    result = explain(config, state.now(config), key, flow)
+    if state.as_json:
+        _print_json(state, {"key": result.key, "row": result.line, "tags": result.tags,
+                            "errors": result.errors,
+                            "flows": [f.__dict__ for f in result.flows]})
+        return
+    out = state.out
+    on = [t for t, v in result.tags.items() if v]
+    out.print(f"[bold]{result.key}[/] (row {result.line}) tags: {', '.join(on) or 'none'}")
+    for e in result.errors:
+        out.print(f"  [red]error:[/] {e}")
+    for f in result.flows:
+        out.print(f"\n[bold]{f.flow}[/]: {f.decision}")
+        for line in f.trail:
+            out.print(f"  · {line}")
+        if f.subject is not None:
+            out.print(f"  template {f.template}\n  Subject: {f.subject}")
+            for line in (f.text or "").splitlines():
+                out.print(f"  | {line}", markup=False)
 
 
 def _report(state: State, result: RunResult, verb: str, show_all: bool) -> None:
@@ -142,13 +178,16 @@ def _report(state: State, result: RunResult, verb: str, show_all: bool) -> None:
     if plan.held:
         t = RichTable("key", "flow step", "template", "reason", title="held back")
         for h in plan.held[:limit]:
-            t.add_row(h.send.key, h.send.label, h.send.template, h.reason)
+            t.add_row(h.send.key, h.send.label, h.send.template,
+                      h.reason + (" — step skipped" if h.skip else ""))
         out.print(t)
     if plan.errors:
         t = RichTable("row", "key", "error", title="row errors")
         for e in plan.errors[:limit]:
             t.add_row(str(e.line), e.key, e.message)
         out.print(t)
+    if plan.blast_stopped:
+        out.print(f"[bold red]{plan.blast_stopped}[/]")
     for note in result.recovered:
         out.print(f"[yellow]recovered:[/] {note}")
     held = ", ".join(f"{n} {r}" for r, n in summary["held"].items()) or "none"
@@ -184,7 +223,8 @@ def _result_json(result: RunResult, verb: str) -> dict[str, Any]:
             for s in plan.sends
         ],
         "held": [{"key": h.send.key, "flow": h.send.flow, "step": h.send.step + 1,
-                  "template": h.send.template, "reason": h.reason} for h in plan.held],
+                  "template": h.send.template, "reason": h.reason, "skip": h.skip}
+                 for h in plan.held],
         "errors": [e.__dict__ for e in plan.errors],
         "writes": [u.__dict__ for u in result.updates],
         "recovered": result.recovered,

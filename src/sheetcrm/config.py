@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import time, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -99,11 +100,26 @@ class StepSettings(_Model):
     channel: str
     template: str
     kind: Literal["transactional", "ad"] = "transactional"
+    # A/B test: variant name -> weight. The template sees ``variant``; a file
+    # ``<template>.<variant>.j2`` replaces the template for that variant.
+    variants: dict[str, float] | None = None
 
     @field_validator("after", mode="before")
     @classmethod
     def _duration(cls, v: Any) -> timedelta:
         return parse_duration(v)
+
+    @field_validator("variants")
+    @classmethod
+    def _weights(cls, v: dict[str, float] | None) -> dict[str, float] | None:
+        if v is not None:
+            if len(v) < 2:
+                raise ValueError("an A/B test needs at least two variants")
+            if any(w <= 0 for w in v.values()):
+                raise ValueError("variant weights must be positive numbers")
+            if any(not re.fullmatch(r"\w+", name) for name in v):
+                raise ValueError("variant names are letters, digits or '_'")
+        return v
 
 
 class FlowSettings(_Model):
@@ -112,11 +128,33 @@ class FlowSettings(_Model):
     steps: list[StepSettings] = Field(min_length=1)
     anchor: str | None = None  # a date/datetime field the step offsets count from
     grace: timedelta = timedelta(days=1)  # steps overdue by more than this at entry are skipped
+    reentry: timedelta | None = None  # None: never; else the gap after an exit
+    then: str | None = None  # hand a finished customer to this flow
+    holdout: float = Field(0.0, ge=0.0, le=0.5)  # share that gets no messages (control group)
 
     @field_validator("grace", mode="before")
     @classmethod
     def _duration(cls, v: Any) -> timedelta:
         return parse_duration(v)
+
+    @field_validator("reentry", mode="before")
+    @classmethod
+    def _reentry(cls, v: Any) -> timedelta | None:
+        if v is None or v == "never":
+            return None
+        return parse_duration(v)
+
+
+class QuietHours(_Model):
+    """A daily window (local time) in which sends of the given kinds are deferred."""
+
+    start: time
+    end: time
+
+    def contains(self, t: time) -> bool:
+        if self.start <= self.end:
+            return self.start <= t < self.end
+        return t >= self.start or t < self.end  # spans midnight (21:00-08:00)
 
 
 class SendingSettings(_Model):
@@ -124,6 +162,63 @@ class SendingSettings(_Model):
 
     paused: bool = False  # kill switch: tags and state still update, nothing is sent
     consent: str | None = None  # bool field: advertising needs it to be true
+    unsubscribed: str | None = None  # bool field: true = opted out of all but transactional
+    suppression: str | None = None  # file: one key or address per line, never sent ads
+    quiet_hours: QuietHours | None = QuietHours(start=time(21), end=time(8))
+    quiet_kinds: list[Literal["transactional", "ad"]] = ["ad"]
+    skip_holidays: bool = False  # defer ads on Korean public holidays
+    frequency_cap: tuple[int, timedelta] | None = None  # "2/7d": at most 2 per 7 days
+    max_sends_per_run: int | None = Field(500, ge=0)  # blast-radius guard
+    max_share_per_run: float | None = Field(None, gt=0, le=1)  # ... or a share of the rows
+    recheck_after: timedelta = timedelta(seconds=60)  # re-read the table before sending after
+    compliance: Literal["kr"] | None = None
+    sender_name: str | None = None  # compliance footer: who sends
+    sender_contact: str | None = None  # ... how to reach them
+    opt_out: str | None = None  # ... how to opt out, free of charge
+
+    @field_validator("quiet_hours", mode="before")
+    @classmethod
+    def _window(cls, v: Any) -> Any:
+        if v in (None, "", "off", False):
+            return None
+        if isinstance(v, str):
+            m = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", v)
+            if not m:
+                raise ValueError(f"{v!r} is not a window like '21:00-08:00' or 'off'")
+            h1, m1, h2, m2 = map(int, m.groups())
+            return {"start": time(h1 % 24, m1), "end": time(h2 % 24, m2)}
+        return v
+
+    @field_validator("frequency_cap", mode="before")
+    @classmethod
+    def _cap(cls, v: Any) -> Any:
+        if v in (None, "", "off"):
+            return None
+        m = re.fullmatch(r"\s*(\d+)\s*/\s*(\S+)\s*", str(v))
+        if not m:
+            raise ValueError(f"{v!r} is not a cap like '2/7d' (messages / period)")
+        return (int(m.group(1)), parse_duration(m.group(2)))
+
+    @field_validator("recheck_after", mode="before")
+    @classmethod
+    def _recheck(cls, v: Any) -> timedelta:
+        return parse_duration(v)
+
+
+class ScheduleSettings(_Model):
+    """``[schedule]``: when ``sheetcrm run`` syncs, and how it reports it is alive."""
+
+    every: str | None = "5m"  # a duration: 30s, 5m, 1h; ignored when cron is set
+    cron: str | None = None  # "*/5 * * * *", in the config time zone
+    heartbeat: str | None = None  # file touched after each successful run
+    health_port: int | None = Field(None, ge=0, le=65535)  # GET /health on 127.0.0.1
+
+    @field_validator("every")
+    @classmethod
+    def _every(cls, v: str | None) -> str | None:
+        if v is not None and parse_duration(v) <= timedelta(0):
+            raise ValueError(f"{v!r} must be longer than 0, like 30s, 5m or 1h")
+        return v
 
 
 class ConfigModel(_Model):
@@ -137,6 +232,7 @@ class ConfigModel(_Model):
     channels: dict[str, dict[str, Any]] = {}
     flows: dict[str, FlowSettings] = {}
     sending: SendingSettings = SendingSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
 
 
 @dataclass(frozen=True)
@@ -177,6 +273,15 @@ class Config:
     @property
     def key_column(self) -> str:
         return self.fields[self.table.key].column
+
+    @cached_property
+    def handoffs(self) -> dict[str, list[str]]:
+        """Flow -> the flows that hand their finished customers to it."""
+        result: dict[str, list[str]] = {}
+        for name, flow in self.flows.items():
+            if flow.then:
+                result.setdefault(flow.then, []).append(name)
+        return result
 
     def resolve(self, relative: str) -> Path:
         p = Path(relative).expanduser()
@@ -288,9 +393,16 @@ def _check_references(model: ConfigModel, channels: Mapping[str, BaseModel]) -> 
                 f"column {field.column!r} is a writeback column; sheetcrm would overwrite it",
                 path=f"fields.{_quote_key(name)}.column",
             )
-    consent = model.sending.consent
-    if consent is not None and consent not in model.fields:
-        raise ConfigError(f"{consent!r} is not a field", path="sending.consent")
+    for key in ("consent", "unsubscribed"):
+        name = getattr(model.sending, key)
+        if name is not None and name not in model.fields:
+            raise ConfigError(f"{name!r} is not a field; expected one of {sorted(model.fields)}",
+                              path=f"sending.{key}")
+    if model.sending.compliance == "kr":
+        for key in ("sender_name", "sender_contact", "opt_out"):
+            if not getattr(model.sending, key):
+                raise ConfigError("compliance = 'kr' needs the sender's name, contact and "
+                                  "how to opt out for the ad footer", path=f"sending.{key}")
     for name, settings in channels.items():
         to = getattr(settings, "to", None)
         if to is not None and to not in model.fields:
@@ -308,6 +420,9 @@ def _check_references(model: ConfigModel, channels: Mapping[str, BaseModel]) -> 
                     f"unknown channel {step.channel!r}; defined: {sorted(channels) or 'none'}",
                     path=f"{where}.steps[{i}].channel",
                 )
+        if flow.then is not None and flow.then not in model.flows:
+            raise ConfigError(f"unknown flow {flow.then!r}; defined: {sorted(model.flows)}",
+                              path=f"{where}.then")
         afters = [s.after for s in flow.steps]
         if afters != sorted(afters):
             raise ConfigError("step 'after' offsets must not decrease", path=f"{where}.steps")

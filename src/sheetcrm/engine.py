@@ -14,7 +14,9 @@ from typing import Any
 
 from .config import Config, FlowSettings
 from .expressions import ExpressionRuntimeError
+from .guards import Guards, Hold, blast_radius_limit
 from .ledger import ACTIVE, Enrollment, LedgerState
+from .projection import enrollments_from_sheet
 from .rules import FlowRules, RowContext, Rules
 from .schema import Record, RowProblem, Table
 
@@ -37,6 +39,7 @@ class PlannedSend:
     due_at: datetime
     enrollment: Enrollment
     idem_key: str
+    variant: str | None = None
 
     @property
     def label(self) -> str:
@@ -54,6 +57,7 @@ class PlannedSend:
 class HeldSend:
     send: PlannedSend
     reason: str
+    skip: bool = False  # passed over for good (the flow moves on), not deferred
 
 
 @dataclass
@@ -92,16 +96,23 @@ class Plan:
     enrollments: list[Enrollment] = field(default_factory=list)  # new or changed, to save
     missing_writeback: list[str] = field(default_factory=list)
     evaluations: int = 0
+    blast_stopped: str = ""  # why every send of this run was held, if it was
 
 
 def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
-              rules: Rules) -> Plan:
-    """Plan one run. ``state`` is not modified: changed enrollments are copies."""
+              rules: Rules, *, suppressed: frozenset[str] = frozenset(),
+              allow_blast: bool = False) -> Plan:
+    """Plan one run. ``state`` is not modified: changed enrollments are copies.
+
+    ``allow_blast`` lets a run send more than the blast-radius limit (an explicit
+    operator decision, ``sync --allow-blast``).
+    """
     plan = Plan(now=now, rows_read=len(table.records) + len(table.problems),
                 records=table.records, tags={}, missing_writeback=table.missing_writeback)
     for p in table.problems:
         plan.errors.append(_problem_error(p))
     ctx = RowContext(now, config.tz, state)
+    guards = Guards(config, now, state, suppressed)
     for rec in table.records:
         if not rec.ok:
             plan.errors.extend(RowError(rec.line, rec.key, m) for m in rec.errors)
@@ -109,7 +120,7 @@ def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
         ctx.key = rec.key
         ctx.tags = set()
         try:
-            _plan_row(rec, ctx, plan, config, rules)
+            _plan_row(rec, ctx, plan, config, rules, guards)
         except ExpressionRuntimeError as exc:
             rec.errors.append(f"rule {exc}")
             plan.errors.append(RowError(rec.line, rec.key, f"rule {exc}"))
@@ -122,31 +133,42 @@ def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
             if before != tags:
                 plan.tag_changes.append(TagChange(rec.key, before, tags))
     plan.errors.sort(key=lambda e: e.line)
+    limit = blast_radius_limit(config, plan.rows_read)
+    if limit is not None and len(plan.sends) > limit and not allow_blast:
+        reason = (f"blast-radius stop: {len(plan.sends)} sends due, more than the limit of "
+                  f"{limit} per run; check the rules, then sync --allow-blast to send them")
+        plan.held[:0] = [HeldSend(s, reason) for s in plan.sends]
+        plan.sends = []
+        plan.blast_stopped = reason
     return plan
 
 
-def _plan_row(rec: Record, ctx: RowContext, plan: Plan, config: Config, rules: Rules) -> None:
+def _plan_row(rec: Record, ctx: RowContext, plan: Plan, config: Config, rules: Rules,
+              guards: Guards) -> None:
     values = rec.values
     for tag, expr in rules.tags:
         plan.evaluations += 1
         if expr(values, ctx):
             ctx.tags.add(tag)
     for name, flow_rules in rules.flows.items():
-        _plan_flow(rec, ctx, plan, config, config.flows[name], flow_rules)
+        _plan_flow(rec, ctx, plan, config, config.flows[name], flow_rules, guards)
 
 
 def _plan_flow(rec: Record, ctx: RowContext, plan: Plan, config: Config,
-               flow: FlowSettings, fr: FlowRules) -> None:
+               flow: FlowSettings, fr: FlowRules, guards: Guards) -> None:
     values, key, now = rec.values, rec.key, plan.now
     current = ctx.state.enrollments.get((key, fr.name))
+    if current is None and config.writeback.flow and rec.current.get(config.writeback.flow):
+        current = _restore_from_sheet(rec, fr.name, plan, config)
     active = current is not None and current.status == ACTIVE
     if fr.trigger_tag is not None:
         triggered = fr.trigger_tag in ctx.tags
     else:
         plan.evaluations += 1
         triggered = bool(fr.trigger(values, ctx))
-    if not active and (not triggered or current is not None):
-        return  # not in the flow and not entering it (re-entry: never)
+    handoff = not active and _handed_off(key, fr.name, current, ctx, config)
+    if not active and not handoff and (not triggered or not _may_reenter(current, flow, now)):
+        return
     converted = False
     if fr.goal is not None:
         plan.evaluations += 1
@@ -154,56 +176,135 @@ def _plan_flow(rec: Record, ctx: RowContext, plan: Plan, config: Config,
 
     if active:
         assert current is not None
-        if converted or not triggered:
-            e = current.clone()
+        # A customer handed over from another flow stays until the goal or the end.
+        left = not triggered and current.via != "handoff"
+        if converted or left:
+            e = _changeable(current, plan)
             e.status = "converted" if converted else "left"
             e.exited_at = now
             e.exit_reason = "goal met" if converted else "trigger no longer true"
-            plan.enrollments.append(e)
             plan.moves.append(FlowMove(key, fr.name, e.status, e.exit_reason))
             return
         enrollment = current  # copied below only if a step is due
-        changed = False
-    elif not converted:
-        enrollment = _enter(rec, flow, fr.name, now, config)
-        plan.moves.append(FlowMove(key, fr.name, "enter"))
-        changed = True
+    elif converted:
+        return  # the goal is already met: nothing to persuade
+    else:
+        enrollment = _enter(rec, flow, fr.name, now, config, current, handoff)
+        plan.moves.append(FlowMove(key, fr.name, "enter",
+                                   _entry_detail(enrollment, flow)))
         skipped = _skip_overdue(enrollment, flow, now)
         if skipped:
             plan.moves.append(FlowMove(key, fr.name, "skip", skipped))
+        plan.enrollments.append(enrollment)
         if enrollment.status != ACTIVE:
-            plan.enrollments.append(enrollment)
             return
-    else:
-        return
 
     step_i = enrollment.next_step
     step = flow.steps[step_i]
     due = _base(enrollment) + step.after
-    if due <= now:
-        if enrollment is current:
-            enrollment = current.clone()
-        send = PlannedSend(
-            key=key, flow=fr.name, step=step_i, steps=len(flow.steps), channel=step.channel,
-            template=step.template, kind=step.kind, due_at=due, enrollment=enrollment,
-            idem_key=idempotency_key(key, fr.name, enrollment.entry, step_i),
-        )
-        reason = _hold_reason(send, rec, ctx, config)
-        if reason:
-            plan.held.append(HeldSend(send, reason))
-        else:
-            plan.sends.append(send)
-        changed = True  # the enrollment object is shared with the send and may advance
-    if changed:
-        plan.enrollments.append(enrollment)
+    if due > now:
+        return
+    if enrollment is current:
+        enrollment = _changeable(current, plan)
+    variant = _variant(key, fr.name, step_i, step.variants) if step.variants else None
+    send = PlannedSend(
+        key=key, flow=fr.name, step=step_i, steps=len(flow.steps), channel=step.channel,
+        template=step.template, kind=step.kind, due_at=due, enrollment=enrollment,
+        idem_key=idempotency_key(key, fr.name, enrollment.entry, step_i), variant=variant,
+    )
+    if send.idem_key in ctx.state.sent_keys:
+        hold: Hold | None = Hold("already recorded in the ledger")
+    else:
+        hold = guards.check(send, rec)
+    if hold is not None:
+        plan.held.append(HeldSend(send, hold.reason, hold.skip))
+    else:
+        guards.let_through(send)
+        plan.sends.append(send)
 
 
-def _enter(rec: Record, flow: FlowSettings, name: str, now: datetime,
-           config: Config) -> Enrollment:
+def _changeable(e: Enrollment, plan: Plan) -> Enrollment:
+    """An enrollment this plan may change: the ledger's state is never touched.
+
+    One made during this plan (entered, or restored from the sheet) has no id yet
+    and is already listed; one from the ledger is copied and listed.
+    """
+    if e.id is None:
+        return e
+    copy = e.clone()
+    plan.enrollments.append(copy)
+    return copy
+
+
+def _restore_from_sheet(rec: Record, flow: str, plan: Plan,
+                        config: Config) -> Enrollment | None:
+    """No ledger record, but the sheet shows this flow: take the sheet's word (invariant 7)."""
+    cell = rec.current[config.writeback.flow]  # type: ignore[index]
+    e = enrollments_from_sheet(rec.key, cell, config).get(flow)
+    if e is not None:
+        plan.enrollments.append(e)
+        plan.moves.append(FlowMove(rec.key, flow, "restored",
+                                   f"from the sheet: {e.next_step} step(s) already sent"))
+    return e
+
+
+def _may_reenter(current: Enrollment | None, flow: FlowSettings, now: datetime) -> bool:
+    """First entry always; after an exit only with a re-entry gap that has passed."""
+    if current is None:
+        return True
+    if flow.reentry is None or current.exited_at is None:
+        return False
+    return now - current.exited_at >= flow.reentry
+
+
+def _handed_off(key: str, flow: str, current: Enrollment | None, ctx: RowContext,
+                config: Config) -> bool:
+    """A flow with ``then = <this flow>`` finished for this key since its last entry here."""
+    for source in config.handoffs.get(flow, ()):
+        done = ctx.state.enrollments.get((key, source))
+        if done is None or done.status != "finished" or done.exited_at is None:
+            continue
+        if current is None or current.entered_at < done.exited_at:
+            return True
+    return False
+
+
+def _enter(rec: Record, flow: FlowSettings, name: str, now: datetime, config: Config,
+           previous: Enrollment | None, handoff: bool) -> Enrollment:
     anchor_at = None
     if flow.anchor:
         anchor_at = _as_datetime(rec.values.get(flow.anchor), config)
-    return Enrollment(key=rec.key, flow=name, entry=1, entered_at=now, anchor_at=anchor_at)
+    return Enrollment(
+        key=rec.key, flow=name, entry=previous.entry + 1 if previous else 1, entered_at=now,
+        anchor_at=anchor_at, holdout=_bucket(rec.key, name, "holdout") < flow.holdout,
+        via="handoff" if handoff else "trigger",
+    )
+
+
+def _entry_detail(e: Enrollment, flow: FlowSettings) -> str:
+    parts = []
+    if e.via == "handoff":
+        parts.append("handed over")
+    if e.entry > 1:
+        parts.append(f"re-entry {e.entry}")
+    if e.holdout:
+        parts.append("holdout (no messages)")
+    return ", ".join(parts)
+
+
+def _bucket(key: str, flow: str, salt: str) -> float:
+    """A stable number in [0, 1) from key and flow: the same customer, the same group."""
+    digest = hashlib.sha256(f"{flow}\x1f{salt}\x1f{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def _variant(key: str, flow: str, step: int, weights: dict[str, float]) -> str:
+    point = _bucket(key, flow, f"variant{step}") * sum(weights.values())
+    for name, weight in weights.items():
+        point -= weight
+        if point < 0:
+            return name
+    return next(reversed(weights))
 
 
 def _skip_overdue(e: Enrollment, flow: FlowSettings, now: datetime) -> str:
@@ -220,21 +321,6 @@ def _skip_overdue(e: Enrollment, flow: FlowSettings, now: datetime) -> str:
     if not skipped:
         return ""
     return f"step {', '.join(skipped)} overdue by more than {_fmt_td(flow.grace)} at entry"
-
-
-def _hold_reason(send: PlannedSend, rec: Record, ctx: RowContext, config: Config) -> str:
-    """Why this due send must not go now ('' when it may)."""
-    if send.idem_key in ctx.state.sent_keys:
-        return "already recorded in the ledger"
-    if config.sending.paused:
-        return "paused (sending.paused = true)"
-    consent = config.sending.consent
-    if send.kind == "ad" and consent and not rec.values.get(consent):
-        return f"no consent to advertising ({consent} is not true)"
-    to_field = getattr(config.channels[send.channel], "to", None)
-    if to_field and not rec.values.get(to_field):
-        return f"no recipient: field {to_field!r} is blank"
-    return ""
 
 
 def _base(e: Enrollment) -> datetime:

@@ -23,7 +23,7 @@ from typing import Any
 
 from .errors import SheetcrmError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -38,6 +38,8 @@ CREATE TABLE IF NOT EXISTS enrollments (
     status      TEXT NOT NULL,             -- active | converted | left | finished | failed
     exited_at   TEXT,
     exit_reason TEXT,
+    holdout     INTEGER NOT NULL DEFAULT 0, -- control group: tracked, never messaged
+    via         TEXT NOT NULL DEFAULT 'trigger', -- trigger | handoff | sheet
     UNIQUE (key, flow, entry)
 );
 CREATE TABLE IF NOT EXISTS sends (
@@ -49,7 +51,8 @@ CREATE TABLE IF NOT EXISTS sends (
     channel     TEXT NOT NULL,
     template    TEXT NOT NULL,
     kind        TEXT NOT NULL,
-    status      TEXT NOT NULL,             -- pending | sent | retry | failed | uncertain
+    status      TEXT NOT NULL,             -- pending | sent | retry | failed | uncertain | skipped
+    variant     TEXT,                      -- A/B variant, when the step has variants
     attempts    INTEGER NOT NULL DEFAULT 1,
     created_at  TEXT NOT NULL,
     finished_at TEXT,
@@ -58,6 +61,7 @@ CREATE TABLE IF NOT EXISTS sends (
     run_id      INTEGER
 );
 CREATE INDEX IF NOT EXISTS sends_by_key ON sends (key);
+CREATE INDEX IF NOT EXISTS enrollments_by_key ON enrollments (key, flow);
 CREATE TABLE IF NOT EXISTS runs (
     id          INTEGER PRIMARY KEY,
     command     TEXT NOT NULL,
@@ -70,6 +74,14 @@ CREATE TABLE IF NOT EXISTS runs (
 
 ACTIVE = "active"
 SENT, PENDING, RETRY, FAILED, UNCERTAIN = "sent", "pending", "retry", "failed", "uncertain"
+SKIPPED = "skipped"  # a step passed over for a lasting reason (no consent, opted out)
+
+# Columns added after version 1: (table, column, definition).
+_MIGRATIONS = [
+    ("enrollments", "holdout", "INTEGER NOT NULL DEFAULT 0"),
+    ("enrollments", "via", "TEXT NOT NULL DEFAULT 'trigger'"),
+    ("sends", "variant", "TEXT"),
+]
 
 
 def iso(dt: datetime) -> str:
@@ -95,12 +107,14 @@ class Enrollment:
     exited_at: datetime | None = None
     exit_reason: str | None = None
     id: int | None = None
+    holdout: bool = False
+    via: str = "trigger"
 
     def clone(self) -> Enrollment:
         """A copy the planner may change (copy.copy is slow on slotted classes)."""
         return Enrollment(self.key, self.flow, self.entry, self.entered_at, self.anchor_at,
                           self.next_step, self.status, self.exited_at, self.exit_reason,
-                          self.id)
+                          self.id, self.holdout, self.via)
 
 
 @dataclass(slots=True)
@@ -116,6 +130,7 @@ class SendRecord:
     status: str
     created_at: datetime
     finished_at: datetime | None = None
+    variant: str | None = None
 
 
 @dataclass
@@ -132,6 +147,16 @@ class LedgerState:
 
 class LedgerError(SheetcrmError):
     exit_code = 3
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a ledger written by an older version up to this schema, in place."""
+    for table, column, definition in _MIGRATIONS:
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+    conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
+                 (str(SCHEMA_VERSION),))
 
 
 class Ledger:
@@ -153,9 +178,7 @@ class Ledger:
             conn.execute("PRAGMA journal_mode=DELETE")
             conn.execute("PRAGMA synchronous=FULL")
             conn.executescript(_SCHEMA)
-            conn.execute(
-                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-            )
+            _migrate(conn)
         except sqlite3.DatabaseError as exc:
             raise LedgerError(f"state file {path}: {exc}") from None
         return cls(conn, path, readonly=False)
@@ -205,22 +228,23 @@ class Ledger:
 
         rows = self.conn.execute(
             "SELECT id, key, flow, entry, entered_at, anchor_at, next_step, status,"
-            " exited_at, exit_reason FROM enrollments ORDER BY key, flow, entry"
+            " exited_at, exit_reason, holdout, via FROM enrollments ORDER BY key, flow, entry"
         )
         for r in rows:  # ordered by entry, so the latest one wins
             state.enrollments[(r[1], r[2])] = Enrollment(
                 id=r[0], key=r[1], flow=r[2], entry=r[3], entered_at=from_iso(r[4]),  # type: ignore[arg-type]
                 anchor_at=from_iso(r[5]), next_step=r[6], status=r[7],
-                exited_at=from_iso(r[8]), exit_reason=r[9],
+                exited_at=from_iso(r[8]), exit_reason=r[9], holdout=bool(r[10]), via=r[11],
             )
         rows = self.conn.execute(
             "SELECT idem_key, key, flow, entry, step, channel, template, kind, status,"
-            " created_at, finished_at FROM sends"
+            " created_at, finished_at, variant FROM sends"
         )
         for r in rows:
-            rec = SendRecord(*r[:9], created_at=from_iso(r[9]), finished_at=from_iso(r[10]))  # type: ignore[arg-type]
+            rec = SendRecord(*r[:9], created_at=from_iso(r[9]), finished_at=from_iso(r[10]),  # type: ignore[arg-type]
+                             variant=r[11])
             state.sends_by_key[rec.key].append(rec)
-            if rec.status in (SENT, PENDING, UNCERTAIN, FAILED):
+            if rec.status in (SENT, PENDING, UNCERTAIN, FAILED, SKIPPED):
                 state.sent_keys.add(rec.idem_key)
         return state
 
@@ -267,9 +291,9 @@ class Ledger:
                 if e.id is None:
                     cur = db.execute(
                         "INSERT INTO enrollments (key, flow, entry, entered_at, anchor_at,"
-                        " next_step, status, exited_at, exit_reason)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (e.key, e.flow, e.entry, *values),
+                        " next_step, status, exited_at, exit_reason, holdout, via)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (e.key, e.flow, e.entry, *values, int(e.holdout), e.via),
                     )
                     e.id = cur.lastrowid
                 else:
@@ -292,9 +316,10 @@ class Ledger:
             if row is None:
                 db.execute(
                     "INSERT INTO sends (idem_key, key, flow, entry, step, channel, template,"
-                    " kind, status, created_at, run_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    " kind, status, created_at, run_id, variant)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     (rec.idem_key, rec.key, rec.flow, rec.entry, rec.step, rec.channel,
-                     rec.template, rec.kind, PENDING, iso(rec.created_at), run_id),
+                     rec.template, rec.kind, PENDING, iso(rec.created_at), run_id, rec.variant),
                 )
                 return True
             if row[0] == RETRY:
@@ -330,6 +355,26 @@ class Ledger:
                      enrollment.exited_at and iso(enrollment.exited_at),
                      enrollment.exit_reason, enrollment.id),
                 )
+
+    def record_skip(self, rec: SendRecord, run_id: int, reason: str,
+                    enrollment: Enrollment) -> None:
+        """A step passed over for good (no consent, opted out): never sent later."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO sends (idem_key, key, flow, entry, step, channel,"
+                " template, kind, status, created_at, finished_at, run_id, variant, detail)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (rec.idem_key, rec.key, rec.flow, rec.entry, rec.step, rec.channel,
+                 rec.template, rec.kind, SKIPPED, iso(rec.created_at), iso(rec.created_at),
+                 run_id, rec.variant, reason[:500]),
+            )
+            db.execute(
+                "UPDATE enrollments SET next_step = ?, status = ?, exited_at = ?,"
+                " exit_reason = ? WHERE id = ?",
+                (enrollment.next_step, enrollment.status,
+                 enrollment.exited_at and iso(enrollment.exited_at), enrollment.exit_reason,
+                 enrollment.id),
+            )
 
     def forget_pending(self, idem_key: str) -> None:
         """Drop an interrupted claim so the step is planned again (safe channels only)."""

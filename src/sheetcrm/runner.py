@@ -13,20 +13,21 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
 from . import faults
 from .channels import make_channel
-from .channels.base import Channel, Message
+from .channels.base import Channel
 from .config import Config
-from .engine import Plan, PlannedSend, RowError, make_plan
+from .engine import FlowMove, Plan, PlannedSend, RowError, make_plan
 from .errors import ChannelError, TemplateError
-from .ledger import FAILED, RETRY, SENT, UNCERTAIN, Ledger, LedgerState, SendRecord
+from .guards import load_suppression
+from .ledger import FAILED, RETRY, SENT, SKIPPED, UNCERTAIN, Ledger, LedgerState, SendRecord
 from .lock import RunLock
+from .messages import build_message
 from .projection import project
-from .rules import compile_rules
+from .rules import RowContext, compile_rules
 from .schema import Record, read_records
 from .table import CellUpdate, Table, WriteReport, open_table
 from .templates import Templates
@@ -90,49 +91,20 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def context_for(rec: Record, send: PlannedSend, tags: list[str], now: datetime,
-                config: Config) -> dict[str, Any]:
-    """Template variables: every field by name, plus where the customer is."""
-    return {
-        **rec.values,
-        "key": rec.key,
-        "tags": tags,
-        "flow": send.flow,
-        "step": send.step + 1,
-        "steps": send.steps,
-        "now": now.astimezone(config.tz),
-    }
-
-
-def build_message(rec: Record, send: PlannedSend, tags: list[str], now: datetime,
-                  config: Config, templates: Templates) -> Message:
-    rendered = templates.render(send.template, context_for(rec, send, tags, now, config))
-    settings = config.channels[send.channel]
-    to_field = getattr(settings, "to", None)
-    recipient = str(rec.values.get(to_field) or "") if to_field else rec.key
-    return Message(
-        idempotency_key=send.idem_key,
-        recipient=recipient,
-        subject=rendered.subject,
-        text=rendered.text,
-        html=rendered.html,
-        kind=send.kind,
-        payload=rendered.payload,
-        meta={"key": rec.key, "flow": send.flow, "step": str(send.step + 1),
-              "template": send.template, "date": format_datetime(now)},
-    )
-
-
-def prepare(config: Config, state: LedgerState, now: datetime, table: Table) -> Plan:
+def prepare(config: Config, state: LedgerState, now: datetime, table: Table,
+            allow_blast: bool = False) -> Plan:
     """Read the table and plan: the shared path of plan and sync."""
     rules = compile_rules(config)
+    suppressed = load_suppression(config)
     snapshot = table.read()
     faults.checkpoint("after-read")
-    table = read_records(snapshot, config)
-    return make_plan(table, state, now, config, rules)
+    records = read_records(snapshot, config)
+    return make_plan(records, state, now, config, rules, suppressed=suppressed,
+                     allow_blast=allow_blast)
 
 
-def preview(config: Config, now: datetime, table: Table | None = None) -> RunResult:
+def preview(config: Config, now: datetime, table: Table | None = None,
+            allow_blast: bool = False) -> RunResult:
     """Everything ``sync`` would do, without doing any of it."""
     table = table if table is not None else open_table(config)
     started = time.perf_counter()
@@ -142,8 +114,11 @@ def preview(config: Config, now: datetime, table: Table | None = None) -> RunRes
     finally:
         ledger.close()
     with gc_paused():
-        plan = prepare(config, state, now, table)
+        plan = prepare(config, state, now, table, allow_blast)
         _apply_to_state(plan, state)
+        for held in plan.held:
+            if held.skip:
+                held.send.advance(now)
         for send in plan.sends:  # assume every due send succeeds
             send.advance(now)
             state.sends_by_key[send.key].append(_record(send, SENT, now))
@@ -162,6 +137,7 @@ def sync(
     *,
     table: Table | None = None,
     stop: Callable[[], bool] | None = None,
+    allow_blast: bool = False,
 ) -> RunResult:
     """Execute one run under the run lock.
 
@@ -173,14 +149,15 @@ def sync(
         ledger = Ledger.open(config.state_path)
         try:
             return _sync_locked(config, now, ledger, channels,
-                                table if table is not None else open_table(config), stop)
+                                table if table is not None else open_table(config), stop,
+                                allow_blast)
         finally:
             ledger.close()
 
 
 def _sync_locked(config: Config, now: datetime, ledger: Ledger,
                  channels: dict[str, Channel] | None, table: Table,
-                 stop: Callable[[], bool] | None) -> RunResult:
+                 stop: Callable[[], bool] | None, allow_blast: bool) -> RunResult:
     started = time.perf_counter()
     run_id = ledger.start_run("sync", now)
     opened = channels if channels is not None else {}
@@ -189,12 +166,15 @@ def _sync_locked(config: Config, now: datetime, ledger: Ledger,
         recovered = _recover_interrupted(config, ledger, now, opened, own_channels)
         with gc_paused():
             state = ledger.load_state()
-            plan = prepare(config, state, now, table)
+            plan = prepare(config, state, now, table, allow_blast)
+        read_at = time.monotonic()
         ledger.save_enrollments(plan.enrollments)
         _apply_to_state(plan, state)
         faults.checkpoint("after-enroll")
+        _record_skips(plan, ledger, now, run_id)
+        fresh = FreshCheck(config, table, state, now, read_at)
         outcomes = _send_all(plan, config, ledger, state, now, run_id, opened, own_channels,
-                             stop)
+                             stop, fresh)
         with gc_paused():
             updates = project(plan.records, plan.tags, state, config)
         faults.checkpoint("before-write")
@@ -257,7 +237,7 @@ def _recover_interrupted(config: Config, ledger: Ledger, now: datetime,
 
 def _send_all(plan: Plan, config: Config, ledger: Ledger, state: LedgerState, now: datetime,
               run_id: int, opened: dict[str, Channel], own: bool,
-              stop: Callable[[], bool] | None) -> list[SendOutcome]:
+              stop: Callable[[], bool] | None, fresh: FreshCheck) -> list[SendOutcome]:
     templates = Templates(config.templates_dir)
     by_key = {r.key: r for r in plan.records}
     outcomes = []
@@ -265,7 +245,12 @@ def _send_all(plan: Plan, config: Config, ledger: Ledger, state: LedgerState, no
         if stop is not None and stop():
             outcomes.append(SendOutcome(send, "stopped", "stop requested; next run"))
             continue
-        rec = by_key[send.key]
+        exit_reason = fresh.exit_reason(send)
+        if exit_reason:
+            _exit_before_send(send, exit_reason, plan, ledger, now)
+            outcomes.append(SendOutcome(send, "exited", exit_reason))
+            continue
+        rec = fresh.record(send.key) or by_key[send.key]
         try:
             message = build_message(rec, send, plan.tags.get(send.key, []), now, config,
                                     templates)
@@ -292,6 +277,25 @@ def _send_all(plan: Plan, config: Config, ledger: Ledger, state: LedgerState, no
     return outcomes
 
 
+def _record_skips(plan: Plan, ledger: Ledger, now: datetime, run_id: int) -> None:
+    """Steps passed over for good: recorded, and the flow moves on."""
+    for held in plan.held:
+        if held.skip:
+            held.send.advance(now)
+            ledger.record_skip(_record(held.send, SKIPPED, now), run_id, held.reason,
+                               held.send.enrollment)
+
+
+def _exit_before_send(send: PlannedSend, reason: str, plan: Plan, ledger: Ledger,
+                      now: datetime) -> None:
+    """The re-read row meets the goal or no longer the trigger: exit, send nothing."""
+    e = send.enrollment
+    e.status = "converted" if reason == "goal met" else "left"
+    e.exited_at, e.exit_reason = now, f"{reason} (re-checked before sending)"
+    ledger.save_enrollments([e])
+    plan.moves.append(FlowMove(send.key, send.flow, e.status, e.exit_reason))
+
+
 def _failed(send: PlannedSend, exc: ChannelError, plan: Plan, rec: Record, ledger: Ledger,
             now: datetime) -> SendOutcome:
     if exc.retryable:
@@ -314,8 +318,56 @@ def _record(send: PlannedSend, status: str, now: datetime) -> SendRecord:
     return SendRecord(
         idem_key=send.idem_key, key=send.key, flow=send.flow, entry=send.enrollment.entry,
         step=send.step, channel=send.channel, template=send.template, kind=send.kind,
-        status=status, created_at=now, finished_at=now,
+        status=status, created_at=now, finished_at=now, variant=send.variant,
     )
+
+
+class FreshCheck:
+    """Goal and trigger, re-checked on freshly read rows right before sending.
+
+    The rows planned on were read at the start of the run; when sending takes
+    longer than ``sending.recheck_after`` (slow SMTP, thousands of messages) the
+    table is read again, so a customer who paid a minute ago gets no reminder.
+    """
+
+    def __init__(self, config: Config, table: Table, state: LedgerState, now: datetime,
+                 read_at: float) -> None:
+        self.config, self.table, self.state, self.now = config, table, state, now
+        self.read_at = read_at
+        self.rules = compile_rules(config)
+        self.records: dict[str, Record] | None = None
+
+    def _refresh(self) -> None:
+        limit = self.config.sending.recheck_after.total_seconds()
+        if time.monotonic() - self.read_at < limit:
+            return
+        with gc_paused():
+            table = read_records(self.table.read(), self.config)
+        self.records = {r.key: r for r in table.records}
+        self.read_at = time.monotonic()
+
+    def record(self, key: str) -> Record | None:
+        return self.records.get(key) if self.records is not None else None
+
+    def exit_reason(self, send: PlannedSend) -> str:
+        """'goal met', 'trigger no longer true', 'row gone' or '' to go ahead."""
+        self._refresh()
+        if self.records is None:
+            return ""
+        rec = self.records.get(send.key)
+        if rec is None or not rec.ok:
+            return "row gone or unreadable"
+        ctx = RowContext(self.now, self.config.tz, self.state)
+        ctx.key = rec.key
+        ctx.tags = {tag for tag, expr in self.rules.tags if expr(rec.values, ctx)}
+        flow = self.rules.flows[send.flow]
+        if flow.goal is not None and flow.goal(rec.values, ctx):
+            return "goal met"
+        triggered = (flow.trigger_tag in ctx.tags if flow.trigger_tag
+                     else flow.trigger(rec.values, ctx))
+        if not triggered and send.enrollment.via != "handoff":
+            return "trigger no longer true"
+        return ""
 
 
 def _apply_to_state(plan: Plan, state: LedgerState) -> None:

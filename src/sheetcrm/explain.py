@@ -1,0 +1,148 @@
+"""``sheetcrm preview KEY``: what one customer would receive next, and why.
+
+Runs the same planner as ``plan`` (the ledger opened read-only, nothing written),
+then tells, flow by flow, the decision trail: the conditions as they evaluate for
+this row, where the customer stands, and the next message rendered in full, or
+the reason it is held back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from .config import Config
+from .engine import Plan, PlannedSend, idempotency_key
+from .errors import SheetcrmError, TemplateError
+from .ledger import ACTIVE, Enrollment, Ledger, LedgerState
+from .messages import build_message, template_name
+from .projection import flow_text
+from .rules import RowContext, Rules, compile_rules
+from .runner import prepare
+from .schema import Record
+from .table import open_table
+from .templates import Templates
+
+
+@dataclass
+class FlowTrail:
+    flow: str
+    trail: list[str] = field(default_factory=list)
+    decision: str = ""
+    template: str | None = None
+    subject: str | None = None
+    text: str | None = None
+
+
+@dataclass
+class RowExplanation:
+    key: str
+    line: int
+    tags: dict[str, bool]
+    errors: list[str]
+    flows: list[FlowTrail]
+
+
+def explain(config: Config, now: datetime, key: str, only_flow: str | None = None
+            ) -> RowExplanation:
+    if only_flow is not None and only_flow not in config.flows:
+        raise SheetcrmError(f"unknown flow {only_flow!r}; defined: {sorted(config.flows)}")
+    ledger = Ledger.open_readonly(config.state_path)
+    try:
+        state = ledger.load_state()
+    finally:
+        ledger.close()
+    plan = prepare(config, state, now, open_table(config))  # state is left as it was
+    rec = next((r for r in plan.records if r.key == key), None)
+    if rec is None:
+        problem = next((e.message for e in plan.errors if e.key == key), None)
+        raise SheetcrmError(problem or f"no row has the key {key!r}")
+
+    rules = compile_rules(config)
+    ctx = RowContext(now, config.tz, state)
+    ctx.key = key
+    tags: dict[str, bool] = {}
+    if rec.ok:
+        for tag, expr in rules.tags:
+            tags[tag] = bool(expr(rec.values, ctx))
+        ctx.tags = {t for t, on in tags.items() if on}
+    explainer = _Explainer(config, now, plan, state, rec, ctx, rules)
+    flows = [explainer.flow(name) for name in config.flows if only_flow in (None, name)]
+    return RowExplanation(key, rec.line, tags, rec.errors, flows)
+
+
+class _Explainer:
+    def __init__(self, config: Config, now: datetime, plan: Plan, state: LedgerState,
+                 rec: Record, ctx: RowContext, rules: Rules) -> None:
+        self.config, self.now, self.plan, self.state = config, now, plan, state
+        self.rec, self.ctx, self.rules = rec, ctx, rules
+        self.templates = Templates(config.templates_dir)
+
+    def flow(self, name: str) -> FlowTrail:
+        trail = FlowTrail(name)
+        if not self.rec.ok:
+            trail.decision = "row has errors: nothing is done until they are fixed"
+            return trail
+        settings, fr = self.config.flows[name], self.rules.flows[name]
+        triggered = (fr.trigger_tag in self.ctx.tags if fr.trigger_tag
+                     else bool(fr.trigger(self.rec.values, self.ctx)))
+        trail.trail.append(f"trigger {settings.trigger!r} is {triggered}")
+        if fr.goal is not None:
+            met = bool(fr.goal(self.rec.values, self.ctx))
+            trail.trail.append(f"goal {settings.goal!r} is {met}")
+        for m in self.plan.moves:
+            if m.key == self.rec.key and m.flow == name:
+                trail.trail.append(f"this run: {m.action}" + (f" ({m.detail})" if m.detail else ""))
+        self._decide(trail, name)
+        return trail
+
+    def _decide(self, trail: FlowTrail, name: str) -> None:
+        key = self.rec.key
+        send = next((s for s in self.plan.sends if s.key == key and s.flow == name), None)
+        if send is not None:
+            trail.decision = (f"sends now: step {send.step + 1}/{send.steps}, "
+                              f"due {self._t(send.due_at)}")
+            self._render(trail, send)
+            return
+        held = next((h for h in self.plan.held if h.send.key == key and h.send.flow == name),
+                    None)
+        if held is not None:
+            what = "skipped for good" if held.skip else "held back"
+            trail.decision = f"step {held.send.step + 1}/{held.send.steps} {what}: {held.reason}"
+            self._render(trail, held.send)
+            return
+        e = self._latest(name)
+        if e is None:
+            trail.decision = "not in this flow"
+            return
+        trail.trail.append(f"state: {flow_text(e, self.config)}")
+        if e.status != ACTIVE:
+            trail.decision = f"exited ({e.exit_reason or e.status})"
+            return
+        flow = self.config.flows[name]
+        step = flow.steps[e.next_step]
+        due = (e.anchor_at or e.entered_at) + step.after
+        trail.decision = f"waiting: step {e.next_step + 1}/{len(flow.steps)} is due {self._t(due)}"
+        self._render(trail, PlannedSend(
+            key=key, flow=name, step=e.next_step, steps=len(flow.steps), channel=step.channel,
+            template=step.template, kind=step.kind, due_at=due, enrollment=e,
+            idem_key=idempotency_key(key, name, e.entry, e.next_step)))
+
+    def _latest(self, flow: str) -> Enrollment | None:
+        for e in reversed(self.plan.enrollments):
+            if e.key == self.rec.key and e.flow == flow:
+                return e
+        return self.state.enrollments.get((self.rec.key, flow))
+
+    def _render(self, trail: FlowTrail, send: PlannedSend) -> None:
+        trail.template = template_name(send, self.templates)
+        try:
+            message = build_message(self.rec, send, self.plan.tags.get(self.rec.key, []),
+                                    self.now, self.config, self.templates)
+        except TemplateError as exc:
+            trail.trail.append(f"template error: {exc}")
+            return
+        trail.subject, trail.text = message.subject, message.text
+
+    def _t(self, dt: datetime) -> str:
+        return f"{dt.astimezone(self.config.tz):%Y-%m-%d %H:%M}"

@@ -1,0 +1,152 @@
+"""Sending guards: every due send passes these checks, and a held send says why.
+
+Two kinds of hold:
+
+- *deferred* (the step stays due and is reconsidered next run): the kill switch,
+  quiet hours, public holidays, the frequency cap, a blank recipient, the
+  blast-radius stop;
+- *skipped* (the step is passed over for good and the flow moves on): a holdout
+  customer's step, an ad to someone without consent, anything but a transactional
+  message to someone who opted out or is on the suppression list. Sending the
+  day-3 offer a month late, once consent arrives, would be the wrong message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from .errors import ConfigError
+from .ledger import SENT, UNCERTAIN, LedgerState
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .engine import PlannedSend
+    from .schema import Record
+
+
+@dataclass(frozen=True)
+class Hold:
+    reason: str
+    skip: bool = False  # True: pass over the step for good; False: try again next run
+
+
+def load_suppression(config: Config) -> frozenset[str]:
+    """Keys and addresses never to advertise to: one per line, ``#`` comments."""
+    name = config.sending.suppression
+    if not name:
+        return frozenset()
+    path = config.resolve(name)
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the suppression list {path}: {exc.strerror}",
+                          path="sending.suppression") from None
+    return frozenset(s.strip().lower() for s in lines if s.strip() and not s.startswith("#"))
+
+
+class Guards:
+    """The checks of one run: built once, asked once per due send."""
+
+    def __init__(self, config: Config, now: datetime, state: LedgerState,
+                 suppressed: frozenset[str]) -> None:
+        self.config = config
+        self.sending = config.sending
+        self.now = now
+        self.local = now.astimezone(config.tz)
+        self.state = state
+        self.suppressed = suppressed
+        self.planned: dict[str, int] = {}  # sends already let through this run, per key
+
+    def check(self, send: PlannedSend, rec: Record) -> Hold | None:
+        """The first reason this send may not go now, or None."""
+        s = self.sending
+        if send.enrollment.holdout:
+            return Hold("holdout: control group, no message", skip=True)
+        ad = send.kind == "ad"
+        if ad and s.consent and not rec.values.get(s.consent):
+            return Hold(f"no consent to advertising ({s.consent} is not true)", skip=True)
+        if ad and self._opted_out(rec, send):
+            return Hold("opted out: only transactional messages", skip=True)
+        if s.paused:
+            return Hold("paused (sending.paused = true)")
+        to_field = getattr(self.config.channels[send.channel], "to", None)
+        if to_field and not rec.values.get(to_field):
+            return Hold(f"no recipient: field {to_field!r} is blank")
+        if send.kind in s.quiet_kinds:
+            hold = self._quiet() or self._holiday()
+            if hold:
+                return hold
+        return self._frequency(send.key)
+
+    def let_through(self, send: PlannedSend) -> None:
+        self.planned[send.key] = self.planned.get(send.key, 0) + 1
+
+    def _opted_out(self, rec: Record, send: PlannedSend) -> bool:
+        field = self.sending.unsubscribed
+        if field and rec.values.get(field):
+            return True
+        if not self.suppressed:
+            return False
+        to_field = getattr(self.config.channels[send.channel], "to", None)
+        address = str(rec.values.get(to_field) or "") if to_field else ""
+        return rec.key.lower() in self.suppressed or address.lower() in self.suppressed
+
+    def _quiet(self) -> Hold | None:
+        window = self.sending.quiet_hours
+        if window is None or not window.contains(self.local.time()):
+            return None
+        until = self._next_time(window.end)
+        return Hold(f"quiet hours {window.start:%H:%M}–{window.end:%H:%M} "
+                    f"({self.config.model.timezone}): deferred to {until:%Y-%m-%d %H:%M}")
+
+    def _holiday(self) -> Hold | None:
+        if not self.sending.skip_holidays:
+            return None
+        today = self.local.date()
+        if today not in self._holidays:
+            return None
+        day = today
+        while day in self._holidays:
+            day += timedelta(days=1)
+        start = self.sending.quiet_hours.end if self.sending.quiet_hours else time(0)
+        name = self._holidays.get(today)
+        return Hold(f"public holiday ({name}): deferred to {day:%Y-%m-%d} {start:%H:%M}")
+
+    @cached_property
+    def _holidays(self) -> dict[date, str]:
+        import holidays
+
+        year = self.local.year
+        return dict(holidays.country_holidays("KR", years=[year, year + 1]))
+
+    def _next_time(self, at: time) -> datetime:
+        candidate = self.local.replace(hour=at.hour, minute=at.minute, second=0, microsecond=0)
+        return candidate if candidate > self.local else candidate + timedelta(days=1)
+
+    def _frequency(self, key: str) -> Hold | None:
+        cap = self.sending.frequency_cap
+        if cap is None:
+            return None
+        limit, period = cap
+        since = self.now - period
+        delivered = sum(
+            1 for r in self.state.sends_for(key)
+            if r.status in (SENT, UNCERTAIN) and (r.finished_at or r.created_at) > since
+        )
+        if delivered + self.planned.get(key, 0) >= limit:
+            days = period.total_seconds() / 86400
+            return Hold(f"frequency cap {limit}/{days:g}d reached")
+        return None
+
+
+def blast_radius_limit(config: Config, rows: int) -> int | None:
+    """The most sends one run may make, or None for no limit."""
+    limits = []
+    if config.sending.max_sends_per_run is not None:
+        limits.append(config.sending.max_sends_per_run)
+    if config.sending.max_share_per_run is not None:
+        limits.append(max(1, int(rows * config.sending.max_share_per_run)))
+    return min(limits) if limits else None

@@ -1,0 +1,100 @@
+"""Turn a planned send and its customer's row into a ready Message.
+
+The template sees every field by name plus where the customer is; an A/B
+variant may have a template file of its own; with ``compliance = "kr"`` an ad
+gets the ``(광고)`` subject marker and the sender/opt-out footer the law requires.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from email.utils import format_datetime
+from typing import Any
+
+from .channels.base import Message
+from .config import Config
+from .engine import PlannedSend
+from .schema import Record
+from .templates import Rendered, Templates
+
+AD_MARKER = "(광고)"
+# Spellings of the marker that the law does not accept: [광고], 광고), ( 광고 ), <광고>...
+_MISSPELLED_MARKER = re.compile(r"^\s*[\[(<{【]?\s*광\s*고\s*[\])>}】]?")
+
+
+def context_for(rec: Record, send: PlannedSend, tags: list[str], now: datetime,
+                config: Config) -> dict[str, Any]:
+    """Template variables: every field by name, plus where the customer is."""
+    return {
+        **rec.values,
+        "key": rec.key,
+        "tags": tags,
+        "flow": send.flow,
+        "step": send.step + 1,
+        "steps": send.steps,
+        "variant": send.variant,
+        "now": now.astimezone(config.tz),
+    }
+
+
+def template_name(send: PlannedSend, templates: Templates) -> str:
+    """``<template>.<variant>`` when that file exists, else the step's template."""
+    if send.variant:
+        special = f"{send.template}.{send.variant}"
+        if special in templates.names():
+            return special
+    return send.template
+
+
+def build_message(rec: Record, send: PlannedSend, tags: list[str], now: datetime,
+                  config: Config, templates: Templates) -> Message:
+    rendered = templates.render(template_name(send, templates),
+                                context_for(rec, send, tags, now, config))
+    if send.kind == "ad" and config.sending.compliance == "kr":
+        rendered = korean_ad(rendered, config)
+    settings = config.channels[send.channel]
+    to_field = getattr(settings, "to", None)
+    recipient = str(rec.values.get(to_field) or "") if to_field else rec.key
+    meta = {"key": rec.key, "flow": send.flow, "step": str(send.step + 1),
+            "template": send.template, "date": format_datetime(now)}
+    if send.variant:
+        meta["variant"] = send.variant
+    return Message(
+        idempotency_key=send.idem_key,
+        recipient=recipient,
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        kind=send.kind,
+        payload=rendered.payload,
+        meta=meta,
+    )
+
+
+def korean_ad(rendered: Rendered, config: Config) -> Rendered:
+    """정보통신망법 §50: '(광고)' first in the subject; sender, contact, free opt-out."""
+    s = config.sending
+    subject = rendered.subject
+    if not subject.startswith(AD_MARKER):
+        subject = f"{AD_MARKER} {subject}"
+    footer = f"보낸 곳: {s.sender_name} ({s.sender_contact})\n{s.opt_out}"
+    text = rendered.text
+    if footer not in text:
+        text = f"{text.rstrip()}\n\n---\n{footer}\n"
+    html = rendered.html
+    if html is not None and s.opt_out and s.opt_out not in html:
+        html += (f'<hr><p style="font-size:12px;color:#666">보낸 곳: {_esc(s.sender_name)} '
+                 f"({_esc(s.sender_contact)})<br>{_esc(s.opt_out)}</p>")
+    return Rendered(subject, text, html, rendered.payload)
+
+
+def misspelled_marker(subject: str) -> bool:
+    """True when a subject tries to mark an ad but not exactly as '(광고)'."""
+    return bool(_MISSPELLED_MARKER.match(subject)) and not subject.startswith(AD_MARKER)
+
+
+def _esc(text: str | None) -> str:
+    from markupsafe import escape
+
+    return str(escape(text or ""))
