@@ -25,7 +25,6 @@ DAY0_SENDS = {
     ("jihoon.lee@example.com", "onboarding"), ("jihoon.lee@example.com", "review"),
     ("chaerin.park@example.com", "review"),
     ("minjun.choi@example.com", "churn"), ("minjun.choi@example.com", "review"),
-    ("doyoon.kang@example.com", "payment"),
     ("jiho.yoon@example.com", "churn"),
     ("yerin.jang@example.com", "churn"), ("yerin.jang@example.com", "review"),
     ("taehyun.lim@example.com", "churn"),
@@ -37,7 +36,11 @@ DAY0_SENDS = {
     ("gildong.hong@example.com", "review"),
     ("min.namgung@example.com", "payment"),
     ("hyunwoo.baek@example.com", "churn"), ("hyunwoo.baek@example.com", "review"),
+    ("hyunwoo.baek@example.com", "dormant"),  # no login since 10-10: 44 days
 }
+# 강도윤 enters the payment flow too, but falls in its 10% holdout (a stable hash of
+# key and flow): tracked for the goal, sent nothing.
+HOLDOUT = ("doyoon.kang@example.com", "payment")
 
 
 def rows_by_key(folder: Path) -> tuple[list[str], dict[str, dict[str, str]]]:
@@ -66,6 +69,7 @@ def test_first_sync_tags_sends_and_writes_back(sample: Path, run_cli) -> None:
     assert {(s["key"], s["flow"]) for s in data["sends"]} == DAY0_SENDS
     assert all(s["result"] == "sent" and s["step"] == 1 for s in data["sends"])
     assert summary["sent"] == len(DAY0_SENDS) == 22
+    assert [(h["key"], h["flow"], h["skip"]) for h in data["held"]] == [(*HOLDOUT, True)]
     assert len(list((sample / "outbox").glob("*.eml"))) == 22
 
     # Bad rows are reported and never acted on: an impossible date, an unknown bool,
@@ -83,7 +87,9 @@ def test_first_sync_tags_sends_and_writes_back(sample: Path, run_cli) -> None:
     assert header[-2:] == ["최근 발송", "오류"]
     assert rows["soohyun.kim@example.com"]["상태 태그"] == "결제 대기, 결제 유도"
     assert rows["seoyeon.jung@example.com"]["상태 태그"] == "우수 참여자"
-    assert rows["hyunwoo.baek@example.com"]["상태 태그"] == "이탈 가능, 후기 미작성"
+    assert rows["hyunwoo.baek@example.com"]["상태 태그"] == "이탈 가능, 후기 미작성, 휴면"
+    assert rows["doyoon.kang@example.com"]["자동화 흐름"] == (
+        "payment 1/3 · 다음 2026-11-25 10:00 (대조군)")
     assert rows["soohyun.kim@example.com"]["자동화 흐름"] == "payment 1/3 · 다음 2026-11-25 10:00"
     assert rows["soohyun.kim@example.com"]["최근 발송"] == (
         "2026-11-23 10:00 payment_reminder (email)")
@@ -151,12 +157,13 @@ def test_steps_follow_on_later_days_and_ads_need_consent(sample: Path, run_cli) 
     for key in ("soohyun.kim@example.com", "sohee.han@example.com",
                 "jimin.seo@example.com", "min.namgung@example.com"):
         assert (key, "payment", 2) in sends
-    # ... held back, with the reason, where it is not.
+    # ... skipped, with the reason, where it is not.
     held = {(h["key"], h["flow"], h["step"]): h for h in data["held"]}
-    for key in ("doyoon.kang@example.com", "eunbi.noh@example.com"):
-        assert "no consent" in held[(key, "payment", 2)]["reason"]
-        assert held[(key, "payment", 2)]["skip"] is True
-        assert (key, "payment", 2) not in sends
+    assert "no consent" in held[("eunbi.noh@example.com", "payment", 2)]["reason"]
+    assert held[("eunbi.noh@example.com", "payment", 2)]["skip"] is True
+    assert ("eunbi.noh@example.com", "payment", 2) not in sends
+    # The holdout customer moves through the steps without a message.
+    assert held[("doyoon.kang@example.com", "payment", 2)]["reason"].startswith("holdout")
     # onboarding day 3 guide (after 2d) for those who still have not started.
     for key in ("jihoon.lee@example.com", "junseo.oh@example.com", "jaeseok.yoo@example.com"):
         assert (key, "onboarding", 2) in sends
@@ -168,7 +175,7 @@ def test_steps_follow_on_later_days_and_ads_need_consent(sample: Path, run_cli) 
     _, rows = rows_by_key(sample)
     assert rows["soohyun.kim@example.com"]["자동화 흐름"] == "payment 2/3 · 다음 2026-11-27 10:00"
     # A step held for lack of consent is skipped for good; the flow moves on.
-    assert rows["doyoon.kang@example.com"]["자동화 흐름"] == "payment 2/3 · 다음 2026-11-27 10:00"
+    assert rows["eunbi.noh@example.com"]["자동화 흐름"] == "payment 2/3 · 다음 2026-11-27 10:00"
 
 
 def test_paying_customer_leaves_the_payment_flow_as_converted(sample: Path, run_cli) -> None:
@@ -198,8 +205,8 @@ def test_kill_switch_holds_every_send_but_updates_tags(sample: Path, run_cli) ->
         "paused = false", "paused = true"), encoding="utf-8")
     data = sync_json(run_cli, sample, DAY0)
     assert data["sends"] == []
-    assert len(data["held"]) == 22
-    assert all(h["reason"].startswith("paused") for h in data["held"])
+    paused = [h for h in data["held"] if h["reason"].startswith("paused")]
+    assert len(paused) == 22 and not any(h["skip"] for h in paused)
     assert not (sample / "outbox").exists()
     _, rows = rows_by_key(sample)
     assert rows["soohyun.kim@example.com"]["상태 태그"] == "결제 대기, 결제 유도"
@@ -211,6 +218,7 @@ def test_human_output_shows_summary_and_held_reasons(sample: Path, run_cli) -> N
     assert result.code == 0
     assert "held back" in result.out
     assert "no consent to advertising" in result.out
+    assert "holdout" in result.out
     assert re.search(r"26 rows read, \d+ tag changes", result.out)
 
 

@@ -96,7 +96,8 @@ def project(records: list[Record], tags: dict[str, list[str]], state: LedgerStat
     texts: dict[tuple[object, ...], str] = {}
 
     def text_of(e: Enrollment) -> str:
-        memo_key = (e.flow, e.status, e.next_step, e.entered_at, e.anchor_at, e.exited_at)
+        memo_key = (e.flow, e.status, e.next_step, e.entered_at, e.anchor_at, e.exited_at,
+                    e.holdout)
         text = texts.get(memo_key)
         if text is None:
             text = texts[memo_key] = flow_text(e, config)
