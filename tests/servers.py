@@ -20,7 +20,7 @@ import http.server
 import ipaddress
 import ssl
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -185,10 +185,14 @@ class WebhookServer:
 
     ``replies`` (``Reply`` or a bare status) are used in order, one per request; once
     they run out every request gets 200. Delays end early when the server stops.
+    ``on_request`` runs for each request before it is answered (a test's way to act
+    while the client waits).
     """
 
-    def __init__(self, replies: Iterable[Reply | int] = (), *, path: str = "/hook") -> None:
+    def __init__(self, replies: Iterable[Reply | int] = (), *, path: str = "/hook",
+                 on_request: Callable[[ReceivedRequest], None] | None = None) -> None:
         self.path = path
+        self.on_request = on_request
         self.requests: list[ReceivedRequest] = []
         self._script = [r if isinstance(r, Reply) else Reply(r) for r in replies]
         self._lock = threading.Lock()
@@ -207,6 +211,8 @@ class WebhookServer:
     def _next_reply(self, request: ReceivedRequest) -> Reply:
         with self._lock:
             self.requests.append(request)
+            if self.on_request is not None:
+                self.on_request(request)
             return self._script.pop(0) if self._script else Reply()
 
     def _handler_class(self) -> type[http.server.BaseHTTPRequestHandler]:

@@ -13,9 +13,9 @@ from .config import Config
 from .engine import PlannedSend, idempotency_key
 from .errors import SheetcrmError, TemplateError
 from .ledger import Enrollment
-from .messages import build_message
+from .messages import AD_MARKER, build_message, context_for, misspelled_marker, template_name
 from .rules import compile_rules
-from .schema import header_problems, read_records
+from .schema import Record, header_problems, read_records
 from .table import open_table
 from .templates import Templates
 
@@ -70,6 +70,7 @@ def run_checks(config: Config, now: datetime) -> list[Finding]:
             findings.append(Finding("error", f"row {rec.line} ({rec.key})", msg))
 
     failures: dict[str, int] = {}
+    warned: set[str] = set()
     good = [r for r in table.records if r.ok]
     for flow_name, flow in config.flows.items():
         for i, step in enumerate(flow.steps):
@@ -81,10 +82,28 @@ def run_checks(config: Config, now: datetime) -> list[Finding]:
                 send = _sample_send(rec.key, flow_name, i, len(flow.steps), step, now)
                 try:
                     build_message(rec, send, [], now, config, templates)
+                    if step.kind == "ad" and step.template not in warned:
+                        warned.add(step.template)
+                        findings.extend(_ad_marker_findings(config, templates, rec, send, now))
                 except TemplateError as exc:
                     failures[step.template] = failures.get(step.template, 0) + 1
                     findings.append(Finding("error", f"row {rec.line} ({rec.key})", str(exc)))
     return findings
+
+
+def _ad_marker_findings(config: Config, templates: Templates, rec: Record,
+                        send: PlannedSend, now: datetime) -> list[Finding]:
+    """The ad marker must read exactly '(광고)': '[광고]' or '( 광고 )' do not count."""
+    subject = templates.render(template_name(send, templates),
+                               context_for(rec, send, [], now, config)).subject
+    where = f"templates/{send.template}"
+    if misspelled_marker(subject):
+        return [Finding("warning", where, f"subject {subject!r} marks the ad otherwise than "
+                        "'(광고)' at the very start, as Korean law requires")]
+    if config.sending.compliance != "kr" and not subject.startswith(AD_MARKER):
+        return [Finding("warning", where, "an ad without '(광고)' at the start of the subject; "
+                        "set [sending] compliance = \"kr\" to add it and the footer")]
+    return []
 
 
 def _sample_send(key: str, flow: str, i: int, n: int, step: object, now: datetime

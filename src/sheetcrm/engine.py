@@ -50,7 +50,7 @@ class PlannedSend:
         e = self.enrollment
         e.next_step = self.step + 1
         if e.next_step >= self.steps:
-            e.status, e.exited_at, e.exit_reason = "finished", now, "last step sent"
+            e.status, e.exited_at, e.exit_reason = "finished", now, "last step done"
 
 
 @dataclass

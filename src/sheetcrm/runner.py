@@ -226,7 +226,7 @@ def _recover_interrupted(config: Config, ledger: Ledger, now: datetime,
             flow = config.flows.get(rec.flow)
             e.next_step = rec.step + 1
             if flow is not None and e.next_step >= len(flow.steps):
-                e.status, e.exited_at, e.exit_reason = "finished", now, "last step sent"
+                e.status, e.exited_at, e.exit_reason = "finished", now, "last step done"
         else:
             e = None
         ledger.finish_send(rec.idem_key, UNCERTAIN, now, enrollment=e,
