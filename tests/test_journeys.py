@@ -3,10 +3,12 @@ experiments and every sending guard, with an injected clock."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
 import pytest
+from conftest import tree_digest
 from journeys import World
 from servers import WebhookServer
 
@@ -308,3 +310,36 @@ def test_misspelled_ad_marker_is_detected(subject: str, bad: bool) -> None:
     from sheetcrm.messages import misspelled_marker
 
     assert misspelled_marker(subject) is bad
+
+
+def test_report_and_preview_through_the_cli(tmp_path: Path, run_cli) -> None:
+    w = World.create(tmp_path, {}, payment="holdout = 0.5")
+    w.customers = {f"c{i}@x.com": {"applied": w.date(-1)} for i in range(40)}
+    w.write_sheet()
+    w.sync(0)
+    w.sync(2)
+    for i in range(0, 40, 2):  # every other customer pays
+        w.customers[f"c{i}@x.com"]["paid"] = "O"
+    w.write_sheet()
+    w.sync(3)
+
+    result = run_cli(tmp_path, "--json", "report")
+    assert result.code == 0, result.err
+    (payment,) = [f for f in json.loads(result.out)["flows"] if f["flow"] == "payment"]
+    assert payment["entered"] + payment["holdout_entered"] == 40
+    assert payment["converted"] + payment["holdout_converted"] == 20
+    assert sum(v["sent"] for v in payment["variants"].values()) == payment["entered"]
+    assert set(payment["variants"]) == {"step 2: a", "step 2: b"}
+
+    unpaid = next(k for k, c in w.customers.items() if c.get("paid") != "O")
+    before = tree_digest(tmp_path)
+    result = run_cli(tmp_path, "--now", f"{w.day(3):%Y-%m-%dT%H:%M}", "preview", unpaid,
+                     "--flow", "payment")
+    assert result.code == 0, result.err
+    assert "trigger '결제 대기' is True" in result.out
+    assert "goal 'paid' is False" in result.out
+    assert "waiting: step 3/3 is due 2026-03-06 10:00" in result.out
+    assert tree_digest(tmp_path) == before  # preview changes nothing
+
+    result = run_cli(tmp_path, "preview", "nobody@x.com")
+    assert result.code == 1 and "no row has the key 'nobody@x.com'" in result.err

@@ -28,6 +28,8 @@ from .checks import run_checks
 from .config import Config, load_config
 from .errors import SheetcrmError
 from .explain import explain
+from .ledger import Ledger
+from .report import conversion_report
 from .runner import RunResult, preview, sync
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -145,6 +147,36 @@ def preview_command(state: State, key: str, flow: str | None) -> None:
             out.print(f"  template {f.template}\n  Subject: {f.subject}")
             for line in (f.text or "").splitlines():
                 out.print(f"  | {line}", markup=False)
+
+
+@cli.command(name="report")
+@click.pass_obj
+def report_command(state: State) -> None:
+    """Conversion per flow and per A/B variant, and the lift over the holdout group."""
+    config = state.config()
+    ledger = Ledger.open_readonly(config.state_path)
+    try:
+        reports = conversion_report(ledger)
+    finally:
+        ledger.close()
+    if state.as_json:
+        _print_json(state, {"flows": [
+            {"flow": r.flow, "entered": r.treated.entered, "converted": r.treated.converted,
+             "holdout_entered": r.holdout.entered, "holdout_converted": r.holdout.converted,
+             "lift": r.lift,
+             "variants": {k: {"sent": g.entered, "converted": g.converted}
+                          for k, g in r.variants.items()}} for r in reports]})
+        return
+    table = RichTable("flow", "group", "customers", "converted", "rate", title="conversion")
+    for r in reports:
+        groups = [("messaged", r.treated), ("holdout", r.holdout), *r.variants.items()]
+        for label, g in groups:
+            if g.entered:
+                table.add_row(r.flow, label, str(g.entered), str(g.converted),
+                              f"{g.rate:.1%}" if g.rate is not None else "")
+        if r.lift is not None:
+            table.add_row(r.flow, "lift over holdout", "", "", f"{r.lift * 100:+.1f} pt")
+    state.out.print(table)
 
 
 def _report(state: State, result: RunResult, verb: str, show_all: bool) -> None:
