@@ -159,6 +159,7 @@ def _sync_locked(config: Config, now: datetime, ledger: Ledger,
                  channels: dict[str, Channel] | None, table: Table,
                  stop: Callable[[], bool] | None, allow_blast: bool) -> RunResult:
     started = time.perf_counter()
+    requests_before = int(getattr(table, "requests", 0))  # a daemon's table counts across runs
     run_id = ledger.start_run("sync", now)
     opened = channels if channels is not None else {}
     own_channels = channels is None
@@ -182,7 +183,7 @@ def _sync_locked(config: Config, now: datetime, ledger: Ledger,
         faults.checkpoint("after-write")
         result = RunResult(plan, updates, outcomes, recovered, report, executed=True)
         result.seconds = time.perf_counter() - started
-        result.requests = int(getattr(table, "requests", 0))
+        result.requests = int(getattr(table, "requests", 0)) - requests_before
         ledger.finish_run(run_id, now, "ok", result.summary())
         return result
     except BaseException as exc:

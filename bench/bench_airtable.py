@@ -1,0 +1,221 @@
+"""Benchmark `sync` on the Airtable backend: requests and time per run at 1k and 10k records.
+
+Each size gets a fresh loopback Airtable emulator (tests/airtable_emulator.py) holding
+a generated customer table with Airtable field types (checkboxes, currency, dates,
+date-times), and the real pyairtable client talks to it. Three syncs per size:
+
+- first: a fresh ledger; every row gets its tags and flow state written back;
+- again: right after, nothing changed (the steady state of a scheduled daemon);
+- next day: a day later, some flows advance and their cells change.
+
+Sending is paused (the outbox is not what is measured; tags, flows and writes still
+run). Per sync the table reports the requests (list pages, PATCHes of 10 records),
+the records and cells written, the wall time on this machine with pacing simulated,
+and the *paced* time: how long the same requests take at sheetcrm's pace of 4.5
+requests per second per base, i.e. the least a real Airtable base allows.
+
+With ``--real-pace`` the pacer really sleeps (slow: a first sync at 10k records
+takes minutes, as it would against Airtable).
+
+Usage: python bench/bench_airtable.py [--sizes 1000,10000] [--real-pace] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from airtable_emulator import AirtableEmulator, VirtualClock  # noqa: E402
+
+from sheetcrm.config import load_config  # noqa: E402
+from sheetcrm.runner import sync  # noqa: E402
+from sheetcrm.table import airtable  # noqa: E402
+
+SEOUL = ZoneInfo("Asia/Seoul")
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=SEOUL)
+BASE = "appSheetcrmBench1"
+TABLE = "고객"
+TOKEN = "patSheetcrmBench.0000"
+
+TYPES = {
+    "고객명": "singleLineText", "이메일": "email", "연락처": "phoneNumber", "신청일": "date",
+    "강의": "singleSelect", "결제 금액": "currency", "결제 여부": "checkbox",
+    "링크 클릭": "checkbox", "후기 작성": "checkbox", "최근 접속": "dateTime",
+    "메일 미열람": "number", "과제 미제출": "number", "수신 동의": "checkbox",
+    "메모": "multilineText", "유입 경로": "singleSelect", "지역": "singleSelect",
+    "상태 태그": "singleLineText", "자동화 흐름": "multilineText",
+    "최근 발송": "singleLineText", "오류": "multilineText",
+}
+
+CONFIG = """
+timezone = "Asia/Seoul"
+state = "state.db"
+templates = "{templates}"
+
+[table]
+backend = "airtable"
+base = "{base}"
+table = "{table}"
+token = "${{AIRTABLE_TOKEN}}"
+endpoint = "{endpoint}"
+key = "email"
+
+[fields]
+name       = {{ column = "고객명" }}
+email      = {{ column = "이메일", type = "email" }}
+phone      = {{ column = "연락처", type = "phone" }}
+applied_at = {{ column = "신청일", type = "date" }}
+course     = {{ column = "강의" }}
+amount     = {{ column = "결제 금액", type = "number" }}
+paid       = {{ column = "결제 여부", type = "bool" }}
+clicked    = {{ column = "링크 클릭", type = "bool" }}
+reviewed   = {{ column = "후기 작성", type = "bool" }}
+last_login = {{ column = "최근 접속", type = "datetime" }}
+unopened   = {{ column = "메일 미열람", type = "int" }}
+missed     = {{ column = "과제 미제출", type = "int" }}
+consent    = {{ column = "수신 동의", type = "bool" }}
+
+[writeback]
+tags = "상태 태그"
+flow = "자동화 흐름"
+last_sent = "최근 발송"
+error = "오류"
+
+[tags]
+"결제 대기"   = "not paid and days_since(applied_at) >= 1"
+"첫 수강 전"  = "paid and last_login is none"
+"이탈 가능"   = "paid and (days_since(last_login) >= 7 or unopened >= 3 or missed >= 2)"
+"후기 미작성" = "paid and not reviewed and days_since(applied_at) >= 7"
+"우수 참여자" = "paid and reviewed and (missed or 0) == 0 and days_since(last_login) < 7"
+
+[sending]
+paused = true
+consent = "consent"
+
+[channels.email]
+type = "outbox"
+path = "outbox"
+from = "Bench <bench@example.com>"
+to = "email"
+
+[flows.payment]
+trigger = "결제 대기"
+goal = "paid"
+steps = [
+  {{ after = "1d", channel = "email", template = "payment_reminder" }},
+  {{ after = "3d", channel = "email", template = "payment_reviews", kind = "ad" }},
+]
+
+[flows.churn]
+trigger = "이탈 가능"
+steps = [{{ after = "1d", channel = "email", template = "churn_checkin" }}]
+
+[flows.review]
+trigger = "후기 미작성"
+goal = "reviewed"
+steps = [{{ after = "1d", channel = "email", template = "review_request" }}]
+"""
+
+
+def records(n: int, seed: int = 7) -> list[dict[str, Any]]:
+    """Customers as Airtable holds them (same distribution as bench_plan.py)."""
+    rnd = random.Random(seed)
+    start = date(2026, 8, 1)
+    out = []
+    for i in range(n):
+        applied = start + timedelta(days=rnd.randrange(110))
+        paid = rnd.random() < 0.6
+        login = None
+        if paid and rnd.random() < 0.8:
+            seen = datetime.combine(applied + timedelta(days=rnd.randrange(1, 30)),
+                                    datetime.min.time(), SEOUL)
+            seen += timedelta(hours=rnd.randrange(24))
+            login = seen.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        out.append({
+            "고객명": f"고객{i}", "이메일": f"user{i}@example.com",
+            "연락처": f"010-{rnd.randrange(10**4):04d}-{i % 10**4:04d}",
+            "신청일": applied.isoformat(),
+            "강의": rnd.choice(["엑셀 기초", "파이썬 입문", "데이터 분석"]),
+            "결제 금액": rnd.choice([99000, 149000, 199000]) if paid else None,
+            "결제 여부": paid, "링크 클릭": rnd.random() < 0.5,
+            "후기 작성": paid and rnd.random() < 0.5, "최근 접속": login,
+            "메일 미열람": rnd.randrange(5), "과제 미제출": rnd.randrange(3) if paid else None,
+            "수신 동의": rnd.random() < 0.66, "메모": "메모" if rnd.random() < 0.1 else None,
+            "유입 경로": rnd.choice(["인스타", "블로그", "지인"]),
+            "지역": rnd.choice(["서울", "부산", "대구"]),
+        })
+    return out
+
+
+def run_size(n: int, real_pace: bool) -> list[dict[str, Any]]:
+    vclock = VirtualClock()
+    now = time.monotonic if real_pace else vclock.now
+    clock = airtable.Clock() if real_pace else airtable.Clock(vclock.now, vclock.sleep)
+    airtable.default_clock = clock
+    os.environ["AIRTABLE_TOKEN"] = TOKEN
+    rows = []
+    with AirtableEmulator(tokens=[TOKEN], clock=now) as emu, \
+            tempfile.TemporaryDirectory() as tmp:
+        emu.add_table(BASE, TABLE, TYPES, records(n))
+        path = Path(tmp) / "config.toml"
+        path.write_text(CONFIG.format(templates=(ROOT / "templates").as_posix(), base=BASE,
+                                      table=TABLE, endpoint=emu.url), encoding="utf-8")
+        config = load_config(path, os.environ)
+        for label, when in (("first", NOW), ("again", NOW + timedelta(minutes=5)),
+                            ("next day", NOW + timedelta(days=1))):
+            before, paced_from = len(emu.calls), now()
+            started = time.perf_counter()
+            result = sync(config, when)
+            wall = time.perf_counter() - started
+            calls = emu.calls[before:]
+            methods = Counter(c.method for c in calls)
+            report = result.write
+            rows.append({
+                "records": n, "sync": label, "requests": len(calls),
+                "list pages": methods["GET"] + methods["POST"], "PATCH": methods["PATCH"],
+                "429": sum(c.status == 429 for c in calls),
+                "records written": report.rows_written if report else 0,
+                "cells written": report.cells_written if report else 0,
+                "wall s": round(wall, 2), "paced s": round(now() - paced_from, 1),
+            })
+    return rows
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    columns = list(rows[0])
+    widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in columns]
+    print("| " + " | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for r in rows:
+        print("| " + " | ".join(str(r[c]).rjust(w) for c, w in zip(columns, widths, strict=True))
+              + " |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,10000")
+    parser.add_argument("--real-pace", action="store_true",
+                        help="really sleep between requests, as against Airtable")
+    parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    args = parser.parse_args()
+    rows = [row for n in map(int, args.sizes.split(",")) for row in run_size(n, args.real_pace)]
+    print_table(rows)
+    if args.json:
+        args.json.write_text(json.dumps(rows, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
