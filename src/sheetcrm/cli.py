@@ -292,4 +292,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Run as `python -m sheetcrm.cli`, this file is __main__; go through the
+    # package module so the commands registered on its `cli` group are the ones used.
+    from sheetcrm.cli import main as package_main
+
+    package_main()

@@ -1,3 +1,162 @@
-"""Daemon commands (``run``, ``status``) register on the main ``cli`` group here."""
+"""Daemon commands (``run``, ``status``) register on the main ``cli`` group here.
+
+Both are thin: ``run`` builds a ``daemon.Daemon`` from the options and serves;
+``status`` formats ``daemon.status_report`` (read-only: the ledger is opened
+read-only and no file is created).
+"""
 
 from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table as RichTable
+
+from .cli import State, cli
+from .daemon import Daemon, DaemonOptions, Schedule, setup_logging, status_report
+from .errors import ConfigError
+
+
+@click.command()
+@click.option("--every", metavar="DURATION",
+              help="Sync every DURATION (30s, 5m, 1h); overrides [schedule] every.")
+@click.option("--cron", metavar="EXPR",
+              help='Sync on a crontab expression ("*/5 * * * *") in the config time zone.')
+@click.option("--every-seconds", type=float, hidden=True,
+              help="Tests: an interval in (fractional) seconds.")
+@click.option("--heartbeat", type=click.Path(dir_okay=False, path_type=Path),
+              help="Touch this file after each successful run.")
+@click.option("--health-port", type=click.IntRange(0, 65535),
+              help="Answer GET /health on 127.0.0.1:PORT (0 = any free port, logged).")
+@click.pass_obj
+def run(state: State, every: str | None, cron: str | None, every_seconds: float | None,
+        heartbeat: Path | None, health_port: int | None) -> None:
+    """Sync on a schedule until stopped (the daemon; SIGTERM finishes the current run)."""
+    config = state.config()
+    schedule = _schedule_option(every, cron, every_seconds)
+    options = DaemonOptions(
+        config_path=Path(state.config_path).absolute(),
+        schedule=schedule,
+        heartbeat=heartbeat.absolute() if heartbeat else None,
+        health_port=health_port,
+        start_at=state.now(config) if state.now_text else None,
+    )
+    daemon = Daemon(options, config=config)
+    setup_logging(lambda: daemon.redactor)
+    sys.exit(daemon.run_forever())
+
+
+def _schedule_option(every: str | None, cron: str | None,
+                     seconds: float | None) -> Schedule | None:
+    """The schedule given on the command line, if any (it wins over the config)."""
+    given = [name for name, v in (("--every", every), ("--cron", cron),
+                                  ("--every-seconds", seconds)) if v is not None]
+    if len(given) > 1:
+        raise click.UsageError(f"use only one of {', '.join(given)}")
+    if not given:
+        return None
+    try:
+        return Schedule.parse(every, cron, seconds, where="option")
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint=given[0]) from None
+
+
+@click.command()
+@click.option("--runs", default=5, show_default=True, type=click.IntRange(1, 100),
+              help="How many recent runs to list.")
+@click.pass_obj
+def status(state: State, runs: int) -> None:
+    """Show the daemon, last runs, next run, sends needing attention and row errors."""
+    config = state.config()
+    report = status_report(config, state.now(config), runs=runs)
+    if state.as_json:
+        click.echo(json.dumps(report, ensure_ascii=False, indent=2, default=str))
+        return
+    _print_status(state.out, report, config.tz)
+
+
+def _print_status(out: Console, report: dict[str, Any], tz: tzinfo) -> None:
+    daemon = report["daemon"]
+    pid = f", pid {daemon['pid']}" if daemon.get("pid") else ""
+    out.print(f"[bold]daemon[/]    {daemon['state']}{pid} · {report['schedule']}")
+    if daemon.get("consecutive_failures"):
+        out.print(f"[red]          {daemon['consecutive_failures']} failed run(s) in a row; "
+                  f"skipping {daemon.get('backoff_ticks', 0)} tick(s)[/]")
+    out.print(f"[bold]next run[/]  {_when(report['next_run_at'], tz)}")
+    _print_runs(out, report["last_runs"], tz)
+    _print_sends(out, report["sends"], tz)
+    _print_row_errors(out, report["row_errors"], tz)
+
+
+def _print_runs(out: Console, runs: list[dict[str, Any]], tz: tzinfo) -> None:
+    if not runs:
+        out.print("no runs yet")
+        return
+    t = RichTable("run", "started", "status", "rows", "tags", "sent", "failed", "held",
+                  "row errors", "secs", title="last runs")
+    for r in runs:
+        s = r.get("summary") or {}
+        held = ", ".join(f"{n} {reason}" for reason, n in (s.get("held") or {}).items())
+        status_text = r["status"] if r["status"] != "failed" else (
+            f"failed: {s.get('error', '')}"[:80])
+        t.add_row(str(r["id"]), _when(r["started_at"], tz, short=True), status_text,
+                  *(str(s.get(k, "")) for k in ("rows_read", "tags_changed", "sent", "failed")),
+                  held, str(s.get("row_errors", "")), str(s.get("seconds", "")))
+    out.print(t)
+
+
+def _print_sends(out: Console, sends: dict[str, Any], tz: tzinfo) -> None:
+    counts = sends["counts"]
+    total = sum(counts.values())
+    line = ", ".join(f"{n} {status}" for status, n in counts.items() if n) or "none"
+    out.print(f"[bold]sends needing attention[/]: {line}")
+    if not total:
+        return
+    t = RichTable("key", "flow step", "template", "status", "when", "detail")
+    for s in sends["items"]:
+        t.add_row(s["key"], f"{s['flow']} {s['step']}", s["template"], s["status"],
+                  _when(s["finished_at"] or s["created_at"], tz), s["detail"] or "")
+    out.print(t)
+
+
+def _print_row_errors(out: Console, errors: dict[str, Any], tz: tzinfo) -> None:
+    out.print(f"[bold]row errors in the last run[/]: {errors['count']}")
+    if errors["items"]:
+        t = RichTable("row", "key", "error",
+                      title=f"as of the daemon's run at {_when(errors['items_from'], tz)}")
+        for e in errors["items"]:
+            t.add_row(str(e.get("line", "")), str(e.get("key", "")), str(e.get("message", "")))
+        out.print(t)
+
+
+def _when(text: str | None, tz: tzinfo, *, short: bool = False) -> str:
+    """An ISO timestamp in the config's time zone (short: for table cells)."""
+    if not text:
+        return "—"
+    moment = datetime.fromisoformat(text).astimezone(tz)
+    return f"{moment:%m-%d %H:%M:%S}" if short else f"{moment:%Y-%m-%d %H:%M:%S %Z}"
+
+
+def _command_groups() -> list[click.Group]:
+    """The ``cli`` group, and its twin when cli.py runs as ``python -m sheetcrm.cli``.
+
+    Run that way, cli.py is the module ``__main__`` and ``from .cli import cli`` above
+    loads a second copy of it; the commands must also be on the group ``main`` invokes.
+    """
+    groups = [cli]
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    twin = getattr(main, "cli", None)
+    if spec is not None and spec.name == f"{__package__}.cli" and isinstance(twin, click.Group):
+        groups.append(twin)
+    return groups
+
+
+for _group in _command_groups():
+    _group.add_command(run)
+    _group.add_command(status)

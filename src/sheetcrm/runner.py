@@ -67,6 +67,8 @@ class RunResult:
             "stopped": status["stopped"],
             "held": dict(held),
             "row_errors": len(plan.errors),
+            "row_error_samples": [f"row {e.line} ({e.key}): {e.message}"[:300]
+                                  for e in plan.errors[:20]],
             "cells_written": self.write.cells_written if self.write else 0,
             "recovered_interrupted": len(self.recovered),
             "requests": self.requests,

@@ -1,0 +1,581 @@
+"""`sheetcrm run` as a real subprocess: ticks, edits, signals, lock, back-off, reload, memory.
+
+Every daemon here runs on a copy of the shipped sample with a short interval and a
+clock pinned by ``--now`` (it starts there and runs on in real time), writes its JSON
+log lines to a file (a full stderr pipe would block it), and is killed at teardown
+if a test failed before stopping it. Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import tree_digest
+from servers import Reply, WebhookServer
+from test_crash_safety import use_webhook
+from test_sync_sample import CSV, DAY0, DAY2
+
+from sheetcrm.channels.outbox import outbox_file_name
+from sheetcrm.config import load_config
+from sheetcrm.daemon import JsonFormatter, Redactor, Schedule, backoff_ticks, human_duration
+from sheetcrm.errors import ConfigError, LockedError
+from sheetcrm.lock import RunLock
+
+STATE = Path(".sheetcrm/state.db")
+LOCK = Path(".sheetcrm/sync.lock")
+SOOHYUN = "soohyun.kim@example.com"  # 김수현: applied, not paid -> payment flow
+SOHEE = "sohee.han@example.com"  # 한소희: in the payment flow, consents to ads
+
+
+# -- a daemon subprocess ---------------------------------------------------------------
+
+
+class Daemon:
+    """One ``sheetcrm run`` process and its log."""
+
+    def __init__(self, folder: Path, *args: str, now: str | None = DAY0,
+                 env: dict[str, str] | None = None, log: bool = True) -> None:
+        self.folder = folder
+        self.log_path = folder / f"daemon-{time.monotonic_ns()}.log"
+        cmd = [sys.executable, "-m", "sheetcrm.cli", *(["--now", now] if now else []),
+               "run", *args]
+        with open(self.log_path, "wb") as err:
+            self.proc = subprocess.Popen(
+                cmd, cwd=folder, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=err if log else subprocess.DEVNULL, env=env,
+            )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def events(self, event: str | None = None) -> list[dict[str, Any]]:
+        lines = self.log_path.read_text(encoding="utf-8").splitlines()
+        parsed = [json.loads(line) for line in lines if line.startswith("{")]
+        return [e for e in parsed if event is None or e.get("event") == event]
+
+    def runs(self, status: str = "ok") -> list[dict[str, Any]]:
+        return [e for e in self.events("run") if e["status"] == status]
+
+    def wait_for(self, what: str, check: Callable[[], Any], timeout: float = 20,
+                 poll: float = 0.02) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = check()
+            if value:
+                return value
+            assert self.proc.poll() is None, f"daemon exited ({self.proc.returncode}) " \
+                f"while waiting for {what}:\n{self.log_path.read_text()[-3000:]}"
+            time.sleep(poll)
+        raise AssertionError(f"timed out waiting for {what}:\n{self.log_path.read_text()[-3000:]}")
+
+    def wait_runs(self, count: int, status: str = "ok", timeout: float = 20) -> None:
+        self.wait_for(f"{count} {status} runs", lambda: len(self.runs(status)) >= count, timeout)
+
+    def ticks_after(self, n: int = 2) -> None:
+        """Wait for ``n`` more completed runs: the second one surely started after now."""
+        self.wait_runs(len(self.runs()) + n)
+
+    def terminate(self, timeout: float = 20) -> tuple[int, float]:
+        """SIGTERM; the exit code and how long the process took to exit."""
+        sent = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout)
+        return code, time.monotonic() - sent
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def start(sample: Path) -> Iterator[Callable[..., Daemon]]:
+    started: list[Daemon] = []
+
+    def run(*args: str, **kwargs: Any) -> Daemon:
+        d = Daemon(sample, *args, **kwargs)
+        started.append(d)
+        return d
+
+    yield run
+    for d in started:
+        d.kill()
+
+
+def cli(folder: Path, *args: str, env: dict[str, str] | None = None,
+        timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "sheetcrm.cli", *args], cwd=folder, env=env,
+                          capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+
+
+# -- the sheet, the outbox and the ledger ------------------------------------------------
+
+
+def read_sheet(folder: Path) -> tuple[list[str], dict[str, dict[str, str]]]:
+    text = (folder / CSV).read_bytes().decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text)))
+    header = rows[0]
+    return header, {r[1]: dict(zip(header, r + [""] * (len(header) - len(r)), strict=True))
+                    for r in rows[1:] if len(r) > 1}
+
+
+def edit_sheet(folder: Path, change: Callable[[list[str], list[list[str]]], None]) -> None:
+    """Save the sheet as an editor would (whole file, atomically), under the run lock.
+
+    The lock only makes the test deterministic: an edit saved between the daemon's
+    read and its write-back is kept too, but the daemon's own cells could then be
+    overwritten by our stale copy until its next run.
+    """
+    path = folder / CSV
+    with RunLock(folder / LOCK):
+        text = path.read_bytes().decode("utf-8-sig")
+        header, *body = list(csv.reader(io.StringIO(text)))
+        change(header, body)
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\r\n").writerows([header, *body])
+        tmp = path.with_name(".edit.tmp")
+        tmp.write_bytes(b"\xef\xbb\xbf" + out.getvalue().encode("utf-8"))
+        os.replace(tmp, path)
+
+
+def set_cell(folder: Path, key: str, column: str, value: str) -> None:
+    def change(header: list[str], rows: list[list[str]]) -> None:
+        row = next(r for r in rows if len(r) > 1 and r[1] == key)
+        row[header.index(column)] = value
+
+    edit_sheet(folder, change)
+
+
+def add_customers(folder: Path, count: int, applied: str) -> list[str]:
+    """New sign-ups who have not paid yet: the payment flow picks them up a day later."""
+    keys = [f"new{i:03d}@example.com" for i in range(count)]
+
+    def change(header: list[str], rows: list[list[str]]) -> None:
+        for i, key in enumerate(keys):
+            values = {"고객명": f"신규{i}", "이메일": key, "신청일": applied, "강의": "엑셀 기초",
+                      "결제 여부": "X", "링크 클릭": "X", "후기 작성": "X", "메일 미열람": "0",
+                      "수신 동의": "O"}
+            rows.append([values.get(name, "") for name in header])
+
+    edit_sheet(folder, change)
+    return keys
+
+
+def ledger_sends(folder: Path) -> list[dict[str, Any]]:
+    path = folder / STATE
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    try:
+        conn.row_factory = sqlite3.Row
+        return [dict(r) for r in conn.execute("SELECT * FROM sends")]
+    finally:
+        conn.close()
+
+
+def eml_names(folder: Path) -> set[str]:
+    return {p.name for p in (folder / "outbox").glob("*.eml")}
+
+
+def assert_one_eml_per_sent_key(folder: Path) -> list[dict[str, Any]]:
+    """The outbox holds exactly one file per send the ledger marks sent; none in flight."""
+    sends = ledger_sends(folder)
+    assert not [s for s in sends if s["status"] == "pending"]
+    sent = [s for s in sends if s["status"] == "sent"]
+    assert eml_names(folder) == {outbox_file_name(s["idem_key"]) for s in sent}
+    return sent
+
+
+# -- end to end ------------------------------------------------------------------------------
+
+
+def raise_send_limit(folder: Path, limit: int) -> None:
+    """Lift the blast-radius guard above the test's deliberate mass sign-up."""
+    path = folder / "config.toml"
+    text = path.read_text(encoding="utf-8")
+    text, found = re.subn(r"(?m)^max_sends_per_run\s*=.*$", f"max_sends_per_run = {limit}", text)
+    if not found:
+        text = text.replace("[sending]\n", f"[sending]\nmax_sends_per_run = {limit}\n", 1)
+    path.write_text(text, encoding="utf-8")
+
+
+def test_ticks_edits_sigterm_mid_run_and_restart(sample: Path, start) -> None:
+    raise_send_limit(sample, 1000)
+    newcomers = add_customers(sample, 300, applied="2026-11-24")  # due from DAY2 on
+
+    # Day 0: the first tick sends every first step and writes the flow state back.
+    d1 = start("--every-seconds", "0.3")
+    d1.wait_runs(1)
+    first = d1.runs()[0]
+    assert first["sent"] > 0 and first["rows_read"] == 26 + 300
+    sent = assert_one_eml_per_sent_key(sample)
+    assert len(sent) == first["sent"]
+    _, rows = read_sheet(sample)
+    assert rows[SOOHYUN]["자동화 흐름"].startswith("payment 1/3")
+    assert "결제 대기" in rows[SOOHYUN]["상태 태그"]
+
+    # 김수현 pays: the next ticks take her out of the payment flow (converted) and, a
+    # paying customer now, into onboarding and the review request.
+    set_cell(sample, SOOHYUN, "결제 여부", "O")
+    set_cell(sample, SOOHYUN, "결제 금액", "99,000")
+    d1.ticks_after(2)
+    _, rows = read_sheet(sample)
+    assert rows[SOOHYUN]["결제 여부"] == "O" and rows[SOOHYUN]["결제 금액"] == "99,000"
+    assert "결제 대기" not in rows[SOOHYUN]["상태 태그"]
+    assert "전환" in rows[SOOHYUN]["자동화 흐름"]
+    after = assert_one_eml_per_sent_key(sample)
+    new = {(s["key"], s["flow"], s["step"]) for s in after} - {
+        (s["key"], s["flow"], s["step"]) for s in sent}
+    assert new == {(SOOHYUN, "onboarding", 0), (SOOHYUN, "review", 0)}
+    sent = after
+
+    # 한소희 withdraws consent to advertising: kept in the sheet, nothing sent meanwhile.
+    set_cell(sample, SOHEE, "수신 동의", "X")
+    d1.ticks_after(2)
+    _, rows = read_sheet(sample)
+    assert rows[SOHEE]["수신 동의"] == "X"
+    assert len(assert_one_eml_per_sent_key(sample)) == len(sent)
+    code, _ = d1.terminate()
+    assert code == 0
+    assert d1.events()[-1]["event"] == "stopped"
+
+    # Day 2: 300 reminders fall due. SIGTERM lands while they are being sent: the run
+    # finishes the message in flight, writes back and exits 0.
+    before = len(eml_names(sample))
+    d2 = start("--every-seconds", "0.3", now=DAY2)
+    d2.wait_for("sending under way", lambda: len(eml_names(sample)) >= before + 5, poll=0.005)
+    code, latency = d2.terminate()
+    assert code == 0, d2.log_path.read_text()[-2000:]
+    assert latency < 10
+    stopping = d2.events("stopping")[0]
+    assert stopping["in_run"] is True
+    cut = d2.runs()[-1]
+    assert cut["stopped"] > 0 and cut["sent"] >= 5
+    sent = assert_one_eml_per_sent_key(sample)
+
+    # Restarted, it sends the rest: no duplicate, nothing lost, the edits still there.
+    d3 = start("--every-seconds", "0.3", now="2026-11-25T10:05")
+    d3.wait_runs(1)
+    assert d3.terminate()[0] == 0
+    rest = d3.runs()[0]
+    assert rest["stopped"] == 0 and rest["sent"] > 0
+    sent = assert_one_eml_per_sent_key(sample)
+    steps = Counter((s["key"], s["flow"], s["step"]) for s in sent)
+    assert max(steps.values()) == 1
+    reminded = {s["key"] for s in sent if s["flow"] == "payment" and s["step"] == 0}
+    assert set(newcomers) <= reminded | holdout_keys(sample)
+    assert (SOOHYUN, "payment", 1) not in steps  # converted: no second payment step
+    assert (SOHEE, "payment", 1) not in steps  # the day-3 step is an ad: no consent
+    _, rows = read_sheet(sample)
+    assert rows[SOOHYUN]["결제 여부"] == "O" and rows[SOHEE]["수신 동의"] == "X"
+    assert all(rows[k]["자동화 흐름"].startswith("payment") for k in newcomers)
+
+
+def holdout_keys(folder: Path) -> set[str]:
+    path = folder / STATE
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    try:
+        return {r[0] for r in conn.execute("SELECT key FROM enrollments WHERE holdout = 1")}
+    finally:
+        conn.close()
+
+
+# -- signals -----------------------------------------------------------------------------------
+
+
+def test_sigterm_finishes_the_send_in_flight_then_exits_0(sample: Path, start) -> None:
+    with WebhookServer([200, 200, Reply(200, delay=1.5)]) as server:
+        use_webhook(sample, server.url)
+        d = start("--every", "1h")
+        d.wait_for("the third request", lambda: len(server.requests) >= 3)
+        code, latency = d.terminate()
+        assert code == 0
+        assert 0.5 < latency < 8  # it waited for the held answer, then stopped
+        run = d.runs()[-1]
+        assert run["sent"] == 3 and run["stopped"] > 0
+        assert len(server.requests) == 3  # nothing left after the signal
+        sent = {s["key"] for s in ledger_sends(sample) if s["status"] == "sent"}
+        _, rows = read_sheet(sample)
+        assert {k for k, r in rows.items() if r["최근 발송"]} == sent  # written back
+
+        again = start("--every", "1h", now="2026-11-23T10:01")
+        again.wait_runs(1)
+        assert again.terminate()[0] == 0
+
+    ids = Counter(r.headers["webhook-id"] for r in server.requests)
+    assert max(ids.values()) == 1
+    sent = [s for s in ledger_sends(sample) if s["status"] == "sent"]
+    assert len(ids) == len(sent) == 3 + again.runs()[0]["sent"]
+
+
+def test_a_second_signal_exits_at_once_and_a_restart_sends_no_copy(sample: Path,
+                                                                    start) -> None:
+    with WebhookServer([200, Reply(200, delay=10)]) as server:
+        use_webhook(sample, server.url)
+        d = start("--every", "1h")
+        d.wait_for("the held request", lambda: len(server.requests) >= 2)
+        d.proc.send_signal(signal.SIGTERM)
+        d.wait_for("the stop request", lambda: d.events("stopping"))
+        began = time.monotonic()
+        d.proc.send_signal(signal.SIGTERM)
+        assert d.proc.wait(5) == 128 + signal.SIGTERM
+        assert time.monotonic() - began < 2
+        assert d.events()[-1]["event"] == "exit_now"
+
+        again = start("--every", "1h", now="2026-11-23T10:01")
+        again.wait_runs(1)
+        assert again.terminate()[0] == 0
+        assert again.runs()[0]["recovered_interrupted"] == 1  # uncertain, never re-sent
+
+    ids = Counter(r.headers["webhook-id"] for r in server.requests)
+    assert max(ids.values()) == 1
+
+
+# -- the lock ----------------------------------------------------------------------------------
+
+
+def test_a_manual_sync_during_a_run_exits_5_naming_the_daemon_or_waits(sample: Path,
+                                                                       start) -> None:
+    with WebhookServer([Reply(200, delay=2.0)]) as server:
+        use_webhook(sample, server.url)
+        d = start("--every", "1h")
+        d.wait_for("the run to be sending", lambda: server.requests)
+
+        busy = cli(sample, "--now", DAY0, "sync")
+        assert busy.returncode == 5
+        assert f"pid {d.pid}" in busy.stderr and "SHEETCRM_LOCK_WAIT" in busy.stderr
+
+        began = time.monotonic()
+        waited = cli(sample, "--now", DAY0, "--json", "sync",
+                     env={**os.environ, "SHEETCRM_LOCK_WAIT": "30"})
+        assert waited.returncode == 0, waited.stderr
+        assert time.monotonic() - began > 0.5
+        assert json.loads(waited.stdout)["summary"]["sent"] == 0  # the daemon sent them
+
+        second = cli(sample, "run", "--every", "1h")
+        assert second.returncode == 5
+        assert "daemon" in second.stderr and f"pid {d.pid}" in second.stderr
+        assert d.terminate()[0] == 0
+
+
+def test_run_lock_waits_up_to_n_seconds(tmp_path: Path) -> None:
+    path = tmp_path / "sync.lock"
+    holder = RunLock(path).__enter__()
+    with pytest.raises(LockedError) as info, RunLock(path, wait=0.3):
+        pass
+    assert info.value.holder == os.getpid()  # type: ignore[attr-defined]
+    assert f"pid {os.getpid()}" in str(info.value) and "waited 0.3s" in str(info.value)
+
+    threading.Timer(0.4, holder.__exit__, (None, None, None)).start()
+    began = time.monotonic()
+    with RunLock(path, wait=10):
+        assert 0.3 < time.monotonic() - began < 5
+
+
+# -- failures, reload ------------------------------------------------------------------------
+
+
+def test_failing_runs_back_off_and_the_daemon_resumes(sample: Path, start) -> None:
+    d = start("--every-seconds", "0.1")
+    d.wait_runs(1)
+    sheet = sample / CSV
+    hidden = sheet.with_name("moved-away.csv")
+    os.replace(sheet, hidden)
+    d.wait_runs(4, status="failed")
+    failed = d.runs("failed")
+    assert [f["backoff_ticks"] for f in failed[:4]] == [0, 1, 3, 7]
+    assert [f["consecutive_failures"] for f in failed[:4]] == [1, 2, 3, 4]
+    assert "customers.csv" in failed[0]["error"]
+    assert len(d.events("backoff")) >= 1 + 3
+
+    os.replace(hidden, sheet)
+    ok_before = len(d.runs())
+    d.wait_runs(ok_before + 1, timeout=15)
+    status = sample / ".sheetcrm/daemon.json"  # written right after the run's log line
+    d.wait_for("a healthy status", lambda: json.loads(status.read_text())["healthy"])
+    assert d.terminate()[0] == 0
+
+
+def save(path: Path, text: str) -> None:
+    """Replace a file at once, as editors do: the daemon never reads half of it."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def test_config_changes_are_reloaded_and_broken_ones_rejected(sample: Path, start) -> None:
+    d = start("--every-seconds", "0.2")
+    d.wait_runs(1)
+    config = sample / "config.toml"
+    text = config.read_text(encoding="utf-8")
+
+    save(config, text.replace("[tags]\n", '[tags]\n"테스트 태그" = "paid"\n', 1))
+    d.wait_for("the reload", lambda: d.events("config_reloaded"))
+    d.ticks_after(1)
+    _, rows = read_sheet(sample)
+    assert "테스트 태그" in rows["jihoon.lee@example.com"]["상태 태그"]  # paid
+
+    good = config.read_text(encoding="utf-8")
+    save(config, good.replace('timezone = "Asia/Seoul"', 'timezone = "Mars/Olympus"'))
+    rejected = d.wait_for("the rejection", lambda: d.events("config_rejected"))
+    assert "timezone" in rejected[0]["error"] and "Mars/Olympus" in rejected[0]["error"]
+    d.ticks_after(2)  # still running, on the previous config
+    assert len(d.events("config_rejected")) == 1  # judged once, not at every tick
+    _, rows = read_sheet(sample)
+    assert "테스트 태그" in rows["jihoon.lee@example.com"]["상태 태그"]
+    assert d.terminate()[0] == 0
+
+
+# -- memory -----------------------------------------------------------------------------------
+
+
+def vm_rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
+def test_memory_stays_flat_over_200_fast_ticks(sample: Path, start) -> None:
+    d = start("--every-seconds", "0.001", log=False)  # back to back; overlap warnings unread
+    status = sample / ".sheetcrm/daemon.json"
+
+    def runs() -> int:
+        data = json.loads(status.read_text()) if status.exists() else {}
+        return int(data.get("runs", 0))
+
+    d.wait_for("warm-up", lambda: runs() >= 20, timeout=30)
+    warm = vm_rss_kb(d.pid)
+    d.wait_for("200 more runs", lambda: runs() >= 220, timeout=60)
+    grown = vm_rss_kb(d.pid) - warm
+    assert d.terminate()[0] == 0
+    assert grown < 10 * 1024, f"RSS grew by {grown} kB over 200 runs"
+
+
+# -- status ----------------------------------------------------------------------------------
+
+
+def test_status_shows_the_daemon_runs_sends_and_row_errors(sample: Path, start) -> None:
+    empty = cli(sample, "status")
+    assert empty.returncode == 0, empty.stderr
+    assert "never started" in empty.stdout and "no runs yet" in empty.stdout
+    assert not (sample / ".sheetcrm").exists()  # read-only: not even the folder
+
+    with WebhookServer([400, 503]) as server:  # one send fails for good, one to retry
+        use_webhook(sample, server.url)
+        d = start("--every", "1h", "--health-port", "0")
+        d.wait_runs(1)
+        port = d.events("start")[0]["health_port"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as reply:
+            assert reply.status == 200 and json.load(reply)["healthy"] is True
+
+        data = json.loads(cli(sample, "--json", "status").stdout)
+        assert data["daemon"]["state"] == "running" and data["daemon"]["pid"] == d.pid
+        assert data["schedule"] == "every 1h"
+        assert data["next_run_at"] is not None
+        assert data["sends"]["counts"]["failed"] == 1 and data["sends"]["counts"]["retry"] == 1
+        assert {s["status"] for s in data["sends"]["items"]} == {"failed", "retry"}
+        run = data["last_runs"][0]
+        assert run["status"] == "ok" and run["summary"]["failed"] == 2
+        assert data["row_errors"]["count"] == len(data["row_errors"]["items"]) > 0
+        assert any("2026-02-30" in e["message"] for e in data["row_errors"]["items"])
+
+        human = cli(sample, "status")
+        assert human.returncode == 0
+        for text in (f"running, pid {d.pid}", "every 1h", "1 failed", "1 retry", "2026-02-30"):
+            assert text in human.stdout, human.stdout
+        assert d.terminate()[0] == 0
+
+    before = tree_digest(sample / ".sheetcrm")
+    stopped = json.loads(cli(sample, "--json", "status").stdout)
+    assert stopped["daemon"]["state"] == "stopped"
+    assert tree_digest(sample / ".sheetcrm") == before
+
+
+def test_health_answers_503_after_a_failed_run(sample: Path, start) -> None:
+    (sample / CSV).unlink()
+    d = start("--every", "1h", "--health-port", "0")
+    d.wait_runs(1, status="failed")
+    port = d.events("start")[0]["health_port"]
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5)
+    assert info.value.code == 503
+    assert json.load(info.value)["consecutive_failures"] == 1
+    assert d.terminate()[0] == 0
+
+
+def test_cron_schedule_runs_at_start_then_on_the_config_time_zone(sample: Path,
+                                                                   start) -> None:
+    d = start("--cron", "0 9 1 1 *")  # 09:00 on 1 January, Asia/Seoul
+    d.wait_runs(1)
+    status = sample / ".sheetcrm/daemon.json"
+    d.wait_for("the status file", lambda: status.exists())
+    data = json.loads(cli(sample, "--json", "status").stdout)
+    assert data["schedule"] == "cron 0 9 1 1 *"
+    assert data["next_run_at"].endswith("-01-01T09:00:00+09:00")
+    assert d.terminate()[0] == 0
+
+
+def test_a_busy_health_port_is_a_clear_config_error(sample: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli(sample, "run", "--every", "1h", "--health-port", str(port))
+    assert result.returncode == 2
+    assert f"schedule.health_port: cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
+# -- pieces ------------------------------------------------------------------------------------
+
+
+def test_schedule_parsing_and_next_run() -> None:
+    assert Schedule.parse("5m").describe() == "every 5m"
+    assert Schedule.parse(None, "*/5 * * * *").describe() == "cron */5 * * * *"
+    assert Schedule.parse(seconds=0.5).describe() == "every 0.5s"
+    with pytest.raises(ConfigError, match="schedule.cron"):
+        Schedule.parse(cron="*/5 * * *")
+    with pytest.raises(ConfigError, match="schedule.every"):
+        Schedule.parse("5x")
+    assert human_duration(timedelta(minutes=90)) == "1h30m"
+    assert [backoff_ticks(n) for n in range(7)] == [0, 0, 1, 3, 7, 11, 11]
+
+
+def test_log_lines_mask_the_config_secrets(sample: Path) -> None:
+    config_file = sample / "config.toml"
+    text = config_file.read_text(encoding="utf-8")
+    section = ('[channels.email]\ntype = "webhook"\nurl = "${HOOK_URL}"\n'
+               'secret = "${HOOK_SECRET}"\n\n')
+    config_file.write_text(re.sub(r"^\[channels\.email\].*?\n\n", section, text,
+                                  flags=re.S | re.M), encoding="utf-8")
+    env = {"HOOK_URL": "https://user:pa55word@hooks.example.com/t/abc123token",
+           "HOOK_SECRET": "whsec_" + "A" * 32}
+    config = load_config(config_file, env)
+    redactor = Redactor.for_config(config, env)
+    record = logging.LogRecord("sheetcrm.daemon", logging.ERROR, __file__, 1,
+                               "failed posting to %s", (env["HOOK_URL"],), None)
+    record.event, record.fields = "run", {"error": f"signature {env['HOOK_SECRET']} rejected"}
+    line = JsonFormatter(lambda: redactor).format(record)
+    assert "abc123token" not in line and "pa55word" not in line and "AAAA" not in line
+    assert json.loads(line)["error"] == "signature *** rejected"
