@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import re
+import select
 import signal
 import sys
 import threading
@@ -303,6 +304,35 @@ def daemon_alive(config: Config) -> bool:
     return False
 
 
+class StopFlag:
+    """The stop request, set from a signal handler.
+
+    Not a threading.Event: Event.set() takes a lock that the main thread holds for
+    a moment inside Event.wait(); a signal arriving then runs the handler on that
+    same thread, which waits for the lock forever. A plain attribute has no lock.
+    """
+
+    def __init__(self) -> None:
+        self._set = False
+        # A pipe wakes wait() at once: writing a byte takes no lock either.
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._write, False)
+
+    def set(self) -> None:
+        self._set = True
+        with contextlib.suppress(OSError):
+            os.write(self._write, b"!")
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds, returning early when set; True once set."""
+        if not self._set:
+            select.select([self._read], [], [], timeout)
+        return self._set
+
+
 # -- health endpoint -----------------------------------------------------------------
 
 
@@ -362,7 +392,7 @@ class Daemon:
         self.config = config or load_config(options.config_path, self.env)
         self.schedule = options.schedule or Schedule.from_config(self.config)
         self.redactor = Redactor.for_config(self.config, self.env)
-        self.stop = threading.Event()
+        self.stop = StopFlag()
         self.table: Table | None = None  # kept across runs (a Sheets client, a cached tab)
         self.failures = 0  # failed runs in a row
         self.skip = 0  # ticks still to skip (back-off)
