@@ -1,0 +1,908 @@
+"""Google Sheets backend: the real gspread client, a constant number of requests per run.
+
+Why it is built the way it is:
+
+- **Requests per run.** The Sheets API allows 60 reads and 60 writes per minute per
+  user (a service account is one user). A run costs: the worksheet metadata (read
+  once, then cached on the instance, so a daemon pays it once), one values read, one
+  re-read of the header row and key column right before writing, and one
+  ``values.batchUpdate`` holding every changed cell, whatever the row count. Nothing
+  to change means no write at all.
+- **Render options.** Values are read as ``FORMATTED_VALUE``: cells arrive as the
+  operator sees them, so leading zeros survive (text ``007`` or a ``000`` format) and
+  dates come as Korean display forms (``2025. 6. 1``, ``2025. 6. 1 오후 3:04:05``) that
+  the field parsers accept, as they accept serial numbers typed as plain numbers.
+  ``UNFORMATTED_VALUE`` would turn ``007`` into 7.
+- **Writes by key.** Rows are never addressed by the position seen at read time: the
+  key column is re-read right before writing and every update goes to the row that
+  holds its key *now*. Keys that vanished or now appear twice are reported and not
+  written. Writes are RAW, so a value like ``=HYPERLINK(...)`` stays text.
+- **Quotas and faults.** Every API call goes through one choke point
+  (``_GuardedHTTPClient.request``): a sliding-window limiter keeps under 60 requests
+  a minute per service account, and 429s, 5xx (JSON or HTML bodies), timeouts and
+  connection errors are retried with bounded, jittered exponential backoff. gspread's
+  ``BackOffHTTPClient`` is not used: it never gives up and skips HTML 5xx.
+- **Endpoint.** ``endpoint`` reroutes the Sheets, OAuth and IAM hosts (emulators,
+  proxies) with a transport adapter; gspread copies its URLs at import, so patching
+  them would do nothing. The service-account file's ``token_uri`` is honoured.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import random
+import re
+import threading
+import time
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
+
+import google.auth.exceptions
+import gspread
+import requests
+from google.auth.transport.requests import AuthorizedSession, Request
+from google.oauth2 import service_account
+from gspread.exceptions import APIError, SpreadsheetNotFound
+from gspread.http_client import HTTPClient
+from gspread.urls import SPREADSHEET_VALUES_BATCH_UPDATE_URL
+from requests.adapters import HTTPAdapter
+
+from sheetcrm.errors import BackendError, ConfigError
+from sheetcrm.table.base import CellUpdate, Snapshot, WriteReport
+
+if TYPE_CHECKING:
+    from sheetcrm.config import Config
+
+T = TypeVar("T")
+
+SCOPES = ("https://www.googleapis.com/auth/spreadsheets",)
+#: Hosts that ``endpoint`` replaces: the Sheets API, the OAuth token endpoint and the
+#: IAM lookup google-auth makes in the background after a token is issued.
+GOOGLE_HOSTS = (
+    "https://sheets.googleapis.com",
+    "https://oauth2.googleapis.com",
+    "https://iamcredentials.googleapis.com",
+)
+CREDENTIALS_ENV = "GOOGLE_APPLICATION_CREDENTIALS"
+SERVICE_ACCOUNT_FIELDS = ("type", "project_id", "private_key_id", "private_key",
+                          "client_email", "token_uri")
+DEFAULT_TIMEOUT = (10.0, 60.0)  # (connect, read) seconds, on every request
+MAX_CELL_CHARS = 50_000  # the API refuses the whole batch if one cell is longer
+#: A write body above this is split into several batchUpdates (the API refuses bodies
+#: of about 10 MB; the first run over 100k Korean rows, about 8 MB, still fits in one).
+MAX_REQUEST_BYTES = 9_000_000
+MIN_REQUEST_BYTES = 4096  # halving a refused body stops here
+#: Skipped rows (JSON null) that a write range may bridge rather than start a new
+#: range: a null costs 7 bytes, a new range about 50.
+GAP_FILL = 8
+_READ_PARAMS = {"valueRenderOption": "FORMATTED_VALUE", "majorDimension": "ROWS"}
+_JSON_UTF8 = {"Content-Type": "application/json; charset=utf-8"}
+_BODY_HEAD = b'{"valueInputOption":"RAW","data":['
+_BODY_TAIL = b"]}"
+_KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{20,}")
+_URL_KEY = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
+_URL_GID = re.compile(r"[#&?]gid=(\d+)")
+_RANGE_END = re.compile(r":\$?([A-Z]+)\$?(\d+)$")
+
+
+# --------------------------------------------------------------------------- pacing
+
+
+class RateLimiter:
+    """At most ``limit`` requests in any ``period`` seconds (a sliding window).
+
+    The Sheets quota is counted per minute per user; a sliding window of 55 a minute
+    stays under 60 whatever the minute boundaries. ``clock`` and ``sleep`` are
+    injectable so tests do not wait.
+    """
+
+    def __init__(self, limit: int = 55, period: float = 60.0, *,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.limit = limit
+        self.period = period
+        self.clock = clock
+        self.sleep = sleep
+        self.waited = 0.0  # seconds spent waiting, in total
+        self._sent: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> float:
+        """Wait until one more request fits in the window; return the seconds waited."""
+        with self._lock:
+            now = self.clock()
+            while self._sent and self._sent[0] <= now - self.period:
+                self._sent.popleft()
+            wait = 0.0
+            if len(self._sent) >= self.limit:
+                wait = self._sent[0] + self.period - now
+                self.sleep(wait)
+                self.waited += wait
+                now = max(self.clock(), self._sent[0] + self.period)
+                self._sent.popleft()
+            self._sent.append(now)
+            return wait
+
+
+_LIMITERS: dict[str, RateLimiter] = {}
+_LIMITERS_LOCK = threading.Lock()
+
+
+def shared_limiter(client_email: str) -> RateLimiter:
+    """The process-wide limiter of one service account: the quota is per user."""
+    with _LIMITERS_LOCK:
+        return _LIMITERS.setdefault(client_email, RateLimiter())
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded exponential backoff with jitter.
+
+    ``attempts`` counts the first try. The n-th wait is drawn from [½, 1] × min(max_delay,
+    base_delay × 2ⁿ) (so clients that failed together do not retry together), or the
+    server's ``Retry-After`` when longer. With the defaults a request is given up after
+    about a minute of waiting: long enough for a per-minute quota window to pass.
+    """
+
+    attempts: int = 7
+    base_delay: float = 1.0
+    max_delay: float = 32.0
+    sleep: Callable[[float], None] = time.sleep
+    jitter: Callable[[], float] = random.random  # uniform in [0, 1)
+
+    def delay(self, retry: int, retry_after: float | None = None) -> float:
+        """Seconds to wait before retry number ``retry`` (0-based)."""
+        ceiling = min(self.max_delay, self.base_delay * 2 ** retry)
+        wait = ceiling * (0.5 + 0.5 * self.jitter())
+        if retry_after is not None:
+            wait = max(wait, min(retry_after, self.max_delay))
+        return wait
+
+
+DEFAULT_RETRY = RetryPolicy()
+
+
+class RequestGuard:
+    """Paces, retries and counts every API request of one table."""
+
+    def __init__(self, limiter: RateLimiter, retry: RetryPolicy) -> None:
+        self.limiter = limiter
+        self.retry = retry
+        self.counts: Counter[str] = Counter()  # attempts sent, by kind
+        self.last_attempts = 0  # attempts made by the last request
+
+    def run(self, kind: str, send: Callable[[], T]) -> T:
+        """Call ``send`` until it succeeds, fails for good, or the attempts run out."""
+        for attempt in range(1, self.retry.attempts + 1):
+            self.limiter.acquire()
+            self.counts[kind] += 1
+            self.last_attempts = attempt
+            try:
+                return send()
+            except Exception as exc:
+                if attempt >= self.retry.attempts or not _retryable(exc):
+                    raise
+                self.retry.sleep(self.retry.delay(attempt - 1, _retry_after(exc)))
+        raise AssertionError("unreachable")
+
+
+def _retryable(exc: Exception) -> bool:
+    """429, 408 and 5xx answers (whatever the body), timeouts and dropped connections."""
+    if isinstance(exc, APIError):
+        status = exc.response.status_code
+        return status in (408, 429) or status >= 500
+    return isinstance(exc, (requests.Timeout, requests.ConnectionError,
+                            google.auth.exceptions.TransportError))
+
+
+def _retry_after(exc: Exception) -> float | None:
+    if not isinstance(exc, APIError):
+        return None
+    try:
+        return float(exc.response.headers.get("Retry-After", ""))
+    except ValueError:
+        return None
+
+
+# --------------------------------------------------------------------------- transport
+
+
+class _RerouteAdapter(HTTPAdapter):
+    """Send requests for the Google API hosts to ``endpoint`` instead.
+
+    ``endpoint`` is listed in ``__attrs__`` because google-auth deep-copies its request
+    object (and with it this adapter) for background lookups.
+    """
+
+    __attrs__ = [*HTTPAdapter.__attrs__, "endpoint"]
+
+    def __init__(self, endpoint: str, **kwargs: Any) -> None:
+        self.endpoint = endpoint
+        super().__init__(**kwargs)
+
+    def send(self, request: requests.PreparedRequest, stream: bool = False,
+             timeout: Any = None, verify: bool | str = True,
+             cert: str | tuple[str, str] | None = None,
+             proxies: dict[str, str] | None = None) -> requests.Response:
+        url = request.url or ""
+        for host in GOOGLE_HOSTS:
+            if url.startswith(host + "/"):
+                request.url = self.endpoint + url[len(host):]
+                proxies = requests.utils.get_environ_proxies(request.url)  # for the new host
+                break
+        return super().send(request, stream=stream, timeout=timeout, verify=verify, cert=cert,
+                            proxies=proxies)
+
+
+def _reroute(session: requests.Session, endpoint: str) -> None:
+    adapter = _RerouteAdapter(endpoint)
+    for host in GOOGLE_HOSTS:
+        session.mount(host + "/", adapter)
+
+
+class _GuardedHTTPClient(HTTPClient):
+    """gspread's HTTP client, with every request paced, retried and counted.
+
+    It also keeps the last spreadsheet metadata it fetched: ``open_by_key`` fetches the
+    whole metadata (every worksheet) but keeps only the spreadsheet's properties, and
+    asking for a worksheet would fetch it again. One request instead of two.
+    """
+
+    guard: RequestGuard
+    last_metadata: Mapping[str, Any] | None = None
+
+    def request(self, method: str, endpoint: str, params: Any = None, data: Any = None,
+                json: Any = None, files: Any = None, headers: Any = None
+                ) -> requests.Response:
+        def send() -> requests.Response:
+            return super(_GuardedHTTPClient, self).request(
+                method, endpoint, params=params, data=data, json=json, files=files,
+                headers=headers)
+
+        return self.guard.run(_kind(method, endpoint), send)
+
+    def fetch_sheet_metadata(self, id: str, params: Any = None) -> Mapping[str, Any]:  # noqa: A002
+        self.last_metadata = super().fetch_sheet_metadata(id, params=params)
+        return self.last_metadata
+
+
+def _kind(method: str, url: str) -> str:
+    """``values.get``, ``values.batchUpdate``, ``spreadsheets.get``, ... for counting."""
+    path = urlsplit(url).path
+    _, _, rest = path.partition("/spreadsheets/")
+    _, slash, tail = rest.partition("/")
+    if not slash:
+        return "spreadsheets.batchUpdate" if rest.endswith(":batchUpdate") else "spreadsheets.get"
+    if tail.startswith("values:"):
+        return "values." + tail.partition(":")[2]
+    if ":" in tail.rpartition("/")[2]:
+        return "values." + tail.rpartition(":")[2]
+    return "values.update" if method.lower() == "put" else "values.get"
+
+
+def _build_client(credentials: service_account.Credentials, endpoint: str | None,
+                  timeout: tuple[float, float], guard: RequestGuard) -> gspread.Client:
+    """A gspread client on our own authorized session (see REFERENCE.md)."""
+    auth_session = requests.Session()  # used by google-auth for tokens and IAM lookups
+    session = AuthorizedSession(credentials, auth_request=Request(auth_session))
+    if endpoint:
+        _reroute(session, endpoint)
+        _reroute(auth_session, endpoint)
+    client = gspread.Client(auth=credentials, session=session, http_client=_GuardedHTTPClient)
+    http = client.http_client
+    assert isinstance(http, _GuardedHTTPClient)
+    http.auth = credentials  # gspread keeps them only when it builds the session itself
+    http.guard = guard
+    client.set_timeout(timeout)
+    return client
+
+
+# --------------------------------------------------------------------------- the table
+
+
+@dataclass
+class _Worksheet:
+    """Cached worksheet metadata; the grid size is refreshed by every values answer."""
+
+    spreadsheet: gspread.Spreadsheet
+    sheet_id: int
+    title: str
+    rows: int
+    columns: int
+
+
+@dataclass
+class _Layout:
+    """The header and key column as they are right before a write."""
+
+    header: list[str]
+    keys: list[str]  # key cell of each row after the header row, in sheet order
+    columns: int  # grid width now
+
+
+@dataclass
+class _Run:
+    """Consecutive rows of one column to write; None cells are skipped by the API."""
+
+    column: int
+    first: int  # 1-based sheet row
+    values: list[str | None] = field(default_factory=list)
+
+
+class GoogleSheetsTable:
+    """A customer table in one worksheet of a Google spreadsheet.
+
+    ``service_account_info`` is the parsed service-account JSON. ``worksheet`` is a
+    title; ``gid`` a sheet id (from a URL's ``#gid=``); neither means the first
+    worksheet. ``limiter`` defaults to the process-wide one of the service account,
+    ``retry`` to ``DEFAULT_RETRY``. ``requests`` counts the Sheets API requests sent,
+    retries included (a 401 that google-auth answers by refreshing the token and
+    replaying counts once); token requests are not counted.
+    """
+
+    def __init__(self, spreadsheet_id: str, service_account_info: Mapping[str, Any], *,
+                 worksheet: str | None = None, gid: int | None = None, header_row: int = 1,
+                 endpoint: str | None = None,
+                 timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+                 limiter: RateLimiter | None = None, retry: RetryPolicy | None = None,
+                 max_request_bytes: int = MAX_REQUEST_BYTES,
+                 credentials_path: str = "") -> None:
+        credentials = _credentials(service_account_info, credentials_path)
+        self.spreadsheet_id = spreadsheet_id
+        self.worksheet = worksheet
+        self.gid = gid
+        self.header_row = header_row
+        self.client_email: str = credentials.service_account_email
+        self.token_uri = str(service_account_info.get("token_uri", ""))
+        self.project_id = str(service_account_info.get("project_id", ""))
+        self.credentials_path = credentials_path
+        self.timeout = timeout
+        self.max_request_bytes = max_request_bytes
+        self.guard = RequestGuard(limiter or shared_limiter(self.client_email),
+                                  retry or DEFAULT_RETRY)
+        self._client = _build_client(credentials, endpoint, timeout, self.guard)
+        self._sheet: _Worksheet | None = None
+        self._header: list[str] = []  # as last read: where the key column probably is
+        self._width = 0  # widest row last read: appended columns go past it
+
+    @classmethod
+    def from_config(cls, config: Config) -> GoogleSheetsTable:
+        """The table for ``[table]``; settings are validated here (ConfigError).
+
+        Keep the instance across runs (the daemon does): it caches the worksheet
+        metadata, so a tick costs one request less than a one-off sync.
+        """
+        settings = config.table
+        key, gid = parse_spreadsheet(settings.spreadsheet)
+        path = _credentials_path(settings.credentials, config)
+        return cls(key, load_service_account(path), worksheet=_check_worksheet(settings.worksheet),
+                   gid=gid, header_row=settings.header_row,
+                   endpoint=check_endpoint(settings.endpoint), credentials_path=str(path))
+
+    # -- the Table protocol ---------------------------------------------------------
+
+    @property
+    def requests(self) -> int:
+        """API requests sent by this table so far, retries included."""
+        return sum(self.guard.counts.values())
+
+    @property
+    def request_counts(self) -> dict[str, int]:
+        """Requests sent so far, by kind (``values.get``, ``values.batchUpdate``, ...)."""
+        return dict(self.guard.counts)
+
+    @property
+    def source(self) -> str:
+        """Where the table is, for messages."""
+        title = self._sheet.title if self._sheet else self.worksheet
+        sheet = f"worksheet {title!r}" if title else "first worksheet"
+        return f"{sheet} of https://docs.google.com/spreadsheets/d/{self.spreadsheet_id}"
+
+    def read(self) -> Snapshot:
+        """Header (row ``header_row``) and non-blank rows below it, in one values request."""
+        data = self._sheet_call("reading the cells", lambda sheet: self._read_values(sheet))
+        rows: list[list[str]] = data.get("values", [])
+        h = self.header_row
+        header = [cell.strip() for cell in rows[h - 1]] if len(rows) >= h else []
+        body = [row for row in rows[h:] if any(cell.strip() for cell in row)]
+        self._header = header
+        self._width = max(map(len, body), default=0)
+        return Snapshot(header=header, rows=body, source=self.source)
+
+    def write(self, key_column: str, updates: list[CellUpdate]) -> WriteReport:
+        """Apply ``updates`` to the rows that hold their keys now, in one batchUpdate.
+
+        The header row and key column are re-read first (one request), so rows sorted,
+        inserted or deleted since read() never misdirect a write. A named column
+        missing from the header is appended past the last used column, growing the
+        grid if needed (one more request); it is added even when none of its updates
+        lands. Only the given cells are sent, RAW.
+        """
+        if not updates:
+            return WriteReport()
+        before = self.requests
+        layout = self._layout(key_column.strip())
+        columns, added = _columns(layout.header, max(len(layout.header), self._width),
+                                  updates, self.source)
+        report = WriteReport(columns_added=added)
+        cells = _targets(layout.keys, self.header_row, columns, updates, report)
+        report.cells_written = len(cells)
+        report.rows_written = len({row for row, _ in cells})
+        for name in added:
+            cells[(self.header_row, columns[name])] = name
+        if cells:
+            needed = max(column for _, column in cells) + 1
+            if needed > layout.columns:
+                self._grow(needed - layout.columns)
+            self._send(cells)
+        report.requests = self.requests - before
+        return report
+
+    # -- requests ---------------------------------------------------------------------
+
+    def _worksheet(self) -> _Worksheet:
+        """The worksheet's metadata: one request the first time, then cached."""
+        if self._sheet is None:
+            spreadsheet = self._call("opening the spreadsheet",
+                                     lambda: self._client.open_by_key(self.spreadsheet_id))
+            http = self._client.http_client
+            assert isinstance(http, _GuardedHTTPClient) and http.last_metadata is not None
+            self._sheet = self._pick(spreadsheet, http.last_metadata)
+        return self._sheet
+
+    def _pick(self, spreadsheet: gspread.Spreadsheet, metadata: Mapping[str, Any]
+              ) -> _Worksheet:
+        """The configured worksheet, or a BackendError listing the titles there are."""
+        sheets = [s.get("properties", {}) for s in metadata.get("sheets", [])]
+        grids = [p for p in sheets if p.get("sheetType", "GRID") == "GRID"]
+        if self.worksheet is not None:
+            found = [p for p in grids if p.get("title") == self.worksheet]
+        elif self.gid is not None:
+            found = [p for p in grids if p.get("sheetId") == self.gid]
+        else:
+            found = grids[:1]
+        if not found:
+            titles = ", ".join(repr(p.get("title")) for p in grids) or "none"
+            wanted = (f"no worksheet named {self.worksheet!r}" if self.worksheet is not None
+                      else f"no worksheet with gid {self.gid}" if self.gid is not None
+                      else "no worksheet")
+            raise BackendError(
+                f"spreadsheet {spreadsheet.title!r} "
+                f"(https://docs.google.com/spreadsheets/d/{self.spreadsheet_id}) has "
+                f"{wanted}; its worksheets are: {titles}. Set table.worksheet to one of them")
+        props = found[0]
+        grid = props.get("gridProperties", {})
+        return _Worksheet(spreadsheet, int(props.get("sheetId", 0)), str(props["title"]),
+                          int(grid.get("rowCount", 0)), int(grid.get("columnCount", 0)))
+
+    def _read_values(self, sheet: _Worksheet) -> dict[str, Any]:
+        data = sheet.spreadsheet.values_get(_a1(sheet.title), params=dict(_READ_PARAMS))
+        _refresh_grid(sheet, data.get("range", ""), rows=True)
+        return data
+
+    def _layout(self, key_column: str) -> _Layout:
+        """Header and key column now: one values.batchGet (two if the key column moved)."""
+        guess = self._header.index(key_column) if key_column in self._header else None
+
+        def fetch(sheet: _Worksheet) -> list[dict[str, Any]]:
+            h = self.header_row
+            ranges = [_a1(sheet.title, f"{h}:{h}")]
+            if guess is not None and sheet.rows > h:
+                letter = column_letter(guess)
+                ranges.append(_a1(sheet.title, f"{letter}{h + 1}:{letter}"))
+            got = sheet.spreadsheet.values_batch_get(ranges, params=dict(_READ_PARAMS))
+            answers = got.get("valueRanges", [])
+            _refresh_grid(sheet, answers[0].get("range", "") if answers else "", rows=False)
+            return answers
+
+        answers = self._sheet_call("re-reading the header and key column", fetch)
+        header_rows = answers[0].get("values", []) if answers else []
+        header = [cell.strip() for cell in header_rows[0]] if header_rows else []
+        if key_column not in header:
+            raise BackendError(f"{self.source}: key column {key_column!r} is not in the "
+                               f"header (row {self.header_row})")
+        index = header.index(key_column)
+        if index == guess and len(answers) > 1:
+            column = answers[1].get("values", [])
+        else:  # the key column moved since read(), or nothing was read before
+            column = self._key_cells(index)
+        keys = [row[0].strip() if row else "" for row in column]
+        self._header = header
+        sheet = self._worksheet()
+        return _Layout(header, keys, sheet.columns)
+
+    def _key_cells(self, index: int) -> list[list[str]]:
+        def fetch(sheet: _Worksheet) -> list[list[str]]:
+            if sheet.rows <= self.header_row:
+                return []
+            letter = column_letter(index)
+            ref = f"{letter}{self.header_row + 1}:{letter}"
+            got = sheet.spreadsheet.values_get(_a1(sheet.title, ref), params=dict(_READ_PARAMS))
+            return got.get("values", [])
+
+        return self._sheet_call("re-reading the key column", fetch)
+
+    def _grow(self, columns: int) -> None:
+        """Add ``columns`` columns at the right of the grid (writes past it would fail)."""
+        def grow(sheet: _Worksheet) -> None:
+            sheet.spreadsheet.batch_update({"requests": [{"appendDimension": {
+                "sheetId": sheet.sheet_id, "dimension": "COLUMNS", "length": columns}}]})
+            sheet.columns += columns
+
+        self._sheet_call("adding columns", grow)
+
+    def _send(self, cells: dict[tuple[int, int], str]) -> None:
+        """One values.batchUpdate, RAW (more only for bodies past ``max_request_bytes``).
+
+        The body is UTF-8 JSON built here rather than by ``json=``, which escapes every
+        Hangul syllable as 6 bytes: UTF-8 takes 3, so 100k rows of Korean writeback
+        fit in one request instead of two.
+        """
+        def send(sheet: _Worksheet) -> None:
+            url = SPREADSHEET_VALUES_BATCH_UPDATE_URL % sheet.spreadsheet.id
+            limit = self.max_request_bytes
+            while True:
+                try:
+                    for body in _bodies(_runs(cells), sheet.title, limit):
+                        self._client.http_client.request("post", url, data=body,
+                                                         headers=_JSON_UTF8)
+                    return
+                except APIError as exc:  # refused as too large: halve (writes are idempotent)
+                    if not _too_large(exc) or limit <= MIN_REQUEST_BYTES:
+                        raise
+                    limit //= 2
+
+        self._sheet_call("writing the cells", send)
+
+    def _sheet_call(self, action: str, fn: Callable[[_Worksheet], T]) -> T:
+        """Run ``fn`` on the worksheet; if its cached title no longer parses (renamed or
+        deleted since a daemon cached it), fetch the metadata again and retry once."""
+        cached = self._sheet is not None
+        sheet = self._worksheet()
+        try:
+            return fn(sheet)
+        except APIError as exc:
+            if not (cached and _unparsable_range(exc)):
+                raise self._error(exc, action) from exc
+        except Exception as exc:
+            raise self._error(exc, action) from exc
+        self._sheet = None
+        sheet = self._worksheet()
+        return self._call(action, lambda: fn(sheet))
+
+    def _call(self, action: str, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except BackendError:
+            raise
+        except Exception as exc:
+            raise self._error(exc, action) from exc
+
+    # -- errors -------------------------------------------------------------------------
+
+    def _error(self, exc: BaseException, action: str) -> BackendError:
+        """A BackendError that says what failed and what the operator can do about it."""
+        if isinstance(exc, BackendError):
+            return exc
+        if isinstance(exc, PermissionError) and isinstance(exc.__cause__, APIError):
+            exc = exc.__cause__  # gspread turns a 403 from open_by_key into PermissionError
+        if isinstance(exc, SpreadsheetNotFound):
+            return BackendError(self._not_found())
+        where = f"Google Sheets ({self.source})"
+        attempts = self.guard.last_attempts
+        if isinstance(exc, APIError):
+            return BackendError(self._api_message(exc, where, action, attempts))
+        if isinstance(exc, requests.Timeout):
+            return BackendError(f"{where}: no answer within {self.timeout[1]:g} s while "
+                                f"{action}, after {attempts} attempts")
+        if isinstance(exc, (requests.ConnectionError, google.auth.exceptions.TransportError)):
+            return BackendError(f"{where}: cannot connect while {action}, after {attempts} "
+                                f"attempts ({type(exc).__name__})")
+        if isinstance(exc, google.auth.exceptions.RefreshError):
+            return BackendError(
+                f"{where}: could not get an access token from {self.token_uri} while "
+                f"{action}: {_short(str(exc.args[0]) if exc.args else str(exc))}. Check the "
+                f"service-account key file {self.credentials_path or '(table.credentials)'}")
+        return BackendError(f"{where}: {type(exc).__name__} while {action}: {_short(str(exc))}")
+
+    def _api_message(self, exc: APIError, where: str, action: str, attempts: int) -> str:
+        status = exc.response.status_code
+        detail = _detail(exc)
+        if status == 403:
+            return (f"{where}: permission denied while {action} ({detail}). Share the "
+                    f"spreadsheet with the service account {self.client_email} (Share → "
+                    f"add that email as Editor), and check that the Google Sheets API is "
+                    f"enabled in project {self.project_id or '(see the key file)'}")
+        if status == 404:
+            return self._not_found()
+        if status == 401:
+            return (f"{where}: the service account's credentials were rejected (HTTP 401) "
+                    f"while {action}; check {self.credentials_path or 'table.credentials'}")
+        if status == 429:
+            return (f"{where}: quota exceeded (HTTP 429) while {action}, still after "
+                    f"{attempts} attempts; the next run picks up where this one stopped")
+        if status >= 500:
+            return (f"{where}: the Sheets API is unavailable (HTTP {status}, {detail}) while "
+                    f"{action}, after {attempts} attempts; the next run picks up where this "
+                    f"one stopped")
+        return f"{where}: HTTP {status} while {action}: {detail}"
+
+    def _not_found(self) -> str:
+        return (f"Google Sheets: spreadsheet {self.spreadsheet_id!r} not found; check "
+                f"table.spreadsheet (the part between /d/ and /edit in the sheet's URL)")
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def parse_spreadsheet(value: str | None) -> tuple[str, int | None]:
+    """``(key, gid)`` from a spreadsheet key or a full URL; ConfigError otherwise."""
+    text = (value or "").strip()
+    if not text:
+        raise ConfigError("the gsheets backend needs the spreadsheet's key or URL, e.g. "
+                          "'https://docs.google.com/spreadsheets/d/KEY/edit'",
+                          path="table.spreadsheet")
+    if "/" in text:
+        match = _URL_KEY.search(text)
+        if match is None or not text.startswith(("https://", "http://", "docs.google.com")):
+            raise ConfigError(f"{text!r} is not a Google Sheets URL; expected "
+                              "'https://docs.google.com/spreadsheets/d/KEY/edit' or the KEY",
+                              path="table.spreadsheet")
+        gid = _URL_GID.search(text)
+        return match.group(1), int(gid.group(1)) if gid else None
+    if not _KEY_PATTERN.fullmatch(text):
+        raise ConfigError(f"{text!r} is not a spreadsheet key; expected the long id from "
+                          "the sheet's URL (https://docs.google.com/spreadsheets/d/KEY/edit) "
+                          "or the full URL, not the spreadsheet's title",
+                          path="table.spreadsheet")
+    return text, None
+
+
+def check_endpoint(value: str | None) -> str | None:
+    """A base URL for the Google hosts; plain http only on loopback (credentials pass)."""
+    if value is None:
+        return None
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query \
+            or parts.fragment:
+        raise ConfigError(f"{value!r} is not a base URL; expected e.g. "
+                          "'https://sheets-proxy.example.com' or 'http://127.0.0.1:8080'",
+                          path="table.endpoint")
+    if parts.scheme == "http" and not _loopback(parts.hostname):
+        raise ConfigError(f"{value!r} would send credentials in clear text; use https "
+                          "(plain http is accepted only for loopback, e.g. an emulator)",
+                          path="table.endpoint")
+    return value.strip().rstrip("/")
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_worksheet(value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        raise ConfigError("'' is blank; expected a worksheet title such as '고객 목록', or "
+                          "leave it out for the first worksheet", path="table.worksheet")
+    return value
+
+
+def _credentials_path(value: str | None, config: Config) -> Path:
+    if value:
+        return config.resolve(value)
+    env = os.environ.get(CREDENTIALS_ENV)
+    if env:
+        return Path(env).expanduser()
+    raise ConfigError(f"no service-account key file: set table.credentials to the JSON "
+                      f"key's path, or the {CREDENTIALS_ENV} environment variable",
+                      path="table.credentials")
+
+
+def load_service_account(path: Path) -> dict[str, Any]:
+    """The parsed service-account key file; ConfigError (never showing the key) if not."""
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{str(path)!r} not found; expected the service account's JSON "
+                          "key file (Google Cloud console → IAM → Service accounts → Keys)",
+                          path="table.credentials") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not JSON"
+        raise ConfigError(f"{str(path)!r} cannot be read ({reason}); expected a "
+                          "service-account JSON key file", path="table.credentials") from None
+    if not isinstance(info, dict) or info.get("type") != "service_account":
+        kind = info.get("type") if isinstance(info, dict) else type(info).__name__
+        raise ConfigError(f"{str(path)!r} holds a {kind!r} credential; expected a "
+                          "service-account key (\"type\": \"service_account\")",
+                          path="table.credentials")
+    missing = [name for name in SERVICE_ACCOUNT_FIELDS if not info.get(name)]
+    if missing:
+        raise ConfigError(f"{str(path)!r} lacks {', '.join(missing)}; expected a "
+                          "service-account key file as Google Cloud downloads it",
+                          path="table.credentials")
+    return info
+
+
+def _credentials(info: Mapping[str, Any], path: str) -> service_account.Credentials:
+    """Service-account credentials for the Sheets scope; the key is never shown."""
+    missing = [name for name in ("client_email", "private_key", "token_uri") if not info.get(name)]
+    if missing:
+        raise ConfigError(f"{path or 'the service-account info'} lacks {', '.join(missing)}; "
+                          "expected a service-account JSON key file", path="table.credentials")
+    try:
+        return service_account.Credentials.from_service_account_info(dict(info),
+                                                                     scopes=list(SCOPES))
+    except (ValueError, TypeError, KeyError):
+        raise ConfigError(f"{path or 'the service-account info'}: private_key is not a valid "
+                          "PEM private key; expected a service-account JSON key file as Google "
+                          "Cloud downloads it", path="table.credentials") from None
+
+
+# --------------------------------------------------------------------------- A1 and writes
+
+
+def column_letter(index: int) -> str:
+    """0 -> A, 25 -> Z, 26 -> AA."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+def _column_index(letters: str) -> int:
+    index = 0
+    for ch in letters:
+        index = index * 26 + ord(ch) - 64
+    return index - 1
+
+
+def _a1(title: str, ref: str = "") -> str:
+    """``'title'!ref`` with quotes doubled; Korean titles work once quoted."""
+    quoted = "'" + title.replace("'", "''") + "'"
+    return f"{quoted}!{ref}" if ref else quoted
+
+
+def _refresh_grid(sheet: _Worksheet, answered: str, *, rows: bool) -> None:
+    """Take the grid size from a values answer's range (``'t'!A1:Z1000``)."""
+    match = _RANGE_END.search(answered)
+    if match is None:
+        return
+    sheet.columns = _column_index(match.group(1)) + 1
+    if rows:
+        sheet.rows = int(match.group(2))
+
+
+def _too_large(exc: APIError) -> bool:
+    status = exc.response.status_code
+    return status == 413 or (status == 400 and "payload size exceeds" in _detail(exc))
+
+
+def _unparsable_range(exc: APIError) -> bool:
+    return exc.response.status_code == 400 and "Unable to parse range" in _detail(exc)
+
+
+def _detail(exc: APIError) -> str:
+    """The API's own message; an HTML error page is named, not pasted."""
+    if exc.code == -1:  # the body was not JSON
+        body = exc.response.text.lstrip()[:200].lower()
+        return "an HTML error page" if body.startswith(("<!doctype", "<html")) else _short(body)
+    return f"{exc.error.get('status', exc.code)}: {_short(str(exc.error.get('message', '')))}"
+
+
+def _short(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _columns(header: list[str], width: int, updates: list[CellUpdate], source: str
+             ) -> tuple[dict[str, int], list[str]]:
+    """Column number of every column named in updates; unknown ones go past ``width``."""
+    columns: dict[str, int] = {}
+    for number, name in enumerate(header):
+        if name:
+            columns.setdefault(name, number)
+    added: list[str] = []
+    for update in updates:
+        name = update.column.strip()
+        if not name:
+            raise BackendError(f"{source}: an update names a blank column")
+        if name not in columns:
+            columns[name] = width + len(added)
+            added.append(name)
+    return columns, added
+
+
+def _targets(keys: list[str], header_row: int, columns: dict[str, int],
+             updates: list[CellUpdate], report: WriteReport) -> dict[tuple[int, int], str]:
+    """``{(sheet row, column): value}`` for updates whose key is on exactly one row now."""
+    rows_by_key: dict[str, list[int]] = defaultdict(list)
+    for offset, key in enumerate(keys, start=header_row + 1):
+        if key:
+            rows_by_key[key].append(offset)
+    cells: dict[tuple[int, int], str] = {}
+    missing: dict[str, None] = {}
+    ambiguous: dict[str, None] = {}
+    for update in updates:
+        key = update.key.strip()
+        rows = rows_by_key.get(key, []) if key else []
+        if len(rows) == 1:
+            cells[(rows[0], columns[update.column.strip()])] = _fit(update.value)
+        elif rows:
+            ambiguous[update.key] = None
+        else:
+            missing[update.key] = None
+    report.missing_keys = list(missing)
+    report.ambiguous_keys = list(ambiguous)
+    return cells
+
+
+def _fit(value: str) -> str:
+    """A value the API accepts: one over 50,000 characters would fail the whole batch."""
+    return value if len(value) <= MAX_CELL_CHARS else value[: MAX_CELL_CHARS - 1] + "…"
+
+
+def _runs(cells: dict[tuple[int, int], str]) -> list[_Run]:
+    """Cells grouped into vertical runs, bridging short gaps with skipped (None) cells."""
+    by_column: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    for (row, column), value in cells.items():
+        by_column[column].append((row, value))
+    runs: list[_Run] = []
+    for column in sorted(by_column):
+        run: _Run | None = None
+        for row, value in sorted(by_column[column]):
+            if run is None or row - (run.first + len(run.values)) > GAP_FILL:
+                run = _Run(column, row)
+                runs.append(run)
+            run.values.extend([None] * (row - run.first - len(run.values)))
+            run.values.append(value)
+    return runs
+
+
+def _bodies(runs: list[_Run], title: str, limit: int) -> Iterator[bytes]:
+    """values.batchUpdate bodies of at most about ``limit`` bytes (one, unless huge).
+
+    Each run is serialised once; a run that does not fit in the current body is cut
+    at a row boundary, and the rest starts the next body.
+    """
+    parts: list[bytes] = []
+    size = len(_BODY_HEAD) + len(_BODY_TAIL)
+    overhead = 80 + 2 * len(title.encode())  # the range, its key and majorDimension
+    for run in runs:
+        start, pending = 0, overhead
+        for index, value in enumerate(run.values):
+            cost = 7 if value is None else 6 + (len(value) if value.isascii()
+                                                else len(value.encode()))
+            if size + pending + cost > limit and (index > start or parts):
+                if index > start:
+                    parts.append(_piece(title, run, start, index))
+                yield _BODY_HEAD + b",".join(parts) + _BODY_TAIL
+                parts, size = [], len(_BODY_HEAD) + len(_BODY_TAIL)
+                start, pending = index, overhead
+            pending += cost
+        part = _piece(title, run, start, len(run.values))
+        parts.append(part)
+        size += len(part) + 1
+    if parts:
+        yield _BODY_HEAD + b",".join(parts) + _BODY_TAIL
+
+
+def _piece(title: str, run: _Run, start: int, end: int) -> bytes:
+    """One ValueRange (rows ``start:end`` of a run) as UTF-8 JSON; null cells are skipped."""
+    letter = column_letter(run.column)
+    first, last = run.first + start, run.first + end - 1
+    value_range = {"range": _a1(title, f"{letter}{first}:{letter}{last}"),
+                   "majorDimension": "ROWS",
+                   "values": [[value] for value in run.values[start:end]]}
+    return json.dumps(value_range, ensure_ascii=False, separators=(",", ":")).encode()
