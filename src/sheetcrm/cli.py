@@ -12,6 +12,7 @@ Every error funnels through ``main`` into a message and an exit code:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -246,7 +247,7 @@ def _result_json(result: RunResult, verb: str) -> dict[str, Any]:
         "summary": result.summary(),
         "tag_changes": [{"key": c.key, "before": c.before, "after": c.after}
                         for c in plan.tag_changes],
-        "moves": [m.__dict__ for m in plan.moves],
+        "moves": [dataclasses.asdict(m) for m in plan.moves],
         "sends": [
             {"key": s.key, "flow": s.flow, "step": s.step + 1, "template": s.template,
              "channel": s.channel, "kind": s.kind, "due_at": s.due_at.isoformat(),
@@ -257,7 +258,7 @@ def _result_json(result: RunResult, verb: str) -> dict[str, Any]:
         "held": [{"key": h.send.key, "flow": h.send.flow, "step": h.send.step + 1,
                   "template": h.send.template, "reason": h.reason, "skip": h.skip}
                  for h in plan.held],
-        "errors": [e.__dict__ for e in plan.errors],
+        "errors": [dataclasses.asdict(e) for e in plan.errors],
         "writes": [u.__dict__ for u in result.updates],
         "recovered": result.recovered,
     }

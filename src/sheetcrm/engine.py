@@ -27,7 +27,7 @@ def idempotency_key(key: str, flow: str, entry: int, step: int) -> str:
     return f"sc-{flow}-e{entry}-s{step + 1}-{digest}"
 
 
-@dataclass
+@dataclass(slots=True)
 class PlannedSend:
     key: str
     flow: str
@@ -53,14 +53,14 @@ class PlannedSend:
             e.status, e.exited_at, e.exit_reason = "finished", now, "last step done"
 
 
-@dataclass
+@dataclass(slots=True)
 class HeldSend:
     send: PlannedSend
     reason: str
     skip: bool = False  # passed over for good (the flow moves on), not deferred
 
 
-@dataclass
+@dataclass(slots=True)
 class FlowMove:
     key: str
     flow: str
@@ -68,14 +68,14 @@ class FlowMove:
     detail: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class TagChange:
     key: str
     before: list[str]
     after: list[str]
 
 
-@dataclass
+@dataclass(slots=True)
 class RowError:
     line: int
     key: str
@@ -276,7 +276,8 @@ def _enter(rec: Record, flow: FlowSettings, name: str, now: datetime, config: Co
         anchor_at = _as_datetime(rec.values.get(flow.anchor), config)
     return Enrollment(
         key=rec.key, flow=name, entry=previous.entry + 1 if previous else 1, entered_at=now,
-        anchor_at=anchor_at, holdout=_bucket(rec.key, name, "holdout") < flow.holdout,
+        anchor_at=anchor_at,
+        holdout=flow.holdout > 0 and _bucket(rec.key, name, "holdout") < flow.holdout,
         via="handoff" if handoff else "trigger",
     )
 

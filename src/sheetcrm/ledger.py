@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import sys
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -230,11 +231,16 @@ class Ledger:
             "SELECT id, key, flow, entry, entered_at, anchor_at, next_step, status,"
             " exited_at, exit_reason, holdout, via FROM enrollments ORDER BY key, flow, entry"
         )
+        # SQLite hands back a new string per row: share the few distinct flow names,
+        # statuses and reasons instead of keeping 100k copies of each.
+        word = sys.intern
         for r in rows:  # ordered by entry, so the latest one wins
-            state.enrollments[(r[1], r[2])] = Enrollment(
-                id=r[0], key=r[1], flow=r[2], entry=r[3], entered_at=from_iso(r[4]),  # type: ignore[arg-type]
-                anchor_at=from_iso(r[5]), next_step=r[6], status=r[7],
-                exited_at=from_iso(r[8]), exit_reason=r[9], holdout=bool(r[10]), via=r[11],
+            flow = word(r[2])
+            state.enrollments[(r[1], flow)] = Enrollment(
+                id=r[0], key=r[1], flow=flow, entry=r[3], entered_at=from_iso(r[4]),  # type: ignore[arg-type]
+                anchor_at=from_iso(r[5]), next_step=r[6], status=word(r[7]),
+                exited_at=from_iso(r[8]), exit_reason=r[9] and word(r[9]),
+                holdout=bool(r[10]), via=word(r[11]),
             )
         rows = self.conn.execute(
             "SELECT idem_key, key, flow, entry, step, channel, template, kind, status,"
