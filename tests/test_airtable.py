@@ -706,8 +706,8 @@ def make_config(tmp_path: Path, emu: AirtableEmulator | None = None, *,
     ({"base": "my base"}, "table.base", "'my base' is not an Airtable base id; expected 'app'"),
     ({"table": "  "}, "table.table", "needs the table's name or id"),
     ({"view": ""}, "table.view", "is blank"),
-    ({"endpoint": "ftp://x"}, "table.endpoint", "expected a URL like https://api.airtable.com"),
-    ({"endpoint": "http://proxy.example"}, "table.endpoint", "unencrypted"),
+    ({"endpoint": "ftp://x"}, "table.endpoint", "expected e.g. 'https://api.airtable.com'"),
+    ({"endpoint": "http://proxy.example"}, "table.endpoint", "in clear text"),
 ])
 def test_config_errors_name_the_key(tmp_path: Path, settings: dict, path: str, says: str) -> None:
     config = make_config(tmp_path, **settings)

@@ -20,7 +20,6 @@ the ledger and writes what is still different, so nothing is sent twice.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import math
 import os
@@ -30,7 +29,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar, cast
-from urllib.parse import urlsplit
 
 from pyairtable import Api
 from requests import PreparedRequest, Response
@@ -50,7 +48,7 @@ from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
 from sheetcrm.errors import BackendError, ConfigError
-from sheetcrm.table.base import CellUpdate, Snapshot, WriteReport
+from sheetcrm.table.base import CellUpdate, Snapshot, WriteReport, api_endpoint
 
 if TYPE_CHECKING:
     from pyairtable.api.table import Table as ApiTable
@@ -657,25 +655,4 @@ def _optional(value: str | None, path: str) -> str | None:
 
 def _endpoint(value: str | None) -> str:
     """The API host: https, or http only on this machine (the token travels with it)."""
-    if value is None:
-        return DEFAULT_ENDPOINT
-    url = value.strip().rstrip("/")
-    parts = urlsplit(url)
-    expected = "expected a URL like https://api.airtable.com or http://127.0.0.1:8080"
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query \
-            or parts.fragment:
-        raise ConfigError(f"{value!r} is not an API endpoint; {expected}", path="table.endpoint")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise ConfigError(
-            f"{value!r} would send the token unencrypted; use https (plain http is only "
-            "accepted for 127.0.0.1 or localhost)", path="table.endpoint")
-    return url
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return api_endpoint(value, example=DEFAULT_ENDPOINT) or DEFAULT_ENDPOINT

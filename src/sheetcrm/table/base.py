@@ -58,3 +58,60 @@ class Table(Protocol):
         missing from the header is appended at its end. Raises BackendError.
         """
         ...
+
+
+def column_positions(header: list[str], width: int, updates: list[CellUpdate], source: str
+                     ) -> tuple[dict[str, int], list[str]]:
+    """Column number of every column the updates name; unknown ones go past ``width``.
+
+    Returns the positions and the names to append to the header, in order of first
+    appearance. A blank column name is a programming error, never written.
+    """
+    from ..errors import BackendError
+
+    columns: dict[str, int] = {}
+    for number, name in enumerate(header):
+        if name:
+            columns.setdefault(name, number)
+    added: list[str] = []
+    for update in updates:
+        name = update.column.strip()
+        if not name:
+            raise BackendError(f"{source}: an update names a blank column")
+        if name not in columns:
+            columns[name] = width + len(added)
+            added.append(name)
+    return columns, added
+
+
+def api_endpoint(value: str | None, *, example: str) -> str | None:
+    """A validated API base URL, or None when unset.
+
+    https, or plain http only to this machine (an emulator or a local proxy):
+    credentials travel with every request.
+    """
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    from ..errors import ConfigError
+
+    if value is None:
+        return None
+    url = value.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query \
+            or parts.fragment:
+        raise ConfigError(f"{value!r} is not a base URL; expected e.g. {example!r} or "
+                          "'http://127.0.0.1:8080'", path="table.endpoint")
+    host = parts.hostname
+    loopback = host == "localhost"
+    if not loopback:
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+    if parts.scheme == "http" and not loopback:
+        raise ConfigError(f"{value!r} would send credentials in clear text; use https "
+                          "(plain http is accepted only for 127.0.0.1 or localhost)",
+                          path="table.endpoint")
+    return url

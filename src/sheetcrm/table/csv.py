@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sheetcrm.errors import BackendError, ConfigError
-from sheetcrm.table.base import CellUpdate, Snapshot, WriteReport
+from sheetcrm.table.base import CellUpdate, Snapshot, WriteReport, column_positions
 
 _MAX_ATTEMPTS = 5  # rewrites tried while the file keeps changing under us
 _FALLBACK_ENCODING = "cp949"  # Excel on Korean Windows; a superset of EUC-KR
@@ -211,7 +211,8 @@ class _Rewrite:
     def apply(self, key_column: str, updates: list[CellUpdate]) -> tuple[str | None, WriteReport]:
         """Return the new text (None if nothing changes) and what was done."""
         key_index = self._key_index(key_column)
-        columns, added = self._columns(updates)
+        columns, added = column_positions(self.header, len(self.header), updates,
+                                          self.source)
         report = WriteReport(columns_added=added)
         targets = self._targets(key_index, columns, updates, report)
         edits: list[tuple[int, int, str]] = []
@@ -231,21 +232,6 @@ class _Rewrite:
         if name not in self.header:
             raise BackendError(f"{self.source}: key column {name!r} is not in the header")
         return self.header.index(name)
-
-    def _columns(self, updates: list[CellUpdate]) -> tuple[dict[str, int], list[str]]:
-        """Map every column named in updates to its number, appending unknown ones."""
-        columns: dict[str, int] = {}
-        for number, name in enumerate(self.header):
-            columns.setdefault(name, number)
-        added: list[str] = []
-        for update in updates:
-            name = update.column.strip()
-            if not name:
-                raise BackendError(f"{self.source}: an update names a blank column")
-            if name not in columns:
-                columns[name] = len(self.header) + len(added)
-                added.append(name)
-        return columns, added
 
     def _targets(
         self,

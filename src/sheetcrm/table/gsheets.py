@@ -29,7 +29,6 @@ Why it is built the way it is:
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import random
@@ -54,7 +53,13 @@ from gspread.urls import SPREADSHEET_VALUES_BATCH_UPDATE_URL
 from requests.adapters import HTTPAdapter
 
 from sheetcrm.errors import BackendError, ConfigError
-from sheetcrm.table.base import CellUpdate, Snapshot, WriteReport
+from sheetcrm.table.base import (
+    CellUpdate,
+    Snapshot,
+    WriteReport,
+    api_endpoint,
+    column_positions,
+)
 
 if TYPE_CHECKING:
     from sheetcrm.config import Config
@@ -428,7 +433,7 @@ class GoogleSheetsTable:
             return WriteReport()
         before = self.requests
         layout = self._layout(key_column.strip())
-        columns, added = _columns(layout.header, max(len(layout.header), self._width),
+        columns, added = column_positions(layout.header, max(len(layout.header), self._width),
                                   updates, self.source)
         report = WriteReport(columns_added=added)
         cells = _targets(layout.keys, self.header_row, columns, updates, report)
@@ -666,28 +671,7 @@ def parse_spreadsheet(value: str | None) -> tuple[str, int | None]:
 
 def check_endpoint(value: str | None) -> str | None:
     """A base URL for the Google hosts; plain http only on loopback (credentials pass)."""
-    if value is None:
-        return None
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query \
-            or parts.fragment:
-        raise ConfigError(f"{value!r} is not a base URL; expected e.g. "
-                          "'https://sheets-proxy.example.com' or 'http://127.0.0.1:8080'",
-                          path="table.endpoint")
-    if parts.scheme == "http" and not _loopback(parts.hostname):
-        raise ConfigError(f"{value!r} would send credentials in clear text; use https "
-                          "(plain http is accepted only for loopback, e.g. an emulator)",
-                          path="table.endpoint")
-    return value.strip().rstrip("/")
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return api_endpoint(value, example="https://sheets-proxy.example.com")
 
 
 def _check_worksheet(value: str | None) -> str | None:
@@ -804,24 +788,6 @@ def _detail(exc: APIError) -> str:
 def _short(text: str, limit: int = 300) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _columns(header: list[str], width: int, updates: list[CellUpdate], source: str
-             ) -> tuple[dict[str, int], list[str]]:
-    """Column number of every column named in updates; unknown ones go past ``width``."""
-    columns: dict[str, int] = {}
-    for number, name in enumerate(header):
-        if name:
-            columns.setdefault(name, number)
-    added: list[str] = []
-    for update in updates:
-        name = update.column.strip()
-        if not name:
-            raise BackendError(f"{source}: an update names a blank column")
-        if name not in columns:
-            columns[name] = width + len(added)
-            added.append(name)
-    return columns, added
 
 
 def _targets(keys: list[str], header_row: int, columns: dict[str, int],
