@@ -461,6 +461,20 @@ def test_record_id_as_the_key(emu: AirtableEmulator, tmp_path: Path) -> None:
     assert [r["fields"].get("상태 태그") for r in emu.records(BASE, TABLE)] == ["태그", "태그"]
 
 
+def test_without_a_key_rows_are_keyed_by_record_id(emu: AirtableEmulator,
+                                                   tmp_path: Path) -> None:
+    emu.add_table(BASE, TABLE, SIMPLE, customers(2))
+    raw = {"table": {"backend": "airtable", "base": BASE, "table": TABLE, "endpoint": emu.url},
+           "fields": {"email": {"column": "이메일", "type": "email"}},
+           "writeback": {"tags": "상태 태그"}}
+    config = config_from_dict(raw, {"AIRTABLE_TOKEN": "patTEST.token"},
+                              path=tmp_path / "config.toml")
+    assert config.table.key == "record_id" and config.key_column == "_id"
+    snapshot = AirtableTable.from_config(config).read()
+    assert snapshot.header[0] == "_id"
+    assert all(row[0].startswith("rec") for row in snapshot.rows)
+
+
 # --------------------------------------------------------------------------- writing
 
 

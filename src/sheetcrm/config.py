@@ -312,8 +312,17 @@ def load_config(path: Path | str, env: Mapping[str, str]) -> Config:
     return config_from_dict(raw, env, path=path)
 
 
+RECORD_ID_FIELD = "record_id"  # Airtable without [table] key: rows are keyed by record id
+
+
 def config_from_dict(raw: dict[str, Any], env: Mapping[str, str], *, path: Path) -> Config:
     expanded = _expand_env(raw, env, "")
+    table = expanded.get("table")
+    if isinstance(table, dict) and table.get("backend") == "airtable" and "key" not in table:
+        # Airtable records have an id of their own; the backend shows it as "_id".
+        expanded["table"] = {**table, "key": RECORD_ID_FIELD}
+        fields = expanded.get("fields") if isinstance(expanded.get("fields"), dict) else {}
+        expanded["fields"] = {RECORD_ID_FIELD: {"column": "_id"}, **fields}
     try:
         model = ConfigModel.model_validate(expanded)
     except ValidationError as exc:
