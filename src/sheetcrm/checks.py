@@ -40,12 +40,12 @@ def run_checks(config: Config, now: datetime) -> list[Finding]:
     templates = Templates(config.templates_dir)
     used = {(s.template, name) for name, f in config.flows.items() for s in f.steps}
     broken = set()
-    for template, flow in sorted(used):
+    for template, flow_name in sorted(used):
         try:
             templates.check(template)
         except TemplateError as exc:
             broken.add(template)
-            findings.append(Finding("error", f"flows.{flow}", str(exc)))
+            findings.append(Finding("error", f"flows.{flow_name}", str(exc)))
 
     try:
         snapshot = open_table(config).read()

@@ -433,7 +433,7 @@ class _Compiler:
     def compile(self, node: nodes.Node) -> Evaluator:
         method = self._methods.get(type(node))
         if method is None:
-            what = _REFUSED.get(type(node), f"{type(node).__name__} nodes")
+            what = _REFUSED.get(type(node), f"{type(node).__name__} nodes")  # type: ignore[arg-type]
             self.fail(f"not allowed in an expression: {what}")
         self._depth += 1
         if self._depth > MAX_DEPTH:
@@ -583,7 +583,7 @@ class _Compiler:
         self._check_signature(function, f"|{node.name}", 1 + len(node.args), node.kwargs)
         subject = self.compile(node.node) if node.node is not None else _none
         args = tuple(self.compile(arg) for arg in node.args)
-        kwargs = self._keywords(node.kwargs)
+        kwargs = self._keywords(node.kwargs)  # type: ignore[arg-type]
         if not args and not kwargs:
             return lambda values, ctx: function(subject(values, ctx))
         return _call_with_keywords(function, (subject, *args), kwargs, pass_ctx=False)

@@ -150,6 +150,14 @@ class LedgerError(SheetcrmError):
     exit_code = 3
 
 
+def _send_record(r: tuple[Any, ...], parse: Any) -> SendRecord:
+    """A row of ``SELECT idem_key, key, flow, entry, step, channel, template, kind,
+    status, created_at, finished_at, variant FROM sends``."""
+    return SendRecord(idem_key=r[0], key=r[1], flow=r[2], entry=r[3], step=r[4], channel=r[5],
+                      template=r[6], kind=r[7], status=r[8], created_at=parse(r[9]),
+                      finished_at=parse(r[10]), variant=r[11])
+
+
 def _migrate(conn: sqlite3.Connection) -> None:
     """Bring a ledger written by an older version up to this schema, in place."""
     for table, column, definition in _MIGRATIONS:
@@ -247,8 +255,7 @@ class Ledger:
             " created_at, finished_at, variant FROM sends"
         )
         for r in rows:
-            rec = SendRecord(*r[:9], created_at=from_iso(r[9]), finished_at=from_iso(r[10]),  # type: ignore[arg-type]
-                             variant=r[11])
+            rec = _send_record(r, from_iso)
             state.sends_by_key[rec.key].append(rec)
             if rec.status in (SENT, PENDING, UNCERTAIN, FAILED, SKIPPED):
                 state.sent_keys.add(rec.idem_key)
@@ -257,10 +264,9 @@ class Ledger:
     def pending_sends(self) -> list[SendRecord]:
         rows = self.conn.execute(
             "SELECT idem_key, key, flow, entry, step, channel, template, kind, status,"
-            " created_at, finished_at FROM sends WHERE status = ?", (PENDING,)
+            " created_at, finished_at, variant FROM sends WHERE status = ?", (PENDING,)
         )
-        return [SendRecord(*r[:9], created_at=from_iso(r[9]), finished_at=from_iso(r[10]))  # type: ignore[arg-type]
-                for r in rows]
+        return [_send_record(r, from_iso) for r in rows]
 
     def last_runs(self, limit: int = 10) -> list[dict[str, Any]]:
         rows = self.conn.execute(
