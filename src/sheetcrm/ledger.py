@@ -158,6 +158,23 @@ def _send_record(r: tuple[Any, ...], parse: Any) -> SendRecord:
                       finished_at=parse(r[10]), variant=r[11])
 
 
+def _schema_version(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
+    return int(row[0]) if row else 1
+
+
+def _upgraded_copy(conn: sqlite3.Connection) -> sqlite3.Connection:
+    """A ledger from an older version, read-only: upgrade a copy in memory, not the file.
+
+    ``plan`` after an upgrade must work before the first ``sync`` migrates the file.
+    """
+    memory = sqlite3.connect(":memory:", isolation_level=None)
+    conn.backup(memory)
+    conn.close()
+    _migrate(memory)
+    return memory
+
+
 def _migrate(conn: sqlite3.Connection) -> None:
     """Bring a ledger written by an older version up to this schema, in place."""
     for table, column, definition in _MIGRATIONS:
@@ -200,6 +217,8 @@ class Ledger:
                 conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
                                        isolation_level=None, timeout=30)
                 conn.execute("SELECT 1 FROM sends LIMIT 1")
+                if _schema_version(conn) < SCHEMA_VERSION:
+                    conn = _upgraded_copy(conn)
             except sqlite3.DatabaseError as exc:
                 raise LedgerError(f"state file {path}: {exc}") from None
             return cls(conn, path, readonly=True)
