@@ -113,6 +113,7 @@ def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
         plan.errors.append(_problem_error(p))
     ctx = RowContext(now, config.tz, state)
     guards = Guards(config, now, state, suppressed)
+    known = {key for key, _ in state.enrollments}
     for rec in table.records:
         if not rec.ok:
             plan.errors.extend(RowError(rec.line, rec.key, m) for m in rec.errors)
@@ -120,7 +121,8 @@ def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
         ctx.key = rec.key
         ctx.tags = set()
         try:
-            _plan_row(rec, ctx, plan, config, rules, guards)
+            restored = _restore_from_sheet(rec, plan, config, known)
+            _plan_row(rec, ctx, plan, config, rules, guards, restored)
         except ExpressionRuntimeError as exc:
             rec.errors.append(f"rule {exc}")
             plan.errors.append(RowError(rec.line, rec.key, f"rule {exc}"))
@@ -144,29 +146,29 @@ def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
 
 
 def _plan_row(rec: Record, ctx: RowContext, plan: Plan, config: Config, rules: Rules,
-              guards: Guards) -> None:
+              guards: Guards, restored: dict[str, Enrollment]) -> None:
     values = rec.values
     for tag, expr in rules.tags:
         plan.evaluations += 1
         if expr(values, ctx):
             ctx.tags.add(tag)
     for name, flow_rules in rules.flows.items():
-        _plan_flow(rec, ctx, plan, config, config.flows[name], flow_rules, guards)
+        _plan_flow(rec, ctx, plan, config, config.flows[name], flow_rules, guards, restored)
 
 
 def _plan_flow(rec: Record, ctx: RowContext, plan: Plan, config: Config,
-               flow: FlowSettings, fr: FlowRules, guards: Guards) -> None:
+               flow: FlowSettings, fr: FlowRules, guards: Guards,
+               restored: dict[str, Enrollment]) -> None:
     values, key, now = rec.values, rec.key, plan.now
-    current = ctx.state.enrollments.get((key, fr.name))
-    if current is None and config.writeback.flow and rec.current.get(config.writeback.flow):
-        current = _restore_from_sheet(rec, fr.name, plan, config)
+    current = ctx.state.enrollments.get((key, fr.name)) or restored.get(fr.name)
     active = current is not None and current.status == ACTIVE
     if fr.trigger_tag is not None:
         triggered = fr.trigger_tag in ctx.tags
     else:
         plan.evaluations += 1
         triggered = bool(fr.trigger(values, ctx))
-    handoff = not active and _handed_off(key, fr.name, current, ctx, config)
+    handoff = (not active and fr.name in config.handoffs
+               and _handed_off(key, fr.name, current, ctx, config))
     if not active and not handoff and (not triggered or not _may_reenter(current, flow, now)):
         return
     converted = False
@@ -236,16 +238,19 @@ def _changeable(e: Enrollment, plan: Plan) -> Enrollment:
     return copy
 
 
-def _restore_from_sheet(rec: Record, flow: str, plan: Plan,
-                        config: Config) -> Enrollment | None:
-    """No ledger record, but the sheet shows this flow: take the sheet's word (invariant 7)."""
-    cell = rec.current[config.writeback.flow]  # type: ignore[index]
-    e = enrollments_from_sheet(rec.key, cell, config).get(flow)
-    if e is not None:
+def _restore_from_sheet(rec: Record, plan: Plan, config: Config,
+                        known: set[str]) -> dict[str, Enrollment]:
+    """The ledger knows nothing of this row, but its flow cell shows flows: take the
+    sheet's word (invariant 7: a fresh ledger does not re-send what the sheet shows)."""
+    cell = rec.current.get(config.writeback.flow or "")
+    if not cell or rec.key in known:
+        return {}
+    restored = enrollments_from_sheet(rec.key, cell, config)
+    for flow, e in restored.items():
         plan.enrollments.append(e)
         plan.moves.append(FlowMove(rec.key, flow, "restored",
                                    f"from the sheet: {e.next_step} step(s) already sent"))
-    return e
+    return restored
 
 
 def _may_reenter(current: Enrollment | None, flow: FlowSettings, now: datetime) -> bool:
