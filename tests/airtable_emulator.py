@@ -47,6 +47,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from servers import LoopbackHTTP
+
 TEXT_TYPES = {"singleLineText", "multilineText", "richText", "email", "url", "phoneNumber"}
 NUMBER_TYPES = {"number", "currency", "percent", "rating", "duration"}
 COMPUTED_TYPES = {"formula", "rollup", "multipleLookupValues", "count", "autoNumber",
@@ -152,7 +154,7 @@ class Fault:
             self.path is None or self.path in path)
 
 
-class AirtableEmulator:
+class AirtableEmulator(LoopbackHTTP):
     """The emulator; a context manager (``with AirtableEmulator() as emu:``)."""
 
     def __init__(self, *, tokens: Iterable[str] = ("patTestToken.sheetcrm",),
@@ -171,36 +173,14 @@ class AirtableEmulator:
         self._iterators: dict[str, list[str]] = {}
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
-        self._stopping = threading.Event()
-        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        super().__init__(self._handler_class())
         self._httpd.daemon_threads = True
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
-
-    def start(self) -> AirtableEmulator:
-        self._thread = threading.Thread(target=self._httpd.serve_forever,
-                                        kwargs={"poll_interval": 0.02}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._httpd.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._httpd.server_close()
-
-    def __enter__(self) -> AirtableEmulator:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        return f"http://127.0.0.1:{self.port}"
 
     # -- set-up and inspection -----------------------------------------------------------
 

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
@@ -162,6 +162,42 @@ class SmtpServer:
 # --------------------------------------------------------------------------- HTTP
 
 
+class LoopbackHTTP:
+    """A threaded HTTP server on 127.0.0.1, on a port the OS picks, that a test starts
+    and stops (``with Server() as server:``). Subclasses supply the handler class."""
+
+    def __init__(self, handler: type[http.server.BaseHTTPRequestHandler]) -> None:
+        self._stopping = threading.Event()  # ends scripted delays when the server stops
+        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    def start(self) -> Self:
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._httpd.server_close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+
 @dataclass
 class Reply:
     """One scripted answer: wait ``delay`` seconds, then answer ``status``."""
@@ -180,7 +216,7 @@ class ReceivedRequest:
     body: bytes
 
 
-class WebhookServer:
+class WebhookServer(LoopbackHTTP):
     """A recording HTTP server on 127.0.0.1 answering from a script.
 
     ``replies`` (``Reply`` or a bare status) are used in order, one per request; once
@@ -196,13 +232,7 @@ class WebhookServer:
         self.requests: list[ReceivedRequest] = []
         self._script = [r if isinstance(r, Reply) else Reply(r) for r in replies]
         self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        return self._httpd.server_address[1]
+        super().__init__(self._handler_class())
 
     @property
     def url(self) -> str:
@@ -242,27 +272,6 @@ class WebhookServer:
                 pass  # keep test output clean
 
         return Handler
-
-    def start(self) -> WebhookServer:
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._httpd.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._httpd.server_close()
-
-    def __enter__(self) -> WebhookServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
 
 # --------------------------------------------------------------------------- TLS

@@ -54,6 +54,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from servers import LoopbackHTTP
 
 TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
 SHEETS_SCOPE = "https://www.googleapis.com/auth/spreadsheets"
@@ -355,7 +356,7 @@ class _Hook:
 # --------------------------------------------------------------------------- server
 
 
-class SheetsEmulator:
+class SheetsEmulator(LoopbackHTTP):
     """The emulator; a context manager (``with SheetsEmulator() as emu: ...``)."""
 
     def __init__(self, *, token_lifetime: int = 3600) -> None:
@@ -368,40 +369,18 @@ class SheetsEmulator:
         self.faults: list[Fault] = []
         self.hooks: list[_Hook] = []
         self.lock = threading.RLock()
-        self._stopping = threading.Event()
-        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        super().__init__(self._handler_class())
         self._httpd.daemon_threads = True
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def token_uri(self) -> str:
         return self.url + "/token"
-
-    def start(self) -> SheetsEmulator:
-        self._thread = threading.Thread(target=self._httpd.serve_forever,
-                                        kwargs={"poll_interval": 0.02}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._httpd.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._httpd.server_close()
-
-    def __enter__(self) -> SheetsEmulator:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # -- setup -------------------------------------------------------------------
 

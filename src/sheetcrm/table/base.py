@@ -115,3 +115,27 @@ def api_endpoint(value: str | None, *, example: str) -> str | None:
                           "(plain http is accepted only for 127.0.0.1 or localhost)",
                           path="table.endpoint")
     return url
+
+
+def match_rows(updates: list[CellUpdate], rows_by_key: dict[str, list[int]],
+               report: WriteReport) -> list[tuple[int, CellUpdate]]:
+    """Pair each update with the one row that holds its key *now*.
+
+    Keys on no row go to ``report.missing_keys``; keys on several rows to
+    ``report.ambiguous_keys``, and none of those rows is written.
+    """
+    matched: list[tuple[int, CellUpdate]] = []
+    missing: dict[str, None] = {}
+    ambiguous: dict[str, None] = {}
+    for update in updates:
+        key = update.key.strip()
+        rows = rows_by_key.get(key, []) if key else []
+        if len(rows) == 1:
+            matched.append((rows[0], update))
+        elif rows:
+            ambiguous[update.key] = None
+        else:
+            missing[update.key] = None
+    report.missing_keys = list(missing)
+    report.ambiguous_keys = list(ambiguous)
+    return matched

@@ -26,7 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sheetcrm.errors import BackendError, ConfigError
-from sheetcrm.table.base import CellUpdate, Snapshot, WriteReport, column_positions
+from sheetcrm.table.base import (
+    CellUpdate,
+    Snapshot,
+    WriteReport,
+    column_positions,
+    match_rows,
+)
 
 _MAX_ATTEMPTS = 5  # rewrites tried while the file keeps changing under us
 _FALLBACK_ENCODING = "cp949"  # Excel on Korean Windows; a superset of EUC-KR
@@ -247,20 +253,9 @@ class _Rewrite:
             if key:
                 rows_by_key.setdefault(key, []).append(number)
         targets: dict[int, dict[int, str]] = {}
-        missing: dict[str, None] = {}
-        ambiguous: dict[str, None] = {}
-        for update in updates:
-            key = update.key.strip()
-            rows = rows_by_key.get(key, []) if key else []
-            if len(rows) == 1:
-                cells = targets.setdefault(rows[0], {})
-                cells[columns[update.column.strip()]] = self._storable(update.value)
-            elif rows:
-                ambiguous[update.key] = None
-            else:
-                missing[update.key] = None
-        report.missing_keys = list(missing)
-        report.ambiguous_keys = list(ambiguous)
+        for number, update in match_rows(updates, rows_by_key, report):
+            cells = targets.setdefault(number, {})
+            cells[columns[update.column.strip()]] = self._storable(update.value)
         return targets
 
     def _row_edits(

@@ -59,6 +59,7 @@ from sheetcrm.table.base import (
     WriteReport,
     api_endpoint,
     column_positions,
+    match_rows,
 )
 
 if TYPE_CHECKING:
@@ -797,21 +798,8 @@ def _targets(keys: list[str], header_row: int, columns: dict[str, int],
     for offset, key in enumerate(keys, start=header_row + 1):
         if key:
             rows_by_key[key].append(offset)
-    cells: dict[tuple[int, int], str] = {}
-    missing: dict[str, None] = {}
-    ambiguous: dict[str, None] = {}
-    for update in updates:
-        key = update.key.strip()
-        rows = rows_by_key.get(key, []) if key else []
-        if len(rows) == 1:
-            cells[(rows[0], columns[update.column.strip()])] = _fit(update.value)
-        elif rows:
-            ambiguous[update.key] = None
-        else:
-            missing[update.key] = None
-    report.missing_keys = list(missing)
-    report.ambiguous_keys = list(ambiguous)
-    return cells
+    return {(row, columns[update.column.strip()]): _fit(update.value)
+            for row, update in match_rows(updates, rows_by_key, report)}
 
 
 def _fit(value: str) -> str:
