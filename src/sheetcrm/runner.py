@@ -36,7 +36,9 @@ from .templates import Templates
 @dataclass
 class SendOutcome:
     send: PlannedSend
-    status: str  # sent | retry | failed | skipped (already claimed) | error (template)
+    # sent | retry | failed | error (template) | skipped (already claimed) |
+    # exited (goal or trigger changed on re-read) | stopped (stop requested)
+    status: str
     detail: str = ""
 
 
