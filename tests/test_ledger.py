@@ -75,3 +75,16 @@ def test_read_only_open_of_a_missing_ledger_creates_nothing(tmp_path: Path) -> N
     assert ledger.load_state().enrollments == {}
     ledger.close()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_run_history_is_bounded(tmp_path: Path, monkeypatch) -> None:
+    import sheetcrm.ledger as ledger_module
+
+    monkeypatch.setattr(ledger_module, "RUNS_KEPT", 5)
+    ledger = Ledger.open(tmp_path / "state.db")
+    now = datetime(2026, 3, 3, tzinfo=timezone.utc)
+    for _ in range(12):
+        ledger.finish_run(ledger.start_run("sync", now), now, "ok", {})
+    runs = ledger.last_runs(limit=100)
+    ledger.close()
+    assert [r["id"] for r in runs] == [12, 11, 10, 9, 8]

@@ -76,6 +76,7 @@ CREATE TABLE IF NOT EXISTS runs (
 ACTIVE = "active"
 SENT, PENDING, RETRY, FAILED, UNCERTAIN = "sent", "pending", "retry", "failed", "uncertain"
 SKIPPED = "skipped"  # a step passed over for a lasting reason (no consent, opted out)
+RUNS_KEPT = 2000  # run history: about a week of 5-minute daemon ticks
 
 # Columns added after version 1: (table, column, definition).
 _MIGRATIONS = [
@@ -308,10 +309,12 @@ class Ledger:
         return int(cur.lastrowid or 0)
 
     def finish_run(self, run_id: int, now: datetime, status: str, summary: dict[str, Any]) -> None:
+        """Record how a run ended; keep the last ``RUNS_KEPT`` runs (a daemon runs often)."""
         self.conn.execute(
             "UPDATE runs SET finished_at = ?, status = ?, summary = ? WHERE id = ?",
             (iso(now), status, json.dumps(summary, ensure_ascii=False), run_id),
         )
+        self.conn.execute("DELETE FROM runs WHERE id <= ?", (run_id - RUNS_KEPT,))
 
     def save_enrollments(self, enrollments: Iterable[Enrollment]) -> None:
         """Insert new enrollments and update changed ones, in one transaction."""
