@@ -143,12 +143,12 @@ def test_login_succeeds(smtp_auth: SmtpServer) -> None:
     assert mail.login == "hello"
 
 
-def test_wrong_password_is_not_retryable_and_never_shown(smtp_auth: SmtpServer) -> None:
+def test_wrong_password_takes_the_channel_down_and_is_never_shown(smtp_auth: SmtpServer) -> None:
     wrong = "wrong-" + PASSWORD
     channel = channel_for(smtp_auth, username="hello", password=wrong)
     with pytest.raises(ChannelError) as caught:
         channel.send(MESSAGE)
-    assert caught.value.retryable is False
+    assert caught.value.channel_down is True  # no customer is failed for it
     assert "535" in str(caught.value) and "hello" in str(caught.value)
     assert wrong not in str(caught.value) and wrong not in repr(caught.value)
     assert wrong not in repr(channel.settings)
@@ -159,7 +159,7 @@ def test_missing_login_is_refused(smtp_auth: SmtpServer) -> None:
     channel = channel_for(smtp_auth)
     with pytest.raises(ChannelError, match="530") as caught:
         channel.send(MESSAGE)
-    assert caught.value.retryable is False
+    assert caught.value.channel_down is True  # no customer is failed for it
 
 
 @pytest.mark.parametrize("security", ["starttls", "ssl"])
@@ -176,11 +176,11 @@ def test_tls_with_login(tmp_path: Path, security: str) -> None:
     assert mail.message["Subject"] == MESSAGE.subject
 
 
-def test_untrusted_certificate_is_not_retryable(tmp_path: Path) -> None:
+def test_untrusted_certificate_takes_the_channel_down(tmp_path: Path) -> None:
     server_tls, _ = make_tls_contexts(tmp_path)
     with SmtpServer(tls=server_tls) as server:
         channel = channel_for(server, security="starttls")  # trusts only the system CAs
         with pytest.raises(ChannelError, match="certificate") as caught:
             channel.send(MESSAGE)
-    assert caught.value.retryable is False
+    assert caught.value.channel_down is True  # no customer is failed for it
     assert server.messages == []

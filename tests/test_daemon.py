@@ -482,13 +482,18 @@ def test_status_shows_the_daemon_runs_sends_and_row_errors(sample: Path, start) 
     assert "never started" in empty.stdout and "no runs yet" in empty.stdout
     assert not (sample / ".sheetcrm").exists()  # read-only: not even the folder
 
-    with WebhookServer([400, 503]) as server:  # one send fails for good, one to retry
+    # The first send is refused for good (400); the receiver then answers 503 even
+    # after retries: it is down as a whole, so the run stops using it, no other
+    # customer is failed, the daemon backs off and /health says so.
+    with WebhookServer([400, 503]) as server:
         use_webhook(sample, server.url)
         d = start("--every", "1h", "--health-port", "0")
-        d.wait_runs(1)
+        d.wait_runs(1, status="channel_down")
         port = d.events("start")[0]["health_port"]
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as reply:
-            assert reply.status == 200 and json.load(reply)["healthy"] is True
+        with pytest.raises(urllib.error.HTTPError) as unhealthy:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5)
+        assert unhealthy.value.code == 503 and json.load(unhealthy.value)["healthy"] is False
+        assert len(server.requests) == 2
 
         data = json.loads(cli(sample, "--json", "status").stdout)
         assert data["daemon"]["state"] == "running" and data["daemon"]["pid"] == d.pid
@@ -497,7 +502,8 @@ def test_status_shows_the_daemon_runs_sends_and_row_errors(sample: Path, start) 
         assert data["sends"]["counts"]["failed"] == 1 and data["sends"]["counts"]["retry"] == 1
         assert {s["status"] for s in data["sends"]["items"]} == {"failed", "retry"}
         run = data["last_runs"][0]
-        assert run["status"] == "ok" and run["summary"]["failed"] == 2
+        assert run["status"] == "ok" and run["summary"]["failed"] == 1
+        assert list(run["summary"]["channels_down"]) == ["email"]
         assert data["row_errors"]["count"] == len(data["row_errors"]["items"]) > 0
         assert any("2026-02-30" in e["message"] for e in data["row_errors"]["items"])
 

@@ -6,7 +6,7 @@ Every error funnels through ``main`` into a message and an exit code:
     1  the run finished but something failed (a send, a check)
     2  configuration or usage error
     3  the table backend or the state file failed
-    4  a channel failed as a whole
+    4  a channel failed as a whole (login refused, server unreachable): its sends wait
     5  another sheetcrm run holds the lock
 """
 
@@ -33,7 +33,7 @@ from .ledger import Ledger
 from .report import conversion_report
 from .runner import RunResult, preview, sync
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CHANNEL = 0, 1, 2, 4
 MAX_ROWS = 40
 
 
@@ -118,6 +118,8 @@ def sync_command(state: State, show_all: bool, allow_blast: bool) -> None:
     config = state.config()
     result = sync(config, state.now(config), allow_blast=allow_blast)
     _report(state, result, "sync", show_all)
+    if result.channels_down:
+        sys.exit(EXIT_CHANNEL)
     failed = result.summary()["failed"]
     sys.exit(EXIT_FAILED if failed else EXIT_OK)
 
@@ -221,6 +223,11 @@ def _report(state: State, result: RunResult, verb: str, show_all: bool) -> None:
         out.print(t)
     if plan.blast_stopped:
         out.print(f"[bold red]{plan.blast_stopped}[/]")
+    for channel, why in result.channels_down.items():
+        waiting = sum(1 for o in result.outcomes
+                      if o.status == "channel down" and o.send.channel == channel)
+        out.print(f"[bold red]channel {channel} is down:[/] {why}. {waiting} send(s) wait "
+                  "for the next run; no customer was failed for it.")
     for note in result.recovered:
         out.print(f"[yellow]recovered:[/] {note}")
     held = ", ".join(f"{n} {r}" for r, n in summary["held"].items()) or "none"

@@ -557,11 +557,21 @@ class Daemon:
         return self.options.start_at + timedelta(seconds=time.monotonic() - self._clock_origin)
 
     def _succeeded(self, result: RunResult, seconds: float) -> None:
-        self.failures = 0
         summary = result.summary()
-        emit("run", status="ok", duration=round(seconds, 3), **summary)
+        status = "ok"
+        if result.channels_down:
+            # The run worked but could not deliver (login refused, server down): back
+            # off like a failed run rather than knock on a closed door every tick.
+            status = "channel_down"
+            self.failures += 1
+            self.skip = backoff_ticks(self.failures)
+            emit("run", logging.ERROR, status=status, duration=round(seconds, 3),
+                 consecutive_failures=self.failures, backoff_ticks=self.skip, **summary)
+        else:
+            self.failures = 0
+            emit("run", status=status, duration=round(seconds, 3), **summary)
         self.last = {
-            "status": "ok", "at": _utc_now(), "summary": summary,
+            "status": status, "at": _utc_now(), "summary": summary,
             "row_errors": [asdict(e) for e in result.plan.errors[:MAX_ROW_ERRORS]],
         }
         self._touch_heartbeat()

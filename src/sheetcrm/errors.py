@@ -40,12 +40,18 @@ class ChannelError(SheetcrmError):
     """A channel could not deliver a message.
 
     ``retryable`` says whether the same message may be tried again later.
+    ``channel_down`` says the channel as a whole cannot deliver (refused login,
+    server unreachable, untrusted certificate, a webhook URL that answers 401 or
+    404): the message was not delivered, the run stops using the channel, and no
+    customer is failed for it; the next run tries again.
     """
 
     exit_code = 4
 
-    def __init__(self, message: str, *, retryable: bool = False) -> None:
-        self.retryable = retryable
+    def __init__(self, message: str, *, retryable: bool = False,
+                 channel_down: bool = False) -> None:
+        self.retryable = retryable or channel_down
+        self.channel_down = channel_down
         super().__init__(message)
 
 

@@ -37,7 +37,8 @@ from .templates import Templates
 class SendOutcome:
     send: PlannedSend
     # sent | retry | failed | error (template) | skipped (already claimed) |
-    # exited (goal or trigger changed on re-read) | stopped (stop requested)
+    # exited (goal or trigger changed on re-read) | stopped (stop requested) |
+    # channel down (the channel failed as a whole; the send waits for the next run)
     status: str
     detail: str = ""
 
@@ -52,6 +53,7 @@ class RunResult:
     executed: bool = False
     seconds: float = 0.0
     requests: int = 0  # backend API requests (0 for a local CSV)
+    channels_down: dict[str, str] = field(default_factory=dict)  # channel -> why
 
     def summary(self) -> dict[str, Any]:
         plan = self.plan
@@ -67,6 +69,8 @@ class RunResult:
             "sent": status["sent"] if self.executed else 0,
             "failed": status["failed"] + status["retry"] + status["error"],
             "stopped": status["stopped"],
+            "channels_down": dict(self.channels_down),
+            "waiting_for_channel": status["channel down"],
             "held": dict(held),
             "row_errors": len(plan.errors),
             "row_error_samples": [f"row {e.line} ({e.key}): {e.message}"[:300]
@@ -178,14 +182,16 @@ def _sync_locked(config: Config, now: datetime, ledger: Ledger,
         faults.checkpoint("after-enroll")
         _record_skips(plan, ledger, now, run_id)
         fresh = FreshCheck(config, table, state, now, read_at)
+        down: dict[str, str] = {}
         outcomes = _send_all(plan, config, ledger, state, now, run_id, opened, own_channels,
-                             stop, fresh)
+                             stop, fresh, down)
         with gc_paused():
             updates = project(plan.records, plan.tags, state, config)
         faults.checkpoint("before-write")
         report = table.write(config.key_column, updates) if updates else None
         faults.checkpoint("after-write")
-        result = RunResult(plan, updates, outcomes, recovered, report, executed=True)
+        result = RunResult(plan, updates, outcomes, recovered, report, executed=True,
+                           channels_down=down)
         result.seconds = time.perf_counter() - started
         result.requests = int(getattr(table, "requests", 0)) - requests_before
         ledger.finish_run(run_id, now, "ok", result.summary())
@@ -242,13 +248,17 @@ def _recover_interrupted(config: Config, ledger: Ledger, now: datetime,
 
 def _send_all(plan: Plan, config: Config, ledger: Ledger, state: LedgerState, now: datetime,
               run_id: int, opened: dict[str, Channel], own: bool,
-              stop: Callable[[], bool] | None, fresh: FreshCheck) -> list[SendOutcome]:
+              stop: Callable[[], bool] | None, fresh: FreshCheck,
+              down: dict[str, str]) -> list[SendOutcome]:
     templates = Templates(config.templates_dir)
     by_key = {r.key: r for r in plan.records}
     outcomes = []
     for send in plan.sends:
         if stop is not None and stop():
             outcomes.append(SendOutcome(send, "stopped", "stop requested; next run"))
+            continue
+        if send.channel in down:
+            outcomes.append(SendOutcome(send, "channel down", down[send.channel]))
             continue
         exit_reason = fresh.exit_reason(send)
         if exit_reason:
@@ -271,7 +281,13 @@ def _send_all(plan: Plan, config: Config, ledger: Ledger, state: LedgerState, no
         try:
             delivery = _channel(send.channel, config, opened, own).send(message)
         except ChannelError as exc:
-            outcomes.append(_failed(send, exc, plan, rec, ledger, now))
+            if exc.channel_down:
+                # Not this customer's fault: nothing is failed, the step waits.
+                ledger.finish_send(send.idem_key, RETRY, now, detail=str(exc))
+                down[send.channel] = str(exc)
+                outcomes.append(SendOutcome(send, "channel down", str(exc)))
+            else:
+                outcomes.append(_failed(send, exc, plan, rec, ledger, now))
             continue
         faults.checkpoint("after-send")
         send.advance(now)

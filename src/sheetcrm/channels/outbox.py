@@ -70,7 +70,7 @@ class OutboxChannel:
         except OSError as exc:
             # Retrying is harmless here (same file), and a full disk may clear up.
             text = f"cannot write {path}: {exc.strerror or exc}"
-            raise ChannelError(text, retryable=True) from exc
+            raise ChannelError(text, channel_down=True) from exc
         return Delivery(message_id=str(msg["Message-ID"]), detail=str(path))
 
     def close(self) -> None:

@@ -38,6 +38,11 @@ class SmtpSettings(EmailSettings):
         return self
 
 
+# Replies about the service or the session, not the message: the server is closing
+# (421), TLS or authentication is required or failed (454, 530, 534, 535, 538).
+_SERVICE_CODES = frozenset({421, 454, 530, 534, 535, 538})
+
+
 def _retryable(code: int) -> bool:
     """4xx replies are temporary by definition (RFC 5321); 5xx are permanent."""
     return not 500 <= code <= 599
@@ -127,21 +132,24 @@ class SmtpChannel:
         where = self._where
         if isinstance(exc, smtplib.SMTPAuthenticationError):
             text = f"{where}: login as {self.settings.username!r} refused ({exc.smtp_code})"
-            return ChannelError(self._scrub(text), retryable=False)
+            return ChannelError(self._scrub(text), channel_down=True)
         if isinstance(exc, smtplib.SMTPRecipientsRefused):
             code, reply = next(iter(exc.recipients.values()))
             text = f"{where}: recipient refused ({code} {_reply(reply)})"
             return ChannelError(self._scrub(text), retryable=_retryable(code))
         if isinstance(exc, smtplib.SMTPResponseException):
             text = f"{where}: server replied {exc.smtp_code} {_reply(exc.smtp_error)}"
+            if exc.smtp_code in _SERVICE_CODES:
+                return ChannelError(self._scrub(text), channel_down=True)
             return ChannelError(self._scrub(text), retryable=_retryable(exc.smtp_code))
         if isinstance(exc, smtplib.SMTPNotSupportedError):
-            return ChannelError(f"{where}: {exc}", retryable=False)
+            return ChannelError(f"{where}: {exc}", channel_down=True)
         if isinstance(exc, ssl.SSLCertVerificationError):
-            return ChannelError(f"{where}: TLS certificate not trusted ({exc})", retryable=False)
+            return ChannelError(f"{where}: TLS certificate not trusted ({exc})",
+                                channel_down=True)
         if isinstance(exc, (smtplib.SMTPServerDisconnected, OSError)):
             text = f"{where}: connection failed ({type(exc).__name__}: {exc})"
-            return ChannelError(self._scrub(text), retryable=True)
+            return ChannelError(self._scrub(text), channel_down=True)
         return ChannelError(self._scrub(f"{where}: {type(exc).__name__}: {exc}"), retryable=False)
 
     def close(self) -> None:

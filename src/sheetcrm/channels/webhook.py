@@ -34,6 +34,10 @@ _RESERVED = {"content-type", "content-length", "host"} | {
 }
 
 
+# Answers that say the endpoint itself is misconfigured, not the message.
+_ENDPOINT_WRONG = frozenset({401, 403, 404, 405, 410})
+
+
 def redact_url(url: str) -> str:
     """The URL without user:password and query string, for messages and logs."""
     parts = urlsplit(url)
@@ -214,10 +218,15 @@ class WebhookChannel:
             if 200 <= status <= 299:
                 return Delivery(message_id=msg_id, detail=f"HTTP {status}")
             problem = f"HTTP {status} {response.reason or ''}".strip()
+            if status in _ENDPOINT_WRONG or 300 <= status < 400:
+                # The URL or the credentials are wrong: true for every message alike.
+                raise ChannelError(f"POST {self._where}: {problem}", channel_down=True)
             if status not in (408, 429) and status < 500:
                 raise ChannelError(f"POST {self._where}: {problem}", retryable=False)
         tries = self.settings.retries + 1
-        raise ChannelError(f"POST {self._where}: {problem} after {tries} tries", retryable=True)
+        # The receiver is down or overloaded: stop sending to it until the next run.
+        raise ChannelError(f"POST {self._where}: {problem} after {tries} tries",
+                           channel_down=True)
 
     def close(self) -> None:
         if self._own_session:
