@@ -156,3 +156,9 @@ def test_a_bad_secret_is_never_shown(tmp_path: Path) -> None:
     message = error_of(tmp_path, text, {"HOOK_SECRET": "hunter2-not-base64"})
     assert "channels.hook.secret" in message
     assert "hunter2" not in message
+
+
+def test_a_bad_cron_line_is_a_config_error(tmp_path: Path) -> None:
+    message = error_of(tmp_path, BASE + '\n[schedule]\ncron = "every monday"\n')
+    assert "schedule.cron" in message and "'every monday'" in message and "crontab" in message
+    load(tmp_path, BASE + '\n[schedule]\ncron = "0 9 * * mon-fri"\n')

@@ -220,6 +220,19 @@ class ScheduleSettings(_Model):
             raise ValueError(f"{v!r} must be longer than 0, like 30s, 5m or 1h")
         return v
 
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, v: str | None) -> str | None:
+        if v is not None:
+            from apscheduler.triggers.cron import CronTrigger
+
+            try:
+                CronTrigger.from_crontab(v)
+            except ValueError as exc:
+                raise ValueError(f"{v!r} is not a crontab line like '*/5 * * * *' "
+                                 f"(minute hour day month weekday): {exc}") from None
+        return v
+
 
 class ConfigModel(_Model):
     timezone: str = "Asia/Seoul"
