@@ -3,9 +3,11 @@ in-process CLI runner (the real ``main``, its exit code and output)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,13 +18,37 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/servers.py
 
 
+SAMPLE_CSV = "sample_sheets/customers.csv"
+
+
+@functools.cache
+def shipped_sample_csv() -> bytes:
+    """The sample sheet as committed.
+
+    The quick start's ``sheetcrm sync`` writes tags and flow state into the
+    checkout's sample CSV (that is what it is for), so the tests take the committed
+    bytes from git; outside a git checkout, the file as it is.
+    """
+    try:
+        return subprocess.run(["git", "-C", str(ROOT), "show", f"HEAD:{SAMPLE_CSV}"],
+                              capture_output=True, check=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return (ROOT / SAMPLE_CSV).read_bytes()
+
+
+def copy_sample(folder: Path) -> Path:
+    """The shipped config.toml, sample_sheets/ and templates/ into ``folder``."""
+    shutil.copy(ROOT / "config.toml", folder / "config.toml")
+    shutil.copytree(ROOT / "templates", folder / "templates")
+    (folder / "sample_sheets").mkdir()
+    (folder / SAMPLE_CSV).write_bytes(shipped_sample_csv())
+    return folder
+
+
 @pytest.fixture
 def sample(tmp_path: Path) -> Path:
-    """The shipped config.toml, sample_sheets/ and templates/, copied."""
-    shutil.copy(ROOT / "config.toml", tmp_path / "config.toml")
-    shutil.copytree(ROOT / "sample_sheets", tmp_path / "sample_sheets")
-    shutil.copytree(ROOT / "templates", tmp_path / "templates")
-    return tmp_path
+    """A copy of the shipped sample in a temporary folder."""
+    return copy_sample(tmp_path)
 
 
 @dataclass

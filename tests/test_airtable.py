@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import pyairtable
 import pytest
 from airtable_emulator import AirtableEmulator, Call, VirtualClock
-from conftest import ROOT
+from conftest import ROOT, shipped_sample_csv
 
 from sheetcrm.config import config_from_dict, load_config
 from sheetcrm.errors import BackendError, CellError, ConfigError
@@ -124,7 +124,7 @@ def sample_records() -> tuple[dict[str, str], list[dict[str, Any]]]:
     import csv
     import io
 
-    text = (ROOT / "sample_sheets" / "customers.csv").read_bytes().decode("utf-8-sig")
+    text = shipped_sample_csv().decode("utf-8-sig")
     rows = list(csv.reader(io.StringIO(text)))
     header, body = rows[0], rows[1:]
     types = {}

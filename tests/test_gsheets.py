@@ -12,7 +12,6 @@ import csv
 import io
 import json
 import re
-import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import copy_sample, shipped_sample_csv
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sheets_emulator import SheetsEmulator, Typed
@@ -743,7 +743,7 @@ def load_sample(emu: SheetsEmulator) -> list[list[str]]:
     Dates, amounts and TRUE/FALSE become typed cells shown in the Korean locale; the
     phone column is text (a leading apostrophe), as it must be to keep its zero.
     """
-    text = (ROOT / "sample_sheets" / "customers.csv").read_text(encoding="utf-8-sig")
+    text = shipped_sample_csv().decode("utf-8-sig")
     rows = list(csv.reader(io.StringIO(text)))
     typed = [rows[0]] + [row[:2] + ["'" + row[2] if row[2] else ""] + row[3:]
                          for row in rows[1:]]
@@ -765,9 +765,7 @@ def csv_reference(sample: Path, run_cli: Any, *nows: str) -> tuple[list[dict[str
     """The CSV backend's runs on a copy of the sample, and its rows by key after them."""
     folder = sample / "csv-reference"
     folder.mkdir()
-    for name in ("config.toml", "sample_sheets", "templates"):
-        source = ROOT / name
-        (shutil.copytree if source.is_dir() else shutil.copy)(source, folder / name)
+    copy_sample(folder)
     runs = [sync_json(run_cli, folder, now) for now in nows]
     text = (folder / "sample_sheets" / "customers.csv").read_text(encoding="utf-8-sig")
     rows = list(csv.reader(io.StringIO(text)))
@@ -905,7 +903,7 @@ def test_ten_thousand_rows_cost_four_requests_then_three_then_one(
     from sheetcrm.runner import sync
     from sheetcrm.table import open_table
 
-    text = (ROOT / "sample_sheets" / "customers.csv").read_text(encoding="utf-8-sig")
+    text = shipped_sample_csv().decode("utf-8-sig")
     header = next(csv.reader(io.StringIO(text)))
     rows = [header] + [
         [f"고객{i}", f"user{i}@example.com", f"010-{i:04d}-0000", "2026-11-01", "엑셀 기초",
