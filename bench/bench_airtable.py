@@ -38,6 +38,7 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+import bench_plan  # noqa: E402
 from airtable_emulator import AirtableEmulator, VirtualClock  # noqa: E402
 
 from sheetcrm.config import load_config  # noqa: E402
@@ -60,74 +61,13 @@ TYPES = {
     "최근 발송": "singleLineText", "오류": "multilineText",
 }
 
-CONFIG = """
-timezone = "Asia/Seoul"
-state = "state.db"
-templates = "{templates}"
-
-[table]
-backend = "airtable"
-base = "{base}"
-table = "{table}"
-token = "${{AIRTABLE_TOKEN}}"
-endpoint = "{endpoint}"
-key = "email"
-
-[fields]
-name       = {{ column = "고객명" }}
-email      = {{ column = "이메일", type = "email" }}
-phone      = {{ column = "연락처", type = "phone" }}
-applied_at = {{ column = "신청일", type = "date" }}
-course     = {{ column = "강의" }}
-amount     = {{ column = "결제 금액", type = "number" }}
-paid       = {{ column = "결제 여부", type = "bool" }}
-clicked    = {{ column = "링크 클릭", type = "bool" }}
-reviewed   = {{ column = "후기 작성", type = "bool" }}
-last_login = {{ column = "최근 접속", type = "datetime" }}
-unopened   = {{ column = "메일 미열람", type = "int" }}
-missed     = {{ column = "과제 미제출", type = "int" }}
-consent    = {{ column = "수신 동의", type = "bool" }}
-
-[writeback]
-tags = "상태 태그"
-flow = "자동화 흐름"
-last_sent = "최근 발송"
-error = "오류"
-
-[tags]
-"결제 대기"   = "not paid and days_since(applied_at) >= 1"
-"첫 수강 전"  = "paid and last_login is none"
-"이탈 가능"   = "paid and (days_since(last_login) >= 7 or unopened >= 3 or missed >= 2)"
-"후기 미작성" = "paid and not reviewed and days_since(applied_at) >= 7"
-"우수 참여자" = "paid and reviewed and (missed or 0) == 0 and days_since(last_login) < 7"
-
-[sending]
-paused = true
-consent = "consent"
-
-[channels.email]
-type = "outbox"
-path = "outbox"
-from = "Bench <bench@example.com>"
-to = "email"
-
-[flows.payment]
-trigger = "결제 대기"
-goal = "paid"
-steps = [
-  {{ after = "1d", channel = "email", template = "payment_reminder" }},
-  {{ after = "3d", channel = "email", template = "payment_reviews", kind = "ad" }},
-]
-
-[flows.churn]
-trigger = "이탈 가능"
-steps = [{{ after = "1d", channel = "email", template = "churn_checkin" }}]
-
-[flows.review]
-trigger = "후기 미작성"
-goal = "reviewed"
-steps = [{{ after = "1d", channel = "email", template = "review_request" }}]
-"""
+# The same sheet, tags and flows as bench_plan.py, with the table in Airtable.
+CONFIG = bench_plan.CONFIG.replace(
+    '[table]\nbackend = "csv"\npath = "customers.csv"\nkey = "email"\n',
+    '[table]\nbackend = "airtable"\nbase = "{base}"\ntable = "{table}"\n'
+    'token = "${{AIRTABLE_TOKEN}}"\nendpoint = "{endpoint}"\nkey = "email"\n',
+)
+assert "airtable" in CONFIG, "bench_plan.CONFIG's [table] section changed"
 
 
 def records(n: int, seed: int = 7) -> list[dict[str, Any]]:
@@ -171,8 +111,9 @@ def run_size(n: int, real_pace: bool) -> list[dict[str, Any]]:
             tempfile.TemporaryDirectory() as tmp:
         emu.add_table(BASE, TABLE, TYPES, records(n))
         path = Path(tmp) / "config.toml"
-        path.write_text(CONFIG.format(templates=(ROOT / "templates").as_posix(), base=BASE,
-                                      table=TABLE, endpoint=emu.url), encoding="utf-8")
+        text = CONFIG.format(templates=(ROOT / "templates").as_posix(), paused="true",
+                             base=BASE, table=TABLE, endpoint=emu.url)
+        path.write_text(text, encoding="utf-8")
         config = load_config(path, os.environ)
         for label, when in (("first", NOW), ("again", NOW + timedelta(minutes=5)),
                             ("next day", NOW + timedelta(days=1))):
