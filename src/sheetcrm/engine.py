@@ -18,7 +18,7 @@ from .guards import Guards, Hold, blast_radius_limit
 from .ledger import ACTIVE, Enrollment, LedgerState
 from .projection import enrollments_from_sheet
 from .rules import FlowRules, RowContext, Rules
-from .schema import Record, RowProblem, Table
+from .schema import Record, Table
 
 
 def idempotency_key(key: str, flow: str, entry: int, step: int) -> str:
@@ -94,7 +94,6 @@ class Plan:
     held: list[HeldSend] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
     enrollments: list[Enrollment] = field(default_factory=list)  # new or changed, to save
-    missing_writeback: list[str] = field(default_factory=list)
     evaluations: int = 0
     blast_stopped: str = ""  # why every send of this run was held, if it was
 
@@ -108,9 +107,9 @@ def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
     operator decision, ``sync --allow-blast``).
     """
     plan = Plan(now=now, rows_read=len(table.records) + len(table.problems),
-                records=table.records, tags={}, missing_writeback=table.missing_writeback)
+                records=table.records, tags={})
     for p in table.problems:
-        plan.errors.append(_problem_error(p))
+        plan.errors.append(RowError(p.line, p.key, p.message))
     ctx = RowContext(now, config.tz, state)
     guards = Guards(config, now, state, suppressed)
     known = {key for key, _ in state.enrollments}
@@ -344,7 +343,3 @@ def _as_datetime(value: Any, config: Config) -> datetime | None:
 def _fmt_td(td: timedelta) -> str:
     hours = td.total_seconds() / 3600
     return f"{hours / 24:g}d" if hours % 24 == 0 else f"{hours:g}h"
-
-
-def _problem_error(p: RowProblem) -> RowError:
-    return RowError(p.line, p.key, p.message)

@@ -1,8 +1,9 @@
 """Named crash points, for proving that a kill -9 anywhere never duplicates a send.
 
 ``SHEETCRM_KILL_AT=after-claim:2`` makes the process SIGKILL itself the second
-time it passes the ``after-claim`` point. Unset (always, outside the crash tests),
-a checkpoint is one dictionary lookup.
+time it passes the ``after-claim`` point. The points, in run order: after-read,
+after-enroll, after-claim, after-send, before-write, after-write. Unset (always,
+outside the crash tests), a checkpoint is one dictionary lookup.
 """
 
 from __future__ import annotations
@@ -11,9 +12,6 @@ import os
 import signal
 
 _passed: dict[str, int] = {}
-
-POINTS = ("after-read", "after-enroll", "after-claim", "after-send", "before-write",
-          "after-write")
 
 
 def checkpoint(name: str) -> None:
