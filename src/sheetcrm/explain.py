@@ -52,13 +52,13 @@ def explain(config: Config, now: datetime, key: str, only_flow: str | None = Non
         state = ledger.load_state()
     finally:
         ledger.close()
-    plan = prepare(config, state, now, open_table(config))  # state is left as it was
+    rules = compile_rules(config)
+    plan = prepare(config, state, now, open_table(config), rules=rules)  # state unchanged
     rec = next((r for r in plan.records if r.key == key), None)
     if rec is None:
         problem = next((e.message for e in plan.errors if e.key == key), None)
         raise SheetcrmError(problem or f"no row has the key {key!r}")
 
-    rules = compile_rules(config)
     ctx = RowContext(now, config.tz, state)
     ctx.key = key
     tags: dict[str, bool] = {}

@@ -27,7 +27,7 @@ from .ledger import FAILED, RETRY, SENT, SKIPPED, UNCERTAIN, Ledger, LedgerState
 from .lock import RunLock
 from .messages import build_message
 from .projection import project
-from .rules import RowContext, compile_rules
+from .rules import RowContext, Rules, compile_rules
 from .schema import Record, read_records
 from .table import CellUpdate, Table, WriteReport, open_table
 from .templates import Templates
@@ -100,9 +100,9 @@ def gc_paused() -> Iterator[None]:
 
 
 def prepare(config: Config, state: LedgerState, now: datetime, table: Table,
-            allow_blast: bool = False) -> Plan:
+            allow_blast: bool = False, rules: Rules | None = None) -> Plan:
     """Read the table and plan: the shared path of plan and sync."""
-    rules = compile_rules(config)
+    rules = rules if rules is not None else compile_rules(config)
     suppressed = load_suppression(config)
     snapshot = table.read()
     faults.checkpoint("after-read")
@@ -175,13 +175,14 @@ def _sync_locked(config: Config, now: datetime, ledger: Ledger,
         recovered = _recover_interrupted(config, ledger, now, opened, own_channels)
         with gc_paused():
             state = ledger.load_state()
-            plan = prepare(config, state, now, table, allow_blast)
+            rules = compile_rules(config)
+            plan = prepare(config, state, now, table, allow_blast, rules)
         read_at = time.monotonic()
         ledger.save_enrollments(plan.enrollments)
         _apply_to_state(plan, state)
         faults.checkpoint("after-enroll")
         _record_skips(plan, ledger, now, run_id)
-        fresh = FreshCheck(config, table, state, now, read_at)
+        fresh = FreshCheck(config, rules, table, state, now, read_at)
         down: dict[str, str] = {}
         outcomes = _send_all(plan, config, ledger, state, now, run_id, opened, own_channels,
                              stop, fresh, down)
@@ -351,11 +352,11 @@ class FreshCheck:
     table is read again, so a customer who paid a minute ago gets no reminder.
     """
 
-    def __init__(self, config: Config, table: Table, state: LedgerState, now: datetime,
-                 read_at: float) -> None:
+    def __init__(self, config: Config, rules: Rules, table: Table, state: LedgerState,
+                 now: datetime, read_at: float) -> None:
         self.config, self.table, self.state, self.now = config, table, state, now
         self.read_at = read_at
-        self.rules = compile_rules(config)
+        self.rules = rules
         self.records: dict[str, Record] | None = None
 
     def _refresh(self) -> None:

@@ -70,11 +70,14 @@ class Templates:
         self.folder = folder
         self._plain = _environment(folder, autoescape=False)
         self._html = _environment(folder, autoescape=True)
+        self._names: list[str] | None = None
 
     def names(self) -> list[str]:
-        if not self.folder.is_dir():
-            return []
-        return sorted(p.name[: -len(SUFFIX)] for p in self.folder.glob(f"*{SUFFIX}"))
+        """Template names in the folder, listed once per Templates object (one run)."""
+        if self._names is None:
+            found = self.folder.glob(f"*{SUFFIX}") if self.folder.is_dir() else ()
+            self._names = sorted(p.name[: -len(SUFFIX)] for p in found)
+        return self._names
 
     def check(self, name: str) -> None:
         """Load and compile; raises TemplateError with the file and line."""
