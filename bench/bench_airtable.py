@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -83,7 +83,7 @@ def records(n: int, seed: int = 7) -> list[dict[str, Any]]:
             seen = datetime.combine(applied + timedelta(days=rnd.randrange(1, 30)),
                                     datetime.min.time(), SEOUL)
             seen += timedelta(hours=rnd.randrange(24))
-            login = seen.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+            login = seen.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
         out.append({
             "고객명": f"고객{i}", "이메일": f"user{i}@example.com",
             "연락처": f"010-{rnd.randrange(10**4):04d}-{i % 10**4:04d}",

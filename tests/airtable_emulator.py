@@ -619,8 +619,8 @@ def _datetime(table: EmulatedTable, name: str, value: Any, typecast: bool, creat
         raise TypeError(value)
     moment = dt.datetime.fromisoformat(value)
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
-    return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 def _option(table: EmulatedTable, name: str, option: Any, typecast: bool, create: bool) -> str:

@@ -144,7 +144,7 @@ def _typed_column(ftype: str, name: str, cells: list[str]) -> tuple[str, list[An
         "currency": lambda v: int(v) if v is not None and v.is_integer() else v,
         "number": lambda v: v,
         "date": lambda v: v.isoformat() if v else None,
-        "dateTime": lambda v: (v.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        "dateTime": lambda v: (v.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
                                if v else None),
     }.get(ftype)
     if convert is None:

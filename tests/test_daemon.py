@@ -502,7 +502,7 @@ def test_status_shows_the_daemon_runs_sends_and_row_errors(sample: Path, start) 
         assert data["sends"]["counts"]["failed"] == 1 and data["sends"]["counts"]["retry"] == 1
         assert {s["status"] for s in data["sends"]["items"]} == {"failed", "retry"}
         run = data["last_runs"][0]
-        assert run["status"] == "ok" and run["summary"]["failed"] == 1
+        assert run["status"] == "channel_down" and run["summary"]["failed"] == 1
         assert list(run["summary"]["channels_down"]) == ["email"]
         assert data["row_errors"]["count"] == len(data["row_errors"]["items"]) > 0
         assert any("2026-02-30" in e["message"] for e in data["row_errors"]["items"])

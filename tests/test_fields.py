@@ -12,7 +12,7 @@ from sheetcrm.errors import CellError
 from sheetcrm.fields import FIELD_TYPES, make_parser
 
 SEOUL = ZoneInfo("Asia/Seoul")
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def parse(type_: str, raw: str, tz: dt.tzinfo = SEOUL) -> object:

@@ -180,7 +180,7 @@ def test_blast_radius_stops_the_run_unless_allowed(tmp_path: Path) -> None:
     w.write_sheet()
     result = w.sync(0)
     assert result.plan.sends == [] and len(result.plan.held) == 5
-    assert result.plan.blast_stopped.startswith("blast-radius stop: 5 sends due")
+    assert result.plan.stopped.startswith("blast-radius stop: 5 sends due")
     assert w.received == []
     result = w.sync(0, minute=5, allow_blast=True)
     assert len(w.received) == 5

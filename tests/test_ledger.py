@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sheetcrm.ledger import SCHEMA_VERSION, Ledger
@@ -60,7 +60,7 @@ def test_opening_for_a_run_migrates_the_file_in_place(tmp_path: Path) -> None:
     path = old_ledger(tmp_path)
     ledger = Ledger.open(path)
     state = ledger.load_state()
-    ledger.start_run("sync", datetime(2026, 3, 3, tzinfo=timezone.utc))
+    ledger.start_run("sync", datetime(2026, 3, 3, tzinfo=UTC))
     ledger.close()
     assert state.sends_by_key["a@x.com"][0].variant is None
     with sqlite3.connect(path) as db:
@@ -82,7 +82,7 @@ def test_run_history_is_bounded(tmp_path: Path, monkeypatch) -> None:
 
     monkeypatch.setattr(ledger_module, "RUNS_KEPT", 5)
     ledger = Ledger.open(tmp_path / "state.db")
-    now = datetime(2026, 3, 3, tzinfo=timezone.utc)
+    now = datetime(2026, 3, 3, tzinfo=UTC)
     for _ in range(12):
         ledger.finish_run(ledger.start_run("sync", now), now, "ok", {})
     runs = ledger.last_runs(limit=100)

@@ -120,8 +120,8 @@ def sync_command(state: State, show_all: bool, allow_blast: bool) -> None:
     _report(state, result, "sync", show_all)
     if result.channels_down:
         sys.exit(EXIT_CHANNEL)
-    failed = result.summary()["failed"]
-    sys.exit(EXIT_FAILED if failed else EXIT_OK)
+    summary = result.summary()
+    sys.exit(EXIT_FAILED if summary["failed"] or summary["uncertain"] else EXIT_OK)
 
 
 @cli.command(name="preview")
@@ -221,8 +221,8 @@ def _report(state: State, result: RunResult, verb: str, show_all: bool) -> None:
         for e in plan.errors[:limit]:
             t.add_row(str(e.line), e.key, e.message)
         out.print(t)
-    if plan.blast_stopped:
-        out.print(f"[bold red]{plan.blast_stopped}[/]")
+    if plan.stopped:
+        out.print(f"[bold red]{plan.stopped}[/]")
     for channel, why in result.channels_down.items():
         waiting = sum(1 for o in result.outcomes
                       if o.status == "channel down" and o.send.channel == channel)

@@ -38,7 +38,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
@@ -218,7 +218,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         data: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, timezone.utc)
+            "time": datetime.fromtimestamp(record.created, UTC)
             .isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "event": getattr(record, "event", record.name),
@@ -405,7 +405,7 @@ class Daemon:
         self._seen_digest = file_digest(options.config_path)
         self._scheduled = (self.schedule, self.config.tz)  # what the scheduler has
         self._clock_origin = time.monotonic()
-        self.started_at = datetime.now(timezone.utc)
+        self.started_at = datetime.now(UTC)
         self.health: HealthServer | None = None
         self.scheduler = BackgroundScheduler(
             timezone=self.config.tz,
@@ -465,7 +465,7 @@ class Daemon:
         if not self.stop.is_set():
             self.stop.set()
             return
-        line = {"time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+        line = {"time": datetime.now(UTC).isoformat(timespec="milliseconds"),
                 "level": "warning", "event": "exit_now", "signal": signal.Signals(signum).name,
                 "message": "second signal: exiting without waiting for the run"}
         os.write(2, (json.dumps(line) + "\n").encode())
@@ -674,7 +674,7 @@ class Daemon:
 
 
 def _utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 # -- sheetcrm status ---------------------------------------------------------------

@@ -95,7 +95,7 @@ class Plan:
     errors: list[RowError] = field(default_factory=list)
     enrollments: list[Enrollment] = field(default_factory=list)  # new or changed, to save
     evaluations: int = 0
-    blast_stopped: str = ""  # why every send of this run was held, if it was
+    stopped: str = ""  # why every send of this run was held, if it was (blast radius)
 
 
 def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
@@ -140,7 +140,7 @@ def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
                   f"{limit} per run; check the rules, then sync --allow-blast to send them")
         plan.held[:0] = [HeldSend(s, reason) for s in plan.sends]
         plan.sends = []
-        plan.blast_stopped = reason
+        plan.stopped = reason
     return plan
 
 

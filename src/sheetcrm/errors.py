@@ -44,14 +44,18 @@ class ChannelError(SheetcrmError):
     server unreachable, untrusted certificate, a webhook URL that answers 401 or
     404): the message was not delivered, the run stops using the channel, and no
     customer is failed for it; the next run tries again.
+    ``uncertain`` says the message may have been delivered although the channel
+    could not confirm it (an SMTP server's reply to DATA lost to a timeout or a
+    dropped connection): like a crash at that point, it is never sent again.
     """
 
     exit_code = 4
 
     def __init__(self, message: str, *, retryable: bool = False,
-                 channel_down: bool = False) -> None:
-        self.retryable = retryable or channel_down
-        self.channel_down = channel_down
+                 channel_down: bool = False, uncertain: bool = False) -> None:
+        self.uncertain = uncertain
+        self.retryable = (retryable or channel_down) and not uncertain
+        self.channel_down = channel_down and not uncertain
         super().__init__(message)
 
 

@@ -38,7 +38,8 @@ class SendOutcome:
     send: PlannedSend
     # sent | retry | failed | error (template) | skipped (already claimed) |
     # exited (goal or trigger changed on re-read) | stopped (stop requested) |
-    # channel down (the channel failed as a whole; the send waits for the next run)
+    # channel down (the channel failed as a whole; the send waits for the next run) |
+    # uncertain (the channel lost the answer: it may have arrived; never sent again)
     status: str
     detail: str = ""
 
@@ -55,10 +56,25 @@ class RunResult:
     requests: int = 0  # backend API requests (0 for a local CSV)
     channels_down: dict[str, str] = field(default_factory=dict)  # channel -> why
 
+    @property
+    def status(self) -> str:
+        """How the run ended, for the run history, the daemon and its health check.
+
+        ``ok`` only when nothing stopped sending: a channel down or a guard that held
+        every send (the blast-radius stop) is a stalled run, not a healthy one.
+        """
+        if self.channels_down:
+            return "channel_down"
+        if self.plan.stopped:
+            return "sending_stopped"
+        return "ok"
+
     def summary(self) -> dict[str, Any]:
+        """Counts and reasons only, no customer data: safe for a shared log."""
         plan = self.plan
         held = Counter(h.reason for h in plan.held)
         status = Counter(o.status for o in self.outcomes)
+        write = self.write or WriteReport()
         return {
             "now": plan.now.isoformat(),
             "rows_read": plan.rows_read,
@@ -68,17 +84,35 @@ class RunResult:
             "due": len(plan.sends),
             "sent": status["sent"] if self.executed else 0,
             "failed": status["failed"] + status["retry"] + status["error"],
+            "uncertain": status["uncertain"],
             "stopped": status["stopped"],
+            "sending_stopped": plan.stopped,
             "channels_down": dict(self.channels_down),
             "waiting_for_channel": status["channel down"],
             "held": dict(held),
             "row_errors": len(plan.errors),
-            "row_error_samples": [f"row {e.line} ({e.key}): {e.message}"[:300]
-                                  for e in plan.errors[:20]],
-            "cells_written": self.write.cells_written if self.write else 0,
+            "cells_written": write.cells_written,
+            "keys_missing_at_write": len(write.missing_keys),
+            "keys_ambiguous_at_write": len(write.ambiguous_keys),
+            "rows_repaired_at_write": len(write.repaired_keys),
             "recovered_interrupted": len(self.recovered),
             "requests": self.requests,
             "seconds": round(self.seconds, 3),
+        }
+
+    def details(self) -> dict[str, Any]:
+        """The summary plus the rows behind it (keys, messages): for the local ledger."""
+        write = self.write or WriteReport()
+        samples = 20
+        return {
+            **self.summary(),
+            "row_error_samples": [
+                {"line": e.line, "key": e.key, "message": e.message[:300]}
+                for e in self.plan.errors[:samples]
+            ],
+            "keys_missing_sample": write.missing_keys[:samples],
+            "keys_ambiguous_sample": write.ambiguous_keys[:samples],
+            "rows_repaired_sample": write.repaired_keys[:samples],
         }
 
 
@@ -195,7 +229,7 @@ def _sync_locked(config: Config, now: datetime, ledger: Ledger,
                            channels_down=down)
         result.seconds = time.perf_counter() - started
         result.requests = int(getattr(table, "requests", 0)) - requests_before
-        ledger.finish_run(run_id, now, "ok", result.summary())
+        ledger.finish_run(run_id, now, result.status, result.details())
         return result
     except BaseException as exc:
         ledger.finish_run(run_id, now, "failed", {"error": str(exc)[:500]})
@@ -282,7 +316,15 @@ def _send_all(plan: Plan, config: Config, ledger: Ledger, state: LedgerState, no
         try:
             delivery = _channel(send.channel, config, opened, own).send(message)
         except ChannelError as exc:
-            if exc.channel_down:
+            if exc.uncertain:
+                # The message may have arrived: treated exactly like a crash right
+                # after sending. The step counts as done and is never sent again.
+                send.advance(now)
+                ledger.finish_send(send.idem_key, UNCERTAIN, now, enrollment=send.enrollment,
+                                   detail=str(exc))
+                state.sends_by_key[send.key].append(_record(send, UNCERTAIN, now))
+                outcomes.append(SendOutcome(send, "uncertain", str(exc)))
+            elif exc.channel_down:
                 # Not this customer's fault: nothing is failed, the step waits.
                 ledger.finish_send(send.idem_key, RETRY, now, detail=str(exc))
                 down[send.channel] = str(exc)

@@ -44,4 +44,12 @@ class Channel(Protocol):
 
     def send(self, message: Message) -> Delivery: ...
 
+    def probe(self) -> str:
+        """``check --connect``: reach the service without sending anything.
+
+        Returns a short description of what was reached (no secret in it); raises
+        ChannelError saying what is wrong when the service cannot be reached.
+        """
+        ...
+
     def close(self) -> None: ...

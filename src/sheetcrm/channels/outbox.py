@@ -73,5 +73,16 @@ class OutboxChannel:
             raise ChannelError(text, channel_down=True) from exc
         return Delivery(message_id=str(msg["Message-ID"]), detail=str(path))
 
+    def probe(self) -> str:
+        """The folder exists or can be made, and a file can be written in it."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=self.folder):
+                pass
+        except OSError as exc:
+            raise ChannelError(f"cannot write into {self.folder}: {exc.strerror or exc}",
+                               channel_down=True) from exc
+        return f"folder {self.folder} is writable"
+
     def close(self) -> None:
         """Nothing to release: every send opens and closes its own file."""

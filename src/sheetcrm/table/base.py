@@ -41,6 +41,9 @@ class WriteReport:
     columns_added: list[str] = field(default_factory=list)
     missing_keys: list[str] = field(default_factory=list)  # key no longer in the table
     ambiguous_keys: list[str] = field(default_factory=list)  # key now on several rows
+    # Rows that moved (sorted, inserted, deleted) while the write was in flight and
+    # were found by key and written again, so no row keeps another customer's state.
+    repaired_keys: list[str] = field(default_factory=list)
     requests: int = 0  # API requests spent (0 for local files)
 
 
