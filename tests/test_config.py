@@ -162,3 +162,36 @@ def test_a_bad_cron_line_is_a_config_error(tmp_path: Path) -> None:
     message = error_of(tmp_path, BASE + '\n[schedule]\ncron = "every monday"\n')
     assert "schedule.cron" in message and "'every monday'" in message and "crontab" in message
     load(tmp_path, BASE + '\n[schedule]\ncron = "0 9 * * mon-fri"\n')
+
+
+@pytest.mark.parametrize("flows", [
+    # a flow handing off to itself
+    '[flows.a]\ntrigger = "paid"\nthen = "a"\nsteps = [{ after = "0d", channel = "email", '
+    'template = "t" }]\n',
+    # through another flow
+    '[flows.a]\ntrigger = "paid"\nthen = "b"\nsteps = [{ after = "0d", channel = "email", '
+    'template = "t" }]\n[flows.b]\ntrigger = "paid"\nthen = "a"\nsteps = [{ after = "0d", '
+    'channel = "email", template = "t" }]\n',
+], ids=["itself", "through-another"])
+def test_a_circle_of_hand_offs_is_a_config_error(tmp_path: Path, flows: str) -> None:
+    message = error_of(tmp_path, BASE + flows)
+    assert re.match(r"flows\.a\.then: hand-offs go round in a circle \(a → (b → )?a\)", message)
+
+
+@pytest.mark.parametrize("window", ["25:00-08:00", "21:00-08:60", "24:30-08:00", "21:00-21:00"])
+def test_quiet_hours_outside_the_clock_or_empty_are_refused(tmp_path: Path, window: str) -> None:
+    message = error_of(tmp_path, BASE + f'[sending]\nquiet_hours = "{window}"\n')
+    assert message.startswith(f"sending.quiet_hours: '{window}' is invalid:")
+
+
+def test_quiet_hours_may_end_at_midnight_written_24_00(tmp_path: Path) -> None:
+    config = load(tmp_path, BASE + '[sending]\nquiet_hours = "21:00-24:00"\n')
+    window = config.sending.quiet_hours
+    assert window is not None and f"{window.start:%H:%M}-{window.end:%H:%M}" == "21:00-00:00"
+
+
+@pytest.mark.parametrize("cap", ["0/7d", "2/0d", "2/0"])
+def test_a_frequency_cap_that_allows_nothing_is_refused(tmp_path: Path, cap: str) -> None:
+    message = error_of(tmp_path, BASE + f'[sending]\nfrequency_cap = "{cap}"\n')
+    assert message.startswith(f"sending.frequency_cap: '{cap}' is invalid:")
+    assert "must be more than 0" in message

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from conftest import tree_digest
-from journeys import World
+from journeys import SEOUL, World
 from servers import WebhookServer
 
 from sheetcrm.config import config_from_dict
@@ -343,3 +344,22 @@ def test_report_and_preview_through_the_cli(tmp_path: Path, run_cli) -> None:
 
     result = run_cli(tmp_path, "preview", "nobody@x.com")
     assert result.code == 1 and "no row has the key 'nobody@x.com'" in result.err
+
+
+def test_a_hand_off_respects_the_target_flows_reentry(tmp_path: Path) -> None:
+    # Dormant first: no login for 14 days, three win-back mails, finished.
+    w = World.create(tmp_path, {}, start=datetime(2026, 3, 2, 10, 0, tzinfo=SEOUL))
+    w.customers = {"a@x.com": {"paid": "O", "login": w.date(-14)}}
+    w.write_sheet()
+    for day in (0, 7, 14):
+        w.sync(day)
+    assert exits(w)[("a@x.com", "dormant")] == "finished"
+    # The operator clears the login cell: onboarding starts, finishes, hands over to
+    # dormant, whose default reentry is "never": the customer is not handed over again.
+    w.customers["a@x.com"]["login"] = ""
+    w.write_sheet()
+    for day in (15, 17, 19, 40):
+        w.sync(day)
+    assert [m[:2] for m in w.messages("a@x.com")] == [
+        ("dormant", 1), ("dormant", 2), ("dormant", 3),
+        ("onboarding", 1), ("onboarding", 2), ("onboarding", 3)]

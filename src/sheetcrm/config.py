@@ -186,6 +186,12 @@ class SendingSettings(_Model):
             if not m:
                 raise ValueError(f"{v!r} is not a window like '21:00-08:00' or 'off'")
             h1, m1, h2, m2 = map(int, m.groups())
+            if max(h1, h2) > 24 or max(m1, m2) > 59 or 24 in (h1, h2) and m1 + m2 > 0:
+                raise ValueError(f"{v!r} is not a window of clock times (00:00 to 24:00), "
+                                 "like '21:00-08:00'")
+            if (h1 % 24, m1) == (h2 % 24, m2):
+                raise ValueError(f"{v!r} starts and ends at the same time; write 'off' "
+                                 "to turn quiet hours off")
             return {"start": time(h1 % 24, m1), "end": time(h2 % 24, m2)}
         return v
 
@@ -197,7 +203,11 @@ class SendingSettings(_Model):
         m = re.fullmatch(r"\s*(\d+)\s*/\s*(\S+)\s*", str(v))
         if not m:
             raise ValueError(f"{v!r} is not a cap like '2/7d' (messages / period)")
-        return (int(m.group(1)), parse_duration(m.group(2)))
+        limit, period = int(m.group(1)), parse_duration(m.group(2))
+        if limit < 1 or period <= timedelta(0):
+            raise ValueError(f"{v!r} allows nothing: the number of messages and the period "
+                             "must be more than 0, like '2/7d'")
+        return (limit, period)
 
     @field_validator("recheck_after", mode="before")
     @classmethod
@@ -445,6 +455,20 @@ def _check_references(model: ConfigModel, channels: Mapping[str, BaseModel]) -> 
         if flow.then is not None and flow.then not in model.flows:
             raise ConfigError(f"unknown flow {flow.then!r}; defined: {sorted(model.flows)}",
                               path=f"{where}.then")
+        cycle = _handoff_cycle(model.flows, flow_name)
+        if cycle:
+            raise ConfigError(
+                f"hand-offs go round in a circle ({' → '.join(cycle)}): a customer would "
+                "be messaged by these flows forever; remove one 'then'", path=f"{where}.then")
         afters = [s.after for s in flow.steps]
         if afters != sorted(afters):
             raise ConfigError("step 'after' offsets must not decrease", path=f"{where}.steps")
+
+
+def _handoff_cycle(flows: Mapping[str, FlowSettings], start: str) -> list[str]:
+    """The flows ``then`` leads through from ``start`` back to it, or [] if it does not."""
+    path, name = [start], flows[start].then
+    while name is not None and name in flows and name not in path:
+        path.append(name)
+        name = flows[name].then
+    return [*path, name] if name == start else []

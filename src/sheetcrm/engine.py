@@ -167,7 +167,8 @@ def _plan_flow(rec: Record, ctx: RowContext, plan: Plan, config: Config,
         plan.evaluations += 1
         triggered = bool(fr.trigger(values, ctx))
     handoff = (not active and fr.name in config.handoffs
-               and _handed_off(key, fr.name, current, ctx, config))
+               and _handed_off(key, fr.name, current, ctx, config)
+               and _may_reenter(current, flow, now))
     if not active and not handoff and (not triggered or not _may_reenter(current, flow, now)):
         return
     converted = False
