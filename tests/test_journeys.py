@@ -17,6 +17,7 @@ from sheetcrm.config import config_from_dict
 from sheetcrm.engine import _bucket, _variant, make_plan
 from sheetcrm.ledger import LedgerState
 from sheetcrm.rules import compile_rules
+from sheetcrm.runner import RunOptions
 from sheetcrm.schema import read_records
 from sheetcrm.table.base import Snapshot
 
@@ -183,7 +184,7 @@ def test_blast_radius_stops_the_run_unless_allowed(tmp_path: Path) -> None:
     assert result.plan.sends == [] and len(result.plan.held) == 5
     assert result.plan.stopped.startswith("blast-radius stop: 5 sends due")
     assert w.received == []
-    result = w.sync(0, minute=5, allow_blast=True)
+    result = w.sync(0, minute=5, options=RunOptions(allow_blast=True))
     assert len(w.received) == 5
 
 

@@ -1,7 +1,11 @@
 """``sheetcrm check``: find every problem before anything is sent.
 
-Config, rules, templates, columns, keys and cells are checked, and every template
-a flow uses is rendered against every row that could receive it.
+``check`` catches what ``sync`` would hit: config, rules, templates, columns, keys
+and cells; every tag, trigger and goal evaluated against every row (a type error
+such as ``date >= 14`` shows here, not in the middle of a send); every template a
+flow step can reach (each A/B variant too) rendered against the rows that could
+receive it; the writeback columns and flow changes the planner would stop on; and,
+with ``--connect``, each channel reached without sending anything.
 """
 
 from __future__ import annotations
@@ -9,12 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from .config import Config
-from .engine import PlannedSend, idempotency_key
-from .errors import SheetcrmError, TemplateError
-from .ledger import Enrollment
+from .config import Config, StepSettings, _quote_key
+from .engine import PlannedSend, idempotency_key, make_plan
+from .errors import ChannelError, SheetcrmError, TemplateError
+from .expressions import CompiledExpression, ExpressionRuntimeError
+from .guards import load_suppression
+from .ledger import Enrollment, Ledger, LedgerState
 from .messages import AD_MARKER, build_message, context_for, misspelled_marker, template_name
-from .rules import compile_rules
+from .projection import column_ownership
+from .rules import RowContext, Rules, compile_rules
 from .schema import Record, header_problems, read_records
 from .table import open_table
 from .templates import Templates
@@ -29,23 +36,18 @@ class Finding:
     message: str
 
 
-def run_checks(config: Config, now: datetime) -> list[Finding]:
+def run_checks(config: Config, now: datetime, *, connect: bool = False) -> list[Finding]:
     findings: list[Finding] = []
     try:
-        compile_rules(config)
+        rules = compile_rules(config)
     except SheetcrmError as exc:
         findings.append(Finding("error", "rules", str(exc)))
         return findings
 
     templates = Templates(config.templates_dir)
-    used = {(s.template, name) for name, f in config.flows.items() for s in f.steps}
-    broken = set()
-    for template, flow_name in sorted(used):
-        try:
-            templates.check(template)
-        except TemplateError as exc:
-            broken.add(template)
-            findings.append(Finding("error", f"flows.{flow_name}", str(exc)))
+    broken = _template_findings(config, templates, findings)
+    if connect:
+        findings.extend(_connect(config))
 
     try:
         snapshot = open_table(config).read()
@@ -63,31 +65,146 @@ def run_checks(config: Config, now: datetime) -> list[Finding]:
     for col in table.missing_writeback:
         findings.append(Finding("info", "writeback",
                                 f"column {col!r} is not in the sheet; sync will append it"))
-    for p in table.problems:
-        findings.append(Finding("error", f"row {p.line}", p.message))
-    for rec in table.records:
-        for msg in rec.errors:
-            findings.append(Finding("error", f"row {rec.line} ({rec.key})", msg))
+    good = [r for r in table.records if r.ok]
 
+    try:
+        state = _ledger_state(config)
+        plan = make_plan(table, state, now, config, rules, suppressed=load_suppression(config))
+    except SheetcrmError as exc:
+        findings.append(Finding("error", "state", str(exc)))
+        return findings
+    for error in plan.errors:
+        where = f"row {error.line}" + (f" ({error.key})" if error.key else "")
+        findings.append(Finding("error", where, error.message))
+    _, foreign = column_ownership(snapshot.header, plan.records, config, state.owned_columns)
+    findings.extend(Finding("error", f"writeback.{f.role}", f.message()) for f in foreign)
+    findings.extend(Finding("warning", "flows", note) for note in plan.notes)
+    if plan.stopped:
+        findings.append(Finding("warning", "sending", f"sync would hold sends: {plan.stopped}"))
+
+    findings.extend(_rule_findings(config, rules, good, state, now))
+    findings.extend(_render_findings(config, templates, broken, good, now))
+    return findings
+
+
+def _ledger_state(config: Config) -> LedgerState:
+    ledger = Ledger.open_readonly(config.state_path)
+    try:
+        return ledger.load_state(config.renames)
+    finally:
+        ledger.close()
+
+
+def _template_findings(config: Config, templates: Templates, findings: list[Finding]
+                       ) -> set[str]:
+    """Every template a step can reach compiles; returns the names that do not."""
+    broken: set[str] = set()
+    for flow_name, flow in config.flows.items():
+        for step in flow.steps:
+            for name in _reachable(step, templates):
+                if name in broken:
+                    continue
+                try:
+                    templates.check(name)
+                except TemplateError as exc:
+                    broken.add(name)
+                    findings.append(Finding("error", f"flows.{flow_name}", str(exc)))
+    return broken
+
+
+def _reachable(step: StepSettings, templates: Templates) -> list[str]:
+    """The step's template and the variant files that replace it."""
+    names = [step.template]
+    for variant in step.variants or {}:
+        special = f"{step.template}.{variant}"
+        if special in templates.names():
+            names.append(special)
+    return names
+
+
+def _connect(config: Config) -> list[Finding]:
+    """Reach every channel a flow uses, sending nothing."""
+    from .channels import make_channel
+
+    findings = []
+    used = sorted({s.channel for f in config.flows.values() for s in f.steps})
+    for name in used:
+        channel = make_channel(name, config.channels[name], base_dir=config.base_dir)
+        try:
+            findings.append(Finding("info", f"channels.{name}", channel.probe()))
+        except ChannelError as exc:
+            findings.append(Finding("error", f"channels.{name}", str(exc)))
+        finally:
+            channel.close()
+    return findings
+
+
+def _rule_findings(config: Config, rules: Rules, rows: list[Record], state: LedgerState,
+                   now: datetime) -> list[Finding]:
+    """Every tag, trigger and goal on every row, each rule on its own.
+
+    The planner stops at a row's first failing rule; here each rule is tried on
+    every row, so one broken condition cannot hide another.
+    """
+    conditions: list[tuple[str, CompiledExpression]] = [
+        (f"tags.{_quote_key(tag)}", expr) for tag, expr in rules.tags]
+    for name, fr in rules.flows.items():
+        if fr.trigger_tag is None:
+            conditions.append((f"flows.{name}.trigger", fr.trigger))
+        if fr.goal is not None:
+            conditions.append((f"flows.{name}.goal", fr.goal))
+    failures: dict[str, list[str]] = {}
+    ctx = RowContext(now, config.tz, state)
+    for rec in rows:
+        ctx.key = rec.key
+        ctx.tags = set()
+        for tag, expr in rules.tags:
+            try:
+                if expr(rec.values, ctx):
+                    ctx.tags.add(tag)
+            except ExpressionRuntimeError:
+                pass  # reported below, with its own path
+        for where, expr in conditions:
+            try:
+                expr(rec.values, ctx)
+            except ExpressionRuntimeError as exc:
+                failures.setdefault(where, []).append(f"row {rec.line} ({rec.key}): "
+                                                      f"{exc.message}")
+    findings = []
+    for where, problems in failures.items():
+        every = " — on every row: sync would act on no one" if len(problems) == len(rows) else ""
+        findings.append(Finding(
+            "error", where,
+            f"fails on {len(problems)} of {len(rows)} row(s){every}; first: {problems[0]}"))
+    return findings
+
+
+def _render_findings(config: Config, templates: Templates, broken: set[str],
+                     rows: list[Record], now: datetime) -> list[Finding]:
+    """Render each step (and each variant) for every row that could receive it."""
+    findings: list[Finding] = []
     failures: dict[str, int] = {}
     warned: set[str] = set()
-    good = [r for r in table.records if r.ok]
     for flow_name, flow in config.flows.items():
         for i, step in enumerate(flow.steps):
-            if step.template in broken:
-                continue
-            for rec in good:
-                if failures.get(step.template, 0) >= MAX_PER_TEMPLATE:
-                    break
-                send = _sample_send(rec.key, flow_name, i, len(flow.steps), step, now)
-                try:
-                    build_message(rec, send, [], now, config, templates)
-                    if step.kind == "ad" and step.template not in warned:
-                        warned.add(step.template)
-                        findings.extend(_ad_marker_findings(config, templates, rec, send, now))
-                except TemplateError as exc:
-                    failures[step.template] = failures.get(step.template, 0) + 1
-                    findings.append(Finding("error", f"row {rec.line} ({rec.key})", str(exc)))
+            variants: list[str | None] = [*(step.variants or {})] or [None]
+            for variant in variants:
+                for rec in rows:
+                    send = _sample_send(rec.key, flow_name, i, len(flow.steps), step, now,
+                                        variant)
+                    name = template_name(send, templates)
+                    if name in broken or failures.get(name, 0) >= MAX_PER_TEMPLATE:
+                        break
+                    try:
+                        build_message(rec, send, [], now, config, templates)
+                        if step.kind == "ad" and name not in warned:
+                            warned.add(name)
+                            findings.extend(_ad_marker_findings(config, templates, rec, send,
+                                                                now))
+                    except TemplateError as exc:
+                        failures[name] = failures.get(name, 0) + 1
+                        findings.append(Finding("error", f"row {rec.line} ({rec.key})",
+                                                str(exc)))
     return findings
 
 
@@ -96,7 +213,7 @@ def _ad_marker_findings(config: Config, templates: Templates, rec: Record,
     """The ad marker must read exactly '(광고)': '[광고]' or '( 광고 )' do not count."""
     subject = templates.render(template_name(send, templates),
                                context_for(rec, send, [], now, config)).subject
-    where = f"templates/{send.template}"
+    where = f"templates/{template_name(send, templates)}"
     if misspelled_marker(subject):
         return [Finding("warning", where, f"subject {subject!r} marks the ad otherwise than "
                         "'(광고)' at the very start, as Korean law requires")]
@@ -106,9 +223,9 @@ def _ad_marker_findings(config: Config, templates: Templates, rec: Record,
     return []
 
 
-def _sample_send(key: str, flow: str, i: int, n: int, step: object, now: datetime
-                 ) -> PlannedSend:
+def _sample_send(key: str, flow: str, i: int, n: int, step: StepSettings, now: datetime,
+                 variant: str | None) -> PlannedSend:
     e = Enrollment(key=key, flow=flow, entry=1, entered_at=now, anchor_at=None)
-    return PlannedSend(key=key, flow=flow, step=i, steps=n, channel=step.channel,  # type: ignore[attr-defined]
-                       template=step.template, kind=step.kind, due_at=now,  # type: ignore[attr-defined]
-                       enrollment=e, idem_key=idempotency_key(key, flow, 1, i))
+    return PlannedSend(key=key, flow=flow, step=i, steps=n, channel=step.channel,
+                       template=step.template, kind=step.kind, due_at=now, enrollment=e,
+                       idem_key=idempotency_key(key, flow, 1, i), variant=variant)

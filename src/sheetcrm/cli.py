@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -31,10 +32,33 @@ from .errors import SheetcrmError
 from .explain import explain
 from .ledger import Ledger
 from .report import conversion_report
-from .runner import RunResult, preview, sync
+from .runner import RunOptions, RunResult, preview, sync
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CHANNEL = 0, 1, 2, 4
 MAX_ROWS = 40
+
+
+# Control characters (ESC starts terminal sequences) and the bidi overrides that can
+# make text read backwards; newline and tab keep their layout.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """Text as the terminal shows it: control characters spelled out (``\\x1b``)."""
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
+
+
+class SafeConsole(Console):
+    """A console on which every string is data: no markup, no emoji codes, no control
+    characters. Cells are data and must never become terminal markup (``[/x]`` in a
+    cell once crashed the output); emphasis is given with ``style=``, never inline."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(markup=False, emoji=False, highlight=False, **kwargs)
+
+    def render_str(self, text: str, **kwargs: Any) -> Any:
+        kwargs.update(markup=False, emoji=False, highlight=False)
+        return super().render_str(printable(text), **kwargs)
 
 
 class State:
@@ -42,7 +66,7 @@ class State:
         self.config_path = config_path
         self.now_text = now
         self.as_json = as_json
-        self.out = Console(highlight=False, soft_wrap=True)
+        self.out = SafeConsole(soft_wrap=True)
 
     def config(self) -> Config:
         return load_config(Path(self.config_path), os.environ)
@@ -73,11 +97,13 @@ def cli(ctx: click.Context, config_path: str, now: str | None, as_json: bool) ->
 
 
 @cli.command()
+@click.option("--connect", is_flag=True,
+              help="Also reach every channel (SMTP login, webhook host) without sending.")
 @click.pass_obj
-def check(state: State) -> None:
+def check(state: State, connect: bool) -> None:
     """Check config, rules, templates, columns, keys and cells; render every template."""
     config = state.config()
-    findings = run_checks(config, state.now(config))
+    findings = run_checks(config, state.now(config), connect=connect)
     errors = sum(1 for f in findings if f.level == "error")
     if state.as_json:
         _print_json(state, {"ok": errors == 0, "findings": [f.__dict__ for f in findings]})
@@ -93,35 +119,54 @@ def check(state: State) -> None:
     sys.exit(EXIT_FAILED if errors else EXIT_OK)
 
 
-ALLOW_BLAST = click.option(
-    "--allow-blast", is_flag=True,
-    help="Send even when more sends are due than [sending] max_sends_per_run allows.")
+def run_options(function: Any) -> Any:
+    """The operator's explicit decisions, shared by ``plan`` and ``sync``."""
+    for option in reversed([
+        click.option("--allow-blast", is_flag=True,
+                     help="Send even when more sends are due than [sending] "
+                          "max_sends_per_run allows."),
+        click.option("--allow-flow-change", is_flag=True,
+                     help="Let a new flow message customers of a flow removed from the "
+                          "config (when it is not that flow renamed: see renamed_from)."),
+        click.option("--restore-from-sheet", is_flag=True,
+                     help="Take flow state from the sheet's flow column for rows the "
+                          "ledger does not know (automatic on a new ledger)."),
+    ]):
+        function = option(function)
+    return function
+
+
+def _options(allow_blast: bool, allow_flow_change: bool, restore_from_sheet: bool
+             ) -> RunOptions:
+    return RunOptions(allow_blast=allow_blast, allow_flow_change=allow_flow_change,
+                      restore_from_sheet=restore_from_sheet)
 
 
 @cli.command()
 @click.option("--all", "show_all", is_flag=True, help="List every row, not the first 40.")
-@ALLOW_BLAST
+@run_options
 @click.pass_obj
-def plan(state: State, show_all: bool, allow_blast: bool) -> None:
+def plan(state: State, show_all: bool, **flags: bool) -> None:
     """Show what sync would do, changing nothing: no send, no write, no ledger change."""
     config = state.config()
-    result = preview(config, state.now(config), allow_blast=allow_blast)
+    result = preview(config, state.now(config), options=_options(**flags))
     _report(state, result, "plan", show_all)
 
 
 @cli.command(name="sync")
 @click.option("--all", "show_all", is_flag=True, help="List every row, not the first 40.")
-@ALLOW_BLAST
+@run_options
 @click.pass_obj
-def sync_command(state: State, show_all: bool, allow_blast: bool) -> None:
+def sync_command(state: State, show_all: bool, **flags: bool) -> None:
     """Recompute tags, send what is due, write state back into the sheet."""
     config = state.config()
-    result = sync(config, state.now(config), allow_blast=allow_blast)
+    result = sync(config, state.now(config), options=_options(**flags))
     _report(state, result, "sync", show_all)
     if result.channels_down:
         sys.exit(EXIT_CHANNEL)
     summary = result.summary()
-    sys.exit(EXIT_FAILED if summary["failed"] or summary["uncertain"] else EXIT_OK)
+    failed = summary["failed"] or summary["uncertain"] or summary["broken_rules"]
+    sys.exit(EXIT_FAILED if failed else EXIT_OK)
 
 
 @cli.command(name="preview")
@@ -139,17 +184,20 @@ def preview_command(state: State, key: str, flow: str | None) -> None:
         return
     out = state.out
     on = [t for t, v in result.tags.items() if v]
-    out.print(f"[bold]{result.key}[/] (row {result.line}) tags: {', '.join(on) or 'none'}")
+    out.print(f"{result.key} (row {result.line}) tags: {', '.join(on) or 'none'}",
+              style="bold")
     for e in result.errors:
-        out.print(f"  [red]error:[/] {e}")
+        out.print(f"  error: {e}", style="red")
     for f in result.flows:
-        out.print(f"\n[bold]{f.flow}[/]: {f.decision}")
+        out.print()
+        out.print(f"{f.flow}: {f.decision}", style="bold")
         for line in f.trail:
             out.print(f"  · {line}")
         if f.subject is not None:
-            out.print(f"  template {f.template}\n  Subject: {f.subject}")
+            out.print(f"  template {f.template}")
+            out.print(f"  Subject: {f.subject}")
             for line in (f.text or "").splitlines():
-                out.print(f"  | {line}", markup=False)
+                out.print(f"  | {line}")
 
 
 @cli.command(name="report")
@@ -222,20 +270,33 @@ def _report(state: State, result: RunResult, verb: str, show_all: bool) -> None:
             t.add_row(str(e.line), e.key, e.message)
         out.print(t)
     if plan.stopped:
-        out.print(f"[bold red]{plan.stopped}[/]")
+        out.print(plan.stopped, style="bold red")
+    for note in plan.notes:
+        out.print(f"note: {note}", style="yellow")
+    for rule in plan.broken_rules:
+        out.print(f"{rule} failed on every row: no customer was acted on by it; "
+                  "see the row errors or run sheetcrm check", style="bold red")
     for channel, why in result.channels_down.items():
         waiting = sum(1 for o in result.outcomes
                       if o.status == "channel down" and o.send.channel == channel)
-        out.print(f"[bold red]channel {channel} is down:[/] {why}. {waiting} send(s) wait "
-                  "for the next run; no customer was failed for it.")
+        out.print(f"channel {channel} is down: {why}. {waiting} send(s) wait "
+                  "for the next run; no customer was failed for it.", style="bold red")
+    write = result.write
+    if write is not None and (write.missing_keys or write.ambiguous_keys):
+        out.print(f"not written: {len(write.missing_keys)} row(s) whose key vanished from the "
+                  f"sheet during the run, {len(write.ambiguous_keys)} whose key now appears "
+                  "twice; the next run writes them", style="yellow")
+    if write is not None and write.repaired_keys:
+        out.print(f"{len(write.repaired_keys)} row(s) moved in the sheet while sheetcrm wrote; "
+                  "they were found by key and written again", style="yellow")
     for note in result.recovered:
-        out.print(f"[yellow]recovered:[/] {note}")
+        out.print(f"recovered: {note}", style="yellow")
     held = ", ".join(f"{n} {r}" for r, n in summary["held"].items()) or "none"
     writes = (f"{summary['cells_written']} cells written" if result.executed
               else f"{len(result.updates)} cells would be written")
     sent = f"{summary['sent']} sent" if result.executed else f"{summary['due']} would be sent"
     out.print(
-        f"[bold]{verb}[/] at {plan.now:%Y-%m-%d %H:%M %Z}: {summary['rows_read']} rows read, "
+        f"{verb} at {plan.now:%Y-%m-%d %H:%M %Z}: {summary['rows_read']} rows read, "
         f"{summary['tags_changed']} tag changes, {summary['entered']} entered, "
         f"{summary['exited']} exited, {sent}, {summary['failed']} failed, held back: {held}, "
         f"{summary['row_errors']} row errors, {writes}."
@@ -292,7 +353,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("aborted", err=True)
         sys.exit(130)
     except SheetcrmError as exc:
-        click.echo(f"sheetcrm: {type(exc).__name__}: {exc}", err=True)
+        click.echo(printable(f"sheetcrm: {type(exc).__name__}: {exc}"), err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

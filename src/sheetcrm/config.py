@@ -90,9 +90,17 @@ class WritebackSettings(_Model):
     flow: str | None = None
     last_sent: str | None = None
     error: str | None = None
+    # Existing columns that hold the operator's values and that sheetcrm may overwrite
+    # all the same: the operator's explicit say-so (see schema.foreign_writeback).
+    adopt: list[str] = []
 
     def columns(self) -> list[str]:
         return [c for c in (self.tags, self.flow, self.last_sent, self.error) if c]
+
+    def roles(self) -> dict[str, str]:
+        """Sheet column -> the key that names it (``tags``, ``flow``, ...)."""
+        return {column: role for role in ("tags", "flow", "last_sent", "error")
+                if (column := getattr(self, role))}
 
 
 class StepSettings(_Model):
@@ -130,6 +138,7 @@ class FlowSettings(_Model):
     grace: timedelta = timedelta(days=1)  # steps overdue by more than this at entry are skipped
     reentry: timedelta | None = None  # None: never; else the gap after an exit
     then: str | None = None  # hand a finished customer to this flow
+    renamed_from: str | None = None  # the flow's old name: its customers carry over
     holdout: float = Field(0.0, ge=0.0, le=0.5)  # share that gets no messages (control group)
 
     @field_validator("grace", mode="before")
@@ -298,6 +307,11 @@ class Config:
         return self.fields[self.table.key].column
 
     @cached_property
+    def renames(self) -> dict[str, str]:
+        """Old flow name -> the flow now carrying its customers (``renamed_from``)."""
+        return {f.renamed_from: name for name, f in self.flows.items() if f.renamed_from}
+
+    @cached_property
     def handoffs(self) -> dict[str, list[str]]:
         """Flow -> the flows that hand their finished customers to it."""
         result: dict[str, list[str]] = {}
@@ -419,6 +433,10 @@ def _check_references(model: ConfigModel, channels: Mapping[str, BaseModel]) -> 
     owned = model.writeback.columns()
     if len(set(owned)) != len(owned):
         raise ConfigError(f"writeback columns must differ, got {owned}", path="writeback")
+    for column in model.writeback.adopt:
+        if column not in owned:
+            raise ConfigError(f"{column!r} is not one of the writeback columns {owned}; "
+                              "adopt names a column sheetcrm writes", path="writeback.adopt")
     for name, field in model.fields.items():
         if field.column in owned:
             raise ConfigError(
@@ -440,8 +458,14 @@ def _check_references(model: ConfigModel, channels: Mapping[str, BaseModel]) -> 
         if to is not None and to not in model.fields:
             raise ConfigError(f"{to!r} is not a field; expected one of {sorted(model.fields)}",
                               path=f"channels.{_quote_key(name)}.to")
+    renamed: dict[str, str] = {}
     for flow_name, flow in model.flows.items():
         where = f"flows.{_quote_key(flow_name)}"
+        if flow.renamed_from is not None and flow.renamed_from in renamed:
+            raise ConfigError(f"{renamed[flow.renamed_from]!r} already says it was renamed "
+                              f"from {flow.renamed_from!r}", path=f"{where}.renamed_from")
+        if flow.renamed_from is not None:
+            renamed[flow.renamed_from] = flow_name
         if not _FLOW_NAME.match(flow_name):
             raise ConfigError("a flow name is letters, digits, '_' or '-'", path=where)
         if flow.anchor is not None and flow.anchor not in model.fields:
@@ -455,6 +479,12 @@ def _check_references(model: ConfigModel, channels: Mapping[str, BaseModel]) -> 
         if flow.then is not None and flow.then not in model.flows:
             raise ConfigError(f"unknown flow {flow.then!r}; defined: {sorted(model.flows)}",
                               path=f"{where}.then")
+        old = flow.renamed_from
+        if old is not None and (old in model.flows or not _FLOW_NAME.match(old)):
+            problem = ("is still a flow of this config" if old in model.flows
+                       else "is not a flow name (letters, digits, '_' or '-')")
+            raise ConfigError(f"{old!r} {problem}; renamed_from names the flow's old name",
+                              path=f"{where}.renamed_from")
         cycle = _handoff_cycle(model.flows, flow_name)
         if cycle:
             raise ConfigError(

@@ -8,15 +8,16 @@ and lists the sends that are due and those held back, each with its reason.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from .config import Config, FlowSettings
+from .config import Config, FlowSettings, _quote_key
 from .expressions import ExpressionRuntimeError
 from .guards import Guards, Hold, blast_radius_limit
-from .ledger import ACTIVE, Enrollment, LedgerState
-from .projection import enrollments_from_sheet
+from .ledger import ACTIVE, SENT, UNCERTAIN, Enrollment, LedgerState
+from .projection import UnreadableFlowCell, enrollments_from_sheet
 from .rules import FlowRules, RowContext, Rules
 from .schema import Record, Table
 
@@ -95,16 +96,27 @@ class Plan:
     errors: list[RowError] = field(default_factory=list)
     enrollments: list[Enrollment] = field(default_factory=list)  # new or changed, to save
     evaluations: int = 0
-    stopped: str = ""  # why every send of this run was held, if it was (blast radius)
+    stopped: str = ""  # why sends of this run were held as a whole (blast radius, flows)
+    notes: list[str] = field(default_factory=list)  # what the operator should know
+    broken_rules: list[str] = field(default_factory=list)  # rules that failed on every row
+    # Flows to remember as the config's after this run (None: keep what the ledger has,
+    # so a flow change that stopped sending is noticed again next run).
+    flows_seen: list[str] | None = None
+    retired_flows: list[str] = field(default_factory=list)  # removed flows to close
+    owned_columns: dict[str, str] = field(default_factory=dict)  # writeback column -> origin
 
 
 def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
               rules: Rules, *, suppressed: frozenset[str] = frozenset(),
-              allow_blast: bool = False) -> Plan:
+              allow_blast: bool = False, restore_from_sheet: bool = False,
+              allow_flow_change: bool = False) -> Plan:
     """Plan one run. ``state`` is not modified: changed enrollments are copies.
 
-    ``allow_blast`` lets a run send more than the blast-radius limit (an explicit
-    operator decision, ``sync --allow-blast``).
+    ``allow_blast`` lets a run send more than the blast-radius limit, and
+    ``allow_flow_change`` lets a new flow message customers of a flow removed from the
+    config (explicit operator decisions: ``sync --allow-blast``,
+    ``--allow-flow-change``). Flow state is taken from the sheet's flow column only
+    when the ledger is new or with ``restore_from_sheet`` (``--restore-from-sheet``).
     """
     plan = Plan(now=now, rows_read=len(table.records) + len(table.problems),
                 records=table.records, tags={})
@@ -112,19 +124,30 @@ def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
         plan.errors.append(RowError(p.line, p.key, p.message))
     ctx = RowContext(now, config.tz, state)
     guards = Guards(config, now, state, suppressed)
-    known = {key for key, _ in state.enrollments}
+    restoring = bool(config.writeback.flow) and (state.fresh or restore_from_sheet)
+    known = {key for key, _ in state.enrollments} if restoring else set()
+    failures: Counter[str] = Counter()
+    evaluated = 0
     for rec in table.records:
         if not rec.ok:
             plan.errors.extend(RowError(rec.line, rec.key, m) for m in rec.errors)
             continue
         ctx.key = rec.key
         ctx.tags = set()
+        marks = _marks(plan)
         try:
-            restored = _restore_from_sheet(rec, plan, config, known)
+            restored = _restore_from_sheet(rec, plan, config, known, now) if restoring else {}
+            evaluated += 1
             _plan_row(rec, ctx, plan, config, rules, guards, restored)
         except ExpressionRuntimeError as exc:
-            rec.errors.append(f"rule {exc}")
-            plan.errors.append(RowError(rec.line, rec.key, f"rule {exc}"))
+            _undo(plan, marks)  # nothing is done for a row that cannot be evaluated
+            failures[exc.source] += 1
+            _row_error(plan, rec, f"rule {exc}")
+            continue
+        except UnreadableFlowCell as exc:
+            _undo(plan, marks)
+            rec.keep = (*rec.keep, config.writeback.flow or "")
+            _row_error(plan, rec, str(exc))
             continue
         tags = [t for t, _ in rules.tags if t in ctx.tags]
         plan.tags[rec.key] = tags
@@ -134,6 +157,9 @@ def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
             if before != tags:
                 plan.tag_changes.append(TagChange(rec.key, before, tags))
     plan.errors.sort(key=lambda e: e.line)
+    plan.broken_rules = [_rule_path(source, config) for source, n in failures.items()
+                         if n == evaluated]
+    _check_flow_changes(plan, state, config, allow_flow_change)
     limit = blast_radius_limit(config, plan.rows_read)
     if limit is not None and len(plan.sends) > limit and not allow_blast:
         reason = (f"blast-radius stop: {len(plan.sends)} sends due, more than the limit of "
@@ -142,6 +168,82 @@ def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
         plan.sends = []
         plan.stopped = reason
     return plan
+
+
+def _marks(plan: Plan) -> tuple[int, int, int, int]:
+    return len(plan.moves), len(plan.sends), len(plan.held), len(plan.enrollments)
+
+
+def _undo(plan: Plan, marks: tuple[int, int, int, int]) -> None:
+    """Forget what planning one row added before it failed."""
+    moves, sends, held, enrollments = marks
+    del plan.moves[moves:], plan.sends[sends:], plan.held[held:]
+    del plan.enrollments[enrollments:]
+
+
+def _row_error(plan: Plan, rec: Record, message: str) -> None:
+    rec.errors.append(message)
+    plan.errors.append(RowError(rec.line, rec.key, message))
+
+
+def _rule_path(source: str, config: Config) -> str:
+    """Where in the config a failing condition is written, for the operator."""
+    for tag, text in config.tags.items():
+        if text == source:
+            return f"tags.{_quote_key(tag)}"
+    for name, flow in config.flows.items():
+        if source in (flow.trigger, f"tagged({flow.trigger!r})"):
+            return f"flows.{name}.trigger"
+        if source == flow.goal:
+            return f"flows.{name}.goal"
+    return repr(source)
+
+
+def _check_flow_changes(plan: Plan, state: LedgerState, config: Config,
+                        allowed: bool) -> None:
+    """Flows removed from the config, and new flows that would message their customers.
+
+    A flow renamed by editing its name looks like a removed flow plus a new one; the
+    new one would send its step 1 to every customer the old one already messaged.
+    Such sends are held until the operator says what happened: ``renamed_from`` on
+    the new flow, or ``--allow-flow-change`` when the new flow is meant to start over.
+    """
+    configured = set(config.flows)
+    plan.flows_seen = sorted(configured)
+    before = state.config_flows
+    if before is None:  # a new ledger: nothing to compare with
+        return
+    removed = set(before) - configured - set(config.renames)
+    if not removed:
+        return
+    active = Counter(e.flow for e in state.enrollments.values()
+                     if e.flow in removed and e.status == ACTIVE)
+    for flow in sorted(removed):
+        if active[flow]:
+            plan.notes.append(
+                f"flow {flow!r} is no longer in the config but {active[flow]} customer(s) "
+                f"are still in it: their remaining steps will not be sent. If it was "
+                f"renamed, add renamed_from = {flow!r} to the flow's new name")
+    new = configured - set(before) - set(config.renames.values())
+    if not new or allowed:
+        plan.retired_flows = sorted(removed)
+        return
+    messaged = {key for key, sends in state.sends_by_key.items()
+                if any(r.flow in removed and r.status in (SENT, UNCERTAIN) for r in sends)}
+    held = [s for s in plan.sends if s.flow in new and s.key in messaged]
+    if not held:
+        plan.retired_flows = sorted(removed)
+        return
+    flows = ", ".join(sorted({s.flow for s in held}))
+    reason = (f"flow change: new flow {flows} would message customers that removed flow "
+              f"{', '.join(sorted(removed))} already messaged. If it is the same flow "
+              "renamed, add renamed_from to it; if it is meant to start over, run "
+              "sync --allow-flow-change")
+    plan.held.extend(HeldSend(s, reason) for s in held)
+    kept = set(map(id, held))
+    plan.sends = [s for s in plan.sends if id(s) not in kept]
+    plan.stopped = reason
+    plan.flows_seen = None
 
 
 def _plan_row(rec: Record, ctx: RowContext, plan: Plan, config: Config, rules: Rules,
@@ -238,10 +340,16 @@ def _changeable(e: Enrollment, plan: Plan) -> Enrollment:
     return copy
 
 
-def _restore_from_sheet(rec: Record, plan: Plan, config: Config,
-                        known: set[str]) -> dict[str, Enrollment]:
+def _restore_from_sheet(rec: Record, plan: Plan, config: Config, known: set[str],
+                        now: datetime) -> dict[str, Enrollment]:
     """The ledger knows nothing of this row, but its flow cell shows flows: take the
-    sheet's word (invariant 7: a fresh ledger does not re-send what the sheet shows)."""
+    sheet's word (invariant 7: a fresh ledger does not re-send what the sheet shows).
+
+    Only on a new ledger or when asked: on a ledger in use, a row it does not know is
+    a new customer, even one copied from another row with its flow cell. Steps that
+    fell due longer ago than the flow's ``grace`` are skipped, as at any entry.
+    Raises UnreadableFlowCell when the cell cannot be read.
+    """
     cell = rec.current.get(config.writeback.flow or "")
     if not cell or rec.key in known:
         return {}
@@ -250,6 +358,10 @@ def _restore_from_sheet(rec: Record, plan: Plan, config: Config,
         plan.enrollments.append(e)
         plan.moves.append(FlowMove(rec.key, flow, "restored",
                                    f"from the sheet: {e.next_step} step(s) already sent"))
+        if e.status == ACTIVE:
+            skipped = _skip_overdue(e, config.flows[flow], now)
+            if skipped:
+                plan.moves.append(FlowMove(rec.key, flow, "skip", skipped))
     return restored
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from .errors import SheetcrmError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -63,6 +63,14 @@ CREATE TABLE IF NOT EXISTS sends (
 );
 CREATE INDEX IF NOT EXISTS sends_by_key ON sends (key);
 CREATE INDEX IF NOT EXISTS enrollments_by_key ON enrollments (key, flow);
+-- The sheet columns sheetcrm writes and how each became its own: created (appended
+-- by sheetcrm), empty (blank when first written), adopted (the operator's say-so in
+-- [writeback] adopt) or recognised (every cell already in sheetcrm's own format).
+CREATE TABLE IF NOT EXISTS owned_columns (
+    name        TEXT PRIMARY KEY,
+    origin      TEXT NOT NULL,
+    since       TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS runs (
     id          INTEGER PRIMARY KEY,
     command     TEXT NOT NULL,
@@ -142,6 +150,13 @@ class LedgerState:
     enrollments: dict[tuple[str, str], Enrollment] = field(default_factory=dict)  # latest
     sends_by_key: dict[str, list[SendRecord]] = field(default_factory=lambda: defaultdict(list))
     sent_keys: set[str] = field(default_factory=set)  # idempotency keys never to send again
+    owned_columns: dict[str, str] = field(default_factory=dict)  # sheet column -> origin
+    config_flows: list[str] | None = None  # the config's flows at the last sync
+
+    @property
+    def fresh(self) -> bool:
+        """Nothing recorded yet: a new (or lost and recreated) ledger."""
+        return not self.enrollments and not self.sends_by_key
 
     def sends_for(self, key: str) -> list[SendRecord]:
         return self.sends_by_key.get(key, [])
@@ -178,6 +193,7 @@ def _upgraded_copy(conn: sqlite3.Connection) -> sqlite3.Connection:
 
 def _migrate(conn: sqlite3.Connection) -> None:
     """Bring a ledger written by an older version up to this schema, in place."""
+    conn.executescript(_SCHEMA)  # tables added since (CREATE ... IF NOT EXISTS)
     for table, column, definition in _MIGRATIONS:
         have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
         if column not in have:
@@ -242,8 +258,11 @@ class Ledger:
 
     # -- reading ---------------------------------------------------------------
 
-    def load_state(self) -> LedgerState:
+    def load_state(self, renames: dict[str, str] | None = None) -> LedgerState:
+        """Everything the planner needs. ``renames`` maps an old flow name to its new one
+        (``renamed_from``), so a read-only plan sees a rename not yet saved."""
         state = LedgerState()
+        renamed = renames or {}
         # Timestamps repeat (everyone who entered in one run shares one): parse once.
         parsed: dict[str, datetime] = {}
 
@@ -262,8 +281,13 @@ class Ledger:
         # SQLite hands back a new string per row: share the few distinct flow names,
         # statuses and reasons instead of keeping 100k copies of each.
         word = sys.intern
+        native: set[tuple[str, str]] = set()  # (key, flow) recorded under its own name
         for r in rows:  # ordered by entry, so the latest one wins
-            flow = word(r[2])
+            flow = word(renamed.get(r[2], r[2]))
+            if flow == r[2]:
+                native.add((r[1], flow))
+            elif (r[1], flow) in native:
+                continue  # the new flow already has this customer: it wins
             state.enrollments[(r[1], flow)] = Enrollment(
                 id=r[0], key=r[1], flow=flow, entry=r[3], entered_at=from_iso(r[4]),  # type: ignore[arg-type]
                 anchor_at=from_iso(r[5]), next_step=r[6], status=word(r[7]),
@@ -276,9 +300,15 @@ class Ledger:
         )
         for r in rows:
             rec = _send_record(r, from_iso)
+            if rec.flow in renamed:
+                rec.flow = renamed[rec.flow]
             state.sends_by_key[rec.key].append(rec)
             if rec.status in (SENT, PENDING, UNCERTAIN, FAILED, SKIPPED):
                 state.sent_keys.add(rec.idem_key)
+        state.owned_columns = dict(
+            self.conn.execute("SELECT name, origin FROM owned_columns").fetchall())
+        row = self.conn.execute("SELECT value FROM meta WHERE name = 'config_flows'").fetchone()
+        state.config_flows = json.loads(row[0]) if row else None
         return state
 
     def pending_sends(self) -> list[SendRecord]:
@@ -409,6 +439,36 @@ class Ledger:
                  enrollment.exited_at and iso(enrollment.exited_at), enrollment.exit_reason,
                  enrollment.id),
             )
+
+    def remember_columns(self, origins: dict[str, str], now: datetime) -> None:
+        """Record the writeback columns sheetcrm has made its own (kept once recorded)."""
+        with self.transaction() as db:
+            db.executemany("INSERT OR IGNORE INTO owned_columns VALUES (?, ?, ?)",
+                           [(name, origin, iso(now)) for name, origin in origins.items()])
+
+    def record_flows(self, flows: list[str], retired: list[str], now: datetime) -> None:
+        """Remember the config's flows; customers still in a retired flow leave it."""
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('config_flows', ?)",
+                       (json.dumps(flows, ensure_ascii=False),))
+            db.executemany(
+                "UPDATE enrollments SET status = 'left', exited_at = ?, exit_reason ="
+                " 'flow removed from the config' WHERE flow = ? AND status = ?",
+                [(iso(now), flow, ACTIVE) for flow in retired])
+
+    def rename_flows(self, renames: dict[str, str]) -> None:
+        """Carry the customers of each old flow name over to its new name, for good.
+
+        A customer the new flow already has keeps that enrollment; sends keep their
+        idempotency keys (so nothing already sent can be sent again) and take the new
+        name for reports.
+        """
+        with self.transaction() as db:
+            for old, new in renames.items():
+                db.execute(
+                    "UPDATE enrollments SET flow = ? WHERE flow = ? AND key NOT IN"
+                    " (SELECT key FROM enrollments WHERE flow = ?)", (new, old, new))
+                db.execute("UPDATE sends SET flow = ? WHERE flow = ?", (new, old))
 
     def forget_pending(self, idem_key: str) -> None:
         """Drop an interrupted claim so the step is planned again (safe channels only)."""

@@ -7,7 +7,9 @@ is reconciled by the next one.
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
 from .config import Config
@@ -33,6 +35,72 @@ _FLOW_PART = re.compile(
 )
 
 
+_LAST_SENT = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2} \S+ \(\S+\)(?: \(확인 필요\))?$")
+
+
+def written_by_sheetcrm(role: str, text: str, rec: Record, config: Config) -> bool:
+    """Whether a writeback cell's text is what sheetcrm itself writes there.
+
+    How a lost or new ledger tells sheetcrm's own columns from the operator's: tags
+    are tag names, flow and last-sent cells have their own forms, and an error cell
+    is sheetcrm's when it says exactly what this run finds wrong with the row.
+    """
+    if role == "tags":
+        return all(t.strip() in config.tags for t in text.split(","))
+    if role == "flow":
+        return all(_FLOW_PART.match(part.strip()) for part in text.split(" | "))
+    if role == "last_sent":
+        return bool(_LAST_SENT.match(text))
+    return text == "; ".join(rec.errors)
+
+
+@dataclass(frozen=True)
+class ForeignColumn:
+    """A writeback column that holds values sheetcrm did not write."""
+
+    column: str
+    role: str  # tags | flow | last_sent | error
+    rows: int  # rows whose cell sheetcrm would overwrite
+
+    def message(self) -> str:
+        return (f"writeback.{self.role}: column {self.column!r} already holds values sheetcrm "
+                f"did not write ({self.rows} row(s)), and sync would overwrite them. Point "
+                f"writeback.{self.role} at a new or empty column, or let sheetcrm take it over "
+                f"with adopt = [{json.dumps(self.column, ensure_ascii=False)}] in [writeback]")
+
+
+def column_ownership(header: list[str], records: list[Record], config: Config,
+                     known: dict[str, str]) -> tuple[dict[str, str], list[ForeignColumn]]:
+    """Which writeback columns sheetcrm may write, and how each became its own.
+
+    Returns the origin of every writeback column (``created``, ``empty``, ``adopted``,
+    ``recognised``, or what the ledger remembers) and the columns refused because
+    rows sheetcrm would write hold the operator's values there (invariant 8: never
+    taken over silently).
+    """
+    origins: dict[str, str] = {}
+    foreign: list[ForeignColumn] = []
+    present = set(header)
+    adopt = set(config.writeback.adopt)
+    for column, role in config.writeback.roles().items():
+        if column in known:
+            origins[column] = known[column]
+        elif column not in present:
+            origins[column] = "created"
+        elif column in adopt:
+            origins[column] = "adopted"
+        else:
+            filled = [rec for rec in records if rec.current.get(column, "").strip()]
+            theirs = sum(1 for rec in filled
+                         if not written_by_sheetcrm(role, rec.current[column].strip(), rec,
+                                                    config))
+            if theirs:
+                foreign.append(ForeignColumn(column, role, theirs))
+            else:
+                origins[column] = "recognised" if filled else "empty"
+    return origins, foreign
+
+
 def flow_text(e: Enrollment, config: Config) -> str:
     """``payment 1/3 · 다음 2026-11-26 09:00`` or ``payment 1/3 전환(목표 달성) 2026-11-25``."""
     tz = config.tz
@@ -47,29 +115,45 @@ def flow_text(e: Enrollment, config: Config) -> str:
     return f"{e.flow} {e.next_step}/{n} {label}{when}{mark}"
 
 
+class UnreadableFlowCell(ValueError):
+    """A flow cell (typed or edited by hand) that does not say a flow state."""
+
+
 def enrollments_from_sheet(key: str, cell: str, config: Config) -> dict[str, Enrollment]:
     """What the flow column shows, as enrollments: how a fresh ledger avoids re-sending.
 
     A row showing ``payment 2/3 · 다음 …`` has had two steps sent; with an empty
-    ledger (lost, or a new machine) those two are not sent again.
+    ledger (lost, or a new machine) those two are not sent again. A part naming a
+    flow the config no longer has is passed over; a part that cannot be read (typed
+    by hand: ``payment 1/3 · 다음 2026-02-30 10:00``) raises UnreadableFlowCell.
     """
     found: dict[str, Enrollment] = {}
+    exit_status = {v: k for k, v in EXIT_LABELS.items()}
     for part in cell.split(" | "):
-        m = _FLOW_PART.match(part.strip())
-        if not m or m["flow"] not in config.flows:
+        part = part.strip()
+        m = _FLOW_PART.match(part)
+        if m and m["flow"] not in config.flows:
             continue
-        flow = config.flows[m["flow"]]
-        done = min(int(m["done"]), len(flow.steps))
-        e = Enrollment(key=key, flow=m["flow"], entry=1, entered_at=datetime.min, anchor_at=None,
-                       next_step=done, holdout=bool(m["holdout"]), via="sheet")
-        if m["due"] and done < len(flow.steps):
-            due = datetime.strptime(m["due"], "%Y-%m-%d %H:%M").replace(tzinfo=config.tz)
-            e.entered_at = due - flow.steps[done].after
-        else:
-            status = {v: k for k, v in EXIT_LABELS.items()}.get(m["label"] or "", "finished")
-            exited = datetime.strptime(m["exited"] or m["due"][:10], "%Y-%m-%d")
-            e.status, e.exited_at = status, exited.replace(tzinfo=config.tz)
-            e.entered_at, e.exit_reason = e.exited_at, "restored from the sheet"
+        try:
+            if not m:
+                raise ValueError("not in the form 'payment 1/3 · 다음 2026-11-25 10:00'")
+            flow = config.flows[m["flow"]]
+            done = min(int(m["done"]), len(flow.steps))
+            e = Enrollment(key=key, flow=m["flow"], entry=1, entered_at=datetime.min,
+                           anchor_at=None, next_step=done, holdout=bool(m["holdout"]),
+                           via="sheet")
+            if m["due"] and done < len(flow.steps):
+                due = datetime.strptime(m["due"], "%Y-%m-%d %H:%M").replace(tzinfo=config.tz)
+                e.entered_at = due - flow.steps[done].after
+            else:
+                e.status = exit_status.get(m["label"] or "", "finished")
+                exited = datetime.strptime(m["exited"] or m["due"][:10], "%Y-%m-%d")
+                e.exited_at = exited.replace(tzinfo=config.tz)
+                e.entered_at, e.exit_reason = e.exited_at, "restored from the sheet"
+        except (ValueError, OverflowError) as exc:
+            raise UnreadableFlowCell(
+                f"{config.writeback.flow}: cannot read {part!r} ({exc}); fix it or clear "
+                "the cell to start this customer afresh") from None
         found[e.flow] = e
     return found
 
@@ -120,7 +204,7 @@ def project(records: list[Record], tags: dict[str, list[str]], state: LedgerStat
         if wb.error:
             wanted[wb.error] = "; ".join(rec.errors)
         for column, text in wanted.items():
-            if rec.current.get(column, "") != text:
+            if column not in rec.keep and rec.current.get(column, "") != text:
                 updates.append(CellUpdate(rec.key, column, text))
     return updates
 

@@ -21,12 +21,12 @@ from .channels import make_channel
 from .channels.base import Channel
 from .config import Config
 from .engine import FlowMove, Plan, PlannedSend, RowError, make_plan
-from .errors import ChannelError, TemplateError
+from .errors import ChannelError, ConfigError, TemplateError
 from .guards import load_suppression
 from .ledger import FAILED, RETRY, SENT, SKIPPED, UNCERTAIN, Ledger, LedgerState, SendRecord
 from .lock import RunLock
 from .messages import build_message
-from .projection import project
+from .projection import column_ownership, project
 from .rules import RowContext, Rules, compile_rules
 from .schema import Record, read_records
 from .table import CellUpdate, Table, WriteReport, open_table
@@ -91,6 +91,8 @@ class RunResult:
             "waiting_for_channel": status["channel down"],
             "held": dict(held),
             "row_errors": len(plan.errors),
+            "broken_rules": list(plan.broken_rules),
+            "notes": len(plan.notes),
             "cells_written": write.cells_written,
             "keys_missing_at_write": len(write.missing_keys),
             "keys_ambiguous_at_write": len(write.ambiguous_keys),
@@ -133,30 +135,49 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """The operator's explicit decisions for one run (``sync`` / ``plan`` flags)."""
+
+    allow_blast: bool = False  # send more than the blast-radius limit
+    allow_flow_change: bool = False  # let a new flow message a removed flow's customers
+    restore_from_sheet: bool = False  # take flow state from the sheet for unknown rows
+
+
 def prepare(config: Config, state: LedgerState, now: datetime, table: Table,
-            allow_blast: bool = False, rules: Rules | None = None) -> Plan:
-    """Read the table and plan: the shared path of plan and sync."""
+            options: RunOptions = RunOptions(), rules: Rules | None = None) -> Plan:
+    """Read the table and plan: the shared path of plan and sync.
+
+    Refuses (ConfigError) to go on when a writeback column holds the operator's values.
+    """
     rules = rules if rules is not None else compile_rules(config)
     suppressed = load_suppression(config)
     snapshot = table.read()
     faults.checkpoint("after-read")
     records = read_records(snapshot, config)
-    return make_plan(records, state, now, config, rules, suppressed=suppressed,
-                     allow_blast=allow_blast)
+    plan = make_plan(records, state, now, config, rules, suppressed=suppressed,
+                     allow_blast=options.allow_blast,
+                     restore_from_sheet=options.restore_from_sheet,
+                     allow_flow_change=options.allow_flow_change)
+    plan.owned_columns, foreign = column_ownership(snapshot.header, plan.records, config,
+                                                   state.owned_columns)
+    if foreign:
+        raise ConfigError("\n".join(f.message() for f in foreign))
+    return plan
 
 
 def preview(config: Config, now: datetime, table: Table | None = None,
-            allow_blast: bool = False) -> RunResult:
+            options: RunOptions = RunOptions()) -> RunResult:
     """Everything ``sync`` would do, without doing any of it."""
     table = table if table is not None else open_table(config)
     started = time.perf_counter()
     ledger = Ledger.open_readonly(config.state_path)
     try:
-        state = ledger.load_state()
+        state = ledger.load_state(config.renames)
     finally:
         ledger.close()
     with gc_paused():
-        plan = prepare(config, state, now, table, allow_blast)
+        plan = prepare(config, state, now, table, options)
         _apply_to_state(plan, state)
         for held in plan.held:
             if held.skip:
@@ -179,7 +200,7 @@ def sync(
     *,
     table: Table | None = None,
     stop: Callable[[], bool] | None = None,
-    allow_blast: bool = False,
+    options: RunOptions = RunOptions(),
 ) -> RunResult:
     """Execute one run under the run lock.
 
@@ -192,27 +213,32 @@ def sync(
         try:
             return _sync_locked(config, now, ledger, channels,
                                 table if table is not None else open_table(config), stop,
-                                allow_blast)
+                                options)
         finally:
             ledger.close()
 
 
 def _sync_locked(config: Config, now: datetime, ledger: Ledger,
                  channels: dict[str, Channel] | None, table: Table,
-                 stop: Callable[[], bool] | None, allow_blast: bool) -> RunResult:
+                 stop: Callable[[], bool] | None, options: RunOptions) -> RunResult:
     started = time.perf_counter()
     requests_before = int(getattr(table, "requests", 0))  # a daemon's table counts across runs
     run_id = ledger.start_run("sync", now)
     opened = channels if channels is not None else {}
     own_channels = channels is None
     try:
+        if config.renames:
+            ledger.rename_flows(config.renames)
         recovered = _recover_interrupted(config, ledger, now, opened, own_channels)
         with gc_paused():
             state = ledger.load_state()
             rules = compile_rules(config)
-            plan = prepare(config, state, now, table, allow_blast, rules)
+            plan = prepare(config, state, now, table, options, rules)
         read_at = time.monotonic()
         ledger.save_enrollments(plan.enrollments)
+        # Before anything is written: a crash after the write must not leave columns
+        # sheetcrm filled looking like the operator's to the next run.
+        ledger.remember_columns(plan.owned_columns, now)
         _apply_to_state(plan, state)
         faults.checkpoint("after-enroll")
         _record_skips(plan, ledger, now, run_id)
@@ -225,6 +251,8 @@ def _sync_locked(config: Config, now: datetime, ledger: Ledger,
         faults.checkpoint("before-write")
         report = table.write(config.key_column, updates) if updates else None
         faults.checkpoint("after-write")
+        if plan.flows_seen is not None:
+            ledger.record_flows(plan.flows_seen, plan.retired_flows, now)
         result = RunResult(plan, updates, outcomes, recovered, report, executed=True,
                            channels_down=down)
         result.seconds = time.perf_counter() - started

@@ -32,6 +32,7 @@ class Record:
     values: dict[str, Any]
     current: dict[str, str]  # writeback column -> cell text as read
     errors: list[str] = field(default_factory=list)
+    keep: tuple[str, ...] = ()  # writeback columns left as they are (could not be read)
 
     @property
     def ok(self) -> bool:
