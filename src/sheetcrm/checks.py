@@ -74,6 +74,8 @@ def run_checks(config: Config, now: datetime, *, connect: bool = False) -> list[
         findings.append(Finding("error", "state", str(exc)))
         return findings
     for error in plan.errors:
+        if error.kind == "rule":
+            continue  # reported once per rule below, with the rows it fails on
         where = f"row {error.line}" + (f" ({error.key})" if error.key else "")
         findings.append(Finding("error", where, error.message))
     _, foreign = column_ownership(snapshot.header, plan.records, config, state.owned_columns)

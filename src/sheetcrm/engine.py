@@ -81,6 +81,7 @@ class RowError:
     line: int
     key: str
     message: str
+    kind: str = "row"  # row (cells, key, state) | rule (a condition failed on this row)
 
 
 @dataclass
@@ -142,7 +143,7 @@ def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
         except ExpressionRuntimeError as exc:
             _undo(plan, marks)  # nothing is done for a row that cannot be evaluated
             failures[exc.source] += 1
-            _row_error(plan, rec, f"rule {exc}")
+            _row_error(plan, rec, f"rule {exc}", kind="rule")
             continue
         except UnreadableFlowCell as exc:
             _undo(plan, marks)
@@ -181,9 +182,9 @@ def _undo(plan: Plan, marks: tuple[int, int, int, int]) -> None:
     del plan.enrollments[enrollments:]
 
 
-def _row_error(plan: Plan, rec: Record, message: str) -> None:
+def _row_error(plan: Plan, rec: Record, message: str, kind: str = "row") -> None:
     rec.errors.append(message)
-    plan.errors.append(RowError(rec.line, rec.key, message))
+    plan.errors.append(RowError(rec.line, rec.key, message, kind))
 
 
 def _rule_path(source: str, config: Config) -> str:
@@ -242,6 +243,13 @@ def _check_flow_changes(plan: Plan, state: LedgerState, config: Config,
     plan.held.extend(HeldSend(s, reason) for s in held)
     kept = set(map(id, held))
     plan.sends = [s for s in plan.sends if id(s) not in kept]
+    # Not entered either: once the operator says it is a rename, the customer carries
+    # on where the old flow left them instead of at a step 1 entered meanwhile.
+    unentered = {id(s.enrollment) for s in held if s.enrollment.id is None}
+    plan.enrollments = [e for e in plan.enrollments if id(e) not in unentered]
+    held_pairs = {(s.key, s.flow) for s in held}
+    plan.moves = [m for m in plan.moves
+                  if not (m.action == "enter" and (m.key, m.flow) in held_pairs)]
     plan.stopped = reason
     plan.flows_seen = None
 

@@ -1,0 +1,65 @@
+"""``sheetcrm check`` catches what ``sync`` would hit, before anything is sent."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from test_sync_sample import DAY0
+
+
+def edit_config(folder: Path, old: str, new: str) -> None:
+    config = folder / "config.toml"
+    text = config.read_text(encoding="utf-8")
+    assert old in text
+    config.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def findings(run_cli, folder: Path, *args: str) -> list[dict[str, str]]:
+    result = run_cli(folder, "--now", DAY0, "--json", "check", *args)
+    assert result.code in (0, 1), result.err
+    return json.loads(result.out)["findings"]
+
+
+def test_a_rule_that_fails_on_every_row_is_found_by_check_and_fails_sync(
+        sample: Path, run_cli) -> None:
+    # A date compared with a number: a type error on every row, not a syntax error.
+    edit_config(sample, '"정리 대상"   = "finished(\'dormant\')"',
+                '"정리 대상"   = "finished(\'dormant\')"\n"신규" = "applied_at >= 14"')
+    found = [f for f in findings(run_cli, sample) if f["where"] == 'tags."신규"']
+    assert len(found) == 1 and found[0]["level"] == "error"
+    assert "fails on 20 of 20 row(s) — on every row" in found[0]["message"]
+
+    result = run_cli(sample, "--now", DAY0, "sync")
+    assert result.code == 1
+    assert 'tags."신규" failed on every row' in result.out
+
+
+def test_check_evaluates_goals_the_planner_would_reach_only_later(
+        sample: Path, run_cli) -> None:
+    # The goal is only evaluated for customers in the flow; check tries it on every row.
+    edit_config(sample, 'goal = "reviewed"', 'goal = "reviewed and applied_at > 3"')
+    found = [f for f in findings(run_cli, sample) if f["where"] == "flows.review.goal"]
+    assert len(found) == 1
+    assert found[0]["message"].startswith("fails on ")
+    assert "'>' not supported" in found[0]["message"]
+
+
+def test_check_renders_the_template_of_every_ab_variant(sample: Path, run_cli) -> None:
+    (sample / "templates" / "payment_reviews.compare.j2").write_text(
+        "{% block subject %}{{ course }}{% endblock %}"
+        "{% block text %}{{ comparison_table }}{% endblock %}", encoding="utf-8")
+    messages = [f["message"] for f in findings(run_cli, sample) if f["level"] == "error"]
+    assert any("payment_reviews.compare.j2" in m and "comparison_table" in m
+               for m in messages)
+
+
+def test_check_connect_reaches_each_channel_without_sending(sample: Path, run_cli) -> None:
+    ok = [f for f in findings(run_cli, sample, "--connect") if f["where"] == "channels.email"]
+    assert ok == [{"level": "info", "where": "channels.email",
+                   "message": f"folder {sample / 'outbox'} is writable"}]
+    assert not any((sample / "outbox").iterdir())  # nothing was sent
+
+    edit_config(sample, 'path = "outbox"', 'path = "config.toml/outbox"')
+    bad = [f for f in findings(run_cli, sample, "--connect") if f["where"] == "channels.email"]
+    assert bad[0]["level"] == "error" and "cannot write into" in bad[0]["message"]
