@@ -10,6 +10,7 @@ with ``--connect``, each channel reached without sending anything.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -46,6 +47,7 @@ def run_checks(config: Config, now: datetime, *, connect: bool = False) -> list[
 
     templates = Templates(config.templates_dir)
     broken = _template_findings(config, templates, findings)
+    findings.extend(_state_findings(config))
     if connect:
         findings.extend(_connect(config))
 
@@ -87,6 +89,25 @@ def run_checks(config: Config, now: datetime, *, connect: bool = False) -> list[
     findings.extend(_rule_findings(config, rules, good, state, now))
     findings.extend(_render_findings(config, templates, broken, good, now))
     return findings
+
+
+def _state_findings(config: Config) -> list[Finding]:
+    """The state file can be created where the config says (check itself creates nothing)."""
+    path = config.state_path
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    problem = ""
+    if path.exists() and not path.is_file():
+        problem = f"{path} is not a file"
+    elif not folder.is_dir():
+        problem = f"{folder} is a file, so the folder {path.parent} cannot be made"
+    elif not os.access(folder, os.W_OK | os.X_OK):
+        problem = f"no permission to write in {folder}"
+    if not problem:
+        return []
+    return [Finding("error", "state", f"the state file {path} cannot be created: {problem}; "
+                    "point state at a folder sheetcrm may write")]
 
 
 def _ledger_state(config: Config) -> LedgerState:

@@ -144,13 +144,30 @@ class RunOptions:
     restore_from_sheet: bool = False  # take flow state from the sheet for unknown rows
 
 
+def require_templates(config: Config, templates: Templates) -> None:
+    """Every step's template exists and compiles, or the run does not start.
+
+    A missing or broken template is the config's mistake, found before any row is
+    touched, not once per customer in the middle of sending.
+    """
+    for name, flow in config.flows.items():
+        for i, step in enumerate(flow.steps):
+            try:
+                templates.check(step.template)
+            except TemplateError as exc:
+                raise TemplateError(str(exc), path=f"flows.{name}.steps[{i}].template"
+                                    ) from None
+
+
 def prepare(config: Config, state: LedgerState, now: datetime, table: Table,
-            options: RunOptions = RunOptions(), rules: Rules | None = None) -> Plan:
+            options: RunOptions = RunOptions(), rules: Rules | None = None,
+            templates: Templates | None = None) -> Plan:
     """Read the table and plan: the shared path of plan and sync.
 
     Refuses (ConfigError) to go on when a writeback column holds the operator's values.
     """
     rules = rules if rules is not None else compile_rules(config)
+    require_templates(config, templates or Templates(config.templates_dir))
     suppressed = load_suppression(config)
     snapshot = table.read()
     faults.checkpoint("after-read")
@@ -230,10 +247,11 @@ def _sync_locked(config: Config, now: datetime, ledger: Ledger,
         if config.renames:
             ledger.rename_flows(config.renames)
         recovered = _recover_interrupted(config, ledger, now, opened, own_channels)
+        templates = Templates(config.templates_dir)
         with gc_paused():
             state = ledger.load_state()
             rules = compile_rules(config)
-            plan = prepare(config, state, now, table, options, rules)
+            plan = prepare(config, state, now, table, options, rules, templates)
         read_at = time.monotonic()
         ledger.save_enrollments(plan.enrollments)
         # Before anything is written: a crash after the write must not leave columns
@@ -245,7 +263,7 @@ def _sync_locked(config: Config, now: datetime, ledger: Ledger,
         fresh = FreshCheck(config, rules, table, state, now, read_at)
         down: dict[str, str] = {}
         outcomes = _send_all(plan, config, ledger, state, now, run_id, opened, own_channels,
-                             stop, fresh, down)
+                             stop, fresh, down, templates)
         with gc_paused():
             updates = project(plan.records, plan.tags, state, config)
         faults.checkpoint("before-write")
@@ -312,8 +330,7 @@ def _recover_interrupted(config: Config, ledger: Ledger, now: datetime,
 def _send_all(plan: Plan, config: Config, ledger: Ledger, state: LedgerState, now: datetime,
               run_id: int, opened: dict[str, Channel], own: bool,
               stop: Callable[[], bool] | None, fresh: FreshCheck,
-              down: dict[str, str]) -> list[SendOutcome]:
-    templates = Templates(config.templates_dir)
+              down: dict[str, str], templates: Templates) -> list[SendOutcome]:
     by_key = {r.key: r for r in plan.records}
     outcomes = []
     for send in plan.sends:
