@@ -72,8 +72,8 @@ def run_checks(config: Config, now: datetime, *, connect: bool = False) -> list[
     try:
         state = _ledger_state(config)
         plan = make_plan(table, state, now, config, rules, suppressed=load_suppression(config))
-    except SheetcrmError as exc:
-        findings.append(Finding("error", "state", str(exc)))
+    except SheetcrmError as exc:  # an unreadable ledger or suppression list
+        findings.append(Finding("error", "plan", str(exc)))
         return findings
     for error in plan.errors:
         if error.kind == "rule":
