@@ -9,6 +9,7 @@ if a test failed before stopping it. Every wait is bounded.
 from __future__ import annotations
 
 import csv
+import http.client
 import io
 import json
 import logging
@@ -17,6 +18,7 @@ import re
 import signal
 import socket
 import sqlite3
+import stat
 import subprocess
 import sys
 import threading
@@ -25,21 +27,29 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import tree_digest
+from conftest import ROOT, tree_digest
 from servers import Reply, WebhookServer
 from test_crash_safety import use_webhook
 from test_sync_sample import CSV, DAY0, DAY2
 
 from sheetcrm.channels.outbox import outbox_file_name
-from sheetcrm.config import load_config
-from sheetcrm.daemon import JsonFormatter, Redactor, Schedule, backoff_ticks, human_duration
+from sheetcrm.config import ScheduleSettings, load_config
+from sheetcrm.daemon import (
+    HealthServer,
+    JsonFormatter,
+    Redactor,
+    Schedule,
+    backoff_ticks,
+    human_duration,
+)
 from sheetcrm.errors import ConfigError, LockedError
-from sheetcrm.lock import RunLock
+from sheetcrm.lock import RunLock, lock_held, probe
 
 STATE = Path(".sheetcrm/state.db")
 LOCK = Path(".sheetcrm/sync.lock")
@@ -54,7 +64,8 @@ class Daemon:
     """One ``sheetcrm run`` process and its log."""
 
     def __init__(self, folder: Path, *args: str, now: str | None = DAY0,
-                 env: dict[str, str] | None = None, log: bool = True) -> None:
+                 env: dict[str, str] | None = None, log: bool = True,
+                 umask: int = -1) -> None:
         self.folder = folder
         self.log_path = folder / f"daemon-{time.monotonic_ns()}.log"
         cmd = [sys.executable, "-m", "sheetcrm.cli", *(["--now", now] if now else []),
@@ -62,7 +73,7 @@ class Daemon:
         with open(self.log_path, "wb") as err:
             self.proc = subprocess.Popen(
                 cmd, cwd=folder, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=err if log else subprocess.DEVNULL, env=env,
+                stderr=err if log else subprocess.DEVNULL, env=env, umask=umask,
             )
 
     @property
@@ -585,3 +596,382 @@ def test_log_lines_mask_the_config_secrets(sample: Path) -> None:
     line = JsonFormatter(lambda: redactor).format(record)
     assert "abc123token" not in line and "pa55word" not in line and "AAAA" not in line
     assert json.loads(line)["error"] == "signature *** rejected"
+
+
+def test_a_status_probe_never_makes_a_run_find_the_lock_busy(tmp_path: Path) -> None:
+    path = tmp_path / "sync.lock"
+    assert lock_held(path) is False  # never taken: nothing held, nothing created
+    assert not path.exists()
+    with RunLock(path):
+        assert lock_held(path) is True
+    probing, done = threading.Event(), threading.Event()
+
+    def status_probe() -> None:
+        with probe(path) as held:
+            assert held is False
+            probing.set()
+            time.sleep(0.1)  # status reading the ledger
+        done.set()
+
+    threading.Thread(target=status_probe).start()
+    assert probing.wait(5)
+    with RunLock(path, wait=0):  # taken once the probe is done, not refused
+        assert done.is_set()
+
+
+# -- stalled sending --------------------------------------------------------------------------
+
+
+def get_health(port: int, host: str | None = None) -> tuple[int, dict[str, Any]]:
+    """GET /health; ``host`` replaces the Host header ("" sends none)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.putrequest("GET", "/health", skip_host=host is not None)
+        if host:
+            conn.putheader("Host", host)
+        conn.endheaders()
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        conn.close()
+
+
+def set_send_limit(folder: Path, limit: int) -> None:
+    """Change ``max_sends_per_run`` as an editor saves a file (atomically)."""
+    config = folder / "config.toml"
+    text = config.read_text(encoding="utf-8")
+    save(config, re.sub(r"(?m)^max_sends_per_run\s*=\s*\d+", f"max_sends_per_run = {limit}",
+                        text))
+
+
+def test_a_blast_stopped_run_is_not_ok_and_health_and_status_say_why_since_when(
+        sample: Path, start) -> None:
+    set_send_limit(sample, 1)  # 22 sends fall due on day 0: the guard holds them all
+    heartbeat = sample / ".sheetcrm/heartbeat"
+    d = start("--every-seconds", "0.3", "--health-port", "0", "--heartbeat", str(heartbeat))
+    d.wait_runs(2, status="sending_stopped")
+    stopped = d.runs("sending_stopped")
+    since = datetime.fromisoformat(stopped[0]["now"]).replace(microsecond=0)
+    assert stopped[0]["sent"] == 0 and stopped[0]["level"] == "error"
+    assert "blast-radius stop" in stopped[0]["reason"]
+    assert {datetime.fromisoformat(r["stalled_since"]) for r in stopped} == {since}
+    assert not heartbeat.exists()  # not a good run
+
+    port = d.events("start")[0]["health_port"]
+    code, body = get_health(port)
+    assert code == 503 and body["healthy"] is False
+    stall = body["stalled"]
+    assert stall["status"] == "sending_stopped" and "blast-radius stop" in stall["reason"]
+    assert datetime.fromisoformat(stall["since"]) == since
+    assert stall["runs"] >= 2 and stall["for_seconds"] >= 0 and stall["for"]
+
+    later = "2026-11-23T10:30"
+    report = json.loads(cli(sample, "--now", later, "--json", "status").stdout)
+    assert report["stalled"]["status"] == "sending_stopped"
+    assert "blast-radius stop" in report["stalled"]["reason"]
+    assert datetime.fromisoformat(report["stalled"]["since"]) == since
+    lasted = datetime.fromisoformat(later).replace(tzinfo=ZoneInfo("Asia/Seoul")) - since
+    assert report["stalled"]["for_seconds"] == lasted.total_seconds()
+    human = cli(sample, "--now", later, "status", env={**os.environ, "COLUMNS": "200"}).stdout
+    assert f"stalled since {since:%Y-%m-%d %H:%M:%S} KST (for {human_duration(lasted)}" in human
+    assert "blast-radius stop" in human
+
+    # The operator lifts the limit: the next run sends, and all is well again.
+    set_send_limit(sample, 1000)
+    d.wait_runs(1)
+    assert d.runs()[0]["sent"] > 0
+    d.wait_for("the heartbeat", heartbeat.exists)
+    code, body = get_health(port)
+    assert code == 200 and body["healthy"] is True and body["stalled"] is None
+    report = json.loads(cli(sample, "--now", later, "--json", "status").stdout)
+    assert report["stalled"] is None
+    assert d.terminate()[0] == 0
+
+
+def test_a_reload_that_would_fail_is_rejected_and_the_old_config_kept(sample: Path,
+                                                                      start) -> None:
+    (sample / "templates/broken.j2").write_text(
+        "{% block subject %}{{ name {% endblock %}", encoding="utf-8")
+    config = sample / "config.toml"
+    good = config.read_text(encoding="utf-8")
+    edits = {
+        "days_snce": good.replace("not paid and days_since(applied_at) >= 1",
+                                  "not paid and days_snce(applied_at) >= 1"),
+        "flows.onboarding.steps[0].template": good.replace('template = "onboarding_welcome"',
+                                                           'template = "onboarding_welcom"'),
+        "flows.churn.steps[1].template": good.replace('template = "churn_summary"',
+                                                      'template = "broken"'),
+        "schedule.cron": good + '\n[schedule]\ncron = "0 9 * * 8"\n',
+    }
+    d = start("--every-seconds", "0.2")
+    d.wait_runs(1)
+    for count, (reason, text) in enumerate(edits.items(), 1):
+        save(config, text)
+        rejected = d.wait_for(f"rejection {count}",
+                              lambda n=count: d.events("config_rejected")[n - 1:])
+        assert reason in rejected[0]["error"], rejected[0]
+        d.ticks_after(1)  # still running, on the config it had
+    assert not d.events("config_reloaded")
+    assert "broken.j2" in d.events("config_rejected")[2]["error"]
+    _, rows = read_sheet(sample)
+    assert "결제 대기" in rows[SOOHYUN]["상태 태그"]  # the old rule still tags her
+    assert d.terminate()[0] == 0
+
+    # At start, the same checks make it a config error (exit 2), not failing runs.
+    save(config, edits["flows.churn.steps[1].template"])
+    result = cli(sample, "run", "--every", "1h")
+    assert result.returncode == 2
+    assert "flows.churn.steps[1].template" in result.stderr and "broken.j2" in result.stderr
+
+
+def test_a_run_killed_mid_way_shows_as_interrupted_then_is_recorded_so(sample: Path,
+                                                                       start) -> None:
+    killed = start("--every", "1h", env={**os.environ, "SHEETCRM_KILL_AT": "after-claim"})
+    assert killed.proc.wait(30) == -signal.SIGKILL
+    before = tree_digest(sample / ".sheetcrm")
+
+    report = json.loads(cli(sample, "--now", DAY0, "--json", "status").stdout)
+    assert report["last_runs"][0]["status"] == "interrupted"
+    human = cli(sample, "--now", DAY0, "status", env={**os.environ, "COLUMNS": "200"})
+    assert "interrupted" in human.stdout and "running" not in human.stdout.split("last runs")[1]
+    assert tree_digest(sample / ".sheetcrm") == before  # status wrote nothing
+    with RunLock(sample / LOCK):  # a run in progress holds the lock: it is running
+        report = json.loads(cli(sample, "--now", DAY0, "--json", "status").stdout)
+        assert report["last_runs"][0]["status"] == "running"
+
+    again = start("--every", "1h", now="2026-11-23T10:01")
+    again.wait_runs(1)
+    assert again.terminate()[0] == 0
+    conn = sqlite3.connect(f"{(sample / STATE).resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        statuses = [r[0] for r in conn.execute("SELECT status FROM runs ORDER BY id")]
+    finally:
+        conn.close()
+    assert statuses == ["interrupted", "ok"]
+
+
+# -- what leaves the machine ------------------------------------------------------------------
+
+# The sample's row errors: keys (addresses) and the cell values they quote.
+ROW_ERROR_DATA = ("yuna.shin@example.com", "minjae.kwon@example.com",
+                  "gayoung.moon@example.com", "suzy.bae@", "2026-02-30", "몰라")
+
+
+def test_log_health_and_status_file_hold_counts_status_shows_the_rows(sample: Path,
+                                                                      start) -> None:
+    d = start("--every", "1h", "--health-port", "0")
+    d.wait_runs(1)
+    status_file = sample / ".sheetcrm/daemon.json"
+    d.wait_for("the status file after the run",
+               lambda: status_file.exists() and json.loads(status_file.read_text())["runs"])
+    code, body = get_health(d.events("start")[0]["health_port"])
+    assert code == 200 and d.runs()[0]["row_errors"] == 6
+    assert d.terminate()[0] == 0
+
+    shared = {"the log": d.log_path.read_text(encoding="utf-8"),
+              "/health": json.dumps(body, ensure_ascii=False),
+              "daemon.json": status_file.read_text(encoding="utf-8")}
+    for where, text in shared.items():
+        for value in ROW_ERROR_DATA:
+            assert value not in text, f"{value!r} in {where}"
+
+    human = cli(sample, "--now", DAY0, "status", env={**os.environ, "COLUMNS": "200"})
+    data = json.loads(cli(sample, "--now", DAY0, "--json", "status").stdout)
+    for value in ROW_ERROR_DATA:
+        assert value in human.stdout, value
+    assert data["row_errors"]["count"] == 6
+    assert {e["key"] for e in data["row_errors"]["items"]} >= set(ROW_ERROR_DATA[:4])
+
+
+def test_health_answers_only_requests_addressed_to_a_loopback_name() -> None:
+    server = HealthServer(0, lambda: {"healthy": True})
+    server.start()
+    port = server.port
+    try:
+        for host in ("127.0.0.1", f"127.0.0.1:{port}", "localhost", f"localhost:{port}",
+                     "LocalHost", "[::1]", f"[::1]:{port}"):
+            assert get_health(port, host) == (200, {"healthy": True}), host
+        for host in ("evil.example", f"evil.example:{port}", "127.0.0.1.evil.example",
+                     "localhost.evil.example", f"attacker.localhost:{port}", "0.0.0.0",
+                     "192.168.0.10", "[::1]evil", ""):
+            code, body = get_health(port, host)
+            assert code == 403 and "healthy" not in body, host
+    finally:
+        server.stop()
+
+
+# -- files in the state folder ----------------------------------------------------------------
+
+
+def test_state_files_are_created_0600_whatever_the_umask(sample: Path, start) -> None:
+    state = sample / ".sheetcrm"
+    d = start("--every", "1h", "--heartbeat", str(state / "heartbeat"), umask=0)
+    d.wait_runs(1)
+    d.wait_for("the heartbeat", (state / "heartbeat").exists)
+    assert d.terminate()[0] == 0
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in state.iterdir()}
+    assert set(modes) == {"state.db", "sync.lock", "daemon.lock", "daemon.json", "heartbeat"}
+    assert modes == dict.fromkeys(modes, 0o600)
+
+
+def test_a_symlink_in_the_state_folder_is_refused_never_written_through(sample: Path,
+                                                                         start) -> None:
+    state = sample / ".sheetcrm"
+    state.mkdir()
+    victims: list[Path] = []
+
+    def plant(name: str) -> None:
+        victim = sample / f"victim-{name}"
+        victim.write_text("precious\n", encoding="utf-8")
+        (state / name).unlink(missing_ok=True)  # what an earlier start created
+        (state / name).symlink_to(victim)
+        victims.append(victim)
+
+    plant("daemon.json")
+    plant("heartbeat")
+    d = start("--every", "1h", "--heartbeat", str(state / "heartbeat"))
+    d.wait_runs(1)
+    d.wait_for("both refusals",
+               lambda: d.events("status_file_failed") and d.events("heartbeat_failed"))
+    assert d.terminate()[0] == 0
+    for event in d.events("status_file_failed") + d.events("heartbeat_failed"):
+        assert "is a symbolic link" in event["error"], event
+    assert (state / "daemon.json").is_symlink() and (state / "heartbeat").is_symlink()
+
+    plant("sync.lock")  # the run lock: the run is refused and says why
+    d = start("--every", "1h")
+    failed = d.wait_for("the refused run", lambda: d.runs("failed"))
+    assert f"{state / 'sync.lock'} is a symbolic link" in failed[0]["error"]
+    assert d.terminate()[0] == 0
+
+    plant("daemon.lock")  # the daemon's own lock: refused at start
+    result = cli(sample, "run", "--every", "1h")
+    assert result.returncode == 3
+    assert f"{state / 'daemon.lock'} is a symbolic link" in result.stderr
+
+    assert all(v.read_text(encoding="utf-8") == "precious\n" for v in victims)
+
+
+# -- the shipped systemd unit ------------------------------------------------------------------
+
+
+def unit_settings(path: Path) -> dict[str, str]:
+    settings = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if "=" in line and not line.startswith(("#", "[")):
+            name, _, value = line.partition("=")
+            settings[name.strip()] = value.strip()
+    return settings
+
+
+def test_every_path_the_daemon_guide_suggests_fits_the_units_sandbox() -> None:
+    unit = unit_settings(ROOT / "deploy/sheetcrm.service")
+    guide = (ROOT / "docs/daemon.md").read_text(encoding="utf-8")
+    assert unit["ProtectSystem"] == "strict"  # read-only everywhere but ReadWritePaths
+    writable = [Path(p) for p in unit["ReadWritePaths"].split()]
+    hidden = [Path("/home"), Path("/root"), Path("/run/user")] \
+        if unit["ProtectHome"] == "yes" else []
+    home = Path(unit["WorkingDirectory"])  # also the sheetcrm user's home (`~`)
+    config_path = Path(re.search(r"--config (\S+)", unit["ExecStart"]).group(1))
+    config = load_config(ROOT / "config.toml", {})
+    folder = config_path.parent
+
+    def where(text: str) -> Path:
+        path = Path(text.replace("~", str(home), 1) if text.startswith("~") else text)
+        return path if path.is_absolute() else folder / path
+
+    def under(path: Path, roots: list[Path]) -> bool:
+        return any(path == root or root in path.parents for root in roots)
+
+    # What the daemon writes: the ledger's folder, the outbox, the guide's heartbeat.
+    heartbeat = re.search(r'(?m)^heartbeat = "([^"]+)"', guide).group(1)
+    written = [where(config.model.state).parent, where(heartbeat),
+               where(config.channels["email"].path)]  # type: ignore[attr-defined]
+    # What it reads: the config, templates, and the Google key where the guide puts it.
+    credentials = re.search(r'(?m)^credentials = "([^"]+)"', guide)
+    assert credentials, "the guide says where the service-account key goes"
+    key_env = re.search(r"(?m)^GOOGLE_APPLICATION_CREDENTIALS=\"?([^\"\n]+)", guide)
+    read = [config_path, where(config.model.templates), where(credentials.group(1)),
+            *([where(key_env.group(1))] if key_env else [])]
+    for path in written:
+        assert under(path, writable), f"{path} is read-only under the unit"
+    for path in read + written:
+        assert not under(path, hidden), f"{path} is hidden by ProtectHome"
+        assert under(path, [home]), f"{path} is outside {home}"
+    for path in re.findall(r"/srv/sheetcrm[\w./-]*", guide):
+        assert under(Path(path), writable + [home]), path
+
+
+# -- cron -----------------------------------------------------------------------------------------
+
+MON, TUE, WED, THU, FRI, SAT, SUN = range(7)  # Python's weekday()
+CRONTAB_WEEKDAYS = {  # crontab's weekday field -> the days it runs on
+    "0": {SUN}, "1": {MON}, "2": {TUE}, "3": {WED}, "4": {THU}, "5": {FRI}, "6": {SAT},
+    "7": {SUN}, "1-5": {MON, TUE, WED, THU, FRI}, "mon-fri": {MON, TUE, WED, THU, FRI},
+    "Sat,Sun": {SAT, SUN}, "0,6": {SAT, SUN}, "5-7": {FRI, SAT, SUN},
+    "fri-sun": {FRI, SAT, SUN}, "*/2": {SUN, TUE, THU, SAT}, "1-7/2": {MON, WED, FRI, SUN},
+    "1,3-4": {MON, WED, THU}, "*": {MON, TUE, WED, THU, FRI, SAT, SUN},
+}
+SEOUL = ZoneInfo("Asia/Seoul")
+
+
+def fire_times(schedule: Schedule, days: int = 21) -> list[datetime]:
+    trigger = schedule.trigger(SEOUL)
+    now = datetime(2026, 11, 23, 10, 0, tzinfo=SEOUL)  # a Monday
+    fires: list[datetime] = []
+    previous = None
+    while True:
+        fire = trigger.get_next_fire_time(previous, previous or now)
+        if fire > now + timedelta(days=days):
+            return fires
+        fires.append(fire)
+        previous = fire
+
+
+@pytest.mark.parametrize(("weekday", "days"), CRONTAB_WEEKDAYS.items())
+def test_a_cron_weekday_means_what_it_means_in_crontab(sample: Path, weekday: str,
+                                                        days: set[int]) -> None:
+    line = f"0 9 * * {weekday}"
+    config_file = sample / "config.toml"
+    config_file.write_text(config_file.read_text(encoding="utf-8")
+                           + f'\n[schedule]\ncron = "{line}"\n', encoding="utf-8")
+    from_config = Schedule.from_config(load_config(config_file, {}))
+    from_option = Schedule.parse(cron=line, where="option")  # `sheetcrm run --cron`
+    for schedule in (from_config, from_option):
+        fires = fire_times(schedule)
+        assert {f.weekday() for f in fires} == days
+        assert {(f.hour, f.minute) for f in fires} == {(9, 0)}
+        assert len(fires) == 3 * len(days)  # three weeks: every day it names, each week
+
+
+def test_a_cron_day_and_weekday_both_given_fire_on_either_as_in_crontab() -> None:
+    fires = fire_times(Schedule.parse(cron="0 9 13 * 5"), days=60)  # the 13th, and Fridays
+    assert {f.day for f in fires if f.weekday() != FRI} == {13}
+    assert sum(f.weekday() == FRI for f in fires) == 9
+    assert datetime(2026, 12, 13, 9, tzinfo=SEOUL) in fires  # a Sunday
+
+
+@pytest.mark.parametrize("line", ["0 9 * * 8", "0 9 * * fri-mon", "0 9 * * */0",
+                                  "0 9 * * funday", "0 9 * *"])
+def test_a_bad_cron_weekday_is_a_config_error_naming_it(line: str) -> None:
+    with pytest.raises(ConfigError, match=r"schedule\.cron: .*(weekday|fields)"):
+        Schedule.parse(cron=line)
+    with pytest.raises(ValueError, match="weekday|fields"):
+        ScheduleSettings(cron=line)
+
+
+def test_cron_on_the_command_line_and_in_status_reads_weekdays_as_crontab(
+        sample: Path, start) -> None:
+    d = start("--cron", "0 9 * * 0")  # Sundays only (APScheduler's own 0 is Monday)
+    d.wait_runs(1)
+    status = sample / ".sheetcrm/daemon.json"
+    d.wait_for("the next run", lambda: status.exists()
+               and json.loads(status.read_text())["next_run_at"])
+    assert datetime.fromisoformat(json.loads(status.read_text())["next_run_at"]).weekday() \
+        == SUN
+    assert d.terminate()[0] == 0
+
+    config = sample / "config.toml"
+    save(config, config.read_text(encoding="utf-8") + '\n[schedule]\ncron = "0 9 * * 1-5"\n')
+    friday = json.loads(cli(sample, "--now", "2026-11-27T10:00", "--json", "status").stdout)
+    assert friday["next_run_at"] == "2026-11-30T09:00:00+09:00"  # Monday, not Saturday

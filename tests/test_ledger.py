@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
-from datetime import UTC, datetime
+import stat
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from sheetcrm.ledger import SCHEMA_VERSION, Ledger
+from sheetcrm.lock import StateFileError
 
 # The version-1 schema, as the first release wrote it.
 V1 = """
@@ -88,3 +93,69 @@ def test_run_history_is_bounded(tmp_path: Path, monkeypatch) -> None:
     runs = ledger.last_runs(limit=100)
     ledger.close()
     assert [r["id"] for r in runs] == [12, 11, 10, 9, 8]
+
+
+def test_starting_a_run_marks_runs_left_running_as_interrupted(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    now = datetime(2026, 3, 3, tzinfo=UTC)
+    killed = Ledger.open(path)
+    killed.finish_run(killed.start_run("sync", now), now, "ok", {})
+    killed.start_run("sync", now)  # then the process is killed: never finished
+    killed.close()
+    assert [r["status"] for r in Ledger.open_readonly(path).last_runs()] == ["running", "ok"]
+
+    ledger = Ledger.open(path)
+    ledger.start_run("sync", now)  # the next run, under the run lock
+    assert [r["status"] for r in ledger.last_runs()] == ["running", "interrupted", "ok"]
+    ledger.close()
+
+
+def test_stalled_runs_count_from_the_first_run_after_the_last_ok_one(tmp_path: Path) -> None:
+    ledger = Ledger.open(tmp_path / "state.db")
+    start = datetime(2026, 3, 3, tzinfo=UTC)
+
+    def run(minutes: int, status: str, summary: dict | None = None) -> None:
+        at = start + timedelta(minutes=minutes)
+        ledger.finish_run(ledger.start_run("sync", at), at, status, summary or {})
+
+    assert ledger.stalled_runs() is None  # no runs yet
+    run(0, "ok")
+    assert ledger.stalled_runs() is None
+    run(5, "failed", {"error": "sheet unreachable"})
+    run(10, "channel_down", {"channels_down": {"email": "login refused"}})
+    ledger.start_run("sync", start + timedelta(minutes=15))  # killed: passed over
+    run(20, "sending_stopped", {"sending_stopped": "blast-radius stop: 300 sends due"})
+    assert ledger.stalled_runs() == {
+        "since": "2026-03-03T00:05:00+00:00", "runs": 3, "status": "sending_stopped",
+        "summary": {"sending_stopped": "blast-radius stop: 300 sends due"}}
+    run(25, "ok")
+    assert ledger.stalled_runs() is None
+    ledger.close()
+
+
+@pytest.fixture
+def no_umask():
+    old = os.umask(0)
+    yield
+    os.umask(old)
+
+
+def test_a_new_ledger_and_its_journal_are_0600_whatever_the_umask(tmp_path: Path,
+                                                                  no_umask) -> None:
+    path = tmp_path / ".sheetcrm" / "state.db"
+    ledger = Ledger.open(path)
+    with ledger.transaction() as db:  # the rollback journal exists while writing
+        db.execute("INSERT INTO meta VALUES ('probe', '1')")
+        journal = path.with_name("state.db-journal")
+        assert stat.S_IMODE(journal.stat().st_mode) == 0o600
+    ledger.close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_symlink_at_the_ledger_path_is_refused(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere.db"
+    path = tmp_path / "state.db"
+    path.symlink_to(elsewhere)
+    with pytest.raises(StateFileError, match="state.db is a symbolic link"):
+        Ledger.open(path)
+    assert not elsewhere.exists()

@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table as RichTable
 
 from .cli import State, cli
@@ -88,6 +89,14 @@ def _print_status(out: Console, report: dict[str, Any], tz: tzinfo) -> None:
         out.print(f"[red]          {daemon['consecutive_failures']} failed run(s) in a row; "
                   f"skipping {daemon.get('backoff_ticks', 0)} tick(s)[/]")
     out.print(f"[bold]next run[/]  {_when(report['next_run_at'], tz)}")
+    stall = report.get("stalled")
+    if stall:
+        runs = f", {stall['runs']} runs" if stall["runs"] > 1 else ""
+        out.print(f"[bold red]sending   stalled since {_when(stall['since'], tz)} "
+                  f"(for {stall['for']}{runs}): {stall['status']}[/]")
+        out.print(f"[red]          {escape(stall['reason'])}[/]")
+    elif report["last_runs"]:
+        out.print("[bold]sending[/]   ok")
     _print_runs(out, report["last_runs"], tz)
     _print_sends(out, report["sends"], tz)
     _print_row_errors(out, report["row_errors"], tz)
@@ -127,8 +136,10 @@ def _print_sends(out: Console, sends: dict[str, Any], tz: tzinfo) -> None:
 def _print_row_errors(out: Console, errors: dict[str, Any], tz: tzinfo) -> None:
     out.print(f"[bold]row errors in the last run[/]: {errors['count']}")
     if errors["items"]:
+        shown = len(errors["items"])
+        first = f", the first {shown}" if shown < errors["count"] else ""
         t = RichTable("row", "key", "error",
-                      title=f"as of the daemon's run at {_when(errors['items_from'], tz)}")
+                      title=f"run {errors['run']} ({_when(errors['items_from'], tz)}){first}")
         for e in errors["items"]:
             t.add_row(str(e.get("line", "")), str(e.get("key", "")), str(e.get("message", "")))
         out.print(t)

@@ -11,7 +11,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import time, timedelta
+from datetime import time, timedelta, tzinfo
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -224,11 +224,83 @@ class SendingSettings(_Model):
         return parse_duration(v)
 
 
+_CRON_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # crontab's 0-6; 7 is sun
+
+
+def crontab_weekdays(field: str) -> str:
+    """Crontab's day-of-week field, as APScheduler day names that mean the same days.
+
+    Crontab counts 0 and 7 as Sunday and 1 as Monday; APScheduler 3 counts 0 as
+    Monday, and ``CronTrigger.from_crontab`` passes the numbers through, so
+    ``1-5`` would mean Tuesday to Saturday. Every form crontab allows (numbers,
+    names, ranges, lists, steps) is expanded here into the days it names.
+    """
+    field = field.strip().lower()
+    if field == "*":
+        return "*"
+    days: set[int] = set()
+    for item in field.split(","):
+        span, slash, step_text = item.partition("/")
+        if slash and not (step_text.isdigit() and int(step_text) > 0):
+            raise ValueError(f"weekday {item!r}: the step after '/' must be a whole number "
+                             "above 0, as in */2")
+        step = int(step_text) if slash else 1
+        if span == "*":
+            first, last = 0, 7
+        elif "-" in span:
+            start, _, end = span.partition("-")
+            first, last = _crontab_weekday(start), _crontab_weekday(end, at_end=True)
+            if first > last:
+                raise ValueError(f"weekday {item!r} runs backwards; write it as in 1-5 or "
+                                 "mon-fri (0 and 7 are Sunday)")
+        else:
+            first = _crontab_weekday(span)
+            last = 7 if slash else first
+        days.update(day % 7 for day in range(first, last + 1, step))
+    return ",".join(_CRON_WEEKDAYS[day] for day in sorted(days))
+
+
+def _crontab_weekday(text: str, *, at_end: bool = False) -> int:
+    if text.isdigit() and int(text) <= 7:
+        return int(text)
+    if text in _CRON_WEEKDAYS:
+        # "fri-sun": Sunday closing a range is day 7, as in 5-7
+        return 7 if at_end and text == "sun" else _CRON_WEEKDAYS.index(text)
+    raise ValueError(f"weekday {text!r} is not 0-7 (0 and 7 are Sunday) or one of "
+                     f"{', '.join(_CRON_WEEKDAYS)}")
+
+
+def crontab_trigger(line: str, tz: tzinfo | None = None) -> Any:
+    """An APScheduler trigger that fires when crontab would run ``line``.
+
+    Two differences with ``CronTrigger.from_crontab`` make it crontab's: the weekday
+    numbers (``crontab_weekdays``), and a day of the month and a weekday both given
+    (neither starting with ``*``) fire on a day matching either, not both. Raises
+    ValueError naming the field.
+    """
+    from apscheduler.triggers.combining import OrTrigger
+    from apscheduler.triggers.cron import CronTrigger
+
+    fields = line.split()
+    if len(fields) != 5:
+        raise ValueError(f"{len(fields)} fields; a crontab line has 5: "
+                         "minute hour day month weekday")
+    minute, hour, day, month, weekday = fields
+    days = crontab_weekdays(weekday)
+
+    def cron(**when: str) -> Any:
+        return CronTrigger(minute=minute, hour=hour, month=month, timezone=tz, **when)
+
+    if day.startswith("*") or weekday.startswith("*"):
+        return cron(day=day, day_of_week=days)
+    return OrTrigger([cron(day=day), cron(day_of_week=days)])
+
+
 class ScheduleSettings(_Model):
     """``[schedule]``: when ``sheetcrm run`` syncs, and how it reports it is alive."""
 
     every: str | None = "5m"  # a duration: 30s, 5m, 1h; ignored when cron is set
-    cron: str | None = None  # "*/5 * * * *", in the config time zone
+    cron: str | None = None  # "*/5 * * * *", in the config time zone, read as crontab does
     heartbeat: str | None = None  # file touched after each successful run
     health_port: int | None = Field(None, ge=0, le=65535)  # GET /health on 127.0.0.1
 
@@ -243,10 +315,8 @@ class ScheduleSettings(_Model):
     @classmethod
     def _cron(cls, v: str | None) -> str | None:
         if v is not None:
-            from apscheduler.triggers.cron import CronTrigger
-
             try:
-                CronTrigger.from_crontab(v)
+                crontab_trigger(v)
             except ValueError as exc:
                 raise ValueError(f"{v!r} is not a crontab line like '*/5 * * * *' "
                                  f"(minute hour day month weekday): {exc}") from None

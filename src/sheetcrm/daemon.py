@@ -5,25 +5,40 @@ Why it is built this way:
 - APScheduler 3.x fires one job. ``max_instances=1`` and ``coalesce=True`` mean a
   slow run is never overlapped by the next tick and the ticks it missed collapse
   into one. Across processes ``runner.sync`` takes the file lock a manual ``sync``
-  takes: a tick that finds it held is skipped and logged, never queued.
+  takes: a tick that finds it held is skipped and logged, never queued. A
+  ``cron`` schedule is read as crontab reads it (``config.crontab_trigger``:
+  weekday 0 and 7 are Sunday), not as APScheduler numbers weekdays.
 - A signal only sets a flag. The run in progress sees it before its next send
   (``stop`` in ``runner.sync``), still writes back, and the process exits 0. A
   second signal exits at once: the ledger records every send before it leaves, so
   the next start never sends a copy.
 - A failing run never ends the daemon. It is logged and the next ticks are skipped
   in a growing, capped number (back-off), so a dead backend is not hammered.
-- The config file is re-read when its content changes, before the next run; a
-  broken edit is logged and the previous config kept.
-- One JSON line per run on stderr (journald keeps it) with counts only: no cell
-  values, and every secret the config holds is masked in every line.
-- A status file beside the ledger (``daemon.json``) tells ``sheetcrm status``
-  whether the daemon is alive, when it runs next and which rows failed last.
+- Only an ``ok`` run is a good run. A run that failed, found a channel down or was
+  stopped by the blast-radius guard has stalled sending: the heartbeat is not
+  touched, ``/health`` answers 503 saying why and since when, and so does
+  ``sheetcrm status`` (from the ledger's run history, which survives restarts).
+- The config file is re-read when its content changes, before the next run. The new
+  version is adopted only if a run could use it (the file, its schedule, every rule
+  and every template a flow sends compile); otherwise it is logged and the previous
+  config kept.
+- One JSON line per run on stderr (journald keeps it, and logs get shared), the
+  ``/health`` body and the status file hold counts and reasons, never customer data
+  (row keys, addresses, cell values), and every secret the config holds is masked.
+  The rows behind the counts stay in the ledger, where ``sheetcrm status`` reads
+  them.
+- A status file beside the ledger (``daemon.json``, replaced atomically) tells
+  ``sheetcrm status`` whether the daemon is alive and when it runs next.
+- ``/health`` listens on 127.0.0.1 and answers only requests addressed to a loopback
+  name (``Host: localhost``, ``127.0.0.1``, ``[::1]``): a web page that rebinds its
+  own DNS name to 127.0.0.1 gets 403, not the daemon's state.
+- Every file it writes beside the ledger is created 0600 and never through a
+  symbolic link (``lock.open_private``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import gc
 import hashlib
 import json
@@ -32,12 +47,13 @@ import os
 import re
 import select
 import signal
+import sqlite3
 import sys
 import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -47,22 +63,22 @@ from typing import Any
 from apscheduler.executors.pool import ThreadPoolExecutor  # type: ignore[import-untyped]
 from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]
 from apscheduler.triggers.base import BaseTrigger  # type: ignore[import-untyped]
-from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped]
 from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
 from pydantic import BaseModel, SecretStr
 
-from .config import Config, load_config, parse_duration
-from .errors import ConfigError, LockedError, SheetcrmError
-from .ledger import FAILED, PENDING, RETRY, UNCERTAIN, Ledger
-from .lock import WAIT_ENV, RunLock
-from .runner import RunResult, sync
+from .config import Config, crontab_trigger, load_config, parse_duration
+from .errors import ConfigError, LockedError, SheetcrmError, TemplateError
+from .ledger import FAILED, PENDING, RETRY, RUN_INTERRUPTED, RUN_RUNNING, UNCERTAIN, Ledger
+from .lock import WAIT_ENV, RunLock, lock_held, open_private, probe, refuse_link
+from .rules import compile_rules
+from .runner import RunResult, lock_path, sync
 from .table import Table, open_table
+from .templates import Templates
 
 DEFAULT_EVERY = "5m"
 JOB_ID = "sync"
 MAX_SKIPPED_TICKS = 11  # back-off cap: at every 5m a dead backend is tried about hourly
 MISFIRE_GRACE_SECONDS = 900  # a tick that starts late (busy or suspended VPS) still runs
-MAX_ROW_ERRORS = 20  # row errors kept in the status file for `sheetcrm status`
 ATTENTION = (PENDING, UNCERTAIN, RETRY, FAILED)  # send statuses an operator should see
 
 log = logging.getLogger("sheetcrm.daemon")
@@ -84,7 +100,7 @@ class Schedule:
         """Validate and build; mistakes are ConfigErrors naming ``where``."""
         if cron:
             try:
-                CronTrigger.from_crontab(cron)
+                crontab_trigger(cron)
             except ValueError as exc:
                 raise ConfigError(f"{cron!r} is not a crontab expression like "
                                   f"'*/5 * * * *': {exc}", path=f"{where}.cron") from None
@@ -108,7 +124,7 @@ class Schedule:
 
     def trigger(self, tz: tzinfo) -> BaseTrigger:
         if self.cron:
-            return CronTrigger.from_crontab(self.cron, timezone=tz)
+            return crontab_trigger(self.cron, tz)
         assert self.every is not None
         return IntervalTrigger(seconds=self.every.total_seconds(), timezone=tz)
 
@@ -269,11 +285,17 @@ def file_digest(path: Path) -> str | None:
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Replace ``path`` atomically, so a reader never sees half a file."""
+    """Replace ``path`` atomically, so a reader never sees half a file.
+
+    The file is 0600; a symbolic link at ``path`` (or at the temporary file) is
+    refused with StateFileError, never replaced nor written through.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
+    refuse_link(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1, default=str) + "\n",
-                   encoding="utf-8")
+    text = json.dumps(data, ensure_ascii=False, indent=1, default=str) + "\n"
+    with os.fdopen(open_private(tmp, os.O_WRONLY | os.O_TRUNC), "w", encoding="utf-8") as f:
+        f.write(text)
     os.replace(tmp, path)
 
 
@@ -291,17 +313,68 @@ def daemon_alive(config: Config) -> bool:
     Probing the lock (not a pid) cannot be fooled by a reused pid. The file is only
     opened for reading, never created, so ``status`` stays read-only.
     """
-    try:
-        fd = os.open(daemon_lock_path(config), os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)  # closing releases a shared lock we may have taken
-    return False
+    return lock_held(daemon_lock_path(config))
+
+
+def check_config(config: Config) -> None:
+    """What a run needs beyond a valid file: every rule and every template compiles.
+
+    Raises ConfigError naming the key path (and the template file and line).
+    """
+    compile_rules(config)
+    templates = Templates(config.templates_dir)
+    checked: set[str] = set()
+    for flow_name, flow in config.flows.items():
+        for i, step in enumerate(flow.steps):
+            variants = [f"{step.template}.{v}" for v in step.variants or ()]
+            for name in [step.template, *(v for v in variants if v in templates.names())]:
+                if name in checked:
+                    continue
+                try:
+                    templates.check(name)
+                except TemplateError as exc:
+                    raise ConfigError(str(exc), path=f"flows.{flow_name}.steps[{i}]."
+                                      "template") from None
+                checked.add(name)
+
+
+# -- stalled sending ---------------------------------------------------------------
+
+
+def stall_reason(status: str, summary: Mapping[str, Any]) -> str:
+    """Why a run that was not ``ok`` sent nothing (or not all): from its summary."""
+    if status == "sending_stopped":
+        return str(summary.get("sending_stopped") or "sending stopped")
+    if status == "channel_down":
+        down = summary.get("channels_down") or {}
+        return "; ".join(f"channel {name} down: {why}" for name, why in down.items()) \
+            or "a channel is down"
+    return str(summary.get("error") or status)
+
+
+@dataclass
+class Stall:
+    """Sending has stalled: since the first run of a streak that was not ``ok``."""
+
+    status: str  # the latest run's: failed | channel_down | sending_stopped
+    reason: str
+    since: datetime  # the run clock (``--now`` moves it), as the ledger's started_at
+    runs: int = 1
+
+    @classmethod
+    def from_ledger(cls, found: Mapping[str, Any] | None) -> Stall | None:
+        if not found:
+            return None
+        return cls(found["status"], stall_reason(found["status"], found["summary"]),
+                   datetime.fromisoformat(found["since"]), found["runs"])
+
+    def report(self, now: datetime) -> dict[str, Any]:
+        lasted = max(timedelta(0), now - self.since)
+        lasted -= timedelta(microseconds=lasted.microseconds)
+        return {"status": self.status, "reason": self.reason,
+                "since": self.since.isoformat(timespec="seconds"),
+                "for": human_duration(lasted),
+                "for_seconds": int(lasted.total_seconds()), "runs": self.runs}
 
 
 class StopFlag:
@@ -336,15 +409,31 @@ class StopFlag:
 # -- health endpoint -----------------------------------------------------------------
 
 
+_LOOPBACK_HOST = re.compile(r"(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?", re.IGNORECASE)
+
+
+def loopback_host(host: str | None) -> bool:
+    """Whether a Host header names this machine's loopback (with or without a port).
+
+    A browser tricked by DNS rebinding sends its own site's name here: refused.
+    """
+    return bool(host and _LOOPBACK_HOST.fullmatch(host.strip()))
+
+
 class HealthServer:
-    """``GET /health`` on 127.0.0.1: 200 while runs succeed, 503 after a failed one."""
+    """``GET /health`` on 127.0.0.1: 200 after a good run, 503 while sending is stalled."""
 
     def __init__(self, port: int, snapshot: Callable[[], dict[str, Any]]) -> None:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-                data = snapshot()
+                if not loopback_host(self.headers.get("Host")):
+                    status, data = 403, {"error": "ask for http://127.0.0.1:PORT/health "
+                                         "(only a loopback Host header is answered)"}
+                else:
+                    data = snapshot()
+                    status = 200 if data.get("healthy") else 503
                 body = json.dumps(data, ensure_ascii=False, default=str).encode()
-                self.send_response(200 if data.get("healthy") else 503)
+                self.send_response(status)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(body)))
                 self.end_headers()
@@ -390,6 +479,7 @@ class Daemon:
         self.options = options
         self.env = env if env is not None else os.environ
         self.config = config or load_config(options.config_path, self.env)
+        check_config(self.config)  # a broken rule or template: exit 2, not failed runs
         self.schedule = options.schedule or Schedule.from_config(self.config)
         self.redactor = Redactor.for_config(self.config, self.env)
         self.stop = StopFlag()
@@ -399,7 +489,9 @@ class Daemon:
         self.ticks = self.runs = 0
         self.in_run = False
         self._frozen = False
-        self.last: dict[str, Any] = {}
+        self.last: dict[str, Any] = {}  # the last run: status, time, counts (never rows)
+        self.stall: Stall | None = None  # runs not ok since the last ok one
+        self.last_ok_at: datetime | None = None
         self.next_run: datetime | None = None
         self._fired_at: datetime | None = None  # when the current or last tick began
         self._seen_digest = file_digest(options.config_path)
@@ -424,9 +516,10 @@ class Daemon:
         """
         lock = RunLock(daemon_lock_path(self.config), wait=1.0, what="sheetcrm daemon")
         with lock:
-            # A tick never waits for the run lock: it skips, so a stop request is
-            # never stuck behind a manual sync.
+            # A tick never waits for the run lock (beyond a moment): it skips, so a
+            # stop request is never stuck behind a manual sync.
             os.environ.pop(WAIT_ENV, None)
+            self._recall_stall()
             self._install_signal_handlers()
             self._start_health()
             self.scheduler.add_job(self.tick, self.schedule.trigger(self.config.tz), id=JOB_ID,
@@ -514,19 +607,31 @@ class Daemon:
         except Exception:  # a bug in the bookkeeping itself: say so, keep serving
             log.exception("", extra={"event": "tick_error", "fields": {}})
 
+    def _recall_stall(self) -> None:
+        """After a restart, a stall that began before it still counts from its start."""
+        try:
+            ledger = Ledger.open_readonly(self.config.state_path)
+            try:
+                self.stall = Stall.from_ledger(ledger.stalled_runs())
+            finally:
+                ledger.close()
+        except (SheetcrmError, sqlite3.Error) as exc:  # the first run will say more
+            emit("ledger_unreadable", logging.WARNING, error=self.redactor(str(exc)))
+
     def _run_once(self) -> None:
         self._reload_if_changed()
         self.in_run = True
         started = time.monotonic()
+        now = self.now()
         try:
-            result = self._sync()
+            result = self._sync(now)
         except LockedError as exc:
             emit("run", logging.WARNING, status="busy", error=str(exc),
                  message="another run holds the lock; skipped this tick")
         except Exception as exc:  # any failure: log, back off, keep serving
-            self._failed(exc, time.monotonic() - started)
+            self._failed(exc, now, time.monotonic() - started)
         else:
-            self._succeeded(result, time.monotonic() - started)
+            self._finished(result, time.monotonic() - started)
         finally:
             self.in_run = False
             self.runs += 1
@@ -544,11 +649,11 @@ class Daemon:
             gc.freeze()
             self._frozen = True
 
-    def _sync(self) -> RunResult:
+    def _sync(self, now: datetime) -> RunResult:
         config = self.config
         if self.table is None:
             self.table = open_table(config)
-        return sync(config, self.now(), table=self.table, stop=self.stop.is_set)
+        return sync(config, now, table=self.table, stop=self.stop.is_set)
 
     def now(self) -> datetime:
         """The real clock, or with ``--now`` a clock that started there."""
@@ -556,38 +661,56 @@ class Daemon:
             return datetime.now(self.config.tz)
         return self.options.start_at + timedelta(seconds=time.monotonic() - self._clock_origin)
 
-    def _succeeded(self, result: RunResult, seconds: float) -> None:
-        summary = result.summary()
-        status = "ok"
-        if result.channels_down:
+    def _finished(self, result: RunResult, seconds: float) -> None:
+        """A run that went through: ``ok``, or stalled (a channel down, sending stopped)."""
+        summary, status, now = result.summary(), result.status, result.plan.now
+        self.last = {"status": status, "at": _utc_now(), "summary": summary}
+        if status == "ok":
+            self.failures = 0
+            self.stall = None
+            self.last_ok_at = now
+            emit("run", status=status, duration=round(seconds, 3), **summary)
+            self._touch_heartbeat()
+            return
+        fields: dict[str, Any] = {}
+        if status == "channel_down":
             # The run worked but could not deliver (login refused, server down): back
             # off like a failed run rather than knock on a closed door every tick.
-            status = "channel_down"
             self.failures += 1
             self.skip = backoff_ticks(self.failures)
-            emit("run", logging.ERROR, status=status, duration=round(seconds, 3),
-                 consecutive_failures=self.failures, backoff_ticks=self.skip, **summary)
+            fields = {"consecutive_failures": self.failures, "backoff_ticks": self.skip}
         else:
+            # The blast-radius guard held every send: each run re-plans (tags still
+            # update) and holds them again until the operator decides.
             self.failures = 0
-            emit("run", status=status, duration=round(seconds, 3), **summary)
-        self.last = {
-            "status": status, "at": _utc_now(), "summary": summary,
-            "row_errors": [asdict(e) for e in result.plan.errors[:MAX_ROW_ERRORS]],
-        }
-        self._touch_heartbeat()
+        stall = self._stalled(status, stall_reason(status, summary), now)
+        emit("run", logging.ERROR, status=status, duration=round(seconds, 3),
+             reason=stall.reason, stalled_since=stall.report(now)["since"], **fields,
+             **summary)
 
-    def _failed(self, exc: Exception, seconds: float) -> None:
+    def _failed(self, exc: Exception, now: datetime, seconds: float) -> None:
         self.failures += 1
         self.skip = backoff_ticks(self.failures)
         self.table = None  # reopen next time: a cached client may be what broke
         error = self.redactor(f"{type(exc).__name__}: {exc}")
+        stall = self._stalled("failed", error, now)
         fields: dict[str, Any] = {"status": "failed", "error": error,
                                   "consecutive_failures": self.failures,
-                                  "backoff_ticks": self.skip, "duration": round(seconds, 3)}
+                                  "backoff_ticks": self.skip, "duration": round(seconds, 3),
+                                  "stalled_since": stall.report(now)["since"]}
         if not isinstance(exc, SheetcrmError):  # a bug: say where
             fields["trace"] = "".join(traceback.format_exception(exc)[-4:])
         emit("run", logging.ERROR, **fields)
         self.last = {"status": "failed", "at": _utc_now(), "error": error}
+
+    def _stalled(self, status: str, reason: str, now: datetime) -> Stall:
+        """One more run that was not ok: the stall starts here or goes on."""
+        if self.stall is None:
+            self.stall = Stall(status, reason, now)
+        else:
+            self.stall.status, self.stall.reason = status, reason
+            self.stall.runs += 1
+        return self.stall
 
     def _next_fire(self) -> datetime | None:
         """When the next run will start, back-off included (for status and /health)."""
@@ -617,6 +740,7 @@ class Daemon:
             return
         try:
             config = load_config(path, self.env)
+            check_config(config)
             schedule = self.options.schedule or Schedule.from_config(config)
         except Exception as exc:  # ConfigError, or the file vanished mid-read
             error = str(exc) if isinstance(exc, SheetcrmError) else f"{type(exc).__name__}: {exc}"
@@ -639,17 +763,21 @@ class Daemon:
         return self.config.resolve(name) if name else None
 
     def _touch_heartbeat(self) -> None:
+        """After an ok run only: the file's modification time is the last good run."""
         path = self._heartbeat_path()
         if path is None:
             return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(_utc_now() + "\n", encoding="utf-8")
-        except OSError as exc:
+            with os.fdopen(open_private(path, os.O_WRONLY | os.O_TRUNC), "w",
+                           encoding="utf-8") as f:
+                f.write(_utc_now() + "\n")
+        except (OSError, SheetcrmError) as exc:
             emit("heartbeat_failed", logging.WARNING, error=str(exc))
 
     def snapshot(self, state: str = "running") -> dict[str, Any]:
-        """What the status file and /health report."""
+        """What the status file and /health report: counts and reasons, no rows."""
+        now = self.now()
         return {
             "pid": os.getpid(),
             "state": state,
@@ -662,14 +790,17 @@ class Daemon:
             "runs": self.runs,
             "consecutive_failures": self.failures,
             "backoff_ticks": self.skip,
-            "healthy": self.failures == 0,
+            "healthy": self.failures == 0 and self.stall is None,
+            "stalled": self.redactor.deep(self.stall.report(now)) if self.stall else None,
+            "last_ok_at": self.last_ok_at.isoformat(timespec="seconds")
+            if self.last_ok_at else None,
             "last": self.redactor.deep(self.last),
         }
 
     def _write_status(self, state: str) -> None:
         try:
             write_json(status_path(self.config), self.snapshot(state))
-        except OSError as exc:
+        except (OSError, SheetcrmError) as exc:
             emit("status_file_failed", logging.WARNING, error=str(exc))
 
 
@@ -702,26 +833,41 @@ def attention_sends(ledger: Ledger, limit: int = 20) -> dict[str, Any]:
 
 def status_report(config: Config, now: datetime, *, runs: int = 5,
                   env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Everything ``sheetcrm status`` shows, read without changing any file."""
-    ledger = Ledger.open_readonly(config.state_path)
-    try:
-        last_runs = ledger.last_runs(runs)
-        sends = attention_sends(ledger)
-    finally:
-        ledger.close()
+    """Everything ``sheetcrm status`` shows, read without changing any file.
+
+    A run the ledger still calls ``running`` while no process holds the run lock was
+    killed mid-way: it is shown ``interrupted`` (the next run records it so). The
+    lock is probed around the reading, so a run cannot start or end unseen meanwhile.
+    """
+    with probe(lock_path(config)) as run_in_progress:
+        ledger = Ledger.open_readonly(config.state_path)
+        try:
+            recent = ledger.last_runs(max(runs, RUNS_SEARCHED))
+            stall = Stall.from_ledger(ledger.stalled_runs())
+            sends = attention_sends(ledger)
+        finally:
+            ledger.close()
+    if not run_in_progress:
+        for run in recent:
+            if run["status"] == RUN_RUNNING:
+                run["status"] = RUN_INTERRUPTED
     recorded = read_json(status_path(config)) or {}
     daemon = _daemon_section(config, recorded)
-    last = last_runs[0] if last_runs else None
+    last = recent[0] if recent else None
     return Redactor.for_config(config, env if env is not None else os.environ).deep({
         "config": str(config.path),
         "state": str(config.state_path),
         "daemon": daemon,
         "schedule": daemon.get("schedule") or Schedule.from_config(config).describe(),
         "next_run_at": _next_run(config, daemon, last, now),
-        "last_runs": last_runs,
+        "stalled": stall.report(now) if stall else None,
+        "last_runs": recent[:runs],
         "sends": sends,
-        "row_errors": _row_errors(last, recorded),
+        "row_errors": _row_errors(recent),
     })
+
+
+RUNS_SEARCHED = 20  # runs looked through for the last one that read the sheet
 
 
 def _daemon_section(config: Config, recorded: dict[str, Any]) -> dict[str, Any]:
@@ -734,7 +880,7 @@ def _daemon_section(config: Config, recorded: dict[str, Any]) -> dict[str, Any]:
     else:
         state = "never started"
     keys = ("pid", "started_at", "updated_at", "schedule", "next_run_at",
-            "consecutive_failures", "backoff_ticks")
+            "consecutive_failures", "backoff_ticks", "last_ok_at")
     section = {"state": state, **{k: recorded[k] for k in keys if k in recorded}}
     last = recorded.get("last") or {}
     if last:
@@ -751,12 +897,16 @@ def _next_run(config: Config, daemon: dict[str, Any], last: dict[str, Any] | Non
         timespec="seconds")
 
 
-def _row_errors(last: dict[str, Any] | None, status: dict[str, Any]) -> dict[str, Any]:
-    """The count from the last run's summary; details from the daemon's last run."""
-    summary = (last or {}).get("summary") or {}
-    recorded = status.get("last") or {}
-    return {
-        "count": summary.get("row_errors", 0),
-        "items": recorded.get("row_errors", []),
-        "items_from": recorded.get("at") if recorded.get("row_errors") else None,
-    }
+def _row_errors(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The row errors of the last run that read the sheet, as the ledger keeps them.
+
+    The ledger holds a sample (the first ``RunResult.details`` keeps) with each row's
+    key and message; the log, /health and the status file only ever hold the count.
+    """
+    for run in runs:
+        summary = run.get("summary") or {}
+        if "row_errors" in summary:
+            return {"count": summary["row_errors"],
+                    "items": summary.get("row_error_samples", []),
+                    "items_from": run["started_at"], "run": run["id"]}
+    return {"count": 0, "items": [], "items_from": None, "run": None}

@@ -12,6 +12,7 @@ creates or changes a file.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import sys
 from collections import defaultdict
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import SheetcrmError
+from .lock import open_private
 
 SCHEMA_VERSION = 3
 
@@ -76,7 +78,8 @@ CREATE TABLE IF NOT EXISTS runs (
     command     TEXT NOT NULL,
     started_at  TEXT NOT NULL,
     finished_at TEXT,
-    status      TEXT NOT NULL,             -- running | ok | failed
+    status      TEXT NOT NULL,             -- running | ok | channel_down | sending_stopped |
+                                           -- failed | interrupted (killed while running)
     summary     TEXT
 );
 """
@@ -85,6 +88,7 @@ ACTIVE = "active"
 SENT, PENDING, RETRY, FAILED, UNCERTAIN = "sent", "pending", "retry", "failed", "uncertain"
 SKIPPED = "skipped"  # a step passed over for a lasting reason (no consent, opted out)
 RUNS_KEPT = 2000  # run history: about a week of 5-minute daemon ticks
+RUN_OK, RUN_RUNNING, RUN_INTERRUPTED = "ok", "running", "interrupted"
 
 # Columns added after version 1: (table, column, definition).
 _MIGRATIONS = [
@@ -214,8 +218,16 @@ class Ledger:
 
     @classmethod
     def open(cls, path: Path) -> Ledger:
-        """Open (creating if needed) for a run that changes state."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """Open (creating if needed) for a run that changes state.
+
+        The file is created 0600 whatever the umask, and SQLite gives its journal the
+        same mode; a symbolic link at ``path`` is refused (StateFileError).
+        """
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.close(open_private(path, os.O_RDWR))
+        except OSError as exc:
+            raise LedgerError(f"state file {path}: {exc.strerror or exc}") from None
         try:
             conn = sqlite3.connect(path, isolation_level=None, timeout=30)
             conn.execute("PRAGMA journal_mode=DELETE")
@@ -329,12 +341,42 @@ class Ledger:
             for r in rows
         ]
 
+    def stalled_runs(self) -> dict[str, Any] | None:
+        """The finished runs since the last ``ok`` one, if any: sending has stalled.
+
+        ``since`` is when the first of them started, ``runs`` how many there are,
+        ``status`` and ``summary`` the latest one's. Runs still marked running or
+        interrupted say nothing about sending and are passed over.
+        """
+        since_ok = ("id > COALESCE((SELECT MAX(id) FROM runs WHERE status = ?), 0)"
+                    " AND status NOT IN (?, ?, ?)")
+        marks = (RUN_OK, RUN_OK, RUN_RUNNING, RUN_INTERRUPTED)
+        first, last, count = self.conn.execute(
+            f"SELECT MIN(id), MAX(id), COUNT(*) FROM runs WHERE {since_ok}", marks,
+        ).fetchone()
+        if not count:
+            return None
+        (since,) = self.conn.execute("SELECT started_at FROM runs WHERE id = ?",
+                                     (first,)).fetchone()
+        status, summary = self.conn.execute("SELECT status, summary FROM runs WHERE id = ?",
+                                            (last,)).fetchone()
+        return {"since": since, "runs": count, "status": status,
+                "summary": json.loads(summary) if summary else {}}
+
     # -- writing ---------------------------------------------------------------
 
     def start_run(self, command: str, now: datetime) -> int:
+        """Record that a run begins. Called under the run lock.
+
+        Holding the lock, no other run can be in progress: a run still marked
+        ``running`` was killed mid-way (SIGKILL, a power cut) and is marked
+        ``interrupted``.
+        """
+        self.conn.execute("UPDATE runs SET status = ? WHERE status = ?",
+                          (RUN_INTERRUPTED, RUN_RUNNING))
         cur = self.conn.execute(
-            "INSERT INTO runs (command, started_at, status) VALUES (?, ?, 'running')",
-            (command, iso(now)),
+            "INSERT INTO runs (command, started_at, status) VALUES (?, ?, ?)",
+            (command, iso(now), RUN_RUNNING),
         )
         return int(cur.lastrowid or 0)
 
