@@ -80,9 +80,10 @@ class CsvTable:
 
         The file is re-read here, so edits saved since read() are kept. If it changes
         again while we rewrite it, the whole update is redone on the new content.
-        A column named in updates but missing from the header is appended to it even
-        when none of its updates lands (the writeback column should exist from the
-        first run on). Nothing is rewritten when no byte would change.
+        A column named in updates but missing from the header is added past the
+        widest row (notes typed in unnamed columns stay where they are), even when
+        none of its updates lands (the writeback column should exist from the first
+        run on). Nothing is rewritten when no byte would change.
         """
         if not updates:
             return WriteReport()
@@ -217,14 +218,18 @@ class _Rewrite:
     def apply(self, key_column: str, updates: list[CellUpdate]) -> tuple[str | None, WriteReport]:
         """Return the new text (None if nothing changes) and what was done."""
         key_index = self._key_index(key_column)
-        columns, added = column_positions(self.header, len(self.header), updates,
-                                          self.source)
+        # Operators type notes in unnamed columns past the header: a new column goes
+        # past the widest row, so none of its cells lands on a note.
+        width = max(len(record.raws) for record in self.records)
+        columns, added = column_positions(self.header, width, updates, self.source)
         report = WriteReport(columns_added=added)
         targets = self._targets(key_index, columns, updates, report)
         edits: list[tuple[int, int, str]] = []
         if added:
-            tail = "".join(self.delimiter + self._cell_text(self._storable(n)) for n in added)
-            edits.append((self.records[0].end, self.records[0].end, tail))
+            header = self.records[0]
+            names = [self._cell_text(self._storable(name)) for name in added]
+            tail = [""] * (width - len(header.raws)) + names
+            edits.append((header.end, header.end, "".join(self.delimiter + t for t in tail)))
         for index in sorted(targets):
             row_edits, changed = self._row_edits(self.records[index], targets[index])
             edits.extend(row_edits)
