@@ -889,3 +889,23 @@ def test_monthly_calls_must_be_a_positive_number(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         schedule_config(tmp_path, every="5m", monthly_calls=0)
     assert str(caught.value).startswith("table.monthly_calls: 0 is invalid")
+
+
+def docs_example(after: str) -> str:
+    """The ```text block that follows ``after`` in docs/airtable.md, as one line."""
+    text = (ROOT / "docs" / "airtable.md").read_text(encoding="utf-8")
+    block = text.split(after, 1)[1].split("```text\n", 1)[1].split("\n```", 1)[0]
+    return " ".join(block.split("\n"))
+
+
+def test_the_docs_show_the_warning_and_the_error_as_they_are(
+        tmp_path: Path, vclock: VirtualClock) -> None:
+    warning = airtable.monthly_budget_warning(schedule_config(tmp_path, every="5m"), rows=26)
+    assert docs_example("naming an `every` that fits:") == warning
+    with AirtableEmulator(tokens=[TOKEN], clock=vclock.now, monthly_calls=0) as emu:
+        emu.add_table("appXXXXXXXXXXXXXX", "고객", SIMPLE)
+        table = AirtableTable(token=TOKEN, base="appXXXXXXXXXXXXXX", table="고객",
+                              columns=["이메일"], endpoint=emu.url)
+        with pytest.raises(AirtableError) as caught:
+            table.read()
+    assert docs_example("before anything is sent:") == str(caught.value)
