@@ -24,6 +24,10 @@ Emulated (``/v0/...``):
   ``INVALID_REQUEST_UNKNOWN``; 429 ``{"errors": [{"error": "RATE_LIMIT_REACHED", ...}]}``.
 - Airtable's rate limit: more than ``rate_limit`` requests to one base within a second
   answers 429 and then refuses the base for ``penalty`` seconds.
+- The plan's monthly call cap: with ``monthly_calls`` set, the requests of the month
+  (``month_calls``, all bases: one workspace) beyond it answer 429
+  ``{"errors": [{"error": "PUBLIC_API_BILLING_LIMIT_EXCEEDED", ...}]}`` until
+  ``new_month()``, however long the client waits.
 
 Time comes from ``clock`` (``time.monotonic`` by default); tests pass a
 ``VirtualClock`` shared with the client's pacer, so a 30-second penalty costs nothing.
@@ -66,6 +70,9 @@ LIST_BODY_KEYS = {"pageSize", "offset", "fields", "view", "maxRecords", "cellFor
 CREATED_TIME = "2026-01-01T00:00:00.000Z"
 RATE_LIMIT_BODY = {"errors": [{"error": "RATE_LIMIT_REACHED",
                                "message": "Rate limit exceeded. Please try again later"}]}
+MONTHLY_CAP_BODY = {"errors": [{"error": "PUBLIC_API_BILLING_LIMIT_EXCEEDED",
+                                "message": "The workspace has reached the monthly API call "
+                                           "limit of its billing plan"}]}
 
 
 class VirtualClock:
@@ -159,11 +166,13 @@ class AirtableEmulator(LoopbackHTTP):
 
     def __init__(self, *, tokens: Iterable[str] = ("patTestToken.sheetcrm",),
                  clock: Callable[[], float] = time.monotonic, rate_limit: int = 5,
-                 penalty: float = 30.0) -> None:
+                 penalty: float = 30.0, monthly_calls: int | None = None) -> None:
         self.tokens = set(tokens)
         self.clock = clock
         self.rate_limit = rate_limit
         self.penalty = penalty
+        self.monthly_calls = monthly_calls  # the plan's cap; None = unlimited
+        self.month_calls = 0  # authenticated requests served or refused this month
         self.calls: list[Call] = []
         self.bases: dict[str, dict[str, EmulatedTable]] = {}
         self._faults: list[Fault] = []
@@ -261,6 +270,11 @@ class AirtableEmulator(LoopbackHTTP):
             self._faults.append(Fault(status, method, path, skip, times, body,
                                       dict(headers or {}), delay, after_apply))
 
+    def new_month(self) -> None:
+        """The billing month rolls over: the monthly call count starts again."""
+        with self._lock:
+            self.month_calls = 0
+
     def rate_limit_storm(self, seconds: float) -> None:
         """Answer 429 to every request for the next ``seconds`` of clock time."""
         with self._lock:
@@ -340,6 +354,7 @@ class AirtableEmulator(LoopbackHTTP):
         try:
             if auth.removeprefix("Bearer ") not in self.tokens or not auth.startswith("Bearer "):
                 raise ApiError(401, "AUTHENTICATION_REQUIRED", "Authentication required")
+            self._check_month()
             self._check_rate(call.base, call.at)
             if body is ValueError:
                 raise ApiError(400, "INVALID_REQUEST_UNKNOWN", "Invalid request: the body "
@@ -348,6 +363,13 @@ class AirtableEmulator(LoopbackHTTP):
                 return 200, self._route(call.method, segments, call.query, body), {}
         except ApiError as exc:
             return exc.status, exc.body, {}
+
+    def _check_month(self) -> None:
+        """The plan's monthly cap: past it, every request is refused until next month."""
+        with self._lock:
+            self.month_calls += 1
+            if self.monthly_calls is not None and self.month_calls > self.monthly_calls:
+                raise ApiError(429, body=MONTHLY_CAP_BODY)
 
     def _check_rate(self, base: str, at: float) -> None:
         """Airtable's limit: 5 requests per second per base, then 30 s of 429s."""

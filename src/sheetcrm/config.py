@@ -69,6 +69,7 @@ class TableSettings(_Model):
     table: str | None = None  # name or tbl... id
     token: SecretStr | None = None  # personal access token, from ${ENV}
     view: str | None = None
+    monthly_calls: int | None = Field(None, gt=0)  # the workspace's API calls a month
     # gsheets and airtable: another API host (emulators, proxies)
     endpoint: str | None = None
 

@@ -16,6 +16,12 @@ Writes find records by key at write time: the key field is listed again (pages o
 per request, ``typecast=True``. When a request fails after earlier ones succeeded the
 error says how many records were written; the next run recomputes the projection from
 the ledger and writes what is still different, so nothing is sent twice.
+
+Plans also cap the API calls a workspace makes per month (Free: 1,000). A call over
+the cap answers 429 too, with ``PUBLIC_API_BILLING_LIMIT_EXCEEDED``: waiting 30 s does
+not help, so that answer is never retried and says what to do.
+``monthly_budget_warning`` estimates what the configured schedule spends per month,
+so ``check`` can say so before the cap is hit.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -57,7 +64,8 @@ if TYPE_CHECKING:
 
     from sheetcrm.config import Config
 
-__all__ = ["AirtableError", "AirtableTable", "Clock", "Pacer", "cell_text", "default_clock"]
+__all__ = ["AirtableError", "AirtableTable", "Clock", "Pacer", "cell_text", "default_clock",
+           "monthly_budget_warning", "requests_per_run", "runs_per_month"]
 
 T = TypeVar("T")
 
@@ -75,6 +83,9 @@ MAX_WAIT = 300.0  # cap on a Retry-After we honour
 TIMEOUT = (5.0, 30.0)  # (connect, read) seconds, on every request
 MAX_RETRIES = 6  # per request: 6 x 30 s covers a long 429 storm, and then gives up
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+MONTHLY_CAP = "PUBLIC_API_BILLING_LIMIT_EXCEEDED"  # the 429 of the monthly call cap
+FREE_PLAN_CALLS = 1_000  # API calls per workspace per month on the Free plan
+MONTH = timedelta(days=30)
 
 #: Field type to create in Airtable for each owned (writeback) column.
 SUGGESTED_TYPES = {
@@ -175,9 +186,13 @@ class _PacedRetry(Retry):
     def increment(self, method: str | None = None, url: str | None = None,
                   response: BaseHTTPResponse | None = None, error: Exception | None = None,
                   _pool: Any = None, _stacktrace: Any = None) -> _PacedRetry:
-        if response is not None and response.status == 429 and self.gate is not None:
-            wait = max(RATE_LIMIT_PENALTY, self._retry_after(response) or 0.0)
-            self.gate.pacer.hold(min(wait, MAX_WAIT))
+        if response is not None and response.status == 429:
+            kind, detail = _error_parts(response.read(decode_content=True))
+            if kind == MONTHLY_CAP:  # no retry, no 30 s wait: the month's calls are spent
+                raise _MonthlyCapReached(detail)
+            if self.gate is not None:
+                wait = max(RATE_LIMIT_PENALTY, self._retry_after(response) or 0.0)
+                self.gate.pacer.hold(min(wait, MAX_WAIT))
         return super().increment(method, url, response, error, _pool, _stacktrace)  # type: ignore[return-value]
 
     def sleep(self, response: BaseHTTPResponse | None = None) -> None:
@@ -280,14 +295,27 @@ class AirtableWriteError(AirtableError):
         self.report = report
 
 
+class _MonthlyCapReached(Exception):
+    """A 429 ``PUBLIC_API_BILLING_LIMIT_EXCEEDED``, raised out of the retry to stop it."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
 def _error_body(response: Response | None) -> tuple[str, str]:
     """Airtable's error type and message from any of its three body shapes."""
     if response is None:
         return "", ""
+    return _error_parts(response.content)
+
+
+def _error_parts(data: bytes) -> tuple[str, str]:
+    """Airtable's error type and message from a response body."""
     try:
-        body = response.json()
+        body = json.loads(data)
     except ValueError:
-        return "", response.text[:200].strip()
+        return "", data[:200].decode("utf-8", "replace").strip()
     if not isinstance(body, dict):
         return "", ""
     error = body.get("error")
@@ -530,6 +558,8 @@ class AirtableTable:
         """Run one pyairtable call; every failure becomes an AirtableError."""
         try:
             return call()
+        except _MonthlyCapReached as exc:
+            raise self._monthly_cap(action, exc.detail) from None
         except RetryError as exc:
             raise self._gave_up(action, exc) from None
         except HTTPError as exc:
@@ -566,6 +596,8 @@ class AirtableTable:
         response = exc.response
         status = response.status_code if response is not None else None
         kind, detail = _error_body(response)
+        if status == 429 and kind == MONTHLY_CAP:
+            return self._monthly_cap(action, detail)
         if status == 429:
             self._gate.pacer.hold(RATE_LIMIT_PENALTY)
         said = f"{status} {kind}".strip() + (f": {detail}" if detail else "")
@@ -581,6 +613,17 @@ class AirtableTable:
         message = f"{self.source}: {action}: Airtable answered {said}"
         return AirtableError(message + (f" — {hint}" if hint else ""), status=status,
                              kind=kind, detail=detail)
+
+
+    def _monthly_cap(self, action: str, detail: str) -> AirtableError:
+        """The workspace spent its monthly calls: what it means and what to do."""
+        return AirtableError(
+            f"{self.source}: {action}: Airtable answered 429 {MONTHLY_CAP}: the workspace "
+            f"has used all of its API calls for this month (the Free plan allows "
+            f"{FREE_PLAN_CALLS:,}), so sheetcrm can neither read nor write the table until "
+            "the count resets next month. Wait for the next month, upgrade the workspace's "
+            "plan, or run less often ([schedule] every or cron; docs/airtable.md says what a "
+            "schedule costs)", status=429, kind=MONTHLY_CAP, detail=detail)
 
 
 def _unknown_field(exc: AirtableError) -> str | None:
@@ -656,3 +699,87 @@ def _optional(value: str | None, path: str) -> str | None:
 def _endpoint(value: str | None) -> str:
     """The API host: https, or http only on this machine (the token travels with it)."""
     return api_endpoint(value, example=DEFAULT_ENDPOINT) or DEFAULT_ENDPOINT
+
+
+# --------------------------------------------------------------------------- monthly calls
+
+
+def requests_per_run(rows: int, changed: int = 0) -> int:
+    """API calls one sync makes on ``rows`` records when ``changed`` of them get new cells.
+
+    A page of 100 records to read; to write, the keys listed again (pages of 100) and
+    one PATCH per 10 changed records. Retries after errors come on top.
+    """
+    pages = max(1, math.ceil(rows / PAGE_SIZE))
+    if changed <= 0:
+        return pages
+    return 2 * pages + math.ceil(changed / BATCH_SIZE)
+
+
+def runs_per_month(config: Config, *, now: datetime | None = None) -> int | None:
+    """Syncs the configured ``[schedule]`` makes in 30 days; None when there is none.
+
+    ``cron`` wins over ``every``, as in ``sheetcrm run``; its fire times are counted in
+    the 30 days from ``now`` (default: the present) in the config's time zone.
+    """
+    from apscheduler.triggers.cron import CronTrigger
+
+    from sheetcrm.config import parse_duration
+
+    schedule = config.model.schedule
+    if schedule.cron:
+        trigger = CronTrigger.from_crontab(schedule.cron, timezone=config.tz)
+        start = (now or datetime.now(config.tz)).astimezone(config.tz)
+        end, runs = start + MONTH, 0
+        fire = trigger.get_next_fire_time(None, start)
+        while fire is not None and fire < end:
+            runs += 1
+            fire = trigger.get_next_fire_time(fire, fire + timedelta(microseconds=1))
+        return runs
+    if schedule.every:
+        return math.floor(MONTH / parse_duration(schedule.every))
+    return None
+
+
+_EVERY_CHOICES = ("5m", "10m", "15m", "20m", "30m", "1h", "2h", "3h", "4h", "6h", "8h", "12h",
+                  "1d")
+
+
+def monthly_budget_warning(config: Config, rows: int, *, now: datetime | None = None
+                           ) -> str | None:
+    """A warning when the schedule would spend more Airtable calls a month than allowed.
+
+    The estimate is the least a month costs: ``rows`` records read on every run, with
+    no writes (a run that changes cells costs more, see ``requests_per_run``). The
+    allowance is ``[table] monthly_calls``, or the Free plan's 1,000 when unset. None
+    for other backends, without a schedule, or when the estimate fits.
+    """
+    from sheetcrm.config import parse_duration
+
+    if config.table.backend != "airtable":
+        return None
+    runs = runs_per_month(config, now=now)
+    if runs is None:
+        return None
+    per_run = requests_per_run(rows)
+    monthly = runs * per_run
+    budget = config.table.monthly_calls
+    allowance = budget or FREE_PLAN_CALLS
+    if monthly <= allowance:
+        return None
+    schedule = config.model.schedule
+    setting = f'cron = "{schedule.cron}"' if schedule.cron else f'every = "{schedule.every}"'
+    over = (f"over [table] monthly_calls = {budget:,}" if budget else
+            f"over the {FREE_PLAN_CALLS:,} calls a month of Airtable's Free plan "
+            "(on a paid plan, set [table] monthly_calls to its allowance)")
+    fits = next((every for every in _EVERY_CHOICES
+                 if math.floor(MONTH / parse_duration(every)) * per_run <= allowance), None)
+    advice = (f'; run less often, e.g. every = "{fits}" (about '
+              f"{math.floor(MONTH / parse_duration(fits)) * per_run:,} calls a month)"
+              if fits else "; even one sync a day costs more than that: upgrade the plan, "
+              "or set monthly_calls to what the plan really allows")
+    return (f"[schedule] {setting} runs about {runs:,} syncs a month; on {rows:,} records "
+            f"each costs at least {per_run} Airtable API call{'s' if per_run > 1 else ''} "
+            f"(more when cells change), about {monthly:,} a month, {over}. Once the "
+            f"workspace's calls are spent, Airtable refuses every request until next "
+            f"month{advice}")

@@ -58,7 +58,9 @@ class Table(Protocol):
         """Apply ``updates`` to the rows that hold their keys *now*.
 
         Only the columns named in ``updates`` are touched; a named column that is
-        missing from the header is appended at its end. Raises BackendError.
+        missing from the header is appended past the widest row (the header is padded
+        with blank names up to it), so notes typed in unnamed columns past the header
+        are never overwritten. Raises BackendError.
         """
         ...
 
@@ -67,6 +69,8 @@ def column_positions(header: list[str], width: int, updates: list[CellUpdate], s
                      ) -> tuple[dict[str, int], list[str]]:
     """Column number of every column the updates name; unknown ones go past ``width``.
 
+    ``width`` is the widest row of the table, header included: cells past the header
+    may hold the operator's notes, so a new column must start after all of them.
     Returns the positions and the names to append to the header, in order of first
     appearance. A blank column name is a programming error, never written.
     """

@@ -9,6 +9,21 @@ change in version control or in Excel's "file changed" prompt. Instead the raw t
 is split into records and fields by a small tokenizer (two regexes that parse exactly
 as ``csv.reader`` with the excel dialect does) which keeps every field's raw text,
 and only the spans of the cells that change are replaced. Every other byte stays.
+
+The operator may save the file while sheetcrm writes it, by renaming a new file over
+it or by rewriting it in place. A check ("does it still hold what we read?") followed
+by a rename always leaves a window in which such a save is lost. On Linux the new
+file goes in by an atomic *exchange* instead (``renameat2(RENAME_EXCHANGE)``): the
+file it displaces is then still there to look at, and if it is not exactly what the
+update was based on, or another program still has it open for writing (a read lease
+is refused then), it is the operator's save: it is swapped back in and the update is
+redone on it. Nothing can land unseen between the look and the swap (should
+sheetcrm be killed in between, what came out stays beside the file as
+``.<name>.*.tmp``). Where the exchange is not available (other systems, filesystems
+such as NFS) the check and ``os.replace`` remain, with their window of a few
+microseconds. renameat2 is called
+through ctypes because Python's ``os`` has no binding and the one PyPI wrapper
+(``renameat2``, last released 2022) is not maintained.
 """
 
 from __future__ import annotations
@@ -16,14 +31,26 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import ctypes
+import errno
 import functools
 import io
 import os
 import re
+import signal
 import stat
+import sys
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
 
 from sheetcrm.errors import BackendError, ConfigError
 from sheetcrm.table.base import (
@@ -35,6 +62,9 @@ from sheetcrm.table.base import (
 )
 
 _MAX_ATTEMPTS = 5  # rewrites tried while the file keeps changing under us
+_BUSY_PAUSE = 0.005  # seconds, times the attempt: a program is writing the file right now
+_RENAME_EXCHANGE = 2  # <linux/fs.h>
+_AT_FDCWD = -100
 _FALLBACK_ENCODING = "cp949"  # Excel on Korean Windows; a superset of EUC-KR
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 _QUOTED = re.compile(r'"([^"]*(?:""[^"]*)*)"?(.*)', re.DOTALL)
@@ -49,7 +79,8 @@ class CsvTable:
     """
 
     def __init__(
-        self, path: Path | str, *, encoding: str | None = None, delimiter: str = ","
+        self, path: Path | str, *, encoding: str | None = None, delimiter: str = ",",
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if len(delimiter) != 1 or delimiter in '"\r\n':
             raise ConfigError(
@@ -60,6 +91,11 @@ class CsvTable:
         self.delimiter = delimiter
         self._requested = _normalise_encoding(encoding, self.path) if encoding else None
         self._encoding: str | None = None
+        self.sleep = sleep  # the short pause while another program is writing the file
+        #: Saves by another program that a write() ran into and redid its update on.
+        self.concurrent_saves = 0
+        #: Of those, saves that landed in the instant before the swap and were given back.
+        self.saves_given_back = 0
 
     @property
     def encoding(self) -> str | None:
@@ -79,33 +115,52 @@ class CsvTable:
         """Apply ``updates`` to the rows holding their keys in the file as it is now.
 
         The file is re-read here, so edits saved since read() are kept. If it changes
-        again while we rewrite it, the whole update is redone on the new content.
-        A column named in updates but missing from the header is appended to it even
-        when none of its updates lands (the writeback column should exist from the
-        first run on). Nothing is rewritten when no byte would change.
+        again while we rewrite it (a save by rename or in place, even one landing in
+        the instant before the new file goes in), the whole update is redone on the new
+        content; the operator's save is never replaced by an older version.
+        A column named in updates but missing from the header is added past the
+        widest row (notes typed in unnamed columns stay where they are), even when
+        none of its updates lands (the writeback column should exist from the first
+        run on). Nothing is rewritten when no byte would change.
         """
         if not updates:
             return WriteReport()
         target = Path(os.path.realpath(self.path))  # replace the file, not a symlink
+        busy = False
         try:
-            for _ in range(_MAX_ATTEMPTS):
-                original = _read_bytes(target)
-                new, report = self._rewrite(original, key_column, updates)
+            for attempt in range(_MAX_ATTEMPTS):
+                original, busy = _read_file(target)
+                if busy:  # being saved in place right now: what we read may be half
+                    self.concurrent_saves += 1
+                    self.sleep(_BUSY_PAUSE * (attempt + 1))
+                    continue
+                try:
+                    new, report = self._rewrite(original, key_column, updates)
+                except BackendError:
+                    if _read_file(target)[0] == original:
+                        raise
+                    self.concurrent_saves += 1  # a save cut short what we read
+                    continue
                 if new is None or self._replace_if_unchanged(target, original, new):
                     return report
         except OSError as exc:
             raise BackendError(_os_message(self.path, "cannot write", exc)) from exc
+        why = " (another program has it open for writing)" if busy else ""
         raise BackendError(
-            f"{self.path}: file keeps changing while sheetcrm writes it "
+            f"{self.path}: file keeps changing while sheetcrm writes it{why} "
             f"(gave up after {_MAX_ATTEMPTS} attempts); try again when it is not being saved"
         )
 
     def _before_replace(self, path: Path) -> None:
-        """Hook called right before the concurrent-change check and os.replace.
+        """Hook called right before the concurrent-change check.
 
-        Does nothing; tests override it to simulate the operator saving the file at
-        the worst possible moment.
+        Does nothing; tests override it (and ``_before_swap``) to simulate the
+        operator saving the file at the worst possible moments.
         """
+
+    def _before_swap(self, path: Path) -> None:
+        """Hook called right before each swap (after the check found the file unchanged,
+        and before each swap that gives an operator's save back)."""
 
     # -- internals -------------------------------------------------------------
 
@@ -177,28 +232,75 @@ class CsvTable:
         """Atomically replace ``target`` with ``new`` unless it no longer holds ``original``.
 
         The content comparison (not mtime/size, whose granularity can hide a quick
-        same-size save) decides; a False return makes write() redo the update.
+        same-size save) decides; a False return makes write() redo the update. With
+        the exchange, the file that came out is compared too, and put back if it is
+        a save that landed after the check.
         """
-        mode = stat.S_IMODE(target.stat().st_mode)
-        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        tmp: str | None = tmp_name
+        side: Path | None = _temp_copy(target, new)
+        assert side is not None
         try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(new)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp_name, mode)
             self._before_replace(target)
-            if _read_bytes(target) != original:
+            current, busy = _read_file(target)
+            if busy or current != original:
+                self.concurrent_saves += 1
                 return False
-            os.replace(tmp_name, target)
-            tmp = None
-        finally:
-            if tmp is not None:
+            self._before_swap(target)
+            if not _exchange(side, target):
+                os.replace(side, target)  # no exchange here: a save since the check is lost
+                side = None
+            else:
+                out, side = side, None  # it holds what was in place: maybe a save of theirs
+                try:
+                    displaced, busy = _read_file(out)
+                except BackendError:
+                    displaced, busy = b"", True
+                if busy or displaced != original:
+                    self.concurrent_saves += 1
+                    self.saves_given_back += 1
+                    self._give_back(target, out, displaced, new)
+                    return False
                 with contextlib.suppress(OSError):
-                    os.unlink(tmp)
+                    os.unlink(out)
+        finally:
+            if side is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(side)
         _fsync_directory(target.parent)
         return True
+
+    def _give_back(self, target: Path, side: Path, theirs: bytes, ours: bytes) -> None:
+        """Swap the operator's save (at ``side``, holding ``theirs``) back into ``target``.
+
+        ``target`` holds our version (``ours``) unless the operator saved yet again;
+        then that newer save is what comes out of the swap, and it goes back in turn.
+        A version is dropped only once it is known to be an older one, nobody writing
+        it. Should the file never settle, the operator's save is kept beside it.
+        """
+        expected = ours
+        try:
+            for _ in range(_MAX_ATTEMPTS):
+                self._before_swap(target)
+                if not _exchange(side, target):
+                    break
+                came, busy = _read_file(side)
+                if not busy and came == expected:
+                    with contextlib.suppress(OSError):
+                        os.unlink(side)
+                    _fsync_directory(target.parent)
+                    return
+                # A newer save came out: it goes back in, and the one just put in is
+                # what the next swap should bring out.
+                expected, theirs = theirs, came
+        except (OSError, BackendError):
+            pass  # whatever is at side now is an operator's save: keep it
+        kept = target.with_name(
+            f"{target.stem}.{datetime.now():%Y%m%d-%H%M%S-%f}.kept{target.suffix}")
+        with contextlib.suppress(OSError):
+            os.replace(side, kept)
+        raise BackendError(
+            f"{self.path}: kept changing while sheetcrm put back a save made during its write; "
+            f"that save is kept as {kept.name} next to it: compare the two and keep the "
+            "right one, then run again")
 
 
 class _Rewrite:
@@ -217,14 +319,18 @@ class _Rewrite:
     def apply(self, key_column: str, updates: list[CellUpdate]) -> tuple[str | None, WriteReport]:
         """Return the new text (None if nothing changes) and what was done."""
         key_index = self._key_index(key_column)
-        columns, added = column_positions(self.header, len(self.header), updates,
-                                          self.source)
+        # Operators type notes in unnamed columns past the header: a new column goes
+        # past the widest row, so none of its cells lands on a note.
+        width = max(len(record.raws) for record in self.records)
+        columns, added = column_positions(self.header, width, updates, self.source)
         report = WriteReport(columns_added=added)
         targets = self._targets(key_index, columns, updates, report)
         edits: list[tuple[int, int, str]] = []
         if added:
-            tail = "".join(self.delimiter + self._cell_text(self._storable(n)) for n in added)
-            edits.append((self.records[0].end, self.records[0].end, tail))
+            header = self.records[0]
+            names = [self._cell_text(self._storable(name)) for name in added]
+            tail = [""] * (width - len(header.raws)) + names
+            edits.append((header.end, header.end, "".join(self.delimiter + t for t in tail)))
         for index in sorted(targets):
             row_edits, changed = self._row_edits(self.records[index], targets[index])
             edits.extend(row_edits)
@@ -410,6 +516,84 @@ def _read_bytes(path: Path) -> bytes:
         raise BackendError(f"{path}: file not found") from exc
     except OSError as exc:
         raise BackendError(_os_message(path, "cannot read", exc)) from exc
+
+
+def _read_file(path: Path) -> tuple[bytes, bool]:
+    """The file's bytes, and whether another program has it open for writing now."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(), _being_written(handle.fileno())
+    except FileNotFoundError as exc:
+        raise BackendError(f"{path}: file not found") from exc
+    except OSError as exc:
+        raise BackendError(_os_message(path, "cannot read", exc)) from exc
+
+
+def _being_written(fd: int) -> bool:
+    """Whether another open file has this one open for writing (Linux; else False).
+
+    Linux refuses a read lease while any writer has the file open. The lease is let
+    go at once; should a writer open the file in that instant, the lease break is
+    signalled with SIGURG (ignored by default) rather than SIGIO (fatal by default).
+    A file owned by another user (EACCES) or a filesystem without leases (EINVAL)
+    gives no answer: False, and the content comparison decides alone.
+    """
+    setlease = getattr(fcntl, "F_SETLEASE", None)
+    if setlease is None:
+        return False
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETSIG, signal.SIGURG)
+        fcntl.fcntl(fd, setlease, fcntl.F_RDLCK)
+    except OSError as exc:
+        return exc.errno == errno.EAGAIN
+    fcntl.fcntl(fd, setlease, fcntl.F_UNLCK)
+    return False
+
+
+def _temp_copy(target: Path, data: bytes) -> Path:
+    """``data`` in a new hidden file next to ``target``, durable, with its permissions."""
+    mode = stat.S_IMODE(target.stat().st_mode)
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(name, mode)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+        raise
+    return Path(name)
+
+
+@functools.cache
+def _renameat2() -> Callable[..., int] | None:
+    """glibc's renameat2 (2.28 and later), or None on other systems."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        function = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                         ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function  # type: ignore[no-any-return]
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap the files at ``a`` and ``b``; False (nothing moved) where the
+    system or the filesystem cannot."""
+    function = _renameat2()
+    if function is None:
+        return False
+    if function(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
 
 
 def _os_message(path: Path, action: str, exc: OSError) -> str:
