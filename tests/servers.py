@@ -1,12 +1,16 @@
 """Loopback servers that speak the real protocols, so the real client code runs in tests.
 
 - ``SmtpServer``: aiosmtpd on 127.0.0.1, records what it accepts; optional AUTH,
-  STARTTLS or implicit TLS, recipients to refuse, and ``drop_connections()``.
-- ``WebhookServer``: a threaded ``http.server`` on 127.0.0.1, records every request and
-  answers from a script of ``Reply`` (status, delay, headers); 200 once the script ends.
+  STARTTLS or implicit TLS, SMTPUTF8 or not, recipients to refuse, recipients whose
+  message is taken but whose final reply is lost, and ``drop_connections()``.
+- ``WebhookServer``: a threaded ``http.server`` on 127.0.0.1 (optionally https),
+  records every request and answers from a script of ``Reply`` (status, delay,
+  headers); 200 once the script ends.
+- ``DripServer``: a TCP server on 127.0.0.1 that answers every connection one byte at
+  a time, slowly enough that no per-read timeout ever fires.
 - ``make_tls_contexts(dir)``: a throwaway self-signed certificate for 127.0.0.1.
 
-Both servers are context managers (``with SmtpServer() as smtp: ...``) and also have
+The servers are context managers (``with SmtpServer() as smtp: ...``) and also have
 ``start()``/``stop()``; they bind a free port chosen by the OS.
 """
 
@@ -18,8 +22,11 @@ import email
 import email.policy
 import http.server
 import ipaddress
+import socket
+import socketserver
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -43,7 +50,10 @@ class ReceivedMail:
 
     @property
     def message(self) -> EmailMessage:
-        return email.message_from_bytes(self.data, policy=email.policy.default)  # type: ignore[return-value]
+        # Parsed from text: SMTPUTF8 mail has raw UTF-8 headers, which the bytes parser
+        # would leave undecoded.
+        text = self.data.decode("utf-8", "surrogateescape")
+        return email.message_from_string(text, policy=email.policy.default)  # type: ignore[return-value]
 
 
 class _Handler:
@@ -52,6 +62,9 @@ class _Handler:
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
         reply = self.server.refuse.get(address)
+        if reply == "drop":
+            server.transport.close()
+            return "421 4.3.0 Closing"
         if reply:
             return reply
         envelope.rcpt_tos.append(address)
@@ -61,7 +74,24 @@ class _Handler:
         login = session.login_data.decode() if session.authenticated else None
         mail = ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), envelope.content, login)
         self.server.messages.append(mail)
+        lost = [self.server.lose_reply[r] for r in envelope.rcpt_tos if r in self.server.lose_reply]
+        if lost:
+            await _lose_reply(server.transport, lost[0])
         return "250 2.0.0 Message accepted"
+
+
+async def _lose_reply(transport: asyncio.Transport, how: str) -> None:
+    """The message is kept; its reply is dropped, swallowed, or dripped without end."""
+    if how == "drop":
+        transport.close()
+        return
+    if how == "drip":
+        transport.write(b"250 ")
+    give_up = time.monotonic() + 30  # bounded, whatever the client does
+    while not transport.is_closing() and time.monotonic() < give_up:
+        if how == "drip":
+            transport.write(b"x")
+        await asyncio.sleep(0.2)
 
 
 class _Controller(Controller):
@@ -86,10 +116,15 @@ class SmtpServer:
     """A recording SMTP server on 127.0.0.1.
 
     ``users``: {login: password}; when given, AUTH is required before MAIL.
-    ``refuse``: {address: reply}, e.g. {"nobody@example.com": "550 5.1.1 No such user"}.
+    ``refuse``: {address: reply}, e.g. {"nobody@example.com": "550 5.1.1 No such user"};
+    the reply "drop" closes the connection instead.
     ``tls``: a server SSLContext; with ``implicit_tls`` the socket is TLS from the
     start (port 465 style), otherwise STARTTLS is offered and required. AUTH without
     TLS makes aiosmtpd warn ("Requiring AUTH while not requiring TLS"); tests may filter it.
+    ``smtputf8``: whether SMTPUTF8 is advertised (without it, non-ASCII in a command is
+    refused). ``lose_reply``: {address: how}; a message to that address is kept, but
+    the reply to its data is lost: "drop" closes the connection, "silence" never
+    answers, "drip" starts a reply and sends one more byte every 0.2 s.
     """
 
     def __init__(
@@ -99,12 +134,16 @@ class SmtpServer:
         refuse: dict[str, str] | None = None,
         tls: ssl.SSLContext | None = None,
         implicit_tls: bool = False,
+        smtputf8: bool = True,
+        lose_reply: dict[str, str] | None = None,
     ) -> None:
         self.host = "127.0.0.1"
         self.messages: list[ReceivedMail] = []
         self.refuse = dict(refuse or {})
+        self.lose_reply = dict(lose_reply or {})
         self.users = dict(users or {})
-        options: dict[str, Any] = {"server_hostname": "localhost", "ready_timeout": 5.0}
+        options: dict[str, Any] = {"server_hostname": "localhost", "ready_timeout": 5.0,
+                                   "enable_SMTPUTF8": smtputf8}
         if self.users:
             options.update(
                 authenticator=self._authenticate,
@@ -166,9 +205,13 @@ class LoopbackHTTP:
     """A threaded HTTP server on 127.0.0.1, on a port the OS picks, that a test starts
     and stops (``with Server() as server:``). Subclasses supply the handler class."""
 
-    def __init__(self, handler: type[http.server.BaseHTTPRequestHandler]) -> None:
+    def __init__(self, handler: type[http.server.BaseHTTPRequestHandler],
+                 tls: ssl.SSLContext | None = None) -> None:
         self._stopping = threading.Event()  # ends scripted delays when the server stops
         self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        if tls is not None:
+            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
+        self.scheme = "https" if tls is not None else "http"
         self._thread: threading.Thread | None = None
 
     @property
@@ -222,21 +265,22 @@ class WebhookServer(LoopbackHTTP):
     ``replies`` (``Reply`` or a bare status) are used in order, one per request; once
     they run out every request gets 200. Delays end early when the server stops.
     ``on_request`` runs for each request before it is answered (a test's way to act
-    while the client waits).
+    while the client waits). ``tls``: a server SSLContext makes it https.
     """
 
     def __init__(self, replies: Iterable[Reply | int] = (), *, path: str = "/hook",
-                 on_request: Callable[[ReceivedRequest], None] | None = None) -> None:
+                 on_request: Callable[[ReceivedRequest], None] | None = None,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.path = path
         self.on_request = on_request
         self.requests: list[ReceivedRequest] = []
         self._script = [r if isinstance(r, Reply) else Reply(r) for r in replies]
         self._lock = threading.Lock()
-        super().__init__(self._handler_class())
+        super().__init__(self._handler_class(), tls)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}{self.path}"
+        return f"{self.scheme}://127.0.0.1:{self.port}{self.path}"
 
     def _next_reply(self, request: ReceivedRequest) -> Reply:
         with self._lock:
@@ -272,6 +316,70 @@ class WebhookServer(LoopbackHTTP):
                 pass  # keep test output clean
 
         return Handler
+
+
+# --------------------------------------------------------------------------- drip
+
+
+class DripServer:
+    """A TCP server on 127.0.0.1 that answers each connection with ``data``, one byte
+    every ``interval`` seconds, without reading anything (the kernel buffers what the
+    client sends). An empty ``data`` is a peer that accepts and never says a word.
+
+    Every connection ends after ``give_up`` seconds at the latest, so a client with no
+    overall deadline still finishes (late) instead of hanging the test run.
+    """
+
+    def __init__(self, data: bytes = b"", *, interval: float = 0.2,
+                 give_up: float = 10.0) -> None:
+        self.data, self.interval, self.give_up = data, interval, give_up
+        self.connections = 0
+        self._stopping = threading.Event()
+        server = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                server.connections += 1
+                sock: socket.socket = self.request
+                end = time.monotonic() + server.give_up
+                for byte in server.data:
+                    if server._stopping.wait(server.interval) or time.monotonic() > end:
+                        return
+                    try:
+                        sock.sendall(bytes([byte]))
+                    except OSError:
+                        return  # the client gave up
+                while not server._stopping.wait(0.05) and time.monotonic() < end:
+                    pass
+
+        self._tcp = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self._tcp.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._tcp.server_address[1])
+
+    def start(self) -> Self:
+        self._thread = threading.Thread(
+            target=self._tcp.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._tcp.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._tcp.server_close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
 
 # --------------------------------------------------------------------------- TLS

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from servers import SmtpServer, make_tls_contexts
 from sheetcrm.channels import make_channel, parse_channel_settings
 from sheetcrm.channels.base import Message
 from sheetcrm.channels.smtp import SmtpChannel
-from sheetcrm.errors import ChannelError
+from sheetcrm.errors import ChannelError, ConfigError
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 
@@ -109,6 +110,7 @@ def test_refused_recipient_is_not_retryable(smtp: SmtpServer) -> None:
     with pytest.raises(ChannelError, match="550") as caught:
         channel.send(message(recipient="nobody@example.com"))
     assert caught.value.retryable is False
+    assert caught.value.channel_down is False and caught.value.uncertain is False
     channel.send(MESSAGE)  # the channel still works afterwards
     channel.close()
     assert len(smtp.messages) == 1
@@ -184,3 +186,125 @@ def test_untrusted_certificate_takes_the_channel_down(tmp_path: Path) -> None:
             channel.send(MESSAGE)
     assert caught.value.channel_down is True  # no customer is failed for it
     assert server.messages == []
+
+
+# --- the reply to the message lost (the server may have it) -------------------------
+
+
+@pytest.mark.parametrize("how", ["drop", "silence"])
+def test_a_lost_reply_to_the_message_makes_the_send_uncertain(how: str) -> None:
+    with SmtpServer(lose_reply={"kim@example.com": how}) as server:
+        channel = channel_for(server, timeout=1)
+        started = time.monotonic()
+        with pytest.raises(ChannelError) as caught:
+            channel.send(MESSAGE)
+        elapsed = time.monotonic() - started
+        channel.send(message(recipient="lee@example.com", idempotency_key="k:2"))
+        channel.close()
+    assert caught.value.uncertain is True  # like a crash after sending: never sent again
+    assert caught.value.retryable is False and caught.value.channel_down is False
+    assert "may have accepted it" in str(caught.value)
+    assert elapsed < 3
+    # The server did take the first message; the channel goes on with the next one.
+    assert [m.rcpt_tos for m in server.messages] == [["kim@example.com"], ["lee@example.com"]]
+
+
+def test_a_connection_dropped_before_the_message_went_out_is_not_uncertain() -> None:
+    with SmtpServer(refuse={"kim@example.com": "drop"}) as server:
+        channel = channel_for(server)
+        with pytest.raises(ChannelError) as caught:
+            channel.send(MESSAGE)
+    assert caught.value.uncertain is False
+    assert caught.value.retryable is True  # not delivered: the next run sends it
+    assert server.messages == []
+
+
+# --- what one recipient's address needs -------------------------------------------
+
+
+def test_a_hangul_domain_goes_idna_encoded_to_a_server_without_smtputf8() -> None:
+    with SmtpServer(smtputf8=False) as server:
+        channel = channel_for(server)
+        channel.send(message(recipient="김철수 <kim@예시.한국>"))
+        channel.close()
+    [mail] = server.messages
+    assert mail.rcpt_tos == ["kim@xn--vv4b11d.xn--3e0b707e"]
+    assert mail.data.isascii()
+    assert mail.message["To"].addresses[0].addr_spec == "kim@xn--vv4b11d.xn--3e0b707e"
+    assert mail.message["To"].addresses[0].display_name == "김철수"
+
+
+def test_a_korean_local_part_fails_only_that_recipient_without_smtputf8() -> None:
+    with SmtpServer(smtputf8=False) as server:
+        channel = channel_for(server)
+        with pytest.raises(ChannelError, match="SMTPUTF8") as caught:
+            channel.send(message(recipient="김철수@example.com"))
+        channel.send(message(idempotency_key="k:2"))  # the channel still works
+        channel.close()
+    assert caught.value.retryable is False and caught.value.channel_down is False
+    assert "김철수@example.com" in str(caught.value)
+    assert [m.rcpt_tos for m in server.messages] == [["kim@example.com"]]
+
+
+def test_a_korean_local_part_goes_through_a_server_with_smtputf8() -> None:
+    with SmtpServer(smtputf8=True) as server:
+        channel = channel_for(server)
+        channel.send(message(recipient="김철수 <김철수@예시.한국>"))
+        channel.close()
+    [mail] = server.messages
+    assert mail.rcpt_tos == ["김철수@xn--vv4b11d.xn--3e0b707e"]
+    assert mail.message["To"].addresses[0].username == "김철수"
+    assert mail.message["Subject"] == MESSAGE.subject
+
+
+def test_an_address_too_long_for_smtp_fails_only_that_recipient(smtp: SmtpServer) -> None:
+    channel = channel_for(smtp)
+    with pytest.raises(ChannelError) as caught:
+        channel.send(message(recipient="a" * 2000 + "@example.com"))
+    channel.send(MESSAGE)
+    channel.close()
+    assert caught.value.retryable is False and caught.value.channel_down is False
+    text = str(caught.value)
+    assert "2012 characters" in text and "254" in text
+    assert len(text) < 200  # the address is not repeated in full
+    assert [m.rcpt_tos for m in smtp.messages] == [["kim@example.com"]]
+
+
+# --- a password in clear ----------------------------------------------------------
+
+
+def smtp_settings(**raw: object) -> object:
+    return parse_channel_settings("email", {
+        "type": "smtp", "from": "hello@example.com", "host": "smtp.example.com",
+        "username": "hello", "password": PASSWORD, **raw,
+    })
+
+
+def test_a_password_in_clear_to_another_machine_is_refused_at_load() -> None:
+    with pytest.raises(ConfigError) as caught:
+        smtp_settings(security="none")
+    assert caught.value.path == "channels.email.security"
+    text = str(caught.value)
+    assert "smtp.example.com" in text and "allow_insecure_login = true" in text
+    assert PASSWORD not in text
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"security": "none", "allow_insecure_login": True},
+        {"security": "none", "host": "127.0.0.1"},
+        {"security": "none", "host": "127.0.0.53"},
+        {"security": "none", "host": "::1"},
+        {"security": "none", "host": "localhost"},
+        {"security": "starttls"},
+        {"security": "ssl"},
+    ],
+)
+def test_a_password_in_clear_is_accepted_on_loopback_tls_or_when_allowed(raw: dict) -> None:
+    smtp_settings(**raw)
+
+
+def test_no_password_needs_no_encryption() -> None:
+    parse_channel_settings("email", {"type": "smtp", "from": "hello@example.com",
+                                     "host": "smtp.example.com", "security": "none"})

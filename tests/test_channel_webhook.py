@@ -134,7 +134,8 @@ def test_client_error_fails_at_once(session, sleeps) -> None:
     assert len(server.requests) == 1
     assert caught.value.retryable is False
     text = str(caught.value)
-    assert "400" in text and f"127.0.0.1:{server.port}/hook" in text
+    assert "400" in text and f"http://127.0.0.1:{server.port}:" in text
+    assert "/hook" not in text  # the path may hold the hook's token
     assert "pw" not in text and "token" not in text and SECRET not in text
     assert sleeps == []
 
@@ -207,6 +208,9 @@ def test_close_keeps_an_injected_session_open(session, sleeps) -> None:
     ("raw", "path"),
     [
         ({"url": "ftp://example.com/x"}, "channels.crm.url"),
+        ({"url": "ftp://example.com/s3cret-path"}, "channels.crm.url"),
+        ({"url": "https://example.com/s3cret-path with space"}, "channels.crm.url"),
+        ({"url": "example.com/s3cret-path"}, "channels.crm.url"),
         ({"url": "https://example.com", "secret": "not-a-secret"}, "channels.crm.secret"),
         ({"url": "https://example.com", "secret": "whsec_%%%"}, "channels.crm.secret"),
         ({"url": "https://example.com", "headers": {"webhook-id": "x"}}, "channels.crm.headers"),
@@ -222,7 +226,7 @@ def test_bad_settings_name_the_key_and_hide_secrets(raw: dict, path: str) -> Non
     with pytest.raises(ConfigError) as caught:
         parse_channel_settings("crm", {"type": "webhook", **raw})
     assert caught.value.path == path
-    for secret in ("not-a-secret", "whsec_%%%", "whsec_abc", "a\r\nb", "토큰"):
+    for secret in ("not-a-secret", "whsec_%%%", "whsec_abc", "a\r\nb", "토큰", "s3cret"):
         assert secret not in str(caught.value)
 
 
@@ -246,8 +250,8 @@ def test_unknown_type_lists_the_valid_ones() -> None:
     assert caught.value.path == "channels.crm.type"
 
 
-def test_redact_url() -> None:
-    assert (
-        redact_url("https://u:p@example.com:8443/a/b?token=x#f") == "https://example.com:8443/a/b"
-    )
-    assert redact_url("http://[::1]/hook") == "http://[::1]/hook"
+def test_redact_url_keeps_only_scheme_host_and_port() -> None:
+    assert redact_url("https://u:p@example.com:8443/a/b?token=x#f") == "https://example.com:8443"
+    assert redact_url("https://hooks.slack.com/services/T0/B0/XyZ") == "https://hooks.slack.com"
+    assert redact_url("http://[::1]/hook") == "http://[::1]"
+    assert redact_url("not a url /with/a/token") == ""

@@ -9,7 +9,13 @@ import pytest
 
 from sheetcrm.channels import parse_channel_settings
 from sheetcrm.channels.base import Message
-from sheetcrm.channels.email import EmailSettings, build_email, clean_header_value
+from sheetcrm.channels.email import (
+    EmailSettings,
+    build_email,
+    clean_header_value,
+    email_bytes,
+    needs_smtputf8,
+)
 from sheetcrm.errors import ChannelError, ConfigError
 
 SETTINGS = EmailSettings.model_validate(
@@ -80,6 +86,33 @@ def test_header_injection_through_subject_is_neutralised(subject: str) -> None:
 )
 def test_recipient_must_be_one_clean_address(recipient: str) -> None:
     with pytest.raises(ChannelError) as caught:
+        build_email(make(recipient=recipient), SETTINGS)
+    assert caught.value.retryable is False
+
+
+def test_a_hangul_domain_is_written_in_its_idna_form() -> None:
+    msg = build_email(make(recipient="김철수 <kim@예시.한국>"), SETTINGS)
+    raw = email_bytes(msg)
+    assert raw.isascii() and not needs_smtputf8(msg)
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert parsed["To"].addresses[0].addr_spec == "kim@xn--vv4b11d.xn--3e0b707e"
+    assert parsed["To"].addresses[0].display_name == "김철수"
+
+
+def test_a_korean_local_part_is_written_as_utf8_not_as_an_encoded_word() -> None:
+    msg = build_email(make(recipient="김철수 <김철수@example.com>"), SETTINGS)
+    assert needs_smtputf8(msg)
+    raw = email_bytes(msg, linesep="\r\n")
+    assert "To: 김철수 <김철수@example.com>\r\n".encode() in raw
+    assert b"=?utf-8?" not in raw.split(b"\r\nTo: ")[1].split(b"\r\n")[0]
+    parsed = email.message_from_string(raw.decode("utf-8"), policy=email.policy.default)
+    assert parsed["To"].addresses[0].username == "김철수"
+    assert parsed["Subject"] == make().subject
+
+
+@pytest.mark.parametrize("recipient", ["kim@" + "가" * 70 + ".한국", "kim@예시.\u3002한국"])
+def test_a_domain_idna_cannot_encode_is_that_recipients_error(recipient: str) -> None:
+    with pytest.raises(ChannelError, match="not a valid domain name") as caught:
         build_email(make(recipient=recipient), SETTINGS)
     assert caught.value.retryable is False
 

@@ -34,6 +34,7 @@ CHANNEL_TYPES: dict[str, tuple[type[BaseModel], type]] = {
     "webhook": (WebhookSettings, WebhookChannel),
 }
 DEFAULT_TYPE = "outbox"  # nothing leaves the machine unless the operator says so
+_OWN_REMEDY = frozenset({"insecure_login"})  # errors whose message already says the fix
 
 
 def _field(model: type[BaseModel], key: str) -> FieldInfo | None:
@@ -74,13 +75,15 @@ def _explain(model: type[BaseModel], error: Any) -> str:
         expected = _describe(model, field)
         return f"missing; expected {expected}" if expected else "missing"
     reason = str(error["msg"]).removeprefix("Value error, ")
-    expected = _describe(model, field)
+    expected = "" if error["type"] in _OWN_REMEDY else _describe(model, field)
     text = reason + (f"; expected {expected}" if expected else "")
     value = error.get("input")
     if not field or _is_secret(model, field) or isinstance(value, dict):
         return text
-    shown = redact_url(value) if field == "url" and isinstance(value, str) else value
-    return f"{shown!r} is not valid: {text}"
+    if field == "url":  # the path may hold a token: show scheme://host[:port] at most
+        origin = redact_url(value) if isinstance(value, str) else ""
+        return f"{origin!r} is not valid: {text}" if origin else text
+    return f"{value!r} is not valid: {text}"
 
 
 def parse_channel_settings(name: str, raw: dict[str, Any]) -> BaseModel:

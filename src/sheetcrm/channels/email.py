@@ -3,6 +3,11 @@
 Everything that ends up in a header may come from a spreadsheet cell, so every such
 value goes through ``clean_header_value`` first (see CVE-2024-6923: CPython 3.11 lets an
 encoded word like ``=?UTF-8?Q?=0A?=`` smuggle a line break into a folded header).
+
+Addresses keep to what any server takes where they can: a domain written in Hangul
+becomes its IDNA (``xn--``) form, so only a non-ASCII local part (``김철수@…``) needs a
+server that speaks SMTPUTF8; such a message is written with raw UTF-8 headers
+(``email_bytes``), because an encoded word inside an address is not an address.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import email.policy
 import email.utils
 import hashlib
 import re
+from email import errors
 from email.headerregistry import Address
 from email.message import EmailMessage
 from urllib.parse import quote, urlsplit
@@ -37,24 +43,58 @@ def clean_header_value(value: str) -> str:
     return cleaned.strip()
 
 
+def shown(value: str, limit: int = 60) -> str:
+    """A cell value short enough for a one-line message (an address may be 2,000 long)."""
+    return value if len(value) <= limit else value[:limit] + "…"
+
+
 def parse_address(value: str) -> Address:
     """Parse exactly one mailbox (``Name <a@b.example>`` or ``a@b.example``).
 
-    Raises ValueError for anything the stdlib parser flags: a list, a group, a missing
-    domain, trailing junk. The 3.11 parser can also raise IndexError on input like
-    ``x@``, so every parse failure is turned into ValueError.
+    The domain comes back in its ASCII form (IDNA: ``예시.한국`` becomes
+    ``xn--vv4b11d.xn--3e0b707e``); a non-ASCII local part is kept as written (see
+    ``needs_smtputf8``). Raises ValueError for anything the stdlib parser flags: a
+    list, a group, a missing domain, trailing junk, a domain IDNA cannot encode. The
+    3.11 parser can also raise IndexError on input like ``x@``, so every parse failure
+    is turned into ValueError.
     """
     try:
         header = email.policy.default.header_factory("to", clean_header_value(value))
         addresses = header.addresses
     except Exception as exc:  # HeaderParseError, IndexError, ...
         raise ValueError("not an email address") from exc
-    if len(addresses) != 1 or header.defects:
+    defects = [d for d in header.defects if not isinstance(d, errors.NonASCIILocalPartDefect)]
+    if len(addresses) != 1 or defects:
         raise ValueError("not exactly one email address")
     address = addresses[0]
     if not address.username or not address.domain:
         raise ValueError("not an email address")
-    return address
+    if address.domain.isascii():
+        return address
+    try:
+        domain = address.domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ValueError(f"the domain {address.domain!r} is not a valid domain name") from None
+    return Address(address.display_name, address.username, domain)
+
+
+ADDRESS_HEADERS = ("From", "To", "Reply-To")
+
+
+def needs_smtputf8(msg: EmailMessage) -> bool:
+    """True when an address in the message has a non-ASCII local part."""
+    return any(
+        not address.username.isascii()
+        for name in ADDRESS_HEADERS
+        for header in msg.get_all(name, [])
+        for address in header.addresses
+    )
+
+
+def email_bytes(msg: EmailMessage, linesep: str = "\n") -> bytes:
+    """The message as bytes: 7-bit, or with raw UTF-8 headers when an address needs it."""
+    policy = email.policy.default.clone(linesep=linesep, utf8=needs_smtputf8(msg))
+    return msg.as_bytes(policy=policy)
 
 
 class EmailSettings(BaseModel):
@@ -162,7 +202,8 @@ def build_email(message: Message, settings: EmailSettings) -> EmailMessage:
     try:
         recipient = parse_address(message.recipient)
     except ValueError as exc:
-        raise ChannelError(f"recipient {message.recipient!r}: {exc}", retryable=False) from None
+        text = f"recipient {shown(message.recipient)!r}: {exc}"
+        raise ChannelError(text, retryable=False) from None
     sender = settings.sender
 
     msg = EmailMessage(policy=email.policy.default)

@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import Field
 
 from sheetcrm.channels.base import Delivery, Message
-from sheetcrm.channels.email import EmailSettings, build_email
+from sheetcrm.channels.email import EmailSettings, build_email, email_bytes
 from sheetcrm.errors import ChannelError
 
 
@@ -66,7 +66,7 @@ class OutboxChannel:
         path = self.folder / outbox_file_name(message.idempotency_key)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            write_atomically(path, msg.as_bytes())
+            write_atomically(path, email_bytes(msg))
         except OSError as exc:
             # Retrying is harmless here (same file), and a full disk may clear up.
             text = f"cannot write {path}: {exc.strerror or exc}"

@@ -3,33 +3,88 @@
 One connection is kept open across the sends of a run (servers throttle clients that
 reconnect for every message) and probed with NOOP before reuse, so an idle connection
 the server dropped is replaced once instead of failing the send.
+
+The transaction (MAIL, RCPT, DATA) is spelt out here rather than left to
+``smtplib.sendmail`` because the moment matters: once the message and its final dot
+have gone out, the server may have it, so a reply lost to a timeout or a dropped
+connection makes the send *uncertain* (never sent again), while a failure before
+that point is an ordinary one. Whatever one recipient cannot take (an address too
+long for SMTP, a non-ASCII local part on a server without SMTPUTF8, a refusal at
+RCPT) fails that customer only; only what is true for every message (login, TLS,
+the server unreachable or silent) takes the channel down.
+
+``timeout`` bounds a whole send, reconnecting included (see ``deadline.py``).
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import ipaddress
+import re
 import smtplib
+import socket
 import ssl
+from email.headerregistry import Address
+from email.message import EmailMessage
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from sheetcrm.channels.base import Delivery, Message
-from sheetcrm.channels.email import EmailSettings, build_email
+from sheetcrm.channels.deadline import Deadline, capped, watch
+from sheetcrm.channels.email import (
+    EmailSettings,
+    build_email,
+    email_bytes,
+    needs_smtputf8,
+    shown,
+)
 from sheetcrm.errors import ChannelError
+
+MAX_ADDRESS = 254  # octets: RFC 5321's 256-octet path minus its angle brackets
+
+
+def is_loopback(host: str) -> bool:
+    """True for this machine: localhost, 127.0.0.0/8, ::1."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class SmtpSettings(EmailSettings):
+    # Field order matters: ``security`` is checked against the fields before it.
     type: Literal["smtp"]
     host: str = Field(min_length=1, description="the SMTP server's host name")
     port: int = Field(587, ge=1, le=65535, description="a TCP port, e.g. 587 or 465")
+    username: str | None = Field(None, description="the login name, if the server needs one")
+    password: SecretStr | None = Field(None, description='the password, e.g. "${SMTP_PASSWORD}"')
+    allow_insecure_login: bool = Field(
+        False, description='true to send the password unencrypted (security = "none")'
+    )
     security: Literal["starttls", "ssl", "none"] = Field(
         "starttls", description='"starttls" (port 587), "ssl" (port 465) or "none"'
     )
-    username: str | None = Field(None, description="the login name, if the server needs one")
-    password: SecretStr | None = Field(None, description='the password, e.g. "${SMTP_PASSWORD}"')
-    timeout: float = Field(30.0, gt=0, description="seconds to wait for the server")
+    timeout: float = Field(30.0, gt=0, description="seconds a whole send may take")
+
+    @field_validator("security")
+    @classmethod
+    def _password_is_encrypted(cls, value: str, info: ValidationInfo) -> str:
+        data = info.data
+        host = str(data.get("host") or "")
+        if (value == "none" and data.get("password") is not None and host
+                and not is_loopback(host) and not data.get("allow_insecure_login")):
+            raise PydanticCustomError(
+                "insecure_login",  # carries its own remedy: no "expected ..." after it
+                "the password would travel unencrypted to {host}; use \"starttls\" or "
+                "\"ssl\", or set allow_insecure_login = true to accept that",
+                {"host": host},
+            )
+        return value
 
     @model_validator(mode="after")
     def _login_is_complete(self) -> SmtpSettings:
@@ -46,6 +101,67 @@ _SERVICE_CODES = frozenset({421, 454, 530, 534, 535, 538})
 def _retryable(code: int) -> bool:
     """4xx replies are temporary by definition (RFC 5321); 5xx are permanent."""
     return not 500 <= code <= 599
+
+
+class _Smtp(smtplib.SMTP):
+    """smtplib.SMTP whose socket the active deadline watches from the moment it exists."""
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        # smtplib's own hook for making the socket (SMTP_SSL and LMTP override it too);
+        # the type stubs leave it out.
+        sock = super()._get_socket(host, port, capped(timeout))  # type: ignore[misc]
+        watch(sock)
+        return sock
+
+
+class _SmtpSsl(smtplib.SMTP_SSL, _Smtp):
+    """Implicit TLS; the plain socket is watched before the handshake starts."""
+
+
+class _ReplyLost(Exception):
+    """The message went out but the server's answer to it never came."""
+
+
+def _dot_stuffed(data: bytes) -> bytes:
+    """The DATA payload: leading dots doubled, ended by CRLF "." CRLF (RFC 5321 4.5.2)."""
+    data = re.sub(rb"(?m)^\.", b"..", data)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data + b".\r\n"
+
+
+def _transact(conn: smtplib.SMTP, sender: str, recipient: str, data: bytes,
+              options: list[str], clock: Deadline) -> None:
+    """MAIL, RCPT, DATA; raises _ReplyLost when the reply to the data does not come.
+
+    A reply cut off by the deadline can look whole (smtplib takes the part of a line
+    read before the connection ended), so an expired deadline is a lost reply.
+    """
+    code, reply = conn.mail(sender, options)
+    if code != 250:
+        raise smtplib.SMTPSenderRefused(code, reply, sender)
+    code, reply = conn.rcpt(recipient)
+    if code not in (250, 251):
+        raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
+    code, reply = conn.docmd("data")
+    if code != 354:
+        raise smtplib.SMTPDataError(code, reply)
+    conn.send(_dot_stuffed(data))  # raises if it could not all go out: not delivered
+    try:
+        code, reply = conn.getreply()
+    except smtplib.SMTPServerDisconnected as exc:
+        cause = exc.__context__
+        raise _ReplyLost("timed out" if isinstance(cause, TimeoutError)
+                         else "connection closed") from exc
+    except smtplib.SMTPResponseException as exc:  # an endless line, not an answer
+        raise _ReplyLost("unreadable answer") from exc
+    if clock.expired:
+        raise _ReplyLost("timed out")
+    if 200 <= code <= 299:
+        return
+    if 400 <= code <= 599:
+        raise smtplib.SMTPDataError(code, reply)
+    raise _ReplyLost(f"unreadable answer {_reply(reply)!r}")
 
 
 class SmtpChannel:
@@ -82,18 +198,20 @@ class SmtpChannel:
         return text
 
     def _connect(self) -> smtplib.SMTP:
+        """A connection that is through TLS and login as configured, with EHLO done."""
         s = self.settings
         context = self._ssl_context or ssl.create_default_context()
         conn: smtplib.SMTP
         if s.security == "ssl":
-            conn = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=context)
+            conn = _SmtpSsl(s.host, s.port, timeout=s.timeout, context=context)
         else:
-            conn = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+            conn = _Smtp(s.host, s.port, timeout=s.timeout)
         try:
             if s.security == "starttls":
                 conn.starttls(context=context)
             if s.username is not None and s.password is not None:
                 conn.login(s.username, s.password.get_secret_value())
+            conn.ehlo_or_helo_if_needed()
         except BaseException:
             conn.close()
             raise
@@ -101,6 +219,8 @@ class SmtpChannel:
 
     def _connection(self) -> smtplib.SMTP:
         if self._conn is not None:
+            if self._conn.sock is not None:
+                watch(self._conn.sock)
             try:
                 alive = self._conn.noop()[0] == 250
             except (smtplib.SMTPException, OSError):
@@ -116,20 +236,74 @@ class SmtpChannel:
             self._conn.close()
             self._conn = None
 
+    def _refuse(self, recipient: Address, reason: str) -> ChannelError:
+        """This recipient cannot be sent to; the others can."""
+        return ChannelError(f"{self._where}: recipient {shown(recipient.addr_spec)!r}: {reason}",
+                            retryable=False)
+
+    def _check_smtputf8(self, conn: smtplib.SMTP, msg: EmailMessage,
+                        recipient: Address) -> list[str]:
+        """MAIL options for this message; ChannelError when the server cannot take it."""
+        if not needs_smtputf8(msg):
+            return []
+        if conn.has_extn("smtputf8"):
+            return ["SMTPUTF8", "BODY=8BITMIME"] if conn.has_extn("8bitmime") else ["SMTPUTF8"]
+        reason = ("the server does not support SMTPUTF8, which an address with non-ASCII "
+                  "characters before the @ needs")
+        if not recipient.username.isascii():
+            raise self._refuse(recipient, reason + "; ask the customer for another address")
+        # The sender or the reply address needs it: true for every message.
+        raise ChannelError(f"{self._where}: {reason} (from or reply_to)", channel_down=True)
+
     def send(self, message: Message) -> Delivery:
         msg = build_email(message, self.settings)
-        sender = self.settings.sender.addr_spec
-        recipient = msg["To"].addresses[0].addr_spec
-        try:
-            self._connection().send_message(msg, from_addr=sender, to_addrs=[recipient])
-        except Exception as exc:
-            self._drop()  # the next send starts from a fresh, known state
-            raise self._error(exc) from None
+        sender = msg["From"].addresses[0].addr_spec
+        recipient = msg["To"].addresses[0]
+        size = len(recipient.addr_spec.encode("utf-8"))
+        if size > MAX_ADDRESS:
+            raise self._refuse(recipient, f"the address is {size} characters long; "
+                               f"SMTP allows at most {MAX_ADDRESS}")
+        data = email_bytes(msg, linesep="\r\n")
+        with Deadline(self.settings.timeout) as clock:
+            try:
+                conn = self._connection()
+                options = self._check_smtputf8(conn, msg, recipient)
+                _transact(conn, sender, recipient.addr_spec, data, options, clock)
+            except ChannelError:
+                raise  # nothing was sent; the connection is still in a known state
+            except _ReplyLost as lost:
+                self._drop()
+                why = f"timed out after {self.settings.timeout:g} s" if clock.expired else str(lost)
+                text = (f"{self._where}: no answer after the message was sent ({why}); the "
+                        "server may have accepted it, so it is not sent again")
+                raise ChannelError(text, uncertain=True) from None
+            except Exception as exc:
+                self._drop()  # the next send starts from a fresh, known state
+                raise self._error(exc, clock.expired) from None
         return Delivery(message_id=str(msg["Message-ID"]), detail=self._where)
 
-    def _error(self, exc: Exception) -> ChannelError:
+    def probe(self) -> str:
+        """Connect, TLS and log in as configured, then QUIT: nothing is sent."""
+        s = self.settings
+        with Deadline(s.timeout) as clock:
+            try:
+                conn = self._connect()
+                with contextlib.suppress(smtplib.SMTPException, OSError):
+                    conn.quit()
+                conn.close()
+            except Exception as exc:
+                error = self._error(exc, clock.expired)
+                raise ChannelError(str(error), channel_down=True) from None
+        security = {"ssl": "TLS", "starttls": "STARTTLS", "none": "no encryption"}[s.security]
+        login = f", login as {s.username!r} accepted" if s.username else ""
+        return f"{self._where} reachable ({security}){login}"
+
+    def _error(self, exc: Exception, timed_out: bool) -> ChannelError:
         """Map an smtplib/socket failure to a ChannelError that never shows the password."""
         where = self._where
+        if timed_out:
+            text = f"{where}: no answer within {self.settings.timeout:g} s (timeout)"
+            return ChannelError(text, channel_down=True)
         if isinstance(exc, smtplib.SMTPAuthenticationError):
             text = f"{where}: login as {self.settings.username!r} refused ({exc.smtp_code})"
             return ChannelError(self._scrub(text), channel_down=True)
@@ -139,10 +313,11 @@ class SmtpChannel:
             return ChannelError(self._scrub(text), retryable=_retryable(code))
         if isinstance(exc, smtplib.SMTPResponseException):
             text = f"{where}: server replied {exc.smtp_code} {_reply(exc.smtp_error)}"
-            if exc.smtp_code in _SERVICE_CODES:
+            session = isinstance(exc, (smtplib.SMTPConnectError, smtplib.SMTPHeloError))
+            if session or exc.smtp_code in _SERVICE_CODES:
                 return ChannelError(self._scrub(text), channel_down=True)
             return ChannelError(self._scrub(text), retryable=_retryable(exc.smtp_code))
-        if isinstance(exc, smtplib.SMTPNotSupportedError):
+        if isinstance(exc, smtplib.SMTPNotSupportedError):  # STARTTLS or AUTH missing
             return ChannelError(f"{where}: {exc}", channel_down=True)
         if isinstance(exc, ssl.SSLCertVerificationError):
             return ChannelError(f"{where}: TLS certificate not trusted ({exc})",
@@ -154,8 +329,11 @@ class SmtpChannel:
 
     def close(self) -> None:
         if self._conn is not None:
-            with contextlib.suppress(smtplib.SMTPException, OSError):
-                self._conn.quit()
+            with Deadline(self.settings.timeout):
+                if self._conn.sock is not None:
+                    watch(self._conn.sock)
+                with contextlib.suppress(smtplib.SMTPException, OSError):
+                    self._conn.quit()
             self._drop()
 
 

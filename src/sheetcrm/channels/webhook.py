@@ -3,6 +3,11 @@
 ``webhook-id`` is the idempotency key, so a receiver can drop a duplicate if a retry
 follows a request whose answer was lost. Transient failures (429, 408, 5xx, timeouts,
 connection errors) are retried a bounded number of times with capped backoff.
+
+A webhook URL often carries its credential in the path (Slack and Discord hooks), so
+nothing this channel says shows more of it than scheme://host[:port]. ``timeout``
+bounds each attempt as a whole, connect to last byte: a transport adapter hands
+urllib3's sockets to the shared deadline (``deadline.py``).
 """
 
 from __future__ import annotations
@@ -12,17 +17,26 @@ import binascii
 import hashlib
 import hmac
 import json
+import os
 import random
 import re
+import socket
+import ssl
 import time
 from collections.abc import Callable
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
+import requests.certs
+import urllib3.poolmanager
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from sheetcrm.channels.base import Delivery, Message
+from sheetcrm.channels.deadline import Deadline, watch
 from sheetcrm.errors import ChannelError
 
 MAX_BACKOFF = 30.0  # seconds; the exponential backoff never waits longer
@@ -39,7 +53,11 @@ _ENDPOINT_WRONG = frozenset({401, 403, 404, 405, 410})
 
 
 def redact_url(url: str) -> str:
-    """The URL without user:password and query string, for messages and logs."""
+    """Only scheme://host[:port] of the URL, for messages and logs.
+
+    User, password, path (where many hooks keep their token), query and fragment are
+    left out. A URL without a host gives "".
+    """
     parts = urlsplit(url)
     host = parts.hostname or ""
     if ":" in host:
@@ -48,8 +66,10 @@ def redact_url(url: str) -> str:
         port = parts.port
     except ValueError:
         port = None
+    if not host:
+        return ""
     netloc = f"{host}:{port}" if port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    return urlunsplit((parts.scheme, netloc, "", "", ""))
 
 
 def decode_secret(secret: str) -> bytes:
@@ -82,11 +102,13 @@ class WebhookSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["webhook"]
-    url: str = Field(description="an http:// or https:// URL")
+    url: str = Field(description="an http:// or https:// URL", repr=False)
     secret: SecretStr | None = Field(
         None, description='a Standard Webhooks secret "whsec_<base64>", e.g. "${WEBHOOK_SECRET}"'
     )
-    timeout: float = Field(20.0, gt=0, le=300, description="seconds to wait for an answer")
+    timeout: float = Field(
+        20.0, gt=0, le=300, description="seconds one attempt may take, connect to last byte"
+    )
     retries: int = Field(3, ge=0, le=10, description="extra attempts after a transient failure")
     backoff: float = Field(
         1.0, ge=0, le=MAX_BACKOFF, description="seconds before the first retry; doubles after"
@@ -139,6 +161,51 @@ def default_payload(message: Message) -> dict[str, Any]:
     }
 
 
+class _WatchedConnection(HTTPConnection):
+    """A urllib3 connection whose socket the active deadline watches: a new one from
+    before its TLS handshake, a reused one from the start of each request."""
+
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        watch(sock)
+        return sock
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        if self.sock is not None:
+            watch(self.sock)
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(HTTPSConnection, _WatchedConnection):
+    pass
+
+
+class _WatchedPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+_WATCHED_POOLS = {"http": _WatchedPool, "https": _WatchedHTTPSPool}
+
+
+class DeadlineAdapter(HTTPAdapter):
+    """requests' adapter, with connections a ``Deadline`` can cut (proxied ones too)."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _WATCHED_POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        # SOCKS proxies bring pool classes of their own: those are left alone.
+        if manager.pool_classes_by_scheme is urllib3.poolmanager.pool_classes_by_scheme:
+            manager.pool_classes_by_scheme = _WATCHED_POOLS
+        return manager
+
+
 class WebhookChannel:
     """POSTs each message once, retrying only failures that may clear up by themselves."""
 
@@ -158,6 +225,9 @@ class WebhookChannel:
         self.settings = settings
         self._own_session = session is None
         self._session = session or requests.Session()
+        adapter = DeadlineAdapter()
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
         self._sleep = sleep
         self._clock = clock
         self._jitter = jitter
@@ -200,20 +270,29 @@ class WebhookChannel:
             if attempt:
                 self._sleep(self._backoff(attempt - 1, response))
                 response = None
+            clock = Deadline(self.settings.timeout)
             try:
-                response = self._session.post(
-                    self.settings.url,
-                    data=body,
-                    headers=self._headers(msg_id, body),
-                    timeout=self.settings.timeout,
-                    allow_redirects=False,  # a redirected POST may turn into a GET
-                )
-            except (requests.Timeout, requests.ConnectionError) as exc:
-                problem = "timed out" if isinstance(exc, requests.Timeout) else "connection failed"
-                continue
+                with clock:
+                    response = self._session.post(
+                        self.settings.url,
+                        data=body,
+                        headers=self._headers(msg_id, body),
+                        timeout=self.settings.timeout,
+                        allow_redirects=False,  # a redirected POST may turn into a GET
+                    )
             except requests.RequestException as exc:
+                # Only the exception's type is shown: its text holds the URL's path.
+                if clock.expired or isinstance(exc, requests.Timeout):
+                    problem = f"no answer within {self.settings.timeout:g} s"
+                    continue
+                if isinstance(exc, requests.ConnectionError):
+                    problem = "connection failed"
+                    continue
                 text = f"POST {self._where}: {type(exc).__name__}"
                 raise ChannelError(text, retryable=False) from None
+            if clock.expired:  # an answer cut off by the deadline can look whole
+                problem, response = f"no answer within {self.settings.timeout:g} s", None
+                continue
             status = response.status_code
             if 200 <= status <= 299:
                 return Delivery(message_id=msg_id, detail=f"HTTP {status}")
@@ -227,6 +306,52 @@ class WebhookChannel:
         # The receiver is down or overloaded: stop sending to it until the next run.
         raise ChannelError(f"POST {self._where}: {problem} after {tries} tries",
                            channel_down=True)
+
+    def probe(self) -> str:
+        """TCP connect, and the TLS handshake for https, within ``timeout``; no request
+        is sent, so nothing can trigger the receiver."""
+        parts = urlsplit(self.settings.url)
+        https = parts.scheme == "https"
+        host = parts.hostname or ""
+        port = parts.port or (443 if https else 80)
+        context = self._tls_context() if https else None
+        clock = Deadline(self.settings.timeout)
+        try:
+            with clock, socket.create_connection((host, port), self.settings.timeout) as sock:
+                watch(sock)
+                if context is not None:
+                    with context.wrap_socket(sock, server_hostname=host):
+                        pass
+        except ssl.SSLCertVerificationError as exc:
+            text = f"{self._where}: TLS certificate not trusted ({exc.verify_message})"
+            raise ChannelError(text, channel_down=True) from None
+        except OSError as exc:
+            if clock.expired or isinstance(exc, TimeoutError):
+                problem = f"no answer within {self.settings.timeout:g} s"
+            else:
+                problem = f"connection failed ({type(exc).__name__})"
+            raise ChannelError(f"{self._where}: {problem}", channel_down=True) from None
+        if context is None:
+            return f"{self._where} reachable"
+        trust = "trusted" if context.verify_mode != ssl.CERT_NONE else "not checked"
+        return f"{self._where} reachable (TLS certificate {trust})"
+
+    def _tls_context(self) -> ssl.SSLContext:
+        """The certificate check the POSTs get: the session's ``verify`` (after
+        REQUESTS_CA_BUNDLE and friends), else requests' own CA bundle."""
+        merged = self._session.merge_environment_settings(
+            self.settings.url, {}, None, None, None
+        )
+        verify = merged.get("verify", True)
+        if verify is False:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            return context
+        if isinstance(verify, str) and os.path.isdir(verify):
+            return ssl.create_default_context(capath=verify)
+        cafile = verify if isinstance(verify, str) else requests.certs.where()
+        return ssl.create_default_context(cafile=cafile)
 
     def close(self) -> None:
         if self._own_session:
