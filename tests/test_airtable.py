@@ -909,3 +909,18 @@ def test_the_docs_show_the_warning_and_the_error_as_they_are(
         with pytest.raises(AirtableError) as caught:
             table.read()
     assert docs_example("before anything is sent:") == str(caught.value)
+
+
+def test_check_warns_when_the_schedule_would_spend_the_monthly_calls(
+        run_cli, vclock: VirtualClock, tmp_path: Path) -> None:
+    with AirtableEmulator(tokens=[TOKEN], clock=vclock.now) as emu:
+        folder = airtable_sample(tmp_path / "airtable", emu)
+        result = run_cli(folder, "--now", DAY0, "--json", "check")
+        found = [f for f in json.loads(result.out)["findings"] if f["where"] == "schedule"]
+        assert len(found) == 1 and found[0]["level"] == "warning"
+        assert "over the 1,000 calls a month of Airtable's Free plan" in found[0]["message"]
+        config = folder / "config.toml"
+        config.write_text(config.read_text(encoding="utf-8").replace(
+            "[table]", "[table]\nmonthly_calls = 100000", 1), encoding="utf-8")
+        result = run_cli(folder, "--now", DAY0, "--json", "check")
+        assert not [f for f in json.loads(result.out)["findings"] if f["where"] == "schedule"]

@@ -475,3 +475,10 @@ def test_tokenizer_agrees_with_csv_reader_on_random_text() -> None:
         assert rows_by_tokenizer(text, delimiter) == rows_by_csv(text, delimiter)
 
     check()
+
+
+def test_a_cell_longer_than_the_csv_modules_default_limit_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "long.csv"
+    path.write_text("id,note\n1," + "가" * 200_000 + "\n2,short\n", encoding="utf-8")
+    snapshot = CsvTable(path).read()
+    assert [len(row[1]) for row in snapshot.rows] == [200_000, 5]

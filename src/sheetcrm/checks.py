@@ -56,6 +56,12 @@ def run_checks(config: Config, now: datetime, *, connect: bool = False) -> list[
     except SheetcrmError as exc:
         findings.append(Finding("error", "table", str(exc)))
         return findings
+    if config.table.backend == "airtable":
+        from .table.airtable import monthly_budget_warning
+
+        budget = monthly_budget_warning(config, len(snapshot.rows), now=now)
+        if budget:
+            findings.append(Finding("warning", "schedule", budget))
     problems = header_problems(snapshot.header, config)
     blank = [i + 1 for i, h in enumerate(snapshot.header) if not h]
     if blank:

@@ -15,7 +15,6 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table as RichTable
 
 from .cli import State, cli
@@ -84,19 +83,19 @@ def status(state: State, runs: int) -> None:
 def _print_status(out: Console, report: dict[str, Any], tz: tzinfo) -> None:
     daemon = report["daemon"]
     pid = f", pid {daemon['pid']}" if daemon.get("pid") else ""
-    out.print(f"[bold]daemon[/]    {daemon['state']}{pid} · {report['schedule']}")
+    out.print(f"daemon    {daemon['state']}{pid} · {report['schedule']}", style="bold")
     if daemon.get("consecutive_failures"):
-        out.print(f"[red]          {daemon['consecutive_failures']} failed run(s) in a row; "
-                  f"skipping {daemon.get('backoff_ticks', 0)} tick(s)[/]")
-    out.print(f"[bold]next run[/]  {_when(report['next_run_at'], tz)}")
+        out.print(f"          {daemon['consecutive_failures']} failed run(s) in a row; "
+                  f"skipping {daemon.get('backoff_ticks', 0)} tick(s)", style="red")
+    out.print(f"next run  {_when(report['next_run_at'], tz)}", style="bold")
     stall = report.get("stalled")
     if stall:
         runs = f", {stall['runs']} runs" if stall["runs"] > 1 else ""
-        out.print(f"[bold red]sending   stalled since {_when(stall['since'], tz)} "
-                  f"(for {stall['for']}{runs}): {stall['status']}[/]")
-        out.print(f"[red]          {escape(stall['reason'])}[/]")
+        out.print(f"sending   stalled since {_when(stall['since'], tz)} "
+                  f"(for {stall['for']}{runs}): {stall['status']}", style="bold red")
+        out.print(f"          {stall['reason']}", style="red")
     elif report["last_runs"]:
-        out.print("[bold]sending[/]   ok")
+        out.print("sending   ok", style="bold")
     _print_runs(out, report["last_runs"], tz)
     _print_sends(out, report["sends"], tz)
     _print_row_errors(out, report["row_errors"], tz)
@@ -123,7 +122,7 @@ def _print_sends(out: Console, sends: dict[str, Any], tz: tzinfo) -> None:
     counts = sends["counts"]
     total = sum(counts.values())
     line = ", ".join(f"{n} {status}" for status, n in counts.items() if n) or "none"
-    out.print(f"[bold]sends needing attention[/]: {line}")
+    out.print(f"sends needing attention: {line}", style="bold")
     if not total:
         return
     t = RichTable("key", "flow step", "template", "status", "when", "detail")
@@ -134,7 +133,7 @@ def _print_sends(out: Console, sends: dict[str, Any], tz: tzinfo) -> None:
 
 
 def _print_row_errors(out: Console, errors: dict[str, Any], tz: tzinfo) -> None:
-    out.print(f"[bold]row errors in the last run[/]: {errors['count']}")
+    out.print(f"row errors in the last run: {errors['count']}", style="bold")
     if errors["items"]:
         shown = len(errors["items"])
         first = f", the first {shown}" if shown < errors["count"] else ""

@@ -183,6 +183,9 @@ class CsvTable:
         Decoding while parsing (as open() does) is faster than decoding first and
         parsing a StringIO, and needs no separate trial decode.
         """
+        # One long cell (a pasted text, an export) must not make the whole file
+        # unreadable: the csv module refuses fields over 128 KiB unless told otherwise.
+        csv.field_size_limit(max(csv.field_size_limit(), len(data) + 1))
         candidates = self._candidates(data)
         for codec in candidates:
             stream = io.TextIOWrapper(io.BytesIO(data), encoding=codec, newline="")
