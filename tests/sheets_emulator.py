@@ -30,8 +30,9 @@ For tests: every request is logged with its kind (``spreadsheets.get``,
 ``values.get``, ``values.batchGet``, ``values.update``, ``values.batchUpdate``,
 ``values.append``, ``spreadsheets.batchUpdate``, ``token``, ``allowedLocations``);
 ``fail()`` injects faults (any status with a JSON or HTML body, a dropped connection,
-a slow answer) and ``on()`` runs a callback right before a request of some kind is
-handled (to change the sheet at the worst possible moment). Helpers edit the sheet
+a slow answer) and ``on()`` runs a callback right before, or right after, a request
+of some kind is applied (to change the sheet at the worst possible moment: between a
+client's read and its write, or between its write and its next read). Helpers edit the sheet
 as an operator would (``put``, ``sort_rows``, ``insert_rows``, ``delete_rows``,
 ``insert_columns``) and show it as displayed (``display``).
 """
@@ -351,6 +352,8 @@ class _Hook:
     kind: str
     fn: Callable[[SheetsEmulator], None]
     times: int | None
+    when: str  # "before" or "after" the request is applied
+    skip: int = 0  # requests of this kind to let pass first
 
 
 # --------------------------------------------------------------------------- server
@@ -513,11 +516,17 @@ class SheetsEmulator(LoopbackHTTP):
         with self.lock:
             self.faults.clear()
 
-    def on(self, kind: str, fn: Callable[[SheetsEmulator], None], *, times: int | None = 1
-           ) -> None:
-        """Call ``fn(emulator)`` right before the next ``times`` requests of ``kind``."""
+    def on(self, kind: str, fn: Callable[[SheetsEmulator], None], *, times: int | None = 1,
+           when: str = "before", skip: int = 0) -> None:
+        """Call ``fn(emulator)`` right before (or ``when="after"``: right after) the next
+        ``times`` requests of ``kind`` are applied, once ``skip`` of them went by.
+
+        "after" runs before the answer leaves, so the client cannot see the sheet as it
+        was between the two.
+        """
+        assert when in ("before", "after")
         with self.lock:
-            self.hooks.append(_Hook(kind, fn, times))
+            self.hooks.append(_Hook(kind, fn, times, when, skip))
 
     def expire_tokens(self) -> None:
         """Every access token issued so far stops working: the next call gets a 401."""
@@ -633,13 +642,29 @@ class SheetsEmulator(LoopbackHTTP):
         with self.lock:
             entry.email = self._authenticate(headers)
             book = self._book(route[0], entry.email)
-            for hook in [h for h in self.hooks if h.kind == kind]:
-                if hook.times is not None:
-                    hook.times -= 1
-                    if hook.times <= 0:
-                        self.hooks.remove(hook)
-                hook.fn(self)
-            return 200, self._api(kind, book, route, query, entry.body)
+            due = self._due_hooks(kind)
+            for hook in due:
+                if hook.when == "before":
+                    hook.fn(self)
+            payload = self._api(kind, book, route, query, entry.body)
+            for hook in due:
+                if hook.when == "after":
+                    hook.fn(self)
+            return 200, payload
+
+    def _due_hooks(self, kind: str) -> list[_Hook]:
+        """The hooks to run on this request of ``kind``; spent ones are removed."""
+        due = []
+        for hook in [h for h in self.hooks if h.kind == kind]:
+            if hook.skip:
+                hook.skip -= 1
+                continue
+            if hook.times is not None:
+                hook.times -= 1
+                if hook.times <= 0:
+                    self.hooks.remove(hook)
+            due.append(hook)
+        return due
 
     # -- OAuth ---------------------------------------------------------------------
 
