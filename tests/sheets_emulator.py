@@ -48,6 +48,7 @@ import secrets
 import threading
 import time
 import urllib.parse
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -371,6 +372,7 @@ class SheetsEmulator(LoopbackHTTP):
         self.log: list[Logged] = []
         self.faults: list[Fault] = []
         self.hooks: list[_Hook] = []
+        self.serving: weakref.WeakSet[threading.Thread] = weakref.WeakSet()  # handler threads
         self.lock = threading.RLock()
         super().__init__(self._handler_class())
         self._httpd.daemon_threads = True
@@ -563,6 +565,10 @@ class SheetsEmulator(LoopbackHTTP):
             # connection would stall 40 ms each on Nagle + delayed ACK.
             wbufsize = 1 << 16
             disable_nagle_algorithm = True
+
+            def setup(self) -> None:
+                emulator.serving.add(threading.current_thread())
+                super().setup()
 
             def _serve(self) -> None:
                 length = int(self.headers.get("content-length") or 0)

@@ -2,16 +2,21 @@
 
 Everything goes over HTTP to ``sheets_emulator.SheetsEmulator`` on 127.0.0.1: OAuth
 (a JWT signed with a throwaway RSA key made once per session, checked by the
-emulator), the Sheets API v4 calls, and the IAM lookup google-auth makes in the
-background. Retry sleeps and the rate limiter's clock are injected, so nothing waits.
+emulator), the Sheets API v4 calls, and any IAM lookup google-auth makes in the
+background. Name lookups and connections to any other host are refused and recorded,
+and a test that made one fails. Retry sleeps and the rate limiter's clock are
+injected, so nothing waits.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import ipaddress
 import json
 import re
+import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -67,6 +72,63 @@ class FakeClock:
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += seconds
+
+
+def _loopback(host: object) -> bool:
+    if host in ("localhost", b"localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(str(host).split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def escapes() -> Iterator[list[str]]:
+    """While these tests run, no name lookup or connection may leave the machine: each
+    attempt is refused and recorded (threads swallow errors; the record stays)."""
+    attempts: list[str] = []
+    real_lookup, real_connect = socket.getaddrinfo, socket.socket.connect
+
+    def lookup(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if not _loopback(host):
+            attempts.append(f"name lookup of {host}")
+            raise socket.gaierror(socket.EAI_NONAME, "off-machine lookups are refused in tests")
+        return real_lookup(host, *args, **kwargs)
+
+    def connect(sock: socket.socket, address: Any) -> None:
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and not _loopback(address[0]):
+            attempts.append(f"connection to {address[0]}")
+            raise ConnectionRefusedError("off-machine connections are refused in tests")
+        real_connect(sock, address)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket, "getaddrinfo", lookup)
+        patch.setattr(socket.socket, "connect", connect)
+        yield attempts
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(escapes: list[str]) -> Iterator[None]:
+    """Every test fails if anything it started tried to reach another host."""
+    start = len(escapes)
+    yield
+    assert escapes[start:] == []
+
+
+def settle_background(emu: SheetsEmulator, before: set[threading.Thread],
+                      timeout: float = 5.0) -> None:
+    """Wait for threads started since ``before`` (a library's background lookups), other
+    than the emulator's own connection handlers, to finish."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pending = [t for t in threading.enumerate()
+                   if t not in before and t not in emu.serving and t.is_alive()]
+        if not pending:
+            return
+        assert time.monotonic() < deadline, f"still running: {pending}"
+        for thread in pending:
+            thread.join(timeout=0.05)
 
 
 @pytest.fixture
@@ -812,21 +874,29 @@ def test_a_token_refused_by_the_server_is_explained_without_the_key(
     assert "PRIVATE KEY" not in message and account.info["private_key"][40:80] not in message
 
 
-def test_the_google_hosts_are_rerouted_to_the_endpoint(
-        book: SheetsEmulator, make_table: Callable[..., GoogleSheetsTable],
-        account: Account) -> None:
-    """With Google's own token_uri, the token and IAM calls still reach the endpoint."""
+@pytest.mark.parametrize("lookup", ["default", "on"])
+def test_no_request_leaves_the_machine_when_the_google_hosts_are_rerouted(
+        book: SheetsEmulator, make_table: Callable[..., GoogleSheetsTable], account: Account,
+        escapes: list[str], monkeypatch: pytest.MonkeyPatch, lookup: str) -> None:
+    """With Google's own token_uri, the token request and any background lookup
+    google-auth makes (some versions look up the account's allowed locations after a
+    token is issued, others only when asked) reach the endpoint, never Google."""
+    if lookup == "on":  # google-auth's switch for that lookup, where it has one
+        monkeypatch.setenv("GOOGLE_SDK_EXPERIMENTAL_PYTHON_REGIONAL_ACCESS_BOUNDARY_"
+                           "LOOKUP_ENABLED", "true")
     info = {**account.info, "token_uri": "https://oauth2.googleapis.com/token"}
-    table = make_table()
+    options = make_table().guard
+    before = set(threading.enumerate())
     table = GoogleSheetsTable(KEY, info, worksheet=SHEET, endpoint=book.url,
-                              limiter=table.guard.limiter, retry=table.guard.retry)
+                              limiter=options.limiter, retry=options.retry)
+    start = len(escapes)
     assert table.read().header == HEADER
-    assert book.count("token") == 1
-    for _ in range(100):  # google-auth looks the locations up in a background thread
-        if book.count("allowedLocations"):
-            break
-        time.sleep(0.02)
-    assert book.count("allowedLocations") == 1
+    table.write("이메일", TAGS)
+    settle_background(book, before)
+    assert escapes[start:] == []
+    assert book.count("token") == 1  # Google's token_uri, answered by the endpoint
+    assert {entry.kind for entry in book.log} <= {"token", "allowedLocations", *book.kinds()}
+    assert all(entry.status in (200, 404) for entry in book.log)
 
 
 def test_the_emulator_speaks_what_gspread_sends(
