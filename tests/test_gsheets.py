@@ -401,7 +401,7 @@ TAGS = [CellUpdate("soohyun@example.com", "상태 태그", "S"),
 def test_sorting_between_read_and_write_never_misdirects(
         book: SheetsEmulator, make_table: Callable[..., GoogleSheetsTable]) -> None:
     report = read_then(book, make_table(),
-                       lambda: book.sort_rows(KEY, SHEET, key=lambda r: r[1]), TAGS)
+                       lambda: book.sort_rows(KEY, SHEET, 1), TAGS)
     assert [row[1] for row in book.display(KEY, SHEET)[1:]] == [
         "chaerin@example.com", "jihoon@example.com", "soohyun@example.com"]
     assert column(book, "상태 태그") == {"soohyun@example.com": "S", "jihoon@example.com": "J",
@@ -527,7 +527,7 @@ def assert_every_row_holds_its_own(emu: SheetsEmulator, written: list[str],
 
 
 def reverse_sort(emu: SheetsEmulator) -> None:
-    emu.sort_rows(KEY, SHEET, key=lambda r: r[1], reverse=True)
+    emu.sort_rows(KEY, SHEET, 1, descending=True)
 
 
 def test_rows_sorted_between_the_key_reread_and_the_write_are_repaired(
@@ -911,7 +911,7 @@ def test_the_emulator_speaks_what_gspread_sends(
     sheet.update([["=HYPERLINK(\"https://a.example\",\"링크\")", "007", "2025-06-01"]],
                  "F2:H2", raw=False)
     sheet.update([["=1+1", "007"]], "F3:G3", raw=True)
-    assert sheet.get("F2:H3") == [["링크", "7", "2025. 6. 1"], ["=1+1", "007"]]
+    assert sheet.get("F2:H3") == [["링크", "7", "2025-06-01"], ["=1+1", "007"]]  # typed form
     assert sheet.get("F2:H2", value_render_option=ValueRenderOption.unformatted) == [
         ["링크", 7, 45809]]
     assert sheet.get("F2", value_render_option=ValueRenderOption.formula) == [
@@ -1179,7 +1179,7 @@ def test_rows_sorted_and_inserted_during_a_sync_get_their_own_cells(
     (want,), reference = csv_reference(sample, run_cli, DAY0)
 
     def operator(emu: SheetsEmulator) -> None:
-        emu.sort_rows(KEY, SHEET, key=lambda r: r[1], reverse=True)
+        emu.sort_rows(KEY, SHEET, 1, descending=True)
         emu.insert_rows(KEY, SHEET, 2, [["새 고객", "new.one@example.com", "", "2026-11-23"]])
 
     emulator.on(kind, operator, when=when)
