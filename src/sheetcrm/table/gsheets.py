@@ -47,7 +47,7 @@ import re
 import threading
 import time
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -368,11 +368,25 @@ class _Plan:
 
     names: list[str]  # the written columns, in order of first appearance
     positions: dict[str, int]  # their columns (and the key's) when planned
+    before: _Layout  # the rows as read right before the write
+    row_of: dict[str, int] = field(default_factory=dict)  # key on one row then -> its index
+    shared: dict[str, dict[str, set[str]]] = field(default_factory=dict)  # blank or repeated
+    # key -> column -> every cell its rows held then
     cells: dict[tuple[int, int], str] = field(default_factory=dict)  # (row, column) -> value
     intended: dict[str, dict[str, str]] = field(default_factory=dict)  # key -> column -> value
-    before: dict[str, dict[str, str]] = field(default_factory=dict)  # key on one row -> cells
-    held: dict[str, dict[str, set[str]]] = field(default_factory=dict)  # key -> every cell
     sent: dict[str, set[str]] = field(default_factory=dict)  # column -> values sent to rows
+
+    def held(self, key: str, name: str) -> Collection[str]:
+        """What the rows of ``key`` held in column ``name`` right before the write."""
+        index = self.row_of.get(key)
+        if index is not None:
+            return (self.before.cell(name, index),)
+        return self.shared.get(key, {}).get(name, ())
+
+    def restore(self, key: str, name: str) -> str:
+        """What a row of ``key`` gets back: its cell before the write, if it had one row."""
+        index = self.row_of.get(key)
+        return self.before.cell(name, index) if index is not None else ""
 
 
 @dataclass
@@ -546,17 +560,13 @@ class GoogleSheetsTable:
                                           updates, self.source)
         report.columns_added = added
         plan = _Plan(names, {name: columns[name] for name in names}
-                     | {key_column: layout.positions[key_column]})
-        keys = layout.keys + [""] * (layout.height - len(layout.keys))
-        rows_by_key: dict[str, list[int]] = defaultdict(list)
-        for index, key in enumerate(keys):
-            rows_by_key[key].append(index)
-            held = plan.held.setdefault(key, {})
-            for name in names:
-                held.setdefault(name, set()).add(layout.cell(name, index))
+                     | {key_column: layout.positions[key_column]}, layout)
+        rows_by_key = _rows_by_key(layout)
         for key, rows in rows_by_key.items():
             if key and len(rows) == 1:
-                plan.before[key] = {name: layout.cell(name, rows[0]) for name in names}
+                plan.row_of[key] = rows[0]
+            else:
+                plan.shared[key] = {name: {layout.cell(name, i) for i in rows} for name in names}
         for index, update in match_rows(updates, rows_by_key, report):
             name, value = update.column.strip(), _fit(update.value)
             plan.cells[(self.header_row + 1 + index, columns[name])] = value
@@ -936,6 +946,15 @@ class _Check:
     ambiguous: list[str]  # written keys on several rows now
 
 
+def _rows_by_key(layout: _Layout) -> dict[str, list[int]]:
+    """Row indexes of each key (blank too) among the rows read."""
+    rows: dict[str, list[int]] = defaultdict(list)
+    for index, key in enumerate(layout.keys):
+        rows[key].append(index)
+    rows[""].extend(range(len(layout.keys), layout.height))  # written cells, no key
+    return dict(rows)
+
+
 def _check(now: _Layout, plan: _Plan, header_row: int) -> _Check:
     """Compare every row's written columns with what belongs there.
 
@@ -945,26 +964,27 @@ def _check(now: _Layout, plan: _Plan, header_row: int) -> _Check:
     row's cells, and gets back what it held before the write ("" for a row that was
     not there then). Edits to other values are left alone.
     """
-    keys = now.keys + [""] * (now.height - len(now.keys))
-    rows_by_key: dict[str, list[int]] = defaultdict(list)
-    for index, key in enumerate(keys):
-        rows_by_key[key].append(index)
+    height = now.height
+    keys = now.keys + [""] * (height - len(now.keys))
+    rows_by_key = _rows_by_key(now)
+    columns = [(name, now.positions[name], now.cells.get(name, []), plan.sent.get(name, set()))
+               for name in plan.names]
     fixes: dict[tuple[int, int], str] = {}
     moved: dict[str, None] = {}
     nothing: dict[str, str] = {}
     for index, key in enumerate(keys):
         own = plan.intended.get(key, nothing) if key else nothing
-        alone = len(rows_by_key[key]) == 1
-        for name in plan.names:
-            value = now.cell(name, index)
+        alone = own is not nothing and len(rows_by_key[key]) == 1
+        for name, column, cells, sent in columns:
+            value = cells[index] if index < len(cells) else ""
             want = own.get(name) if alone else None
             if want is None:
-                if (value not in plan.sent.get(name, ()) or value == own.get(name)
-                        or value in plan.held.get(key, {}).get(name, ())):
+                if (value not in sent or value == own.get(name)
+                        or value in plan.held(key, name)):
                     continue
-                want = plan.before.get(key, nothing).get(name, "")
+                want = plan.restore(key, name)
             if value != want:
-                fixes[(header_row + 1 + index, now.positions[name])] = want
+                fixes[(header_row + 1 + index, column)] = want
                 if key:
                     moved[key] = None
     return _Check(fixes, list(moved), [key for key in plan.intended if key not in rows_by_key],
