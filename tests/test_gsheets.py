@@ -647,6 +647,20 @@ def test_the_operators_own_edits_to_other_cells_during_the_write_are_kept(
         assert rows[CROWD[i]][1:] == (f"메모{i}", f"old{i}" if i % 2 else "", "")
 
 
+def test_with_no_row_moved_the_check_repairs_nothing(
+        emulator: SheetsEmulator, make_table: Callable[..., GoogleSheetsTable]) -> None:
+    """Nothing moved, so every cell landed: a cell that reads back otherwise (here the
+    operator typed over it right after the write) is not a misdirected one."""
+    crowd(emulator)
+    table = make_table()
+    table.read()
+    emulator.on("values.batchUpdate", lambda emu: emu.put(KEY, SHEET, [["수기"]], start="E3"),
+                when="after")
+    report = table.write("이메일", crowd_updates())
+    assert report.requests == 3 and report.repaired_keys == []
+    assert owned_by_row(emulator)[1] == (CROWD[1], "메모1", "수기", "flow1")
+
+
 def test_rows_that_keep_moving_end_in_a_plain_error_after_bounded_repairs(
         emulator: SheetsEmulator, make_table: Callable[..., GoogleSheetsTable]) -> None:
     crowd(emulator)

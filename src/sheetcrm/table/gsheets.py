@@ -19,15 +19,16 @@ Why it is built the way it is:
   row that holds its key *then*. The API has no conditional write, so a sort, insert
   or delete between that re-read and the ``batchUpdate`` would still put cells in
   another customer's row. So the key and written columns are read again right after
-  writing: a customer whose cells are not in its row now gets them written there, and
-  a row that holds a value this write sent to someone else gets back what it held
-  before (known from the re-read; a row that appeared meanwhile is cleared). That
-  repeats at most ``MAX_REPAIRS`` times (one write and one read each, only when rows
-  moved); rows that keep moving end in a BackendError that says so. Developer
-  metadata would move with inserted and deleted rows, but not with a sort (which
-  moves cell values, not rows), so it cannot replace the check. Keys that vanished or
-  now appear twice are reported and not written. Writes are RAW, so a value like
-  ``=HYPERLINK(...)`` stays text.
+  writing. If the keys (and columns) are where they were, every cell landed and
+  nothing more happens. Otherwise a customer whose cells are not in its row now gets
+  them written there, and a row that holds a value this write sent to someone else
+  gets back what it held before (known from the re-read; a row that appeared
+  meanwhile is cleared). That repeats at most ``MAX_REPAIRS`` times (one write and
+  one read each, only when rows moved); rows that keep moving end in a BackendError
+  that says so. Developer metadata would move with inserted and deleted rows, but not
+  with a sort (which moves cell values, not rows), so it cannot replace the check.
+  Keys that vanished or now appear twice are reported and not written. Writes are
+  RAW, so a value like ``=HYPERLINK(...)`` stays text.
 - **Quotas and faults.** Every API call goes through one choke point
   (``_GuardedHTTPClient.request``): a sliding-window limiter keeps under 60 requests
   a minute per service account, and 429s, 5xx (JSON or HTML bodies), timeouts and
@@ -585,6 +586,8 @@ class GoogleSheetsTable:
     def _settle(self, key_column: str, plan: _Plan, report: WriteReport) -> None:
         """Check the rows right after writing; repair what moved; report what is gone."""
         repaired: dict[str, None] = {}
+        placed = (plan.before.keys, plan.positions)  # the rows the last write was placed by
+        check = _Check({}, [], [], [])  # as they were then: every written key on one row
         for attempt in range(MAX_REPAIRS + 1):
             now = self._layout(key_column, plan.names, plan.positions,
                                "checking the rows after writing")
@@ -594,6 +597,9 @@ class GoogleSheetsTable:
                     f"{self.source}: column {lost[0]!r} left the header row (row "
                     f"{self.header_row}) while writing, so the cells written under it "
                     f"cannot be checked; put the header back and run sync again")
+            if (now.keys, now.positions) == placed:  # nothing moved: every cell landed
+                check = _Check({}, [], check.missing, check.ambiguous)
+                break
             check = _check(now, plan, self.header_row)
             if not check.fixes:
                 break
@@ -609,6 +615,7 @@ class GoogleSheetsTable:
             for (_, column), value in check.fixes.items():
                 plan.sent.setdefault(names[column], set()).add(value)
             plan.positions = now.positions
+            placed = (now.keys, now.positions)
             self._send(check.fixes)  # refused only if rows went past the grid: checked next
         report.missing_keys = list(dict.fromkeys([*report.missing_keys, *check.missing]))
         report.ambiguous_keys = list(dict.fromkeys([*report.ambiguous_keys, *check.ambiguous]))
