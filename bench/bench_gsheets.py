@@ -5,7 +5,7 @@ header, generated customers) the real gspread + google-auth code talks to the
 loopback emulator in ``tests/sheets_emulator.py``. Three syncs share one table
 instance, as the daemon does:
 
-- first: a one-off sync on a fresh ledger (metadata, values, key re-read, write;
+- first: a one-off sync on a fresh ledger (metadata, values, key re-read, write, check;
   every row gets its tags and flow state, two owned columns are appended);
 - idle: right after, nothing changed (no write at all);
 - tick: a day later on the same instance (metadata cached), some cells change.

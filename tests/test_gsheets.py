@@ -2,16 +2,21 @@
 
 Everything goes over HTTP to ``sheets_emulator.SheetsEmulator`` on 127.0.0.1: OAuth
 (a JWT signed with a throwaway RSA key made once per session, checked by the
-emulator), the Sheets API v4 calls, and the IAM lookup google-auth makes in the
-background. Retry sleeps and the rate limiter's clock are injected, so nothing waits.
+emulator), the Sheets API v4 calls, and any IAM lookup google-auth makes in the
+background. Name lookups and connections to any other host are refused and recorded,
+and a test that made one fails. Retry sleeps and the rate limiter's clock are
+injected, so nothing waits.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import ipaddress
 import json
 import re
+import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -67,6 +72,63 @@ class FakeClock:
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += seconds
+
+
+def _loopback(host: object) -> bool:
+    if host in ("localhost", b"localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(str(host).split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def escapes() -> Iterator[list[str]]:
+    """While these tests run, no name lookup or connection may leave the machine: each
+    attempt is refused and recorded (threads swallow errors; the record stays)."""
+    attempts: list[str] = []
+    real_lookup, real_connect = socket.getaddrinfo, socket.socket.connect
+
+    def lookup(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if not _loopback(host):
+            attempts.append(f"name lookup of {host}")
+            raise socket.gaierror(socket.EAI_NONAME, "off-machine lookups are refused in tests")
+        return real_lookup(host, *args, **kwargs)
+
+    def connect(sock: socket.socket, address: Any) -> None:
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and not _loopback(address[0]):
+            attempts.append(f"connection to {address[0]}")
+            raise ConnectionRefusedError("off-machine connections are refused in tests")
+        real_connect(sock, address)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket, "getaddrinfo", lookup)
+        patch.setattr(socket.socket, "connect", connect)
+        yield attempts
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(escapes: list[str]) -> Iterator[None]:
+    """Every test fails if anything it started tried to reach another host."""
+    start = len(escapes)
+    yield
+    assert escapes[start:] == []
+
+
+def settle_background(emu: SheetsEmulator, before: set[threading.Thread],
+                      timeout: float = 5.0) -> None:
+    """Wait for threads started since ``before`` (a library's background lookups), other
+    than the emulator's own connection handlers, to finish."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pending = [t for t in threading.enumerate()
+                   if t not in before and t not in emu.serving and t.is_alive()]
+        if not pending:
+            return
+        assert time.monotonic() < deadline, f"still running: {pending}"
+        for thread in pending:
+            thread.join(timeout=0.05)
 
 
 @pytest.fixture
@@ -200,7 +262,7 @@ def test_first_worksheet_by_default_and_gid_from_url(
 # --------------------------------------------------------------------------- write
 
 
-def test_write_is_one_raw_batch_update_of_only_the_given_cells(
+def test_write_is_one_raw_batch_update_of_only_the_given_cells_then_one_check(
         book: SheetsEmulator, make_table: Callable[..., GoogleSheetsTable]) -> None:
     table = make_table()
     table.read()
@@ -210,8 +272,8 @@ def test_write_is_one_raw_batch_update_of_only_the_given_cells(
         CellUpdate("chaerin@example.com", "상태 태그", ""),
         CellUpdate("chaerin@example.com", "최근 발송", "2026-11-23 10:00 payment_reminder"),
     ])
-    assert book.kinds() == ["values.batchGet", "values.batchUpdate"]
-    assert report.requests == 2
+    assert book.kinds() == ["values.batchGet", "values.batchUpdate", "values.batchGet"]
+    assert report.requests == 3 and not report.repaired_keys
     assert (report.cells_written, report.rows_written) == (3, 2)
     assert report.columns_added == ["최근 발송"]
     body = book.writes()[0].body
@@ -262,8 +324,8 @@ def test_missing_columns_grow_the_grid_with_one_counted_request(
     report = table.write("이메일", [CellUpdate("a@example.com", "자동화 흐름", "payment 1/3"),
                                    CellUpdate("a@example.com", "오류", "")])
     assert emulator.kinds() == ["values.batchGet", "spreadsheets.batchUpdate",
-                                "values.batchUpdate"]
-    assert report.requests == 3
+                                "values.batchUpdate", "values.batchGet"]
+    assert report.requests == 4
     assert emulator.sheet(KEY, SHEET).col_count == 5
     shown = emulator.display(KEY, SHEET)
     assert shown[0] == ["고객명", "이메일", "상태 태그", "자동화 흐름", "오류"]
@@ -294,7 +356,7 @@ def test_large_bodies_are_split_and_gaps_are_skipped_not_cleared(
     emulator.clear_log()
     report = table.write("이메일", updates)
     writes = emulator.writes()
-    assert len(writes) > 1 and report.requests == 1 + len(writes)
+    assert len(writes) > 1 and report.requests == 2 + len(writes)
     assert all(len(json.dumps(w.body, ensure_ascii=False, separators=(",", ":")).encode())
                <= 4000 for w in writes)
     tags = column(emulator, "상태 태그")
@@ -339,12 +401,12 @@ TAGS = [CellUpdate("soohyun@example.com", "상태 태그", "S"),
 def test_sorting_between_read_and_write_never_misdirects(
         book: SheetsEmulator, make_table: Callable[..., GoogleSheetsTable]) -> None:
     report = read_then(book, make_table(),
-                       lambda: book.sort_rows(KEY, SHEET, key=lambda r: r[1]), TAGS)
+                       lambda: book.sort_rows(KEY, SHEET, 1), TAGS)
     assert [row[1] for row in book.display(KEY, SHEET)[1:]] == [
         "chaerin@example.com", "jihoon@example.com", "soohyun@example.com"]
     assert column(book, "상태 태그") == {"soohyun@example.com": "S", "jihoon@example.com": "J",
                                        "chaerin@example.com": "C"}
-    assert report.requests == 2 and not report.missing_keys
+    assert report.requests == 3 and not report.missing_keys and not report.repaired_keys
 
 
 def test_inserted_rows_are_left_alone(
@@ -393,7 +455,7 @@ def test_a_column_inserted_before_the_key_costs_one_more_read(
         book.put(KEY, SHEET, [["번호"], ["1"], ["2"], ["3"]], start="A1")
 
     report = read_then(book, make_table(), insert, TAGS)
-    assert report.requests == 3
+    assert report.requests == 4
     assert column(book, "상태 태그") == {"soohyun@example.com": "S", "jihoon@example.com": "J",
                                        "chaerin@example.com": "C"}
     assert book.display(KEY, SHEET)[1][0] == "1"
@@ -413,6 +475,237 @@ def test_a_worksheet_renamed_under_a_daemon_is_found_again_or_reported(
     assert "'고객 목록'" in str(err.value) and "'읽어 주세요', '고객'" in str(err.value)
 
 
+# --------------------------------------------------------------------------- rows moving in flight
+#
+# The worst moment: after the key re-read, before the batchUpdate lands (hook "before"
+# on values.batchUpdate), or after it, before the check read (hook "after").
+
+CROWD = [f"c{i}@example.com" for i in range(8)]
+FLOW = "자동화 흐름"  # not in the header yet: appended by the write
+
+
+def crowd(emu: SheetsEmulator, *, rows: int = 1000) -> None:
+    """Eight customers; every other one already has a tag; a grid of ``rows`` rows."""
+    emu.add_spreadsheet(KEY)
+    emu.add_sheet(KEY, SHEET, rows=rows, cols=8)  # room for the appended column
+    emu.put(KEY, SHEET, [HEADER] + [
+        [f"고객{i}", email, "", f"메모{i}", f"old{i}" if i % 2 else ""]
+        for i, email in enumerate(CROWD)], grow=False)
+
+
+def crowd_updates(keys: list[str] = CROWD) -> list[CellUpdate]:
+    return [update for i, key in enumerate(keys)
+            for update in (CellUpdate(key, "상태 태그", f"tag{i}"),
+                           CellUpdate(key, FLOW, f"flow{i}"))]
+
+
+def owned_by_row(emu: SheetsEmulator) -> list[tuple[str, str, str, str]]:
+    """(key, 메모, 상태 태그, 자동화 흐름) of every non-blank row below the header."""
+    rows = emu.display(KEY, SHEET)
+    header = rows[0]
+    at = {name: header.index(name) for name in ("이메일", "메모", "상태 태그", FLOW)
+          if name in header}
+
+    def cell(row: list[str], name: str) -> str:
+        return row[at[name]] if name in at and at[name] < len(row) else ""
+
+    return [(cell(r, "이메일"), cell(r, "메모"), cell(r, "상태 태그"), cell(r, FLOW))
+            for r in rows[1:] if any(r)]
+
+
+def assert_every_row_holds_its_own(emu: SheetsEmulator, written: list[str],
+                                   others: dict[str, tuple[str, str]] | None = None) -> None:
+    """Written customers hold exactly their own updates; every other row holds what it
+    held before (``others``: key -> (tag, flow); blank for rows not listed)."""
+    others = others or {}
+    for key, memo, tag, flow in owned_by_row(emu):
+        if key in written:
+            i = CROWD.index(key)
+            assert (memo, tag, flow) == (f"메모{i}", f"tag{i}", f"flow{i}"), key
+        else:
+            assert (tag, flow) == others.get(key, ("", "")), (key, tag, flow)
+
+
+def reverse_sort(emu: SheetsEmulator) -> None:
+    emu.sort_rows(KEY, SHEET, 1, descending=True)
+
+
+def test_rows_sorted_between_the_key_reread_and_the_write_are_repaired(
+        emulator: SheetsEmulator, make_table: Callable[..., GoogleSheetsTable]) -> None:
+    crowd(emulator)
+    table = make_table()
+    table.read()
+    emulator.clear_log()
+    emulator.on("values.batchUpdate", reverse_sort)
+    report = table.write("이메일", crowd_updates())
+    assert_every_row_holds_its_own(emulator, CROWD)
+    assert [row[0] for row in owned_by_row(emulator)] == sorted(CROWD, reverse=True)
+    assert sorted(report.repaired_keys) == sorted(CROWD)
+    assert report.missing_keys == report.ambiguous_keys == []
+    assert report.columns_added == [FLOW] and report.cells_written == 16
+    # re-read, write, check, repair, check: a constant count, whatever the rows
+    assert emulator.kinds() == ["values.batchGet", "values.batchUpdate", "values.batchGet",
+                                "values.batchUpdate", "values.batchGet"]
+    assert report.requests == 5
+
+
+def test_a_row_inserted_above_during_the_write_gets_back_to_blank(
+        emulator: SheetsEmulator, make_table: Callable[..., GoogleSheetsTable]) -> None:
+    crowd(emulator)
+    table = make_table()
+    table.read()
+    emulator.on("values.batchUpdate", lambda emu: emu.insert_rows(
+        KEY, SHEET, 2, [["새 고객", "new@example.com", "", "새 메모"]]))
+    report = table.write("이메일", crowd_updates())
+    assert_every_row_holds_its_own(emulator, CROWD)
+    assert owned_by_row(emulator)[0] == ("new@example.com", "새 메모", "", "")
+    assert "new@example.com" in report.repaired_keys and not report.missing_keys
+    assert set(CROWD) <= set(report.repaired_keys)  # every row below shifted by one
+
+
+def test_a_row_deleted_during_the_write_is_reported_missing_and_its_cells_land_nowhere(
+        emulator: SheetsEmulator, make_table: Callable[..., GoogleSheetsTable]) -> None:
+    crowd(emulator)
+    table = make_table()
+    table.read()
+    emulator.on("values.batchUpdate", lambda emu: emu.delete_rows(KEY, SHEET, 4))  # c2
+    report = table.write("이메일", crowd_updates())
+    survivors = [key for key in CROWD if key != CROWD[2]]
+    assert_every_row_holds_its_own(emulator, survivors)
+    assert [row[0] for row in owned_by_row(emulator)] == survivors
+    assert report.missing_keys == [CROWD[2]]
+    assert CROWD[2] not in report.repaired_keys
+    shown = [cell for row in emulator.display(KEY, SHEET) for cell in row]
+    assert "tag2" not in shown and "flow2" not in shown
+
+
+def test_a_row_copied_during_the_write_is_reported_ambiguous_and_keeps_its_own_values(
+        emulator: SheetsEmulator, make_table: Callable[..., GoogleSheetsTable]) -> None:
+    crowd(emulator)
+    table = make_table()
+    table.read()
+    emulator.on("values.batchUpdate", lambda emu: emu.insert_rows(
+        KEY, SHEET, 2, [["고객5 사본", CROWD[5], "", "사본", "old5"]]))
+    report = table.write("이메일", crowd_updates())
+    assert report.ambiguous_keys == [CROWD[5]] and report.missing_keys == []
+    rows = owned_by_row(emulator)
+    assert rows[0] == (CROWD[5], "사본", "old5", "")  # the copy got tag0: given back
+    assert rows[6] == (CROWD[5], "메모5", "old5", "")  # got tag6, given back; c5 not written
+    assert_every_row_holds_its_own(emulator, [k for k in CROWD if k != CROWD[5]],
+                                   {CROWD[5]: ("old5", "")})
+
+
+@pytest.mark.parametrize("change", ["sort", "insert", "delete"])
+def test_rows_moving_after_the_write_and_before_the_check_need_no_repair(
+        emulator: SheetsEmulator, make_table: Callable[..., GoogleSheetsTable],
+        change: str) -> None:
+    crowd(emulator)
+    table = make_table()
+    table.read()
+    emulator.on("values.batchUpdate", {
+        "sort": reverse_sort,
+        "insert": lambda emu: emu.insert_rows(KEY, SHEET, 3, [["새 고객", "new@example.com"]]),
+        "delete": lambda emu: emu.delete_rows(KEY, SHEET, 4),
+    }[change], when="after")
+    report = table.write("이메일", crowd_updates())
+    gone = [CROWD[2]] if change == "delete" else []
+    assert_every_row_holds_its_own(emulator, [k for k in CROWD if k not in gone])
+    assert report.requests == 3 and report.repaired_keys == []
+    assert report.missing_keys == gone  # written, then deleted: not in the sheet
+
+
+def test_rows_moving_both_before_and_after_the_write_are_still_repaired(
+        emulator: SheetsEmulator, make_table: Callable[..., GoogleSheetsTable]) -> None:
+    crowd(emulator)
+    table = make_table()
+    table.read()
+    emulator.on("values.batchUpdate", lambda emu: emu.delete_rows(KEY, SHEET, 2))  # c0
+    emulator.on("values.batchUpdate", lambda emu: (
+        emu.insert_rows(KEY, SHEET, 5, [["새 고객", "new@example.com", "", "", "수기 태그"]]),
+        reverse_sort(emu)), when="after")
+    report = table.write("이메일", crowd_updates())
+    assert_every_row_holds_its_own(emulator, CROWD[1:], {"new@example.com": ("수기 태그", "")})
+    assert report.missing_keys == [CROWD[0]]
+    assert sorted(report.repaired_keys) == sorted(CROWD[1:])
+
+
+def test_the_operators_own_edits_to_other_cells_during_the_write_are_kept(
+        emulator: SheetsEmulator, make_table: Callable[..., GoogleSheetsTable]) -> None:
+    crowd(emulator)
+    table = make_table()
+    table.read()
+
+    def edit_and_sort(emu: SheetsEmulator) -> None:
+        emu.put(KEY, SHEET, [["전화 요망"]], start="D3")  # c1's memo
+        reverse_sort(emu)
+
+    emulator.on("values.batchUpdate", edit_and_sort)
+    table.write("이메일", crowd_updates()[:8])  # c0..c3 only
+    rows = {row[0]: row for row in owned_by_row(emulator)}
+    assert rows[CROWD[1]][1:] == ("전화 요망", "tag1", "flow1")
+    for i in range(4, 8):  # not written: as they were, wherever they went
+        assert rows[CROWD[i]][1:] == (f"메모{i}", f"old{i}" if i % 2 else "", "")
+
+
+def test_with_no_row_moved_the_check_repairs_nothing(
+        emulator: SheetsEmulator, make_table: Callable[..., GoogleSheetsTable]) -> None:
+    """Nothing moved, so every cell landed: a cell that reads back otherwise (here the
+    operator typed over it right after the write) is not a misdirected one."""
+    crowd(emulator)
+    table = make_table()
+    table.read()
+    emulator.on("values.batchUpdate", lambda emu: emu.put(KEY, SHEET, [["수기"]], start="E3"),
+                when="after")
+    report = table.write("이메일", crowd_updates())
+    assert report.requests == 3 and report.repaired_keys == []
+    assert owned_by_row(emulator)[1] == (CROWD[1], "메모1", "수기", "flow1")
+
+
+def test_rows_that_keep_moving_end_in_a_plain_error_after_bounded_repairs(
+        emulator: SheetsEmulator, make_table: Callable[..., GoogleSheetsTable]) -> None:
+    crowd(emulator)
+    table = make_table()
+    table.read()
+
+    def rotate(emu: SheetsEmulator) -> None:  # the last row moves to the top, every time
+        rows = emu.sheet(KEY, SHEET).rows
+        rows[1:] = rows[-1:] + rows[1:-1]
+
+    emulator.on("values.batchUpdate", rotate, times=None)
+    emulator.clear_log()
+    with pytest.raises(BackendError) as err:
+        table.write("이메일", crowd_updates())
+    message = str(err.value)
+    assert "rows kept moving" in message and f"after {gsheets.MAX_REPAIRS} repairs" in message
+    assert "run sync again" in message and "Traceback" not in message
+    assert emulator.count("values.batchUpdate") == 1 + gsheets.MAX_REPAIRS
+    assert emulator.count("values.batchGet") == 2 + gsheets.MAX_REPAIRS
+
+
+def test_a_write_past_a_grid_that_shrank_meanwhile_is_planned_again(
+        emulator: SheetsEmulator, make_table: Callable[..., GoogleSheetsTable]) -> None:
+    crowd(emulator, rows=len(CROWD) + 1)  # an imported sheet: the grid ends at the data
+    table = make_table()
+    table.read()
+    emulator.on("values.batchUpdate", lambda emu: emu.delete_rows(KEY, SHEET, 3))  # c1
+    report = table.write("이메일", crowd_updates())
+    statuses = [e.status for e in emulator.log if e.kind == "values.batchUpdate"]
+    assert statuses == [400, 200]  # refused whole: row 9 is past the grid now
+    assert_every_row_holds_its_own(emulator, [k for k in CROWD if k != CROWD[1]])
+    assert report.missing_keys == [CROWD[1]] and report.repaired_keys == []
+
+
+def test_keys_missing_before_the_write_stay_reported_when_nothing_lands(
+        book: SheetsEmulator, make_table: Callable[..., GoogleSheetsTable]) -> None:
+    table = make_table()
+    table.read()
+    book.clear_log()
+    report = table.write("이메일", [CellUpdate("gone@example.com", "상태 태그", "x"),
+                                   CellUpdate("  ", "상태 태그", "y")])
+    assert report.missing_keys == ["gone@example.com", "  "]
+    assert book.kinds() == ["values.batchGet"] and report.cells_written == 0
+
+
 # --------------------------------------------------------------------------- request counts
 
 
@@ -421,12 +714,13 @@ def test_daemon_tick_reuses_metadata_and_an_idle_run_writes_nothing(
     table = make_table()
     table.read()
     table.write("이메일", TAGS)
-    assert book.count() == 4 and table.requests == 4
+    assert book.count() == 5 and table.requests == 5
     book.clear_log()
     table.read()  # the next tick: metadata is cached
     report = table.write("이메일", [CellUpdate("jihoon@example.com", "상태 태그", "J2")])
-    assert book.kinds() == ["values.get", "values.batchGet", "values.batchUpdate"]
-    assert report.requests == 2 and table.requests == 7
+    assert book.kinds() == ["values.get", "values.batchGet", "values.batchUpdate",
+                            "values.batchGet"]
+    assert report.requests == 3 and table.requests == 9
     book.clear_log()
     table.read()
     table.write("이메일", [])
@@ -474,7 +768,7 @@ def test_5xx_with_html_bodies_are_retried(
     book.fail("values.batchUpdate", 502, times=2, html=True)
     book.fail("values.batchGet", 500, times=1)
     report = table.write("이메일", TAGS)
-    assert report.requests == 5 and column(book, "상태 태그")["jihoon@example.com"] == "J"
+    assert report.requests == 6 and column(book, "상태 태그")["jihoon@example.com"] == "J"
 
 
 def test_persistent_html_503_names_the_status_not_the_page(
@@ -515,7 +809,7 @@ def test_token_expiry_mid_run_refreshes_and_replays(
     book.expire_tokens()
     report = table.write("이메일", TAGS)
     assert book.count("token") == 2
-    assert [e.status for e in book.log if e.kind == "values.batchGet"] == [401, 200]
+    assert [e.status for e in book.log if e.kind == "values.batchGet"] == [401, 200, 200]
     assert report.cells_written == 3 and column(book, "상태 태그")["soohyun@example.com"] == "S"
 
 
@@ -526,10 +820,10 @@ def test_pacing_stays_under_the_quota(
     table = make_table(limiter=limiter)
     table.read()
     table.write("이메일", TAGS)
-    assert clock.sleeps == [60.0] and limiter.waited == 60.0
+    assert clock.sleeps == [60.0, 60.0] and limiter.waited == 120.0  # 5 requests, 2 a minute
     table.read()
     table.write("이메일", TAGS)
-    assert clock.sleeps == [60.0, 60.0, 60.0] and table.requests == 7
+    assert clock.sleeps == [60.0] * 4 and table.requests == 9
 
 
 def test_rate_limiter_allows_at_most_limit_per_sliding_window(clock: FakeClock) -> None:
@@ -594,21 +888,29 @@ def test_a_token_refused_by_the_server_is_explained_without_the_key(
     assert "PRIVATE KEY" not in message and account.info["private_key"][40:80] not in message
 
 
-def test_the_google_hosts_are_rerouted_to_the_endpoint(
-        book: SheetsEmulator, make_table: Callable[..., GoogleSheetsTable],
-        account: Account) -> None:
-    """With Google's own token_uri, the token and IAM calls still reach the endpoint."""
+@pytest.mark.parametrize("lookup", ["default", "on"])
+def test_no_request_leaves_the_machine_when_the_google_hosts_are_rerouted(
+        book: SheetsEmulator, make_table: Callable[..., GoogleSheetsTable], account: Account,
+        escapes: list[str], monkeypatch: pytest.MonkeyPatch, lookup: str) -> None:
+    """With Google's own token_uri, the token request and any background lookup
+    google-auth makes (some versions look up the account's allowed locations after a
+    token is issued, others only when asked) reach the endpoint, never Google."""
+    if lookup == "on":  # google-auth's switch for that lookup, where it has one
+        monkeypatch.setenv("GOOGLE_SDK_EXPERIMENTAL_PYTHON_REGIONAL_ACCESS_BOUNDARY_"
+                           "LOOKUP_ENABLED", "true")
     info = {**account.info, "token_uri": "https://oauth2.googleapis.com/token"}
-    table = make_table()
+    options = make_table().guard
+    before = set(threading.enumerate())
     table = GoogleSheetsTable(KEY, info, worksheet=SHEET, endpoint=book.url,
-                              limiter=table.guard.limiter, retry=table.guard.retry)
+                              limiter=options.limiter, retry=options.retry)
+    start = len(escapes)
     assert table.read().header == HEADER
-    assert book.count("token") == 1
-    for _ in range(100):  # google-auth looks the locations up in a background thread
-        if book.count("allowedLocations"):
-            break
-        time.sleep(0.02)
-    assert book.count("allowedLocations") == 1
+    table.write("이메일", TAGS)
+    settle_background(book, before)
+    assert escapes[start:] == []
+    assert book.count("token") == 1  # Google's token_uri, answered by the endpoint
+    assert {entry.kind for entry in book.log} <= {"token", "allowedLocations", *book.kinds()}
+    assert all(entry.status in (200, 404) for entry in book.log)
 
 
 def test_the_emulator_speaks_what_gspread_sends(
@@ -623,7 +925,7 @@ def test_the_emulator_speaks_what_gspread_sends(
     sheet.update([["=HYPERLINK(\"https://a.example\",\"링크\")", "007", "2025-06-01"]],
                  "F2:H2", raw=False)
     sheet.update([["=1+1", "007"]], "F3:G3", raw=True)
-    assert sheet.get("F2:H3") == [["링크", "7", "2025. 6. 1"], ["=1+1", "007"]]
+    assert sheet.get("F2:H3") == [["링크", "7", "2025-06-01"], ["=1+1", "007"]]  # typed form
     assert sheet.get("F2:H2", value_render_option=ValueRenderOption.unformatted) == [
         ["링크", 7, 45809]]
     assert sheet.get("F2", value_render_option=ValueRenderOption.formula) == [
@@ -815,9 +1117,9 @@ def test_sample_scenario_end_to_end_on_a_korean_titled_worksheet(
     messages = " | ".join(e["message"] for e in data["errors"])
     assert "'2026-02-30' is not a date" in messages and "'몰라'" in messages
 
-    # One metadata read, one values read, one key re-read, one RAW batch write.
+    # One metadata read, one values read, one key re-read, one RAW batch write, one check.
     assert emulator.kinds() == ["spreadsheets.get", "values.get", "values.batchGet",
-                                "values.batchUpdate"]
+                                "values.batchUpdate", "values.batchGet"]
     assert emulator.writes()[0].body["valueInputOption"] == "RAW"
     after = emulator.display(KEY, SHEET)
     added = [name for name in owned(path) if name not in rows[0]]
@@ -878,26 +1180,34 @@ def test_check_reports_a_missing_worksheet(sample: Path, emulator: SheetsEmulato
     assert "'안내', '고객 목록'" in table[0]["message"]
 
 
+@pytest.mark.parametrize(("kind", "when"), [
+    ("values.batchGet", "before"),  # before the key re-read
+    ("values.batchUpdate", "before"),  # between the re-read and the write
+    ("values.batchUpdate", "after"),  # after the write, before the check
+])
 def test_rows_sorted_and_inserted_during_a_sync_get_their_own_cells(
-        sample: Path, emulator: SheetsEmulator, account: Account, run_cli: Any) -> None:
+        sample: Path, emulator: SheetsEmulator, account: Account, run_cli: Any,
+        kind: str, when: str) -> None:
     load_sample(emulator)
     path = config(sample, emulator, account.path)
     (want,), reference = csv_reference(sample, run_cli, DAY0)
 
-    def operator(emu: SheetsEmulator) -> None:  # right before the key re-read
-        emu.sort_rows(KEY, SHEET, key=lambda r: r[1], reverse=True)
+    def operator(emu: SheetsEmulator) -> None:
+        emu.sort_rows(KEY, SHEET, 1, descending=True)
         emu.insert_rows(KEY, SHEET, 2, [["새 고객", "new.one@example.com", "", "2026-11-23"]])
 
-    emulator.on("values.batchGet", operator)
+    emulator.on(kind, operator, when=when)
     data = sync_json(run_cli, sample, DAY0)
     assert sends(data) == sends(want) and data["summary"]["cells_written"] > 0
     assert_owned_cells_match(emulator, reference, owned(path))
     assert all(cell == "" for cell in emulator.display(KEY, SHEET)[1][16:])  # the new row
     emails = [row[1] for row in emulator.display(KEY, SHEET)[2:] if row[1]]
     assert emails == sorted(emails, reverse=True)
+    repaired = data["summary"]["rows_repaired_at_write"]
+    assert (repaired > 0) == (kind == "values.batchUpdate" and when == "before")
 
 
-def test_ten_thousand_rows_cost_four_requests_then_three_then_one(
+def test_ten_thousand_rows_cost_five_requests_then_four_then_one(
         sample: Path, emulator: SheetsEmulator, account: Account) -> None:
     from sheetcrm.config import load_config
     from sheetcrm.runner import sync
@@ -917,18 +1227,19 @@ def test_ten_thousand_rows_cost_four_requests_then_three_then_one(
     cfg = load_config(config(sample, emulator, account.path, paused=True), {})
     now = datetime.fromisoformat(DAY0).replace(tzinfo=cfg.tz)
 
-    table = open_table(cfg)  # a one-off sync: metadata, values, key column, one write
+    table = open_table(cfg)  # a one-off sync: metadata, values, key column, write, check
     first = sync(cfg, now, table=table)
     assert first.plan.rows_read == 10_000 and first.write is not None
     assert emulator.kinds() == ["spreadsheets.get", "values.get", "values.batchGet",
-                                "values.batchUpdate"]
-    assert first.write.requests == 2 and table.requests == 4
+                                "values.batchUpdate", "values.batchGet"]
+    assert first.write.requests == 3 and table.requests == 5
     assert column(emulator, "상태 태그")["user9999@example.com"] == "결제 대기"
 
     emulator.clear_log()  # a daemon tick on the same table: metadata is cached
     tick = sync(cfg, now + timedelta(days=2), table=table)
     assert tick.write is not None and tick.write.cells_written > 0
-    assert emulator.kinds() == ["values.get", "values.batchGet", "values.batchUpdate"]
+    assert emulator.kinds() == ["values.get", "values.batchGet", "values.batchUpdate",
+                                "values.batchGet"]
 
     emulator.clear_log()  # nothing changed since: nothing written
     idle = sync(cfg, now + timedelta(days=2), table=table)

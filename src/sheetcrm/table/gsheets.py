@@ -3,20 +3,32 @@
 Why it is built the way it is:
 
 - **Requests per run.** The Sheets API allows 60 reads and 60 writes per minute per
-  user (a service account is one user). A run costs: the worksheet metadata (read
-  once, then cached on the instance, so a daemon pays it once), one values read, one
-  re-read of the header row and key column right before writing, and one
-  ``values.batchUpdate`` holding every changed cell, whatever the row count. Nothing
-  to change means no write at all.
+  user (a service account is one user). A run costs at most 5, whatever the row
+  count: the worksheet metadata (read once, then cached on the instance, so a daemon
+  pays it once), one values read, one re-read of the header row, key column and
+  written columns right before writing, one ``values.batchUpdate`` holding every
+  changed cell, and one read of the same columns right after it. Nothing to change
+  means no write and no re-read at all.
 - **Render options.** Values are read as ``FORMATTED_VALUE``: cells arrive as the
   operator sees them, so leading zeros survive (text ``007`` or a ``000`` format) and
   dates come as Korean display forms (``2025. 6. 1``, ``2025. 6. 1 오후 3:04:05``) that
   the field parsers accept, as they accept serial numbers typed as plain numbers.
   ``UNFORMATTED_VALUE`` would turn ``007`` into 7.
-- **Writes by key.** Rows are never addressed by the position seen at read time: the
-  key column is re-read right before writing and every update goes to the row that
-  holds its key *now*. Keys that vanished or now appear twice are reported and not
-  written. Writes are RAW, so a value like ``=HYPERLINK(...)`` stays text.
+- **Writes by key, verified.** Rows are never addressed by the position seen at read
+  time: the key column is re-read right before writing and every update goes to the
+  row that holds its key *then*. The API has no conditional write, so a sort, insert
+  or delete between that re-read and the ``batchUpdate`` would still put cells in
+  another customer's row. So the key and written columns are read again right after
+  writing. If the keys (and columns) are where they were, every cell landed and
+  nothing more happens. Otherwise a customer whose cells are not in its row now gets
+  them written there, and a row that holds a value this write sent to someone else
+  gets back what it held before (known from the re-read; a row that appeared
+  meanwhile is cleared). That repeats at most ``MAX_REPAIRS`` times (one write and
+  one read each, only when rows moved); rows that keep moving end in a BackendError
+  that says so. Developer metadata would move with inserted and deleted rows, but not
+  with a sort (which moves cell values, not rows), so it cannot replace the check.
+  Keys that vanished or now appear twice are reported and not written. Writes are
+  RAW, so a value like ``=HYPERLINK(...)`` stays text.
 - **Quotas and faults.** Every API call goes through one choke point
   (``_GuardedHTTPClient.request``): a sliding-window limiter keeps under 60 requests
   a minute per service account, and 429s, 5xx (JSON or HTML bodies), timeouts and
@@ -36,7 +48,7 @@ import re
 import threading
 import time
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -87,6 +99,14 @@ MIN_REQUEST_BYTES = 4096  # halving a refused body stops here
 #: Skipped rows (JSON null) that a write range may bridge rather than start a new
 #: range: a null costs 7 bytes, a new range about 50.
 GAP_FILL = 8
+#: Repair writes (each followed by one more check) a write may need when rows move
+#: under it; past that, rows are moving faster than they can be followed.
+MAX_REPAIRS = 3
+#: Writes refused because rows were deleted past the grid's end while in flight:
+#: each is planned again from a fresh re-read.
+MAX_PLANS = 3
+#: Reads of the header row when a column moved since the last one.
+MAX_HEADER_READS = 3
 _READ_PARAMS = {"valueRenderOption": "FORMATTED_VALUE", "majorDimension": "ROWS"}
 _JSON_UTF8 = {"Content-Type": "application/json; charset=utf-8"}
 _BODY_HEAD = b'{"valueInputOption":"RAW","data":['
@@ -325,11 +345,49 @@ class _Worksheet:
 
 @dataclass
 class _Layout:
-    """The header and key column as they are right before a write."""
+    """The header, key column and written columns as read at one moment."""
 
     header: list[str]
     keys: list[str]  # key cell of each row after the header row, in sheet order
+    cells: dict[str, list[str]]  # written column name -> its cells below the header
+    positions: dict[str, int]  # 0-based column of the key and written columns found
     columns: int  # grid width now
+
+    @property
+    def height(self) -> int:
+        """Rows below the header that hold a key or a written cell."""
+        return max([len(self.keys), *map(len, self.cells.values())])
+
+    def cell(self, name: str, index: int) -> str:
+        column = self.cells.get(name, [])
+        return column[index] if index < len(column) else ""
+
+
+@dataclass
+class _Plan:
+    """One write as planned from the read right before it, and what checking it needs."""
+
+    names: list[str]  # the written columns, in order of first appearance
+    positions: dict[str, int]  # their columns (and the key's) when planned
+    before: _Layout  # the rows as read right before the write
+    row_of: dict[str, int] = field(default_factory=dict)  # key on one row then -> its index
+    shared: dict[str, dict[str, set[str]]] = field(default_factory=dict)  # blank or repeated
+    # key -> column -> every cell its rows held then
+    cells: dict[tuple[int, int], str] = field(default_factory=dict)  # (row, column) -> value
+    intended: dict[str, dict[str, str]] = field(default_factory=dict)  # key -> column -> value
+    sent: dict[str, set[str]] = field(default_factory=dict)  # column -> values sent to rows
+
+    def held(self, key: str, name: str) -> Collection[str]:
+        """What the rows of ``key`` held in column ``name`` right before the write."""
+        index = self.row_of.get(key)
+        if index is not None:
+            return (self.before.cell(name, index),)
+        return self.shared.get(key, {}).get(name, ())
+
+    def restore(self, key: str, name: str) -> str:
+        """What a row of ``key`` gets back: its cell before the write, if it had one row."""
+        index = self.row_of.get(key)
+        return self.before.cell(name, index) if index is not None else ""
 
 
 @dataclass
@@ -424,8 +482,10 @@ class GoogleSheetsTable:
     def write(self, key_column: str, updates: list[CellUpdate]) -> WriteReport:
         """Apply ``updates`` to the rows that hold their keys now, in one batchUpdate.
 
-        The header row and key column are re-read first (one request), so rows sorted,
-        inserted or deleted since read() never misdirect a write. A named column
+        The header row, key column and written columns are re-read first (one request),
+        so rows sorted, inserted or deleted since read() never misdirect a write, and
+        read again right after it (one request), so rows that moved while the write
+        was in flight are found and repaired (see the module docstring). A named column
         missing from the header is appended past the last used column, growing the
         grid if needed (one more request); it is added even when none of its updates
         lands. Only the given cells are sent, RAW.
@@ -433,20 +493,20 @@ class GoogleSheetsTable:
         if not updates:
             return WriteReport()
         before = self.requests
-        layout = self._layout(key_column.strip())
-        columns, added = column_positions(layout.header, max(len(layout.header), self._width),
-                                  updates, self.source)
-        report = WriteReport(columns_added=added)
-        cells = _targets(layout.keys, self.header_row, columns, updates, report)
-        report.cells_written = len(cells)
-        report.rows_written = len({row for row, _ in cells})
-        for name in added:
-            cells[(self.header_row, columns[name])] = name
-        if cells:
-            needed = max(column for _, column in cells) + 1
-            if needed > layout.columns:
-                self._grow(needed - layout.columns)
-            self._send(cells)
+        key_column = key_column.strip()
+        for _ in range(MAX_PLANS):
+            report = WriteReport()
+            plan = self._plan(key_column, updates, report)
+            if not plan.cells:
+                break
+            if self._send(plan.cells):
+                self._settle(key_column, plan, report)
+                break
+        else:
+            raise BackendError(
+                f"{self.source}: rows were deleted while writing, {MAX_PLANS} times in a row, "
+                f"and every write went past the sheet's last row; nothing was written. "
+                f"Leave the rows in place for a moment and run sync again")
         report.requests = self.requests - before
         return report
 
@@ -492,47 +552,123 @@ class GoogleSheetsTable:
         _refresh_grid(sheet, data.get("range", ""), rows=True)
         return data
 
-    def _layout(self, key_column: str) -> _Layout:
-        """Header and key column now: one values.batchGet (two if the key column moved)."""
-        guess = self._header.index(key_column) if key_column in self._header else None
+    def _plan(self, key_column: str, updates: list[CellUpdate], report: WriteReport) -> _Plan:
+        """Read the rows as they are now and place every update (grows the grid if needed)."""
+        names = list(dict.fromkeys(name for u in updates if (name := u.column.strip())))
+        layout = self._layout(key_column, names, _positions(self._header, [key_column, *names]),
+                              "re-reading the header and key column")
+        columns, added = column_positions(layout.header, max(len(layout.header), self._width),
+                                          updates, self.source)
+        report.columns_added = added
+        plan = _Plan(names, {name: columns[name] for name in names}
+                     | {key_column: layout.positions[key_column]}, layout)
+        rows_by_key = _rows_by_key(layout)
+        for key, rows in rows_by_key.items():
+            if key and len(rows) == 1:
+                plan.row_of[key] = rows[0]
+            else:
+                plan.shared[key] = {name: {layout.cell(name, i) for i in rows} for name in names}
+        for index, update in match_rows(updates, rows_by_key, report):
+            name, value = update.column.strip(), _fit(update.value)
+            plan.cells[(self.header_row + 1 + index, columns[name])] = value
+            plan.intended.setdefault(update.key.strip(), {})[name] = value
+            plan.sent.setdefault(name, set()).add(value)
+        report.cells_written = len(plan.cells)
+        report.rows_written = len({row for row, _ in plan.cells})
+        for name in added:
+            plan.cells[(self.header_row, columns[name])] = name
+        if plan.cells:
+            needed = max(column for _, column in plan.cells) + 1
+            if needed > layout.columns:
+                self._grow(needed - layout.columns)
+        return plan
 
-        def fetch(sheet: _Worksheet) -> list[dict[str, Any]]:
+    def _settle(self, key_column: str, plan: _Plan, report: WriteReport) -> None:
+        """Check the rows right after writing; repair what moved; report what is gone."""
+        repaired: dict[str, None] = {}
+        placed = (plan.before.keys, plan.positions)  # the rows the last write was placed by
+        check = _Check({}, [], [], [])  # as they were then: every written key on one row
+        for attempt in range(MAX_REPAIRS + 1):
+            now = self._layout(key_column, plan.names, plan.positions,
+                               "checking the rows after writing")
+            lost = [name for name in plan.names if name not in now.positions]
+            if lost:
+                raise BackendError(
+                    f"{self.source}: column {lost[0]!r} left the header row (row "
+                    f"{self.header_row}) while writing, so the cells written under it "
+                    f"cannot be checked; put the header back and run sync again")
+            if (now.keys, now.positions) == placed:  # nothing moved: every cell landed
+                check = _Check({}, [], check.missing, check.ambiguous)
+                break
+            check = _check(now, plan, self.header_row)
+            if not check.fixes:
+                break
+            if attempt == MAX_REPAIRS:
+                keys = ", ".join(repr(k) for k in check.moved[:5]) or "rows without a key"
+                raise BackendError(
+                    f"{self.source}: rows kept moving (sorted, inserted or deleted) while "
+                    f"writing; after {MAX_REPAIRS} repairs {len(check.fixes)} cells still "
+                    f"hold another row's values ({keys}). Leave the rows in place for a "
+                    f"moment and run sync again: it rewrites every owned cell that differs")
+            repaired.update(dict.fromkeys(check.moved))
+            names = {column: name for name, column in now.positions.items()}
+            for (_, column), value in check.fixes.items():
+                plan.sent.setdefault(names[column], set()).add(value)
+            plan.positions = now.positions
+            placed = (now.keys, now.positions)
+            self._send(check.fixes)  # refused only if rows went past the grid: checked next
+        report.missing_keys = list(dict.fromkeys([*report.missing_keys, *check.missing]))
+        report.ambiguous_keys = list(dict.fromkeys([*report.ambiguous_keys, *check.ambiguous]))
+        report.repaired_keys = [key for key in repaired if key not in check.missing]
+
+    def _layout(self, key_column: str, names: list[str], guess: dict[str, int],
+                action: str) -> _Layout:
+        """Header, key column and ``names`` now: one values.batchGet at the guessed
+        columns, one more for each column found elsewhere in the header."""
+        wanted = list(dict.fromkeys([key_column, *names]))
+        for _ in range(MAX_HEADER_READS):
+            asked = {name: guess[name] for name in wanted if name in guess}
+            header, cells = self._read_columns(sorted(set(asked.values())), action)
+            found = _positions(header, wanted)
+            if key_column not in found:
+                raise BackendError(f"{self.source}: key column {key_column!r} is not in the "
+                                   f"header (row {self.header_row})")
+            if all(asked.get(name) == column for name, column in found.items()):
+                break
+            guess = found
+        else:
+            raise BackendError(f"{self.source}: the header row (row {self.header_row}) kept "
+                               f"changing while {action}; leave the columns in place for a "
+                               f"moment and run sync again")
+        self._header = header
+        keys = [cell.strip() for cell in cells.get(found[key_column], [])]
+        return _Layout(header, keys, {name: cells.get(found[name], []) for name in names
+                                      if name in found}, found, self._worksheet().columns)
+
+    def _read_columns(self, columns: list[int], action: str
+                      ) -> tuple[list[str], dict[int, list[str]]]:
+        """The header row and the cells below it in ``columns``, in one values.batchGet.
+
+        Columns past the grid's edge hold nothing and are not asked for.
+        """
+        def fetch(sheet: _Worksheet) -> tuple[list[int], list[dict[str, Any]]]:
             h = self.header_row
             ranges = [_a1(sheet.title, f"{h}:{h}")]
-            if guess is not None and sheet.rows > h:
-                letter = column_letter(guess)
+            asked = [c for c in columns if c < sheet.columns] if sheet.rows > h else []
+            for column in asked:
+                letter = column_letter(column)
                 ranges.append(_a1(sheet.title, f"{letter}{h + 1}:{letter}"))
             got = sheet.spreadsheet.values_batch_get(ranges, params=dict(_READ_PARAMS))
             answers = got.get("valueRanges", [])
             _refresh_grid(sheet, answers[0].get("range", "") if answers else "", rows=False)
-            return answers
+            return asked, answers
 
-        answers = self._sheet_call("re-reading the header and key column", fetch)
+        asked, answers = self._sheet_call(action, fetch)
         header_rows = answers[0].get("values", []) if answers else []
         header = [cell.strip() for cell in header_rows[0]] if header_rows else []
-        if key_column not in header:
-            raise BackendError(f"{self.source}: key column {key_column!r} is not in the "
-                               f"header (row {self.header_row})")
-        index = header.index(key_column)
-        if index == guess and len(answers) > 1:
-            column = answers[1].get("values", [])
-        else:  # the key column moved since read(), or nothing was read before
-            column = self._key_cells(index)
-        keys = [row[0].strip() if row else "" for row in column]
-        self._header = header
-        sheet = self._worksheet()
-        return _Layout(header, keys, sheet.columns)
-
-    def _key_cells(self, index: int) -> list[list[str]]:
-        def fetch(sheet: _Worksheet) -> list[list[str]]:
-            if sheet.rows <= self.header_row:
-                return []
-            letter = column_letter(index)
-            ref = f"{letter}{self.header_row + 1}:{letter}"
-            got = sheet.spreadsheet.values_get(_a1(sheet.title, ref), params=dict(_READ_PARAMS))
-            return got.get("values", [])
-
-        return self._sheet_call("re-reading the key column", fetch)
+        cells = {column: [str(row[0]) if row else "" for row in answer.get("values", [])]
+                 for column, answer in zip(asked, answers[1:], strict=False)}
+        return header, cells
 
     def _grow(self, columns: int) -> None:
         """Add ``columns`` columns at the right of the grid (writes past it would fail)."""
@@ -543,14 +679,15 @@ class GoogleSheetsTable:
 
         self._sheet_call("adding columns", grow)
 
-    def _send(self, cells: dict[tuple[int, int], str]) -> None:
+    def _send(self, cells: dict[tuple[int, int], str]) -> bool:
         """One values.batchUpdate, RAW (more only for bodies past ``max_request_bytes``).
 
         The body is UTF-8 JSON built here rather than by ``json=``, which escapes every
         Hangul syllable as 6 bytes: UTF-8 takes 3, so 100k rows of Korean writeback
-        fit in one request instead of two.
+        fit in one request instead of two. False when the API refused it because a
+        cell now lies past the grid (rows deleted meanwhile): the caller reads again.
         """
-        def send(sheet: _Worksheet) -> None:
+        def send(sheet: _Worksheet) -> bool:
             url = SPREADSHEET_VALUES_BATCH_UPDATE_URL % sheet.spreadsheet.id
             limit = self.max_request_bytes
             while True:
@@ -558,13 +695,15 @@ class GoogleSheetsTable:
                     for body in _bodies(_runs(cells), sheet.title, limit):
                         self._client.http_client.request("post", url, data=body,
                                                          headers=_JSON_UTF8)
-                    return
+                    return True
                 except APIError as exc:  # refused as too large: halve (writes are idempotent)
+                    if _beyond_grid(exc):
+                        return False
                     if not _too_large(exc) or limit <= MIN_REQUEST_BYTES:
                         raise
                     limit //= 2
 
-        self._sheet_call("writing the cells", send)
+        return self._sheet_call("writing the cells", send)
 
     def _sheet_call(self, action: str, fn: Callable[[_Worksheet], T]) -> T:
         """Run ``fn`` on the worksheet; if its cached title no longer parses (renamed or
@@ -774,6 +913,10 @@ def _too_large(exc: APIError) -> bool:
     return status == 413 or (status == 400 and "payload size exceeds" in _detail(exc))
 
 
+def _beyond_grid(exc: APIError) -> bool:
+    return exc.response.status_code == 400 and "exceeds grid limits" in _detail(exc)
+
+
 def _unparsable_range(exc: APIError) -> bool:
     return exc.response.status_code == 400 and "Unable to parse range" in _detail(exc)
 
@@ -791,15 +934,68 @@ def _short(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _targets(keys: list[str], header_row: int, columns: dict[str, int],
-             updates: list[CellUpdate], report: WriteReport) -> dict[tuple[int, int], str]:
-    """``{(sheet row, column): value}`` for updates whose key is on exactly one row now."""
-    rows_by_key: dict[str, list[int]] = defaultdict(list)
-    for offset, key in enumerate(keys, start=header_row + 1):
-        if key:
-            rows_by_key[key].append(offset)
-    return {(row, columns[update.column.strip()]): _fit(update.value)
-            for row, update in match_rows(updates, rows_by_key, report)}
+def _positions(header: list[str], names: list[str]) -> dict[str, int]:
+    """The first column of each name that is in the header."""
+    found: dict[str, int] = {}
+    for column, cell in enumerate(header):
+        if cell in names:
+            found.setdefault(cell, column)
+    return found
+
+
+@dataclass
+class _Check:
+    """What the read right after a write found."""
+
+    fixes: dict[tuple[int, int], str]  # (row, column) -> value that belongs there
+    moved: list[str]  # keys of the rows those fixes are for
+    missing: list[str]  # written keys on no row now
+    ambiguous: list[str]  # written keys on several rows now
+
+
+def _rows_by_key(layout: _Layout) -> dict[str, list[int]]:
+    """Row indexes of each key (blank too) among the rows read."""
+    rows: dict[str, list[int]] = defaultdict(list)
+    for index, key in enumerate(layout.keys):
+        rows[key].append(index)
+    rows[""].extend(range(len(layout.keys), layout.height))  # written cells, no key
+    return dict(rows)
+
+
+def _check(now: _Layout, plan: _Plan, header_row: int) -> _Check:
+    """Compare every row's written columns with what belongs there.
+
+    A row whose key was written and is on that row alone must hold exactly its
+    update. Any other row must not hold a value this write sent into that column
+    unless that row held it before or it is its own update: else it received another
+    row's cells, and gets back what it held before the write ("" for a row that was
+    not there then). Edits to other values are left alone.
+    """
+    height = now.height
+    keys = now.keys + [""] * (height - len(now.keys))
+    rows_by_key = _rows_by_key(now)
+    columns = [(name, now.positions[name], now.cells.get(name, []), plan.sent.get(name, set()))
+               for name in plan.names]
+    fixes: dict[tuple[int, int], str] = {}
+    moved: dict[str, None] = {}
+    nothing: dict[str, str] = {}
+    for index, key in enumerate(keys):
+        own = plan.intended.get(key, nothing) if key else nothing
+        alone = own is not nothing and len(rows_by_key[key]) == 1
+        for name, column, cells, sent in columns:
+            value = cells[index] if index < len(cells) else ""
+            want = own.get(name) if alone else None
+            if want is None:
+                if (value not in sent or value == own.get(name)
+                        or value in plan.held(key, name)):
+                    continue
+                want = plan.restore(key, name)
+            if value != want:
+                fixes[(header_row + 1 + index, column)] = want
+                if key:
+                    moved[key] = None
+    return _Check(fixes, list(moved), [key for key in plan.intended if key not in rows_by_key],
+                  [key for key in plan.intended if len(rows_by_key.get(key, ())) > 1])
 
 
 def _fit(value: str) -> str:
