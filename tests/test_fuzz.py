@@ -74,19 +74,22 @@ def run_all(run_cli, folder: Path) -> dict[tuple[str, ...], object]:
 
 def test_hostile_cells_in_every_column_reach_no_traceback(sample: Path, run_cli) -> None:
     header, _ = read_sample(sample)
-    columns = [c for c in header if c not in ("이메일",)]
+    columns = [c for c in header if c not in ("이메일", "상태 태그", "자동화 흐름")]
     changes = {}
     for n, text in enumerate(HOSTILE_CELLS):
         for column in columns:
             changes[(n % 13, column)] = text
         changes[(13, "이메일")] = text  # as a key too
+    _, rows = read_sample(sample)
+    clean = next(n for n, row in enumerate(rows) if row[1] == "eunbi.noh@example.com")
+    changes[(clean, "고객명")] = "[/x][bold]\x1b[31m\u202e은비"  # the mail preview shows it
     set_cells(sample, changes)
     results = run_all(run_cli, sample)
 
-    human = results[("plan",)]
-    assert "[/x]" in human.out or "x" * 80 in human.out  # shown as text, never parsed
-    assert "\x1b" not in human.out and "\\x1b" in human.out  # escapes are spelled out
-    assert "\u202e" not in human.out
+    shown = run_cli(sample, "--now", DAY0, "preview", "eunbi.noh@example.com").out
+    assert "[/x][bold]" in shown  # printed as text, never parsed as markup
+    assert "\x1b" not in shown and "\\x1b[31m" in shown  # control characters spelled out
+    assert "\u202e" not in shown and "\\u202e" in shown
     data = json.loads(results[("--json", "plan")].out)
     assert data["summary"]["rows_read"] == 26
 

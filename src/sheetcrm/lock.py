@@ -140,8 +140,13 @@ class RunLock:
         self._fd: int | None = None
 
     def __enter__(self) -> RunLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = open_private(self.path, os.O_RDWR)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = open_private(self.path, os.O_RDWR)
+        except OSError as exc:
+            raise StateFileError(
+                f"cannot create {self.path}: {exc.strerror or exc}; point state in the "
+                "config at a folder sheetcrm may write") from None
         try:
             self._acquire(fd)
         except BaseException:
