@@ -219,3 +219,21 @@ def test_a_bad_webhook_url_from_the_environment_is_reported_without_its_path(
             output = result.out + result.err
             assert "channels.email.url" in output
             assert "s3cret" not in output
+
+
+def test_check_connect_logs_in_to_smtp_and_sends_nothing(sample: Path, run_cli,
+                                                         monkeypatch) -> None:
+    with SmtpServer(users={"op": "right"}) as smtp:
+        use_smtp(sample, smtp.port)
+        monkeypatch.setenv("SMTP_PASSWORD", "wrong")
+        result = run_cli(sample, "--now", DAY0, "--json", "check", "--connect")
+        found = [f for f in json.loads(result.out)["findings"] if f["where"] == "channels.email"]
+        assert result.code == 1 and found[0]["level"] == "error"
+        assert "login as 'op' refused" in found[0]["message"]
+        assert "wrong" not in result.out
+
+        monkeypatch.setenv("SMTP_PASSWORD", "right")
+        result = run_cli(sample, "--now", DAY0, "--json", "check", "--connect")
+        found = [f for f in json.loads(result.out)["findings"] if f["where"] == "channels.email"]
+        assert found[0]["level"] == "info" and f"127.0.0.1:{smtp.port}" in found[0]["message"]
+        assert smtp.messages == []
