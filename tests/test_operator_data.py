@@ -76,3 +76,25 @@ def test_a_lost_ledger_recognises_sheetcrms_own_cells(sample: Path, run_cli) -> 
     assert result.code == 0, result.err
     assert json.loads(result.out)["sends"] == []  # restored from the sheet, not re-sent
     assert set(owned_columns(sample).values()) == {"recognised"}
+
+
+def test_a_row_deleted_while_the_run_sends_is_reported_not_dropped_silently(
+        sample: Path, run_cli, monkeypatch) -> None:
+    from sheetcrm.table.csv import CsvTable
+
+    real_write = CsvTable.write
+
+    def operator_deletes_a_row_first(self, key_column, updates):  # type: ignore[no-untyped-def]
+        path = sample / CSV
+        lines = path.read_bytes().split(b"\r\n")
+        path.write_bytes(b"\r\n".join(line for line in lines
+                                      if b"soohyun.kim@example.com" not in line))
+        return real_write(self, key_column, updates)
+
+    monkeypatch.setattr(CsvTable, "write", operator_deletes_a_row_first)
+    result = run_cli(sample, "--now", DAY0, "sync")
+    assert result.code == 0
+    assert "not written: 1 row(s) whose key vanished from the sheet during the run" in result.out
+    with sqlite3.connect(sample / ".sheetcrm" / "state.db") as db:
+        (details,) = db.execute("SELECT summary FROM runs ORDER BY id LIMIT 1").fetchone()
+    assert json.loads(details)["keys_missing_sample"] == ["soohyun.kim@example.com"]
