@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import multiprocessing
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -88,3 +91,45 @@ def tree_digest(folder: Path) -> dict[str, str]:
 
 def env_without(*names: str) -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in names}
+
+
+@pytest.fixture
+def within() -> Callable[..., Any]:
+    """``within(call, seconds)``: ``call()``'s result or exception, or the test fails.
+
+    For what must be refused at once instead of taking forever or gigabytes. The call
+    runs in a forked child that is killed after ``seconds``: a thread would not do,
+    since a big-number computation holds the interpreter lock until it ends.
+    """
+
+    def run(call: Callable[[], Any], seconds: float = 20.0) -> Any:
+        fork = multiprocessing.get_context("fork")
+        reader, writer = fork.Pipe(duplex=False)
+
+        def child() -> None:
+            try:
+                writer.send(("value", call()))
+            except BaseException as exc:  # rebuilt and raised in the test below
+                try:
+                    writer.send(("error", (type(exc), exc.args, vars(exc))))
+                except Exception:
+                    writer.send(("error", (RuntimeError, (f"{type(exc).__name__}: {exc}",), {})))
+
+        process = fork.Process(target=child, daemon=True)
+        process.start()
+        try:
+            if not reader.poll(seconds):
+                pytest.fail(f"still running after {seconds} s")
+            kind, payload = reader.recv()
+        finally:
+            process.kill()
+            process.join()
+        if kind == "value":
+            return payload
+        cls, args, attributes = payload
+        error = cls.__new__(cls, *args)
+        error.args = args
+        vars(error).update(attributes)
+        raise error
+
+    return run

@@ -508,7 +508,7 @@ def test_module_never_evaluates_text() -> None:
         ("broken(a)", {}, "unsupported operand"),
         ("s * 1000000", {}, "longer than"),
         ("'%s' % s", {}, "'%' needs numbers"),
-        ("s|round(1, 'up')", {}, "method must be"),
+        ("a|round(1, s)", {}, "method must be"),
         ("paid", {"paid": KeyError}, "no value for 'paid'"),
     ],
 )
@@ -552,3 +552,135 @@ def test_compiled_expression_is_reusable_across_rows() -> None:
         3.5,
     ]
     assert repr(compiled) == "CompiledExpression('a + 1 if a is number else s|lower')"
+
+
+# --- nothing short takes gigabytes or forever ----------------------------------------------
+
+
+def test_a_number_past_pythons_digit_limit_is_a_rule_error_at_its_position() -> None:
+    error = str(rule_error("a == " + "9" * 5000))
+    assert "a number of 5,000 digits is too long (at most 4,300)" in error
+    assert "(line 1, column 6)" in error
+    *_, source_line, caret_line = error.splitlines()
+    assert caret_line.index("^") == source_line.index("9")
+    assert len(error) < 500  # the 5,000 digits are not repeated in the message
+
+
+@pytest.mark.parametrize(
+    ("source", "problem"),
+    [
+        ("'x' * 1000000000", "would build a value longer than 100,000"),
+        ("1000000000 * 'x'", "would build a value longer than 100,000"),
+        ("[1, 2] * 1000000000", "would build a value longer than 100,000"),
+        ("(1, 2) * 1000000000", "would build a value longer than 100,000"),
+        ("['x' * 60000] * 2", "would build a value longer than 100,000"),
+        ("[[1] * 1000] * 1000", "would build a value longer than 100,000"),  # nesting
+        ("s ~ ('x' * 1000000000)", "would build a value longer than 100,000"),
+        ("'x' * 10**9", "the power operator (**)"),
+        ("a|round(1000000000, 'ceil')", "precision must be a whole number from -100 to 100"),
+        ("a|round(1000000000)", "precision must be a whole number from -100 to 100"),
+        ("a|round(-1000000000)", "precision must be a whole number from -100 to 100"),
+        ("a|round(precision=2.5)", "precision must be a whole number"),
+        ("a|round(1, 'up')", "method must be 'common', 'ceil' or 'floor'"),
+        ("round(a, 1000000000)", "unknown function 'round'"),
+        ("('9' * 5000)|int", "is too large"),
+        ("1 / 0", "division by zero"),
+    ],
+)
+def test_a_constant_part_that_would_blow_up_is_refused_at_load(source: str, problem: str) -> None:
+    error = str(rule_error(source))
+    assert problem in error
+    assert "Traceback" not in error and len(error) < 500
+
+
+@pytest.mark.parametrize(
+    ("source", "overrides", "problem"),
+    [
+        ("s * n", {"s": "x", "n": 1_000_000_000}, "longer than 100,000"),
+        ("tags * n", {"n": 1_000_000_000}, "longer than 100,000"),
+        ("[tags] * n", {"tags": ["x" * 1000], "n": 1000}, "longer than 100,000"),
+        ("a|round(n, 'ceil')", {"n": 1_000_000_000}, "precision must be"),
+        ("a|round(n)", {"a": 5, "n": -1_000_000_000}, "precision must be"),
+        ("s|int", {"s": "9" * 5000}, "is too large"),
+        ("a|float", {"a": 10**400}, "is too large"),
+        ("a * a", {"a": 10**4000}, "more than 4,300 digits"),
+        ("a|round(1, s)", {}, "method must be"),
+    ],
+)
+def test_a_value_from_a_cell_that_would_blow_up_fails_that_row_only(
+    source: str, overrides: dict[str, Any], problem: str, within: Any
+) -> None:
+    compiled = compile_(source)
+    with pytest.raises(ExpressionRuntimeError) as caught:
+        within(lambda: compiled({**VALUES, **overrides}, Ctx()))
+    assert problem in caught.value.message
+    assert len(str(caught.value)) < 500  # a long cell value is shortened in the message
+
+
+def test_constant_parts_are_worked_out_once_and_keep_their_meaning() -> None:
+    assert run("a * (2 * 3)") == 18
+    assert run("s ~ ('-' * 3)") == "Hello---"
+    assert run("a in [1, 2] * 2") is False
+    compiled = compile_("[1] * 3")
+    first = compiled(VALUES, Ctx())
+    first.append(0)
+    assert compiled(VALUES, Ctx()) == [1, 1, 1]  # a list is still fresh every time
+    assert run("'x' * 100000 == 'x' * 100000") is True  # the limit itself is allowed
+
+
+def test_the_limits_do_not_refuse_ordinary_arithmetic() -> None:
+    assert run("x * 1.1 > 1") is True
+    assert run("a * 4000") == 12000
+    assert run("(10 * 10) * (10 * 10)") == 10_000
+    assert run("3.14159|round(2, 'floor')") == 3.14
+    assert run("1234|round(-2)") == 1200
+
+
+# --- literal arguments of helpers are checked at load ---------------------------------
+
+
+def check_flow(flow: Any) -> None:
+    if flow not in ("payment", "onboarding"):
+        raise ValueError(f"unknown flow {flow!r}")
+
+
+def check_days(days: Any) -> None:
+    if days not in (7, 30):
+        raise ValueError(f"unknown period {days!r}")
+
+
+def compile_checked(source: str) -> CompiledExpression:
+    checks = {"in_flow": {"flow": check_flow}, "sent_count": {"days": check_days}}
+    return compile_expression(source, names=NAMES, helpers=HELPERS, path=PATH, checks=checks)
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["in_flow('paymnt')", "in_flow(flow='paymnt')", "a > 1 and not in_flow('x')",
+     "sent_count(days=8)", "sent_count(4 + 4)"],
+)
+def test_a_literal_helper_argument_that_fails_its_check_is_a_rule_error(source: str) -> None:
+    with pytest.raises(RuleError) as caught:
+        compile_checked(source)
+    assert str(caught.value).startswith(PATH + ": ")
+    assert "in_flow(): unknown flow" in str(caught.value) or "sent_count(): unknown period" \
+        in str(caught.value)
+
+
+def test_arguments_computed_per_row_and_unchecked_helpers_stay_allowed() -> None:
+    ctx = Ctx()
+    assert compile_checked("in_flow('payment')")(VALUES, ctx) is True
+    assert compile_checked("in_flow(s)")(VALUES, ctx) is False  # checked by the helper
+    assert compile_checked("sent_count(days=a * 10)")(VALUES, ctx) == 4
+    assert compile_checked("days_since(5)")(VALUES, ctx) == 7
+    assert ctx.calls == [("in_flow", ("payment",), {}), ("in_flow", ("Hello",), {}),
+                         ("sent_count", (), {"days": 30}), ("days_since", (5,), {})]
+
+
+def test_one_of_suggests_the_closest_name() -> None:
+    check = expressions.one_of("flow", ["payment", "onboarding"])
+    check("payment")
+    with pytest.raises(ValueError) as caught:
+        check("paymnt")
+    assert str(caught.value) == ("unknown flow 'paymnt'; did you mean 'payment'?; "
+                                 "known flows: 'payment', 'onboarding'")

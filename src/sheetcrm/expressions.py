@@ -24,17 +24,33 @@ Semantics follow Python, except where blank cells (``None``) must not crash a ru
 
 Any other TypeError, ValueError or ArithmeticError while evaluating (say ``'a' < 1``)
 becomes :class:`ExpressionRuntimeError`, so the caller marks only that row.
+
+Nothing a short expression can say may take gigabytes or forever: ``**`` is refused,
+``*`` may not build a text or list longer than :data:`MAX_REPEAT` (counting what a
+list holds, so nesting does not multiply past it), ``round`` takes at most
+:data:`MAX_ROUND_DIGITS` digits, and a number literal is limited as Python limits
+``int()``. A part of an expression that reads no name and calls no helper is
+evaluated once at load: if it fails (``'x' * 1000000000``, ``1 / 0``) the config is
+refused with the key path, since it would fail on every row; otherwise its value is
+kept, which also saves the work on every row.
+
+A helper's literal arguments can be checked at load too (``checks``): the caller
+knows, say, which flows exist, so ``in_flow('paymnt')`` is refused with a
+did-you-mean instead of being false forever. Arguments computed from cells are left to
+the helper at run time.
 """
 
 from __future__ import annotations
 
 import difflib
 import inspect
+import itertools
 import math
 import operator
 import re
+import sys
 import unicodedata
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sized
 from typing import Any, NoReturn
 
 from jinja2 import Environment, nodes
@@ -44,14 +60,35 @@ from jinja2.parser import Parser
 
 from sheetcrm.errors import RuleError
 
-__all__ = ["CompiledExpression", "ExpressionRuntimeError", "compile_expression"]
+__all__ = [
+    "ArgumentCheck",
+    "CompiledExpression",
+    "ExpressionRuntimeError",
+    "check_round_precision",
+    "compile_expression",
+    "one_of",
+    "product_size",
+    "shown",
+    "size_of",
+    "sized_product",
+    "unknown",
+]
 
 Evaluator = Callable[[Mapping[str, Any], Any], Any]
+#: Checks one literal argument of a helper at load: raises ValueError saying why not.
+ArgumentCheck = Callable[[Any], None]
 
 #: Deeper nesting is refused at compile time, which also bounds recursion at run time.
 MAX_DEPTH = 100
 #: Longest string or list that ``*`` may build (``'x' * 10**9`` would exhaust memory).
 MAX_REPEAT = 100_000
+#: ``round`` precision limit either way: ``10**precision`` must stay a small number.
+MAX_ROUND_DIGITS = 100
+#: Largest whole number ``*`` may build, in decimal digits: Python's own limit for
+#: turning a number into text, so every result can still be shown.
+MAX_DIGITS = 4300
+#: Longest text or value shown inside an error message.
+SHOWN = 80
 
 _ENV = Environment()  # only its lexer and parser are used; nothing is rendered
 
@@ -62,7 +99,7 @@ class ExpressionRuntimeError(Exception):
     def __init__(self, source: str, message: str) -> None:
         self.source = source
         self.message = message
-        super().__init__(f"expression {source!r}: {message}")
+        super().__init__(f"expression {shown(source)}: {message}")
 
 
 class CompiledExpression:
@@ -101,19 +138,42 @@ def compile_expression(
     names: Collection[str],
     helpers: Mapping[str, Callable[..., Any]],
     path: str,
+    checks: Mapping[str, Mapping[str, ArgumentCheck]] | None = None,
 ) -> CompiledExpression:
     """Compile ``source`` or raise RuleError (at ``path``) saying what is wrong and where.
 
     ``names`` are the variables the expression may read; ``helpers`` the functions it
     may call, each receiving the evaluation's ``ctx`` as first argument. Every name is
     checked here, including ones short-circuiting would never reach at run time.
+    ``checks`` maps a helper's name to its parameters' checks: each literal argument
+    given for such a parameter is checked here (``{"in_flow": {"flow": one_of(...)}}``).
     """
     node = _parse(source, path)
-    compiler = _Compiler(source, frozenset(names), helpers, path)
+    compiler = _Compiler(source, frozenset(names), helpers, path, checks or {})
     evaluate = compiler.compile(node)
     return CompiledExpression(
         source, frozenset(compiler.used_names), frozenset(compiler.used_helpers), evaluate
     )
+
+
+def one_of(what: str, known: Collection[str]) -> ArgumentCheck:
+    """A check for ``checks``: the argument names one of ``known`` (a flow, a tag...)."""
+
+    def check(value: Any) -> None:
+        if value not in known:
+            listed = ", ".join(repr(name) for name in known) or "(none)"
+            raise ValueError(unknown(what, value, known, listed))
+
+    return check
+
+
+def unknown(what: str, value: Any, known: Collection[str], listed: str) -> str:
+    """``unknown flow 'paymnt'; did you mean 'payment'?; known flows: ...``."""
+    message = f"unknown {what} {shown(value)}"
+    close = difflib.get_close_matches(value, known, n=1) if isinstance(value, str) else []
+    if close:
+        message += f"; did you mean {close[0]!r}?"
+    return f"{message}; known {what}s: {listed}"
 
 
 # --- parsing ---------------------------------------------------------------------------
@@ -146,8 +206,16 @@ def _parse(source: str, path: str) -> nodes.Expr:
         message = (exc.message or "invalid syntax").replace("end of template", "end of input")
         offset = tokens.error_offset(parser)
         raise RuleError(_syntax_message(text, offset, message), path=path) from None
+    except ValueError:
+        # Jinja's lexer turns a number token into an int; Python refuses one of more
+        # than sys.get_int_max_str_digits() digits, deep inside the lexer.
+        number = tokens.last_token()
+        digits = sum(ch.isdigit() for ch in number)
+        problem = (f"a number of {digits:,} digits is too long "
+                   f"(at most {sys.get_int_max_str_digits():,})")
+        raise RuleError(_syntax_message(text, tokens.last_start(), problem), path=path) from None
     except RecursionError:
-        raise RuleError(f"expression {source!r} is nested too deeply", path=path) from None
+        raise RuleError(f"expression {shown(source)} is nested too deeply", path=path) from None
     return node
 
 
@@ -185,6 +253,13 @@ class _TrackedTokens:
             self._starts[id(token)] = (token, self._start)
             yield token
 
+    def last_start(self) -> int:
+        """Where the token the lexer read last starts."""
+        return self._start
+
+    def last_token(self) -> str:
+        return self.text[self._start : self.lexed]
+
     def error_offset(self, parser: Parser) -> int:
         if self.lex_failed:
             return self.lexed
@@ -200,11 +275,29 @@ def _syntax_message(text: str, offset: int, problem: str) -> str:
     line = text[line_start : line_end if line_end >= 0 else len(text)]
     lineno = text.count("\n", 0, offset) + 1
     column = offset - line_start + 1
-    pad = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in line[: column - 1])
+    before, after = line[: column - 1], line[column - 1 :]
+    if len(before) > SHOWN // 2:  # a long line: show the part around the caret
+        before = "…" + before[-(SHOWN // 2) :]
+    if len(after) > SHOWN // 2:
+        after = after[: SHOWN // 2] + "…"
+    pad = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in before)
     return (
-        f"syntax error in expression {text!r}: {problem} (line {lineno}, column {column})\n"
-        f"    {line}\n    {' ' * pad}^"
+        f"syntax error in expression {shown(text)}: {problem} "
+        f"(line {lineno}, column {column})\n    {before}{after}\n    {' ' * pad}^"
     )
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` for a message, shortened in the middle when long."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long to write out
+        return f"a number of about {int(value.bit_length() * 0.30103):,} digits"
+    if len(text) <= SHOWN:
+        return text
+    half = SHOWN // 2
+    size = f" ({len(value):,} characters)" if isinstance(value, str) else ""
+    return f"{text[:half]}…{text[-half:]}{size}"
 
 
 # --- run-time semantics ----------------------------------------------------------------
@@ -241,13 +334,67 @@ _COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
-def _repeat(a: Any, b: Any) -> Any:
-    """``*`` with a cap on how long a repeated string or list may get."""
-    for seq, count in ((a, b), (b, a)):
-        repeated = isinstance(seq, (str, list, tuple)) and isinstance(count, int)
-        if repeated and len(seq) * count > MAX_REPEAT:
-            raise ValueError(f"'*' would build a value longer than {MAX_REPEAT}")
+_SEQUENCES = (str, bytes, list, tuple)
+_LOG10_2 = math.log10(2)
+
+
+def size_of(value: Any, limit: int) -> int:
+    """How big a value is: the characters of a text, the items of a list plus theirs.
+
+    A list that holds one long text many times is as big as it prints. Counting stops
+    past ``limit``, so it takes at most about ``limit`` steps whatever the value.
+    """
+    if isinstance(value, (str, bytes)):
+        return len(value)
+    if not isinstance(value, Sized):
+        return 0
+    total = len(value)
+    if isinstance(value, Mapping):
+        parts: Iterable[Any] = itertools.chain.from_iterable(value.items())
+    elif isinstance(value, (list, tuple)):
+        parts = value
+    else:
+        return total  # a range or a set of plain values
+    for part in parts:
+        if total > limit:
+            break
+        if isinstance(part, Sized):
+            total += size_of(part, limit - total)
+    return total
+
+
+def product_size(a: Any, b: Any, limit: int) -> int:
+    """How big ``a * b`` would be (see :func:`size_of`), without building it.
+
+    Raises ValueError when a repeated text or list would grow past ``limit``, or a
+    whole number past :data:`MAX_DIGITS` digits.
+    """
+    if isinstance(b, int) and isinstance(a, _SEQUENCES):
+        seq, count = a, b
+    elif isinstance(a, int) and isinstance(b, _SEQUENCES):
+        seq, count = b, a
+    else:
+        if (isinstance(a, int) and isinstance(b, int)
+                and (a.bit_length() + b.bit_length()) * _LOG10_2 > MAX_DIGITS):
+            raise ValueError(f"'*' would build a number of more than {MAX_DIGITS:,} digits")
+        return 1
+    size = size_of(seq, limit) * count if count > 0 else 0
+    if count > 1 and size > limit:
+        raise ValueError(f"'*' would build a value longer than {limit:,}")
+    return size
+
+
+def sized_product(a: Any, b: Any, limit: int = MAX_REPEAT) -> Any:
+    """``a * b``, refused (ValueError) when it would exhaust memory: see product_size."""
+    product_size(a, b, limit)
     return a * b
+
+
+def _multiply(a: Any, b: Any) -> Any:
+    """``*`` in a condition; a float on either side can only make a number."""
+    if type(a) is float or type(b) is float:
+        return a * b
+    return sized_product(a, b)
 
 
 def _numbers_only(op: Callable[[Any, Any], Any], symbol: str) -> Callable[[Any, Any], Any]:
@@ -264,7 +411,7 @@ def _numbers_only(op: Callable[[Any, Any], Any], symbol: str) -> Callable[[Any, 
 _ARITHMETIC: dict[type[nodes.BinExpr], Callable[[Any, Any], Any]] = {
     nodes.Add: operator.add,
     nodes.Sub: operator.sub,
-    nodes.Mul: _repeat,
+    nodes.Mul: _multiply,
     nodes.Div: operator.truediv,
     nodes.FloorDiv: _numbers_only(operator.floordiv, "//"),
     nodes.Mod: _numbers_only(operator.mod, "%"),
@@ -317,9 +464,10 @@ def _f_int(value: Any, default: Any = _NO_DEFAULT) -> Any:
             except ValueError:
                 return int(float(text))
         return int(value)
-    except (TypeError, ValueError, OverflowError):
+    except (TypeError, ValueError, OverflowError) as exc:
         if default is _NO_DEFAULT:
-            raise ValueError(f"int: {value!r} is not a number") from None
+            what = "too large" if isinstance(exc, OverflowError) else "not a number"
+            raise ValueError(f"int: {shown(value)} is {what}") from None
         return default
 
 
@@ -328,9 +476,10 @@ def _f_float(value: Any, default: Any = _NO_DEFAULT) -> Any:
         return None
     try:
         return float(value.strip().replace(",", "") if isinstance(value, str) else value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError) as exc:
         if default is _NO_DEFAULT:
-            raise ValueError(f"float: {value!r} is not a number") from None
+            what = "too large" if isinstance(exc, OverflowError) else "not a number"
+            raise ValueError(f"float: {shown(value)} is {what}") from None
         return default
 
 
@@ -338,14 +487,27 @@ def _f_abs(value: Any) -> Any:
     return None if value is None else abs(value)
 
 
+def check_round_precision(precision: Any) -> None:
+    """``round`` builds ``10**precision``: a whole number of at most MAX_ROUND_DIGITS."""
+    if (isinstance(precision, bool) or not isinstance(precision, int)
+            or not -MAX_ROUND_DIGITS <= precision <= MAX_ROUND_DIGITS):
+        raise ValueError(f"precision must be a whole number from -{MAX_ROUND_DIGITS} "
+                         f"to {MAX_ROUND_DIGITS}, not {shown(precision)}")
+
+
+def _check_round_method(method: Any) -> None:
+    if method not in ("common", "ceil", "floor"):
+        raise ValueError("method must be 'common', 'ceil' or 'floor'")
+
+
 def _f_round(value: Any, precision: int = 0, method: str = "common") -> Any:
     """Jinja's ``round(precision=0, method='common'|'ceil'|'floor')``."""
     if value is None:
         return None
+    check_round_precision(precision)
     if method == "common":
         return round(value, precision)
-    if method not in ("ceil", "floor"):
-        raise ValueError("round: method must be 'common', 'ceil' or 'floor'")
+    _check_round_method(method)
     scale = 10**precision
     return getattr(math, method)(value * scale) / scale
 
@@ -360,6 +522,10 @@ _FILTERS: dict[str, Callable[..., Any]] = {
     "float": _f_float,
     "abs": _f_abs,
     "round": _f_round,
+}
+#: Literal filter arguments checked at load, as ``compile_expression``'s ``checks``.
+_FILTER_CHECKS: dict[str, dict[str, ArgumentCheck]] = {
+    "round": {"precision": check_round_precision, "method": _check_round_method},
 }
 
 
@@ -400,14 +566,18 @@ class _Compiler:
         names: frozenset[str],
         helpers: Mapping[str, Callable[..., Any]],
         path: str,
+        checks: Mapping[str, Mapping[str, ArgumentCheck]],
     ) -> None:
         self.source = source
         self.names = names
         self.helpers = helpers
         self.path = path
+        self.checks = checks
         self.used_names: set[str] = set()
         self.used_helpers: set[str] = set()
         self._depth = 0
+        self._dynamic = 0  # names read and helpers called so far
+        self._constants: dict[int, Any] = {}  # id(node) -> its value, for constant parts
         self._methods: dict[type[nodes.Node], Callable[[Any], Evaluator]] = {
             nodes.Name: self._name,
             nodes.Const: self._const,
@@ -428,7 +598,7 @@ class _Compiler:
         }
 
     def fail(self, problem: str) -> NoReturn:
-        raise RuleError(f"{problem} (in expression {self.source!r})", path=self.path)
+        raise RuleError(f"{problem} (in expression {shown(self.source)})", path=self.path)
 
     def compile(self, node: nodes.Node) -> Evaluator:
         method = self._methods.get(type(node))
@@ -438,10 +608,45 @@ class _Compiler:
         self._depth += 1
         if self._depth > MAX_DEPTH:
             self.fail(f"the expression is nested more than {MAX_DEPTH} levels deep")
+        dynamic = self._dynamic
         try:
-            return method(node)
+            evaluate = method(node)
         finally:
             self._depth -= 1
+        if self._dynamic == dynamic and not isinstance(node, nodes.Const):
+            return self._fold(node, evaluate)
+        return evaluate
+
+    def _fold(self, node: nodes.Node, evaluate: Evaluator) -> Evaluator:
+        """A part that reads no name and calls no helper has one value: work it out now.
+
+        If that fails, it would fail on every row: refused here, with the key path.
+        """
+        try:
+            value = evaluate({}, None)
+        except (TypeError, ValueError, ArithmeticError) as exc:
+            self.fail(str(exc))
+        if not _immutable(value):
+            return evaluate  # a list: every evaluation gets a fresh one
+        self._constants[id(node)] = value
+        return lambda values, ctx: value
+
+    def _literal(self, node: nodes.Node, *, as_container: bool = False) -> Any:
+        """The value of a constant part, or ``_NOT_LITERAL``; lets hot paths skip a call.
+
+        With ``as_container``, a list of constants (``plan in ['a', 'b']``) is a tuple
+        built once; elsewhere a list stays a fresh list, since ``[1] == (1,)`` is False.
+        """
+        value = self._constants.get(id(node), _NOT_LITERAL)
+        if value is not _NOT_LITERAL or not isinstance(node, nodes.Node):
+            return value
+        if isinstance(node, nodes.Const):
+            return node.value
+        if as_container and isinstance(node, (nodes.List, nodes.Tuple)):
+            items = tuple(self._literal(item) for item in node.items)
+            if _NOT_LITERAL not in items:
+                return items
+        return _NOT_LITERAL
 
     # names and literals
 
@@ -450,17 +655,13 @@ class _Compiler:
         if name not in self.names:
             self.fail(self._unknown_name(name))
         self.used_names.add(name)
+        self._dynamic += 1
         return lambda values, ctx: values[name]
 
     def _unknown_name(self, name: str) -> str:
-        message = f"unknown name {name!r}"
         if name in self.helpers:
-            return f"{message}: {name} is a function, write {name}(...)"
-        close = difflib.get_close_matches(name, self.names, n=1)
-        if close:
-            message += f"; did you mean {close[0]!r}?"
-        known = ", ".join(sorted(self.names)) or "(none)"
-        return f"{message}; known names: {known}"
+            return f"unknown name {name!r}: {name} is a function, write {name}(...)"
+        return unknown("name", name, self.names, ", ".join(sorted(self.names)) or "(none)")
 
     def _const(self, node: nodes.Const) -> Evaluator:
         value = node.value
@@ -489,7 +690,7 @@ class _Compiler:
             return _chain(first, tuple(steps))
         ((test, second),) = steps
         operand = node.ops[0]
-        constant = _literal(operand.expr, as_container=operand.op in ("in", "notin"))
+        constant = self._literal(operand.expr, as_container=operand.op in ("in", "notin"))
         if constant is not _NOT_LITERAL:  # the common `x >= 1`: one call fewer per row
             return lambda values, ctx: test(first(values, ctx), constant)
         return lambda values, ctx: test(first(values, ctx), second(values, ctx))
@@ -548,12 +749,14 @@ class _Compiler:
             self.fail(self._unknown_function(name))
         self._refuse_star_args(node, f"{name}()")
         helper = self.helpers[name]
-        self._check_signature(helper, f"{name}()", 1 + len(node.args), node.kwargs)
         self.used_helpers.add(name)
+        self._dynamic += 1
         args = tuple(self.compile(arg) for arg in node.args)
         kwargs = self._keywords(node.kwargs)
-        literals = [_literal(arg) for arg in node.args]
-        literal_kwargs = {kw.key: _literal(kw.value) for kw in node.kwargs}
+        self._check_arguments(helper, f"{name}()", [_CTX, *node.args], node.kwargs,
+                              self.checks.get(name, {}))
+        literals = [self._literal(arg) for arg in node.args]
+        literal_kwargs = {kw.key: self._literal(kw.value) for kw in node.kwargs}
         if _NOT_LITERAL not in (*literals, *literal_kwargs.values()):
             # in_flow('payment'), sent_count(days=7): arguments fixed at load time
             fixed = tuple(literals)
@@ -568,11 +771,8 @@ class _Compiler:
     def _unknown_function(self, name: str) -> str:
         if name in self.names:
             return f"{name!r} is a value, not a function: calling it is not allowed"
-        message = f"unknown function {name!r}"
-        close = difflib.get_close_matches(name, self.helpers, n=1)
-        if close:
-            message += f"; did you mean {close[0]!r}?"
-        return f"{message}; known functions: {', '.join(sorted(self.helpers)) or '(none)'}"
+        listed = ", ".join(sorted(self.helpers)) or "(none)"
+        return unknown("function", name, self.helpers, listed)
 
     def _filter(self, node: nodes.Filter) -> Evaluator:
         if node.name not in _FILTERS:
@@ -580,10 +780,11 @@ class _Compiler:
             self.fail(f"unknown filter {node.name!r}; allowed filters: {allowed}")
         self._refuse_star_args(node, f"|{node.name}")
         function = _FILTERS[node.name]
-        self._check_signature(function, f"|{node.name}", 1 + len(node.args), node.kwargs)
         subject = self.compile(node.node) if node.node is not None else _none
         args = tuple(self.compile(arg) for arg in node.args)
         kwargs = self._keywords(node.kwargs)  # type: ignore[arg-type]
+        self._check_arguments(function, f"|{node.name}", [node.node, *node.args],
+                              node.kwargs, _FILTER_CHECKS.get(node.name, {}))  # type: ignore[arg-type]
         if not args and not kwargs:
             return lambda values, ctx: function(subject(values, ctx))
         return _call_with_keywords(function, (subject, *args), kwargs, pass_ctx=False)
@@ -605,36 +806,47 @@ class _Compiler:
         if node.dyn_args is not None or node.dyn_kwargs is not None:
             self.fail(f"*args and **kwargs are not allowed in {what}")
 
-    def _check_signature(
-        self, function: Callable[..., Any], what: str, positional: int, kwargs: list[Any]
+    def _check_arguments(
+        self,
+        function: Callable[..., Any],
+        what: str,
+        args: list[Any],
+        kwargs: list[nodes.Keyword],
+        checks: Mapping[str, ArgumentCheck],
     ) -> None:
-        """Catch ``days_since()`` or ``round(digits=1)`` at load time, not on every row."""
+        """Catch ``days_since()``, ``round(digits=1)`` or ``in_flow('paymnt')`` at load.
+
+        The arguments must fit the signature; each literal one whose parameter has a
+        check must pass it. Arguments computed per row are the function's business.
+        """
         try:
             signature = inspect.signature(function)
         except (TypeError, ValueError):
             return  # a builtin without a signature: checked when called
         try:
-            signature.bind(*([None] * positional), **{kw.key: None for kw in kwargs})
+            bound = signature.bind(*args, **{kw.key: kw.value for kw in kwargs})
         except TypeError as exc:
             self.fail(f"{what}: {exc}")
+        for parameter, check in checks.items():
+            value = self._literal(bound.arguments.get(parameter, _NOT_LITERAL))
+            if value is _NOT_LITERAL:
+                continue
+            try:
+                check(value)
+            except (TypeError, ValueError) as exc:
+                self.fail(f"{what}: {exc}")
 
 
 _NOT_LITERAL = object()
 
 
-def _literal(node: nodes.Node, *, as_container: bool = False) -> Any:
-    """The value of a constant node, or ``_NOT_LITERAL``; lets hot paths skip a call.
+def _immutable(value: Any) -> bool:
+    if type(value) is tuple:
+        return all(_immutable(item) for item in value)
+    return value is None or type(value) in (str, int, float, bool)
 
-    With ``as_container``, a list of constants (``plan in ['a', 'b']``) is a tuple built
-    once; elsewhere a list literal stays a fresh list, since ``[1] == (1,)`` is False.
-    """
-    if isinstance(node, nodes.Const):
-        return node.value
-    if as_container and isinstance(node, (nodes.List, nodes.Tuple)):
-        items = tuple(_literal(item) for item in node.items)
-        if _NOT_LITERAL not in items:
-            return items
-    return _NOT_LITERAL
+
+_CTX = object()  # stands for a helper's ctx parameter when arguments are bound
 
 
 def _none(values: Mapping[str, Any], ctx: Any) -> None:

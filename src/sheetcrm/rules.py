@@ -3,18 +3,26 @@
 Conditions are Jinja expressions compiled to closures by ``expressions``; this
 module supplies the helper functions they may call (time helpers and functions
 over the ledger) and the per-row context those helpers read.
+
+A helper that takes a name looks it up at run time, so a misspelt one
+(``in_flow('paymnt')``, ``tagged('결제대기')``) would simply be false for every row,
+forever. This module knows the flows and tags of the config, so it hands the
+compiler a check for each such argument: a literal name that does not exist is
+refused at load with the key path and a did-you-mean. Tags are worked out in the order
+they are written, so a tag may only ask for the tags above it.
 """
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
 from .config import Config, _quote_key
-from .errors import ConfigError
-from .expressions import CompiledExpression, compile_expression
+from .errors import RuleError
+from .expressions import ArgumentCheck, CompiledExpression, compile_expression, one_of, shown
 from .ledger import ACTIVE, SENT, UNCERTAIN, Enrollment, LedgerState, SendRecord
 
 
@@ -131,30 +139,82 @@ class Rules:
     flows: dict[str, FlowRules]
 
 
+#: ``sent_count(days=...)`` reaches back at most this far (about a hundred years).
+MAX_DAYS = 36_500
+
+Checks = dict[str, dict[str, ArgumentCheck]]
+
+
 def compile_rules(config: Config) -> Rules:
     """Compile every condition in the config; errors name the key path."""
     names = list(config.fields)
+    tag_names = list(config.tags)
     tags = [
-        (tag, _compile(src, names, f"tags.{_quote_key(tag)}"))
-        for tag, src in config.tags.items()
+        (tag, _compile(src, names, f"tags.{_quote_key(tag)}",
+                       _checks(config, _tag_above(tag_names, i))))
+        for i, (tag, src) in enumerate(config.tags.items())
     ]
+    checks = _checks(config, one_of("tag", tag_names))  # flows run after every tag
     flows: dict[str, FlowRules] = {}
     for flow_name, flow in config.flows.items():
         where = f"flows.{_quote_key(flow_name)}"
         trigger_tag = flow.trigger if flow.trigger in config.tags else None
         source = f"tagged({flow.trigger!r})" if trigger_tag else flow.trigger
-        trigger = _compile(source, names, f"{where}.trigger", hint=list(config.tags))
-        goal = _compile(flow.goal, names, f"{where}.goal") if flow.goal else None
+        trigger = _compile(source, names, f"{where}.trigger", checks,
+                           hint=_trigger_hint(flow.trigger, tag_names))
+        goal = _compile(flow.goal, names, f"{where}.goal", checks) if flow.goal else None
         flows[flow_name] = FlowRules(flow_name, trigger, trigger_tag, goal)
     return Rules(tags, flows)
 
 
-def _compile(source: str, names: list[str], path: str,
-             hint: list[str] | None = None) -> CompiledExpression:
+def _checks(config: Config, tag: ArgumentCheck) -> Checks:
+    """The literal arguments a condition's helpers are checked for at load."""
+    flow = one_of("flow", list(config.flows))
+    return {
+        "in_flow": {"flow": flow},
+        "finished": {"flow": flow},
+        "sent_count": {"flow": flow, "days": _days},
+        "tagged": {"tag": tag},
+    }
+
+
+def _tag_above(tags: list[str], index: int) -> ArgumentCheck:
+    """Tags are worked out in order: the one at ``index`` sees only those above it."""
+    known = one_of("tag", tags)
+
+    def check(tag: Any) -> None:
+        known(tag)
+        if tag == tags[index]:
+            raise ValueError(f"the tag {tag!r} cannot depend on itself")
+        if tag in tags[index + 1 :]:
+            raise ValueError(f"the tag {tag!r} is worked out after this one, so it is never "
+                             "set yet here: move it above this tag in [tags]")
+
+    return check
+
+
+def _days(days: Any) -> None:
+    if days is None:
+        return
+    if isinstance(days, bool) or not isinstance(days, (int, float)) \
+            or not 0 <= days <= MAX_DAYS:
+        raise ValueError(f"days must be a number from 0 to {MAX_DAYS:,}, not {shown(days)}")
+
+
+def _trigger_hint(trigger: str, tags: list[str]) -> str:
+    close = difflib.get_close_matches(trigger, tags, n=1)
+    if close:
+        return f" (a trigger is a tag name or an expression; did you mean the tag {close[0]!r}?)"
+    listed = ", ".join(repr(tag) for tag in tags) or "none defined"
+    return f" (a trigger is a tag name — {listed} — or an expression)"
+
+
+def _compile(source: str, names: list[str], path: str, checks: Checks,
+             hint: str = "") -> CompiledExpression:
     try:
-        return compile_expression(source, names=names, helpers=HELPERS, path=path)
-    except ConfigError as exc:
-        if hint:
-            raise ConfigError(f"{exc} (a trigger is a tag name — one of {hint} — "
-                              "or an expression)") from None
-        raise
+        return compile_expression(source, names=names, helpers=HELPERS, path=path,
+                                  checks=checks)
+    except RuleError as exc:
+        if not hint:
+            raise
+        raise RuleError(str(exc).removeprefix(f"{path}: ") + hint, path=path) from None
