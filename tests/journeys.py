@@ -8,6 +8,7 @@ import csv
 import email
 import email.policy
 import re
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -167,6 +168,12 @@ class World:
 
     def messages(self, to: str) -> list[tuple[str, int, int]]:
         return [(r.flow, r.step, r.day) for r in self.received if r.to == to]
+
+    def statuses(self) -> dict[tuple[str, str], str]:
+        """(key, flow) -> the latest enrollment's status, as the ledger holds it."""
+        with sqlite3.connect(self.folder / "state.db") as db:
+            rows = db.execute("SELECT key, flow, status FROM enrollments ORDER BY entry")
+            return {(k, f): status for k, f, status in rows.fetchall()}
 
     def sheet(self) -> dict[str, dict[str, str]]:
         with open(self.folder / "customers.csv", encoding="utf-8", newline="") as f:

@@ -5,7 +5,6 @@ start its customers over without the operator's say-so."""
 from __future__ import annotations
 
 import csv
-import sqlite3
 from pathlib import Path
 
 from journeys import HEADER, World
@@ -24,12 +23,6 @@ def rename_payment_flow(world: World, extra: str = "") -> None:
     text = config.read_text(encoding="utf-8")
     config.write_text(text.replace("[flows.payment]", f"[flows.reminders]\n{extra}"),
                       encoding="utf-8")
-
-
-def statuses(world: World) -> dict[tuple[str, str], str]:
-    with sqlite3.connect(world.folder / "state.db") as db:
-        rows = db.execute("SELECT key, flow, status FROM enrollments ORDER BY entry").fetchall()
-    return {(k, f): s for k, f, s in rows}
 
 
 # -- restoring from the sheet ------------------------------------------------------------
@@ -58,7 +51,7 @@ def test_restoring_on_a_new_ledger_skips_steps_overdue_beyond_grace(tmp_path: Pa
     # Steps 2 and 3 fell due 10 and 8 days ago, beyond the 1-day grace: not sent now.
     assert result.plan.sends == []
     assert [m.action for m in result.plan.moves] == ["restored", "skip"]
-    assert statuses(w)[("a@x.com", "payment")] == "finished"
+    assert w.statuses()[("a@x.com", "payment")] == "finished"
 
 
 def test_an_unreadable_flow_cell_is_that_rows_error_and_is_left_as_typed(
@@ -117,7 +110,7 @@ def test_a_renamed_flow_is_held_until_the_operator_says_what_happened(
     assert result.status == "ok"
     # The customer carries on at step 2 under the new name; step 1 is never sent again.
     assert w.messages("a@x.com") == [("payment", 1, 0), ("reminders", 2, 2)]
-    assert statuses(w) == {("a@x.com", "reminders"): "active"}
+    assert w.statuses() == {("a@x.com", "reminders"): "active"}
 
 
 def test_a_flow_meant_to_start_over_goes_ahead_when_allowed(tmp_path: Path) -> None:
@@ -128,7 +121,7 @@ def test_a_flow_meant_to_start_over_goes_ahead_when_allowed(tmp_path: Path) -> N
     rename_payment_flow(w)
     result = w.sync(1, options=RunOptions(allow_flow_change=True))
     assert [(s.flow, s.step) for s in result.plan.sends] == [("reminders", 0)]
-    assert statuses(w)[("a@x.com", "payment")] == "left"  # the removed flow is closed
+    assert w.statuses()[("a@x.com", "payment")] == "left"  # the removed flow is closed
     assert w.sync(1, minute=5).status == "ok"  # and the change is not raised again
 
 

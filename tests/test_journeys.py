@@ -4,7 +4,6 @@ experiments and every sending guard, with an injected clock."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import datetime
 from pathlib import Path
 
@@ -20,12 +19,6 @@ from sheetcrm.rules import compile_rules
 from sheetcrm.runner import RunOptions
 from sheetcrm.schema import read_records
 from sheetcrm.table.base import Snapshot
-
-
-def exits(world: World) -> dict[tuple[str, str], str]:
-    with sqlite3.connect(world.folder / "state.db") as db:
-        rows = db.execute("SELECT key, flow, status FROM enrollments ORDER BY entry").fetchall()
-    return {(k, f): s for k, f, s in rows}
 
 
 def test_thirty_days_of_daily_syncs(tmp_path: Path) -> None:
@@ -76,7 +69,7 @@ def test_thirty_days_of_daily_syncs(tmp_path: Path) -> None:
     assert w.messages("optout@x.com") == [("payment", 1, 0)]
     assert w.messages("active@x.com") == []
 
-    assert exits(w) == {
+    assert w.statuses() == {
         ("pays@x.com", "payment"): "converted",
         ("pays@x.com", "onboarding"): "finished",
         ("pays@x.com", "dormant"): "finished",
@@ -104,7 +97,7 @@ def test_left_when_the_trigger_stops_and_reentry_after_the_gap(tmp_path: Path) -
     w.customers["a@x.com"]["applied"] = w.date(1)
     w.write_sheet()
     w.sync(1)
-    assert exits(w)[("a@x.com", "payment")] == "left"
+    assert w.statuses()[("a@x.com", "payment")] == "left"
     w.sync(3)  # trigger true again (applied 2 days ago), but within the 5-day gap
     assert w.messages("a@x.com") == [("payment", 1, 0)]
     w.sync(6)  # 5 days after leaving: enters again, as entry 2, from step 1
@@ -222,7 +215,7 @@ def test_goal_rechecked_on_fresh_rows_right_before_each_send(tmp_path: Path) -> 
     assert len(keys) == 1 and "payment-e1-s1" in keys[0]
     assert [(o.send.key, o.status, o.detail) for o in result.outcomes] == [
         ("a@x.com", "sent", "HTTP 200"), ("b@x.com", "exited", "goal met")]
-    assert exits(w)[("b@x.com", "payment")] == "converted"
+    assert w.statuses()[("b@x.com", "payment")] == "converted"
 
 
 def test_korean_ad_marker_and_footer(tmp_path: Path) -> None:
@@ -354,7 +347,7 @@ def test_a_hand_off_respects_the_target_flows_reentry(tmp_path: Path) -> None:
     w.write_sheet()
     for day in (0, 7, 14):
         w.sync(day)
-    assert exits(w)[("a@x.com", "dormant")] == "finished"
+    assert w.statuses()[("a@x.com", "dormant")] == "finished"
     # The operator clears the login cell: onboarding starts, finishes, hands over to
     # dormant, whose default reentry is "never": the customer is not handed over again.
     w.customers["a@x.com"]["login"] = ""
