@@ -157,13 +157,15 @@ def test_exhausted_retries_are_retryable_later(session, sleeps) -> None:
     assert len(sleeps) == 2
 
 
-def test_timeout_is_retried(session, sleeps) -> None:
+def test_a_timeout_ends_the_send_and_the_message_waits_for_the_next_run(
+        session, sleeps) -> None:
+    # The timeout bounds the whole send, retries included: no time is left to retry.
     with WebhookServer([Reply(200, delay=2.0), 200]) as server:
         channel = hook(server.url, session, sleeps, timeout=0.2)
-        delivery = channel.send(MESSAGE)
-    assert len(server.requests) == 2
-    assert delivery.detail == "HTTP 200"
-    assert len(sleeps) == 1
+        with pytest.raises(ChannelError, match="no answer within 0.2 s") as caught:
+            channel.send(MESSAGE)
+    assert len(server.requests) == 1 and sleeps == []
+    assert caught.value.channel_down and caught.value.retryable
 
 
 def test_retry_after_is_honoured_and_capped(session, sleeps) -> None:
@@ -172,9 +174,17 @@ def test_retry_after_is_honoured_and_capped(session, sleeps) -> None:
         Reply(503, headers={"Retry-After": "3600"}),
     ]
     with WebhookServer([*replies, 200]) as server:
-        hook(server.url, session, sleeps).send(MESSAGE)
+        hook(server.url, session, sleeps, timeout=120).send(MESSAGE)
     assert len(server.requests) == 3
     assert sleeps == [7.0, 60.0]
+
+
+def test_a_retry_after_beyond_the_time_left_waits_for_the_next_run(session, sleeps) -> None:
+    with (WebhookServer([Reply(429, headers={"Retry-After": "7"}), 200]) as server,
+          pytest.raises(ChannelError, match="HTTP 429") as caught):
+        hook(server.url, session, sleeps, timeout=2).send(MESSAGE)
+    assert len(server.requests) == 1 and sleeps == []
+    assert caught.value.channel_down
 
 
 def test_nothing_listening_is_retried_then_retryable(session, sleeps) -> None:

@@ -264,27 +264,37 @@ class WebhookChannel:
         except (TypeError, ValueError) as exc:
             raise ChannelError(f"payload is not JSON: {exc}", retryable=False) from None
         msg_id = webhook_id(message.idempotency_key)
+        # ``timeout`` bounds the whole send, retries included: a receiver that drips
+        # its answer cannot hold the run longer, and a retry starts only in time left.
+        clock = Deadline(self.settings.timeout)
+        with clock:
+            return self._attempts(body, msg_id, clock)
+
+    def _attempts(self, body: bytes, msg_id: str, clock: Deadline) -> Delivery:
         problem = ""
+        tries = 0
         response: requests.Response | None = None
         for attempt in range(self.settings.retries + 1):
             if attempt:
-                self._sleep(self._backoff(attempt - 1, response))
+                pause = self._backoff(attempt - 1, response)
+                if clock.expired or pause >= clock.remaining():
+                    break
+                self._sleep(pause)
                 response = None
-            clock = Deadline(self.settings.timeout)
+            tries += 1
             try:
-                with clock:
-                    response = self._session.post(
-                        self.settings.url,
-                        data=body,
-                        headers=self._headers(msg_id, body),
-                        timeout=self.settings.timeout,
-                        allow_redirects=False,  # a redirected POST may turn into a GET
-                    )
+                response = self._session.post(
+                    self.settings.url,
+                    data=body,
+                    headers=self._headers(msg_id, body),
+                    timeout=clock.remaining(),
+                    allow_redirects=False,  # a redirected POST may turn into a GET
+                )
             except requests.RequestException as exc:
                 # Only the exception's type is shown: its text holds the URL's path.
                 if clock.expired or isinstance(exc, requests.Timeout):
                     problem = f"no answer within {self.settings.timeout:g} s"
-                    continue
+                    break
                 if isinstance(exc, requests.ConnectionError):
                     problem = "connection failed"
                     continue
@@ -292,7 +302,7 @@ class WebhookChannel:
                 raise ChannelError(text, retryable=False) from None
             if clock.expired:  # an answer cut off by the deadline can look whole
                 problem, response = f"no answer within {self.settings.timeout:g} s", None
-                continue
+                break
             status = response.status_code
             if 200 <= status <= 299:
                 return Delivery(message_id=msg_id, detail=f"HTTP {status}")
@@ -302,10 +312,9 @@ class WebhookChannel:
                 raise ChannelError(f"POST {self._where}: {problem}", channel_down=True)
             if status not in (408, 429) and status < 500:
                 raise ChannelError(f"POST {self._where}: {problem}", retryable=False)
-        tries = self.settings.retries + 1
-        # The receiver is down or overloaded: stop sending to it until the next run.
-        raise ChannelError(f"POST {self._where}: {problem} after {tries} tries",
-                           channel_down=True)
+        # The receiver is down, overloaded or too slow: leave it until the next run.
+        after = f" after {tries} tries" if tries > 1 else ""
+        raise ChannelError(f"POST {self._where}: {problem}{after}", channel_down=True)
 
     def probe(self) -> str:
         """TCP connect, and the TLS handshake for https, within ``timeout``; no request
