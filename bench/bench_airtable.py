@@ -41,8 +41,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 import bench_plan  # noqa: E402
 from airtable_emulator import AirtableEmulator, VirtualClock  # noqa: E402
 
+from sheetcrm.app.runner import sync  # noqa: E402
 from sheetcrm.config import load_config  # noqa: E402
-from sheetcrm.runner import sync  # noqa: E402
 from sheetcrm.table import airtable  # noqa: E402
 
 SEOUL = ZoneInfo("Asia/Seoul")

@@ -46,9 +46,9 @@ from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 from sheets_emulator import SheetsEmulator  # noqa: E402
 
+from sheetcrm.app.runner import sync  # noqa: E402
 from sheetcrm.config import load_config  # noqa: E402
-from sheetcrm.runner import sync  # noqa: E402
-from sheetcrm.table.base import CellUpdate  # noqa: E402
+from sheetcrm.model import CellUpdate  # noqa: E402
 from sheetcrm.table.gsheets import GoogleSheetsTable, RateLimiter, column_letter  # noqa: E402
 
 TITLE = "고객 목록"

@@ -149,11 +149,11 @@ def evaluations_per_second(folder: Path) -> float:
     """Every compiled tag, trigger and goal over every typed row, in a tight loop."""
     import os
 
+    from sheetcrm.app.runner import gc_paused
     from sheetcrm.config import load_config
-    from sheetcrm.ledger import LedgerState
-    from sheetcrm.rules import RowContext, compile_rules
-    from sheetcrm.runner import gc_paused
-    from sheetcrm.schema import read_records
+    from sheetcrm.core.rules import RowContext, compile_rules
+    from sheetcrm.core.schema import read_records
+    from sheetcrm.model import LedgerState
     from sheetcrm.table import open_table
 
     config = load_config(write_config(folder, paused=False), os.environ)
@@ -176,8 +176,8 @@ def measure(folder: Path, scenario: str) -> dict[str, float]:
     """Runs inside a fresh subprocess per scenario, so peak RSS is that scenario's."""
     import os
 
+    from sheetcrm.app.runner import preview, sync
     from sheetcrm.config import load_config
-    from sheetcrm.runner import preview, sync
 
     config = load_config(write_config(folder, paused=False), os.environ)
     out: dict[str, float] = {}

@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from sheetcrm.app.runner import RunResult, sync
 from sheetcrm.config import Config, load_config
-from sheetcrm.runner import RunResult, sync
 
 SEOUL = ZoneInfo("Asia/Seoul")
 HEADER = ["이메일", "결제 여부", "신청일", "최근 접속", "수신 동의", "수신 거부", "상태 태그",

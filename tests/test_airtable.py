@@ -26,6 +26,7 @@ from conftest import ROOT, shipped_sample_csv
 from sheetcrm.config import config_from_dict, load_config
 from sheetcrm.errors import BackendError, CellError, ConfigError
 from sheetcrm.fields import make_parser
+from sheetcrm.model import CellUpdate
 from sheetcrm.table import airtable
 from sheetcrm.table.airtable import (
     MAX_RETRIES,
@@ -35,7 +36,6 @@ from sheetcrm.table.airtable import (
     Clock,
     cell_text,
 )
-from sheetcrm.table.base import CellUpdate
 
 BASE = "appSheetcrmTest01"
 TOKEN = "patSheetcrmTest.0123456789abcdef"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from sheetcrm.config import load_config, parse_duration
+from sheetcrm.core.rules import compile_rules
 from sheetcrm.errors import ConfigError
-from sheetcrm.rules import compile_rules
 
 BASE = """
 [table]

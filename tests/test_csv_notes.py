@@ -15,7 +15,7 @@ from pathlib import Path
 
 from conftest import SAMPLE_CSV
 
-from sheetcrm.table.base import CellUpdate
+from sheetcrm.model import CellUpdate
 from sheetcrm.table.csv import CsvTable
 
 BOM = codecs.BOM_UTF8

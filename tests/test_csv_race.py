@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from sheetcrm.errors import BackendError
+from sheetcrm.model import CellUpdate
 from sheetcrm.table import csv as csv_table
-from sheetcrm.table.base import CellUpdate
 from sheetcrm.table.csv import CsvTable
 
 ORIGINAL = b"id,phone,status\n1,111,new\n2,222,new\n"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from sheetcrm.errors import BackendError, ConfigError
-from sheetcrm.table.base import CellUpdate
+from sheetcrm.model import CellUpdate
 from sheetcrm.table.csv import CsvTable, _records, _unquote
 
 BOM = codecs.BOM_UTF8

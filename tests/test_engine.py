@@ -11,11 +11,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from sheetcrm.config import Config, config_from_dict
-from sheetcrm.engine import Plan, idempotency_key, make_plan
-from sheetcrm.ledger import Enrollment, LedgerState
-from sheetcrm.rules import compile_rules
-from sheetcrm.schema import read_records
-from sheetcrm.table.base import Snapshot
+from sheetcrm.core.engine import idempotency_key, make_plan
+from sheetcrm.core.rules import compile_rules
+from sheetcrm.core.schema import read_records
+from sheetcrm.model import Enrollment, LedgerState, Plan, Snapshot
 
 SEOUL = ZoneInfo("Asia/Seoul")
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=SEOUL)

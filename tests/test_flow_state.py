@@ -9,7 +9,7 @@ from pathlib import Path
 
 from journeys import HEADER, World
 
-from sheetcrm.runner import RunOptions
+from sheetcrm.app.runner import RunOptions
 
 
 def add_row(world: World, row: dict[str, str]) -> None:

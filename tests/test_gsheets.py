@@ -32,8 +32,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sheets_emulator import SheetsEmulator, Typed
 
 from sheetcrm.errors import BackendError, ConfigError
+from sheetcrm.model import CellUpdate
 from sheetcrm.table import gsheets
-from sheetcrm.table.base import CellUpdate
 from sheetcrm.table.gsheets import GoogleSheetsTable, RateLimiter, RetryPolicy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -1209,8 +1209,8 @@ def test_rows_sorted_and_inserted_during_a_sync_get_their_own_cells(
 
 def test_ten_thousand_rows_cost_five_requests_then_four_then_one(
         sample: Path, emulator: SheetsEmulator, account: Account) -> None:
+    from sheetcrm.app.runner import sync
     from sheetcrm.config import load_config
-    from sheetcrm.runner import sync
     from sheetcrm.table import open_table
 
     text = shipped_sample_csv().decode("utf-8-sig")

@@ -12,13 +12,12 @@ from conftest import tree_digest
 from journeys import SEOUL, World
 from servers import WebhookServer
 
+from sheetcrm.app.runner import RunOptions
 from sheetcrm.config import config_from_dict
-from sheetcrm.engine import _bucket, _variant, make_plan
-from sheetcrm.ledger import LedgerState
-from sheetcrm.rules import compile_rules
-from sheetcrm.runner import RunOptions
-from sheetcrm.schema import read_records
-from sheetcrm.table.base import Snapshot
+from sheetcrm.core.engine import _bucket, _variant, make_plan
+from sheetcrm.core.rules import compile_rules
+from sheetcrm.core.schema import read_records
+from sheetcrm.model import LedgerState, Snapshot
 
 
 def test_thirty_days_of_daily_syncs(tmp_path: Path) -> None:
@@ -302,7 +301,7 @@ def test_holdout_rows_are_tracked_but_sent_nothing(tmp_path: Path) -> None:
     ("광고) 신상품", True), ("신상품 안내", False),
 ])
 def test_misspelled_ad_marker_is_detected(subject: str, bad: bool) -> None:
-    from sheetcrm.messages import misspelled_marker
+    from sheetcrm.core.messages import misspelled_marker
 
     assert misspelled_marker(subject) is bad
 

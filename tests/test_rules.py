@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from sheetcrm.config import Config, load_config
+from sheetcrm.core.rules import RowContext, compile_rules
 from sheetcrm.errors import RuleError
-from sheetcrm.ledger import ACTIVE, Enrollment, LedgerState
-from sheetcrm.rules import RowContext, compile_rules
+from sheetcrm.model import Enrollment, EnrollmentStatus, LedgerState
 
 DAY0 = "2026-11-23T10:00"
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -99,7 +99,7 @@ def test_names_computed_from_a_cell_stay_allowed_and_work(sample: Path) -> None:
     state = LedgerState()
     state.enrollments[("a@example.com", "payment")] = Enrollment(
         key="a@example.com", flow="payment", entry=1, entered_at=now, anchor_at=None,
-        status=ACTIVE)
+        status=EnrollmentStatus.ACTIVE)
     ctx = RowContext(now, SEOUL, state)
     ctx.key = "a@example.com"
     assert condition({"course": "payment", "name": "김"}, ctx) is True

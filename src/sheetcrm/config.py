@@ -19,9 +19,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from .channels import parse_channel_settings
-from .errors import ConfigError
-from .fields import FIELD_TYPES
+from sheetcrm.channels import parse_channel_settings
+from sheetcrm.errors import ConfigError
+from sheetcrm.fields import FIELD_TYPES
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _DURATION_PART = re.compile(r"(\d+)\s*(w|d|h|m|s)")

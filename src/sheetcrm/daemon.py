@@ -66,20 +66,22 @@ from apscheduler.triggers.base import BaseTrigger  # type: ignore[import-untyped
 from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
 from pydantic import BaseModel, SecretStr
 
-from .config import Config, crontab_trigger, load_config, parse_duration
-from .errors import ConfigError, LockedError, SheetcrmError, TemplateError
-from .ledger import FAILED, PENDING, RETRY, RUN_INTERRUPTED, RUN_RUNNING, UNCERTAIN, Ledger
-from .lock import WAIT_ENV, RunLock, lock_held, open_private, probe, refuse_link
-from .rules import compile_rules
-from .runner import RunResult, lock_path, sync
-from .table import Table, open_table
-from .templates import Templates
+from sheetcrm.app.runner import RunResult, lock_path, sync
+from sheetcrm.config import Config, crontab_trigger, load_config, parse_duration
+from sheetcrm.core.rules import compile_rules
+from sheetcrm.errors import ConfigError, LockedError, SheetcrmError, TemplateError
+from sheetcrm.ledger import RUN_INTERRUPTED, RUN_RUNNING, Ledger
+from sheetcrm.lock import WAIT_ENV, RunLock, lock_held, open_private, probe, refuse_link
+from sheetcrm.model import SendStatus
+from sheetcrm.table import Table, open_table
+from sheetcrm.templates import Templates
 
 DEFAULT_EVERY = "5m"
 JOB_ID = "sync"
 MAX_SKIPPED_TICKS = 11  # back-off cap: at every 5m a dead backend is tried about hourly
 MISFIRE_GRACE_SECONDS = 900  # a tick that starts late (busy or suspended VPS) still runs
-ATTENTION = (PENDING, UNCERTAIN, RETRY, FAILED)  # send statuses an operator should see
+# Send statuses an operator should see.
+ATTENTION = (SendStatus.PENDING, SendStatus.UNCERTAIN, SendStatus.RETRY, SendStatus.FAILED)
 
 log = logging.getLogger("sheetcrm.daemon")
 

@@ -1,12 +1,30 @@
-"""One exception base with typed subclasses; the CLI turns them into exit codes."""
+"""One exception base with typed subclasses, and the exit statuses they map to.
+
+The command line turns an error into a message and its class's ``exit_code`` in one
+place (``sheetcrm.cli.main``); commands return an ``ExitStatus`` and never exit.
+"""
 
 from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitStatus(IntEnum):
+    """What ``sheetcrm`` exits with (documented in the README)."""
+
+    OK = 0
+    FAILED = 1  # the run finished but something failed (a send, a check, a rule)
+    USAGE = 2  # configuration or usage error
+    BACKEND = 3  # the table backend or the state file failed
+    CHANNEL_DOWN = 4  # a channel failed as a whole: its sends wait
+    LOCKED = 5  # another sheetcrm run holds the lock
+    INTERRUPTED = 130  # Ctrl-C
 
 
 class SheetcrmError(Exception):
     """Base of every error sheetcrm raises on purpose."""
 
-    exit_code = 1
+    exit_code = ExitStatus.FAILED
 
 
 class ConfigError(SheetcrmError):
@@ -15,7 +33,7 @@ class ConfigError(SheetcrmError):
     The message names the key path, the bad value and the expected form.
     """
 
-    exit_code = 2
+    exit_code = ExitStatus.USAGE
 
     def __init__(self, message: str, *, path: str | None = None) -> None:
         self.path = path
@@ -33,7 +51,7 @@ class TemplateError(ConfigError):
 class BackendError(SheetcrmError):
     """The table backend failed (file unreadable, API outage, permission)."""
 
-    exit_code = 3
+    exit_code = ExitStatus.BACKEND
 
 
 class ChannelError(SheetcrmError):
@@ -49,7 +67,7 @@ class ChannelError(SheetcrmError):
     dropped connection): like a crash at that point, it is never sent again.
     """
 
-    exit_code = 4
+    exit_code = ExitStatus.CHANNEL_DOWN
 
     def __init__(self, message: str, *, retryable: bool = False,
                  channel_down: bool = False, uncertain: bool = False) -> None:
@@ -72,4 +90,4 @@ class CellError(ValueError):
 class LockedError(SheetcrmError):
     """Another sheetcrm process holds the lock for this config."""
 
-    exit_code = 5
+    exit_code = ExitStatus.LOCKED

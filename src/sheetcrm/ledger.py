@@ -15,16 +15,22 @@ import json
 import os
 import sqlite3
 import sys
-from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import SheetcrmError
-from .lock import open_private
+from sheetcrm.errors import ExitStatus, SheetcrmError
+from sheetcrm.lock import open_private
+from sheetcrm.model import (
+    SETTLED,
+    Enrollment,
+    EnrollmentStatus,
+    LedgerState,
+    SendRecord,
+    SendStatus,
+)
 
 SCHEMA_VERSION = 3
 
@@ -84,9 +90,6 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 """
 
-ACTIVE = "active"
-SENT, PENDING, RETRY, FAILED, UNCERTAIN = "sent", "pending", "retry", "failed", "uncertain"
-SKIPPED = "skipped"  # a step passed over for a lasting reason (no consent, opted out)
 RUNS_KEPT = 2000  # run history: about a week of 5-minute daemon ticks
 RUN_OK, RUN_RUNNING, RUN_INTERRUPTED = "ok", "running", "interrupted"
 
@@ -107,74 +110,15 @@ def from_iso(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
-@dataclass(slots=True)
-class Enrollment:
-    """One customer's pass through one flow."""
-
-    key: str
-    flow: str
-    entry: int
-    entered_at: datetime
-    anchor_at: datetime | None
-    next_step: int = 0
-    status: str = ACTIVE
-    exited_at: datetime | None = None
-    exit_reason: str | None = None
-    id: int | None = None
-    holdout: bool = False
-    via: str = "trigger"
-
-    def clone(self) -> Enrollment:
-        """A copy the planner may change (copy.copy is slow on slotted classes)."""
-        return Enrollment(self.key, self.flow, self.entry, self.entered_at, self.anchor_at,
-                          self.next_step, self.status, self.exited_at, self.exit_reason,
-                          self.id, self.holdout, self.via)
-
-
-@dataclass(slots=True)
-class SendRecord:
-    idem_key: str
-    key: str
-    flow: str
-    entry: int
-    step: int
-    channel: str
-    template: str
-    kind: str
-    status: str
-    created_at: datetime
-    finished_at: datetime | None = None
-    variant: str | None = None
-
-
-@dataclass
-class LedgerState:
-    """Everything the planner needs from the ledger, loaded in a few queries."""
-
-    enrollments: dict[tuple[str, str], Enrollment] = field(default_factory=dict)  # latest
-    sends_by_key: dict[str, list[SendRecord]] = field(default_factory=lambda: defaultdict(list))
-    sent_keys: set[str] = field(default_factory=set)  # idempotency keys never to send again
-    owned_columns: dict[str, str] = field(default_factory=dict)  # sheet column -> origin
-    config_flows: list[str] | None = None  # the config's flows at the last sync
-
-    @property
-    def fresh(self) -> bool:
-        """Nothing recorded yet: a new (or lost and recreated) ledger."""
-        return not self.enrollments and not self.sends_by_key
-
-    def sends_for(self, key: str) -> list[SendRecord]:
-        return self.sends_by_key.get(key, [])
-
-
 class LedgerError(SheetcrmError):
-    exit_code = 3
+    exit_code = ExitStatus.BACKEND
 
 
 def _send_record(r: tuple[Any, ...], parse: Any) -> SendRecord:
     """A row of ``SELECT idem_key, key, flow, entry, step, channel, template, kind,
     status, created_at, finished_at, variant FROM sends``."""
     return SendRecord(idem_key=r[0], key=r[1], flow=r[2], entry=r[3], step=r[4], channel=r[5],
-                      template=r[6], kind=r[7], status=r[8], created_at=parse(r[9]),
+                      template=r[6], kind=r[7], status=SendStatus(r[8]), created_at=parse(r[9]),
                       finished_at=parse(r[10]), variant=r[11])
 
 
@@ -302,7 +246,7 @@ class Ledger:
                 continue  # the new flow already has this customer: it wins
             state.enrollments[(r[1], flow)] = Enrollment(
                 id=r[0], key=r[1], flow=flow, entry=r[3], entered_at=from_iso(r[4]),  # type: ignore[arg-type]
-                anchor_at=from_iso(r[5]), next_step=r[6], status=word(r[7]),
+                anchor_at=from_iso(r[5]), next_step=r[6], status=EnrollmentStatus(r[7]),
                 exited_at=from_iso(r[8]), exit_reason=r[9] and word(r[9]),
                 holdout=bool(r[10]), via=word(r[11]),
             )
@@ -315,7 +259,7 @@ class Ledger:
             if rec.flow in renamed:
                 rec.flow = renamed[rec.flow]
             state.sends_by_key[rec.key].append(rec)
-            if rec.status in (SENT, PENDING, UNCERTAIN, FAILED, SKIPPED):
+            if rec.status in SETTLED:
                 state.sent_keys.add(rec.idem_key)
         state.owned_columns = dict(
             self.conn.execute("SELECT name, origin FROM owned_columns").fetchall())
@@ -326,7 +270,7 @@ class Ledger:
     def pending_sends(self) -> list[SendRecord]:
         rows = self.conn.execute(
             "SELECT idem_key, key, flow, entry, step, channel, template, kind, status,"
-            " created_at, finished_at, variant FROM sends WHERE status = ?", (PENDING,)
+            " created_at, finished_at, variant FROM sends WHERE status = ?", (SendStatus.PENDING,)
         )
         return [_send_record(r, from_iso) for r in rows]
 
@@ -425,13 +369,14 @@ class Ledger:
                     " kind, status, created_at, run_id, variant)"
                     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     (rec.idem_key, rec.key, rec.flow, rec.entry, rec.step, rec.channel,
-                     rec.template, rec.kind, PENDING, iso(rec.created_at), run_id, rec.variant),
+                     rec.template, rec.kind, SendStatus.PENDING, iso(rec.created_at), run_id,
+                     rec.variant),
                 )
                 return True
-            if row[0] == RETRY:
+            if row[0] == SendStatus.RETRY:
                 db.execute(
                     "UPDATE sends SET status = ?, attempts = attempts + 1, run_id = ?"
-                    " WHERE idem_key = ?", (PENDING, run_id, rec.idem_key),
+                    " WHERE idem_key = ?", (SendStatus.PENDING, run_id, rec.idem_key),
                 )
                 return True
             return False
@@ -471,7 +416,8 @@ class Ledger:
                 " template, kind, status, created_at, finished_at, run_id, variant, detail)"
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (rec.idem_key, rec.key, rec.flow, rec.entry, rec.step, rec.channel,
-                 rec.template, rec.kind, SKIPPED, iso(rec.created_at), iso(rec.created_at),
+                 rec.template, rec.kind, SendStatus.SKIPPED, iso(rec.created_at),
+                 iso(rec.created_at),
                  run_id, rec.variant, reason[:500]),
             )
             db.execute(
@@ -496,7 +442,7 @@ class Ledger:
             db.executemany(
                 "UPDATE enrollments SET status = 'left', exited_at = ?, exit_reason ="
                 " 'flow removed from the config' WHERE flow = ? AND status = ?",
-                [(iso(now), flow, ACTIVE) for flow in retired])
+                [(iso(now), flow, EnrollmentStatus.ACTIVE) for flow in retired])
 
     def rename_flows(self, renames: dict[str, str]) -> None:
         """Carry the customers of each old flow name over to its new name, for good.
@@ -515,4 +461,4 @@ class Ledger:
     def forget_pending(self, idem_key: str) -> None:
         """Drop an interrupted claim so the step is planned again (safe channels only)."""
         self.conn.execute("DELETE FROM sends WHERE idem_key = ? AND status = ?",
-                          (idem_key, PENDING))
+                          (idem_key, SendStatus.PENDING))

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
-from .errors import LockedError, SheetcrmError
+from sheetcrm.errors import ExitStatus, LockedError, SheetcrmError
 
 WAIT_ENV = "SHEETCRM_LOCK_WAIT"  # seconds a command waits for the lock before giving up
 POLL_SECONDS = 0.1
@@ -36,7 +36,7 @@ PRIVATE_MODE = 0o600
 class StateFileError(SheetcrmError):
     """A file in the state folder cannot be used safely (a symbolic link stands there)."""
 
-    exit_code = 3
+    exit_code = ExitStatus.BACKEND
 
 
 def _link_error(path: Path) -> StateFileError:

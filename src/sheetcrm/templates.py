@@ -64,8 +64,8 @@ from jinja2.nodes import EvalContext
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from .errors import TemplateError
-from .expressions import MAX_DIGITS, check_round_precision, product_size, size_of
+from sheetcrm.errors import TemplateError
+from sheetcrm.expressions import MAX_DIGITS, check_round_precision, product_size, size_of
 
 SUFFIX = ".j2"
 #: Longest text (or list, counting what it holds) a template may build, and the

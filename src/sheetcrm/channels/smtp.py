@@ -34,13 +34,7 @@ from pydantic_core import PydanticCustomError
 
 from sheetcrm.channels.base import Delivery, Message
 from sheetcrm.channels.deadline import Deadline, capped, watch
-from sheetcrm.channels.email import (
-    EmailSettings,
-    build_email,
-    email_bytes,
-    needs_smtputf8,
-    shown,
-)
+from sheetcrm.channels.email import EmailSettings, build_email, email_bytes, needs_smtputf8, shown
 from sheetcrm.errors import ChannelError
 
 MAX_ADDRESS = 254  # octets: RFC 5321's 256-octet path minus its angle brackets

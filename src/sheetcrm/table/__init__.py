@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..errors import ConfigError
-from .base import CellUpdate, Snapshot, Table, WriteReport
+from sheetcrm.errors import ConfigError
+from sheetcrm.model import CellUpdate, Snapshot, WriteReport
+from sheetcrm.table.base import Table
 
 if TYPE_CHECKING:
-    from ..config import Config
+    from sheetcrm.config import Config
 
 __all__ = ["CellUpdate", "Snapshot", "Table", "WriteReport", "open_table"]
 
@@ -17,17 +18,17 @@ def open_table(config: Config) -> Table:
     """The backend named by ``[table] backend``."""
     settings = config.table
     if settings.backend == "csv":
-        from .csv import CsvTable
+        from sheetcrm.table.csv import CsvTable
 
         assert settings.path is not None
         return CsvTable(config.resolve(settings.path), encoding=settings.encoding,
                         delimiter=settings.delimiter)
     if settings.backend == "gsheets":
-        from .gsheets import GoogleSheetsTable
+        from sheetcrm.table.gsheets import GoogleSheetsTable
 
         return GoogleSheetsTable.from_config(config)
     if settings.backend == "airtable":
-        from .airtable import AirtableTable
+        from sheetcrm.table.airtable import AirtableTable
 
         return AirtableTable.from_config(config)
     raise ConfigError(f"unknown backend {settings.backend!r}", path="table.backend")

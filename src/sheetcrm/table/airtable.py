@@ -55,7 +55,8 @@ from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
 from sheetcrm.errors import BackendError, ConfigError
-from sheetcrm.table.base import CellUpdate, Snapshot, WriteReport, api_endpoint
+from sheetcrm.model import CellUpdate, Snapshot, WriteReport
+from sheetcrm.table.base import api_endpoint
 
 if TYPE_CHECKING:
     from pyairtable.api.table import Table as ApiTable

@@ -7,44 +7,9 @@ finds each row by its key at write time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Protocol
 
-
-@dataclass
-class Snapshot:
-    """The table as read: header names and rows of text cells.
-
-    Rows may be shorter than the header (missing trailing cells read as "").
-    """
-
-    header: list[str]
-    rows: list[list[str]]
-    source: str = ""  # human-readable origin (file path, sheet URL) for messages
-
-
-@dataclass(frozen=True)
-class CellUpdate:
-    """Set ``column`` of the row whose key column holds ``key`` to ``value``."""
-
-    key: str
-    column: str
-    value: str
-
-
-@dataclass
-class WriteReport:
-    """What a write did."""
-
-    cells_written: int = 0
-    rows_written: int = 0
-    columns_added: list[str] = field(default_factory=list)
-    missing_keys: list[str] = field(default_factory=list)  # key no longer in the table
-    ambiguous_keys: list[str] = field(default_factory=list)  # key now on several rows
-    # Rows that moved (sorted, inserted, deleted) while the write was in flight and
-    # were found by key and written again, so no row keeps another customer's state.
-    repaired_keys: list[str] = field(default_factory=list)
-    requests: int = 0  # API requests spent (0 for local files)
+from sheetcrm.model import CellUpdate, Snapshot, WriteReport
 
 
 class Table(Protocol):
@@ -74,7 +39,7 @@ def column_positions(header: list[str], width: int, updates: list[CellUpdate], s
     Returns the positions and the names to append to the header, in order of first
     appearance. A blank column name is a programming error, never written.
     """
-    from ..errors import BackendError
+    from sheetcrm.errors import BackendError
 
     columns: dict[str, int] = {}
     for number, name in enumerate(header):
@@ -100,7 +65,7 @@ def api_endpoint(value: str | None, *, example: str) -> str | None:
     import ipaddress
     from urllib.parse import urlsplit
 
-    from ..errors import ConfigError
+    from sheetcrm.errors import ConfigError
 
     if value is None:
         return None

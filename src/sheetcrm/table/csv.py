@@ -53,13 +53,8 @@ except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
 from sheetcrm.errors import BackendError, ConfigError
-from sheetcrm.table.base import (
-    CellUpdate,
-    Snapshot,
-    WriteReport,
-    column_positions,
-    match_rows,
-)
+from sheetcrm.model import CellUpdate, Snapshot, WriteReport
+from sheetcrm.table.base import column_positions, match_rows
 
 _MAX_ATTEMPTS = 5  # rewrites tried while the file keeps changing under us
 _BUSY_PAUSE = 0.005  # seconds, times the attempt: a program is writing the file right now

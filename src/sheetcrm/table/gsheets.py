@@ -65,14 +65,8 @@ from gspread.urls import SPREADSHEET_VALUES_BATCH_UPDATE_URL
 from requests.adapters import HTTPAdapter
 
 from sheetcrm.errors import BackendError, ConfigError
-from sheetcrm.table.base import (
-    CellUpdate,
-    Snapshot,
-    WriteReport,
-    api_endpoint,
-    column_positions,
-    match_rows,
-)
+from sheetcrm.model import CellUpdate, Snapshot, WriteReport
+from sheetcrm.table.base import api_endpoint, column_positions, match_rows
 
 if TYPE_CHECKING:
     from sheetcrm.config import Config

@@ -13,24 +13,16 @@ Two kinds of hold:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from .errors import ConfigError
-from .ledger import SENT, UNCERTAIN, LedgerState
+from sheetcrm.errors import ConfigError
+from sheetcrm.model import DELIVERED, Hold, LedgerState
 
 if TYPE_CHECKING:
-    from .config import Config
-    from .engine import PlannedSend
-    from .schema import Record
-
-
-@dataclass(frozen=True)
-class Hold:
-    reason: str
-    skip: bool = False  # True: pass over the step for good; False: try again next run
+    from sheetcrm.config import Config
+    from sheetcrm.model import PlannedSend, Record
 
 
 def load_suppression(config: Config) -> frozenset[str]:
@@ -134,7 +126,7 @@ class Guards:
         since = self.now - period
         delivered = sum(
             1 for r in self.state.sends_for(key)
-            if r.status in (SENT, UNCERTAIN) and (r.finished_at or r.created_at) > since
+            if r.status in DELIVERED and (r.finished_at or r.created_at) > since
         )
         if delivered + self.planned.get(key, 0) >= limit:
             days = period.total_seconds() / 86400

@@ -12,16 +12,22 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from .config import Config
-from .ledger import SENT, UNCERTAIN, Enrollment, LedgerState
-from .schema import Record
-from .table.base import CellUpdate
+from sheetcrm.config import Config
+from sheetcrm.model import (
+    DELIVERED,
+    CellUpdate,
+    Enrollment,
+    EnrollmentStatus,
+    LedgerState,
+    Record,
+    SendStatus,
+)
 
 EXIT_LABELS = {
-    "finished": "완료",
-    "converted": "전환(목표 달성)",
-    "left": "종료(조건 해제)",
-    "failed": "실패",
+    EnrollmentStatus.FINISHED: "완료",
+    EnrollmentStatus.CONVERTED: "전환(목표 달성)",
+    EnrollmentStatus.LEFT: "종료(조건 해제)",
+    EnrollmentStatus.FAILED: "실패",
 }
 HOLDOUT_MARK = " (대조군)"
 NEXT = "다음"
@@ -110,7 +116,7 @@ def flow_text(e: Enrollment, config: Config) -> str:
     if e.status == "active" and flow is not None:
         due = (e.anchor_at or e.entered_at) + flow.steps[e.next_step].after
         return f"{e.flow} {e.next_step}/{n} · {NEXT} {_local(due, tz):%Y-%m-%d %H:%M}{mark}"
-    label = EXIT_LABELS.get(e.status, e.status)
+    label = EXIT_LABELS.get(e.status, str(e.status))
     when = f" {_local(e.exited_at, tz):%Y-%m-%d}" if e.exited_at else ""
     return f"{e.flow} {e.next_step}/{n} {label}{when}{mark}"
 
@@ -146,10 +152,10 @@ def enrollments_from_sheet(key: str, cell: str, config: Config) -> dict[str, Enr
                 due = datetime.strptime(m["due"], "%Y-%m-%d %H:%M").replace(tzinfo=config.tz)
                 e.entered_at = due - flow.steps[done].after
             else:
-                e.status = exit_status.get(m["label"] or "", "finished")
+                status = exit_status.get(m["label"] or "", EnrollmentStatus.FINISHED)
                 exited = datetime.strptime(m["exited"] or m["due"][:10], "%Y-%m-%d")
-                e.exited_at = exited.replace(tzinfo=config.tz)
-                e.entered_at, e.exit_reason = e.exited_at, "restored from the sheet"
+                e.exit(status, "restored from the sheet", exited.replace(tzinfo=config.tz))
+                e.entered_at = e.exited_at or e.entered_at
         except (ValueError, OverflowError) as exc:
             raise UnreadableFlowCell(
                 f"{config.writeback.flow}: cannot read {part!r} ({exc}); fix it or clear "
@@ -162,12 +168,12 @@ def last_sent_text(key: str, state: LedgerState, tz: tzinfo) -> str:
     sends = state.sends_by_key.get(key)
     if not sends:
         return ""
-    delivered = [r for r in sends if r.status in (SENT, UNCERTAIN)]
+    delivered = [r for r in sends if r.status in DELIVERED]
     if not delivered:
         return ""
     last = max(delivered, key=lambda r: r.finished_at or r.created_at)
     when = _local(last.finished_at or last.created_at, tz)
-    mark = "" if last.status == SENT else " (확인 필요)"
+    mark = "" if last.status == SendStatus.SENT else " (확인 필요)"
     return f"{when:%Y-%m-%d %H:%M} {last.template} ({last.channel}){mark}"
 
 

@@ -14,18 +14,25 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 
-from .config import Config, StepSettings, _quote_key
-from .engine import PlannedSend, idempotency_key, make_plan
-from .errors import ChannelError, SheetcrmError, TemplateError
-from .expressions import CompiledExpression, ExpressionRuntimeError
-from .guards import load_suppression
-from .ledger import Enrollment, Ledger, LedgerState
-from .messages import AD_MARKER, build_message, context_for, misspelled_marker, template_name
-from .projection import column_ownership
-from .rules import RowContext, Rules, compile_rules
-from .schema import Record, header_problems, read_records
-from .table import open_table
-from .templates import Templates
+from sheetcrm.config import Config, StepSettings, _quote_key
+from sheetcrm.core.engine import idempotency_key, make_plan
+from sheetcrm.core.guards import load_suppression
+from sheetcrm.core.messages import (
+    AD_MARKER,
+    build_message,
+    context_for,
+    misspelled_marker,
+    template_name,
+)
+from sheetcrm.core.projection import column_ownership
+from sheetcrm.core.rules import RowContext, Rules, compile_rules
+from sheetcrm.core.schema import header_problems, read_records
+from sheetcrm.errors import ChannelError, SheetcrmError, TemplateError
+from sheetcrm.expressions import CompiledExpression, ExpressionRuntimeError
+from sheetcrm.ledger import Ledger
+from sheetcrm.model import Enrollment, LedgerState, PlannedSend, Record
+from sheetcrm.table import open_table
+from sheetcrm.templates import Templates
 
 MAX_PER_TEMPLATE = 5
 
@@ -57,7 +64,7 @@ def run_checks(config: Config, now: datetime, *, connect: bool = False) -> list[
         findings.append(Finding("error", "table", str(exc)))
         return findings
     if config.table.backend == "airtable":
-        from .table.airtable import monthly_budget_warning
+        from sheetcrm.table.airtable import monthly_budget_warning
 
         budget = monthly_budget_warning(config, len(snapshot.rows), now=now)
         if budget:
@@ -153,7 +160,7 @@ def _reachable(step: StepSettings, templates: Templates) -> list[str]:
 
 def _connect(config: Config) -> list[Finding]:
     """Reach every channel a flow uses, sending nothing."""
-    from .channels import make_channel
+    from sheetcrm.channels import make_channel
 
     findings = []
     used = sorted({s.channel for f in config.flows.values() for s in f.steps})

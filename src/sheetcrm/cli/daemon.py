@@ -1,4 +1,4 @@
-"""Daemon commands (``run``, ``status``) register on the main ``cli`` group here.
+"""The daemon's commands: ``run`` and ``status``.
 
 Both are thin: ``run`` builds a ``daemon.Daemon`` from the options and serves;
 ``status`` formats ``daemon.status_report`` (read-only: the ledger is opened
@@ -8,7 +8,6 @@ read-only and no file is created).
 from __future__ import annotations
 
 import json
-import sys
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
@@ -17,12 +16,12 @@ import click
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from .cli import State, cli
-from .daemon import Daemon, DaemonOptions, Schedule, setup_logging, status_report
-from .errors import ConfigError
+from sheetcrm.cli.base import State, cli
+from sheetcrm.daemon import Daemon, DaemonOptions, Schedule, setup_logging, status_report
+from sheetcrm.errors import ConfigError, ExitStatus
 
 
-@click.command()
+@cli.command()
 @click.option("--every", metavar="DURATION",
               help="Sync every DURATION (30s, 5m, 1h); overrides [schedule] every.")
 @click.option("--cron", metavar="EXPR",
@@ -35,7 +34,7 @@ from .errors import ConfigError
               help="Answer GET /health on 127.0.0.1:PORT (0 = any free port, logged).")
 @click.pass_obj
 def run(state: State, every: str | None, cron: str | None, every_seconds: float | None,
-        heartbeat: Path | None, health_port: int | None) -> None:
+        heartbeat: Path | None, health_port: int | None) -> ExitStatus:
     """Sync on a schedule until stopped (the daemon; SIGTERM finishes the current run)."""
     config = state.config()
     schedule = _schedule_option(every, cron, every_seconds)
@@ -48,7 +47,7 @@ def run(state: State, every: str | None, cron: str | None, every_seconds: float 
     )
     daemon = Daemon(options, config=config)
     setup_logging(lambda: daemon.redactor)
-    sys.exit(daemon.run_forever())
+    return ExitStatus(daemon.run_forever())
 
 
 def _schedule_option(every: str | None, cron: str | None,
@@ -66,7 +65,7 @@ def _schedule_option(every: str | None, cron: str | None,
         raise click.BadParameter(str(exc), param_hint=given[0]) from None
 
 
-@click.command()
+@cli.command()
 @click.option("--runs", default=5, show_default=True, type=click.IntRange(1, 100),
               help="How many recent runs to list.")
 @click.pass_obj
@@ -150,23 +149,3 @@ def _when(text: str | None, tz: tzinfo, *, short: bool = False) -> str:
         return "—"
     moment = datetime.fromisoformat(text).astimezone(tz)
     return f"{moment:%m-%d %H:%M:%S}" if short else f"{moment:%Y-%m-%d %H:%M:%S %Z}"
-
-
-def _command_groups() -> list[click.Group]:
-    """The ``cli`` group, and its twin when cli.py runs as ``python -m sheetcrm.cli``.
-
-    Run that way, cli.py is the module ``__main__`` and ``from .cli import cli`` above
-    loads a second copy of it; the commands must also be on the group ``main`` invokes.
-    """
-    groups = [cli]
-    main = sys.modules.get("__main__")
-    spec = getattr(main, "__spec__", None)
-    twin = getattr(main, "cli", None)
-    if spec is not None and spec.name == f"{__package__}.cli" and isinstance(twin, click.Group):
-        groups.append(twin)
-    return groups
-
-
-for _group in _command_groups():
-    _group.add_command(run)
-    _group.add_command(status)

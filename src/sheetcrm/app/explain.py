@@ -11,17 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .config import Config
-from .engine import Plan, PlannedSend, idempotency_key
-from .errors import SheetcrmError, TemplateError
-from .ledger import ACTIVE, Enrollment, Ledger, LedgerState
-from .messages import build_message, template_name
-from .projection import flow_text
-from .rules import RowContext, Rules, compile_rules
-from .runner import prepare
-from .schema import Record
-from .table import open_table
-from .templates import Templates
+from sheetcrm.app.runner import prepare
+from sheetcrm.config import Config
+from sheetcrm.core.engine import idempotency_key
+from sheetcrm.core.messages import build_message, template_name
+from sheetcrm.core.projection import flow_text
+from sheetcrm.core.rules import RowContext, Rules, compile_rules
+from sheetcrm.errors import SheetcrmError, TemplateError
+from sheetcrm.ledger import Ledger
+from sheetcrm.model import Enrollment, EnrollmentStatus, LedgerState, Plan, PlannedSend, Record
+from sheetcrm.table import open_table
+from sheetcrm.templates import Templates
 
 
 @dataclass
@@ -116,7 +116,7 @@ class _Explainer:
             trail.decision = "not in this flow"
             return
         trail.trail.append(f"state: {flow_text(e, self.config)}")
-        if e.status != ACTIVE:
+        if e.status != EnrollmentStatus.ACTIVE:
             trail.decision = f"exited ({e.exit_reason or e.status})"
             return
         flow = self.config.flows[name]

@@ -12,11 +12,10 @@ from datetime import datetime
 from email.utils import format_datetime
 from typing import Any
 
-from .channels.base import Message
-from .config import Config
-from .engine import PlannedSend
-from .schema import Record
-from .templates import Rendered, Templates
+from sheetcrm.channels.base import Message
+from sheetcrm.config import Config
+from sheetcrm.model import PlannedSend, Record
+from sheetcrm.templates import Rendered, Templates
 
 AD_MARKER = "(광고)"
 # Spellings of the marker that the law does not accept: [광고], 광고), ( 광고 ), <광고>...

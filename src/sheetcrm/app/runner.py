@@ -16,21 +16,33 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import faults
-from .channels import make_channel
-from .channels.base import Channel
-from .config import Config
-from .engine import FlowMove, Plan, PlannedSend, RowError, make_plan
-from .errors import ChannelError, ConfigError, TemplateError
-from .guards import load_suppression
-from .ledger import FAILED, RETRY, SENT, SKIPPED, UNCERTAIN, Ledger, LedgerState, SendRecord
-from .lock import RunLock
-from .messages import build_message
-from .projection import column_ownership, project
-from .rules import RowContext, Rules, compile_rules
-from .schema import Record, read_records
-from .table import CellUpdate, Table, WriteReport, open_table
-from .templates import Templates
+from sheetcrm import faults
+from sheetcrm.channels import make_channel
+from sheetcrm.channels.base import Channel
+from sheetcrm.config import Config
+from sheetcrm.core.engine import make_plan
+from sheetcrm.core.guards import load_suppression
+from sheetcrm.core.messages import build_message
+from sheetcrm.core.projection import column_ownership, project
+from sheetcrm.core.rules import RowContext, Rules, compile_rules
+from sheetcrm.core.schema import read_records
+from sheetcrm.errors import ChannelError, ConfigError, TemplateError
+from sheetcrm.ledger import Ledger
+from sheetcrm.lock import RunLock
+from sheetcrm.model import (
+    CellUpdate,
+    EnrollmentStatus,
+    FlowMove,
+    LedgerState,
+    Plan,
+    PlannedSend,
+    Record,
+    SendRecord,
+    SendStatus,
+    WriteReport,
+)
+from sheetcrm.table import Table, open_table
+from sheetcrm.templates import Templates
 
 
 @dataclass
@@ -201,7 +213,7 @@ def preview(config: Config, now: datetime, table: Table | None = None,
                 held.send.advance(now)
         for send in plan.sends:  # assume every due send succeeds
             send.advance(now)
-            state.sends_by_key[send.key].append(_record(send, SENT, now))
+            state.sends_by_key[send.key].append(_record(send, SendStatus.SENT, now))
         updates = project(plan.records, plan.tags, state, config)
     return RunResult(plan, updates, seconds=time.perf_counter() - started)
 
@@ -318,10 +330,10 @@ def _recover_interrupted(config: Config, ledger: Ledger, now: datetime,
             flow = config.flows.get(rec.flow)
             e.next_step = rec.step + 1
             if flow is not None and e.next_step >= len(flow.steps):
-                e.status, e.exited_at, e.exit_reason = "finished", now, "last step done"
+                e.exit(EnrollmentStatus.FINISHED, "last step done", now)
         else:
             e = None
-        ledger.finish_send(rec.idem_key, UNCERTAIN, now, enrollment=e,
+        ledger.finish_send(rec.idem_key, SendStatus.UNCERTAIN, now, enrollment=e,
                            detail="interrupted by a crash; not re-sent")
         notes.append(f"{rec.key} {rec.flow} step {rec.step + 1}: uncertain, not re-sent")
     return notes
@@ -350,10 +362,10 @@ def _send_all(plan: Plan, config: Config, ledger: Ledger, state: LedgerState, no
             message = build_message(rec, send, plan.tags.get(send.key, []), now, config,
                                     templates)
         except TemplateError as exc:
-            _row_error(plan, rec, f"template {send.template}: {exc}")
+            plan.row_error(rec, f"template {send.template}: {exc}")
             outcomes.append(SendOutcome(send, "error", str(exc)))
             continue
-        claim = _record(send, "pending", now)
+        claim = _record(send, SendStatus.PENDING, now)
         if not ledger.claim_send(claim, run_id):
             outcomes.append(SendOutcome(send, "skipped", "already claimed"))
             continue
@@ -365,13 +377,14 @@ def _send_all(plan: Plan, config: Config, ledger: Ledger, state: LedgerState, no
                 # The message may have arrived: treated exactly like a crash right
                 # after sending. The step counts as done and is never sent again.
                 send.advance(now)
-                ledger.finish_send(send.idem_key, UNCERTAIN, now, enrollment=send.enrollment,
+                ledger.finish_send(send.idem_key, SendStatus.UNCERTAIN, now,
+                                   enrollment=send.enrollment,
                                    detail=str(exc))
-                state.sends_by_key[send.key].append(_record(send, UNCERTAIN, now))
+                state.sends_by_key[send.key].append(_record(send, SendStatus.UNCERTAIN, now))
                 outcomes.append(SendOutcome(send, "uncertain", str(exc)))
             elif exc.channel_down:
                 # Not this customer's fault: nothing is failed, the step waits.
-                ledger.finish_send(send.idem_key, RETRY, now, detail=str(exc))
+                ledger.finish_send(send.idem_key, SendStatus.RETRY, now, detail=str(exc))
                 down[send.channel] = str(exc)
                 outcomes.append(SendOutcome(send, "channel down", str(exc)))
             else:
@@ -379,9 +392,9 @@ def _send_all(plan: Plan, config: Config, ledger: Ledger, state: LedgerState, no
             continue
         faults.checkpoint("after-send")
         send.advance(now)
-        ledger.finish_send(send.idem_key, SENT, now, enrollment=send.enrollment,
+        ledger.finish_send(send.idem_key, SendStatus.SENT, now, enrollment=send.enrollment,
                            message_id=delivery.message_id, detail=delivery.detail)
-        state.sends_by_key[send.key].append(_record(send, SENT, now))
+        state.sends_by_key[send.key].append(_record(send, SendStatus.SENT, now))
         outcomes.append(SendOutcome(send, "sent", delivery.detail))
     return outcomes
 
@@ -391,7 +404,7 @@ def _record_skips(plan: Plan, ledger: Ledger, now: datetime, run_id: int) -> Non
     for held in plan.held:
         if held.skip:
             held.send.advance(now)
-            ledger.record_skip(_record(held.send, SKIPPED, now), run_id, held.reason,
+            ledger.record_skip(_record(held.send, SendStatus.SKIPPED, now), run_id, held.reason,
                                held.send.enrollment)
 
 
@@ -399,31 +412,26 @@ def _exit_before_send(send: PlannedSend, reason: str, plan: Plan, ledger: Ledger
                       now: datetime) -> None:
     """The re-read row meets the goal or no longer the trigger: exit, send nothing."""
     e = send.enrollment
-    e.status = "converted" if reason == "goal met" else "left"
-    e.exited_at, e.exit_reason = now, f"{reason} (re-checked before sending)"
+    status = EnrollmentStatus.CONVERTED if reason == "goal met" else EnrollmentStatus.LEFT
+    e.exit(status, f"{reason} (re-checked before sending)", now)
     ledger.save_enrollments([e])
-    plan.moves.append(FlowMove(send.key, send.flow, e.status, e.exit_reason))
+    plan.moves.append(FlowMove(send.key, send.flow, e.status, e.exit_reason or ""))
 
 
 def _failed(send: PlannedSend, exc: ChannelError, plan: Plan, rec: Record, ledger: Ledger,
             now: datetime) -> SendOutcome:
     if exc.retryable:
-        ledger.finish_send(send.idem_key, RETRY, now, detail=str(exc))
-        _row_error(plan, rec, f"send {send.label} failed, will retry: {exc}")
+        ledger.finish_send(send.idem_key, SendStatus.RETRY, now, detail=str(exc))
+        plan.row_error(rec, f"send {send.label} failed, will retry: {exc}")
         return SendOutcome(send, "retry", str(exc))
     e = send.enrollment
-    e.status, e.exited_at, e.exit_reason = "failed", now, f"send failed: {exc}"[:200]
-    ledger.finish_send(send.idem_key, FAILED, now, enrollment=e, detail=str(exc))
-    _row_error(plan, rec, f"send {send.label} failed: {exc}")
+    e.exit(EnrollmentStatus.FAILED, f"send failed: {exc}", now)
+    ledger.finish_send(send.idem_key, SendStatus.FAILED, now, enrollment=e, detail=str(exc))
+    plan.row_error(rec, f"send {send.label} failed: {exc}")
     return SendOutcome(send, "failed", str(exc))
 
 
-def _row_error(plan: Plan, rec: Record, message: str) -> None:
-    rec.errors.append(message)
-    plan.errors.append(RowError(rec.line, rec.key, message))
-
-
-def _record(send: PlannedSend, status: str, now: datetime) -> SendRecord:
+def _record(send: PlannedSend, status: SendStatus, now: datetime) -> SendRecord:
     return SendRecord(
         idem_key=send.idem_key, key=send.key, flow=send.flow, entry=send.enrollment.entry,
         step=send.step, channel=send.channel, template=send.template, kind=send.kind,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .ledger import Ledger
+from sheetcrm.ledger import Ledger
 
 
 @dataclass

@@ -10,49 +10,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from .config import Config
-from .errors import CellError, ConfigError
-from .fields import make_parser
-from .table.base import Snapshot
-
-
-@dataclass(slots=True)
-class Record:
-    """One customer row.
-
-    ``line`` is the 1-based data row number as read, for messages only: writes
-    always go by key.
-    """
-
-    line: int
-    key: str
-    values: dict[str, Any]
-    current: dict[str, str]  # writeback column -> cell text as read
-    errors: list[str] = field(default_factory=list)
-    keep: tuple[str, ...] = ()  # writeback columns left as they are (could not be read)
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-
-@dataclass
-class RowProblem:
-    """A row that cannot be addressed by key (blank or duplicate key)."""
-
-    line: int
-    key: str
-    message: str
-
-
-@dataclass
-class Table:
-    records: list[Record]  # rows with a unique, non-blank key (possibly with cell errors)
-    problems: list[RowProblem]  # rows never acted on nor written
-    missing_writeback: list[str]  # owned columns not yet in the header
+from sheetcrm.config import Config
+from sheetcrm.errors import CellError, ConfigError
+from sheetcrm.fields import make_parser
+from sheetcrm.model import Record, RowProblem, Snapshot, TypedRows
 
 
 def header_problems(header: list[str], config: Config) -> list[str]:
@@ -68,7 +31,7 @@ def header_problems(header: list[str], config: Config) -> list[str]:
     return problems
 
 
-def read_records(snapshot: Snapshot, config: Config) -> Table:
+def read_records(snapshot: Snapshot, config: Config) -> TypedRows:
     """Type every row. Raises ConfigError when the header does not fit the config."""
     header = snapshot.header
     problems = header_problems(header, config)
@@ -113,7 +76,7 @@ def read_records(snapshot: Snapshot, config: Config) -> Table:
         records.append(Record(line, key, dict(zip(names, typed, strict=True)), current,
                               cell_errors.get(n, [])))
     missing = [col for col, i in owned_idx if i is None]
-    return Table(records, bad, missing)
+    return TypedRows(records, bad, missing)
 
 
 def _parse_column(rows: list[list[str]], i: int, parse: Callable[[str], Any],

@@ -9,102 +9,35 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from .config import Config, FlowSettings, _quote_key
-from .expressions import ExpressionRuntimeError
-from .guards import Guards, Hold, blast_radius_limit
-from .ledger import ACTIVE, SENT, UNCERTAIN, Enrollment, LedgerState
-from .projection import UnreadableFlowCell, enrollments_from_sheet
-from .rules import FlowRules, RowContext, Rules
-from .schema import Record, Table
+from sheetcrm.config import Config, FlowSettings, _quote_key
+from sheetcrm.core.guards import Guards, blast_radius_limit
+from sheetcrm.core.projection import UnreadableFlowCell, enrollments_from_sheet
+from sheetcrm.core.rules import FlowRules, RowContext, Rules
+from sheetcrm.expressions import ExpressionRuntimeError
+from sheetcrm.model import (
+    DELIVERED,
+    Enrollment,
+    EnrollmentStatus,
+    FlowMove,
+    HeldSend,
+    Hold,
+    LedgerState,
+    Plan,
+    PlannedSend,
+    Record,
+    RowError,
+    TagChange,
+)
+from sheetcrm.model import TypedRows as Table
 
 
 def idempotency_key(key: str, flow: str, entry: int, step: int) -> str:
     """Unique per (row key, flow, entry, step); safe in file names and headers."""
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:20]
     return f"sc-{flow}-e{entry}-s{step + 1}-{digest}"
-
-
-@dataclass(slots=True)
-class PlannedSend:
-    key: str
-    flow: str
-    step: int  # 0-based
-    steps: int
-    channel: str
-    template: str
-    kind: str
-    due_at: datetime
-    enrollment: Enrollment
-    idem_key: str
-    variant: str | None = None
-
-    @property
-    def label(self) -> str:
-        return f"{self.flow} {self.step + 1}/{self.steps}"
-
-    def advance(self, now: datetime) -> None:
-        """Move the enrollment past this step (after a send, or a send given up)."""
-        e = self.enrollment
-        e.next_step = self.step + 1
-        if e.next_step >= self.steps:
-            e.status, e.exited_at, e.exit_reason = "finished", now, "last step done"
-
-
-@dataclass(slots=True)
-class HeldSend:
-    send: PlannedSend
-    reason: str
-    skip: bool = False  # passed over for good (the flow moves on), not deferred
-
-
-@dataclass(slots=True)
-class FlowMove:
-    key: str
-    flow: str
-    action: str  # enter | converted | left | skip
-    detail: str = ""
-
-
-@dataclass(slots=True)
-class TagChange:
-    key: str
-    before: list[str]
-    after: list[str]
-
-
-@dataclass(slots=True)
-class RowError:
-    line: int
-    key: str
-    message: str
-    kind: str = "row"  # row (cells, key, state) | rule (a condition failed on this row)
-
-
-@dataclass
-class Plan:
-    now: datetime
-    rows_read: int
-    records: list[Record]
-    tags: dict[str, list[str]]  # key -> tags now (rows that evaluated cleanly)
-    tag_changes: list[TagChange] = field(default_factory=list)
-    moves: list[FlowMove] = field(default_factory=list)
-    sends: list[PlannedSend] = field(default_factory=list)
-    held: list[HeldSend] = field(default_factory=list)
-    errors: list[RowError] = field(default_factory=list)
-    enrollments: list[Enrollment] = field(default_factory=list)  # new or changed, to save
-    evaluations: int = 0
-    stopped: str = ""  # why sends of this run were held as a whole (blast radius, flows)
-    notes: list[str] = field(default_factory=list)  # what the operator should know
-    broken_rules: list[str] = field(default_factory=list)  # rules that failed on every row
-    # Flows to remember as the config's after this run (None: keep what the ledger has,
-    # so a flow change that stopped sending is noticed again next run).
-    flows_seen: list[str] | None = None
-    retired_flows: list[str] = field(default_factory=list)  # removed flows to close
-    owned_columns: dict[str, str] = field(default_factory=dict)  # writeback column -> origin
 
 
 def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
@@ -143,12 +76,12 @@ def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
         except ExpressionRuntimeError as exc:
             _undo(plan, marks)  # nothing is done for a row that cannot be evaluated
             failures[exc.source] += 1
-            _row_error(plan, rec, f"rule {exc}", kind="rule")
+            plan.row_error(rec, f"rule {exc}", kind="rule")
             continue
         except UnreadableFlowCell as exc:
             _undo(plan, marks)
             rec.keep = (*rec.keep, config.writeback.flow or "")
-            _row_error(plan, rec, str(exc))
+            plan.row_error(rec, str(exc))
             continue
         tags = [t for t, _ in rules.tags if t in ctx.tags]
         plan.tags[rec.key] = tags
@@ -182,11 +115,6 @@ def _undo(plan: Plan, marks: tuple[int, int, int, int]) -> None:
     del plan.enrollments[enrollments:]
 
 
-def _row_error(plan: Plan, rec: Record, message: str, kind: str = "row") -> None:
-    rec.errors.append(message)
-    plan.errors.append(RowError(rec.line, rec.key, message, kind))
-
-
 def _rule_path(source: str, config: Config) -> str:
     """Where in the config a failing condition is written, for the operator."""
     for tag, text in config.tags.items():
@@ -218,7 +146,7 @@ def _check_flow_changes(plan: Plan, state: LedgerState, config: Config,
     if not removed:
         return
     active = Counter(e.flow for e in state.enrollments.values()
-                     if e.flow in removed and e.status == ACTIVE)
+                     if e.flow in removed and e.status == EnrollmentStatus.ACTIVE)
     for flow in sorted(removed):
         if active[flow]:
             plan.notes.append(
@@ -230,7 +158,7 @@ def _check_flow_changes(plan: Plan, state: LedgerState, config: Config,
         plan.retired_flows = sorted(removed)
         return
     messaged = {key for key, sends in state.sends_by_key.items()
-                if any(r.flow in removed and r.status in (SENT, UNCERTAIN) for r in sends)}
+                if any(r.flow in removed and r.status in DELIVERED for r in sends)}
     held = [s for s in plan.sends if s.flow in new and s.key in messaged]
     if not held:
         plan.retired_flows = sorted(removed)
@@ -270,7 +198,7 @@ def _plan_flow(rec: Record, ctx: RowContext, plan: Plan, config: Config,
                restored: dict[str, Enrollment]) -> None:
     values, key, now = rec.values, rec.key, plan.now
     current = ctx.state.enrollments.get((key, fr.name)) or restored.get(fr.name)
-    active = current is not None and current.status == ACTIVE
+    active = current is not None and current.status == EnrollmentStatus.ACTIVE
     if fr.trigger_tag is not None:
         triggered = fr.trigger_tag in ctx.tags
     else:
@@ -292,10 +220,11 @@ def _plan_flow(rec: Record, ctx: RowContext, plan: Plan, config: Config,
         left = not triggered and current.via != "handoff"
         if converted or left:
             e = _changeable(current, plan)
-            e.status = "converted" if converted else "left"
-            e.exited_at = now
-            e.exit_reason = "goal met" if converted else "trigger no longer true"
-            plan.moves.append(FlowMove(key, fr.name, e.status, e.exit_reason))
+            if converted:
+                e.exit(EnrollmentStatus.CONVERTED, "goal met", now)
+            else:
+                e.exit(EnrollmentStatus.LEFT, "trigger no longer true", now)
+            plan.moves.append(FlowMove(key, fr.name, e.status, e.exit_reason or ""))
             return
         enrollment = current  # copied below only if a step is due
     elif converted:
@@ -308,7 +237,7 @@ def _plan_flow(rec: Record, ctx: RowContext, plan: Plan, config: Config,
         if skipped:
             plan.moves.append(FlowMove(key, fr.name, "skip", skipped))
         plan.enrollments.append(enrollment)
-        if enrollment.status != ACTIVE:
+        if enrollment.status != EnrollmentStatus.ACTIVE:
             return
 
     step_i = enrollment.next_step
@@ -366,7 +295,7 @@ def _restore_from_sheet(rec: Record, plan: Plan, config: Config, known: set[str]
         plan.enrollments.append(e)
         plan.moves.append(FlowMove(rec.key, flow, "restored",
                                    f"from the sheet: {e.next_step} step(s) already sent"))
-        if e.status == ACTIVE:
+        if e.status == EnrollmentStatus.ACTIVE:
             skipped = _skip_overdue(e, config.flows[flow], now)
             if skipped:
                 plan.moves.append(FlowMove(rec.key, flow, "skip", skipped))
@@ -443,7 +372,7 @@ def _skip_overdue(e: Enrollment, flow: FlowSettings, now: datetime) -> str:
         skipped.append(str(e.next_step + 1))
         e.next_step += 1
     if e.next_step >= len(flow.steps):
-        e.status, e.exited_at, e.exit_reason = "finished", now, "all steps overdue at entry"
+        e.exit(EnrollmentStatus.FINISHED, "all steps overdue at entry", now)
     if not skipped:
         return ""
     return f"step {', '.join(skipped)} overdue by more than {_fmt_td(flow.grace)} at entry"

@@ -1,112 +1,37 @@
-"""The command line: parses flags, calls the library, formats the result.
+"""The commands that run the pipeline: ``check``, ``plan``, ``sync``, ``preview``, ``report``.
 
-Every error funnels through ``main`` into a message and an exit code:
-
-    0  success
-    1  the run finished but something failed (a send, a check)
-    2  configuration or usage error
-    3  the table backend or the state file failed
-    4  a channel failed as a whole (login refused, server unreachable): its sends wait
-    5  another sheetcrm run holds the lock
+Each parses its options, calls the library and formats the result; it returns an
+ExitStatus and never exits by itself (``main`` does, in one place).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
-import re
-import sys
-from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table as RichTable
 
-from . import __version__
-from .checks import run_checks
-from .config import Config, load_config
-from .errors import SheetcrmError
-from .explain import explain
-from .ledger import Ledger
-from .report import conversion_report
-from .runner import RunOptions, RunResult, preview, sync
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CHANNEL = 0, 1, 2, 4
-MAX_ROWS = 40
-
-
-# Control characters (ESC starts terminal sequences) and the bidi overrides that can
-# make text read backwards; newline and tab keep their layout.
-_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def printable(text: str) -> str:
-    """Text as the terminal shows it: control characters spelled out (``\\x1b``)."""
-    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
-
-
-class SafeConsole(Console):
-    """A console on which every string is data: no markup, no emoji codes, no control
-    characters. Cells are data and must never become terminal markup (``[/x]`` in a
-    cell once crashed the output); emphasis is given with ``style=``, never inline."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(markup=False, emoji=False, highlight=False, **kwargs)
-
-    def render_str(self, text: str, **kwargs: Any) -> Any:
-        kwargs.update(markup=False, emoji=False, highlight=False)
-        return super().render_str(printable(text), **kwargs)
-
-
-class State:
-    def __init__(self, config_path: str, now: str | None, as_json: bool) -> None:
-        self.config_path = config_path
-        self.now_text = now
-        self.as_json = as_json
-        self.out = SafeConsole(soft_wrap=True)
-
-    def config(self) -> Config:
-        return load_config(Path(self.config_path), os.environ)
-
-    def now(self, config: Config) -> datetime:
-        if self.now_text is None:
-            return datetime.now(config.tz)
-        try:
-            value = datetime.fromisoformat(self.now_text)
-        except ValueError:
-            raise click.BadParameter(
-                f"{self.now_text!r} is not an ISO timestamp like 2025-06-01T09:00",
-                param_hint="--now") from None
-        return value if value.tzinfo else value.replace(tzinfo=config.tz)
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "config_path", default="config.toml", show_default=True,
-              envvar="SHEETCRM_CONFIG", help="Path to the config file.")
-@click.option("--now", default=None, metavar="ISO",
-              help="Pretend the time is this (ISO timestamp; the config time zone if naive).")
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-@click.version_option(__version__, prog_name="sheetcrm")
-@click.pass_context
-def cli(ctx: click.Context, config_path: str, now: str | None, as_json: bool) -> None:
-    """Turn a customer spreadsheet into an automated CRM."""
-    ctx.obj = State(config_path, now, as_json)
+from sheetcrm.app.checks import run_checks
+from sheetcrm.app.explain import explain
+from sheetcrm.app.report import conversion_report
+from sheetcrm.app.runner import RunOptions, RunResult, preview, sync
+from sheetcrm.cli.base import MAX_ROWS, State, cli, print_json
+from sheetcrm.errors import ExitStatus
+from sheetcrm.ledger import Ledger
 
 
 @cli.command()
 @click.option("--connect", is_flag=True,
               help="Also reach every channel (SMTP login, webhook host) without sending.")
 @click.pass_obj
-def check(state: State, connect: bool) -> None:
+def check(state: State, connect: bool) -> ExitStatus:
     """Check config, rules, templates, columns, keys and cells; render every template."""
     config = state.config()
     findings = run_checks(config, state.now(config), connect=connect)
     errors = sum(1 for f in findings if f.level == "error")
     if state.as_json:
-        _print_json(state, {"ok": errors == 0, "findings": [f.__dict__ for f in findings]})
+        print_json(state, {"ok": errors == 0, "findings": [f.__dict__ for f in findings]})
     else:
         table = RichTable("level", "where", "problem", title="sheetcrm check")
         for f in findings:
@@ -116,7 +41,7 @@ def check(state: State, connect: bool) -> None:
         state.out.print(f"{errors} error(s), "
                         f"{sum(1 for f in findings if f.level == 'warning')} warning(s)"
                         + ("" if errors else " — ready to sync"))
-    sys.exit(EXIT_FAILED if errors else EXIT_OK)
+    return ExitStatus.FAILED if errors else ExitStatus.OK
 
 
 def run_options(function: Any) -> Any:
@@ -157,16 +82,16 @@ def plan(state: State, show_all: bool, **flags: bool) -> None:
 @click.option("--all", "show_all", is_flag=True, help="List every row, not the first 40.")
 @run_options
 @click.pass_obj
-def sync_command(state: State, show_all: bool, **flags: bool) -> None:
+def sync_command(state: State, show_all: bool, **flags: bool) -> ExitStatus:
     """Recompute tags, send what is due, write state back into the sheet."""
     config = state.config()
     result = sync(config, state.now(config), options=_options(**flags))
     _report(state, result, "sync", show_all)
     if result.channels_down:
-        sys.exit(EXIT_CHANNEL)
+        return ExitStatus.CHANNEL_DOWN
     summary = result.summary()
     failed = summary["failed"] or summary["uncertain"] or summary["broken_rules"]
-    sys.exit(EXIT_FAILED if failed else EXIT_OK)
+    return ExitStatus.FAILED if failed else ExitStatus.OK
 
 
 @cli.command(name="preview")
@@ -178,7 +103,7 @@ def preview_command(state: State, key: str, flow: str | None) -> None:
     config = state.config()
     result = explain(config, state.now(config), key, flow)
     if state.as_json:
-        _print_json(state, {"key": result.key, "row": result.line, "tags": result.tags,
+        print_json(state, {"key": result.key, "row": result.line, "tags": result.tags,
                             "errors": result.errors,
                             "flows": [f.__dict__ for f in result.flows]})
         return
@@ -211,7 +136,7 @@ def report_command(state: State) -> None:
     finally:
         ledger.close()
     if state.as_json:
-        _print_json(state, {"flows": [
+        print_json(state, {"flows": [
             {"flow": r.flow, "entered": r.treated.entered, "converted": r.treated.converted,
              "holdout_entered": r.holdout.entered, "holdout_converted": r.holdout.converted,
              "lift": r.lift,
@@ -233,7 +158,7 @@ def report_command(state: State) -> None:
 def _report(state: State, result: RunResult, verb: str, show_all: bool) -> None:
     summary = result.summary()
     if state.as_json:
-        _print_json(state, _result_json(result, verb))
+        print_json(state, _result_json(result, verb))
         return
     out, plan = state.out, result.plan
     limit = None if show_all else MAX_ROWS
@@ -332,37 +257,3 @@ def _result_json(result: RunResult, verb: str) -> dict[str, Any]:
     }
 
 
-def _print_json(state: State, data: dict[str, Any]) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
-
-
-# Commands that live in their own modules register themselves on ``cli``.
-from . import cli_daemon  # noqa: E402,F401
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Entry point: the one place where errors become messages and exit codes."""
-    try:
-        cli.main(args=argv, prog_name="sheetcrm", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(EXIT_USAGE)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
-    except SheetcrmError as exc:
-        click.echo(printable(f"sheetcrm: {type(exc).__name__}: {exc}"), err=True)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
-
-
-if __name__ == "__main__":
-    # Run as `python -m sheetcrm.cli`, this file is __main__; go through the
-    # package module so the commands registered on its `cli` group are the ones used.
-    from sheetcrm.cli import main as package_main
-
-    package_main()

@@ -20,10 +20,22 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
-from .config import Config, _quote_key
-from .errors import RuleError
-from .expressions import ArgumentCheck, CompiledExpression, compile_expression, one_of, shown
-from .ledger import ACTIVE, SENT, UNCERTAIN, Enrollment, LedgerState, SendRecord
+from sheetcrm.config import Config, _quote_key
+from sheetcrm.errors import RuleError
+from sheetcrm.expressions import (
+    ArgumentCheck,
+    CompiledExpression,
+    compile_expression,
+    one_of,
+    shown,
+)
+from sheetcrm.model import (
+    DELIVERED,
+    Enrollment,
+    EnrollmentStatus,
+    LedgerState,
+    SendRecord,
+)
 
 
 class RowContext:
@@ -81,7 +93,7 @@ def today(ctx: RowContext) -> date:
 
 def in_flow(ctx: RowContext, flow: str) -> bool:
     e = ctx.enrollment(flow)
-    return e is not None and e.status == ACTIVE
+    return e is not None and e.status == EnrollmentStatus.ACTIVE
 
 
 def finished(ctx: RowContext, flow: str) -> bool:
@@ -90,7 +102,7 @@ def finished(ctx: RowContext, flow: str) -> bool:
 
 
 def _delivered(rec: SendRecord) -> bool:
-    return rec.status in (SENT, UNCERTAIN)
+    return rec.status in DELIVERED
 
 
 def sent_count(ctx: RowContext, days: float | None = None, flow: str | None = None) -> int:

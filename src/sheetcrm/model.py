@@ -1,0 +1,271 @@
+"""The domain's plain types: rows, flow state, sends, plans. No I/O, no behaviour
+beyond what keeps a value consistent (an enrollment exits through one method).
+
+Every layer may import this module; it imports nothing of sheetcrm's. Statuses are
+enums whose values are the words stored in the ledger and shown in JSON.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class EnrollmentStatus(StrEnum):
+    """Where a customer stands in one flow."""
+
+    ACTIVE = "active"
+    CONVERTED = "converted"  # the goal was met
+    LEFT = "left"  # the trigger stopped being true (or the flow was removed)
+    FINISHED = "finished"  # the last step is done
+    FAILED = "failed"  # a send failed for good
+
+
+class SendStatus(StrEnum):
+    """What became of one step's message."""
+
+    PENDING = "pending"  # claimed: recorded before it leaves
+    SENT = "sent"
+    RETRY = "retry"  # failed for now; may be claimed again
+    FAILED = "failed"
+    UNCERTAIN = "uncertain"  # may have arrived (a crash, a lost answer): never re-sent
+    SKIPPED = "skipped"  # passed over for a lasting reason (no consent, opted out)
+
+
+#: Sends that reached (or may have reached) the customer.
+DELIVERED = frozenset({SendStatus.SENT, SendStatus.UNCERTAIN})
+#: Sends whose idempotency key must never be sent again.
+SETTLED = frozenset({SendStatus.SENT, SendStatus.PENDING, SendStatus.UNCERTAIN,
+                     SendStatus.FAILED, SendStatus.SKIPPED})
+
+
+@dataclass
+class Snapshot:
+    """The table as read: header names and rows of text cells.
+
+    Rows may be shorter than the header (missing trailing cells read as "").
+    """
+
+    header: list[str]
+    rows: list[list[str]]
+    source: str = ""  # human-readable origin (file path, sheet URL) for messages
+
+
+@dataclass(frozen=True)
+class CellUpdate:
+    """Set ``column`` of the row whose key column holds ``key`` to ``value``."""
+
+    key: str
+    column: str
+    value: str
+
+
+@dataclass
+class WriteReport:
+    """What a write did."""
+
+    cells_written: int = 0
+    rows_written: int = 0
+    columns_added: list[str] = field(default_factory=list)
+    missing_keys: list[str] = field(default_factory=list)  # key no longer in the table
+    ambiguous_keys: list[str] = field(default_factory=list)  # key now on several rows
+    # Rows that moved (sorted, inserted, deleted) while the write was in flight and
+    # were found by key and written again, so no row keeps another customer's state.
+    repaired_keys: list[str] = field(default_factory=list)
+    requests: int = 0  # API requests spent (0 for local files)
+
+
+@dataclass(slots=True)
+class Record:
+    """One customer row.
+
+    ``line`` is the 1-based data row number as read, for messages only: writes
+    always go by key.
+    """
+
+    line: int
+    key: str
+    values: dict[str, Any]
+    current: dict[str, str]  # writeback column -> cell text as read
+    errors: list[str] = field(default_factory=list)
+    keep: tuple[str, ...] = ()  # writeback columns left as they are (could not be read)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+@dataclass
+class RowProblem:
+    """A row that cannot be addressed by key (blank or duplicate key)."""
+
+    line: int
+    key: str
+    message: str
+
+
+@dataclass
+class TypedRows:
+    records: list[Record]  # rows with a unique, non-blank key (possibly with cell errors)
+    problems: list[RowProblem]  # rows never acted on nor written
+    missing_writeback: list[str]  # owned columns not yet in the header
+
+
+@dataclass(slots=True)
+class Enrollment:
+    """One customer's pass through one flow."""
+
+    key: str
+    flow: str
+    entry: int
+    entered_at: datetime
+    anchor_at: datetime | None
+    next_step: int = 0
+    status: EnrollmentStatus = EnrollmentStatus.ACTIVE
+    exited_at: datetime | None = None
+    exit_reason: str | None = None
+    id: int | None = None
+    holdout: bool = False
+    via: str = "trigger"
+
+    @property
+    def active(self) -> bool:
+        return self.status is EnrollmentStatus.ACTIVE
+
+    def exit(self, status: EnrollmentStatus, reason: str, now: datetime) -> None:
+        """Leave the flow: the one way an enrollment ends."""
+        self.status, self.exited_at, self.exit_reason = status, now, reason[:200]
+
+    def clone(self) -> Enrollment:
+        """A copy the planner may change (copy.copy is slow on slotted classes)."""
+        return Enrollment(self.key, self.flow, self.entry, self.entered_at, self.anchor_at,
+                          self.next_step, self.status, self.exited_at, self.exit_reason,
+                          self.id, self.holdout, self.via)
+
+
+@dataclass(slots=True)
+class SendRecord:
+    idem_key: str
+    key: str
+    flow: str
+    entry: int
+    step: int
+    channel: str
+    template: str
+    kind: str
+    status: SendStatus
+    created_at: datetime
+    finished_at: datetime | None = None
+    variant: str | None = None
+
+
+@dataclass
+class LedgerState:
+    """Everything the planner needs from the ledger, loaded in a few queries."""
+
+    enrollments: dict[tuple[str, str], Enrollment] = field(default_factory=dict)  # latest
+    sends_by_key: dict[str, list[SendRecord]] = field(default_factory=lambda: defaultdict(list))
+    sent_keys: set[str] = field(default_factory=set)  # idempotency keys never to send again
+    owned_columns: dict[str, str] = field(default_factory=dict)  # sheet column -> origin
+    config_flows: list[str] | None = None  # the config's flows at the last sync
+
+    @property
+    def fresh(self) -> bool:
+        """Nothing recorded yet: a new (or lost and recreated) ledger."""
+        return not self.enrollments and not self.sends_by_key
+
+    def sends_for(self, key: str) -> list[SendRecord]:
+        return self.sends_by_key.get(key, [])
+
+
+@dataclass(slots=True)
+class PlannedSend:
+    key: str
+    flow: str
+    step: int  # 0-based
+    steps: int
+    channel: str
+    template: str
+    kind: str
+    due_at: datetime
+    enrollment: Enrollment
+    idem_key: str
+    variant: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.flow} {self.step + 1}/{self.steps}"
+
+    def advance(self, now: datetime) -> None:
+        """Move the enrollment past this step (after a send, or a send given up)."""
+        e = self.enrollment
+        e.next_step = self.step + 1
+        if e.next_step >= self.steps:
+            e.exit(EnrollmentStatus.FINISHED, "last step done", now)
+
+
+@dataclass(frozen=True)
+class Hold:
+    reason: str
+    skip: bool = False  # True: pass over the step for good; False: try again next run
+
+
+@dataclass(slots=True)
+class HeldSend:
+    send: PlannedSend
+    reason: str
+    skip: bool = False  # passed over for good (the flow moves on), not deferred
+
+
+@dataclass(slots=True)
+class FlowMove:
+    key: str
+    flow: str
+    action: str  # enter | converted | left | skip
+    detail: str = ""
+
+
+@dataclass(slots=True)
+class TagChange:
+    key: str
+    before: list[str]
+    after: list[str]
+
+
+@dataclass(slots=True)
+class RowError:
+    line: int
+    key: str
+    message: str
+    kind: str = "row"  # row (cells, key, state) | rule (a condition failed on this row)
+
+
+@dataclass
+class Plan:
+    now: datetime
+    rows_read: int
+    records: list[Record]
+    tags: dict[str, list[str]]  # key -> tags now (rows that evaluated cleanly)
+    tag_changes: list[TagChange] = field(default_factory=list)
+    moves: list[FlowMove] = field(default_factory=list)
+    sends: list[PlannedSend] = field(default_factory=list)
+    held: list[HeldSend] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    enrollments: list[Enrollment] = field(default_factory=list)  # new or changed, to save
+    evaluations: int = 0
+    stopped: str = ""  # why sends of this run were held as a whole (blast radius, flows)
+    notes: list[str] = field(default_factory=list)  # what the operator should know
+    broken_rules: list[str] = field(default_factory=list)  # rules that failed on every row
+    # Flows to remember as the config's after this run (None: keep what the ledger has,
+    # so a flow change that stopped sending is noticed again next run).
+    flows_seen: list[str] | None = None
+    retired_flows: list[str] = field(default_factory=list)  # removed flows to close
+    owned_columns: dict[str, str] = field(default_factory=dict)  # writeback column -> origin
+
+    def row_error(self, rec: Record, message: str, kind: str = "row") -> None:
+        """Mark one row: the message goes in its error cell and the run's row errors."""
+        rec.errors.append(message)
+        self.errors.append(RowError(rec.line, rec.key, message, kind))
