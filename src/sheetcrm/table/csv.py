@@ -13,17 +13,17 @@ and only the spans of the cells that change are replaced. Every other byte stays
 The operator may save the file while sheetcrm writes it, by renaming a new file over
 it or by rewriting it in place. A check ("does it still hold what we read?") followed
 by a rename always leaves a window in which such a save is lost. On Linux the new
-file goes in by an atomic *exchange* instead (``renameat2(RENAME_EXCHANGE)``): the
-file it displaces is then still there to look at, and if it is not exactly what the
-update was based on, or another program still has it open for writing (a read lease
-is refused then), it is the operator's save: it is swapped back in and the update is
-redone on it. Nothing can land unseen between the look and the swap (should
-sheetcrm be killed in between, what came out stays beside the file as
-``.<name>.*.tmp``). Where the exchange is not available (other systems, filesystems
-such as NFS) the check and ``os.replace`` remain, with their window of a few
-microseconds. renameat2 is called
-through ctypes because Python's ``os`` has no binding and the one PyPI wrapper
-(``renameat2``, last released 2022) is not maintained.
+file goes in by an atomic *exchange* instead (``fsutil.exchange``): the file it
+displaces is then still there to look at, and if it is not exactly what the update
+was based on, or another program still has it open for writing
+(``fsutil.being_written``: a read lease is refused then), it is the operator's save:
+it is swapped back in and the update is redone on it. Nothing can land unseen
+between the look and the swap (should sheetcrm be killed in between, what came out
+stays beside the file as ``.<name>.*.tmp``). Where the exchange is not available
+(other systems, filesystems such as NFS) the check and ``os.replace`` remain, with
+their window of a few microseconds. The new file itself is always written by
+``fsutil.write_temp_beside`` (fsynced, with the old file's permissions), and the
+folder is fsynced once it is in place, as ``fsutil.atomic_write`` does.
 """
 
 from __future__ import annotations
@@ -31,35 +31,24 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
-import ctypes
-import errno
 import functools
 import io
 import os
 import re
-import signal
 import stat
-import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-try:
-    import fcntl
-except ImportError:  # Windows
-    fcntl = None  # type: ignore[assignment]
-
 from sheetcrm.errors import BackendError, ConfigError
+from sheetcrm.fsutil import being_written, exchange, fsync_directory, write_temp_beside
 from sheetcrm.model import CellUpdate, Snapshot, WriteReport
 from sheetcrm.table.base import column_positions, match_rows
 
 _MAX_ATTEMPTS = 5  # rewrites tried while the file keeps changing under us
 _BUSY_PAUSE = 0.005  # seconds, times the attempt: a program is writing the file right now
-_RENAME_EXCHANGE = 2  # <linux/fs.h>
-_AT_FDCWD = -100
 _FALLBACK_ENCODING = "cp949"  # Excel on Korean Windows; a superset of EUC-KR
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 _QUOTED = re.compile(r'"([^"]*(?:""[^"]*)*)"?(.*)', re.DOTALL)
@@ -234,7 +223,8 @@ class CsvTable:
         the exchange, the file that came out is compared too, and put back if it is
         a save that landed after the check.
         """
-        side: Path | None = _temp_copy(target, new)
+        mode = stat.S_IMODE(target.stat().st_mode)
+        side: Path | None = write_temp_beside(target, new, mode=mode)
         assert side is not None
         try:
             self._before_replace(target)
@@ -243,7 +233,7 @@ class CsvTable:
                 self.concurrent_saves += 1
                 return False
             self._before_swap(target)
-            if not _exchange(side, target):
+            if not exchange(side, target):
                 os.replace(side, target)  # no exchange here: a save since the check is lost
                 side = None
             else:
@@ -263,7 +253,7 @@ class CsvTable:
             if side is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(side)
-        _fsync_directory(target.parent)
+        fsync_directory(target.parent)
         return True
 
     def _give_back(self, target: Path, side: Path, theirs: bytes, ours: bytes) -> None:
@@ -278,13 +268,13 @@ class CsvTable:
         try:
             for _ in range(_MAX_ATTEMPTS):
                 self._before_swap(target)
-                if not _exchange(side, target):
+                if not exchange(side, target):
                     break
                 came, busy = _read_file(side)
                 if not busy and came == expected:
                     with contextlib.suppress(OSError):
                         os.unlink(side)
-                    _fsync_directory(target.parent)
+                    fsync_directory(target.parent)
                     return
                 # A newer save came out: it goes back in, and the one just put in is
                 # what the next swap should bring out.
@@ -520,78 +510,11 @@ def _read_file(path: Path) -> tuple[bytes, bool]:
     """The file's bytes, and whether another program has it open for writing now."""
     try:
         with open(path, "rb") as handle:
-            return handle.read(), _being_written(handle.fileno())
+            return handle.read(), being_written(handle.fileno())
     except FileNotFoundError as exc:
         raise BackendError(f"{path}: file not found") from exc
     except OSError as exc:
         raise BackendError(_os_message(path, "cannot read", exc)) from exc
-
-
-def _being_written(fd: int) -> bool:
-    """Whether another open file has this one open for writing (Linux; else False).
-
-    Linux refuses a read lease while any writer has the file open. The lease is let
-    go at once; should a writer open the file in that instant, the lease break is
-    signalled with SIGURG (ignored by default) rather than SIGIO (fatal by default).
-    A file owned by another user (EACCES) or a filesystem without leases (EINVAL)
-    gives no answer: False, and the content comparison decides alone.
-    """
-    setlease = getattr(fcntl, "F_SETLEASE", None)
-    if setlease is None:
-        return False
-    try:
-        fcntl.fcntl(fd, fcntl.F_SETSIG, signal.SIGURG)
-        fcntl.fcntl(fd, setlease, fcntl.F_RDLCK)
-    except OSError as exc:
-        return exc.errno == errno.EAGAIN
-    fcntl.fcntl(fd, setlease, fcntl.F_UNLCK)
-    return False
-
-
-def _temp_copy(target: Path, data: bytes) -> Path:
-    """``data`` in a new hidden file next to ``target``, durable, with its permissions."""
-    mode = stat.S_IMODE(target.stat().st_mode)
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(name, mode)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(name)
-        raise
-    return Path(name)
-
-
-@functools.cache
-def _renameat2() -> Callable[..., int] | None:
-    """glibc's renameat2 (2.28 and later), or None on other systems."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        function = ctypes.CDLL(None, use_errno=True).renameat2
-    except (OSError, AttributeError):
-        return None
-    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
-                         ctypes.c_uint]
-    function.restype = ctypes.c_int
-    return function  # type: ignore[no-any-return]
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Atomically swap the files at ``a`` and ``b``; False (nothing moved) where the
-    system or the filesystem cannot."""
-    function = _renameat2()
-    if function is None:
-        return False
-    if function(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
-        return True
-    code = ctypes.get_errno()
-    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
-        return False
-    raise OSError(code, os.strerror(code), str(b))
 
 
 def _os_message(path: Path, action: str, exc: OSError) -> str:
@@ -612,13 +535,3 @@ def _normalise_encoding(name: str, path: Path) -> str:
 
 def _is_utf8(codec: str) -> bool:
     return codec in ("utf-8", "utf-8-sig")
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename durable; best effort (not possible on every platform)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
