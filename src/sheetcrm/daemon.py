@@ -70,7 +70,7 @@ from sheetcrm.app.runner import RunResult, lock_path, sync
 from sheetcrm.config import Config, crontab_trigger, load_config, parse_duration
 from sheetcrm.core.rules import compile_rules
 from sheetcrm.errors import ConfigError, LockedError, SheetcrmError, TemplateError
-from sheetcrm.ledger import RUN_INTERRUPTED, RUN_RUNNING, Ledger
+from sheetcrm.ledger import Ledger
 from sheetcrm.lock import WAIT_ENV, RunLock, lock_held, open_private, probe, refuse_link
 from sheetcrm.model import SendStatus
 from sheetcrm.table import Table, open_table
@@ -815,22 +815,10 @@ def _utc_now() -> str:
 
 def attention_sends(ledger: Ledger, limit: int = 20) -> dict[str, Any]:
     """Sends an operator should look at: in flight, uncertain, to retry, failed."""
-    marks = ",".join("?" * len(ATTENTION))
-    counts = dict(ledger.conn.execute(
-        f"SELECT status, COUNT(*) FROM sends WHERE status IN ({marks}) GROUP BY status",
-        ATTENTION,
-    ).fetchall())
-    rows = ledger.conn.execute(
-        "SELECT key, flow, step, channel, template, status, attempts, created_at,"
-        f" finished_at, detail FROM sends WHERE status IN ({marks})"
-        " ORDER BY COALESCE(finished_at, created_at) DESC LIMIT ?", (*ATTENTION, limit),
-    ).fetchall()
-    names = ("key", "flow", "step", "channel", "template", "status", "attempts",
-             "created_at", "finished_at", "detail")
-    items = [dict(zip(names, r, strict=True)) for r in rows]
+    items = [send._asdict() for send in ledger.latest_sends(ATTENTION, limit)]
     for item in items:
         item["step"] += 1  # steps are shown 1-based everywhere else
-    return {"counts": {s: counts.get(s, 0) for s in ATTENTION}, "items": items}
+    return {"counts": ledger.count_sends(ATTENTION), "items": items}
 
 
 def status_report(config: Config, now: datetime, *, runs: int = 5,
@@ -844,15 +832,12 @@ def status_report(config: Config, now: datetime, *, runs: int = 5,
     with probe(lock_path(config)) as run_in_progress:
         ledger = Ledger.open_readonly(config.state_path)
         try:
-            recent = ledger.last_runs(max(runs, RUNS_SEARCHED))
+            recent = ledger.last_runs(max(runs, RUNS_SEARCHED),
+                                      none_in_progress=not run_in_progress)
             stall = Stall.from_ledger(ledger.stalled_runs())
             sends = attention_sends(ledger)
         finally:
             ledger.close()
-    if not run_in_progress:
-        for run in recent:
-            if run["status"] == RUN_RUNNING:
-                run["status"] = RUN_INTERRUPTED
     recorded = read_json(status_path(config)) or {}
     daemon = _daemon_section(config, recorded)
     last = recent[0] if recent else None
