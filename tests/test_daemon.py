@@ -38,18 +38,15 @@ from servers import Reply, WebhookServer
 from test_crash_safety import use_webhook
 from test_sync_sample import CSV, DAY0, DAY2
 
+from sheetcrm.app.schedule import Schedule, human_duration
 from sheetcrm.channels.outbox import outbox_file_name
 from sheetcrm.config import ScheduleSettings, load_config
-from sheetcrm.daemon import (
-    HealthServer,
-    JsonFormatter,
-    Redactor,
-    Schedule,
-    backoff_ticks,
-    human_duration,
-)
+from sheetcrm.daemon.health import HealthServer
+from sheetcrm.daemon.logs import JsonFormatter
+from sheetcrm.daemon.scheduler import backoff_ticks
 from sheetcrm.errors import ConfigError, LockedError
 from sheetcrm.fsutil import RunLock, lock_held, probe
+from sheetcrm.redact import Redactor
 
 STATE = Path(".sheetcrm/state.db")
 LOCK = Path(".sheetcrm/sync.lock")
@@ -577,6 +574,28 @@ def test_schedule_parsing_and_next_run() -> None:
         Schedule.parse("5x")
     assert human_duration(timedelta(minutes=90)) == "1h30m"
     assert [backoff_ticks(n) for n in range(7)] == [0, 0, 1, 3, 7, 11, 11]
+
+
+@pytest.mark.parametrize(("key", "value"), [("every", "5x"), ("every", "0"), ("every", ""),
+                                          ("cron", "*/5 * * *"), ("cron", "0 9 * * 8")])
+def test_a_schedule_option_is_refused_as_the_config_refuses_it(sample: Path, key: str,
+                                                               value: str) -> None:
+    config_file = sample / "config.toml"
+    config_file.write_text(config_file.read_text(encoding="utf-8")
+                           + f'\n[schedule]\n{key} = "{value}"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as in_config:
+        load_config(config_file, {})
+    with pytest.raises(ConfigError) as on_command_line:
+        Schedule.parse(**{key: value}, where="option")
+    assert on_command_line.value.path == f"option.{key}"
+    reason = str(on_command_line.value).removeprefix(f"option.{key}: ")
+    assert reason and reason in str(in_config.value)
+
+
+def test_a_bad_every_option_exits_2_naming_the_option(sample: Path) -> None:
+    result = cli(sample, "run", "--every", "5x")
+    assert result.returncode == 2
+    assert "--every" in result.stderr and "'5x' is not a duration" in result.stderr
 
 
 def test_log_lines_mask_the_config_secrets(sample: Path) -> None:

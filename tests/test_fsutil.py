@@ -22,7 +22,7 @@ import pytest
 
 from sheetcrm.channels.base import Message
 from sheetcrm.channels.outbox import OutboxChannel, OutboxSettings
-from sheetcrm.daemon import write_json
+from sheetcrm.daemon.statusfile import write_json
 from sheetcrm.errors import ExitStatus, LockedError
 from sheetcrm.fsutil import (
     RunLock,

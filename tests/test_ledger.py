@@ -1,4 +1,5 @@
-"""The ledger file: migration from older versions, and read-only opens that change nothing."""
+"""The ledger file: migration from older versions, read-only opens that change nothing,
+and the questions operators ask it (sends to look at, conversion)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from sheetcrm.fsutil import StateFileError
-from sheetcrm.ledger import SCHEMA_VERSION, Ledger
+from sheetcrm.ledger import SCHEMA_VERSION, GroupConversion, Ledger, VariantConversion
+from sheetcrm.model import Enrollment, EnrollmentStatus, SendRecord, SendStatus
 
 # The version-1 schema, as the first release wrote it.
 V1 = """
@@ -83,7 +85,7 @@ def test_read_only_open_of_a_missing_ledger_creates_nothing(tmp_path: Path) -> N
 
 
 def test_run_history_is_bounded(tmp_path: Path, monkeypatch) -> None:
-    import sheetcrm.ledger as ledger_module
+    import sheetcrm.ledger.runs as ledger_module
 
     monkeypatch.setattr(ledger_module, "RUNS_KEPT", 5)
     ledger = Ledger.open(tmp_path / "state.db")
@@ -159,3 +161,78 @@ def test_a_symlink_at_the_ledger_path_is_refused(tmp_path: Path) -> None:
     with pytest.raises(StateFileError, match="state.db is a symbolic link"):
         Ledger.open(path)
     assert not elsewhere.exists()
+
+
+def test_a_status_probe_that_found_no_run_in_progress_reads_running_as_interrupted(
+        tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    now = datetime(2026, 3, 3, tzinfo=UTC)
+    killed = Ledger.open(path)
+    killed.finish_run(killed.start_run("sync", now), now, "ok", {})
+    killed.start_run("sync", now)  # then the process is killed: never finished
+    killed.close()
+    ledger = Ledger.open_readonly(path)
+    assert [r["status"] for r in ledger.last_runs()] == ["running", "ok"]
+    assert [r["status"] for r in ledger.last_runs(none_in_progress=True)] == ["interrupted",
+                                                                             "ok"]
+    ledger.close()
+
+
+T0 = datetime(2026, 3, 3, tzinfo=UTC)
+
+
+def enroll(ledger: Ledger, key: str, flow: str = "payment", *, holdout: bool = False,
+           status: EnrollmentStatus = EnrollmentStatus.ACTIVE) -> Enrollment:
+    e = Enrollment(key=key, flow=flow, entry=1, entered_at=T0, anchor_at=None, status=status,
+                   holdout=holdout)
+    ledger.save_enrollments([e])
+    return e
+
+
+def send(ledger: Ledger, e: Enrollment, status: SendStatus, *, step: int = 0,
+         variant: str | None = None, minutes: int = 0, detail: str = "") -> None:
+    rec = SendRecord(idem_key=f"{e.key}-{e.flow}-{step}", key=e.key, flow=e.flow, entry=1,
+                     step=step, channel="email", template=f"t{step}", kind="transactional",
+                     status=SendStatus.PENDING, created_at=T0, variant=variant)
+    assert ledger.claim_send(rec, run_id=1)
+    if status is not SendStatus.PENDING:
+        ledger.finish_send(rec.idem_key, status, T0 + timedelta(minutes=minutes), detail=detail)
+
+
+def test_sends_needing_attention_are_counted_per_status_and_listed_latest_first(
+        tmp_path: Path) -> None:
+    ledger = Ledger.open(tmp_path / "state.db")
+    for i, status in enumerate([SendStatus.SENT, SendStatus.FAILED, SendStatus.RETRY,
+                                SendStatus.FAILED, SendStatus.PENDING]):
+        send(ledger, enroll(ledger, f"c{i}@x.com"), status, minutes=i, detail=f"d{i}")
+    attention = (SendStatus.PENDING, SendStatus.UNCERTAIN, SendStatus.RETRY, SendStatus.FAILED)
+    assert ledger.count_sends(attention) == {SendStatus.PENDING: 1, SendStatus.UNCERTAIN: 0,
+                                             SendStatus.RETRY: 1, SendStatus.FAILED: 2}
+    latest = ledger.latest_sends(attention, limit=2)
+    ledger.close()
+    assert [(s.key, s.status, s.detail) for s in latest] == [("c3@x.com", "failed", "d3"),
+                                                             ("c2@x.com", "retry", "d2")]
+    assert (latest[0].flow, latest[0].step, latest[0].template) == ("payment", 0, "t0")
+
+
+def test_conversion_is_counted_per_flow_group_and_per_variant_that_reached_a_customer(
+        tmp_path: Path) -> None:
+    ledger = Ledger.open(tmp_path / "state.db")
+    converted = EnrollmentStatus.CONVERTED
+    a = enroll(ledger, "a@x.com", status=converted)
+    b = enroll(ledger, "b@x.com")
+    c = enroll(ledger, "c@x.com", status=converted)
+    enroll(ledger, "h1@x.com", holdout=True, status=converted)
+    enroll(ledger, "h2@x.com", holdout=True)
+    enroll(ledger, "r@x.com", flow="reviews")
+    send(ledger, a, SendStatus.SENT, step=1, variant="short")
+    send(ledger, b, SendStatus.UNCERTAIN, step=1, variant="short")  # may have reached b
+    send(ledger, c, SendStatus.SENT, step=1, variant="long")
+    send(ledger, enroll(ledger, "f@x.com", status=converted), SendStatus.FAILED, step=1,
+         variant="long")  # never reached f: not counted
+    assert ledger.conversion_by_group() == [
+        GroupConversion("payment", False, 4, 3), GroupConversion("payment", True, 2, 1),
+        GroupConversion("reviews", False, 1, 0)]
+    assert ledger.conversion_by_variant() == [VariantConversion("payment", 1, "long", 1, 1),
+                                              VariantConversion("payment", 1, "short", 2, 1)]
+    ledger.close()

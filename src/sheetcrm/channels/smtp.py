@@ -36,6 +36,7 @@ from sheetcrm.channels.base import Delivery, Message
 from sheetcrm.channels.deadline import Deadline, capped, watch
 from sheetcrm.channels.email import EmailSettings, build_email, email_bytes, needs_smtputf8, shown
 from sheetcrm.errors import ChannelError
+from sheetcrm.redact import mask
 
 MAX_ADDRESS = 254  # octets: RFC 5321's 256-octet path minus its angle brackets
 
@@ -176,20 +177,13 @@ class SmtpChannel:
         return f"SMTP {self.settings.host}:{self.settings.port}"
 
     def _scrub(self, text: str) -> str:
-        """Remove the password (and its base64 forms used by AUTH) from server replies."""
-        if self.settings.password is None:
-            return text
-        secret = self.settings.password.get_secret_value()
-        if not secret:
-            return text
+        """Mask the password (and the base64 forms AUTH sends it in) in a server reply."""
+        password = self.settings.password
+        secret = password.get_secret_value() if password is not None else ""
         user = self.settings.username or ""
-        for form in (
-            secret,
-            base64.b64encode(secret.encode()).decode(),
-            base64.b64encode(f"\0{user}\0{secret}".encode()).decode(),
-        ):
-            text = text.replace(form, "***")
-        return text
+        forms = [secret, base64.b64encode(secret.encode()).decode(),
+                 base64.b64encode(f"\0{user}\0{secret}".encode()).decode()] if secret else []
+        return mask(text, forms)
 
     def _connect(self) -> smtplib.SMTP:
         """A connection that is through TLS and login as configured, with EHLO done."""

@@ -14,11 +14,10 @@ from rich.table import Table as RichTable
 
 from sheetcrm.app.checks import run_checks
 from sheetcrm.app.explain import explain
-from sheetcrm.app.report import conversion_report
+from sheetcrm.app.report import read_conversion_report
 from sheetcrm.app.runner import RunOptions, RunResult, preview, sync
 from sheetcrm.cli.base import MAX_ROWS, State, cli, print_json
 from sheetcrm.errors import ExitStatus
-from sheetcrm.ledger import Ledger
 
 
 @cli.command()
@@ -129,19 +128,9 @@ def preview_command(state: State, key: str, flow: str | None) -> None:
 @click.pass_obj
 def report_command(state: State) -> None:
     """Conversion per flow and per A/B variant, and the lift over the holdout group."""
-    config = state.config()
-    ledger = Ledger.open_readonly(config.state_path)
-    try:
-        reports = conversion_report(ledger)
-    finally:
-        ledger.close()
+    reports = read_conversion_report(state.config())
     if state.as_json:
-        print_json(state, {"flows": [
-            {"flow": r.flow, "entered": r.treated.entered, "converted": r.treated.converted,
-             "holdout_entered": r.holdout.entered, "holdout_converted": r.holdout.converted,
-             "lift": r.lift,
-             "variants": {k: {"sent": g.entered, "converted": g.converted}
-                          for k, g in r.variants.items()}} for r in reports]})
+        print_json(state, {"flows": [r.as_dict() for r in reports]})
         return
     table = RichTable("flow", "group", "customers", "converted", "rate", title="conversion")
     for r in reports:

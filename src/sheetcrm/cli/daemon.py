@@ -1,8 +1,8 @@
 """The daemon's commands: ``run`` and ``status``.
 
-Both are thin: ``run`` builds a ``daemon.Daemon`` from the options and serves;
-``status`` formats ``daemon.status_report`` (read-only: the ledger is opened
-read-only and no file is created).
+Both are thin: ``run`` builds a ``daemon.service.Daemon`` from the options and
+serves; ``status`` formats ``app.status.status_report`` (read-only: the ledger is
+opened read-only and no file is created).
 """
 
 from __future__ import annotations
@@ -16,8 +16,11 @@ import click
 from rich.console import Console
 from rich.table import Table as RichTable
 
+from sheetcrm.app.schedule import Schedule
+from sheetcrm.app.status import status_report
 from sheetcrm.cli.base import State, cli
-from sheetcrm.daemon import Daemon, DaemonOptions, Schedule, setup_logging, status_report
+from sheetcrm.daemon.logs import setup_logging
+from sheetcrm.daemon.service import Daemon, DaemonOptions
 from sheetcrm.errors import ConfigError, ExitStatus
 
 

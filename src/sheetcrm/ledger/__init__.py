@@ -7,6 +7,11 @@ point can make the same step reach the same customer twice.
 
 Rollback-journal mode (not WAL) so that a read-only open, as ``plan`` does, never
 creates or changes a file.
+
+``Ledger`` owns the connection and all the SQL: no other module runs a query. Its
+methods live by concern: opening and the flow state here, the tables and their
+migration in ``schema``, the run history in ``runs``, what operators read
+(``status``, ``report``) in ``queries``.
 """
 
 from __future__ import annotations
@@ -17,12 +22,28 @@ import sqlite3
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sheetcrm.errors import ExitStatus, SheetcrmError
 from sheetcrm.fsutil import open_private
+from sheetcrm.ledger.queries import (
+    GroupConversion,
+    OperatorQueries,
+    SendDetail,
+    VariantConversion,
+)
+from sheetcrm.ledger.runs import RUN_INTERRUPTED, RUN_OK, RUN_RUNNING, RUNS_KEPT, RunHistory
+from sheetcrm.ledger.schema import (
+    SCHEMA,
+    SCHEMA_VERSION,
+    from_iso,
+    iso,
+    migrate,
+    schema_version,
+    upgraded_copy,
+)
 from sheetcrm.model import (
     SETTLED,
     Enrollment,
@@ -32,82 +53,18 @@ from sheetcrm.model import (
     SendStatus,
 )
 
-SCHEMA_VERSION = 3
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS enrollments (
-    id          INTEGER PRIMARY KEY,
-    key         TEXT NOT NULL,
-    flow        TEXT NOT NULL,
-    entry       INTEGER NOT NULL,          -- 1 for the first entry, 2 after a re-entry ...
-    entered_at  TEXT NOT NULL,
-    anchor_at   TEXT,                      -- step offsets count from here
-    next_step   INTEGER NOT NULL DEFAULT 0,
-    status      TEXT NOT NULL,             -- active | converted | left | finished | failed
-    exited_at   TEXT,
-    exit_reason TEXT,
-    holdout     INTEGER NOT NULL DEFAULT 0, -- control group: tracked, never messaged
-    via         TEXT NOT NULL DEFAULT 'trigger', -- trigger | handoff | sheet
-    UNIQUE (key, flow, entry)
-);
-CREATE TABLE IF NOT EXISTS sends (
-    idem_key    TEXT PRIMARY KEY,          -- key + flow + entry + step
-    key         TEXT NOT NULL,
-    flow        TEXT NOT NULL,
-    entry       INTEGER NOT NULL,
-    step        INTEGER NOT NULL,
-    channel     TEXT NOT NULL,
-    template    TEXT NOT NULL,
-    kind        TEXT NOT NULL,
-    status      TEXT NOT NULL,             -- pending | sent | retry | failed | uncertain | skipped
-    variant     TEXT,                      -- A/B variant, when the step has variants
-    attempts    INTEGER NOT NULL DEFAULT 1,
-    created_at  TEXT NOT NULL,
-    finished_at TEXT,
-    message_id  TEXT,
-    detail      TEXT,
-    run_id      INTEGER
-);
-CREATE INDEX IF NOT EXISTS sends_by_key ON sends (key);
-CREATE INDEX IF NOT EXISTS enrollments_by_key ON enrollments (key, flow);
--- The sheet columns sheetcrm writes and how each became its own: created (appended
--- by sheetcrm), empty (blank when first written), adopted (the operator's say-so in
--- [writeback] adopt) or recognised (every cell already in sheetcrm's own format).
-CREATE TABLE IF NOT EXISTS owned_columns (
-    name        TEXT PRIMARY KEY,
-    origin      TEXT NOT NULL,
-    since       TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS runs (
-    id          INTEGER PRIMARY KEY,
-    command     TEXT NOT NULL,
-    started_at  TEXT NOT NULL,
-    finished_at TEXT,
-    status      TEXT NOT NULL,             -- running | ok | channel_down | sending_stopped |
-                                           -- failed | interrupted (killed while running)
-    summary     TEXT
-);
-"""
-
-RUNS_KEPT = 2000  # run history: about a week of 5-minute daemon ticks
-RUN_OK, RUN_RUNNING, RUN_INTERRUPTED = "ok", "running", "interrupted"
-
-# Columns added after version 1: (table, column, definition).
-_MIGRATIONS = [
-    ("enrollments", "holdout", "INTEGER NOT NULL DEFAULT 0"),
-    ("enrollments", "via", "TEXT NOT NULL DEFAULT 'trigger'"),
-    ("sends", "variant", "TEXT"),
+__all__ = [
+    "RUNS_KEPT",
+    "RUN_INTERRUPTED",
+    "RUN_OK",
+    "RUN_RUNNING",
+    "SCHEMA_VERSION",
+    "GroupConversion",
+    "Ledger",
+    "LedgerError",
+    "SendDetail",
+    "VariantConversion",
 ]
-
-
-def iso(dt: datetime) -> str:
-    """Timestamps are stored as UTC ISO strings."""
-    return dt.astimezone(UTC).isoformat(timespec="seconds")
-
-
-def from_iso(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
 
 
 class LedgerError(SheetcrmError):
@@ -122,39 +79,11 @@ def _send_record(r: tuple[Any, ...], parse: Any) -> SendRecord:
                       finished_at=parse(r[10]), variant=r[11])
 
 
-def _schema_version(conn: sqlite3.Connection) -> int:
-    row = conn.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
-    return int(row[0]) if row else 1
-
-
-def _upgraded_copy(conn: sqlite3.Connection) -> sqlite3.Connection:
-    """A ledger from an older version, read-only: upgrade a copy in memory, not the file.
-
-    ``plan`` after an upgrade must work before the first ``sync`` migrates the file.
-    """
-    memory = sqlite3.connect(":memory:", isolation_level=None)
-    conn.backup(memory)
-    conn.close()
-    _migrate(memory)
-    return memory
-
-
-def _migrate(conn: sqlite3.Connection) -> None:
-    """Bring a ledger written by an older version up to this schema, in place."""
-    conn.executescript(_SCHEMA)  # tables added since (CREATE ... IF NOT EXISTS)
-    for table, column, definition in _MIGRATIONS:
-        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
-        if column not in have:
-            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
-    conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
-                 (str(SCHEMA_VERSION),))
-
-
-class Ledger:
+class Ledger(RunHistory, OperatorQueries):
     """Read and write the state file. One instance per process and run."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path | None, readonly: bool) -> None:
-        self.conn = conn
+        self._conn = conn
         self.path = path
         self.readonly = readonly
 
@@ -176,8 +105,7 @@ class Ledger:
             conn = sqlite3.connect(path, isolation_level=None, timeout=30)
             conn.execute("PRAGMA journal_mode=DELETE")
             conn.execute("PRAGMA synchronous=FULL")
-            conn.executescript(_SCHEMA)
-            _migrate(conn)
+            migrate(conn)
         except sqlite3.DatabaseError as exc:
             raise LedgerError(f"state file {path}: {exc}") from None
         return cls(conn, path, readonly=False)
@@ -190,27 +118,27 @@ class Ledger:
                 conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
                                        isolation_level=None, timeout=30)
                 conn.execute("SELECT 1 FROM sends LIMIT 1")
-                if _schema_version(conn) < SCHEMA_VERSION:
-                    conn = _upgraded_copy(conn)
+                if schema_version(conn) < SCHEMA_VERSION:
+                    conn = upgraded_copy(conn)
             except sqlite3.DatabaseError as exc:
                 raise LedgerError(f"state file {path}: {exc}") from None
             return cls(conn, path, readonly=True)
         conn = sqlite3.connect(":memory:", isolation_level=None)
-        conn.executescript(_SCHEMA)
+        conn.executescript(SCHEMA)
         return cls(conn, None, readonly=True)
 
     def close(self) -> None:
-        self.conn.close()
+        self._conn.close()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        self.conn.execute("BEGIN IMMEDIATE")
+        self._conn.execute("BEGIN IMMEDIATE")
         try:
-            yield self.conn
+            yield self._conn
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            self._conn.execute("ROLLBACK")
             raise
-        self.conn.execute("COMMIT")
+        self._conn.execute("COMMIT")
 
     # -- reading ---------------------------------------------------------------
 
@@ -230,7 +158,7 @@ class Ledger:
                 value = parsed[text] = datetime.fromisoformat(text)
             return value
 
-        rows = self.conn.execute(
+        rows = self._conn.execute(
             "SELECT id, key, flow, entry, entered_at, anchor_at, next_step, status,"
             " exited_at, exit_reason, holdout, via FROM enrollments ORDER BY key, flow, entry"
         )
@@ -250,7 +178,7 @@ class Ledger:
                 exited_at=from_iso(r[8]), exit_reason=r[9] and word(r[9]),
                 holdout=bool(r[10]), via=word(r[11]),
             )
-        rows = self.conn.execute(
+        rows = self._conn.execute(
             "SELECT idem_key, key, flow, entry, step, channel, template, kind, status,"
             " created_at, finished_at, variant FROM sends"
         )
@@ -262,75 +190,19 @@ class Ledger:
             if rec.status in SETTLED:
                 state.sent_keys.add(rec.idem_key)
         state.owned_columns = dict(
-            self.conn.execute("SELECT name, origin FROM owned_columns").fetchall())
-        row = self.conn.execute("SELECT value FROM meta WHERE name = 'config_flows'").fetchone()
+            self._conn.execute("SELECT name, origin FROM owned_columns").fetchall())
+        row = self._conn.execute("SELECT value FROM meta WHERE name = 'config_flows'").fetchone()
         state.config_flows = json.loads(row[0]) if row else None
         return state
 
     def pending_sends(self) -> list[SendRecord]:
-        rows = self.conn.execute(
+        rows = self._conn.execute(
             "SELECT idem_key, key, flow, entry, step, channel, template, kind, status,"
             " created_at, finished_at, variant FROM sends WHERE status = ?", (SendStatus.PENDING,)
         )
         return [_send_record(r, from_iso) for r in rows]
 
-    def last_runs(self, limit: int = 10) -> list[dict[str, Any]]:
-        rows = self.conn.execute(
-            "SELECT id, command, started_at, finished_at, status, summary FROM runs"
-            " ORDER BY id DESC LIMIT ?", (limit,)
-        )
-        return [
-            {"id": r[0], "command": r[1], "started_at": r[2], "finished_at": r[3],
-             "status": r[4], "summary": json.loads(r[5]) if r[5] else None}
-            for r in rows
-        ]
-
-    def stalled_runs(self) -> dict[str, Any] | None:
-        """The finished runs since the last ``ok`` one, if any: sending has stalled.
-
-        ``since`` is when the first of them started, ``runs`` how many there are,
-        ``status`` and ``summary`` the latest one's. Runs still marked running or
-        interrupted say nothing about sending and are passed over.
-        """
-        since_ok = ("id > COALESCE((SELECT MAX(id) FROM runs WHERE status = ?), 0)"
-                    " AND status NOT IN (?, ?, ?)")
-        marks = (RUN_OK, RUN_OK, RUN_RUNNING, RUN_INTERRUPTED)
-        first, last, count = self.conn.execute(
-            f"SELECT MIN(id), MAX(id), COUNT(*) FROM runs WHERE {since_ok}", marks,
-        ).fetchone()
-        if not count:
-            return None
-        (since,) = self.conn.execute("SELECT started_at FROM runs WHERE id = ?",
-                                     (first,)).fetchone()
-        status, summary = self.conn.execute("SELECT status, summary FROM runs WHERE id = ?",
-                                            (last,)).fetchone()
-        return {"since": since, "runs": count, "status": status,
-                "summary": json.loads(summary) if summary else {}}
-
     # -- writing ---------------------------------------------------------------
-
-    def start_run(self, command: str, now: datetime) -> int:
-        """Record that a run begins. Called under the run lock.
-
-        Holding the lock, no other run can be in progress: a run still marked
-        ``running`` was killed mid-way (SIGKILL, a power cut) and is marked
-        ``interrupted``.
-        """
-        self.conn.execute("UPDATE runs SET status = ? WHERE status = ?",
-                          (RUN_INTERRUPTED, RUN_RUNNING))
-        cur = self.conn.execute(
-            "INSERT INTO runs (command, started_at, status) VALUES (?, ?, ?)",
-            (command, iso(now), RUN_RUNNING),
-        )
-        return int(cur.lastrowid or 0)
-
-    def finish_run(self, run_id: int, now: datetime, status: str, summary: dict[str, Any]) -> None:
-        """Record how a run ended; keep the last ``RUNS_KEPT`` runs (a daemon runs often)."""
-        self.conn.execute(
-            "UPDATE runs SET finished_at = ?, status = ?, summary = ? WHERE id = ?",
-            (iso(now), status, json.dumps(summary, ensure_ascii=False), run_id),
-        )
-        self.conn.execute("DELETE FROM runs WHERE id <= ?", (run_id - RUNS_KEPT,))
 
     def save_enrollments(self, enrollments: Iterable[Enrollment]) -> None:
         """Insert new enrollments and update changed ones, in one transaction."""
@@ -460,5 +332,5 @@ class Ledger:
 
     def forget_pending(self, idem_key: str) -> None:
         """Drop an interrupted claim so the step is planned again (safe channels only)."""
-        self.conn.execute("DELETE FROM sends WHERE idem_key = ? AND status = ?",
+        self._conn.execute("DELETE FROM sends WHERE idem_key = ? AND status = ?",
                           (idem_key, SendStatus.PENDING))

@@ -1,0 +1,114 @@
+"""The ledger's tables, and the migration of a file an older version wrote.
+
+Columns are only ever added (``MIGRATIONS``), so every older file can be brought up
+to this schema in place; a read-only open upgrades a copy in memory instead, so that
+``plan`` after an upgrade works, and changes nothing, before the first ``sync``.
+Timestamps are stored as UTC ISO strings.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+
+SCHEMA_VERSION = 3
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS enrollments (
+    id          INTEGER PRIMARY KEY,
+    key         TEXT NOT NULL,
+    flow        TEXT NOT NULL,
+    entry       INTEGER NOT NULL,          -- 1 for the first entry, 2 after a re-entry ...
+    entered_at  TEXT NOT NULL,
+    anchor_at   TEXT,                      -- step offsets count from here
+    next_step   INTEGER NOT NULL DEFAULT 0,
+    status      TEXT NOT NULL,             -- active | converted | left | finished | failed
+    exited_at   TEXT,
+    exit_reason TEXT,
+    holdout     INTEGER NOT NULL DEFAULT 0, -- control group: tracked, never messaged
+    via         TEXT NOT NULL DEFAULT 'trigger', -- trigger | handoff | sheet
+    UNIQUE (key, flow, entry)
+);
+CREATE TABLE IF NOT EXISTS sends (
+    idem_key    TEXT PRIMARY KEY,          -- key + flow + entry + step
+    key         TEXT NOT NULL,
+    flow        TEXT NOT NULL,
+    entry       INTEGER NOT NULL,
+    step        INTEGER NOT NULL,
+    channel     TEXT NOT NULL,
+    template    TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    status      TEXT NOT NULL,             -- pending | sent | retry | failed | uncertain | skipped
+    variant     TEXT,                      -- A/B variant, when the step has variants
+    attempts    INTEGER NOT NULL DEFAULT 1,
+    created_at  TEXT NOT NULL,
+    finished_at TEXT,
+    message_id  TEXT,
+    detail      TEXT,
+    run_id      INTEGER
+);
+CREATE INDEX IF NOT EXISTS sends_by_key ON sends (key);
+CREATE INDEX IF NOT EXISTS enrollments_by_key ON enrollments (key, flow);
+-- The sheet columns sheetcrm writes and how each became its own: created (appended
+-- by sheetcrm), empty (blank when first written), adopted (the operator's say-so in
+-- [writeback] adopt) or recognised (every cell already in sheetcrm's own format).
+CREATE TABLE IF NOT EXISTS owned_columns (
+    name        TEXT PRIMARY KEY,
+    origin      TEXT NOT NULL,
+    since       TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id          INTEGER PRIMARY KEY,
+    command     TEXT NOT NULL,
+    started_at  TEXT NOT NULL,
+    finished_at TEXT,
+    status      TEXT NOT NULL,             -- running | ok | channel_down | sending_stopped |
+                                           -- failed | interrupted (killed while running)
+    summary     TEXT
+);
+"""
+
+# Columns added after version 1: (table, column, definition).
+MIGRATIONS = [
+    ("enrollments", "holdout", "INTEGER NOT NULL DEFAULT 0"),
+    ("enrollments", "via", "TEXT NOT NULL DEFAULT 'trigger'"),
+    ("sends", "variant", "TEXT"),
+]
+
+
+def iso(dt: datetime) -> str:
+    """Timestamps are stored as UTC ISO strings."""
+    return dt.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def from_iso(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
+    return int(row[0]) if row else 1
+
+
+def upgraded_copy(conn: sqlite3.Connection) -> sqlite3.Connection:
+    """A ledger from an older version, read-only: upgrade a copy in memory, not the file.
+
+    ``plan`` after an upgrade must work before the first ``sync`` migrates the file.
+    """
+    memory = sqlite3.connect(":memory:", isolation_level=None)
+    conn.backup(memory)
+    conn.close()
+    migrate(memory)
+    return memory
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring a ledger written by an older version up to this schema, in place."""
+    conn.executescript(SCHEMA)  # tables added since (CREATE ... IF NOT EXISTS)
+    for table, column, definition in MIGRATIONS:
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+    conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
+                 (str(SCHEMA_VERSION),))
