@@ -60,7 +60,6 @@ class _Run:
     rules: Rules
     state: LedgerState
     guards: Guards
-    ctx: RowContext
 
 
 def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
@@ -80,8 +79,8 @@ def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
                 records=table.records, tags={})
     for p in table.problems:
         plan.errors.append(RowError(p.line, p.key, p.message))
-    run = _Run(plan, config, rules, state, Guards(config, now, state, suppressed),
-               RowContext(now, config.tz, state))
+    run = _Run(plan, config, rules, state, Guards(config, now, state, suppressed))
+    ctx = RowContext(now, config.tz, state)
     restoring = bool(config.writeback.flow) and (state.fresh or options.restore_from_sheet)
     known = {key for key, _ in state.enrollments} if restoring else set()
     failures: Counter[str] = Counter()
@@ -91,7 +90,7 @@ def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
             plan.errors.extend(RowError(rec.line, rec.key, m) for m in rec.errors)
             continue
         marks = _marks(plan)
-        row = RowConditions(rules, rec, run.ctx)
+        row = RowConditions(rules, rec, ctx)
         try:
             restored = _restore_from_sheet(rec, plan, config, known, now) if restoring else {}
             evaluated += 1
