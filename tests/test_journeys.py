@@ -288,7 +288,7 @@ def test_holdout_rows_are_tracked_but_sent_nothing(tmp_path: Path) -> None:
 
     from journeys import SEOUL
     plan = make_plan(table, LedgerState(), datetime(2026, 3, 2, tzinfo=SEOUL), config,
-                     compile_rules(config), allow_blast=True)
+                     compile_rules(config), options=RunOptions(allow_blast=True))
     held = [h for h in plan.held if h.reason.startswith("holdout")]
     assert len(held) + len(plan.sends) == 2000
     assert 0.17 < len(held) / 2000 < 0.23

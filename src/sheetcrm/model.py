@@ -1,4 +1,4 @@
-"""The domain's plain types: rows, flow state, sends, plans. No I/O, no behaviour
+"""The domain's plain types: rows, flow state, sends, plans, messages. No I/O, no behaviour
 beyond what keeps a value consistent (an enrollment exits through one method).
 
 Every layer may import this module; it imports nothing of sheetcrm's. Statuses are
@@ -205,6 +205,32 @@ class PlannedSend:
         e.next_step = self.step + 1
         if e.next_step >= self.steps:
             e.exit(EnrollmentStatus.FINISHED, "last step done", now)
+
+
+@dataclass(frozen=True)
+class Message:
+    """A rendered message, ready for a channel.
+
+    ``idempotency_key`` is unique per (row key, flow, entry, step): email uses it
+    for the Message-ID, webhooks for ``webhook-id``, the outbox for the file name.
+    """
+
+    idempotency_key: str
+    recipient: str  # email address for email channels; the row key for webhooks
+    subject: str
+    text: str
+    html: str | None = None
+    kind: str = "transactional"  # "transactional" | "ad"
+    payload: dict[str, Any] | None = None  # webhook body; None -> channel default
+    meta: dict[str, str] = field(default_factory=dict)  # key, flow, step, template
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What a channel reports after a successful send."""
+
+    message_id: str
+    detail: str = ""  # e.g. the outbox file path or the HTTP status
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,9 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 
-from sheetcrm.config import Config, StepSettings, _quote_key
-from sheetcrm.core.engine import idempotency_key, make_plan
+from sheetcrm.config import Config, StepSettings
+from sheetcrm.core.engine import make_plan, next_send
+from sheetcrm.core.evaluate import RowConditions
 from sheetcrm.core.guards import load_suppression
 from sheetcrm.core.messages import (
     AD_MARKER,
@@ -28,7 +29,7 @@ from sheetcrm.core.projection import column_ownership
 from sheetcrm.core.rules import RowContext, Rules, compile_rules
 from sheetcrm.core.schema import header_problems, read_records
 from sheetcrm.errors import ChannelError, SheetcrmError, TemplateError
-from sheetcrm.expressions import CompiledExpression, ExpressionRuntimeError
+from sheetcrm.expressions import ExpressionRuntimeError
 from sheetcrm.ledger import Ledger
 from sheetcrm.model import Enrollment, LedgerState, PlannedSend, Record
 from sheetcrm.table import open_table
@@ -180,32 +181,20 @@ def _rule_findings(config: Config, rules: Rules, rows: list[Record], state: Ledg
     """Every tag, trigger and goal on every row, each rule on its own.
 
     The planner stops at a row's first failing rule; here each rule is tried on
-    every row, so one broken condition cannot hide another.
+    every row (a failing one read as false), so one broken condition cannot hide
+    another.
     """
-    conditions: list[tuple[str, CompiledExpression]] = [
-        (f"tags.{_quote_key(tag)}", expr) for tag, expr in rules.tags]
-    for name, fr in rules.flows.items():
-        if fr.trigger_tag is None:
-            conditions.append((f"flows.{name}.trigger", fr.trigger))
-        if fr.goal is not None:
-            conditions.append((f"flows.{name}.goal", fr.goal))
     failures: dict[str, list[str]] = {}
     ctx = RowContext(now, config.tz, state)
     for rec in rows:
-        ctx.key = rec.key
-        ctx.tags = set()
-        for tag, expr in rules.tags:
-            try:
-                if expr(rec.values, ctx):
-                    ctx.tags.add(tag)
-            except ExpressionRuntimeError:
-                pass  # reported below, with its own path
-        for where, expr in conditions:
-            try:
-                expr(rec.values, ctx)
-            except ExpressionRuntimeError as exc:
-                failures.setdefault(where, []).append(f"row {rec.line} ({rec.key}): "
-                                                      f"{exc.message}")
+        def failed(where: str, exc: ExpressionRuntimeError, rec: Record = rec) -> None:
+            failures.setdefault(where, []).append(f"row {rec.line} ({rec.key}): {exc.message}")
+
+        row = RowConditions(rules, rec, ctx, on_error=failed)
+        row.tags()
+        for name in rules.flows:
+            row.triggered(name)
+            row.goal_met(name)
     findings = []
     for where, problems in failures.items():
         every = " — on every row: sync would act on no one" if len(problems) == len(rows) else ""
@@ -226,8 +215,9 @@ def _render_findings(config: Config, templates: Templates, broken: set[str],
             variants: list[str | None] = [*(step.variants or {})] or [None]
             for variant in variants:
                 for rec in rows:
-                    send = _sample_send(rec.key, flow_name, i, len(flow.steps), step, now,
-                                        variant)
+                    sample = Enrollment(key=rec.key, flow=flow_name, entry=1, entered_at=now,
+                                        anchor_at=None, next_step=i)
+                    send = next_send(sample, flow, variant)
                     name = template_name(send, templates)
                     if name in broken or failures.get(name, 0) >= MAX_PER_TEMPLATE:
                         break
@@ -257,11 +247,3 @@ def _ad_marker_findings(config: Config, templates: Templates, rec: Record,
         return [Finding("warning", where, "an ad without '(광고)' at the start of the subject; "
                         "set [sending] compliance = \"kr\" to add it and the footer")]
     return []
-
-
-def _sample_send(key: str, flow: str, i: int, n: int, step: StepSettings, now: datetime,
-                 variant: str | None) -> PlannedSend:
-    e = Enrollment(key=key, flow=flow, entry=1, entered_at=now, anchor_at=None)
-    return PlannedSend(key=key, flow=flow, step=i, steps=n, channel=step.channel,
-                       template=step.template, kind=step.kind, due_at=now, enrollment=e,
-                       idem_key=idempotency_key(key, flow, 1, i), variant=variant)

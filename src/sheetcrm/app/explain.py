@@ -13,10 +13,11 @@ from datetime import datetime
 
 from sheetcrm.app.runner import prepare
 from sheetcrm.config import Config
-from sheetcrm.core.engine import idempotency_key
+from sheetcrm.core.engine import next_send
+from sheetcrm.core.evaluate import RowConditions
 from sheetcrm.core.messages import build_message, template_name
 from sheetcrm.core.projection import flow_text
-from sheetcrm.core.rules import RowContext, Rules, compile_rules
+from sheetcrm.core.rules import RowContext, compile_rules
 from sheetcrm.errors import SheetcrmError, TemplateError
 from sheetcrm.ledger import Ledger
 from sheetcrm.model import Enrollment, EnrollmentStatus, LedgerState, Plan, PlannedSend, Record
@@ -59,23 +60,18 @@ def explain(config: Config, now: datetime, key: str, only_flow: str | None = Non
         problem = next((e.message for e in plan.errors if e.key == key), None)
         raise SheetcrmError(problem or f"no row has the key {key!r}")
 
-    ctx = RowContext(now, config.tz, state)
-    ctx.key = key
-    tags: dict[str, bool] = {}
-    if rec.ok:
-        for tag, expr in rules.tags:
-            tags[tag] = bool(expr(rec.values, ctx))
-        ctx.tags = {t for t, on in tags.items() if on}
-    explainer = _Explainer(config, now, plan, state, rec, ctx, rules)
+    row = RowConditions(rules, rec, RowContext(now, config.tz, state))
+    tags = row.tags() if rec.ok else {}
+    explainer = _Explainer(config, plan, state, rec, row)
     flows = [explainer.flow(name) for name in config.flows if only_flow in (None, name)]
     return RowExplanation(key, rec.line, tags, rec.errors, flows)
 
 
 class _Explainer:
-    def __init__(self, config: Config, now: datetime, plan: Plan, state: LedgerState,
-                 rec: Record, ctx: RowContext, rules: Rules) -> None:
-        self.config, self.now, self.plan, self.state = config, now, plan, state
-        self.rec, self.ctx, self.rules = rec, ctx, rules
+    def __init__(self, config: Config, plan: Plan, state: LedgerState, rec: Record,
+                 row: RowConditions) -> None:
+        self.config, self.now, self.plan, self.state = config, plan.now, plan, state
+        self.rec, self.row = rec, row
         self.templates = Templates(config.templates_dir)
 
     def flow(self, name: str) -> FlowTrail:
@@ -83,13 +79,10 @@ class _Explainer:
         if not self.rec.ok:
             trail.decision = "row has errors: nothing is done until they are fixed"
             return trail
-        settings, fr = self.config.flows[name], self.rules.flows[name]
-        triggered = (fr.trigger_tag in self.ctx.tags if fr.trigger_tag
-                     else bool(fr.trigger(self.rec.values, self.ctx)))
-        trail.trail.append(f"trigger {settings.trigger!r} is {triggered}")
-        if fr.goal is not None:
-            met = bool(fr.goal(self.rec.values, self.ctx))
-            trail.trail.append(f"goal {settings.goal!r} is {met}")
+        settings = self.config.flows[name]
+        trail.trail.append(f"trigger {settings.trigger!r} is {self.row.triggered(name)}")
+        if settings.goal:
+            trail.trail.append(f"goal {settings.goal!r} is {self.row.goal_met(name)}")
         for m in self.plan.moves:
             if m.key == self.rec.key and m.flow == name:
                 trail.trail.append(f"this run: {m.action}" + (f" ({m.detail})" if m.detail else ""))
@@ -119,14 +112,10 @@ class _Explainer:
         if e.status != EnrollmentStatus.ACTIVE:
             trail.decision = f"exited ({e.exit_reason or e.status})"
             return
-        flow = self.config.flows[name]
-        step = flow.steps[e.next_step]
-        due = (e.anchor_at or e.entered_at) + step.after
-        trail.decision = f"waiting: step {e.next_step + 1}/{len(flow.steps)} is due {self._t(due)}"
-        self._render(trail, PlannedSend(
-            key=key, flow=name, step=e.next_step, steps=len(flow.steps), channel=step.channel,
-            template=step.template, kind=step.kind, due_at=due, enrollment=e,
-            idem_key=idempotency_key(key, name, e.entry, e.next_step)))
+        waiting = next_send(e, self.config.flows[name])
+        trail.decision = (f"waiting: step {waiting.step + 1}/{waiting.steps} is due "
+                          f"{self._t(waiting.due_at)}")
+        self._render(trail, waiting)
 
     def _latest(self, flow: str) -> Enrollment | None:
         for e in reversed(self.plan.enrollments):

@@ -20,7 +20,8 @@ from sheetcrm import faults
 from sheetcrm.channels import make_channel
 from sheetcrm.channels.base import Channel
 from sheetcrm.config import Config
-from sheetcrm.core.engine import make_plan
+from sheetcrm.core.engine import RunOptions, make_plan
+from sheetcrm.core.evaluate import RowConditions
 from sheetcrm.core.guards import load_suppression
 from sheetcrm.core.messages import build_message
 from sheetcrm.core.projection import column_ownership, project
@@ -147,15 +148,6 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-@dataclass(frozen=True)
-class RunOptions:
-    """The operator's explicit decisions for one run (``sync`` / ``plan`` flags)."""
-
-    allow_blast: bool = False  # send more than the blast-radius limit
-    allow_flow_change: bool = False  # let a new flow message a removed flow's customers
-    restore_from_sheet: bool = False  # take flow state from the sheet for unknown rows
-
-
 def require_templates(config: Config, templates: Templates) -> None:
     """Every step's template exists and compiles, or the run does not start.
 
@@ -185,9 +177,7 @@ def prepare(config: Config, state: LedgerState, now: datetime, table: Table,
     faults.checkpoint("after-read")
     records = read_records(snapshot, config)
     plan = make_plan(records, state, now, config, rules, suppressed=suppressed,
-                     allow_blast=options.allow_blast,
-                     restore_from_sheet=options.restore_from_sheet,
-                     allow_flow_change=options.allow_flow_change)
+                     options=options)
     plan.owned_columns, foreign = column_ownership(snapshot.header, plan.records, config,
                                                    state.owned_columns)
     if foreign:
@@ -272,10 +262,9 @@ def _sync_locked(config: Config, now: datetime, ledger: Ledger,
         _apply_to_state(plan, state)
         faults.checkpoint("after-enroll")
         _record_skips(plan, ledger, now, run_id)
-        fresh = FreshCheck(config, rules, table, state, now, read_at)
-        down: dict[str, str] = {}
-        outcomes = _send_all(plan, config, ledger, state, now, run_id, opened, own_channels,
-                             stop, fresh, down, templates)
+        sending = _Sending(config, ledger, now, run_id, templates, opened, own_channels, stop,
+                           FreshCheck(config, rules, table, state, now, read_at))
+        outcomes = _send_all(sending, plan, state)
         with gc_paused():
             updates = project(plan.records, plan.tags, state, config)
         faults.checkpoint("before-write")
@@ -284,7 +273,7 @@ def _sync_locked(config: Config, now: datetime, ledger: Ledger,
         if plan.flows_seen is not None:
             ledger.record_flows(plan.flows_seen, plan.retired_flows, now)
         result = RunResult(plan, updates, outcomes, recovered, report, executed=True,
-                           channels_down=down)
+                           channels_down=sending.down)
         result.seconds = time.perf_counter() - started
         result.requests = int(getattr(table, "requests", 0)) - requests_before
         ledger.finish_run(run_id, now, result.status, result.details())
@@ -339,10 +328,28 @@ def _recover_interrupted(config: Config, ledger: Ledger, now: datetime,
     return notes
 
 
-def _send_all(plan: Plan, config: Config, ledger: Ledger, state: LedgerState, now: datetime,
-              run_id: int, opened: dict[str, Channel], own: bool,
-              stop: Callable[[], bool] | None, fresh: FreshCheck,
-              down: dict[str, str], templates: Templates) -> list[SendOutcome]:
+@dataclass
+class _Sending:
+    """What sending the due messages of one sync run needs."""
+
+    config: Config
+    ledger: Ledger
+    now: datetime
+    run_id: int
+    templates: Templates
+    opened: dict[str, Channel]  # channels by name, opened so far or injected
+    own: bool  # the run opens (and closes) its own channels
+    stop: Callable[[], bool] | None
+    fresh: FreshCheck
+    down: dict[str, str] = field(default_factory=dict)  # channel -> why it is down
+
+    def channel(self, name: str) -> Channel:
+        return _channel(name, self.config, self.opened, self.own)
+
+
+def _send_all(run: _Sending, plan: Plan, state: LedgerState) -> list[SendOutcome]:
+    config, ledger, now = run.config, run.ledger, run.now
+    stop, fresh, down = run.stop, run.fresh, run.down
     by_key = {r.key: r for r in plan.records}
     outcomes = []
     for send in plan.sends:
@@ -360,18 +367,18 @@ def _send_all(plan: Plan, config: Config, ledger: Ledger, state: LedgerState, no
         rec = fresh.record(send.key) or by_key[send.key]
         try:
             message = build_message(rec, send, plan.tags.get(send.key, []), now, config,
-                                    templates)
+                                    run.templates)
         except TemplateError as exc:
             plan.row_error(rec, f"template {send.template}: {exc}")
             outcomes.append(SendOutcome(send, "error", str(exc)))
             continue
         claim = _record(send, SendStatus.PENDING, now)
-        if not ledger.claim_send(claim, run_id):
+        if not ledger.claim_send(claim, run.run_id):
             outcomes.append(SendOutcome(send, "skipped", "already claimed"))
             continue
         faults.checkpoint("after-claim")
         try:
-            delivery = _channel(send.channel, config, opened, own).send(message)
+            delivery = run.channel(send.channel).send(message)
         except ChannelError as exc:
             if exc.uncertain:
                 # The message may have arrived: treated exactly like a crash right
@@ -474,15 +481,10 @@ class FreshCheck:
         rec = self.records.get(send.key)
         if rec is None or not rec.ok:
             return "row gone or unreadable"
-        ctx = RowContext(self.now, self.config.tz, self.state)
-        ctx.key = rec.key
-        ctx.tags = {tag for tag, expr in self.rules.tags if expr(rec.values, ctx)}
-        flow = self.rules.flows[send.flow]
-        if flow.goal is not None and flow.goal(rec.values, ctx):
+        row = RowConditions(self.rules, rec, RowContext(self.now, self.config.tz, self.state))
+        if row.goal_met(send.flow):
             return "goal met"
-        triggered = (flow.trigger_tag in ctx.tags if flow.trigger_tag
-                     else flow.trigger(rec.values, ctx))
-        if not triggered and send.enrollment.via != "handoff":
+        if not row.triggered(send.flow) and send.enrollment.via != "handoff":
             return "trigger no longer true"
         return ""
 

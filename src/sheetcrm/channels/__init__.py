@@ -13,11 +13,12 @@ from typing import Any
 from pydantic import BaseModel, SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 
-from sheetcrm.channels.base import Channel, Delivery, Message
+from sheetcrm.channels.base import Channel
 from sheetcrm.channels.outbox import OutboxChannel, OutboxSettings
 from sheetcrm.channels.smtp import SmtpChannel, SmtpSettings
 from sheetcrm.channels.webhook import WebhookChannel, WebhookSettings, redact_url
 from sheetcrm.errors import ConfigError
+from sheetcrm.model import Delivery, Message
 
 __all__ = [
     "CHANNEL_TYPES",

@@ -1,35 +1,17 @@
-"""The channel interface: one file per channel under ``sheetcrm/channels/``."""
+"""The channel interface: one file per channel under ``sheetcrm/channels/``.
+
+A channel takes a rendered ``Message`` and reports a ``Delivery``; both are plain
+domain types in ``sheetcrm.model`` (the planner builds messages without knowing any
+channel), named here too for the channels that implement this protocol.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
+from sheetcrm.model import Delivery, Message
 
-@dataclass(frozen=True)
-class Message:
-    """A rendered message, ready for a channel.
-
-    ``idempotency_key`` is unique per (row key, flow, entry, step): email uses it
-    for the Message-ID, webhooks for ``webhook-id``, the outbox for the file name.
-    """
-
-    idempotency_key: str
-    recipient: str  # email address for email channels; the row key for webhooks
-    subject: str
-    text: str
-    html: str | None = None
-    kind: str = "transactional"  # "transactional" | "ad"
-    payload: dict[str, Any] | None = None  # webhook body; None -> channel default
-    meta: dict[str, str] = field(default_factory=dict)  # key, flow, step, template
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """What a channel reports after a successful send."""
-
-    message_id: str
-    detail: str = ""  # e.g. the outbox file path or the HTTP status
+__all__ = ["Channel", "Delivery", "Message"]
 
 
 class Channel(Protocol):

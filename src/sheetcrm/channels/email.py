@@ -23,8 +23,8 @@ from urllib.parse import quote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from sheetcrm.channels.base import Message
 from sheetcrm.errors import ChannelError
+from sheetcrm.model import Message
 
 # Control characters (CR, LF, NUL, ...) and everything str.splitlines() treats as a
 # line break: any of them in a header value could end the header early.

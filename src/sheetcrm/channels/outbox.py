@@ -17,10 +17,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from sheetcrm.channels.base import Delivery, Message
 from sheetcrm.channels.email import EmailSettings, build_email, email_bytes
 from sheetcrm.errors import ChannelError
 from sheetcrm.fsutil import atomic_write
+from sheetcrm.model import Delivery, Message
 
 
 class OutboxSettings(EmailSettings):

@@ -32,10 +32,10 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from sheetcrm.channels.base import Delivery, Message
 from sheetcrm.channels.deadline import Deadline, capped, watch
 from sheetcrm.channels.email import EmailSettings, build_email, email_bytes, needs_smtputf8, shown
 from sheetcrm.errors import ChannelError
+from sheetcrm.model import Delivery, Message
 from sheetcrm.redact import mask
 
 MAX_ADDRESS = 254  # octets: RFC 5321's 256-octet path minus its angle brackets

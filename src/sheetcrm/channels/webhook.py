@@ -35,9 +35,9 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from sheetcrm.channels.base import Delivery, Message
 from sheetcrm.channels.deadline import Deadline, watch
 from sheetcrm.errors import ChannelError
+from sheetcrm.model import Delivery, Message
 
 MAX_BACKOFF = 30.0  # seconds; the exponential backoff never waits longer
 MAX_RETRY_AFTER = 60.0  # seconds; a longer Retry-After is cut to this

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from sheetcrm.config import Config, FlowSettings, _quote_key
+from sheetcrm.core.evaluate import RowConditions
 from sheetcrm.core.guards import Guards, blast_radius_limit
 from sheetcrm.core.projection import UnreadableFlowCell, enrollments_from_sheet
-from sheetcrm.core.rules import FlowRules, RowContext, Rules
+from sheetcrm.core.rules import RowContext, Rules
 from sheetcrm.expressions import ExpressionRuntimeError
 from sheetcrm.model import (
     DELIVERED,
@@ -40,25 +42,46 @@ def idempotency_key(key: str, flow: str, entry: int, step: int) -> str:
     return f"sc-{flow}-e{entry}-s{step + 1}-{digest}"
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """The operator's explicit decisions for one run (``sync`` / ``plan`` flags)."""
+
+    allow_blast: bool = False  # send more than the blast-radius limit
+    allow_flow_change: bool = False  # let a new flow message a removed flow's customers
+    restore_from_sheet: bool = False  # take flow state from the sheet for unknown rows
+
+
+@dataclass
+class _Run:
+    """What planning each row of one run shares."""
+
+    plan: Plan
+    config: Config
+    rules: Rules
+    state: LedgerState
+    guards: Guards
+
+
 def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
               rules: Rules, *, suppressed: frozenset[str] = frozenset(),
-              allow_blast: bool = False, restore_from_sheet: bool = False,
-              allow_flow_change: bool = False) -> Plan:
+              options: RunOptions = RunOptions()) -> Plan:
     """Plan one run. ``state`` is not modified: changed enrollments are copies.
 
-    ``allow_blast`` lets a run send more than the blast-radius limit, and
-    ``allow_flow_change`` lets a new flow message customers of a flow removed from the
-    config (explicit operator decisions: ``sync --allow-blast``,
+    ``options.allow_blast`` lets a run send more than the blast-radius limit, and
+    ``options.allow_flow_change`` lets a new flow message customers of a flow removed
+    from the config (explicit operator decisions: ``sync --allow-blast``,
     ``--allow-flow-change``). Flow state is taken from the sheet's flow column only
-    when the ledger is new or with ``restore_from_sheet`` (``--restore-from-sheet``).
+    when the ledger is new or with ``options.restore_from_sheet``
+    (``--restore-from-sheet``). ``suppressed`` holds the keys and addresses never to
+    advertise to.
     """
     plan = Plan(now=now, rows_read=len(table.records) + len(table.problems),
                 records=table.records, tags={})
     for p in table.problems:
         plan.errors.append(RowError(p.line, p.key, p.message))
+    run = _Run(plan, config, rules, state, Guards(config, now, state, suppressed))
     ctx = RowContext(now, config.tz, state)
-    guards = Guards(config, now, state, suppressed)
-    restoring = bool(config.writeback.flow) and (state.fresh or restore_from_sheet)
+    restoring = bool(config.writeback.flow) and (state.fresh or options.restore_from_sheet)
     known = {key for key, _ in state.enrollments} if restoring else set()
     failures: Counter[str] = Counter()
     evaluated = 0
@@ -66,13 +89,12 @@ def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
         if not rec.ok:
             plan.errors.extend(RowError(rec.line, rec.key, m) for m in rec.errors)
             continue
-        ctx.key = rec.key
-        ctx.tags = set()
         marks = _marks(plan)
+        row = RowConditions(rules, rec, ctx)
         try:
             restored = _restore_from_sheet(rec, plan, config, known, now) if restoring else {}
             evaluated += 1
-            _plan_row(rec, ctx, plan, config, rules, guards, restored)
+            _plan_row(run, rec, row, restored)
         except ExpressionRuntimeError as exc:
             _undo(plan, marks)  # nothing is done for a row that cannot be evaluated
             failures[exc.source] += 1
@@ -83,7 +105,9 @@ def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
             rec.keep = (*rec.keep, config.writeback.flow or "")
             plan.row_error(rec, str(exc))
             continue
-        tags = [t for t, _ in rules.tags if t in ctx.tags]
+        finally:
+            plan.evaluations += row.evaluations
+        tags = [tag for tag, on in row.tags().items() if on]
         plan.tags[rec.key] = tags
         if config.writeback.tags:
             before_cell = rec.current.get(config.writeback.tags, "")
@@ -93,9 +117,9 @@ def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
     plan.errors.sort(key=lambda e: e.line)
     plan.broken_rules = [_rule_path(source, config) for source, n in failures.items()
                          if n == evaluated]
-    _check_flow_changes(plan, state, config, allow_flow_change)
+    _check_flow_changes(plan, state, config, options.allow_flow_change)
     limit = blast_radius_limit(config, plan.rows_read)
-    if limit is not None and len(plan.sends) > limit and not allow_blast:
+    if limit is not None and len(plan.sends) > limit and not options.allow_blast:
         reason = (f"blast-radius stop: {len(plan.sends)} sends due, more than the limit of "
                   f"{limit} per run; check the rules, then sync --allow-blast to send them")
         plan.held[:0] = [HeldSend(s, reason) for s in plan.sends]
@@ -182,37 +206,26 @@ def _check_flow_changes(plan: Plan, state: LedgerState, config: Config,
     plan.flows_seen = None
 
 
-def _plan_row(rec: Record, ctx: RowContext, plan: Plan, config: Config, rules: Rules,
-              guards: Guards, restored: dict[str, Enrollment]) -> None:
-    values = rec.values
-    for tag, expr in rules.tags:
-        plan.evaluations += 1
-        if expr(values, ctx):
-            ctx.tags.add(tag)
-    for name, flow_rules in rules.flows.items():
-        _plan_flow(rec, ctx, plan, config, config.flows[name], flow_rules, guards, restored)
+def _plan_row(run: _Run, rec: Record, row: RowConditions,
+              restored: dict[str, Enrollment]) -> None:
+    row.tags()
+    for name in run.rules.flows:
+        _plan_flow(run, rec, row, name, restored.get(name))
 
 
-def _plan_flow(rec: Record, ctx: RowContext, plan: Plan, config: Config,
-               flow: FlowSettings, fr: FlowRules, guards: Guards,
-               restored: dict[str, Enrollment]) -> None:
-    values, key, now = rec.values, rec.key, plan.now
-    current = ctx.state.enrollments.get((key, fr.name)) or restored.get(fr.name)
+def _plan_flow(run: _Run, rec: Record, row: RowConditions, name: str,
+               restored: Enrollment | None) -> None:
+    plan, config, key, now = run.plan, run.config, rec.key, run.plan.now
+    flow = config.flows[name]
+    current = run.state.enrollments.get((key, name)) or restored
     active = current is not None and current.status == EnrollmentStatus.ACTIVE
-    if fr.trigger_tag is not None:
-        triggered = fr.trigger_tag in ctx.tags
-    else:
-        plan.evaluations += 1
-        triggered = bool(fr.trigger(values, ctx))
-    handoff = (not active and fr.name in config.handoffs
-               and _handed_off(key, fr.name, current, ctx, config)
+    triggered = row.triggered(name)
+    handoff = (not active and name in config.handoffs
+               and _handed_off(key, name, current, run)
                and _may_reenter(current, flow, now))
     if not active and not handoff and (not triggered or not _may_reenter(current, flow, now)):
         return
-    converted = False
-    if fr.goal is not None:
-        plan.evaluations += 1
-        converted = bool(fr.goal(values, ctx))
+    converted = row.goal_met(name)
 
     if active:
         assert current is not None
@@ -224,44 +237,57 @@ def _plan_flow(rec: Record, ctx: RowContext, plan: Plan, config: Config,
                 e.exit(EnrollmentStatus.CONVERTED, "goal met", now)
             else:
                 e.exit(EnrollmentStatus.LEFT, "trigger no longer true", now)
-            plan.moves.append(FlowMove(key, fr.name, e.status, e.exit_reason or ""))
+            plan.moves.append(FlowMove(key, name, e.status, e.exit_reason or ""))
             return
         enrollment = current  # copied below only if a step is due
     elif converted:
         return  # the goal is already met: nothing to persuade
     else:
-        enrollment = _enter(rec, flow, fr.name, now, config, current, handoff)
-        plan.moves.append(FlowMove(key, fr.name, "enter",
-                                   _entry_detail(enrollment, flow)))
+        enrollment = _enter(run, rec, name, current, handoff)
+        plan.moves.append(FlowMove(key, name, "enter", _entry_detail(enrollment)))
         skipped = _skip_overdue(enrollment, flow, now)
         if skipped:
-            plan.moves.append(FlowMove(key, fr.name, "skip", skipped))
+            plan.moves.append(FlowMove(key, name, "skip", skipped))
         plan.enrollments.append(enrollment)
         if enrollment.status != EnrollmentStatus.ACTIVE:
             return
 
-    step_i = enrollment.next_step
-    step = flow.steps[step_i]
-    due = _base(enrollment) + step.after
-    if due > now:
+    if step_due(enrollment, flow) > now:
         return
     if enrollment is current:
         enrollment = _changeable(current, plan)
-    variant = _variant(key, fr.name, step_i, step.variants) if step.variants else None
-    send = PlannedSend(
-        key=key, flow=fr.name, step=step_i, steps=len(flow.steps), channel=step.channel,
-        template=step.template, kind=step.kind, due_at=due, enrollment=enrollment,
-        idem_key=idempotency_key(key, fr.name, enrollment.entry, step_i), variant=variant,
-    )
-    if send.idem_key in ctx.state.sent_keys:
+    send = next_send(enrollment, flow)
+    if send.idem_key in run.state.sent_keys:
         hold: Hold | None = Hold("already recorded in the ledger")
     else:
-        hold = guards.check(send, rec)
+        hold = run.guards.check(send, rec)
     if hold is not None:
         plan.held.append(HeldSend(send, hold.reason, hold.skip))
     else:
-        guards.let_through(send)
+        run.guards.let_through(send)
         plan.sends.append(send)
+
+
+def next_send(e: Enrollment, flow: FlowSettings, variant: str | None = None) -> PlannedSend:
+    """The send of ``e``'s next step: when it is due, its idempotency key, its variant.
+
+    The A/B variant is the customer's own (a stable draw from key, flow and step)
+    unless ``variant`` names one (``check`` renders every variant).
+    """
+    i = e.next_step
+    step = flow.steps[i]
+    if variant is None and step.variants:
+        variant = _variant(e.key, e.flow, i, step.variants)
+    return PlannedSend(
+        key=e.key, flow=e.flow, step=i, steps=len(flow.steps), channel=step.channel,
+        template=step.template, kind=step.kind, due_at=step_due(e, flow), enrollment=e,
+        idem_key=idempotency_key(e.key, e.flow, e.entry, i), variant=variant,
+    )
+
+
+def step_due(e: Enrollment, flow: FlowSettings) -> datetime:
+    """When ``e``'s next step falls due: its delay after the entry (or the anchor)."""
+    return _base(e) + flow.steps[e.next_step].after
 
 
 def _changeable(e: Enrollment, plan: Plan) -> Enrollment:
@@ -311,11 +337,10 @@ def _may_reenter(current: Enrollment | None, flow: FlowSettings, now: datetime) 
     return now - current.exited_at >= flow.reentry
 
 
-def _handed_off(key: str, flow: str, current: Enrollment | None, ctx: RowContext,
-                config: Config) -> bool:
+def _handed_off(key: str, flow: str, current: Enrollment | None, run: _Run) -> bool:
     """A flow with ``then = <this flow>`` finished for this key since its last entry here."""
-    for source in config.handoffs.get(flow, ()):
-        done = ctx.state.enrollments.get((key, source))
+    for source in run.config.handoffs.get(flow, ()):
+        done = run.state.enrollments.get((key, source))
         if done is None or done.status != "finished" or done.exited_at is None:
             continue
         if current is None or current.entered_at < done.exited_at:
@@ -323,20 +348,22 @@ def _handed_off(key: str, flow: str, current: Enrollment | None, ctx: RowContext
     return False
 
 
-def _enter(rec: Record, flow: FlowSettings, name: str, now: datetime, config: Config,
-           previous: Enrollment | None, handoff: bool) -> Enrollment:
+def _enter(run: _Run, rec: Record, name: str, previous: Enrollment | None,
+           handoff: bool) -> Enrollment:
+    flow = run.config.flows[name]
     anchor_at = None
     if flow.anchor:
-        anchor_at = _as_datetime(rec.values.get(flow.anchor), config)
+        anchor_at = _as_datetime(rec.values.get(flow.anchor), run.config)
     return Enrollment(
-        key=rec.key, flow=name, entry=previous.entry + 1 if previous else 1, entered_at=now,
+        key=rec.key, flow=name, entry=previous.entry + 1 if previous else 1,
+        entered_at=run.plan.now,
         anchor_at=anchor_at,
         holdout=flow.holdout > 0 and _bucket(rec.key, name, "holdout") < flow.holdout,
         via="handoff" if handoff else "trigger",
     )
 
 
-def _entry_detail(e: Enrollment, flow: FlowSettings) -> str:
+def _entry_detail(e: Enrollment) -> str:
     parts = []
     if e.via == "handoff":
         parts.append("handed over")
@@ -366,8 +393,7 @@ def _skip_overdue(e: Enrollment, flow: FlowSettings, now: datetime) -> str:
     """Skip steps overdue by more than the grace at entry: no blast over an old list."""
     skipped = []
     while e.next_step < len(flow.steps):
-        due = _base(e) + flow.steps[e.next_step].after
-        if now - due <= flow.grace:
+        if now - step_due(e, flow) <= flow.grace:
             break
         skipped.append(str(e.next_step + 1))
         e.next_step += 1

@@ -12,9 +12,8 @@ from datetime import datetime
 from email.utils import format_datetime
 from typing import Any
 
-from sheetcrm.channels.base import Message
 from sheetcrm.config import Config
-from sheetcrm.model import PlannedSend, Record
+from sheetcrm.model import Message, PlannedSend, Record
 from sheetcrm.templates import Rendered, Templates
 
 AD_MARKER = "(광고)"
