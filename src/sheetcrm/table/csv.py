@@ -52,9 +52,10 @@ try:
 except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
+from sheetcrm.config.table import CsvTableSettings
 from sheetcrm.errors import BackendError, ConfigError
 from sheetcrm.model import CellUpdate, Snapshot, WriteReport
-from sheetcrm.table.base import column_positions, match_rows
+from sheetcrm.table.base import TableContext, column_positions, match_rows
 
 _MAX_ATTEMPTS = 5  # rewrites tried while the file keeps changing under us
 _BUSY_PAUSE = 0.005  # seconds, times the attempt: a program is writing the file right now
@@ -91,6 +92,12 @@ class CsvTable:
         self.concurrent_saves = 0
         #: Of those, saves that landed in the instant before the swap and were given back.
         self.saves_given_back = 0
+
+    @classmethod
+    def from_settings(cls, settings: CsvTableSettings, context: TableContext) -> CsvTable:
+        """The table of ``[table] backend = "csv"``; ``path`` is relative to the config."""
+        return cls(context.resolve(settings.path), encoding=settings.encoding,
+                   delimiter=settings.delimiter)
 
     @property
     def encoding(self) -> str | None:
