@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from test_csv_race import stress  # noqa: E402
 
-from sheetcrm.table import csv as csv_table  # noqa: E402
+from sheetcrm import fsutil  # noqa: E402
 
 
 def main() -> None:
@@ -43,9 +43,9 @@ def main() -> None:
     args = parser.parse_args()
 
     results = []
-    exchange = csv_table._renameat2
+    exchange = fsutil._renameat2
     for mode in args.modes.split(","):
-        csv_table._renameat2 = exchange if mode == "exchange" else (lambda: None)
+        fsutil._renameat2 = exchange if mode == "exchange" else (lambda: None)
         for style in args.styles.split(","):
             with tempfile.TemporaryDirectory() as folder:
                 figures = stress(Path(folder), style=style, seconds=args.seconds,
@@ -57,7 +57,7 @@ def main() -> None:
                   f"gave up {figures['gave_up']:4}  detected {figures['concurrent_saves']:5}  "
                   f"given back {figures['saves_given_back']:4}  losses {figures['losses']}",
                   flush=True)
-    csv_table._renameat2 = exchange
+    fsutil._renameat2 = exchange
     if args.json:
         args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
 

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
+from sheetcrm import fsutil
 from sheetcrm.errors import BackendError
 from sheetcrm.model import CellUpdate
-from sheetcrm.table import csv as csv_table
 from sheetcrm.table.csv import CsvTable
 
 ORIGINAL = b"id,phone,status\n1,111,new\n2,222,new\n"
@@ -179,7 +179,7 @@ def refusing_exchange() -> Callable[..., int]:
                          ids=["no renameat2", "filesystem refuses"])
 def test_without_the_exchange_writes_replace_and_still_redo_on_a_save(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exchange) -> None:
-    monkeypatch.setattr(csv_table, "_renameat2", lambda: exchange() if exchange else None)
+    monkeypatch.setattr(fsutil, "_renameat2", lambda: exchange() if exchange else None)
     path = make(tmp_path)
     theirs = b"id,phone,status\n1,111,new\n2,999,new\n"
     table = Operator(path, before_replace=[lambda p: save_by_rename(p, theirs)])

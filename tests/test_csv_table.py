@@ -14,7 +14,8 @@ import pytest
 
 from sheetcrm.errors import BackendError, ConfigError
 from sheetcrm.model import CellUpdate
-from sheetcrm.table.csv import CsvTable, _records, _unquote
+from sheetcrm.table.csv import CsvTable
+from sheetcrm.table.csv_text import split_records, unquote
 
 BOM = codecs.BOM_UTF8
 
@@ -26,7 +27,7 @@ def make(tmp_path: Path, data: bytes, name: str = "customers.csv") -> Path:
 
 
 def rows_by_tokenizer(text: str, delimiter: str = ",") -> list[list[str]]:
-    return [[_unquote(raw) for raw in rec.raws] for rec in _records(text, delimiter)]
+    return [[unquote(raw) for raw in rec.raws] for rec in split_records(text, delimiter)]
 
 
 def rows_by_csv(text: str, delimiter: str = ",") -> list[list[str]]:
@@ -442,7 +443,7 @@ def test_tokenizer_agrees_with_csv_reader(text: str) -> None:
 def test_tokenizer_spans_cover_the_text(text: str) -> None:
     """Fields are contiguous: joining raw fields gives back each record's text."""
     pos = 0
-    for record in _records(text, ","):
+    for record in split_records(text, ","):
         assert record.start >= pos
         assert text[record.start : record.end] == ",".join(record.raws)
         for raw, (start, end) in zip(record.raws, record.spans(), strict=True):

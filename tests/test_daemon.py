@@ -49,7 +49,7 @@ from sheetcrm.daemon import (
     human_duration,
 )
 from sheetcrm.errors import ConfigError, LockedError
-from sheetcrm.lock import RunLock, lock_held, probe
+from sheetcrm.fsutil import RunLock, lock_held, probe
 
 STATE = Path(".sheetcrm/state.db")
 LOCK = Path(".sheetcrm/sync.lock")

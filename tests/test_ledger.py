@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from sheetcrm.fsutil import StateFileError
 from sheetcrm.ledger import SCHEMA_VERSION, Ledger
-from sheetcrm.lock import StateFileError
 
 # The version-1 schema, as the first release wrote it.
 V1 = """

@@ -70,8 +70,16 @@ from sheetcrm.app.runner import RunResult, lock_path, sync
 from sheetcrm.config import Config, crontab_trigger, load_config, parse_duration
 from sheetcrm.core.rules import compile_rules
 from sheetcrm.errors import ConfigError, LockedError, SheetcrmError, TemplateError
+from sheetcrm.fsutil import (
+    WAIT_ENV,
+    RunLock,
+    atomic_write,
+    lock_held,
+    open_private,
+    probe,
+    refuse_link,
+)
 from sheetcrm.ledger import RUN_INTERRUPTED, RUN_RUNNING, Ledger
-from sheetcrm.lock import WAIT_ENV, RunLock, lock_held, open_private, probe, refuse_link
 from sheetcrm.model import SendStatus
 from sheetcrm.table import Table, open_table
 from sheetcrm.templates import Templates
@@ -294,11 +302,8 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     refuse_link(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     text = json.dumps(data, ensure_ascii=False, indent=1, default=str) + "\n"
-    with os.fdopen(open_private(tmp, os.O_WRONLY | os.O_TRUNC), "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    atomic_write(path, text.encode("utf-8"))
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from sheetcrm.errors import ExitStatus, SheetcrmError
-from sheetcrm.lock import open_private
+from sheetcrm.fsutil import open_private
 from sheetcrm.model import (
     SETTLED,
     Enrollment,

@@ -27,8 +27,8 @@ from sheetcrm.core.projection import column_ownership, project
 from sheetcrm.core.rules import RowContext, Rules, compile_rules
 from sheetcrm.core.schema import read_records
 from sheetcrm.errors import ChannelError, ConfigError, TemplateError
+from sheetcrm.fsutil import RunLock
 from sheetcrm.ledger import Ledger
-from sheetcrm.lock import RunLock
 from sheetcrm.model import (
     CellUpdate,
     EnrollmentStatus,

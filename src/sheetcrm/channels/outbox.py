@@ -1,14 +1,15 @@
 """The outbox channel: each message becomes an .eml file in a folder; nothing leaves the machine.
 
 It is the default channel, so a fresh config can run end to end with no account. One
-file per idempotency key, written atomically, makes re-delivery harmless: sending the
-same message again overwrites the same file.
+file per idempotency key makes re-delivery harmless: sending the same message again
+overwrites the same file. Each file is written by ``fsutil.atomic_write``: a crash
+leaves the old file or the whole new one, never half of one, and the temporary name
+(``.<name>.*.tmp``) does not end in .eml, so readers listing the outbox skip it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import tempfile
 from pathlib import Path
@@ -17,6 +18,7 @@ from sheetcrm.channels.base import Delivery, Message
 from sheetcrm.channels.email import build_email, email_bytes
 from sheetcrm.config.channels import OutboxSettings
 from sheetcrm.errors import ChannelError
+from sheetcrm.fsutil import atomic_write
 
 
 def outbox_file_name(idempotency_key: str) -> str:
@@ -24,24 +26,6 @@ def outbox_file_name(idempotency_key: str) -> str:
     digest = hashlib.sha256(idempotency_key.encode("utf-8")).hexdigest()[:32]
     prefix = re.sub(r"[^A-Za-z0-9@._-]+", "-", idempotency_key)[:40].strip("-.")
     return f"{prefix}_{digest}.eml" if prefix else f"{digest}.eml"
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, then rename over ``path``.
-
-    A crash leaves either the old file, or the whole new one, never half of one. The
-    temporary name does not end in .eml, so readers listing the outbox skip it.
-    """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class OutboxChannel:
@@ -65,7 +49,7 @@ class OutboxChannel:
         path = self.folder / outbox_file_name(message.idempotency_key)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            write_atomically(path, email_bytes(msg))
+            atomic_write(path, email_bytes(msg))
         except OSError as exc:
             # Retrying is harmless here (same file), and a full disk may clear up.
             text = f"cannot write {path}: {exc.strerror or exc}"

@@ -1,29 +1,24 @@
 """CSV file backend: fast reads through the stdlib, byte-exact writes.
 
 Reading goes through ``csv.reader`` because it runs at C speed and is the floor the
-other backends are measured against.
-
-Writing cannot round-trip through ``csv.writer``: that would re-quote every field,
-normalise line endings and drop a BOM, and the operator would see their whole file
-change in version control or in Excel's "file changed" prompt. Instead the raw text
-is split into records and fields by a small tokenizer (two regexes that parse exactly
-as ``csv.reader`` with the excel dialect does) which keeps every field's raw text,
-and only the spans of the cells that change are replaced. Every other byte stays.
+other backends are measured against. Writing replaces only the spans of the cells
+that change (``sheetcrm.table.csv_text``): the file's encoding, BOM, line endings
+and the quoting of every other cell stay as they were.
 
 The operator may save the file while sheetcrm writes it, by renaming a new file over
 it or by rewriting it in place. A check ("does it still hold what we read?") followed
 by a rename always leaves a window in which such a save is lost. On Linux the new
-file goes in by an atomic *exchange* instead (``renameat2(RENAME_EXCHANGE)``): the
-file it displaces is then still there to look at, and if it is not exactly what the
-update was based on, or another program still has it open for writing (a read lease
-is refused then), it is the operator's save: it is swapped back in and the update is
-redone on it. Nothing can land unseen between the look and the swap (should
-sheetcrm be killed in between, what came out stays beside the file as
-``.<name>.*.tmp``). Where the exchange is not available (other systems, filesystems
-such as NFS) the check and ``os.replace`` remain, with their window of a few
-microseconds. renameat2 is called
-through ctypes because Python's ``os`` has no binding and the one PyPI wrapper
-(``renameat2``, last released 2022) is not maintained.
+file goes in by an atomic *exchange* instead (``fsutil.exchange``): the file it
+displaces is then still there to look at, and if it is not exactly what the update
+was based on, or another program still has it open for writing
+(``fsutil.being_written``: a read lease is refused then), it is the operator's save:
+it is swapped back in and the update is redone on it. Nothing can land unseen
+between the look and the swap (should sheetcrm be killed in between, what came out
+stays beside the file as ``.<name>.*.tmp``). Where the exchange is not available
+(other systems, filesystems such as NFS) the check and ``os.replace`` remain, with
+their window of a few microseconds. The new file itself is always written by
+``fsutil.write_temp_beside`` (fsynced, with the old file's permissions), and the
+folder is fsynced once it is in place, as ``fsutil.atomic_write`` does.
 """
 
 from __future__ import annotations
@@ -31,39 +26,25 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
-import ctypes
-import errno
-import functools
 import io
 import os
-import re
-import signal
 import stat
-import sys
-import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-try:
-    import fcntl
-except ImportError:  # Windows
-    fcntl = None  # type: ignore[assignment]
-
 from sheetcrm.config.table import CsvTableSettings
 from sheetcrm.errors import BackendError, ConfigError
+from sheetcrm.fsutil import being_written, exchange, fsync_directory, write_temp_beside
 from sheetcrm.model import CellUpdate, Snapshot, WriteReport
-from sheetcrm.table.base import TableContext, column_positions, match_rows
+from sheetcrm.table.base import TableContext
+from sheetcrm.table.csv_text import Rewrite
 
 _MAX_ATTEMPTS = 5  # rewrites tried while the file keeps changing under us
 _BUSY_PAUSE = 0.005  # seconds, times the attempt: a program is writing the file right now
-_RENAME_EXCHANGE = 2  # <linux/fs.h>
-_AT_FDCWD = -100
 _FALLBACK_ENCODING = "cp949"  # Excel on Korean Windows; a superset of EUC-KR
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
-_QUOTED = re.compile(r'"([^"]*(?:""[^"]*)*)"?(.*)', re.DOTALL)
 
 
 class CsvTable:
@@ -175,7 +156,7 @@ class CsvTable:
         assert codec is not None
         if not _is_utf8(codec) and text.encode(codec) != original:
             raise BackendError(f"{self.path}: {codec} does not round-trip; refusing to write")
-        edit = _Rewrite(text, self.delimiter, codec, str(self.path))
+        edit = Rewrite(text, self.delimiter, codec, str(self.path))
         new_text, report = edit.apply(key_column, updates)
         return (None if new_text is None else new_text.encode(codec)), report
 
@@ -241,7 +222,8 @@ class CsvTable:
         the exchange, the file that came out is compared too, and put back if it is
         a save that landed after the check.
         """
-        side: Path | None = _temp_copy(target, new)
+        mode = stat.S_IMODE(target.stat().st_mode)
+        side: Path | None = write_temp_beside(target, new, mode=mode)
         assert side is not None
         try:
             self._before_replace(target)
@@ -250,7 +232,7 @@ class CsvTable:
                 self.concurrent_saves += 1
                 return False
             self._before_swap(target)
-            if not _exchange(side, target):
+            if not exchange(side, target):
                 os.replace(side, target)  # no exchange here: a save since the check is lost
                 side = None
             else:
@@ -270,7 +252,7 @@ class CsvTable:
             if side is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(side)
-        _fsync_directory(target.parent)
+        fsync_directory(target.parent)
         return True
 
     def _give_back(self, target: Path, side: Path, theirs: bytes, ours: bytes) -> None:
@@ -285,13 +267,13 @@ class CsvTable:
         try:
             for _ in range(_MAX_ATTEMPTS):
                 self._before_swap(target)
-                if not _exchange(side, target):
+                if not exchange(side, target):
                     break
                 came, busy = _read_file(side)
                 if not busy and came == expected:
                     with contextlib.suppress(OSError):
                         os.unlink(side)
-                    _fsync_directory(target.parent)
+                    fsync_directory(target.parent)
                     return
                 # A newer save came out: it goes back in, and the one just put in is
                 # what the next swap should bring out.
@@ -308,211 +290,6 @@ class CsvTable:
             "right one, then run again")
 
 
-class _Rewrite:
-    """One pass of applying updates to the decoded text of the file."""
-
-    def __init__(self, text: str, delimiter: str, codec: str, source: str) -> None:
-        self.text = text
-        self.delimiter = delimiter
-        self.codec = codec
-        self.source = source
-        self.records = _records(text, delimiter)
-        self.header = (
-            [_unquote(raw).strip() for raw in self.records[0].raws] if self.records else []
-        )
-
-    def apply(self, key_column: str, updates: list[CellUpdate]) -> tuple[str | None, WriteReport]:
-        """Return the new text (None if nothing changes) and what was done."""
-        key_index = self._key_index(key_column)
-        # Operators type notes in unnamed columns past the header: a new column goes
-        # past the widest row, so none of its cells lands on a note.
-        width = max(len(record.raws) for record in self.records)
-        columns, added = column_positions(self.header, width, updates, self.source)
-        report = WriteReport(columns_added=added)
-        targets = self._targets(key_index, columns, updates, report)
-        edits: list[tuple[int, int, str]] = []
-        if added:
-            header = self.records[0]
-            names = [self._cell_text(self._storable(name)) for name in added]
-            tail = [""] * (width - len(header.raws)) + names
-            edits.append((header.end, header.end, "".join(self.delimiter + t for t in tail)))
-        for index in sorted(targets):
-            row_edits, changed = self._row_edits(self.records[index], targets[index])
-            edits.extend(row_edits)
-            report.cells_written += changed
-            report.rows_written += 1 if changed else 0
-        return (_splice(self.text, edits) if edits else None), report
-
-    def _key_index(self, key_column: str) -> int:
-        """Column number of the key column; a missing one is a setup error."""
-        name = key_column.strip()
-        if name not in self.header:
-            raise BackendError(f"{self.source}: key column {name!r} is not in the header")
-        return self.header.index(name)
-
-    def _targets(
-        self,
-        key_index: int,
-        columns: dict[str, int],
-        updates: list[CellUpdate],
-        report: WriteReport,
-    ) -> dict[int, dict[int, str]]:
-        """Group updates by the record holding their key now; fill missing/ambiguous."""
-        rows_by_key: dict[str, list[int]] = {}
-        for number in range(1, len(self.records)):  # record 0 is the header
-            key = self.records[number].value(key_index).strip()
-            if key:
-                rows_by_key.setdefault(key, []).append(number)
-        targets: dict[int, dict[int, str]] = {}
-        for number, update in match_rows(updates, rows_by_key, report):
-            cells = targets.setdefault(number, {})
-            cells[columns[update.column.strip()]] = self._storable(update.value)
-        return targets
-
-    def _row_edits(
-        self, record: _Record, cells: dict[int, str]
-    ) -> tuple[list[tuple[int, int, str]], int]:
-        """Span replacements for one row, plus fields appended past its end."""
-        edits: list[tuple[int, int, str]] = []
-        appended: dict[int, str] = {}
-        spans = record.spans()
-        for column in sorted(cells):
-            value = cells[column]
-            if record.value(column) == value:
-                continue
-            if column < len(spans):
-                start, end = spans[column]
-                edits.append((start, end, self._cell_text(value)))
-            else:
-                appended[column] = self._cell_text(value)
-        changed = len(edits) + len(appended)
-        if appended:
-            width = len(record.raws)
-            tail = [appended.get(c, "") for c in range(width, max(appended) + 1)]
-            edits.append((record.end, record.end, "".join(self.delimiter + t for t in tail)))
-        return edits, changed
-
-    def _storable(self, value: str) -> str:
-        """The value as the file's encoding can hold it: unencodable characters -> '?'."""
-        try:
-            value.encode(self.codec)
-        except UnicodeEncodeError:
-            return value.encode(self.codec, errors="replace").decode(self.codec)
-        return value
-
-    def _cell_text(self, value: str) -> str:
-        """Raw field text for a value, quoted only when csv.reader would need it."""
-        needs_quotes = (
-            self.delimiter in value
-            or '"' in value
-            or "\r" in value
-            or "\n" in value
-            or value != value.strip()
-        )
-        return '"' + value.replace('"', '""') + '"' if needs_quotes else value
-
-
-@dataclass(frozen=True, slots=True)
-class _Record:
-    """One CSV record: where it is in the text and the raw text of each field.
-
-    The fields are contiguous, separated by one delimiter each, so a field's span
-    follows from the lengths of the ones before it.
-    """
-
-    start: int  # offset of the first character
-    end: int  # offset of the line terminator (len(text) when there is none)
-    raws: list[str]  # raw field text, quotes included; [] for a blank line
-
-    def spans(self) -> list[tuple[int, int]]:
-        """Start and end offsets of every field in the text."""
-        spans = []
-        start = self.start
-        for raw in self.raws:
-            end = start + len(raw)
-            spans.append((start, end))
-            start = end + 1  # past the delimiter
-        return spans
-
-    def value(self, column: int) -> str:
-        """The field's value as csv.reader reads it ("" past the end of the row)."""
-        return _unquote(self.raws[column]) if column < len(self.raws) else ""
-
-
-@functools.lru_cache(maxsize=8)
-def _patterns(delimiter: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
-    """Regexes for one record and one field, mirroring csv.reader (excel dialect).
-
-    A field is either quoted (``""`` inside is a quote; text after the closing quote
-    up to the next delimiter is kept literally, as csv.reader does when not strict;
-    an unclosed quote runs to the end of the text) or bare up to a delimiter or
-    newline. All quantifiers are greedy and the greedy path always matches, so the
-    regex engine never backtracks into another parse.
-    """
-    d = re.escape(delimiter)
-    field = rf'(?:"[^"]*(?:""[^"]*)*(?:"[^{d}\r\n]*)?|[^{d}\r\n]*)'
-    record = rf"{field}(?:{d}{field})*(?P<eol>\r\n|\r|\n|\Z)"
-    return re.compile(record), re.compile(field)
-
-
-def _records(text: str, delimiter: str) -> list[_Record]:
-    """Split text into records keeping raw spans; agrees with csv.reader's rows."""
-    record_re, field_re = _patterns(delimiter)
-    records: list[_Record] = []
-    expected = 0
-    for match in record_re.finditer(text):
-        start, end = match.start(), match.start("eol")
-        if start != expected:  # cannot happen: every position starts a record
-            raise AssertionError(f"CSV tokenizer skipped text at offset {expected}")
-        expected = match.end()
-        if start == match.end():  # the empty match at the end of the text
-            continue
-        content = text[start:end]
-        if not content:
-            raws: list[str] = []
-        elif '"' not in content:
-            raws = content.split(delimiter)
-        else:
-            raws = _split_fields(content, delimiter, field_re)
-        records.append(_Record(start, end, raws))
-    return records
-
-
-def _split_fields(content: str, delimiter: str, field_re: re.Pattern[str]) -> list[str]:
-    """Raw fields of one record that contains quotes (so may hold delimiters)."""
-    raws: list[str] = []
-    pos = 0
-    while True:
-        match = field_re.match(content, pos)
-        assert match is not None  # the field regex matches the empty string
-        raws.append(match.group())
-        pos = match.end()
-        if pos >= len(content):
-            return raws
-        pos += 1  # the delimiter
-
-
-def _unquote(raw: str) -> str:
-    """A raw field's value: strip the quotes, undouble inner ones, keep trailing text."""
-    if not raw.startswith('"'):
-        return raw
-    match = _QUOTED.fullmatch(raw)
-    assert match is not None  # every string starting with a quote matches
-    return match.group(1).replace('""', '"') + match.group(2)
-
-
-def _splice(text: str, edits: list[tuple[int, int, str]]) -> str:
-    """Replace each (start, end) span by its new text; edits are in text order."""
-    pieces: list[str] = []
-    pos = 0
-    for start, end, new in edits:
-        pieces.append(text[pos:start])
-        pieces.append(new)
-        pos = end
-    pieces.append(text[pos:])
-    return "".join(pieces)
-
-
 def _read_bytes(path: Path) -> bytes:
     """The file's bytes, or a BackendError saying why not."""
     try:
@@ -527,78 +304,11 @@ def _read_file(path: Path) -> tuple[bytes, bool]:
     """The file's bytes, and whether another program has it open for writing now."""
     try:
         with open(path, "rb") as handle:
-            return handle.read(), _being_written(handle.fileno())
+            return handle.read(), being_written(handle.fileno())
     except FileNotFoundError as exc:
         raise BackendError(f"{path}: file not found") from exc
     except OSError as exc:
         raise BackendError(_os_message(path, "cannot read", exc)) from exc
-
-
-def _being_written(fd: int) -> bool:
-    """Whether another open file has this one open for writing (Linux; else False).
-
-    Linux refuses a read lease while any writer has the file open. The lease is let
-    go at once; should a writer open the file in that instant, the lease break is
-    signalled with SIGURG (ignored by default) rather than SIGIO (fatal by default).
-    A file owned by another user (EACCES) or a filesystem without leases (EINVAL)
-    gives no answer: False, and the content comparison decides alone.
-    """
-    setlease = getattr(fcntl, "F_SETLEASE", None)
-    if setlease is None:
-        return False
-    try:
-        fcntl.fcntl(fd, fcntl.F_SETSIG, signal.SIGURG)
-        fcntl.fcntl(fd, setlease, fcntl.F_RDLCK)
-    except OSError as exc:
-        return exc.errno == errno.EAGAIN
-    fcntl.fcntl(fd, setlease, fcntl.F_UNLCK)
-    return False
-
-
-def _temp_copy(target: Path, data: bytes) -> Path:
-    """``data`` in a new hidden file next to ``target``, durable, with its permissions."""
-    mode = stat.S_IMODE(target.stat().st_mode)
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(name, mode)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(name)
-        raise
-    return Path(name)
-
-
-@functools.cache
-def _renameat2() -> Callable[..., int] | None:
-    """glibc's renameat2 (2.28 and later), or None on other systems."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        function = ctypes.CDLL(None, use_errno=True).renameat2
-    except (OSError, AttributeError):
-        return None
-    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
-                         ctypes.c_uint]
-    function.restype = ctypes.c_int
-    return function  # type: ignore[no-any-return]
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Atomically swap the files at ``a`` and ``b``; False (nothing moved) where the
-    system or the filesystem cannot."""
-    function = _renameat2()
-    if function is None:
-        return False
-    if function(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
-        return True
-    code = ctypes.get_errno()
-    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
-        return False
-    raise OSError(code, os.strerror(code), str(b))
 
 
 def _os_message(path: Path, action: str, exc: OSError) -> str:
@@ -619,13 +329,3 @@ def _normalise_encoding(name: str, path: Path) -> str:
 
 def _is_utf8(codec: str) -> bool:
     return codec in ("utf-8", "utf-8-sig")
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename durable; best effort (not possible on every platform)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

@@ -1,0 +1,229 @@
+"""Byte-exact edits of CSV text: only the cells that change are rewritten.
+
+Writing cannot round-trip through ``csv.writer``: that would re-quote every field,
+normalise line endings and drop a BOM, and the operator would see their whole file
+change in version control or in Excel's "file changed" prompt. Instead the raw text
+is split into records and fields by a small tokenizer (two regexes that parse exactly
+as ``csv.reader`` with the excel dialect does) which keeps every field's raw text,
+and only the spans of the cells that change are replaced. Every other byte stays.
+
+This module works on decoded text only (no files): ``sheetcrm.table.csv`` reads and
+decodes the file, hands the text to ``Rewrite``, and puts the result in place.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+from sheetcrm.errors import BackendError
+from sheetcrm.model import CellUpdate, WriteReport
+from sheetcrm.table.base import column_positions, match_rows
+
+_QUOTED = re.compile(r'"([^"]*(?:""[^"]*)*)"?(.*)', re.DOTALL)
+
+
+class Rewrite:
+    """One pass of applying updates to the decoded text of the file."""
+
+    def __init__(self, text: str, delimiter: str, codec: str, source: str) -> None:
+        self.text = text
+        self.delimiter = delimiter
+        self.codec = codec
+        self.source = source
+        self.records = split_records(text, delimiter)
+        self.header = (
+            [unquote(raw).strip() for raw in self.records[0].raws] if self.records else []
+        )
+
+    def apply(self, key_column: str, updates: list[CellUpdate]) -> tuple[str | None, WriteReport]:
+        """Return the new text (None if nothing changes) and what was done."""
+        key_index = self._key_index(key_column)
+        # Operators type notes in unnamed columns past the header: a new column goes
+        # past the widest row, so none of its cells lands on a note.
+        width = max(len(record.raws) for record in self.records)
+        columns, added = column_positions(self.header, width, updates, self.source)
+        report = WriteReport(columns_added=added)
+        targets = self._targets(key_index, columns, updates, report)
+        edits: list[tuple[int, int, str]] = []
+        if added:
+            header = self.records[0]
+            names = [self._cell_text(self._storable(name)) for name in added]
+            tail = [""] * (width - len(header.raws)) + names
+            edits.append((header.end, header.end, "".join(self.delimiter + t for t in tail)))
+        for index in sorted(targets):
+            row_edits, changed = self._row_edits(self.records[index], targets[index])
+            edits.extend(row_edits)
+            report.cells_written += changed
+            report.rows_written += 1 if changed else 0
+        return (splice(self.text, edits) if edits else None), report
+
+    def _key_index(self, key_column: str) -> int:
+        """Column number of the key column; a missing one is a setup error."""
+        name = key_column.strip()
+        if name not in self.header:
+            raise BackendError(f"{self.source}: key column {name!r} is not in the header")
+        return self.header.index(name)
+
+    def _targets(
+        self,
+        key_index: int,
+        columns: dict[str, int],
+        updates: list[CellUpdate],
+        report: WriteReport,
+    ) -> dict[int, dict[int, str]]:
+        """Group updates by the record holding their key now; fill missing/ambiguous."""
+        rows_by_key: dict[str, list[int]] = {}
+        for number in range(1, len(self.records)):  # record 0 is the header
+            key = self.records[number].value(key_index).strip()
+            if key:
+                rows_by_key.setdefault(key, []).append(number)
+        targets: dict[int, dict[int, str]] = {}
+        for number, update in match_rows(updates, rows_by_key, report):
+            cells = targets.setdefault(number, {})
+            cells[columns[update.column.strip()]] = self._storable(update.value)
+        return targets
+
+    def _row_edits(
+        self, record: Record, cells: dict[int, str]
+    ) -> tuple[list[tuple[int, int, str]], int]:
+        """Span replacements for one row, plus fields appended past its end."""
+        edits: list[tuple[int, int, str]] = []
+        appended: dict[int, str] = {}
+        spans = record.spans()
+        for column in sorted(cells):
+            value = cells[column]
+            if record.value(column) == value:
+                continue
+            if column < len(spans):
+                start, end = spans[column]
+                edits.append((start, end, self._cell_text(value)))
+            else:
+                appended[column] = self._cell_text(value)
+        changed = len(edits) + len(appended)
+        if appended:
+            width = len(record.raws)
+            tail = [appended.get(c, "") for c in range(width, max(appended) + 1)]
+            edits.append((record.end, record.end, "".join(self.delimiter + t for t in tail)))
+        return edits, changed
+
+    def _storable(self, value: str) -> str:
+        """The value as the file's encoding can hold it: unencodable characters -> '?'."""
+        try:
+            value.encode(self.codec)
+        except UnicodeEncodeError:
+            return value.encode(self.codec, errors="replace").decode(self.codec)
+        return value
+
+    def _cell_text(self, value: str) -> str:
+        """Raw field text for a value, quoted only when csv.reader would need it."""
+        needs_quotes = (
+            self.delimiter in value
+            or '"' in value
+            or "\r" in value
+            or "\n" in value
+            or value != value.strip()
+        )
+        return '"' + value.replace('"', '""') + '"' if needs_quotes else value
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One CSV record: where it is in the text and the raw text of each field.
+
+    The fields are contiguous, separated by one delimiter each, so a field's span
+    follows from the lengths of the ones before it.
+    """
+
+    start: int  # offset of the first character
+    end: int  # offset of the line terminator (len(text) when there is none)
+    raws: list[str]  # raw field text, quotes included; [] for a blank line
+
+    def spans(self) -> list[tuple[int, int]]:
+        """Start and end offsets of every field in the text."""
+        spans = []
+        start = self.start
+        for raw in self.raws:
+            end = start + len(raw)
+            spans.append((start, end))
+            start = end + 1  # past the delimiter
+        return spans
+
+    def value(self, column: int) -> str:
+        """The field's value as csv.reader reads it ("" past the end of the row)."""
+        return unquote(self.raws[column]) if column < len(self.raws) else ""
+
+
+@functools.lru_cache(maxsize=8)
+def _patterns(delimiter: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """Regexes for one record and one field, mirroring csv.reader (excel dialect).
+
+    A field is either quoted (``""`` inside is a quote; text after the closing quote
+    up to the next delimiter is kept literally, as csv.reader does when not strict;
+    an unclosed quote runs to the end of the text) or bare up to a delimiter or
+    newline. All quantifiers are greedy and the greedy path always matches, so the
+    regex engine never backtracks into another parse.
+    """
+    d = re.escape(delimiter)
+    field = rf'(?:"[^"]*(?:""[^"]*)*(?:"[^{d}\r\n]*)?|[^{d}\r\n]*)'
+    record = rf"{field}(?:{d}{field})*(?P<eol>\r\n|\r|\n|\Z)"
+    return re.compile(record), re.compile(field)
+
+
+def split_records(text: str, delimiter: str) -> list[Record]:
+    """Split text into records keeping raw spans; agrees with csv.reader's rows."""
+    record_re, field_re = _patterns(delimiter)
+    records: list[Record] = []
+    expected = 0
+    for match in record_re.finditer(text):
+        start, end = match.start(), match.start("eol")
+        if start != expected:  # cannot happen: every position starts a record
+            raise AssertionError(f"CSV tokenizer skipped text at offset {expected}")
+        expected = match.end()
+        if start == match.end():  # the empty match at the end of the text
+            continue
+        content = text[start:end]
+        if not content:
+            raws: list[str] = []
+        elif '"' not in content:
+            raws = content.split(delimiter)
+        else:
+            raws = _split_fields(content, delimiter, field_re)
+        records.append(Record(start, end, raws))
+    return records
+
+
+def _split_fields(content: str, delimiter: str, field_re: re.Pattern[str]) -> list[str]:
+    """Raw fields of one record that contains quotes (so may hold delimiters)."""
+    raws: list[str] = []
+    pos = 0
+    while True:
+        match = field_re.match(content, pos)
+        assert match is not None  # the field regex matches the empty string
+        raws.append(match.group())
+        pos = match.end()
+        if pos >= len(content):
+            return raws
+        pos += 1  # the delimiter
+
+
+def unquote(raw: str) -> str:
+    """A raw field's value: strip the quotes, undouble inner ones, keep trailing text."""
+    if not raw.startswith('"'):
+        return raw
+    match = _QUOTED.fullmatch(raw)
+    assert match is not None  # every string starting with a quote matches
+    return match.group(1).replace('""', '"') + match.group(2)
+
+
+def splice(text: str, edits: list[tuple[int, int, str]]) -> str:
+    """Replace each (start, end) span by its new text; edits are in text order."""
+    pieces: list[str] = []
+    pos = 0
+    for start, end, new in edits:
+        pieces.append(text[pos:start])
+        pieces.append(new)
+        pos = end
+    pieces.append(text[pos:])
+    return "".join(pieces)
