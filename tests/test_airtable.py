@@ -27,7 +27,7 @@ from sheetcrm.config import config_from_dict, load_config
 from sheetcrm.errors import BackendError, CellError, ConfigError
 from sheetcrm.fields import make_parser
 from sheetcrm.model import CellUpdate
-from sheetcrm.table import airtable
+from sheetcrm.table import airtable, table_context
 from sheetcrm.table.airtable import (
     MAX_RETRIES,
     AirtableError,
@@ -449,7 +449,7 @@ def test_record_id_as_the_key(emu: AirtableEmulator, tmp_path: Path) -> None:
     emu.add_table(BASE, TABLE, SIMPLE, customers(3))
     config = make_config(tmp_path, emu, fields={"id": {"column": "_id"},
                                                  "email": {"column": "이메일"}}, key="id")
-    table = AirtableTable.from_config(config)
+    table = from_config(config)
     snapshot = table.read()
     assert snapshot.header == ["_id", "이메일", "상태 태그"]
     ids = [row[0] for row in snapshot.rows]
@@ -471,7 +471,7 @@ def test_without_a_key_rows_are_keyed_by_record_id(emu: AirtableEmulator,
     config = config_from_dict(raw, {"AIRTABLE_TOKEN": "patTEST.token"},
                               path=tmp_path / "config.toml")
     assert config.table.key == "record_id" and config.key_column == "_id"
-    snapshot = AirtableTable.from_config(config).read()
+    snapshot = from_config(config).read()
     assert snapshot.header[0] == "_id"
     assert all(row[0].startswith("rec") for row in snapshot.rows)
 
@@ -705,6 +705,11 @@ def test_a_korean_table_name_and_a_table_id(emu: AirtableEmulator) -> None:
 # --------------------------------------------------------------------------- config
 
 
+def from_config(config: Any, *, env: dict | None = None) -> AirtableTable:
+    """The table a config's ``[table]`` opens (``env`` None: the process environment)."""
+    return AirtableTable.from_settings(config.table, table_context(config, env))
+
+
 def make_config(tmp_path: Path, emu: AirtableEmulator | None = None, *,
                 fields: dict | None = None, key: str = "email", env: dict | None = None,
                 **table: Any):
@@ -725,24 +730,23 @@ def make_config(tmp_path: Path, emu: AirtableEmulator | None = None, *,
     ({"endpoint": "http://proxy.example"}, "table.endpoint", "in clear text"),
 ])
 def test_config_errors_name_the_key(tmp_path: Path, settings: dict, path: str, says: str) -> None:
-    config = make_config(tmp_path, **settings)
     with pytest.raises(ConfigError) as caught:
-        AirtableTable.from_config(config)
+        from_config(make_config(tmp_path, **settings))
     assert caught.value.path == path and says in str(caught.value)
 
 
 def test_token_from_config_or_environment_never_shown(tmp_path: Path) -> None:
     config = make_config(tmp_path)
     with pytest.raises(ConfigError, match="set the environment variable AIRTABLE_TOKEN") as no:
-        AirtableTable.from_config(config, env={})
+        from_config(config, env={})
     assert no.value.path == "table.token"
-    assert AirtableTable.from_config(config, env={"AIRTABLE_TOKEN": " patA.b \n"})
+    assert from_config(config, env={"AIRTABLE_TOKEN": " patA.b \n"})
     with pytest.raises(ConfigError) as bad:
-        AirtableTable.from_config(config, env={"AIRTABLE_TOKEN": "pat secret\r\nX: y"})
+        from_config(config, env={"AIRTABLE_TOKEN": "pat secret\r\nX: y"})
     assert "secret" not in str(bad.value) and bad.value.path == "table.token"
 
     from_file = make_config(tmp_path, token="${MY_TOKEN}", env={"MY_TOKEN": "patFromFile.1"})
-    table = AirtableTable.from_config(from_file, env={})
+    table = from_config(from_file, env={})
     assert table._api_table.api.api_key == "patFromFile.1"
     assert "patFromFile" not in repr(table)
 
@@ -751,7 +755,7 @@ def test_from_config_reads_the_settings(tmp_path: Path, emu: AirtableEmulator) -
     url_base = f"https://airtable.com/{BASE}/tblAbcdefghijklmn/viwAbcdefghijklmn"
     config = make_config(tmp_path, emu, base=url_base, view=" 활성 고객 ",
                          fields={"email": {"column": "이메일"}, "name": {"column": "고객명"}})
-    table = AirtableTable.from_config(config)
+    table = from_config(config)
     assert (table.base, table.table, table.view) == (BASE, TABLE, "활성 고객")
     assert table.columns == ["이메일", "고객명", "상태 태그"]
     assert table.owned == {"상태 태그": "single line text"}
@@ -761,10 +765,10 @@ def test_from_config_reads_the_settings(tmp_path: Path, emu: AirtableEmulator) -
 
 def test_the_shipped_config_switched_to_airtable_loads(tmp_path: Path) -> None:
     text = (ROOT / "config.toml").read_text(encoding="utf-8").replace(
-        'backend = "csv"', f'backend = "airtable"\nbase = "{BASE}"\ntable = "{TABLE}"')
+        'backend = "csv"', f'backend = "airtable"\nbase = "{BASE}"\ntable = "{TABLE}"'
+    ).replace('path = "sample_sheets/customers.csv"\n', "")  # a CSV key: refused for airtable
     (tmp_path / "config.toml").write_text(text, encoding="utf-8")
-    table = AirtableTable.from_config(load_config(tmp_path / "config.toml", {}),
-                                      env={"AIRTABLE_TOKEN": TOKEN})
+    table = from_config(load_config(tmp_path / "config.toml", {}), env={"AIRTABLE_TOKEN": TOKEN})
     assert table.owned == {"상태 태그": "single line text", "자동화 흐름": "long text",
                            "최근 발송": "single line text", "오류": "long text"}
 
@@ -824,8 +828,8 @@ def test_sync_over_the_monthly_cap_ends_with_a_backend_error_and_no_traceback(
 
 def schedule_config(tmp_path: Path, *, backend: str = "airtable", **schedule: Any):
     monthly = schedule.pop("monthly_calls", None)
-    table = {"backend": backend, "key": "email", "base": BASE, "table": TABLE,
-             "path": "customers.csv"}
+    table = {"backend": backend, "key": "email",
+             **({"path": "customers.csv"} if backend == "csv" else {"base": BASE, "table": TABLE})}
     if monthly is not None:
         table["monthly_calls"] = monthly
     raw = {"table": table, "fields": {"email": {"column": "이메일"}}, "schedule": schedule}

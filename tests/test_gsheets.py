@@ -984,13 +984,22 @@ def test_config_errors_name_the_key_the_value_and_the_form(
     assert "docs.google.com/spreadsheets/d/KEY" in str(err.value)
 
 
+def check_endpoint(value: str) -> str | None:
+    """``[table] endpoint`` of a gsheets config, as loading the config checks it."""
+    from sheetcrm.config import parse_table_settings
+
+    settings = parse_table_settings({"backend": "gsheets", "key": "email",
+                                     "spreadsheet": URL, "endpoint": value})
+    return settings.endpoint  # type: ignore[union-attr]
+
+
 def test_endpoint_must_be_https_unless_loopback(sample: Path, emulator: SheetsEmulator,
                                                account: Account) -> None:
-    assert gsheets.check_endpoint("http://localhost:8080/") == "http://localhost:8080"
-    assert gsheets.check_endpoint("https://proxy.example.com") == "https://proxy.example.com"
+    assert check_endpoint("http://localhost:8080/") == "http://localhost:8080"
+    assert check_endpoint("https://proxy.example.com") == "https://proxy.example.com"
     for bad in ("http://proxy.example.com", "ftp://x", "sheets.example.com"):
         with pytest.raises(ConfigError) as err:
-            gsheets.check_endpoint(bad)
+            check_endpoint(bad)
         assert err.value.path == "table.endpoint" and bad in str(err.value)
 
 

@@ -2,7 +2,9 @@
 
 Everything that ends up in a header may come from a spreadsheet cell, so every such
 value goes through ``clean_header_value`` first (see CVE-2024-6923: CPython 3.11 lets an
-encoded word like ``=?UTF-8?Q?=0A?=`` smuggle a line break into a folded header).
+encoded word like ``=?UTF-8?Q?=0A?=`` smuggle a line break into a folded header). That
+function and ``parse_address`` live with the settings in ``sheetcrm.config.channels``,
+which checks the configured addresses with them at load.
 
 Addresses keep to what any server takes where they can: a domain written in Hangul
 becomes its IDNA (``xn--``) form, so only a non-ASCII local part (``김철수@…``) needs a
@@ -15,67 +17,20 @@ from __future__ import annotations
 import email.policy
 import email.utils
 import hashlib
-import re
-from email import errors
-from email.headerregistry import Address
 from email.message import EmailMessage
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
+from sheetcrm.config.channels import EmailSettings, clean_header_value, parse_address
 from sheetcrm.errors import ChannelError
 from sheetcrm.model import Message
 
-# Control characters (CR, LF, NUL, ...) and everything str.splitlines() treats as a
-# line break: any of them in a header value could end the header early.
-_UNSAFE_CHARS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
-
-
-def clean_header_value(value: str) -> str:
-    """Make an untrusted string safe to put in a header.
-
-    Line breaks and control characters become one space; ``=?`` is removed until none
-    is left, so no encoded word can start (and none re-forms after a removal).
-    """
-    cleaned = _UNSAFE_CHARS.sub(" ", value)
-    while "=?" in cleaned:
-        cleaned = cleaned.replace("=?", "")
-    return cleaned.strip()
+__all__ = ["EmailSettings", "build_email", "clean_header_value", "email_bytes",
+           "message_id_for", "needs_smtputf8", "parse_address", "shown"]
 
 
 def shown(value: str, limit: int = 60) -> str:
     """A cell value short enough for a one-line message (an address may be 2,000 long)."""
     return value if len(value) <= limit else value[:limit] + "…"
-
-
-def parse_address(value: str) -> Address:
-    """Parse exactly one mailbox (``Name <a@b.example>`` or ``a@b.example``).
-
-    The domain comes back in its ASCII form (IDNA: ``예시.한국`` becomes
-    ``xn--vv4b11d.xn--3e0b707e``); a non-ASCII local part is kept as written (see
-    ``needs_smtputf8``). Raises ValueError for anything the stdlib parser flags: a
-    list, a group, a missing domain, trailing junk, a domain IDNA cannot encode. The
-    3.11 parser can also raise IndexError on input like ``x@``, so every parse failure
-    is turned into ValueError.
-    """
-    try:
-        header = email.policy.default.header_factory("to", clean_header_value(value))
-        addresses = header.addresses
-    except Exception as exc:  # HeaderParseError, IndexError, ...
-        raise ValueError("not an email address") from exc
-    defects = [d for d in header.defects if not isinstance(d, errors.NonASCIILocalPartDefect)]
-    if len(addresses) != 1 or defects:
-        raise ValueError("not exactly one email address")
-    address = addresses[0]
-    if not address.username or not address.domain:
-        raise ValueError("not an email address")
-    if address.domain.isascii():
-        return address
-    try:
-        domain = address.domain.encode("idna").decode("ascii")
-    except UnicodeError:
-        raise ValueError(f"the domain {address.domain!r} is not a valid domain name") from None
-    return Address(address.display_name, address.username, domain)
 
 
 ADDRESS_HEADERS = ("From", "To", "Reply-To")
@@ -95,61 +50,6 @@ def email_bytes(msg: EmailMessage, linesep: str = "\n") -> bytes:
     """The message as bytes: 7-bit, or with raw UTF-8 headers when an address needs it."""
     policy = email.policy.default.clone(linesep=linesep, utf8=needs_smtputf8(msg))
     return msg.as_bytes(policy=policy)
-
-
-class EmailSettings(BaseModel):
-    """Settings every email channel shares (outbox and smtp)."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
-
-    from_: str = Field(alias="from", description='the sender, e.g. "My Class <hello@example.com>"')
-    to: str | None = Field(
-        None, min_length=1, description="the field holding the address; the row key if unset"
-    )
-    reply_to: str | None = Field(None, description="an email address for replies")
-    unsubscribe_mailto: str | None = Field(
-        None, description='"mailto:" followed by an address, e.g. mailto:unsubscribe@example.com'
-    )
-    unsubscribe_url: str | None = Field(
-        None,
-        description="an https URL for one-click unsubscribe; {key} is replaced by the row key",
-    )
-
-    @field_validator("from_", "reply_to")
-    @classmethod
-    def _is_address(cls, value: str | None) -> str | None:
-        if value is not None:
-            if clean_header_value(value) != value.strip():
-                raise ValueError("must not contain line breaks, control characters or '=?'")
-            parse_address(value)
-        return value
-
-    @field_validator("unsubscribe_mailto")
-    @classmethod
-    def _is_mailto(cls, value: str | None) -> str | None:
-        if value is not None:
-            if not value.startswith("mailto:"):
-                raise ValueError("must start with 'mailto:'")
-            parse_address(value[len("mailto:") :].split("?", 1)[0])
-            if clean_header_value(value) != value:
-                raise ValueError("must not contain spaces, line breaks or '=?'")
-        return value
-
-    @field_validator("unsubscribe_url")
-    @classmethod
-    def _is_https(cls, value: str | None) -> str | None:
-        if value is not None:
-            parts = urlsplit(value)
-            if parts.scheme != "https" or not parts.hostname:
-                raise ValueError("must be an https:// URL")
-            if clean_header_value(value) != value or " " in value:
-                raise ValueError("must not contain spaces, line breaks or '=?'")
-        return value
-
-    @property
-    def sender(self) -> Address:
-        """The parsed From address (validated at load, so this cannot fail)."""
-        return parse_address(self.from_)
 
 
 def message_id_for(idempotency_key: str, domain: str) -> str:

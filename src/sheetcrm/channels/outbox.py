@@ -13,19 +13,12 @@ import hashlib
 import re
 import tempfile
 from pathlib import Path
-from typing import Literal
 
-from pydantic import Field
-
-from sheetcrm.channels.email import EmailSettings, build_email, email_bytes
+from sheetcrm.channels.email import build_email, email_bytes
+from sheetcrm.config.channels import OutboxSettings
 from sheetcrm.errors import ChannelError
 from sheetcrm.fsutil import atomic_write
 from sheetcrm.model import Delivery, Message
-
-
-class OutboxSettings(EmailSettings):
-    type: Literal["outbox"] = "outbox"
-    path: str = Field("outbox", description="a folder, relative to the config file's folder")
 
 
 def outbox_file_name(idempotency_key: str) -> str:
@@ -44,6 +37,12 @@ class OutboxChannel:
         self.name = name
         self.settings = settings
         self.folder = Path(base_dir) / settings.path
+
+    @classmethod
+    def from_settings(cls, name: str, settings: OutboxSettings, *, base_dir: Path
+                      ) -> OutboxChannel:
+        """The channel for ``[channels.<name>]``; the folder is relative to ``base_dir``."""
+        return cls(name, settings, base_dir=base_dir)
 
     def send(self, message: Message) -> Delivery:
         msg = build_email(message, self.settings)

@@ -20,72 +20,22 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import ipaddress
 import re
 import smtplib
 import socket
 import ssl
 from email.headerregistry import Address
 from email.message import EmailMessage
-from typing import Literal
-
-from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
-from pydantic_core import PydanticCustomError
+from pathlib import Path
 
 from sheetcrm.channels.deadline import Deadline, capped, watch
-from sheetcrm.channels.email import EmailSettings, build_email, email_bytes, needs_smtputf8, shown
+from sheetcrm.channels.email import build_email, email_bytes, needs_smtputf8, shown
+from sheetcrm.config.channels import SmtpSettings
 from sheetcrm.errors import ChannelError
 from sheetcrm.model import Delivery, Message
 from sheetcrm.redact import mask
 
 MAX_ADDRESS = 254  # octets: RFC 5321's 256-octet path minus its angle brackets
-
-
-def is_loopback(host: str) -> bool:
-    """True for this machine: localhost, 127.0.0.0/8, ::1."""
-    if host.lower().rstrip(".") == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-class SmtpSettings(EmailSettings):
-    # Field order matters: ``security`` is checked against the fields before it.
-    type: Literal["smtp"]
-    host: str = Field(min_length=1, description="the SMTP server's host name")
-    port: int = Field(587, ge=1, le=65535, description="a TCP port, e.g. 587 or 465")
-    username: str | None = Field(None, description="the login name, if the server needs one")
-    password: SecretStr | None = Field(None, description='the password, e.g. "${SMTP_PASSWORD}"')
-    allow_insecure_login: bool = Field(
-        False, description='true to send the password unencrypted (security = "none")'
-    )
-    security: Literal["starttls", "ssl", "none"] = Field(
-        "starttls", description='"starttls" (port 587), "ssl" (port 465) or "none"'
-    )
-    timeout: float = Field(30.0, gt=0, description="seconds a whole send may take")
-
-    @field_validator("security")
-    @classmethod
-    def _password_is_encrypted(cls, value: str, info: ValidationInfo) -> str:
-        data = info.data
-        host = str(data.get("host") or "")
-        if (value == "none" and data.get("password") is not None and host
-                and not is_loopback(host) and not data.get("allow_insecure_login")):
-            raise PydanticCustomError(
-                "insecure_login",  # carries its own remedy: no "expected ..." after it
-                "the password would travel unencrypted to {host}; use \"starttls\" or "
-                "\"ssl\", or set allow_insecure_login = true to accept that",
-                {"host": host},
-            )
-        return value
-
-    @model_validator(mode="after")
-    def _login_is_complete(self) -> SmtpSettings:
-        if (self.username is None) != (self.password is None):
-            raise ValueError("username and password must be set together")
-        return self
 
 
 # Replies about the service or the session, not the message: the server is closing
@@ -171,6 +121,12 @@ class SmtpChannel:
         self.settings = settings
         self._ssl_context = ssl_context  # tests pass one that trusts a self-signed cert
         self._conn: smtplib.SMTP | None = None
+
+    @classmethod
+    def from_settings(cls, name: str, settings: SmtpSettings, *, base_dir: Path
+                      ) -> SmtpChannel:
+        """The channel for ``[channels.<name>]`` (no file is involved: ``base_dir`` unused)."""
+        return cls(name, settings)
 
     @property
     def _where(self) -> str:

@@ -13,77 +13,37 @@ urllib3's sockets to the shared deadline (``deadline.py``).
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import json
 import os
 import random
-import re
 import socket
 import ssl
 import time
 from collections.abc import Callable
-from typing import Any, Literal
-from urllib.parse import quote, urlsplit, urlunsplit
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
 
 import requests
 import requests.certs
 import urllib3.poolmanager
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from sheetcrm.channels.deadline import Deadline, watch
+from sheetcrm.config.channels import MAX_BACKOFF, WebhookSettings, decode_secret, redact_url
 from sheetcrm.errors import ChannelError
 from sheetcrm.model import Delivery, Message
 
-MAX_BACKOFF = 30.0  # seconds; the exponential backoff never waits longer
 MAX_RETRY_AFTER = 60.0  # seconds; a longer Retry-After is cut to this
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP header name (RFC 9110)
 _PRINTABLE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "%")
-_RESERVED = {"content-type", "content-length", "host"} | {
-    f"webhook-{h}" for h in ("id", "timestamp", "signature")
-}
 
 
 # Answers that say the endpoint itself is misconfigured, not the message.
 _ENDPOINT_WRONG = frozenset({401, 403, 404, 405, 410})
-
-
-def redact_url(url: str) -> str:
-    """Only scheme://host[:port] of the URL, for messages and logs.
-
-    User, password, path (where many hooks keep their token), query and fragment are
-    left out. A URL without a host gives "".
-    """
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    if not host:
-        return ""
-    netloc = f"{host}:{port}" if port else host
-    return urlunsplit((parts.scheme, netloc, "", "", ""))
-
-
-def decode_secret(secret: str) -> bytes:
-    """The HMAC key from a ``whsec_<base64>`` secret; ValueError if it is not one."""
-    if not secret.startswith("whsec_"):
-        raise ValueError("must start with 'whsec_'")
-    encoded = secret[len("whsec_") :]
-    try:  # some providers drop the base64 padding
-        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError("must be 'whsec_' followed by base64") from None
-    if not key:
-        raise ValueError("must not be empty after 'whsec_'")
-    return key
 
 
 def webhook_id(idempotency_key: str) -> str:
@@ -96,56 +56,6 @@ def sign(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
     """The ``webhook-signature`` value: v1,<base64 HMAC-SHA256 of "id.timestamp.body">."""
     digest = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
     return "v1," + base64.b64encode(digest).decode("ascii")
-
-
-class WebhookSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    type: Literal["webhook"]
-    url: str = Field(description="an http:// or https:// URL", repr=False)
-    secret: SecretStr | None = Field(
-        None, description='a Standard Webhooks secret "whsec_<base64>", e.g. "${WEBHOOK_SECRET}"'
-    )
-    timeout: float = Field(
-        20.0, gt=0, le=300, description="seconds one attempt may take, connect to last byte"
-    )
-    retries: int = Field(3, ge=0, le=10, description="extra attempts after a transient failure")
-    backoff: float = Field(
-        1.0, ge=0, le=MAX_BACKOFF, description="seconds before the first retry; doubles after"
-    )
-    headers: dict[str, SecretStr] = Field(
-        default_factory=dict, description="extra static headers, e.g. an Authorization token"
-    )
-
-    @field_validator("url")
-    @classmethod
-    def _is_http_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an http:// or https:// URL with a host")
-        if any(c.isspace() for c in value):
-            raise ValueError("must not contain spaces or line breaks")
-        return value
-
-    @field_validator("secret")
-    @classmethod
-    def _is_whsec(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None:
-            decode_secret(value.get_secret_value())
-        return value
-
-    @field_validator("headers")
-    @classmethod
-    def _are_headers(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
-        for name, header in value.items():
-            if not _TOKEN.fullmatch(name):
-                raise ValueError(f"{name!r} is not a header name")
-            if name.lower() in _RESERVED:
-                raise ValueError(f"{name!r} is set by sheetcrm and cannot be overridden")
-            text = header.get_secret_value()
-            if not text.isascii() or any(c in text for c in "\r\n\0"):
-                raise ValueError(f"the value of {name!r} must be ASCII text on one line")
-        return value
 
 
 def default_payload(message: Message) -> dict[str, Any]:
@@ -234,6 +144,12 @@ class WebhookChannel:
         secret = settings.secret
         self._key = decode_secret(secret.get_secret_value()) if secret else None
         self._where = redact_url(settings.url)
+
+    @classmethod
+    def from_settings(cls, name: str, settings: WebhookSettings, *, base_dir: Path
+                      ) -> WebhookChannel:
+        """The channel for ``[channels.<name>]`` (no file is involved: ``base_dir`` unused)."""
+        return cls(name, settings)
 
     def _headers(self, msg_id: str, body: bytes) -> dict[str, str]:
         headers = {k: v.get_secret_value() for k, v in self.settings.headers.items()}

@@ -64,7 +64,7 @@ class Guards:
             return Hold("opted out: only transactional messages", skip=True)
         if s.paused:
             return Hold("paused (sending.paused = true)")
-        to_field = getattr(self.config.channels[send.channel], "to", None)
+        to_field = self.config.channels[send.channel].recipient_field
         if to_field and not rec.values.get(to_field):
             return Hold(f"no recipient: field {to_field!r} is blank")
         if send.kind in s.quiet_kinds:
@@ -82,7 +82,7 @@ class Guards:
             return True
         if not self.suppressed:
             return False
-        to_field = getattr(self.config.channels[send.channel], "to", None)
+        to_field = self.config.channels[send.channel].recipient_field
         address = str(rec.values.get(to_field) or "") if to_field else ""
         return rec.key.lower() in self.suppressed or address.lower() in self.suppressed
 

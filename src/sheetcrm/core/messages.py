@@ -51,8 +51,7 @@ def build_message(rec: Record, send: PlannedSend, tags: list[str], now: datetime
                                 context_for(rec, send, tags, now, config))
     if send.kind == "ad" and config.sending.compliance == "kr":
         rendered = korean_ad(rendered, config)
-    settings = config.channels[send.channel]
-    to_field = getattr(settings, "to", None)
+    to_field = config.channels[send.channel].recipient_field
     recipient = str(rec.values.get(to_field) or "") if to_field else rec.key
     meta = {"key": rec.key, "flow": send.flow, "step": str(send.step + 1),
             "template": send.template, "date": format_datetime(now)}

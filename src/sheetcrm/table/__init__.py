@@ -1,34 +1,53 @@
-"""Table backends, by name. One file per backend; each implements ``base.Table``."""
+"""Table backends, by name. One file per backend; each implements ``base.Table``.
+
+``BACKENDS`` maps a ``[table] backend`` name to its class; a class is imported only
+when a table of its kind is opened (the Google and Airtable clients are slow to
+import, and a config uses one backend). Each class opens its table from its own
+settings (``sheetcrm.config.table``) and a ``TableContext``, never the whole config.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import importlib
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, cast
 
-from sheetcrm.errors import ConfigError
 from sheetcrm.model import CellUpdate, Snapshot, WriteReport
-from sheetcrm.table.base import Table
+from sheetcrm.table.base import Table, TableBackend, TableContext
 
 if TYPE_CHECKING:
     from sheetcrm.config import Config
 
-__all__ = ["CellUpdate", "Snapshot", "Table", "WriteReport", "open_table"]
+__all__ = ["BACKENDS", "CellUpdate", "Snapshot", "Table", "TableBackend", "TableContext",
+           "WriteReport", "backend_class", "open_table", "table_context"]
+
+#: ``[table] backend`` -> ``module:Class`` of the backend.
+BACKENDS: dict[str, str] = {
+    "csv": "sheetcrm.table.csv:CsvTable",
+    "gsheets": "sheetcrm.table.gsheets:GoogleSheetsTable",
+    "airtable": "sheetcrm.table.airtable:AirtableTable",
+}
 
 
-def open_table(config: Config) -> Table:
-    """The backend named by ``[table] backend``."""
+def backend_class(name: str) -> type[TableBackend]:
+    """The class of backend ``name`` (a key of ``BACKENDS``), imported now."""
+    module, _, attribute = BACKENDS[name].partition(":")
+    return cast("type[TableBackend]", getattr(importlib.import_module(module), attribute))
+
+
+def table_context(config: Config, env: Mapping[str, str] | None = None) -> TableContext:
+    """What the config's backend is given besides its settings; ``env`` defaults to
+    the process environment."""
+    return TableContext(
+        base_dir=config.base_dir,
+        env=os.environ if env is None else env,
+        columns=tuple(spec.column for spec in config.fields.values()),
+        writeback=config.writeback.roles(),
+    )
+
+
+def open_table(config: Config, env: Mapping[str, str] | None = None) -> Table:
+    """The table of ``[table]``, opened by the backend its ``backend`` names."""
     settings = config.table
-    if settings.backend == "csv":
-        from sheetcrm.table.csv import CsvTable
-
-        assert settings.path is not None
-        return CsvTable(config.resolve(settings.path), encoding=settings.encoding,
-                        delimiter=settings.delimiter)
-    if settings.backend == "gsheets":
-        from sheetcrm.table.gsheets import GoogleSheetsTable
-
-        return GoogleSheetsTable.from_config(config)
-    if settings.backend == "airtable":
-        from sheetcrm.table.airtable import AirtableTable
-
-        return AirtableTable.from_config(config)
-    raise ConfigError(f"unknown backend {settings.backend!r}", path="table.backend")
+    return backend_class(settings.backend).from_settings(settings, table_context(config, env))

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import threading
 import time
@@ -54,9 +53,10 @@ from requests.exceptions import (
 from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
+from sheetcrm.config.table import AirtableSettings
 from sheetcrm.errors import BackendError, ConfigError
 from sheetcrm.model import CellUpdate, Snapshot, WriteReport
-from sheetcrm.table.base import api_endpoint
+from sheetcrm.table.base import TableContext
 
 if TYPE_CHECKING:
     from pyairtable.api.table import Table as ApiTable
@@ -96,7 +96,6 @@ SUGGESTED_TYPES = {
     "error": "long text",
 }
 
-_BASE_ID = re.compile(r"app[A-Za-z0-9]{14}")
 _UNKNOWN_FIELD = re.compile(r'Unknown field name: "(.*)"', re.DOTALL)
 _TOO_MANY = re.compile(r"too many (\d{3}) error responses")
 
@@ -130,7 +129,7 @@ class Clock:
             return self._pacers[key]
 
 
-#: The clock ``from_config`` uses; tests replace it with a virtual one.
+#: The clock ``from_settings`` uses; tests replace it with a virtual one.
 default_clock = Clock()
 
 
@@ -368,25 +367,20 @@ class AirtableTable:
         self._api_table = self._connect(token, max_retries)
 
     @classmethod
-    def from_config(cls, config: Config, *, env: Mapping[str, str] | None = None,
-                    clock: Clock | None = None) -> AirtableTable:
-        """Validate ``[table]`` for Airtable. Raises ConfigError naming the bad key.
+    def from_settings(cls, settings: AirtableSettings, context: TableContext, *,
+                      clock: Clock | None = None) -> AirtableTable:
+        """The table of ``[table] backend = "airtable"`` (validated at load).
 
         The token is ``[table] token`` (normally ``"${AIRTABLE_TOKEN}"``) or, when that
-        is unset, the environment variable ``AIRTABLE_TOKEN``. It never appears in a
-        message.
+        is unset, the environment variable ``AIRTABLE_TOKEN``; a missing or malformed
+        one is a ConfigError naming ``table.token``. It never appears in a message.
         """
-        settings = config.table
-        base = _base_id(settings.base)
-        table = _required(settings.table, "table.table",
-                          "the table's name or id, e.g. '고객' or 'tblXXXXXXXXXXXXXX'")
-        view = _optional(settings.view, "table.view")
-        endpoint = _endpoint(settings.endpoint)
-        columns, owned = _columns(config)
+        columns, owned = _columns(context)
         secret = settings.token.get_secret_value() if settings.token is not None else None
-        token = _token(secret, os.environ if env is None else env)
-        return cls(token=token, base=base, table=table, columns=columns, owned=owned,
-                   view=view, endpoint=endpoint, clock=clock)
+        token = _token(secret, context.env)
+        return cls(token=token, base=settings.base, table=settings.table, columns=columns,
+                   owned=owned, view=settings.view,
+                   endpoint=settings.endpoint or DEFAULT_ENDPOINT, clock=clock)
 
     def __repr__(self) -> str:  # never the token
         return f"<AirtableTable {self.source}>"
@@ -643,18 +637,15 @@ def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
 # --------------------------------------------------------------------------- config
 
 
-def _columns(config: Config) -> tuple[list[str], dict[str, str]]:
+def _columns(context: TableContext) -> tuple[list[str], dict[str, str]]:
     """Snapshot columns (field columns, then owned ones) and owned column -> type."""
     owned: dict[str, str] = {}
-    for role, suggested in SUGGESTED_TYPES.items():
-        column = getattr(config.writeback, role)
+    for column, role in context.writeback.items():
         if column == RECORD_ID_COLUMN:
             raise ConfigError(f"{RECORD_ID_COLUMN!r} is the Airtable record id and cannot be "
                               "written; name another column", path=f"writeback.{role}")
-        if column:
-            owned[column] = suggested
-    fields = [spec.column for spec in config.fields.values()]
-    return list(dict.fromkeys([*fields, *owned])), owned
+        owned[column] = SUGGESTED_TYPES[role]
+    return list(dict.fromkeys([*context.columns, *owned])), owned
 
 
 def _token(configured: str | None, env: Mapping[str, str]) -> str:
@@ -669,37 +660,6 @@ def _token(configured: str | None, env: Mapping[str, str]) -> str:
             "the token (hidden) contains spaces, line breaks or non-ASCII characters; "
             "copy it again from airtable.com/create/tokens", path="table.token")
     return token
-
-
-def _base_id(value: str | None) -> str:
-    """``appXXXXXXXXXXXXXX``, also found inside a pasted Airtable URL."""
-    value = _required(value, "table.base", "the base id, e.g. 'appXXXXXXXXXXXXXX'")
-    if _BASE_ID.fullmatch(value):
-        return value
-    if value.startswith(("https://airtable.com/", "airtable.com/")):
-        match = _BASE_ID.search(value)
-        if match:
-            return match.group()
-    raise ConfigError(
-        f"{value!r} is not an Airtable base id; expected 'app' and 14 letters or digits, "
-        "as in the base's URL https://airtable.com/appXXXXXXXXXXXXXX/...", path="table.base")
-
-
-def _required(value: str | None, path: str, expected: str) -> str:
-    if value is None or not value.strip():
-        raise ConfigError(f"the airtable backend needs {expected}", path=path)
-    return value.strip()
-
-
-def _optional(value: str | None, path: str) -> str | None:
-    if value is not None and not value.strip():
-        raise ConfigError("is blank; remove it or name a view", path=path)
-    return value.strip() if value is not None else None
-
-
-def _endpoint(value: str | None) -> str:
-    """The API host: https, or http only on this machine (the token travels with it)."""
-    return api_endpoint(value, example=DEFAULT_ENDPOINT) or DEFAULT_ENDPOINT
 
 
 # --------------------------------------------------------------------------- monthly calls
@@ -757,14 +717,15 @@ def monthly_budget_warning(config: Config, rows: int, *, now: datetime | None = 
     """
     from sheetcrm.config import parse_duration
 
-    if config.table.backend != "airtable":
+    settings = config.table
+    if not isinstance(settings, AirtableSettings):
         return None
     runs = runs_per_month(config, now=now)
     if runs is None:
         return None
     per_run = requests_per_run(rows)
     monthly = runs * per_run
-    budget = config.table.monthly_calls
+    budget = settings.monthly_calls
     allowance = budget or FREE_PLAN_CALLS
     if monthly <= allowance:
         return None

@@ -1,4 +1,4 @@
-"""The table interface every backend implements.
+"""The table interface every backend implements, and what opening one is given.
 
 A backend reads a snapshot (header + rows of text cells) and writes a batch of cell
 updates addressed by *row key and column name*, never by row number: the backend
@@ -7,8 +7,12 @@ finds each row by its key at write time.
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
 
+from sheetcrm.config.base import resolve_path
 from sheetcrm.model import CellUpdate, Snapshot, WriteReport
 
 
@@ -28,6 +32,33 @@ class Table(Protocol):
         are never overwritten. Raises BackendError.
         """
         ...
+
+
+@dataclass(frozen=True)
+class TableContext:
+    """What a backend may need besides its own ``[table]`` settings.
+
+    A backend is given its settings and this, never the whole config: the folder
+    relative paths start from, the environment (a key file or a token that is not in
+    the file), and the columns sheetcrm reads and writes (a backend that must name
+    the columns it asks for, like Airtable's, needs them).
+    """
+
+    base_dir: Path  # the config file's folder
+    env: Mapping[str, str] = field(default_factory=dict)
+    columns: tuple[str, ...] = ()  # the columns [fields] names, in its order
+    writeback: Mapping[str, str] = field(default_factory=dict)  # column -> role (tags, ...)
+
+    def resolve(self, relative: str) -> Path:
+        """A path from the settings: relative ones start in the config's folder."""
+        return resolve_path(relative, self.base_dir)
+
+
+class TableBackend(Protocol):
+    """A backend class: opens its table from the settings of its ``backend``."""
+
+    @classmethod
+    def from_settings(cls, settings: Any, context: TableContext) -> Table: ...
 
 
 def column_positions(header: list[str], width: int, updates: list[CellUpdate], source: str
@@ -54,39 +85,6 @@ def column_positions(header: list[str], width: int, updates: list[CellUpdate], s
             columns[name] = width + len(added)
             added.append(name)
     return columns, added
-
-
-def api_endpoint(value: str | None, *, example: str) -> str | None:
-    """A validated API base URL, or None when unset.
-
-    https, or plain http only to this machine (an emulator or a local proxy):
-    credentials travel with every request.
-    """
-    import ipaddress
-    from urllib.parse import urlsplit
-
-    from sheetcrm.errors import ConfigError
-
-    if value is None:
-        return None
-    url = value.strip().rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query \
-            or parts.fragment:
-        raise ConfigError(f"{value!r} is not a base URL; expected e.g. {example!r} or "
-                          "'http://127.0.0.1:8080'", path="table.endpoint")
-    host = parts.hostname
-    loopback = host == "localhost"
-    if not loopback:
-        try:
-            loopback = ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            loopback = False
-    if parts.scheme == "http" and not loopback:
-        raise ConfigError(f"{value!r} would send credentials in clear text; use https "
-                          "(plain http is accepted only for 127.0.0.1 or localhost)",
-                          path="table.endpoint")
-    return url
 
 
 def match_rows(updates: list[CellUpdate], rows_by_key: dict[str, list[int]],

@@ -34,9 +34,11 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from sheetcrm.config.table import CsvTableSettings
 from sheetcrm.errors import BackendError, ConfigError
 from sheetcrm.fsutil import being_written, exchange, fsync_directory, write_temp_beside
 from sheetcrm.model import CellUpdate, Snapshot, WriteReport
+from sheetcrm.table.base import TableContext
 from sheetcrm.table.csv_text import Rewrite
 
 _MAX_ATTEMPTS = 5  # rewrites tried while the file keeps changing under us
@@ -71,6 +73,12 @@ class CsvTable:
         self.concurrent_saves = 0
         #: Of those, saves that landed in the instant before the swap and were given back.
         self.saves_given_back = 0
+
+    @classmethod
+    def from_settings(cls, settings: CsvTableSettings, context: TableContext) -> CsvTable:
+        """The table of ``[table] backend = "csv"``; ``path`` is relative to the config."""
+        return cls(context.resolve(settings.path), encoding=settings.encoding,
+                   delimiter=settings.delimiter)
 
     @property
     def encoding(self) -> str | None:

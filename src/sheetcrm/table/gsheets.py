@@ -42,7 +42,6 @@ Why it is built the way it is:
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import threading
@@ -51,7 +50,7 @@ from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import google.auth.exceptions
@@ -64,12 +63,10 @@ from gspread.http_client import HTTPClient
 from gspread.urls import SPREADSHEET_VALUES_BATCH_UPDATE_URL
 from requests.adapters import HTTPAdapter
 
+from sheetcrm.config.table import GoogleSheetsSettings, parse_spreadsheet
 from sheetcrm.errors import BackendError, ConfigError
 from sheetcrm.model import CellUpdate, Snapshot, WriteReport
-from sheetcrm.table.base import api_endpoint, column_positions, match_rows
-
-if TYPE_CHECKING:
-    from sheetcrm.config import Config
+from sheetcrm.table.base import TableContext, column_positions, match_rows
 
 T = TypeVar("T")
 
@@ -105,9 +102,6 @@ _READ_PARAMS = {"valueRenderOption": "FORMATTED_VALUE", "majorDimension": "ROWS"
 _JSON_UTF8 = {"Content-Type": "application/json; charset=utf-8"}
 _BODY_HEAD = b'{"valueInputOption":"RAW","data":['
 _BODY_TAIL = b"]}"
-_KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{20,}")
-_URL_KEY = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
-_URL_GID = re.compile(r"[#&?]gid=(\d+)")
 _RANGE_END = re.compile(r":\$?([A-Z]+)\$?(\d+)$")
 
 
@@ -430,18 +424,19 @@ class GoogleSheetsTable:
         self._width = 0  # widest row last read: appended columns go past it
 
     @classmethod
-    def from_config(cls, config: Config) -> GoogleSheetsTable:
-        """The table for ``[table]``; settings are validated here (ConfigError).
+    def from_settings(cls, settings: GoogleSheetsSettings, context: TableContext
+                      ) -> GoogleSheetsTable:
+        """The table of ``[table] backend = "gsheets"`` (validated at load); the key
+        file is read here (ConfigError naming ``table.credentials``).
 
         Keep the instance across runs (the daemon does): it caches the worksheet
         metadata, so a tick costs one request less than a one-off sync.
         """
-        settings = config.table
         key, gid = parse_spreadsheet(settings.spreadsheet)
-        path = _credentials_path(settings.credentials, config)
-        return cls(key, load_service_account(path), worksheet=_check_worksheet(settings.worksheet),
-                   gid=gid, header_row=settings.header_row,
-                   endpoint=check_endpoint(settings.endpoint), credentials_path=str(path))
+        path = _credentials_path(settings.credentials, context)
+        return cls(key, load_service_account(path), worksheet=settings.worksheet, gid=gid,
+                   header_row=settings.header_row, endpoint=settings.endpoint,
+                   credentials_path=str(path))
 
     # -- the Table protocol ---------------------------------------------------------
 
@@ -780,45 +775,10 @@ class GoogleSheetsTable:
 # --------------------------------------------------------------------------- settings
 
 
-def parse_spreadsheet(value: str | None) -> tuple[str, int | None]:
-    """``(key, gid)`` from a spreadsheet key or a full URL; ConfigError otherwise."""
-    text = (value or "").strip()
-    if not text:
-        raise ConfigError("the gsheets backend needs the spreadsheet's key or URL, e.g. "
-                          "'https://docs.google.com/spreadsheets/d/KEY/edit'",
-                          path="table.spreadsheet")
-    if "/" in text:
-        match = _URL_KEY.search(text)
-        if match is None or not text.startswith(("https://", "http://", "docs.google.com")):
-            raise ConfigError(f"{text!r} is not a Google Sheets URL; expected "
-                              "'https://docs.google.com/spreadsheets/d/KEY/edit' or the KEY",
-                              path="table.spreadsheet")
-        gid = _URL_GID.search(text)
-        return match.group(1), int(gid.group(1)) if gid else None
-    if not _KEY_PATTERN.fullmatch(text):
-        raise ConfigError(f"{text!r} is not a spreadsheet key; expected the long id from "
-                          "the sheet's URL (https://docs.google.com/spreadsheets/d/KEY/edit) "
-                          "or the full URL, not the spreadsheet's title",
-                          path="table.spreadsheet")
-    return text, None
-
-
-def check_endpoint(value: str | None) -> str | None:
-    """A base URL for the Google hosts; plain http only on loopback (credentials pass)."""
-    return api_endpoint(value, example="https://sheets-proxy.example.com")
-
-
-def _check_worksheet(value: str | None) -> str | None:
-    if value is not None and not value.strip():
-        raise ConfigError("'' is blank; expected a worksheet title such as '고객 목록', or "
-                          "leave it out for the first worksheet", path="table.worksheet")
-    return value
-
-
-def _credentials_path(value: str | None, config: Config) -> Path:
+def _credentials_path(value: str | None, context: TableContext) -> Path:
     if value:
-        return config.resolve(value)
-    env = os.environ.get(CREDENTIALS_ENV)
+        return context.resolve(value)
+    env = context.env.get(CREDENTIALS_ENV)
     if env:
         return Path(env).expanduser()
     raise ConfigError(f"no service-account key file: set table.credentials to the JSON "

@@ -1,0 +1,305 @@
+"""``[channels.NAME]``: one settings model per channel type, picked by ``type``.
+
+Each model declares its keys as data: type, default, what is expected (the
+``description`` an error message quotes) and which values are secret (``SecretStr``,
+never shown). Every type says which field, if any, holds a row's recipient
+(``recipient_field``): the planner holds a send whose recipient cell is blank, and
+the config check makes sure that field exists.
+
+The checks a value needs at load live here with the models: an email address (every
+header value may come from a cell, so the header primitives are here too and the
+email channels build on them), a webhook secret's form, a header name.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import email.policy
+import re
+from email import errors
+from email.headerregistry import Address
+from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import (
+    Discriminator,
+    Field,
+    SecretStr,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from sheetcrm.config.base import SettingError, Settings, ShownAs, TagOf, is_loopback, union_members
+from sheetcrm.config.explain import validation_error
+
+MAX_BACKOFF = 30.0  # seconds; a webhook's exponential backoff never waits longer
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP header name (RFC 9110)
+_RESERVED = {"content-type", "content-length", "host"} | {
+    f"webhook-{h}" for h in ("id", "timestamp", "signature")
+}
+# Control characters (CR, LF, NUL, ...) and everything str.splitlines() treats as a
+# line break: any of them in a header value could end the header early.
+_UNSAFE_CHARS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
+
+
+# --------------------------------------------------------------------------- values
+
+
+def clean_header_value(value: str) -> str:
+    """Make an untrusted string safe to put in a header.
+
+    Line breaks and control characters become one space; ``=?`` is removed until none
+    is left, so no encoded word can start (and none re-forms after a removal).
+    """
+    cleaned = _UNSAFE_CHARS.sub(" ", value)
+    while "=?" in cleaned:
+        cleaned = cleaned.replace("=?", "")
+    return cleaned.strip()
+
+
+def parse_address(value: str) -> Address:
+    """Parse exactly one mailbox (``Name <a@b.example>`` or ``a@b.example``).
+
+    The domain comes back in its ASCII form (IDNA: ``예시.한국`` becomes
+    ``xn--vv4b11d.xn--3e0b707e``); a non-ASCII local part is kept as written. Raises
+    ValueError for anything the stdlib parser flags: a list, a group, a missing
+    domain, trailing junk, a domain IDNA cannot encode. The 3.11 parser can also
+    raise IndexError on input like ``x@``, so every parse failure is turned into
+    ValueError.
+    """
+    try:
+        header = email.policy.default.header_factory("to", clean_header_value(value))
+        addresses = header.addresses
+    except Exception as exc:  # HeaderParseError, IndexError, ...
+        raise ValueError("not an email address") from exc
+    defects = [d for d in header.defects if not isinstance(d, errors.NonASCIILocalPartDefect)]
+    if len(addresses) != 1 or defects:
+        raise ValueError("not exactly one email address")
+    address = addresses[0]
+    if not address.username or not address.domain:
+        raise ValueError("not an email address")
+    if address.domain.isascii():
+        return address
+    try:
+        domain = address.domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ValueError(f"the domain {address.domain!r} is not a valid domain name") from None
+    return Address(address.display_name, address.username, domain)
+
+
+def redact_url(url: str) -> str:
+    """Only scheme://host[:port] of the URL, for messages and logs.
+
+    User, password, path (where many hooks keep their token), query and fragment are
+    left out. A URL without a host gives "".
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if not host:
+        return ""
+    netloc = f"{host}:{port}" if port else host
+    return urlunsplit((parts.scheme, netloc, "", "", ""))
+
+
+def decode_secret(secret: str) -> bytes:
+    """The HMAC key from a ``whsec_<base64>`` secret; ValueError if it is not one."""
+    if not secret.startswith("whsec_"):
+        raise ValueError("must start with 'whsec_'")
+    encoded = secret[len("whsec_") :]
+    try:  # some providers drop the base64 padding
+        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("must be 'whsec_' followed by base64") from None
+    if not key:
+        raise ValueError("must not be empty after 'whsec_'")
+    return key
+
+
+# --------------------------------------------------------------------------- models
+
+
+class EmailSettings(Settings):
+    """Settings every email channel shares (outbox and smtp)."""
+
+    from_: str = Field(alias="from", description='the sender, e.g. "My Class <hello@example.com>"')
+    to: str | None = Field(
+        None, min_length=1, description="the field holding the address; the row key if unset"
+    )
+    reply_to: str | None = Field(None, description="an email address for replies")
+    unsubscribe_mailto: str | None = Field(
+        None, description='"mailto:" followed by an address, e.g. mailto:unsubscribe@example.com'
+    )
+    unsubscribe_url: str | None = Field(
+        None,
+        description="an https URL for one-click unsubscribe; {key} is replaced by the row key",
+    )
+
+    @property
+    def recipient_field(self) -> str | None:
+        """The field holding the address; None sends to the row key."""
+        return self.to
+
+    @field_validator("from_", "reply_to")
+    @classmethod
+    def _is_address(cls, value: str | None) -> str | None:
+        if value is not None:
+            if clean_header_value(value) != value.strip():
+                raise ValueError("must not contain line breaks, control characters or '=?'")
+            parse_address(value)
+        return value
+
+    @field_validator("unsubscribe_mailto")
+    @classmethod
+    def _is_mailto(cls, value: str | None) -> str | None:
+        if value is not None:
+            if not value.startswith("mailto:"):
+                raise ValueError("must start with 'mailto:'")
+            parse_address(value[len("mailto:") :].split("?", 1)[0])
+            if clean_header_value(value) != value:
+                raise ValueError("must not contain spaces, line breaks or '=?'")
+        return value
+
+    @field_validator("unsubscribe_url")
+    @classmethod
+    def _is_https(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme != "https" or not parts.hostname:
+                raise ValueError("must be an https:// URL")
+            if clean_header_value(value) != value or " " in value:
+                raise ValueError("must not contain spaces, line breaks or '=?'")
+        return value
+
+    @property
+    def sender(self) -> Address:
+        """The parsed From address (validated at load, so this cannot fail)."""
+        return parse_address(self.from_)
+
+
+class OutboxSettings(EmailSettings):
+    type: Literal["outbox"] = "outbox"
+    path: str = Field("outbox", description="a folder, relative to the config file's folder")
+
+
+class SmtpSettings(EmailSettings):
+    # Field order matters: ``security`` is checked against the fields before it.
+    type: Literal["smtp"]
+    host: str = Field(min_length=1, description="the SMTP server's host name")
+    port: int = Field(587, ge=1, le=65535, description="a TCP port, e.g. 587 or 465")
+    username: str | None = Field(None, description="the login name, if the server needs one")
+    password: SecretStr | None = Field(None, description='the password, e.g. "${SMTP_PASSWORD}"')
+    allow_insecure_login: bool = Field(
+        False, description='true to send the password unencrypted (security = "none")'
+    )
+    security: Literal["starttls", "ssl", "none"] = Field(
+        "starttls", description='"starttls" (port 587), "ssl" (port 465) or "none"'
+    )
+    timeout: float = Field(30.0, gt=0, description="seconds a whole send may take")
+
+    @field_validator("security")
+    @classmethod
+    def _password_is_encrypted(cls, value: str, info: ValidationInfo) -> str:
+        data = info.data
+        host = str(data.get("host") or "")
+        if (value == "none" and data.get("password") is not None and host
+                and not is_loopback(host) and not data.get("allow_insecure_login")):
+            raise SettingError(f"the password would travel unencrypted to {host}; use "
+                               "\"starttls\" or \"ssl\", or set allow_insecure_login = true "
+                               "to accept that")
+        return value
+
+    @model_validator(mode="after")
+    def _login_is_complete(self) -> SmtpSettings:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("username and password must be set together")
+        return self
+
+
+class WebhookSettings(Settings):
+    type: Literal["webhook"]
+    url: Annotated[str, ShownAs(redact_url)] = Field(
+        description="an http:// or https:// URL", repr=False
+    )
+    secret: SecretStr | None = Field(
+        None, description='a Standard Webhooks secret "whsec_<base64>", e.g. "${WEBHOOK_SECRET}"'
+    )
+    timeout: float = Field(
+        20.0, gt=0, le=300, description="seconds one attempt may take, connect to last byte"
+    )
+    retries: int = Field(3, ge=0, le=10, description="extra attempts after a transient failure")
+    backoff: float = Field(
+        1.0, ge=0, le=MAX_BACKOFF, description="seconds before the first retry; doubles after"
+    )
+    headers: dict[str, SecretStr] = Field(
+        default_factory=dict, description="extra static headers, e.g. an Authorization token"
+    )
+
+    #: A webhook is addressed by the row key (the payload's ``recipient``).
+    recipient_field: ClassVar[None] = None
+
+    @field_validator("url")
+    @classmethod
+    def _is_http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host")
+        if any(c.isspace() for c in value):
+            raise ValueError("must not contain spaces or line breaks")
+        return value
+
+    @field_validator("secret")
+    @classmethod
+    def _is_whsec(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            decode_secret(value.get_secret_value())
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _are_headers(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for name, header in value.items():
+            if not _TOKEN.fullmatch(name):
+                raise ValueError(f"{name!r} is not a header name")
+            if name.lower() in _RESERVED:
+                raise ValueError(f"{name!r} is set by sheetcrm and cannot be overridden")
+            text = header.get_secret_value()
+            if not text.isascii() or any(c in text for c in "\r\n\0"):
+                raise ValueError(f"the value of {name!r} must be ASCII text on one line")
+        return value
+
+
+#: ``[channels.NAME]``: the settings of the type ``type`` names. Nothing leaves the
+#: machine unless the operator says so: an unset type is the outbox.
+ChannelSettings = Annotated[
+    Annotated[OutboxSettings, Tag("outbox")]
+    | Annotated[SmtpSettings, Tag("smtp")]
+    | Annotated[WebhookSettings, Tag("webhook")],
+    Discriminator(TagOf("type", default="outbox", noun="a channel type")),
+]
+
+#: ``type`` -> its settings model.
+CHANNEL_SETTINGS = union_members(ChannelSettings)
+_CHANNEL_SETTINGS: TypeAdapter[ChannelSettings] = TypeAdapter(ChannelSettings)
+
+
+def parse_channel_settings(name: str, raw: dict[str, Any]) -> ChannelSettings:
+    """Validate one ``[channels.<name>]`` table into its type's settings model.
+
+    Raises ConfigError naming the key path (``channels.<name>.<key>``), the bad value
+    (never a secret's) and the expected form. ``type`` defaults to "outbox".
+    """
+    try:
+        return _CHANNEL_SETTINGS.validate_python(raw)
+    except ValidationError as exc:
+        raise validation_error(exc, ChannelSettings, ("channels", name)) from None

@@ -1,0 +1,261 @@
+"""Read ``config.toml`` once, expand ``${ENV_VAR}``, validate it whole, check its references.
+
+Every mistake becomes a ``ConfigError`` naming the key path, the bad value and the
+expected form (``explain.py`` words them); secrets never appear in messages. The
+sections are typed all the way down: ``[table]`` is the settings of one backend and
+each ``[channels.NAME]`` the settings of one channel type, so the rest of the code
+reads attributes, never looks keys up.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import ValidationError
+
+from sheetcrm.config.base import Settings, quote_key, resolve_path
+from sheetcrm.config.channels import ChannelSettings
+from sheetcrm.config.explain import validation_error
+from sheetcrm.config.schedule import ScheduleSettings
+from sheetcrm.config.sections import (
+    FieldSettings,
+    FlowSettings,
+    SendingSettings,
+    WritebackSettings,
+)
+from sheetcrm.config.table import TableSettings
+from sheetcrm.errors import ConfigError
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_FLOW_NAME = re.compile(r"^\w[\w-]*$")
+
+
+class ConfigModel(Settings):
+    timezone: str = "Asia/Seoul"
+    state: str = ".sheetcrm/state.db"
+    templates: str = "templates"
+    table: TableSettings
+    fields: dict[str, FieldSettings]
+    writeback: WritebackSettings = WritebackSettings()
+    tags: dict[str, str] = {}
+    channels: dict[str, ChannelSettings] = {}
+    flows: dict[str, FlowSettings] = {}
+    sending: SendingSettings = SendingSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated config, with paths resolved against the config file's folder."""
+
+    model: ConfigModel
+    path: Path
+    base_dir: Path
+    tz: ZoneInfo
+
+    # Short-hands the rest of the code reads.
+    @property
+    def table(self) -> TableSettings:
+        return self.model.table
+
+    @property
+    def channels(self) -> dict[str, ChannelSettings]:
+        return self.model.channels
+
+    @property
+    def fields(self) -> dict[str, FieldSettings]:
+        return self.model.fields
+
+    @property
+    def writeback(self) -> WritebackSettings:
+        return self.model.writeback
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return self.model.tags
+
+    @property
+    def flows(self) -> dict[str, FlowSettings]:
+        return self.model.flows
+
+    @property
+    def sending(self) -> SendingSettings:
+        return self.model.sending
+
+    @property
+    def key_column(self) -> str:
+        return self.fields[self.table.key].column
+
+    @cached_property
+    def renames(self) -> dict[str, str]:
+        """Old flow name -> the flow now carrying its customers (``renamed_from``)."""
+        return {f.renamed_from: name for name, f in self.flows.items() if f.renamed_from}
+
+    @cached_property
+    def handoffs(self) -> dict[str, list[str]]:
+        """Flow -> the flows that hand their finished customers to it."""
+        result: dict[str, list[str]] = {}
+        for name, flow in self.flows.items():
+            if flow.then:
+                result.setdefault(flow.then, []).append(name)
+        return result
+
+    def resolve(self, relative: str) -> Path:
+        return resolve_path(relative, self.base_dir)
+
+    @property
+    def state_path(self) -> Path:
+        return self.resolve(self.model.state)
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.resolve(self.model.templates)
+
+
+def load_config(path: Path | str, env: Mapping[str, str]) -> Config:
+    """Read, expand and validate a config file. Raises ConfigError."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {str(path)!r} not found; pass --config PATH or create config.toml"
+        ) from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {str(path)!r} is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return config_from_dict(raw, env, path=path)
+
+
+RECORD_ID_FIELD = "record_id"  # Airtable without [table] key: rows are keyed by record id
+
+
+def config_from_dict(raw: dict[str, Any], env: Mapping[str, str], *, path: Path) -> Config:
+    expanded = _expand_env(raw, env, "")
+    table = expanded.get("table")
+    if isinstance(table, dict) and table.get("backend") == "airtable" and "key" not in table:
+        # Airtable records have an id of their own; the backend shows it as "_id".
+        expanded["table"] = {**table, "key": RECORD_ID_FIELD}
+        fields = expanded.get("fields") if isinstance(expanded.get("fields"), dict) else {}
+        expanded["fields"] = {RECORD_ID_FIELD: {"column": "_id"}, **fields}
+    try:
+        model = ConfigModel.model_validate(expanded)
+    except ValidationError as exc:
+        raise validation_error(exc, ConfigModel) from None
+    try:
+        tz = ZoneInfo(model.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"unknown time zone {model.timezone!r}; expected an IANA name like 'Asia/Seoul'",
+            path="timezone",
+        ) from None
+    _check_references(model)
+    return Config(model=model, path=path, base_dir=path.resolve().parent, tz=tz)
+
+
+def _expand_env(value: Any, env: Mapping[str, str], where: str) -> Any:
+    """Replace ``${NAME}`` in every string; a missing variable is a ConfigError."""
+    if isinstance(value, dict):
+        return {k: _expand_env(v, env, f"{where}.{k}" if where else k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v, env, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, str) and "${" in value:
+
+        def sub(m: re.Match[str]) -> str:
+            name = m.group(1)
+            if name not in env:
+                raise ConfigError(f"environment variable {name} is not set", path=where)
+            return env[name]
+
+        return _ENV_REF.sub(sub, value)
+    return value
+
+
+def _check_references(model: ConfigModel) -> None:
+    """Names that point elsewhere in the file must exist."""
+    if model.table.key not in model.fields:
+        raise ConfigError(
+            f"{model.table.key!r} is not a field; expected one of {sorted(model.fields)}",
+            path="table.key",
+        )
+    owned = model.writeback.columns()
+    if len(set(owned)) != len(owned):
+        raise ConfigError(f"writeback columns must differ, got {owned}", path="writeback")
+    for column in model.writeback.adopt:
+        if column not in owned:
+            raise ConfigError(f"{column!r} is not one of the writeback columns {owned}; "
+                              "adopt names a column sheetcrm writes", path="writeback.adopt")
+    for name, field in model.fields.items():
+        if field.column in owned:
+            raise ConfigError(
+                f"column {field.column!r} is a writeback column; sheetcrm would overwrite it",
+                path=f"fields.{quote_key(name)}.column",
+            )
+    for key in ("consent", "unsubscribed"):
+        name = getattr(model.sending, key)
+        if name is not None and name not in model.fields:
+            raise ConfigError(f"{name!r} is not a field; expected one of {sorted(model.fields)}",
+                              path=f"sending.{key}")
+    if model.sending.compliance == "kr":
+        for key in ("sender_name", "sender_contact", "opt_out"):
+            if not getattr(model.sending, key):
+                raise ConfigError("compliance = 'kr' needs the sender's name, contact and "
+                                  "how to opt out for the ad footer", path=f"sending.{key}")
+    channels = model.channels
+    for name, settings in channels.items():
+        to = settings.recipient_field
+        if to is not None and to not in model.fields:
+            raise ConfigError(f"{to!r} is not a field; expected one of {sorted(model.fields)}",
+                              path=f"channels.{quote_key(name)}.to")
+    renamed: dict[str, str] = {}
+    for flow_name, flow in model.flows.items():
+        where = f"flows.{quote_key(flow_name)}"
+        if flow.renamed_from is not None and flow.renamed_from in renamed:
+            raise ConfigError(f"{renamed[flow.renamed_from]!r} already says it was renamed "
+                              f"from {flow.renamed_from!r}", path=f"{where}.renamed_from")
+        if flow.renamed_from is not None:
+            renamed[flow.renamed_from] = flow_name
+        if not _FLOW_NAME.match(flow_name):
+            raise ConfigError("a flow name is letters, digits, '_' or '-'", path=where)
+        if flow.anchor is not None and flow.anchor not in model.fields:
+            raise ConfigError(f"{flow.anchor!r} is not a field", path=f"{where}.anchor")
+        for i, step in enumerate(flow.steps):
+            if step.channel not in channels:
+                raise ConfigError(
+                    f"unknown channel {step.channel!r}; defined: {sorted(channels) or 'none'}",
+                    path=f"{where}.steps[{i}].channel",
+                )
+        if flow.then is not None and flow.then not in model.flows:
+            raise ConfigError(f"unknown flow {flow.then!r}; defined: {sorted(model.flows)}",
+                              path=f"{where}.then")
+        old = flow.renamed_from
+        if old is not None and (old in model.flows or not _FLOW_NAME.match(old)):
+            problem = ("is still a flow of this config" if old in model.flows
+                       else "is not a flow name (letters, digits, '_' or '-')")
+            raise ConfigError(f"{old!r} {problem}; renamed_from names the flow's old name",
+                              path=f"{where}.renamed_from")
+        cycle = _handoff_cycle(model.flows, flow_name)
+        if cycle:
+            raise ConfigError(
+                f"hand-offs go round in a circle ({' → '.join(cycle)}): a customer would "
+                "be messaged by these flows forever; remove one 'then'", path=f"{where}.then")
+        afters = [s.after for s in flow.steps]
+        if afters != sorted(afters):
+            raise ConfigError("step 'after' offsets must not decrease", path=f"{where}.steps")
+
+
+def _handoff_cycle(flows: Mapping[str, FlowSettings], start: str) -> list[str]:
+    """The flows ``then`` leads through from ``start`` back to it, or [] if it does not."""
+    path, name = [start], flows[start].then
+    while name is not None and name in flows and name not in path:
+        path.append(name)
+        name = flows[name].then
+    return [*path, name] if name == start else []
