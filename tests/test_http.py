@@ -8,7 +8,9 @@ penalty costs nothing, and the waits themselves are what the tests check.
 
 from __future__ import annotations
 
+import http.server
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -170,6 +172,35 @@ def test_refused_connections_are_retried_then_raised(session, vclock) -> None:
     with pytest.raises(requests.ConnectionError):
         session.get(f"http://127.0.0.1:{port}/", timeout=2)
     assert adapter.last_attempts == 3 and vclock.sleeps == [0.5, 1.0]
+
+
+def test_an_answer_cut_short_is_retried_like_a_dropped_connection(session, vclock) -> None:
+    """The adapter reads the body inside the attempt, so a cut body is retried too."""
+    served: list[int] = []
+
+    class CutOnce(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            served.append(1)
+            self.send_response(200)
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            self.wfile.write(b"x" * (10 if len(served) == 1 else 100))
+            self.close_connection = True
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), CutOnce)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        mount(session, vclock)
+        response = session.get(f"http://127.0.0.1:{server.server_port}/", timeout=2)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert response.content == b"x" * 100 and len(served) == 2 and vclock.sleeps == [0.5]
 
 
 # --------------------------------------------------------------------------- bounds
