@@ -35,7 +35,7 @@ from sheets_emulator import SheetsEmulator, Typed
 from sheetcrm.errors import BackendError, ConfigError
 from sheetcrm.http import Clock, Pacer, RetryPolicy
 from sheetcrm.model import CellUpdate
-from sheetcrm.table import gsheets
+from sheetcrm.table import gsheets, gsheets_transport
 from sheetcrm.table.gsheets import GoogleSheetsTable
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -165,7 +165,7 @@ def clock() -> FakeClock:
 @pytest.fixture(autouse=True)
 def fast_retries(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> Iterator[None]:
     """Tables built from a config (the CLI path) retry without really sleeping."""
-    monkeypatch.setattr(gsheets, "default_clock", Clock(clock, clock.sleep))
+    monkeypatch.setattr(gsheets_transport, "default_clock", Clock(clock, clock.sleep))
     yield
 
 

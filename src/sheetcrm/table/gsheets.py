@@ -45,7 +45,7 @@ from gspread.exceptions import APIError
 from gspread.urls import SPREADSHEET_VALUES_BATCH_UPDATE_URL
 
 from sheetcrm.errors import BackendError, ConfigError
-from sheetcrm.http import SYSTEM_CLOCK, Clock, Pacer, RetryPolicy
+from sheetcrm.http import Pacer, RetryPolicy
 from sheetcrm.model import CellUpdate, Snapshot, WriteReport
 from sheetcrm.table.base import api_endpoint, column_positions
 from sheetcrm.table.gsheets_errors import (
@@ -56,11 +56,13 @@ from sheetcrm.table.gsheets_errors import (
     unparsable_range,
 )
 from sheetcrm.table.gsheets_transport import (
+    DEFAULT_RETRY,
     SheetsAdapter,
     Worksheet,
     build_client,
     last_metadata,
     pick_worksheet,
+    quota_pacer,
     refresh_grid,
 )
 from sheetcrm.table.gsheets_write import (
@@ -81,7 +83,7 @@ if TYPE_CHECKING:
     from sheetcrm.config import Config
 
 __all__ = ["DEFAULT_RETRY", "GoogleSheetsTable", "check_endpoint", "column_letter",
-           "default_clock", "load_service_account", "parse_spreadsheet", "quota_pacer"]
+           "load_service_account", "parse_spreadsheet", "quota_pacer"]
 
 T = TypeVar("T")
 
@@ -90,14 +92,6 @@ CREDENTIALS_ENV = "GOOGLE_APPLICATION_CREDENTIALS"
 SERVICE_ACCOUNT_FIELDS = ("type", "project_id", "private_key_id", "private_key",
                           "client_email", "token_uri")
 DEFAULT_TIMEOUT = (10.0, 60.0)  # (connect, read) seconds, on every request
-#: The Sheets quota is 60 requests a minute per user (a service account is one); a
-#: sliding window of 55 stays under it whatever the minute boundaries.
-QUOTA = (55, 60.0)
-#: 7 tries: a request is given up after about a minute of waiting, long enough for a
-#: per-minute quota window to pass. No wait is longer than 32 s (Retry-After included).
-DEFAULT_RETRY = RetryPolicy(attempts=7, base_delay=1.0, max_wait=32.0)
-#: The clock tables wait on unless given a pacer; tests replace it with a virtual one.
-default_clock: Clock = SYSTEM_CLOCK
 #: A write body above this is split into several batchUpdates (the API refuses bodies
 #: of about 10 MB; the first run over 100k Korean rows, about 8 MB, still fits in one).
 MAX_REQUEST_BYTES = 9_000_000
@@ -115,12 +109,6 @@ _JSON_UTF8 = {"Content-Type": "application/json; charset=utf-8"}
 _KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{20,}")
 _URL_KEY = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
 _URL_GID = re.compile(r"[#&?]gid=(\d+)")
-
-
-def quota_pacer(clock: Clock | None = None) -> Pacer:
-    """A pacer at the Sheets quota (55 requests in any minute), waiting on ``clock``."""
-    limit, period = QUOTA
-    return Pacer(limit, period, clock=clock or default_clock)
 
 
 # --------------------------------------------------------------------------- the table

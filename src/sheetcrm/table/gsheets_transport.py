@@ -36,7 +36,7 @@ from gspread.utils import a1_range_to_grid_range
 from requests.adapters import HTTPAdapter
 
 from sheetcrm.errors import BackendError
-from sheetcrm.http import Clock, Pacer, RetryAdapter, RetryPolicy
+from sheetcrm.http import SYSTEM_CLOCK, Clock, Pacer, RetryAdapter, RetryPolicy
 
 SHEETS_HOST = "https://sheets.googleapis.com"
 #: Hosts that ``endpoint`` replaces: the Sheets API, the OAuth token endpoint and the
@@ -46,6 +46,20 @@ GOOGLE_HOSTS = (
     "https://oauth2.googleapis.com",
     "https://iamcredentials.googleapis.com",
 )
+#: The Sheets quota is 60 requests a minute per user (a service account is one); a
+#: sliding window of 55 stays under it whatever the minute boundaries.
+QUOTA = (55, 60.0)
+#: 7 tries: a request is given up after about a minute of waiting, long enough for a
+#: per-minute quota window to pass. No wait is longer than 32 s (Retry-After included).
+DEFAULT_RETRY = RetryPolicy(attempts=7, base_delay=1.0, max_wait=32.0)
+#: The clock tables wait on unless given a pacer; tests replace it with a virtual one.
+default_clock: Clock = SYSTEM_CLOCK
+
+
+def quota_pacer(clock: Clock | None = None) -> Pacer:
+    """A pacer at the Sheets quota (55 requests in any minute), waiting on ``clock``."""
+    limit, period = QUOTA
+    return Pacer(limit, period, clock=clock or default_clock)
 
 
 class RerouteAdapter(HTTPAdapter):
