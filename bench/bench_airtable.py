@@ -43,6 +43,7 @@ from airtable_emulator import AirtableEmulator, VirtualClock  # noqa: E402
 
 from sheetcrm.app.runner import sync  # noqa: E402
 from sheetcrm.config import load_config  # noqa: E402
+from sheetcrm.http import Clock  # noqa: E402
 from sheetcrm.table import airtable  # noqa: E402
 
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -103,7 +104,7 @@ def records(n: int, seed: int = 7) -> list[dict[str, Any]]:
 def run_size(n: int, real_pace: bool) -> list[dict[str, Any]]:
     vclock = VirtualClock()
     now = time.monotonic if real_pace else vclock.now
-    clock = airtable.Clock() if real_pace else airtable.Clock(vclock.now, vclock.sleep)
+    clock = Clock() if real_pace else Clock(vclock.now, vclock.sleep)
     airtable.default_clock = clock
     os.environ["AIRTABLE_TOKEN"] = TOKEN
     rows = []
@@ -115,11 +116,12 @@ def run_size(n: int, real_pace: bool) -> list[dict[str, Any]]:
                              base=BASE, table=TABLE, endpoint=emu.url)
         path.write_text(text, encoding="utf-8")
         config = load_config(path, os.environ)
+        table = airtable.AirtableTable.from_config(config)  # kept across syncs, as a daemon does
         for label, when in (("first", NOW), ("again", NOW + timedelta(minutes=5)),
                             ("next day", NOW + timedelta(days=1))):
             before, paced_from = len(emu.calls), now()
             started = time.perf_counter()
-            result = sync(config, when)
+            result = sync(config, when, table=table)
             wall = time.perf_counter() - started
             calls = emu.calls[before:]
             methods = Counter(c.method for c in calls)

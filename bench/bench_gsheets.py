@@ -48,8 +48,9 @@ from sheets_emulator import SheetsEmulator  # noqa: E402
 
 from sheetcrm.app.runner import sync  # noqa: E402
 from sheetcrm.config import load_config  # noqa: E402
+from sheetcrm.http import Pacer  # noqa: E402
 from sheetcrm.model import CellUpdate  # noqa: E402
-from sheetcrm.table.gsheets import GoogleSheetsTable, RateLimiter, column_letter  # noqa: E402
+from sheetcrm.table.gsheets import GoogleSheetsTable, column_letter  # noqa: E402
 
 TITLE = "고객 목록"
 KEY = "1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms"
@@ -157,7 +158,7 @@ def measure_naive(emu: SheetsEmulator, credentials: Path, updates: list[CellUpda
     """Read once, then one values.update per changed row, at its position as read."""
     info = json.loads(credentials.read_text(encoding="utf-8"))
     table = GoogleSheetsTable(NAIVE_KEY, info, worksheet=TITLE, endpoint=emu.url,
-                              limiter=RateLimiter(limit=10**9))  # no pacing: raw speed
+                              pacer=Pacer(10**9, 60.0))  # no pacing: raw speed
     client = table._client  # the same gspread client and session setup as the backend
     started = time.perf_counter()
     sheet = client.open_by_key(NAIVE_KEY).worksheet(TITLE)

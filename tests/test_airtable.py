@@ -255,11 +255,13 @@ def test_sample_sync_on_airtable_does_what_the_csv_sync_does(
 
 
 def test_second_sync_sends_and_writes_nothing_then_steps_follow(
-        sample: Path, run_cli, emu: AirtableEmulator, tmp_path: Path) -> None:
+        sample: Path, run_cli, emu: AirtableEmulator, tmp_path: Path,
+        vclock: VirtualClock) -> None:
     folder = airtable_sample(tmp_path / "airtable", emu)
     sync_json(run_cli, folder, DAY0)
     outbox = sorted(p.name for p in (folder / "outbox").glob("*.eml"))
     before = len(emu.calls)
+    vclock.sleep(300)  # the runs are five minutes apart, each with a table of its own
 
     again = sync_json(run_cli, folder, "2026-11-23T10:05")
     assert again["sends"] == [] and again["summary"]["cells_written"] == 0
@@ -605,11 +607,12 @@ def test_429_storm_is_survived_without_exceeding_the_pace(
     assert time.monotonic() - started < 10  # the penalties were virtual
 
 
-def test_pace_is_shared_by_every_table_of_a_base(emu: AirtableEmulator, virtual_time: Clock,
-                                                 vclock: VirtualClock) -> None:
+def test_tables_of_a_base_given_one_pacer_share_the_pace_and_the_penalty(
+        emu: AirtableEmulator, virtual_time: Clock, vclock: VirtualClock) -> None:
     emu.add_table(BASE, TABLE, SIMPLE, customers(520))
-    reader = open_table(emu, ["이메일"])
-    writer = open_table(emu, ["이메일", "상태 태그"])
+    pacer = airtable.base_pacer(virtual_time)
+    reader = open_table(emu, ["이메일"], pacer=pacer)
+    writer = open_table(emu, ["이메일", "상태 태그"], pacer=pacer)
     reader.read()
     emu.fail(429, method="PATCH")  # the writer gets a 429 ...
     writer.write("이메일", [CellUpdate("user000@example.com", "상태 태그", "x")])
@@ -631,11 +634,12 @@ def test_endless_429s_give_up_after_bounded_retries_and_keep_the_penalty(
         emu: AirtableEmulator) -> None:
     emu.add_table(BASE, TABLE, SIMPLE, customers(5))
     emu.rate_limit_storm(10_000)
+    table = open_table(emu, ["이메일"])
     with pytest.raises(BackendError, match=r"kept answering 429 \(rate limit\) after 6 retries"):
-        open_table(emu, ["이메일"]).read()
+        table.read()
     assert len(emu.calls) == MAX_RETRIES + 1
     emu.rate_limit_storm(0)
-    open_table(emu, ["이메일"]).read()  # a new table of the base still waits the penalty
+    table.read()  # the table's next request (a daemon's next run) still waits the penalty
     assert emu.calls[-1].at - emu.calls[-2].at >= 30.0
 
 

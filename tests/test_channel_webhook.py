@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import time
 from collections.abc import Iterator
+from email.utils import formatdate
 from pathlib import Path
 
 import pytest
@@ -177,6 +179,15 @@ def test_retry_after_is_honoured_and_capped(session, sleeps) -> None:
         hook(server.url, session, sleeps, timeout=120).send(MESSAGE)
     assert len(server.requests) == 3
     assert sleeps == [7.0, 60.0]
+
+
+def test_a_retry_after_given_as_an_http_date_is_honoured(session, sleeps) -> None:
+    when = formatdate(time.time() + 20, usegmt=True)
+    with WebhookServer([Reply(503, headers={"Retry-After": when}), 200]) as server:
+        hook(server.url, session, sleeps, timeout=120).send(MESSAGE)
+    assert len(server.requests) == 2
+    [wait] = sleeps
+    assert 18.0 <= wait <= 20.0  # the date has whole seconds
 
 
 def test_a_retry_after_beyond_the_time_left_waits_for_the_next_run(session, sleeps) -> None:

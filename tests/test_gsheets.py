@@ -4,7 +4,7 @@ Everything goes over HTTP to ``sheets_emulator.SheetsEmulator`` on 127.0.0.1: OA
 (a JWT signed with a throwaway RSA key made once per session, checked by the
 emulator), the Sheets API v4 calls, and any IAM lookup google-auth makes in the
 background. Name lookups and connections to any other host are refused and recorded,
-and a test that made one fails. Retry sleeps and the rate limiter's clock are
+and a test that made one fails. The pacer's clock (on which retries wait too) is
 injected, so nothing waits.
 """
 
@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +33,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sheets_emulator import SheetsEmulator, Typed
 
 from sheetcrm.errors import BackendError, ConfigError
+from sheetcrm.http import Clock, Pacer, RetryPolicy
 from sheetcrm.model import CellUpdate
-from sheetcrm.table import gsheets
-from sheetcrm.table.gsheets import GoogleSheetsTable, RateLimiter, RetryPolicy
+from sheetcrm.table import gsheets, gsheets_transport
+from sheetcrm.table.gsheets import GoogleSheetsTable
 
 ROOT = Path(__file__).resolve().parents[1]
 SHEET = "고객 목록"
@@ -72,6 +74,9 @@ class FakeClock:
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += seconds
+
+    def pacer(self, limit: int = 55, period: float = 60.0) -> Pacer:
+        return Pacer(limit, period, clock=Clock(self, self.sleep))
 
 
 def _loopback(host: object) -> bool:
@@ -160,7 +165,7 @@ def clock() -> FakeClock:
 @pytest.fixture(autouse=True)
 def fast_retries(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> Iterator[None]:
     """Tables built from a config (the CLI path) retry without really sleeping."""
-    monkeypatch.setattr(gsheets, "DEFAULT_RETRY", RetryPolicy(sleep=clock.sleep))
+    monkeypatch.setattr(gsheets_transport, "default_clock", Clock(clock, clock.sleep))
     yield
 
 
@@ -186,8 +191,8 @@ def make_table(emulator: SheetsEmulator, account: Account, clock: FakeClock
     def make(**kwargs: Any) -> GoogleSheetsTable:
         options: dict[str, Any] = {
             "worksheet": SHEET, "endpoint": emulator.url,
-            "limiter": RateLimiter(clock=clock, sleep=clock.sleep),
-            "retry": RetryPolicy(sleep=clock.sleep, jitter=lambda: 0.5),
+            "pacer": clock.pacer(),
+            "retry": RetryPolicy(jitter=lambda: 0.5),
             "timeout": (2.0, 5.0), "credentials_path": str(account.path),
         }
         options.update(kwargs)
@@ -741,14 +746,14 @@ def test_a_429_storm_is_ridden_out_with_bounded_jittered_backoff(
     assert table.request_counts["values.get"] == 6
 
 
-def test_jitter_spreads_waits_within_bounds() -> None:
-    for draw in (0.0, 0.3, 0.999):
-        policy = RetryPolicy(jitter=lambda d=draw: d)
-        for retry in range(10):
-            ceiling = min(policy.max_delay, policy.base_delay * 2 ** retry)
-            assert ceiling / 2 <= policy.delay(retry) <= ceiling
-    assert RetryPolicy(jitter=lambda: 0.0).delay(0, retry_after=20) == 20
-    assert RetryPolicy(jitter=lambda: 0.0).delay(0, retry_after=900) == 32
+def test_a_retry_after_date_is_waited_out(
+        book: SheetsEmulator, make_table: Callable[..., GoogleSheetsTable],
+        clock: FakeClock) -> None:
+    when = formatdate(time.time() + 20, usegmt=True)
+    book.fail("values.get", 429, headers={"Retry-After": when})
+    assert make_table().read().header == HEADER
+    [wait] = clock.sleeps
+    assert 18.0 <= wait <= 20.0  # not the 0.75 s backoff
 
 
 def test_persistent_429_gives_up_with_a_clear_error(
@@ -756,7 +761,7 @@ def test_persistent_429_gives_up_with_a_clear_error(
         clock: FakeClock) -> None:
     book.fail("values.get", 429, times=None)
     with pytest.raises(BackendError) as err:
-        make_table(retry=RetryPolicy(attempts=4, sleep=clock.sleep, jitter=lambda: 1.0)).read()
+        make_table(retry=RetryPolicy(attempts=4, jitter=lambda: 1.0)).read()
     assert "quota exceeded (HTTP 429)" in str(err.value) and "after 4 attempts" in str(err.value)
     assert book.count("values.get") == 4 and clock.sleeps == [1.0, 2.0, 4.0]
 
@@ -775,7 +780,7 @@ def test_persistent_html_503_names_the_status_not_the_page(
         book: SheetsEmulator, make_table: Callable[..., GoogleSheetsTable]) -> None:
     book.fail("*", 503, times=None, html=True)
     with pytest.raises(BackendError) as err:
-        make_table(retry=RetryPolicy(attempts=3, sleep=lambda s: None)).read()
+        make_table(retry=RetryPolicy(attempts=3)).read()
     message = str(err.value)
     assert "HTTP 503" in message and "an HTML error page" in message
     assert "<html" not in message.lower() and "after 3 attempts" in message
@@ -788,6 +793,14 @@ def test_timeouts_and_dropped_connections_are_retried(
     table = make_table(timeout=(2.0, 1.0))
     assert table.read().header == HEADER
     assert table.request_counts == {"spreadsheets.get": 2, "values.get": 2}
+
+
+def test_a_dropped_token_request_is_retried_and_not_counted(
+        book: SheetsEmulator, make_table: Callable[..., GoogleSheetsTable]) -> None:
+    book.fail("token", drop=True)
+    table = make_table()
+    assert table.read().header == HEADER
+    assert book.count("token") == 2 and table.requests == 2  # metadata and values
 
 
 def test_client_errors_are_not_retried(
@@ -816,26 +829,29 @@ def test_token_expiry_mid_run_refreshes_and_replays(
 def test_pacing_stays_under_the_quota(
         book: SheetsEmulator, make_table: Callable[..., GoogleSheetsTable],
         clock: FakeClock) -> None:
-    limiter = RateLimiter(limit=2, period=60.0, clock=clock, sleep=clock.sleep)
-    table = make_table(limiter=limiter)
+    pacer = clock.pacer(limit=2, period=60.0)
+    table = make_table(pacer=pacer)
     table.read()
     table.write("이메일", TAGS)
-    assert clock.sleeps == [60.0, 60.0] and limiter.waited == 120.0  # 5 requests, 2 a minute
+    assert clock.sleeps == [60.0, 60.0] and pacer.waited == 120.0  # 5 requests, 2 a minute
     table.read()
     table.write("이메일", TAGS)
     assert clock.sleeps == [60.0] * 4 and table.requests == 9
 
 
-def test_rate_limiter_allows_at_most_limit_per_sliding_window(clock: FakeClock) -> None:
-    limiter = RateLimiter(limit=55, period=60.0, clock=clock, sleep=clock.sleep)
-    stamps = []
-    for i in range(200):
-        limiter.acquire()
-        stamps.append(clock.now)
-        clock.now += 0.1 if i % 7 else 0.5
-    for i, start in enumerate(stamps):
-        assert sum(1 for t in stamps[i:] if t < start + 60.0) <= 55
-    assert gsheets.shared_limiter("a@x") is gsheets.shared_limiter("a@x")
+def test_each_table_keeps_its_own_pace_at_the_quota_unless_given_one(
+        book: SheetsEmulator, account: Account, clock: FakeClock) -> None:
+    """No process-wide limiter: a daemon keeps its table, and with it the pace."""
+    first, second = (GoogleSheetsTable(KEY, account.info, worksheet=SHEET, endpoint=book.url)
+                     for _ in range(2))
+    assert first.pacer is not second.pacer
+    assert (first.pacer.limit, first.pacer.period) == (55, 60.0)
+    shared = clock.pacer(limit=1, period=60.0)
+    tables = [GoogleSheetsTable(KEY, account.info, worksheet=SHEET, endpoint=book.url,
+                                pacer=shared) for _ in range(2)]
+    for table in tables:
+        table.read()  # 2 requests each (metadata, values): 4 at 1 a minute
+    assert clock.sleeps == [60.0, 60.0, 60.0] and shared.waited == 180.0
 
 
 # --------------------------------------------------------------------------- errors
@@ -899,10 +915,10 @@ def test_no_request_leaves_the_machine_when_the_google_hosts_are_rerouted(
         monkeypatch.setenv("GOOGLE_SDK_EXPERIMENTAL_PYTHON_REGIONAL_ACCESS_BOUNDARY_"
                            "LOOKUP_ENABLED", "true")
     info = {**account.info, "token_uri": "https://oauth2.googleapis.com/token"}
-    options = make_table().guard
+    options = make_table()
     before = set(threading.enumerate())
     table = GoogleSheetsTable(KEY, info, worksheet=SHEET, endpoint=book.url,
-                              limiter=options.limiter, retry=options.retry)
+                              pacer=options.pacer, retry=options.retry)
     start = len(escapes)
     assert table.read().header == HEADER
     table.write("이메일", TAGS)

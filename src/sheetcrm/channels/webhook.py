@@ -1,13 +1,20 @@
 """The webhook channel: POSTs JSON, signed the Standard Webhooks way (standardwebhooks.com).
 
 ``webhook-id`` is the idempotency key, so a receiver can drop a duplicate if a retry
-follows a request whose answer was lost. Transient failures (429, 408, 5xx, timeouts,
-connection errors) are retried a bounded number of times with capped backoff.
+follows a request whose answer was lost. Transient failures (429, 408, 5xx, refused
+connections) are retried by ``sheetcrm.http``'s ``RetryPolicy``, a bounded number of
+times with jittered backoff and ``Retry-After`` honoured up to one cap. Each attempt
+is signed afresh (its own timestamp), so the retry loop wraps the whole POST rather
+than a transport adapter, which would resend one prepared request.
+
+``timeout`` bounds the whole send, retries included: a receiver that drips its
+answer cannot hold the run longer, a retry starts only if its wait ends in the time
+left, and a timed-out attempt is not retried (its time is up). A transport adapter
+hands urllib3's sockets to the shared deadline (``deadline.py``), which cuts them
+when the time is up, connect to last byte.
 
 A webhook URL often carries its credential in the path (Slack and Discord hooks), so
-nothing this channel says shows more of it than scheme://host[:port]. ``timeout``
-bounds each attempt as a whole, connect to last byte: a transport adapter hands
-urllib3's sockets to the shared deadline (``deadline.py``).
+nothing this channel says shows more of it than scheme://host[:port].
 """
 
 from __future__ import annotations
@@ -34,16 +41,21 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from sheetcrm.channels.deadline import Deadline, watch
-from sheetcrm.config.channels import MAX_BACKOFF, WebhookSettings, decode_secret, redact_url
+from sheetcrm.config.channels import WebhookSettings, decode_secret, redact_url
 from sheetcrm.errors import ChannelError
+from sheetcrm.http import Clock, RetryPolicy
 from sheetcrm.model import Delivery, Message
 
-MAX_RETRY_AFTER = 60.0  # seconds; a longer Retry-After is cut to this
+MAX_WAIT = 60.0  # seconds; no wait between attempts is longer (Retry-After included)
 _PRINTABLE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "%")
 
 
 # Answers that say the endpoint itself is misconfigured, not the message.
 _ENDPOINT_WRONG = frozenset({401, 403, 404, 405, 410})
+
+
+class _TimeUp(Exception):
+    """The send's deadline passed during an attempt: no answer, and no retry."""
 
 
 def webhook_id(idempotency_key: str) -> str:
@@ -138,9 +150,11 @@ class WebhookChannel:
         adapter = DeadlineAdapter()
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
-        self._sleep = sleep
-        self._clock = clock
-        self._jitter = jitter
+        self._clock = clock  # wall time, for webhook-timestamp
+        self._timing = Clock(sleep=sleep)  # monotonic, for the waits between attempts
+        self._retry = RetryPolicy(attempts=settings.retries + 1, base_delay=settings.backoff,
+                                  max_wait=MAX_WAIT, timeout_retries=0,
+                                  deadline=settings.timeout, jitter=jitter)
         secret = settings.secret
         self._key = decode_secret(secret.get_secret_value()) if secret else None
         self._where = redact_url(settings.url)
@@ -165,14 +179,6 @@ class WebhookChannel:
             headers["webhook-signature"] = sign(self._key, msg_id, timestamp, body)
         return headers
 
-    def _backoff(self, attempt: int, response: requests.Response | None) -> float:
-        """Seconds before retry number ``attempt`` (0-based): Retry-After, else backoff."""
-        retry_after = response.headers.get("retry-after", "") if response is not None else ""
-        if retry_after.strip().isdigit():
-            return min(float(retry_after), MAX_RETRY_AFTER)
-        delay = min(self.settings.backoff * 2**attempt, MAX_BACKOFF)
-        return delay / 2 + delay / 2 * self._jitter()  # "equal jitter"
-
     def send(self, message: Message) -> Delivery:
         payload = message.payload if message.payload is not None else default_payload(message)
         try:
@@ -180,45 +186,44 @@ class WebhookChannel:
         except (TypeError, ValueError) as exc:
             raise ChannelError(f"payload is not JSON: {exc}", retryable=False) from None
         msg_id = webhook_id(message.idempotency_key)
-        # ``timeout`` bounds the whole send, retries included: a receiver that drips
-        # its answer cannot hold the run longer, and a retry starts only in time left.
-        clock = Deadline(self.settings.timeout)
-        with clock:
-            return self._attempts(body, msg_id, clock)
+        deadline = Deadline(self.settings.timeout)  # the whole send, retries included
+        with deadline:
+            return self._post(body, msg_id, deadline)
 
-    def _attempts(self, body: bytes, msg_id: str, clock: Deadline) -> Delivery:
-        problem = ""
+    def _post(self, body: bytes, msg_id: str, deadline: Deadline) -> Delivery:
         tries = 0
-        response: requests.Response | None = None
-        for attempt in range(self.settings.retries + 1):
-            if attempt:
-                pause = self._backoff(attempt - 1, response)
-                if clock.expired or pause >= clock.remaining():
-                    break
-                self._sleep(pause)
-                response = None
+
+        def attempt() -> requests.Response:
+            nonlocal tries
             tries += 1
             try:
                 response = self._session.post(
                     self.settings.url,
                     data=body,
                     headers=self._headers(msg_id, body),
-                    timeout=clock.remaining(),
+                    timeout=deadline.remaining(),
                     allow_redirects=False,  # a redirected POST may turn into a GET
                 )
-            except requests.RequestException as exc:
-                # Only the exception's type is shown: its text holds the URL's path.
-                if clock.expired or isinstance(exc, requests.Timeout):
-                    problem = f"no answer within {self.settings.timeout:g} s"
-                    break
-                if isinstance(exc, requests.ConnectionError):
-                    problem = "connection failed"
-                    continue
-                text = f"POST {self._where}: {type(exc).__name__}"
-                raise ChannelError(text, retryable=False) from None
-            if clock.expired:  # an answer cut off by the deadline can look whole
-                problem, response = f"no answer within {self.settings.timeout:g} s", None
-                break
+            except requests.RequestException:
+                if deadline.expired:  # the deadline cut the connection
+                    raise _TimeUp from None
+                raise
+            if deadline.expired:  # an answer cut off by the deadline can look whole
+                response.close()
+                raise _TimeUp
+            return response
+
+        try:
+            response = self._retry.run(attempt, clock=self._timing)
+        except (_TimeUp, requests.Timeout):
+            problem = f"no answer within {self.settings.timeout:g} s"
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
+            problem = "connection failed"
+        except requests.RequestException as exc:
+            # Only the exception's type is shown: its text holds the URL's path.
+            text = f"POST {self._where}: {type(exc).__name__}"
+            raise ChannelError(text, retryable=False) from None
+        else:
             status = response.status_code
             if 200 <= status <= 299:
                 return Delivery(message_id=msg_id, detail=f"HTTP {status}")
@@ -226,7 +231,7 @@ class WebhookChannel:
             if status in _ENDPOINT_WRONG or 300 <= status < 400:
                 # The URL or the credentials are wrong: true for every message alike.
                 raise ChannelError(f"POST {self._where}: {problem}", channel_down=True)
-            if status not in (408, 429) and status < 500:
+            if status not in self._retry.statuses:
                 raise ChannelError(f"POST {self._where}: {problem}", retryable=False)
         # The receiver is down, overloaded or too slow: leave it until the next run.
         after = f" after {tries} tries" if tries > 1 else ""

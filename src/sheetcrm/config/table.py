@@ -31,6 +31,8 @@ from sheetcrm.config.explain import validation_error
 _KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{20,}")
 _URL_KEY = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
 _URL_GID = re.compile(r"[#&?]gid=(\d+)")
+#: Hand-written: pyairtable's is_base_id checks only the prefix and the length, and
+#: the id is also searched for inside a pasted URL.
 _BASE_ID = re.compile(r"app[A-Za-z0-9]{14}")
 
 

@@ -1,15 +1,18 @@
 """Airtable backend: the real pyairtable client, kept inside Airtable's rate limits.
 
-The table interface speaks text, so records are turned into rows of cells the way an
-operator reads them in Airtable (a checked box is ``TRUE``, an unchecked one is blank,
-a multiple select is ``a, b``), and sheetcrm's typed-field parsers do the rest.
+Records become rows of text cells as an operator reads them (``airtable_cells.py``),
+and sheetcrm's typed-field parsers do the rest.
 
 Airtable allows 5 requests per second per base and, after a 429, refuses every call
 for 30 seconds. pyairtable's default retry gives up after about 3 seconds, so this
-module installs its own: every HTTP attempt (first tries and urllib3's retries alike)
-passes through one pacer per base, which spaces requests under the limit and holds
-all traffic back for at least 30 s (or ``Retry-After``) after a 429. The clock and
-the sleep are injected, so tests run the 30-second penalties in virtual time.
+module mounts ``sheetcrm.http``'s ``RetryAdapter`` on pyairtable's session instead:
+every HTTP attempt, first tries and retries alike, waits for the table's pacer, which
+spaces requests 1/4.5 s apart (a steady pace rather than bursts of 5, which network
+jitter could squeeze into one of Airtable's seconds) and holds all traffic back for
+at least 30 s (or ``Retry-After``) after a 429. The pacer belongs to the table, and a
+daemon keeps its table, so the penalty holds across its runs; two tables of one base
+keep one pace only when given the same pacer (``base_pacer``). The clock is injected,
+so tests run the 30-second penalties in virtual time.
 
 Writes find records by key at write time: the key field is listed again (pages of
 100), then only the cells that still differ are sent with ``batch_update``, 10 records
@@ -19,54 +22,49 @@ the ledger and writes what is still different, so nothing is sent twice.
 
 Plans also cap the API calls a workspace makes per month (Free: 1,000). A call over
 the cap answers 429 too, with ``PUBLIC_API_BILLING_LIMIT_EXCEEDED``: waiting 30 s does
-not help, so that answer is never retried and says what to do.
+not help, so that answer is never retried and says what to do (``airtable_errors.py``).
 ``monthly_budget_warning`` estimates what the configured schedule spends per month,
 so ``check`` can say so before the cap is hit.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import re
-import threading
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from pyairtable import Api
-from requests import PreparedRequest, Response
-from requests.adapters import HTTPAdapter
-from requests.exceptions import (
-    ConnectionError as RequestsConnectionError,
-)
-from requests.exceptions import (
-    ConnectTimeout,
-    HTTPError,
-    ReadTimeout,
-    RequestException,
-    RetryError,
-    Timeout,
-)
-from urllib3.exceptions import InvalidHeader
-from urllib3.util.retry import Retry
+from pyairtable.utils import chunked
+from requests.exceptions import RequestException
 
 from sheetcrm.config.table import AirtableSettings
-from sheetcrm.errors import BackendError, ConfigError
+from sheetcrm.errors import ConfigError
+from sheetcrm.http import SYSTEM_CLOCK, Clock, Pacer, RetryAdapter, RetryPolicy
 from sheetcrm.model import CellUpdate, Snapshot, WriteReport
+from sheetcrm.table.airtable_cells import cell_text
+from sheetcrm.table.airtable_errors import (
+    FREE_PLAN_CALLS,
+    MONTHLY_CAP,
+    AirtableError,
+    AirtableWriteError,
+    Where,
+    explain,
+    is_monthly_cap,
+    unknown_field,
+)
 from sheetcrm.table.base import TableContext
 
 if TYPE_CHECKING:
     from pyairtable.api.table import Table as ApiTable
     from pyairtable.api.types import UpdateRecordDict, WritableFields
-    from urllib3.response import BaseHTTPResponse
 
     from sheetcrm.config import Config
 
-__all__ = ["AirtableError", "AirtableTable", "Clock", "Pacer", "cell_text", "default_clock",
-           "monthly_budget_warning", "requests_per_run", "runs_per_month"]
+__all__ = ["MONTHLY_CAP", "AirtableError", "AirtableTable", "AirtableWriteError", "Clock",
+           "Pacer", "base_pacer", "cell_text", "default_clock", "monthly_budget_warning",
+           "requests_per_run", "runs_per_month"]
 
 T = TypeVar("T")
 
@@ -80,12 +78,10 @@ PAGE_SIZE = 100  # Airtable's maximum page
 BATCH_SIZE = 10  # Airtable's maximum records per write request
 REQUESTS_PER_SECOND = 4.5  # Airtable allows 5 per base; keep a margin
 RATE_LIMIT_PENALTY = 30.0  # seconds Airtable refuses every call after a 429
-MAX_WAIT = 300.0  # cap on a Retry-After we honour
+MAX_WAIT = 300.0  # seconds; no wait between tries is longer (Retry-After included)
 TIMEOUT = (5.0, 30.0)  # (connect, read) seconds, on every request
 MAX_RETRIES = 6  # per request: 6 x 30 s covers a long 429 storm, and then gives up
-RETRY_STATUSES = (429, 500, 502, 503, 504)
-MONTHLY_CAP = "PUBLIC_API_BILLING_LIMIT_EXCEEDED"  # the 429 of the monthly call cap
-FREE_PLAN_CALLS = 1_000  # API calls per workspace per month on the Free plan
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MONTH = timedelta(days=30)
 
 #: Field type to create in Airtable for each owned (writeback) column.
@@ -96,237 +92,20 @@ SUGGESTED_TYPES = {
     "error": "long text",
 }
 
-_UNKNOWN_FIELD = re.compile(r'Unknown field name: "(.*)"', re.DOTALL)
-_TOO_MANY = re.compile(r"too many (\d{3}) error responses")
+#: The clock tables wait on unless given one; tests replace it with a virtual one.
+default_clock: Clock = SYSTEM_CLOCK
 
 
-# --------------------------------------------------------------------------- time
+def base_pacer(clock: Clock | None = None) -> Pacer:
+    """A pacer at Airtable's pace for one base, with its 30 s penalty after a 429."""
+    return Pacer(1, 1.0 / REQUESTS_PER_SECOND, clock=clock or default_clock,
+                 penalty=RATE_LIMIT_PENALTY)
 
 
-class Clock:
-    """Where pacing reads the time and waits: the system clock, or a virtual one in tests.
-
-    It also holds the pacer of every base, so all tables of one base (the runner opens
-    one to read and another to write) share a pace and a 429 penalty.
-    """
-
-    def __init__(
-        self,
-        now: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.now = now
-        self.sleep = sleep
-        self._pacers: dict[tuple[str, str], Pacer] = {}
-        self._lock = threading.Lock()
-
-    def pacer(self, endpoint: str, base: str) -> Pacer:
-        """The one pacer of ``base`` at ``endpoint``."""
-        with self._lock:
-            key = (endpoint, base)
-            if key not in self._pacers:
-                self._pacers[key] = Pacer(self)
-            return self._pacers[key]
-
-
-#: The clock ``from_settings`` uses; tests replace it with a virtual one.
-default_clock = Clock()
-
-
-class Pacer:
-    """Spaces one base's requests under its rate limit and holds off after a 429."""
-
-    def __init__(self, clock: Clock, per_second: float = REQUESTS_PER_SECOND) -> None:
-        self.clock = clock
-        self.interval = 1.0 / per_second
-        self._next = -math.inf  # earliest start of the next request
-        self._lock = threading.Lock()
-
-    def wait(self) -> None:
-        """Block until the next request may start, and book its slot."""
-        with self._lock:
-            delay = self._next - self.clock.now()
-            if delay > 0:
-                self.clock.sleep(delay)
-            self._next = self.clock.now() + self.interval
-
-    def hold(self, seconds: float) -> None:
-        """No request before ``seconds`` from now (a 429 penalty, a backoff)."""
-        with self._lock:
-            self._next = max(self._next, self.clock.now() + seconds)
-
-
-class _Gate:
-    """Every HTTP attempt of one table passes here: paced for the base, and counted."""
-
-    def __init__(self, pacer: Pacer) -> None:
-        self.pacer = pacer
-        self.attempts = 0
-
-    def enter(self) -> None:
-        self.pacer.wait()
-        self.attempts += 1
-
-
-class _PacedRetry(Retry):
-    """urllib3's Retry, waiting through the pacer instead of ``time.sleep``.
-
-    A 429 holds the base for at least 30 s (longer if ``Retry-After`` says so), and
-    the hold is booked in ``increment`` so it applies even when the retries run out
-    and the next call comes from another request or another table of the base.
-    """
-
-    gate: _Gate | None = None
-
-    def new(self, **kw: Any) -> _PacedRetry:
-        retry = super().new(**kw)
-        retry.gate = self.gate
-        return retry
-
-    def increment(self, method: str | None = None, url: str | None = None,
-                  response: BaseHTTPResponse | None = None, error: Exception | None = None,
-                  _pool: Any = None, _stacktrace: Any = None) -> _PacedRetry:
-        if response is not None and response.status == 429:
-            kind, detail = _error_parts(response.read(decode_content=True))
-            if kind == MONTHLY_CAP:  # no retry, no 30 s wait: the month's calls are spent
-                raise _MonthlyCapReached(detail)
-            if self.gate is not None:
-                wait = max(RATE_LIMIT_PENALTY, self._retry_after(response) or 0.0)
-                self.gate.pacer.hold(min(wait, MAX_WAIT))
-        return super().increment(method, url, response, error, _pool, _stacktrace)  # type: ignore[return-value]
-
-    def sleep(self, response: BaseHTTPResponse | None = None) -> None:
-        """Wait for the retry's turn: a 429's hold is booked already; otherwise honour
-        ``Retry-After`` (a 503 may send one) or back off exponentially."""
-        assert self.gate is not None
-        if response is None or response.status != 429:
-            after = self._retry_after(response) if response is not None else None
-            backoff = after if after is not None else self.get_backoff_time()
-            self.gate.pacer.hold(min(backoff, MAX_WAIT))
-        self.gate.enter()
-
-    def _retry_after(self, response: BaseHTTPResponse) -> float | None:
-        try:
-            return self.get_retry_after(response)
-        except InvalidHeader:
-            return None
-
-
-class _PacedAdapter(HTTPAdapter):
-    """Paces and counts the first attempt of each request (retries pass the Retry)."""
-
-    def __init__(self, gate: _Gate, retry: Retry) -> None:
-        self.gate = gate
-        super().__init__(max_retries=retry)
-
-    def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:
-        self.gate.enter()
-        return super().send(request, *args, **kwargs)
-
-
-# --------------------------------------------------------------------------- values
-
-
-def cell_text(value: Any) -> str:
-    """An Airtable cell value as the text sheetcrm's typed fields parse.
-
-    Checkbox true is ``TRUE`` (false is absent from records: blank); numbers are
-    plain (``149000``, ``12.5``); dates and date-times stay ISO 8601 as Airtable sends
-    them; selects, links, lookups and attachments become items joined by ``", "``.
-    """
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return _number_text(value)
-    if isinstance(value, list):
-        return ", ".join(text for text in map(cell_text, value) if text)
-    if isinstance(value, dict):
-        return _object_text(value)
-    return str(value)
-
-
-def _number_text(value: float) -> str:
-    """``149000.0`` -> ``149000``; NaN and infinity (formula errors) are blank."""
-    if not math.isfinite(value):
-        return ""
-    if value.is_integer() and abs(value) < 1e16:
-        return str(int(value))
-    return repr(value)
-
-
-_OBJECT_KEYS = ("filename", "name", "text", "value", "label", "email", "url", "error")
-
-
-def _object_text(value: dict[str, Any]) -> str:
-    """Attachments by file name, collaborators by name, barcodes by text, AI text by value."""
-    if "specialValue" in value:
-        return ""
-    for key in _OBJECT_KEYS:
-        if value.get(key) not in (None, ""):
-            return cell_text(value[key])
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-
-# --------------------------------------------------------------------------- errors
-
-
-class AirtableError(BackendError):
-    """An Airtable request failed. ``status`` and ``kind`` come from the response."""
-
-    def __init__(self, message: str, *, status: int | None = None, kind: str = "",
-                 detail: str = "") -> None:
-        self.status = status
-        self.kind = kind  # Airtable's error type, e.g. UNKNOWN_FIELD_NAME
-        self.detail = detail  # Airtable's message
-        super().__init__(message)
-
-
-class AirtableWriteError(AirtableError):
-    """A write stopped part way; ``report`` says what was written before it stopped."""
-
-    def __init__(self, message: str, cause: AirtableError, report: WriteReport) -> None:
-        super().__init__(message, status=cause.status, kind=cause.kind, detail=cause.detail)
-        self.report = report
-
-
-class _MonthlyCapReached(Exception):
-    """A 429 ``PUBLIC_API_BILLING_LIMIT_EXCEEDED``, raised out of the retry to stop it."""
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
-
-
-def _error_body(response: Response | None) -> tuple[str, str]:
-    """Airtable's error type and message from any of its three body shapes."""
-    if response is None:
-        return "", ""
-    return _error_parts(response.content)
-
-
-def _error_parts(data: bytes) -> tuple[str, str]:
-    """Airtable's error type and message from a response body."""
-    try:
-        body = json.loads(data)
-    except ValueError:
-        return "", data[:200].decode("utf-8", "replace").strip()
-    if not isinstance(body, dict):
-        return "", ""
-    error = body.get("error")
-    if isinstance(error, dict):
-        return str(error.get("type", "")), str(error.get("message", ""))
-    if isinstance(error, str):
-        return error, str(body.get("message", ""))
-    errors = body.get("errors")
-    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-        return str(errors[0].get("error", "")), str(errors[0].get("message", ""))
-    return "", ""
+def retry_policy(max_retries: int = MAX_RETRIES) -> RetryPolicy:
+    """429s and 5xx retried ``max_retries`` times, a timed-out request once."""
+    return RetryPolicy(attempts=max_retries + 1, base_delay=1.0, max_wait=MAX_WAIT,
+                       statuses=RETRY_STATUSES, timeout_retries=1)
 
 
 # --------------------------------------------------------------------------- table
@@ -338,7 +117,9 @@ class AirtableTable:
     ``columns`` are the fields to read, in snapshot order (``_id`` is the record id);
     ``owned`` maps the columns sheetcrm writes to the field type suggested when they
     are missing. ``requests`` counts every HTTP attempt this table made, retries
-    included.
+    included. ``pacer`` defaults to one of the table's own (``base_pacer`` on
+    ``clock``); pass another table's to share its pace and penalty. Retries wait on
+    the pacer's clock.
     """
 
     def __init__(
@@ -352,6 +133,7 @@ class AirtableTable:
         view: str | None = None,
         endpoint: str = DEFAULT_ENDPOINT,
         clock: Clock | None = None,
+        pacer: Pacer | None = None,
         timeout: tuple[float, float] = TIMEOUT,
         max_retries: int = MAX_RETRIES,
     ) -> None:
@@ -362,9 +144,10 @@ class AirtableTable:
         self.columns = list(dict.fromkeys(columns))
         self.owned = dict(owned or {})
         self.timeout = timeout
-        clock = clock or default_clock
-        self._gate = _Gate(clock.pacer(endpoint, base))
-        self._api_table = self._connect(token, max_retries)
+        self.pacer = pacer or base_pacer(clock)
+        self._transport = RetryAdapter(retry_policy(max_retries), pacer=self.pacer,
+                                       final=is_monthly_cap)
+        self._api_table = self._connect(token)
 
     @classmethod
     def from_settings(cls, settings: AirtableSettings, context: TableContext, *,
@@ -394,7 +177,7 @@ class AirtableTable:
     @property
     def requests(self) -> int:
         """HTTP requests made so far, every retry included."""
-        return self._gate.attempts
+        return self._transport.attempts
 
     # -- the Table protocol ----------------------------------------------------------
 
@@ -452,7 +235,7 @@ class AirtableTable:
             try:
                 records = self._call("list records", partial(self._api_table.all, **options))
             except AirtableError as exc:
-                name = _unknown_field(exc)
+                name = unknown_field(exc)
                 if name is None or name not in fields:
                     raise
                 missing.append(name)
@@ -521,7 +304,7 @@ class AirtableTable:
 
     def _update(self, changes: list[UpdateRecordDict], report: WriteReport) -> None:
         """Send ``changes`` 10 records per request; on failure say how far it got."""
-        for chunk in _chunks(changes, BATCH_SIZE):
+        for chunk in chunked(changes, BATCH_SIZE):
             try:
                 self._call("update records",
                            partial(self._api_table.batch_update, chunk, typecast=True))
@@ -534,104 +317,23 @@ class AirtableTable:
 
     # -- HTTP --------------------------------------------------------------------------
 
-    def _connect(self, token: str, max_retries: int) -> ApiTable:
+    def _connect(self, token: str) -> ApiTable:
         """A pyairtable table whose session is paced, bounded and timed out."""
-        retry = _PacedRetry(
-            total=max_retries, connect=2, read=1, status_forcelist=RETRY_STATUSES,
-            allowed_methods=None,  # 429 means not processed; our PATCHes are idempotent
-            backoff_factor=0.5, respect_retry_after_header=True, raise_on_status=True,
-        )
-        retry.gate = self._gate
-        api = Api(token, timeout=self.timeout, retry_strategy=retry,  # type: ignore[arg-type]
-                  endpoint_url=self.endpoint)
-        adapter = _PacedAdapter(self._gate, retry)
-        api.session.mount("https://", adapter)
-        api.session.mount("http://", adapter)
+        api = Api(token, timeout=self.timeout,  # type: ignore[arg-type]  # floats work
+                  retry_strategy=None, endpoint_url=self.endpoint)
+        api.session.mount("https://", self._transport)
+        api.session.mount("http://", self._transport)
         return api.table(self.base, self.table)
 
     def _call(self, action: str, call: Callable[[], T]) -> T:
         """Run one pyairtable call; every failure becomes an AirtableError."""
         try:
             return call()
-        except _MonthlyCapReached as exc:
-            raise self._monthly_cap(action, exc.detail) from None
-        except RetryError as exc:
-            raise self._gave_up(action, exc) from None
-        except HTTPError as exc:
-            raise self._http_error(action, exc) from None
-        except (Timeout, RequestsConnectionError) as exc:
-            raise AirtableError(f"{self.source}: {action}: {self._unreachable(exc)}") from None
-        except RequestException as exc:
-            raise AirtableError(f"{self.source}: {action}: {type(exc).__name__}: {exc}") from None
-        except (TypeError, ValueError, KeyError) as exc:  # a response pyairtable rejects
-            raise AirtableError(f"{self.source}: {action}: unexpected response from "
-                                f"{self.endpoint}: {type(exc).__name__}") from None
-
-    def _unreachable(self, exc: RequestException) -> str:
-        """Timeouts and connection failures, once urllib3's retries are spent."""
-        text = str(exc)
-        if isinstance(exc, ConnectTimeout) or "connect timeout" in text.lower():
-            return f"cannot connect to {self.endpoint} within {self.timeout[0]:g} s"
-        if isinstance(exc, ReadTimeout) or "read timed out" in text.lower():
-            return f"Airtable did not answer within {self.timeout[1]:g} s, even when retried"
-        return f"cannot connect to {self.endpoint} ({type(exc).__name__})"
-
-    def _gave_up(self, action: str, exc: RetryError) -> AirtableError:
-        """Retries ran out (a 429 storm, a 5xx outage)."""
-        match = _TOO_MANY.search(str(exc))
-        status = int(match.group(1)) if match else None
-        what = ("kept answering 429 (rate limit)" if status == 429
-                else f"kept answering {status}" if status else "kept failing")
-        return AirtableError(
-            f"{self.source}: {action}: Airtable {what} after {MAX_RETRIES} retries; "
-            "try again later", status=status)
-
-    def _http_error(self, action: str, exc: HTTPError) -> AirtableError:
-        """One line saying what Airtable refused and what to check."""
-        response = exc.response
-        status = response.status_code if response is not None else None
-        kind, detail = _error_body(response)
-        if status == 429 and kind == MONTHLY_CAP:
-            return self._monthly_cap(action, detail)
-        if status == 429:
-            self._gate.pacer.hold(RATE_LIMIT_PENALTY)
-        said = f"{status} {kind}".strip() + (f": {detail}" if detail else "")
-        hint = {
-            401: "the token was refused; set AIRTABLE_TOKEN to a valid personal access token "
-                 "(airtable.com/create/tokens)",
-            403: f"check the table name or id {self.table!r} and that the token has the "
-                 f"scopes data.records:read and data.records:write and access to base "
-                 f"{self.base}",
-            404: f"check the base id {self.base}, the table {self.table!r} and the endpoint "
-                 f"{self.endpoint}",
-        }.get(status or 0, "")
-        message = f"{self.source}: {action}: Airtable answered {said}"
-        return AirtableError(message + (f" — {hint}" if hint else ""), status=status,
-                             kind=kind, detail=detail)
-
-
-    def _monthly_cap(self, action: str, detail: str) -> AirtableError:
-        """The workspace spent its monthly calls: what it means and what to do."""
-        return AirtableError(
-            f"{self.source}: {action}: Airtable answered 429 {MONTHLY_CAP}: the workspace "
-            f"has used all of its API calls for this month (the Free plan allows "
-            f"{FREE_PLAN_CALLS:,}), so sheetcrm can neither read nor write the table until "
-            "the count resets next month. Wait for the next month, upgrade the workspace's "
-            "plan, or run less often ([schedule] every or cron; docs/airtable.md says what a "
-            "schedule costs)", status=429, kind=MONTHLY_CAP, detail=detail)
-
-
-def _unknown_field(exc: AirtableError) -> str | None:
-    """The field named by a 422 UNKNOWN_FIELD_NAME, if that is what ``exc`` is."""
-    if exc.kind != "UNKNOWN_FIELD_NAME":
-        return None
-    match = _UNKNOWN_FIELD.search(exc.detail)
-    return match.group(1) if match else None
-
-
-def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
+        except (RequestException, TypeError, ValueError, KeyError) as exc:
+            # TypeError, ValueError, KeyError: a response pyairtable rejects.
+            where = Where(self.source, self.endpoint, self.base, self.table, self.timeout)
+            retries = max(self._transport.last_attempts - 1, 0)
+            raise explain(exc, action, where, retries) from None
 
 
 # --------------------------------------------------------------------------- config
