@@ -17,8 +17,9 @@ from standardwebhooks import Webhook
 
 from sheetcrm.channels import make_channel, parse_channel_settings
 from sheetcrm.channels.base import Message
-from sheetcrm.channels.webhook import WebhookChannel, redact_url, webhook_id
+from sheetcrm.channels.webhook import WebhookChannel, webhook_id
 from sheetcrm.errors import ChannelError, ConfigError
+from sheetcrm.redact import url_origin as redact_url
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 MESSAGE = Message(

@@ -103,14 +103,17 @@ def is_secret_field(model: type[BaseModel], key: str) -> bool:
     secret; so is a key the model does not know: it may well be a misspelt one.
     """
     info = next((f for n, f in model.model_fields.items() if key in (n, f.alias)), None)
-    if info is None:
-        return True
-    pending: list[Any] = [info.annotation]
+    return info is None or holds_secret(info.annotation)
+
+
+def holds_secret(annotation: Any) -> bool:
+    """Whether a type is ``SecretStr`` or holds one (optional, in a dict or a list)."""
+    pending: list[Any] = [annotation]
     while pending:
-        annotation = pending.pop()
-        if annotation is SecretStr:
+        current = pending.pop()
+        if current is SecretStr:
             return True
-        pending.extend(typing.get_args(annotation))
+        pending.extend(typing.get_args(current))
     return False
 
 

@@ -41,10 +41,11 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from sheetcrm.channels.deadline import Deadline, watch
-from sheetcrm.config.channels import WebhookSettings, decode_secret, redact_url
+from sheetcrm.config.channels import WebhookSettings, decode_secret
 from sheetcrm.errors import ChannelError
 from sheetcrm.http import Clock, RetryPolicy
 from sheetcrm.model import Delivery, Message
+from sheetcrm.redact import url_origin
 
 MAX_WAIT = 60.0  # seconds; no wait between attempts is longer (Retry-After included)
 _PRINTABLE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "%")
@@ -157,7 +158,7 @@ class WebhookChannel:
                                   deadline=settings.timeout, jitter=jitter)
         secret = settings.secret
         self._key = decode_secret(secret.get_secret_value()) if secret else None
-        self._where = redact_url(settings.url)
+        self._where = url_origin(settings.url)
 
     @classmethod
     def from_settings(cls, name: str, settings: WebhookSettings, *, base_dir: Path

@@ -83,7 +83,7 @@ class SettingError(ValueError):
 
 @dataclass(frozen=True)
 class ShownAs:
-    """``Annotated[str, ShownAs(redact_url)]``: in messages the value appears only as
+    """``Annotated[str, ShownAs(url_origin)]``: in messages the value appears only as
     ``show`` makes it (a URL whose path may hold a token shows scheme://host)."""
 
     show: Callable[[str], str]

@@ -20,7 +20,7 @@ import re
 from email import errors
 from email.headerregistry import Address
 from typing import Annotated, Any, ClassVar, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from pydantic import (
     Discriminator,
@@ -36,6 +36,7 @@ from pydantic import (
 
 from sheetcrm.config.base import SettingError, Settings, ShownAs, TagOf, is_loopback, union_members
 from sheetcrm.config.explain import validation_error
+from sheetcrm.redact import url_origin
 
 MAX_BACKOFF = 30.0  # seconds; a webhook's exponential backoff never waits longer
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP header name (RFC 9110)
@@ -90,26 +91,6 @@ def parse_address(value: str) -> Address:
     except UnicodeError:
         raise ValueError(f"the domain {address.domain!r} is not a valid domain name") from None
     return Address(address.display_name, address.username, domain)
-
-
-def redact_url(url: str) -> str:
-    """Only scheme://host[:port] of the URL, for messages and logs.
-
-    User, password, path (where many hooks keep their token), query and fragment are
-    left out. A URL without a host gives "".
-    """
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    if not host:
-        return ""
-    netloc = f"{host}:{port}" if port else host
-    return urlunsplit((parts.scheme, netloc, "", "", ""))
 
 
 def decode_secret(secret: str) -> bytes:
@@ -228,7 +209,7 @@ class SmtpSettings(EmailSettings):
 
 class WebhookSettings(Settings):
     type: Literal["webhook"]
-    url: Annotated[str, ShownAs(redact_url)] = Field(
+    url: Annotated[str, ShownAs(url_origin)] = Field(
         description="an http:// or https:// URL", repr=False
     )
     secret: SecretStr | None = Field(

@@ -20,7 +20,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Union
 
-from pydantic import BaseModel, Discriminator, SecretStr, ValidationError
+from pydantic import BaseModel, Discriminator, ValidationError
 from pydantic.fields import FieldInfo
 
 from sheetcrm.config.base import (
@@ -32,9 +32,9 @@ from sheetcrm.config.base import (
     union_members,
 )
 from sheetcrm.errors import ConfigError
+from sheetcrm.redact import HIDDEN, holds_secret, is_secret_key
 
 MAX_PROBLEMS = 5  # problems named in one message; the first one is the error's path
-_SECRET_WORDS = ("password", "secret", "token", "key_file", "credentials")
 
 
 _Members = dict[str, type[BaseModel]]  # a union's members by tag
@@ -119,10 +119,10 @@ def _unknown_key(place: _Place) -> str:
 
 def _shown(place: _Place, path: str, value: Any) -> str:
     """The value as a message may show it, or "" when it must not appear at all."""
-    if place.annotation is not None and _holds_secret(place.annotation) or \
-            place.info is not None and _holds_secret(place.info.annotation) or \
-            any(word in path.lower() for word in _SECRET_WORDS):
-        return "(hidden)"
+    if place.annotation is not None and holds_secret(place.annotation) or \
+            place.info is not None and holds_secret(place.info.annotation) or \
+            is_secret_key(path):
+        return HIDDEN
     if isinstance(value, dict):
         return ""
     marks = [m for m in (place.info.metadata if place.info else []) if isinstance(m, ShownAs)]
@@ -131,15 +131,6 @@ def _shown(place: _Place, path: str, value: Any) -> str:
         return repr(shown) if shown else ""
     return repr(value)
 
-
-def _holds_secret(annotation: Any) -> bool:
-    pending = [annotation]
-    while pending:
-        current = pending.pop()
-        if current is SecretStr:
-            return True
-        pending.extend(typing.get_args(current))
-    return False
 
 
 def _has_key(model: type[BaseModel], key: str) -> bool:

@@ -32,8 +32,8 @@ from sheetcrm.config.sections import (
 )
 from sheetcrm.config.table import TableSettings
 from sheetcrm.errors import ConfigError
+from sheetcrm.redact import ENV_REFERENCE
 
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _FLOW_NAME = re.compile(r"^\w[\w-]*$")
 
 
@@ -175,7 +175,7 @@ def _expand_env(value: Any, env: Mapping[str, str], where: str) -> Any:
                 raise ConfigError(f"environment variable {name} is not set", path=where)
             return env[name]
 
-        return _ENV_REF.sub(sub, value)
+        return ENV_REFERENCE.sub(sub, value)
     return value
 
 
