@@ -48,9 +48,9 @@ from sheets_emulator import SheetsEmulator  # noqa: E402
 
 from sheetcrm.app.runner import sync  # noqa: E402
 from sheetcrm.config import load_config  # noqa: E402
-from sheetcrm.http import Pacer  # noqa: E402
+from sheetcrm.http import HttpOptions, Pacer  # noqa: E402
 from sheetcrm.model import CellUpdate  # noqa: E402
-from sheetcrm.table.gsheets import GoogleSheetsTable, column_letter  # noqa: E402
+from sheetcrm.table.gsheets import GoogleSheetsTable, SheetPlace, column_letter  # noqa: E402
 
 TITLE = "고객 목록"
 KEY = "1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms"
@@ -157,8 +157,8 @@ def measure_naive(emu: SheetsEmulator, credentials: Path, updates: list[CellUpda
                   limit: int) -> Naive:
     """Read once, then one values.update per changed row, at its position as read."""
     info = json.loads(credentials.read_text(encoding="utf-8"))
-    table = GoogleSheetsTable(NAIVE_KEY, info, worksheet=TITLE, endpoint=emu.url,
-                              pacer=Pacer(10**9, 60.0))  # no pacing: raw speed
+    table = GoogleSheetsTable(NAIVE_KEY, info, place=SheetPlace(TITLE),  # no pacing: raw speed
+                              http=HttpOptions(endpoint=emu.url, pacer=Pacer(10**9, 60.0)))
     client = table._client  # the same gspread client and session setup as the backend
     started = time.perf_counter()
     sheet = client.open_by_key(NAIVE_KEY).worksheet(TITLE)

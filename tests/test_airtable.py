@@ -26,6 +26,7 @@ from conftest import ROOT, shipped_sample_csv
 from sheetcrm.config import config_from_dict, load_config
 from sheetcrm.errors import BackendError, CellError, ConfigError
 from sheetcrm.fields import make_parser
+from sheetcrm.http import HttpOptions, Pacer
 from sheetcrm.model import CellUpdate
 from sheetcrm.table import airtable, table_context
 from sheetcrm.table.airtable import (
@@ -80,10 +81,11 @@ def emu(vclock: VirtualClock):
 
 
 def open_table(emu: AirtableEmulator, columns: list[str], *, table: str = TABLE,
-               owned: list[str] = (), **kwargs: Any) -> AirtableTable:
+               owned: list[str] = (), view: str | None = None, pacer: Pacer | None = None,
+               timeout: tuple[float, float] | None = None) -> AirtableTable:
     return AirtableTable(token=TOKEN, base=BASE, table=table, columns=columns,
-                         owned={c: "single line text" for c in owned}, endpoint=emu.url,
-                         **kwargs)
+                         owned={c: "single line text" for c in owned}, view=view,
+                         http=HttpOptions(endpoint=emu.url, pacer=pacer, timeout=timeout))
 
 
 def customers(n: int) -> list[dict[str, Any]]:
@@ -669,7 +671,7 @@ def test_every_request_has_a_timeout(emu: AirtableEmulator) -> None:
 def test_bad_token_missing_table_and_missing_base(emu: AirtableEmulator) -> None:
     emu.add_table(BASE, TABLE, SIMPLE, customers(2))
     bad = AirtableTable(token="patWrong.hidden", base=BASE, table=TABLE, columns=["이메일"],
-                        endpoint=emu.url)
+                        http=HttpOptions(endpoint=emu.url))
     with pytest.raises(BackendError) as caught:
         bad.read()
     assert "401 AUTHENTICATION_REQUIRED" in str(caught.value)
@@ -681,7 +683,7 @@ def test_bad_token_missing_table_and_missing_base(emu: AirtableEmulator) -> None
         open_table(emu, ["이메일"], table="고객").read()
     with pytest.raises(BackendError, match="403"):
         AirtableTable(token=TOKEN, base="appUnknownBase000", table=TABLE, columns=["이메일"],
-                      endpoint=emu.url).read()
+                      http=HttpOptions(endpoint=emu.url)).read()
     with pytest.raises(BackendError, match='VIEW_NAME_NOT_FOUND: Could not find view "없음"'):
         open_table(emu, ["이메일"], view="없음").read()
 
@@ -689,7 +691,8 @@ def test_bad_token_missing_table_and_missing_base(emu: AirtableEmulator) -> None
 def test_unreachable_endpoint(emu: AirtableEmulator) -> None:
     url = emu.url
     emu.stop()
-    table = AirtableTable(token=TOKEN, base=BASE, table=TABLE, columns=["이메일"], endpoint=url)
+    table = AirtableTable(token=TOKEN, base=BASE, table=TABLE, columns=["이메일"],
+                          http=HttpOptions(endpoint=url))
     with pytest.raises(BackendError, match="cannot connect to http://127.0.0.1"):
         table.read()
 
@@ -913,7 +916,7 @@ def test_the_docs_show_the_warning_and_the_error_as_they_are(
     with AirtableEmulator(tokens=[TOKEN], clock=vclock.now, monthly_calls=0) as emu:
         emu.add_table("appXXXXXXXXXXXXXX", "고객", SIMPLE)
         table = AirtableTable(token=TOKEN, base="appXXXXXXXXXXXXXX", table="고객",
-                              columns=["이메일"], endpoint=emu.url)
+                              columns=["이메일"], http=HttpOptions(endpoint=emu.url))
         with pytest.raises(AirtableError) as caught:
             table.read()
     assert docs_example("before anything is sent:") == str(caught.value)

@@ -33,10 +33,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sheets_emulator import SheetsEmulator, Typed
 
 from sheetcrm.errors import BackendError, ConfigError
-from sheetcrm.http import Clock, Pacer, RetryPolicy
+from sheetcrm.http import Clock, HttpOptions, Pacer, RetryPolicy
 from sheetcrm.model import CellUpdate
 from sheetcrm.table import gsheets, gsheets_transport
-from sheetcrm.table.gsheets import GoogleSheetsTable
+from sheetcrm.table.gsheets import GoogleSheetsTable, SheetPlace
 
 ROOT = Path(__file__).resolve().parents[1]
 SHEET = "고객 목록"
@@ -196,7 +196,11 @@ def make_table(emulator: SheetsEmulator, account: Account, clock: FakeClock
             "timeout": (2.0, 5.0), "credentials_path": str(account.path),
         }
         options.update(kwargs)
-        return GoogleSheetsTable(KEY, account.info, **options)
+        place = SheetPlace(options.pop("worksheet"), options.pop("gid", None),
+                           options.pop("header_row", 1))
+        http = HttpOptions(endpoint=options.pop("endpoint"), timeout=options.pop("timeout"),
+                           pacer=options.pop("pacer"), retry=options.pop("retry"))
+        return GoogleSheetsTable(KEY, account.info, place=place, http=http, **options)
 
     return make
 
@@ -842,13 +846,15 @@ def test_pacing_stays_under_the_quota(
 def test_each_table_keeps_its_own_pace_at_the_quota_unless_given_one(
         book: SheetsEmulator, account: Account, clock: FakeClock) -> None:
     """No process-wide limiter: a daemon keeps its table, and with it the pace."""
-    first, second = (GoogleSheetsTable(KEY, account.info, worksheet=SHEET, endpoint=book.url)
+    first, second = (GoogleSheetsTable(KEY, account.info, place=SheetPlace(SHEET),
+                                       http=HttpOptions(endpoint=book.url))
                      for _ in range(2))
     assert first.pacer is not second.pacer
     assert (first.pacer.limit, first.pacer.period) == (55, 60.0)
     shared = clock.pacer(limit=1, period=60.0)
-    tables = [GoogleSheetsTable(KEY, account.info, worksheet=SHEET, endpoint=book.url,
-                                pacer=shared) for _ in range(2)]
+    tables = [GoogleSheetsTable(KEY, account.info, place=SheetPlace(SHEET),
+                                http=HttpOptions(endpoint=book.url, pacer=shared))
+              for _ in range(2)]
     for table in tables:
         table.read()  # 2 requests each (metadata, values): 4 at 1 a minute
     assert clock.sleeps == [60.0, 60.0, 60.0] and shared.waited == 180.0
@@ -917,8 +923,9 @@ def test_no_request_leaves_the_machine_when_the_google_hosts_are_rerouted(
     info = {**account.info, "token_uri": "https://oauth2.googleapis.com/token"}
     options = make_table()
     before = set(threading.enumerate())
-    table = GoogleSheetsTable(KEY, info, worksheet=SHEET, endpoint=book.url,
-                              pacer=options.pacer, retry=options.retry)
+    table = GoogleSheetsTable(KEY, info, place=SheetPlace(SHEET),
+                              http=HttpOptions(endpoint=book.url, pacer=options.pacer,
+                                               retry=options.retry))
     start = len(escapes)
     assert table.read().header == HEADER
     table.write("이메일", TAGS)

@@ -303,3 +303,18 @@ class RetryAdapter(HTTPAdapter):
             return response
 
         return self.retry.run(attempt, clock=self.clock, pacer=self.pacer, final=self.final)
+
+
+@dataclass(frozen=True)
+class HttpOptions:
+    """How an adapter reaches its API; every unset field takes the adapter's default.
+
+    ``endpoint`` is another host (a proxy or a local emulator), ``timeout`` the
+    (connect, read) seconds of one request, ``pacer`` the pace (share one between
+    adapters to share a quota), ``retry`` what is retried and how long to wait.
+    """
+
+    endpoint: str | None = None
+    timeout: tuple[float, float] | None = None
+    pacer: Pacer | None = None
+    retry: RetryPolicy | None = None

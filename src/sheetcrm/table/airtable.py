@@ -41,7 +41,7 @@ from requests.exceptions import RequestException
 
 from sheetcrm.config.table import AirtableSettings
 from sheetcrm.errors import ConfigError
-from sheetcrm.http import SYSTEM_CLOCK, Clock, Pacer, RetryAdapter, RetryPolicy
+from sheetcrm.http import SYSTEM_CLOCK, Clock, HttpOptions, Pacer, RetryAdapter, RetryPolicy
 from sheetcrm.model import CellUpdate, Snapshot, WriteReport
 from sheetcrm.table.airtable_cells import cell_text
 from sheetcrm.table.airtable_errors import (
@@ -117,9 +117,9 @@ class AirtableTable:
     ``columns`` are the fields to read, in snapshot order (``_id`` is the record id);
     ``owned`` maps the columns sheetcrm writes to the field type suggested when they
     are missing. ``requests`` counts every HTTP attempt this table made, retries
-    included. ``pacer`` defaults to one of the table's own (``base_pacer`` on
-    ``clock``); pass another table's to share its pace and penalty. Retries wait on
-    the pacer's clock.
+    included. ``http.pacer`` defaults to one of the table's own (``base_pacer()``);
+    pass another table's to share its pace and penalty. Retries wait on the pacer's
+    clock.
     """
 
     def __init__(
@@ -131,21 +131,17 @@ class AirtableTable:
         columns: Sequence[str],
         owned: Mapping[str, str] | None = None,
         view: str | None = None,
-        endpoint: str = DEFAULT_ENDPOINT,
-        clock: Clock | None = None,
-        pacer: Pacer | None = None,
-        timeout: tuple[float, float] = TIMEOUT,
-        max_retries: int = MAX_RETRIES,
+        http: HttpOptions = HttpOptions(),
     ) -> None:
         self.base = base
         self.table = table
         self.view = view
-        self.endpoint = endpoint
+        self.endpoint = http.endpoint or DEFAULT_ENDPOINT
         self.columns = list(dict.fromkeys(columns))
         self.owned = dict(owned or {})
-        self.timeout = timeout
-        self.pacer = pacer or base_pacer(clock)
-        self._transport = RetryAdapter(retry_policy(max_retries), pacer=self.pacer,
+        self.timeout = http.timeout or TIMEOUT
+        self.pacer = http.pacer or base_pacer()
+        self._transport = RetryAdapter(http.retry or retry_policy(), pacer=self.pacer,
                                        final=is_monthly_cap)
         self._api_table = self._connect(token)
 
@@ -161,9 +157,10 @@ class AirtableTable:
         columns, owned = _columns(context)
         secret = settings.token.get_secret_value() if settings.token is not None else None
         token = _token(secret, context.env)
+        pacer = base_pacer(clock) if clock is not None else None
         return cls(token=token, base=settings.base, table=settings.table, columns=columns,
                    owned=owned, view=settings.view,
-                   endpoint=settings.endpoint or DEFAULT_ENDPOINT, clock=clock)
+                   http=HttpOptions(endpoint=settings.endpoint, pacer=pacer))
 
     def __repr__(self) -> str:  # never the token
         return f"<AirtableTable {self.source}>"

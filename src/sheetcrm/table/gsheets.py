@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -44,7 +45,7 @@ from gspread.urls import SPREADSHEET_VALUES_BATCH_UPDATE_URL
 
 from sheetcrm.config.table import GoogleSheetsSettings, parse_spreadsheet
 from sheetcrm.errors import BackendError, ConfigError
-from sheetcrm.http import Pacer, RetryPolicy
+from sheetcrm.http import HttpOptions
 from sheetcrm.model import CellUpdate, Snapshot, WriteReport
 from sheetcrm.table.base import TableContext, column_positions
 from sheetcrm.table.gsheets_errors import (
@@ -107,6 +108,15 @@ _JSON_UTF8 = {"Content-Type": "application/json; charset=utf-8"}
 # --------------------------------------------------------------------------- the table
 
 
+@dataclass(frozen=True)
+class SheetPlace:
+    """Which tab and which row holds the header: the first tab and row 1 unless said."""
+
+    worksheet: str | None = None  # the tab's title
+    gid: int | None = None  # the tab's id (from a pasted URL's #gid=)
+    header_row: int = 1
+
+
 class GoogleSheetsTable:
     """A customer table in one worksheet of a Google spreadsheet.
 
@@ -121,25 +131,24 @@ class GoogleSheetsTable:
     """
 
     def __init__(self, spreadsheet_id: str, service_account_info: Mapping[str, Any], *,
-                 worksheet: str | None = None, gid: int | None = None, header_row: int = 1,
-                 endpoint: str | None = None,
-                 timeout: tuple[float, float] = DEFAULT_TIMEOUT,
-                 pacer: Pacer | None = None, retry: RetryPolicy | None = None,
+                 place: SheetPlace = SheetPlace(), http: HttpOptions = HttpOptions(),
                  max_request_bytes: int = MAX_REQUEST_BYTES,
                  credentials_path: str = "") -> None:
         credentials = _credentials(service_account_info, credentials_path)
+        endpoint = http.endpoint
+        timeout = http.timeout or DEFAULT_TIMEOUT
         self.spreadsheet_id = spreadsheet_id
-        self.worksheet = worksheet
-        self.gid = gid
-        self.header_row = header_row
+        self.worksheet = place.worksheet
+        self.gid = place.gid
+        self.header_row = place.header_row
         self.client_email: str = credentials.service_account_email
         self.token_uri = str(service_account_info.get("token_uri", ""))
         self.project_id = str(service_account_info.get("project_id", ""))
         self.credentials_path = credentials_path
         self.timeout = timeout
         self.max_request_bytes = max_request_bytes
-        self.pacer = pacer or quota_pacer()
-        self.retry = retry or DEFAULT_RETRY
+        self.pacer = http.pacer or quota_pacer()
+        self.retry = http.retry or DEFAULT_RETRY
         self._transport = SheetsAdapter(endpoint, self.pacer, self.retry)
         self._client = build_client(credentials, endpoint, timeout, self._transport)
         self._sheet: Worksheet | None = None
@@ -157,9 +166,9 @@ class GoogleSheetsTable:
         """
         key, gid = parse_spreadsheet(settings.spreadsheet)
         path = _credentials_path(settings.credentials, context)
-        return cls(key, load_service_account(path), worksheet=settings.worksheet, gid=gid,
-                   header_row=settings.header_row, endpoint=settings.endpoint,
-                   credentials_path=str(path))
+        place = SheetPlace(settings.worksheet, gid, settings.header_row)
+        return cls(key, load_service_account(path), place=place,
+                   http=HttpOptions(endpoint=settings.endpoint), credentials_path=str(path))
 
     # -- the Table protocol ---------------------------------------------------------
 
