@@ -54,7 +54,7 @@ from sheetcrm.table.airtable_errors import (
     is_monthly_cap,
     unknown_field,
 )
-from sheetcrm.table.base import TableContext
+from sheetcrm.table.base import TableContext, match_rows
 
 if TYPE_CHECKING:
     from pyairtable.api.table import Table as ApiTable
@@ -284,19 +284,11 @@ class AirtableTable:
             if value.strip():
                 ids_by_key.setdefault(value.strip(), []).append(record["id"])
         patches: dict[str, WritableFields] = {}
-        missing: dict[str, None] = {}
-        ambiguous: dict[str, None] = {}
-        for update in updates:
-            ids = ids_by_key.get(update.key.strip(), []) if update.key.strip() else []
-            if len(ids) != 1:
-                (ambiguous if ids else missing)[update.key] = None
-                continue
+        for record_id, update in match_rows(updates, ids_by_key, report):
             column = update.column.strip()
-            if cell_text(current[ids[0]].get(column)) != update.value:
+            if cell_text(current[record_id].get(column)) != update.value:
                 # None clears a field of any type; text goes as text, typecast does the rest.
-                patches.setdefault(ids[0], {})[column] = update.value or None
-        report.missing_keys = list(missing)
-        report.ambiguous_keys = list(ambiguous)
+                patches.setdefault(record_id, {})[column] = update.value or None
         return [{"id": record_id, "fields": fields} for record_id, fields in patches.items()]
 
     def _update(self, changes: list[UpdateRecordDict], report: WriteReport) -> None:

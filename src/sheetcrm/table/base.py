@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sheetcrm.config.base import resolve_path
 from sheetcrm.model import CellUpdate, Snapshot, WriteReport
+
+Row = TypeVar("Row")
 
 
 class Table(Protocol):
@@ -87,14 +89,15 @@ def column_positions(header: list[str], width: int, updates: list[CellUpdate], s
     return columns, added
 
 
-def match_rows(updates: list[CellUpdate], rows_by_key: dict[str, list[int]],
-               report: WriteReport) -> list[tuple[int, CellUpdate]]:
+def match_rows(updates: list[CellUpdate], rows_by_key: Mapping[str, list[Row]],
+               report: WriteReport) -> list[tuple[Row, CellUpdate]]:
     """Pair each update with the one row that holds its key *now*.
 
+    A row is whatever the backend addresses rows by (a line number, a record id).
     Keys on no row go to ``report.missing_keys``; keys on several rows to
     ``report.ambiguous_keys``, and none of those rows is written.
     """
-    matched: list[tuple[int, CellUpdate]] = []
+    matched: list[tuple[Row, CellUpdate]] = []
     missing: dict[str, None] = {}
     ambiguous: dict[str, None] = {}
     for update in updates:
