@@ -1,7 +1,7 @@
 """Benchmark `sync` on the Airtable backend: requests and time per run at 1k and 10k records.
 
-Each size gets a fresh loopback Airtable emulator (tests/airtable_emulator.py) holding
-a generated customer table with Airtable field types (checkboxes, currency, dates,
+Each size gets a fresh loopback Airtable emulator (tests/support/emulators/airtable.py)
+holding a generated customer table with Airtable field types (checkboxes, currency, dates,
 date-times), and the real pyairtable client talks to it. Three syncs per size:
 
 - first: a fresh ledger; every row gets its tags and flow state written back;
@@ -17,7 +17,7 @@ requests per second per base, i.e. the least a real Airtable base allows.
 With ``--real-pace`` the pacer really sleeps (slow: a first sync at 10k records
 takes minutes, as it would against Airtable).
 
-Usage: python bench/bench_airtable.py [--sizes 1000,10000] [--real-pace] [--json PATH]
+Usage: python -m bench.bench_airtable [--sizes 1000,10000] [--real-pace] [--json PATH]
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import random
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -35,16 +34,15 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bench import bench_plan
+from sheetcrm.app.runner import sync
+from sheetcrm.config import load_config
+from sheetcrm.http import Clock
+from sheetcrm.table import airtable, open_table
+from tests.support.clock import VirtualClock
+from tests.support.emulators.airtable import AirtableEmulator
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-import bench_plan  # noqa: E402
-from airtable_emulator import AirtableEmulator, VirtualClock  # noqa: E402
-
-from sheetcrm.app.runner import sync  # noqa: E402
-from sheetcrm.config import load_config  # noqa: E402
-from sheetcrm.http import Clock  # noqa: E402
-from sheetcrm.table import airtable  # noqa: E402
 
 SEOUL = ZoneInfo("Asia/Seoul")
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=SEOUL)
@@ -104,7 +102,7 @@ def records(n: int, seed: int = 7) -> list[dict[str, Any]]:
 def run_size(n: int, real_pace: bool) -> list[dict[str, Any]]:
     vclock = VirtualClock()
     now = time.monotonic if real_pace else vclock.now
-    clock = Clock() if real_pace else Clock(vclock.now, vclock.sleep)
+    clock = Clock() if real_pace else vclock.clock
     airtable.default_clock = clock
     os.environ["AIRTABLE_TOKEN"] = TOKEN
     rows = []
@@ -116,14 +114,14 @@ def run_size(n: int, real_pace: bool) -> list[dict[str, Any]]:
                              base=BASE, table=TABLE, endpoint=emu.url)
         path.write_text(text, encoding="utf-8")
         config = load_config(path, os.environ)
-        table = airtable.AirtableTable.from_config(config)  # kept across syncs, as a daemon does
+        table = open_table(config)  # kept across syncs, as a daemon does
         for label, when in (("first", NOW), ("again", NOW + timedelta(minutes=5)),
                             ("next day", NOW + timedelta(days=1))):
-            before, paced_from = len(emu.calls), now()
+            before, paced_from = len(emu.requests), now()
             started = time.perf_counter()
             result = sync(config, when, table=table)
             wall = time.perf_counter() - started
-            calls = emu.calls[before:]
+            calls = emu.requests[before:]
             methods = Counter(c.method for c in calls)
             report = result.write
             rows.append({

@@ -4,7 +4,7 @@ A second process saves the file over and over (a new file renamed over it, or th
 rewritten in place, or both at random) while sheetcrm writes its status cells into it
 again and again. Before each save the operator checks that its previous save is still
 in the file; a save that is gone is a loss. The harness is the suite's stress test
-(``tests/test_csv_race.py``), run longer here.
+(``tests/support/csv_stress.py``, run by ``tests/test_csv_race.py``), run longer here.
 
 Per run the table shows the operator's saves, sheetcrm's writes that landed, the
 writes that gave up ("file keeps changing"), the concurrent saves sheetcrm detected,
@@ -12,7 +12,7 @@ how many of them landed in the instant before the swap and were given back, and 
 losses. ``fallback`` runs the same with the atomic exchange switched off (check, then
 ``os.replace``), which is what systems without renameat2 get.
 
-Usage: python bench/bench_csv_race.py [--seconds 10] [--styles rename,inplace,both]
+Usage: python -m bench.bench_csv_race [--seconds 10] [--styles rename,inplace,both]
        [--modes exchange,fallback] [--pause 0.002] [--json PATH]
 """
 
@@ -20,16 +20,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from test_csv_race import stress  # noqa: E402
-
-from sheetcrm import fsutil  # noqa: E402
+from sheetcrm import fsutil
+from tests.support.csv_stress import stress
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Evaluations per second of compiled conditions, and µs per cell of the field parsers.
 
-Run: ``python bench/bench_expressions.py`` (with the package importable). Timings only;
+Run: ``python -m bench.bench_expressions`` from the repository root. Timings only;
 the tests never assert on speed.
 """
 

@@ -2,7 +2,7 @@
 
 For 1k, 10k and 100k rows (the sheet of ``bench_plan.py``: 20 columns, Korean
 header, generated customers) the real gspread + google-auth code talks to the
-loopback emulator in ``tests/sheets_emulator.py``. Three syncs share one table
+loopback emulator in ``tests/support/emulators/sheets.py``. Three syncs share one table
 instance, as the daemon does:
 
 - first: a one-off sync on a fresh ledger (metadata, values, key re-read, write, check;
@@ -17,7 +17,7 @@ are counted, its wall time measured (run up to ``--naive-limit`` requests, the r
 extrapolated, marked ``~``), and both are priced under the 60 requests per minute
 per user quota.
 
-Usage: python bench/bench_gsheets.py [--sizes 1000,10000,100000] [--out bench/out]
+Usage: python -m bench.bench_gsheets [--sizes 1000,10000,100000] [--out bench/out]
                                      [--naive-limit 20000]
 """
 
@@ -30,7 +30,6 @@ import math
 import os
 import re
 import shutil
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -38,19 +37,19 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from bench import bench_plan  # the generator and config of the plan benchmark
+from sheetcrm.app.runner import sync
+from sheetcrm.config import load_config
+from sheetcrm.http import HttpOptions, Pacer
+from sheetcrm.model import CellUpdate
+from sheetcrm.table import open_table
+from sheetcrm.table.gsheets import GoogleSheetsTable, SheetPlace, column_letter
+from tests.support.emulators.sheets import SheetsEmulator
+
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
-
-import bench_plan  # noqa: E402  (the generator and config of the plan benchmark)
-from cryptography.hazmat.primitives import serialization  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
-from sheets_emulator import SheetsEmulator  # noqa: E402
-
-from sheetcrm.app.runner import sync  # noqa: E402
-from sheetcrm.config import load_config  # noqa: E402
-from sheetcrm.http import HttpOptions, Pacer  # noqa: E402
-from sheetcrm.model import CellUpdate  # noqa: E402
-from sheetcrm.table.gsheets import GoogleSheetsTable, SheetPlace, column_letter  # noqa: E402
 
 TITLE = "고객 목록"
 KEY = "1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms"
@@ -133,7 +132,7 @@ def timed_io(table: GoogleSheetsTable, run: Run) -> None:
 def measure_syncs(folder: Path, emu: SheetsEmulator, credentials: Path
                   ) -> tuple[list[Run], list[CellUpdate]]:
     config = load_config(write_config(folder, emu, credentials), os.environ)
-    table = GoogleSheetsTable.from_config(config)
+    table = open_table(config)
     runs, first_updates = [], []
     for name, now in (("first", bench_plan.NOW), ("idle", bench_plan.NOW),
                       ("tick", bench_plan.NOW + timedelta(days=1))):

@@ -9,7 +9,7 @@ For each size, in a fresh subprocess (so peak RSS is that size's alone):
 - condition evaluations per second (tags, triggers, goals over every row);
 - peak RSS (target: <= 300 MB).
 
-Usage: python bench/bench_plan.py [--sizes 1000,10000,100000] [--out bench/out]
+Usage: python -m bench.bench_plan [--sizes 1000,10000,100000] [--out bench/out]
 """
 
 from __future__ import annotations

@@ -1,15 +1,11 @@
-"""Shared fixtures: a copy of the shipped sample in a temporary folder, and an
-in-process CLI runner (the real ``main``, its exit code and output)."""
+"""Shared fixtures: a copy of the shipped sample in a temporary folder, an in-process
+CLI runner (the real ``main``, its exit code and output) and a deadline for a call.
+
+Only fixtures live here; the helpers tests import are in ``tests.support``."""
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import multiprocessing
-import os
-import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,35 +13,7 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/servers.py
-
-
-SAMPLE_CSV = "sample_sheets/customers.csv"
-
-
-@functools.cache
-def shipped_sample_csv() -> bytes:
-    """The sample sheet as committed.
-
-    The quick start's ``sheetcrm sync`` writes tags and flow state into the
-    checkout's sample CSV (that is what it is for), so the tests take the committed
-    bytes from git; outside a git checkout, the file as it is.
-    """
-    try:
-        return subprocess.run(["git", "-C", str(ROOT), "show", f"HEAD:{SAMPLE_CSV}"],
-                              capture_output=True, check=True, timeout=30).stdout
-    except (OSError, subprocess.SubprocessError):
-        return (ROOT / SAMPLE_CSV).read_bytes()
-
-
-def copy_sample(folder: Path) -> Path:
-    """The shipped config.toml, sample_sheets/ and templates/ into ``folder``."""
-    shutil.copy(ROOT / "config.toml", folder / "config.toml")
-    shutil.copytree(ROOT / "templates", folder / "templates")
-    (folder / "sample_sheets").mkdir()
-    (folder / SAMPLE_CSV).write_bytes(shipped_sample_csv())
-    return folder
+from tests.support.sample import copy_sample
 
 
 @pytest.fixture
@@ -79,18 +47,6 @@ def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch)
         return CliResult(code, captured.out, captured.err)
 
     return run
-
-
-def tree_digest(folder: Path) -> dict[str, str]:
-    """Every file below ``folder`` with the sha256 of its bytes."""
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*")) if p.is_file()
-    }
-
-
-def env_without(*names: str) -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in names}
 
 
 @pytest.fixture

@@ -20,8 +20,6 @@ from zoneinfo import ZoneInfo
 
 import pyairtable
 import pytest
-from airtable_emulator import AirtableEmulator, Call, VirtualClock
-from conftest import ROOT, shipped_sample_csv
 
 from sheetcrm.config import config_from_dict, load_config
 from sheetcrm.errors import BackendError, CellError, ConfigError
@@ -37,13 +35,14 @@ from sheetcrm.table.airtable import (
     Clock,
     cell_text,
 )
+from tests.support.clock import VirtualClock
+from tests.support.emulators.airtable import AirtableEmulator, AirtableRequest
+from tests.support.sample import DAY0, DAY2, ROOT, shipped_sample_csv
 
 BASE = "appSheetcrmTest01"
 TOKEN = "patSheetcrmTest.0123456789abcdef"
 TABLE = "고객 명단"
 SEOUL = ZoneInfo("Asia/Seoul")
-DAY0 = "2026-11-23T10:00"
-DAY2 = "2026-11-25T10:00"
 
 # The sample sheet as an operator would hold it in Airtable.
 SAMPLE_TYPES = {
@@ -68,7 +67,7 @@ def vclock() -> VirtualClock:
 @pytest.fixture(autouse=True)
 def virtual_time(vclock: VirtualClock, monkeypatch: pytest.MonkeyPatch) -> Clock:
     """Every AirtableTable in this file paces on the virtual clock: nothing really sleeps."""
-    clock = Clock(vclock.now, vclock.sleep)
+    clock = vclock.clock
     monkeypatch.setattr(airtable, "default_clock", clock)
     monkeypatch.setenv("AIRTABLE_TOKEN", TOKEN)
     return clock
@@ -97,7 +96,7 @@ SIMPLE = {"이메일": "email", "결제 여부": "checkbox", "결제 금액": "c
           "상태 태그": "singleLineText"}
 
 
-def max_per_second(calls: list[Call]) -> int:
+def max_per_second(calls: list[AirtableRequest]) -> int:
     """The most requests seen in any window of one second (the emulator's own rule)."""
     times = sorted(c.at for c in calls)
     best, start = 0, 0
@@ -108,7 +107,7 @@ def max_per_second(calls: list[Call]) -> int:
     return best
 
 
-def gaps_after_429(calls: list[Call]) -> list[float]:
+def gaps_after_429(calls: list[AirtableRequest]) -> list[float]:
     pairs = zip(calls, calls[1:], strict=False)
     return [later.at - call.at for call, later in pairs if call.status == 429]
 
@@ -247,13 +246,13 @@ def test_sample_sync_on_airtable_does_what_the_csv_sync_does(
 
     # Requests: one page to read; one page of keys and a PATCH per 10 records to write.
     cells = data["summary"]["cells_written"]
-    patches = emu.calls_where("PATCH")
-    assert [c.method for c in emu.calls[:2]] == ["GET", "GET"]
-    assert len(emu.calls) == 2 + len(patches)
+    patches = emu.requests_where("PATCH")
+    assert [c.method for c in emu.requests[:2]] == ["GET", "GET"]
+    assert len(emu.requests) == 2 + len(patches)
     assert sum(c.records_sent for c in patches) == len({w[0] for w in outcome(data)[1]})
-    assert all(c.records_sent <= 10 and c.body["typecast"] is True for c in patches)
-    assert sum(len(r["fields"]) for c in patches for r in c.body["records"]) == cells
-    assert max_per_second(emu.calls) <= 5
+    assert all(c.records_sent <= 10 and c.json()["typecast"] is True for c in patches)
+    assert sum(len(r["fields"]) for c in patches for r in c.json()["records"]) == cells
+    assert max_per_second(emu.requests) <= 5
 
 
 def test_second_sync_sends_and_writes_nothing_then_steps_follow(
@@ -262,12 +261,12 @@ def test_second_sync_sends_and_writes_nothing_then_steps_follow(
     folder = airtable_sample(tmp_path / "airtable", emu)
     sync_json(run_cli, folder, DAY0)
     outbox = sorted(p.name for p in (folder / "outbox").glob("*.eml"))
-    before = len(emu.calls)
+    before = len(emu.requests)
     vclock.sleep(300)  # the runs are five minutes apart, each with a table of its own
 
     again = sync_json(run_cli, folder, "2026-11-23T10:05")
     assert again["sends"] == [] and again["summary"]["cells_written"] == 0
-    assert [c.method for c in emu.calls[before:]] == ["GET"]  # read; nothing to write
+    assert [c.method for c in emu.requests[before:]] == ["GET"]  # read; nothing to write
     assert sorted(p.name for p in (folder / "outbox").glob("*.eml")) == outbox
 
     sync_json(run_cli, sample, DAY0)
@@ -288,7 +287,7 @@ def test_failure_in_the_middle_of_a_batch_write_is_finished_by_the_next_run(
     assert "10 of " in failed and "records were written before this" in failed
     assert TOKEN not in failed
     assert len(list((folder / "outbox").glob("*.eml"))) == 22  # the sends happened
-    patched = [c for c in emu.calls_where("PATCH")]
+    patched = [c for c in emu.requests_where("PATCH")]
     assert [c.status for c in patched] == [200] + [503] * (MAX_RETRIES + 1)
     assert sum(1 for cells in owned_cells(emu).values() if cells["상태 태그"]) >= 1
 
@@ -324,7 +323,7 @@ def test_check_reports_bad_token_without_printing_it(
     table = [f["message"] for f in findings if f["where"] == "table"]
     assert table and "401 AUTHENTICATION_REQUIRED" in table[0] and "AIRTABLE_TOKEN" in table[0]
     assert "secretvalue" not in result.out + result.err
-    assert emu.calls_where(status=401)
+    assert emu.requests_where(status=401)
 
 
 def test_check_reports_missing_fields_and_duplicate_keys(
@@ -357,7 +356,7 @@ def test_pagination_over_260_records_asks_only_the_needed_fields(emu: AirtableEm
     assert snapshot.rows[0] == ["user000@example.com", "TRUE", "99000", ""]
     assert snapshot.rows[1] == ["user001@example.com", "", "", ""]
     assert table.requests == 3
-    pages = emu.calls
+    pages = emu.requests
     assert [c.query["pageSize"] for c in pages] == [["100"]] * 3
     assert all(c.query["fields[]"] == snapshot.header for c in pages)
     assert "offset" not in pages[0].query
@@ -371,9 +370,9 @@ def test_very_long_listing_goes_through_post_list_records(
     monkeypatch.setattr(pyairtable.Api, "MAX_URL_LENGTH", 50)
     snapshot = open_table(emu, ["이메일", "결제 여부"]).read()
     assert len(snapshot.rows) == 150
-    assert [c.path.endswith("/listRecords") for c in emu.calls] == [True, True]
-    assert emu.calls[0].body["fields"] == ["이메일", "결제 여부"]
-    assert emu.calls[1].body["offset"]
+    assert [c.path.endswith("/listRecords") for c in emu.requests] == [True, True]
+    assert emu.requests[0].json()["fields"] == ["이메일", "결제 여부"]
+    assert emu.requests[1].json()["offset"]
 
 
 def test_a_view_limits_reads_and_writes(emu: AirtableEmulator) -> None:
@@ -382,7 +381,7 @@ def test_a_view_limits_reads_and_writes(emu: AirtableEmulator) -> None:
     table = open_table(emu, ["이메일", "상태 태그"], view="미결제", owned=["상태 태그"])
     snapshot = table.read()
     assert len(snapshot.rows) == 20
-    assert all(c.query["view"] == ["미결제"] for c in emu.calls)
+    assert all(c.query["view"] == ["미결제"] for c in emu.requests)
     report = table.write("이메일", [CellUpdate("user000@example.com", "상태 태그", "x"),
                                    CellUpdate("user001@example.com", "상태 태그", "y")])
     assert report.missing_keys == ["user000@example.com"]  # paid: not in the view
@@ -458,7 +457,7 @@ def test_record_id_as_the_key(emu: AirtableEmulator, tmp_path: Path) -> None:
     assert snapshot.header == ["_id", "이메일", "상태 태그"]
     ids = [row[0] for row in snapshot.rows]
     assert all(i.startswith("rec") for i in ids)
-    assert emu.calls[0].query["fields[]"] == ["이메일", "상태 태그"]
+    assert emu.requests[0].query["fields[]"] == ["이메일", "상태 태그"]
 
     emu.table(BASE, TABLE).records.pop(0)  # deleted between read and write
     report = table.write("_id", [CellUpdate(i, "상태 태그", "태그") for i in ids])
@@ -493,11 +492,11 @@ def test_25_record_write_is_split_into_3_requests(emu: AirtableEmulator) -> None
     assert (report.rows_written, report.cells_written) == (25, 25)
     assert report.missing_keys == report.ambiguous_keys == []
     assert report.requests == 4 == table.requests  # one page of keys + 3 PATCHes
-    relist, *patches = emu.calls
+    relist, *patches = emu.requests
     assert relist.method == "GET" and relist.query["fields[]"] == ["이메일", "상태 태그"]
     assert [c.records_sent for c in patches] == [10, 10, 5]
-    assert all(c.method == "PATCH" and c.body["typecast"] is True for c in patches)
-    assert patches[0].body["records"][0]["fields"] == {"상태 태그": "결제 대기 0"}
+    assert all(c.method == "PATCH" and c.json()["typecast"] is True for c in patches)
+    assert patches[0].json()["records"][0]["fields"] == {"상태 태그": "결제 대기 0"}
     assert emu.by(BASE, TABLE, "이메일")["user024@example.com"]["상태 태그"] == "결제 대기 24"
 
     again = table.write("이메일", updates)  # nothing differs any more
@@ -533,7 +532,7 @@ def test_blank_value_clears_and_typecast_fills_select_and_date(emu: AirtableEmul
                                    CellUpdate("a@example.com", "다음 연락", "2026-11-25"),
                                    CellUpdate("a@example.com", "오류", "")])
     assert report.cells_written == 3
-    assert emu.calls[-1].body["records"][0]["fields"]["오류"] is None
+    assert emu.requests[-1].json()["records"][0]["fields"]["오류"] is None
     fields = emu.records(BASE, TABLE)[0]["fields"]
     assert fields == {"이메일": "a@example.com", "상태 태그": "결제 대기",
                       "다음 연락": "2026-11-25"}
@@ -550,10 +549,10 @@ def test_a_422_part_way_reports_what_was_written(emu: AirtableEmulator) -> None:
     assert "422 INVALID_VALUE_FOR_COLUMN" in str(caught.value)
     assert "20 of 30 records were written" in str(caught.value)
     assert caught.value.report.rows_written == 20 and caught.value.report.requests == 4
-    assert len(emu.calls_where("PATCH")) == 3  # a 422 is not retried
+    assert len(emu.requests_where("PATCH")) == 3  # a 422 is not retried
 
     report = table.write("이메일", updates)  # the next run writes only the rest
-    assert report.rows_written == 10 and [c.records_sent for c in emu.calls[-1:]] == [10]
+    assert report.rows_written == 10 and [c.records_sent for c in emu.requests[-1:]] == [10]
 
 
 def test_a_lost_answer_is_retried_and_the_write_lands_once(emu: AirtableEmulator) -> None:
@@ -562,7 +561,7 @@ def test_a_lost_answer_is_retried_and_the_write_lands_once(emu: AirtableEmulator
     emu.fail(502, method="PATCH", after_apply=True)  # applied, but the answer is a 502
     report = table.write("이메일", [CellUpdate("user000@example.com", "상태 태그", "x")])
     assert report.rows_written == 1
-    assert [c.status for c in emu.calls_where("PATCH")] == [502, 200]
+    assert [c.status for c in emu.requests_where("PATCH")] == [502, 200]
     assert emu.by(BASE, TABLE, "이메일")["user000@example.com"]["상태 태그"] == "x"
 
 
@@ -579,7 +578,7 @@ def test_a_write_to_a_field_the_table_lacks_names_it_and_its_type(emu: AirtableE
     table = open_table(emu, ["이메일", "상태 태그", "오류"], owned=["상태 태그"])
     with pytest.raises(BackendError, match=r"no field '오류'.*'오류' \(single line text\)"):
         table.write("이메일", [CellUpdate("user000@example.com", "오류", "x")])
-    assert not emu.calls_where("PATCH")
+    assert not emu.requests_where("PATCH")
     with pytest.raises(BackendError, match="the key field '없는 키' is not in the table"):
         table.write("없는 키", [CellUpdate("user000@example.com", "상태 태그", "x")])
 
@@ -599,12 +598,12 @@ def test_429_storm_is_survived_without_exceeding_the_pace(
     report = table.write("이메일", updates)
 
     assert len(snapshot.rows) == 260 and report.rows_written == 40
-    refused = emu.calls_where(status=429)
+    refused = emu.requests_where(status=429)
     assert len(refused) == 3 + 2  # t0, +30, +60 refused, +90 served; then +0, +30
-    assert all(gap >= 30.0 for gap in gaps_after_429(emu.calls))
-    assert max_per_second(emu.calls) <= 5  # the emulator's own limiter never fired
+    assert all(gap >= 30.0 for gap in gaps_after_429(emu.requests))
+    assert max_per_second(emu.requests) <= 5  # the emulator's own limiter never fired
     assert emu._blocked_until == {}
-    assert table.requests == len(emu.calls) == 3 + 3 + 2 + 3 + 4
+    assert table.requests == len(emu.requests) == 3 + 3 + 2 + 3 + 4
     assert sum(vclock.sleeps) >= 5 * 30
     assert time.monotonic() - started < 10  # the penalties were virtual
 
@@ -618,18 +617,18 @@ def test_tables_of_a_base_given_one_pacer_share_the_pace_and_the_penalty(
     reader.read()
     emu.fail(429, method="PATCH")  # the writer gets a 429 ...
     writer.write("이메일", [CellUpdate("user000@example.com", "상태 태그", "x")])
-    at_429 = emu.calls_where(status=429)[0].at
+    at_429 = emu.requests_where(status=429)[0].at
     reader.read()  # ... and the reader waits the penalty out too
-    assert emu.calls_where("GET")[-6].at - at_429 >= 30.0
-    assert max_per_second(emu.calls) <= 5
+    assert emu.requests_where("GET")[-6].at - at_429 >= 30.0
+    assert max_per_second(emu.requests) <= 5
 
 
 def test_retry_after_is_honoured_when_longer_than_30_s(emu: AirtableEmulator) -> None:
     emu.add_table(BASE, TABLE, SIMPLE, customers(5))
     emu.fail(429, headers={"Retry-After": "45"})
     open_table(emu, ["이메일"]).read()
-    assert [c.status for c in emu.calls] == [429, 200]
-    assert emu.calls[1].at - emu.calls[0].at >= 45.0
+    assert [c.status for c in emu.requests] == [429, 200]
+    assert emu.requests[1].at - emu.requests[0].at >= 45.0
 
 
 def test_endless_429s_give_up_after_bounded_retries_and_keep_the_penalty(
@@ -639,10 +638,10 @@ def test_endless_429s_give_up_after_bounded_retries_and_keep_the_penalty(
     table = open_table(emu, ["이메일"])
     with pytest.raises(BackendError, match=r"kept answering 429 \(rate limit\) after 6 retries"):
         table.read()
-    assert len(emu.calls) == MAX_RETRIES + 1
+    assert len(emu.requests) == MAX_RETRIES + 1
     emu.rate_limit_storm(0)
     table.read()  # the table's next request (a daemon's next run) still waits the penalty
-    assert emu.calls[-1].at - emu.calls[-2].at >= 30.0
+    assert emu.requests[-1].at - emu.requests[-2].at >= 30.0
 
 
 def test_server_errors_are_retried_with_backoff(emu: AirtableEmulator) -> None:
@@ -650,8 +649,8 @@ def test_server_errors_are_retried_with_backoff(emu: AirtableEmulator) -> None:
     emu.fail(503, times=2)
     snapshot = open_table(emu, ["이메일"]).read()
     assert len(snapshot.rows) == 5
-    assert [c.status for c in emu.calls] == [503, 503, 200]
-    assert emu.calls[2].at - emu.calls[1].at >= 1.0  # backoff, not just the pace
+    assert [c.status for c in emu.requests] == [503, 503, 200]
+    assert emu.requests[2].at - emu.requests[1].at >= 1.0  # backoff, not just the pace
 
 
 def test_every_request_has_a_timeout(emu: AirtableEmulator) -> None:
@@ -676,7 +675,7 @@ def test_bad_token_missing_table_and_missing_base(emu: AirtableEmulator) -> None
         bad.read()
     assert "401 AUTHENTICATION_REQUIRED" in str(caught.value)
     assert "hidden" not in str(caught.value) + repr(bad)
-    assert emu.calls[0].status == 401 and len(emu.calls) == 1  # not retried
+    assert emu.requests[0].status == 401 and len(emu.requests) == 1  # not retried
 
     with pytest.raises(BackendError, match=r"403 INVALID_PERMISSIONS_OR_MODEL_NOT_FOUND.*"
                                            r"check the table name or id '고객'"):
@@ -701,7 +700,7 @@ def test_a_korean_table_name_and_a_table_id(emu: AirtableEmulator) -> None:
     emulated = emu.add_table(BASE, "고객 명단 (2026)", SIMPLE, customers(3))
     by_name = open_table(emu, ["이메일", "상태 태그"], table="고객 명단 (2026)")
     assert len(by_name.read().rows) == 3
-    assert emu.calls[0].path == (f"/v0/{BASE}/%EA%B3%A0%EA%B0%9D%20%EB%AA%85%EB%8B%A8"
+    assert emu.requests[0].path == (f"/v0/{BASE}/%EA%B3%A0%EA%B0%9D%20%EB%AA%85%EB%8B%A8"
                                  "%20%282026%29")
     by_name.write("이메일", [CellUpdate("user001@example.com", "상태 태그", "이탈 가능")])
     by_id = open_table(emu, ["이메일", "상태 태그"], table=emulated.id)
@@ -799,13 +798,13 @@ def test_the_monthly_call_cap_is_neither_retried_nor_waited_out(
         assert "\n" not in message and TOKEN not in message
         assert caught.value.status == 429
         assert caught.value.kind == "PUBLIC_API_BILLING_LIMIT_EXCEEDED"
-        assert [c.status for c in emu.calls[3:]] == [429]  # asked once, not retried
+        assert [c.status for c in emu.requests[3:]] == [429]  # asked once, not retried
         assert sum(vclock.sleeps) - slept < 1.0  # no 30 s penalty waited
 
         emu.new_month()
-        refused_at = emu.calls[-1].at
+        refused_at = emu.requests[-1].at
         assert len(table.read().rows) == 260  # and nothing held the base back
-        assert emu.calls[4].at - refused_at < 1.0
+        assert emu.requests[4].at - refused_at < 1.0
 
 
 def test_the_monthly_cap_in_the_middle_of_a_write_says_what_was_written(
@@ -818,7 +817,7 @@ def test_the_monthly_cap_in_the_middle_of_a_write_says_what_was_written(
             table.write("이메일", updates)  # keys, 2 PATCHes, then the cap
         assert "PUBLIC_API_BILLING_LIMIT_EXCEEDED" in str(caught.value)
         assert "20 of 30 records were written before this" in str(caught.value)
-        assert [c.status for c in emu.calls] == [200, 200, 200, 429]
+        assert [c.status for c in emu.requests] == [200, 200, 200, 429]
 
 
 def test_sync_over_the_monthly_cap_ends_with_a_backend_error_and_no_traceback(
@@ -829,7 +828,7 @@ def test_sync_over_the_monthly_cap_ends_with_a_backend_error_and_no_traceback(
         assert result.code == 3
         assert "used all of its API calls for this month" in result.err
         assert "Traceback" not in result.err + result.out
-        assert len(emu.calls) == 1
+        assert len(emu.requests) == 1
         assert not (folder / "outbox").exists()
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import requests
-from servers import DripServer, SmtpServer
 
 from sheetcrm.channels import make_channel, parse_channel_settings
 from sheetcrm.channels.base import Message
@@ -17,6 +16,8 @@ from sheetcrm.channels.deadline import Deadline, watch
 from sheetcrm.channels.smtp import SmtpChannel
 from sheetcrm.channels.webhook import WebhookChannel
 from sheetcrm.errors import ChannelError
+from tests.support.servers import DripServer
+from tests.support.smtp import SmtpServer
 
 TIMEOUT = 1.0
 MARGIN = 3.0  # a busy machine; without a deadline these sends last 10 s (the drip server gives up)

@@ -12,10 +12,9 @@ import re
 import sqlite3
 from pathlib import Path
 
-from servers import Reply, SmtpServer, WebhookServer
-
-DAY0 = "2026-11-23T10:00"
-SAMPLE_CSV = "sample_sheets/customers.csv"
+from tests.support.sample import CSV, DAY0
+from tests.support.servers import Reply, WebhookServer
+from tests.support.smtp import SmtpServer
 
 
 def use_smtp(folder: Path, port: int, extra: str = "") -> None:
@@ -36,12 +35,12 @@ def use_webhook(folder: Path, url: str, extra: str = "") -> None:
 
 
 def flows(folder: Path) -> str:
-    return (folder / SAMPLE_CSV).read_bytes().decode("utf-8-sig")
+    return (folder / CSV).read_bytes().decode("utf-8-sig")
 
 
 def replace_addresses(folder: Path, new: dict[str, str]) -> None:
     """Give customers other addresses (the sample's key column is the address)."""
-    path = folder / SAMPLE_CSV
+    path = folder / CSV
     text = path.read_bytes().decode("utf-8-sig")
     for old, address in new.items():
         assert text.count(old) == 1
@@ -195,7 +194,7 @@ def test_a_webhook_url_path_never_reaches_the_sheet_the_ledger_or_the_output(
         outputs.append(result.out + result.err)
     # Failed twice, down three runs in a row (timeout, 503, 302), then all sent.
     assert len(server.requests) > 5
-    assert all(token in r.path for r in server.requests)  # the URL was used as written ...
+    assert all(token in r.target for r in server.requests)  # the URL was used as written ...
     everything = "\n".join(outputs)
     for failure in ("HTTP 400", "HTTP 422", "no answer within 0.5 s", "HTTP 503", "HTTP 302"):
         assert failure in everything

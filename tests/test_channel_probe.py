@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 import requests
-from servers import DripServer, SmtpServer, WebhookServer, make_tls_contexts
 
 from sheetcrm.channels import make_channel, parse_channel_settings
 from sheetcrm.channels.smtp import SmtpChannel
 from sheetcrm.channels.webhook import WebhookChannel
 from sheetcrm.errors import ChannelError
+from tests.support.servers import DripServer, WebhookServer, make_tls_contexts
+from tests.support.smtp import SmtpServer
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 

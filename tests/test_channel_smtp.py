@@ -8,12 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from servers import SmtpServer, make_tls_contexts
 
 from sheetcrm.channels import make_channel, parse_channel_settings
 from sheetcrm.channels.base import Message
 from sheetcrm.channels.smtp import SmtpChannel
 from sheetcrm.errors import ChannelError, ConfigError
+from tests.support.servers import make_tls_contexts
+from tests.support.smtp import SmtpServer
 
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import requests
-from servers import Reply, WebhookServer
 from standardwebhooks import Webhook
 
 from sheetcrm.channels import make_channel, parse_channel_settings
@@ -20,6 +19,7 @@ from sheetcrm.channels.base import Message
 from sheetcrm.channels.webhook import WebhookChannel, webhook_id
 from sheetcrm.errors import ChannelError, ConfigError
 from sheetcrm.redact import url_origin as redact_url
+from tests.support.servers import Reply, WebhookServer
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 MESSAGE = Message(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from test_sync_sample import DAY0
+from tests.support.sample import DAY0
 
 
 def edit_config(folder: Path, old: str, new: str) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -20,19 +19,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from servers import Reply, WebhookServer
-from test_sync_sample import DAY0, DAY0_SENDS
+
+from tests.support.sample import DAY0, DAY0_SENDS, use_webhook
+from tests.support.servers import Reply, WebhookServer
 
 EXPECTED = len(DAY0_SENDS)
-
-
-def use_webhook(folder: Path, url: str) -> None:
-    config = folder / "config.toml"
-    text = config.read_text(encoding="utf-8")
-    text = re.sub(r"^\[channels\.email\].*?\n\n",
-                  f'[channels.email]\ntype = "webhook"\nurl = "{url}"\ntimeout = 5\n'
-                  "retries = 0\n\n", text, flags=re.S | re.M)
-    config.write_text(text, encoding="utf-8")
 
 
 def start_sync(folder: Path, kill_at: str | None = None) -> subprocess.Popen[str]:

@@ -13,10 +13,9 @@ import io
 import json
 from pathlib import Path
 
-from conftest import SAMPLE_CSV
-
 from sheetcrm.model import CellUpdate
 from sheetcrm.table.csv import CsvTable
+from tests.support.sample import CSV
 
 BOM = codecs.BOM_UTF8
 
@@ -93,7 +92,7 @@ def test_notes_survive_several_writes_with_ragged_rows_quotes_crlf_and_bom(
 
 def test_notes_past_the_header_survive_every_sync_of_the_sample(sample: Path, run_cli) -> None:
     """The shipped sample lacks two writeback columns; rows carry notes past the header."""
-    path = sample / SAMPLE_CSV
+    path = sample / CSV
     data = path.read_bytes()
     lines = data.split(b"\r\n")
     header_width = len(rows_of(lines[0] + b"\r\n")[0])

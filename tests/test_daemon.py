@@ -33,10 +33,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import ROOT, tree_digest
-from servers import Reply, WebhookServer
-from test_crash_safety import use_webhook
-from test_sync_sample import CSV, DAY0, DAY2
 
 from sheetcrm.app.schedule import Schedule, human_duration
 from sheetcrm.channels.outbox import outbox_file_name
@@ -47,6 +43,8 @@ from sheetcrm.daemon.scheduler import backoff_ticks
 from sheetcrm.errors import ConfigError, LockedError
 from sheetcrm.fsutil import RunLock, lock_held, probe
 from sheetcrm.redact import Redactor
+from tests.support.sample import CSV, DAY0, DAY2, ROOT, tree_digest, use_webhook
+from tests.support.servers import Reply, WebhookServer
 
 STATE = Path(".sheetcrm/state.db")
 LOCK = Path(".sheetcrm/sync.lock")

@@ -7,9 +7,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from journeys import HEADER, World
-
 from sheetcrm.app.runner import RunOptions
+from tests.support.journeys import HEADER, World
 
 
 def add_row(world: World, row: dict[str, str]) -> None:

@@ -1,9 +1,9 @@
 """The Google Sheets backend, driving the real gspread + google-auth code.
 
-Everything goes over HTTP to ``sheets_emulator.SheetsEmulator`` on 127.0.0.1: OAuth
-(a JWT signed with a throwaway RSA key made once per session, checked by the
-emulator), the Sheets API v4 calls, and any IAM lookup google-auth makes in the
-background. Name lookups and connections to any other host are refused and recorded,
+Everything goes over HTTP to ``SheetsEmulator`` (``tests.support.emulators.sheets``)
+on 127.0.0.1: OAuth (a JWT signed with a throwaway RSA key made once per session,
+checked by the emulator), the Sheets API v4 calls, and any IAM lookup google-auth
+makes in the background. Name lookups and connections to any other host are refused and recorded,
 and a test that made one fails. The pacer's clock (on which retries wait too) is
 injected, so nothing waits.
 """
@@ -20,30 +20,30 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import copy_sample, shipped_sample_csv
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from sheets_emulator import SheetsEmulator, Typed
 
 from sheetcrm.errors import BackendError, ConfigError
-from sheetcrm.http import Clock, HttpOptions, Pacer, RetryPolicy
+from sheetcrm.http import HttpOptions, Pacer, RetryPolicy
 from sheetcrm.model import CellUpdate
 from sheetcrm.table import gsheets, gsheets_transport
 from sheetcrm.table.gsheets import GoogleSheetsTable, SheetPlace
+from tests.support.clock import VirtualClock
+from tests.support.emulators.sheets import SheetsEmulator, Typed
+from tests.support.sample import DAY0, copy_sample, shipped_sample_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 SHEET = "고객 목록"
 KEY = "1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms"  # the shape of a real key
 URL = f"https://docs.google.com/spreadsheets/d/{KEY}/edit#gid=1001"
 HEADER = ["고객명", "이메일", "연락처", "메모", "상태 태그"]
-DAY0 = "2026-11-23T10:00"
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -61,22 +61,9 @@ class Account:
     path: Path
 
 
-@dataclass
-class FakeClock:
-    """Monotonic time that only moves when something sleeps."""
-
-    now: float = 1000.0
-    sleeps: list[float] = field(default_factory=list)
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    def pacer(self, limit: int = 55, period: float = 60.0) -> Pacer:
-        return Pacer(limit, period, clock=Clock(self, self.sleep))
+def make_pacer(clock: VirtualClock, limit: int = 55, period: float = 60.0) -> Pacer:
+    """The adapter's pacer (55 requests a minute by default) on the virtual clock."""
+    return Pacer(limit, period, clock=clock.clock)
 
 
 def _loopback(host: object) -> bool:
@@ -158,14 +145,14 @@ def account(emulator: SheetsEmulator, rsa_key: rsa.RSAPrivateKey, tmp_path: Path
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> VirtualClock:
+    return VirtualClock()
 
 
 @pytest.fixture(autouse=True)
-def fast_retries(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> Iterator[None]:
+def fast_retries(monkeypatch: pytest.MonkeyPatch, clock: VirtualClock) -> Iterator[None]:
     """Tables built from a config (the CLI path) retry without really sleeping."""
-    monkeypatch.setattr(gsheets_transport, "default_clock", Clock(clock, clock.sleep))
+    monkeypatch.setattr(gsheets_transport, "default_clock", clock.clock)
     yield
 
 
@@ -186,12 +173,12 @@ def book(emulator: SheetsEmulator) -> SheetsEmulator:
 
 
 @pytest.fixture
-def make_table(emulator: SheetsEmulator, account: Account, clock: FakeClock
+def make_table(emulator: SheetsEmulator, account: Account, clock: VirtualClock
                ) -> Callable[..., GoogleSheetsTable]:
     def make(**kwargs: Any) -> GoogleSheetsTable:
         options: dict[str, Any] = {
             "worksheet": SHEET, "endpoint": emulator.url,
-            "pacer": clock.pacer(),
+            "pacer": make_pacer(clock),
             "retry": RetryPolicy(jitter=lambda: 0.5),
             "timeout": (2.0, 5.0), "credentials_path": str(account.path),
         }
@@ -285,7 +272,7 @@ def test_write_is_one_raw_batch_update_of_only_the_given_cells_then_one_check(
     assert report.requests == 3 and not report.repaired_keys
     assert (report.cells_written, report.rows_written) == (3, 2)
     assert report.columns_added == ["최근 발송"]
-    body = book.writes()[0].body
+    body = book.writes()[0].json()
     assert body["valueInputOption"] == "RAW"
     shown = book.display(KEY, SHEET)
     assert shown[0] == HEADER + ["최근 발송"]
@@ -366,7 +353,7 @@ def test_large_bodies_are_split_and_gaps_are_skipped_not_cleared(
     report = table.write("이메일", updates)
     writes = emulator.writes()
     assert len(writes) > 1 and report.requests == 2 + len(writes)
-    assert all(len(json.dumps(w.body, ensure_ascii=False, separators=(",", ":")).encode())
+    assert all(len(json.dumps(w.json(), ensure_ascii=False, separators=(",", ":")).encode())
                <= 4000 for w in writes)
     tags = column(emulator, "상태 태그")
     for i in range(400):
@@ -386,7 +373,7 @@ def test_a_body_refused_as_too_large_is_resent_in_halves(
     emulator.clear_log()
     report = table.write("이메일", [CellUpdate(f"u{i}@example.com", "상태 태그",
                                               f"태그 {i:03d} 가나다라") for i in range(200)])
-    statuses = [e.status for e in emulator.log if e.kind == "values.batchUpdate"]
+    statuses = [e.status for e in emulator.requests if e.kind == "values.batchUpdate"]
     assert statuses == [400, 400, 200, 200]  # limits of 20 kB, 10 kB, then 5 kB
     assert report.cells_written == 200
     assert column(emulator, "상태 태그")["u199@example.com"] == "태그 199 가나다라"
@@ -698,7 +685,7 @@ def test_a_write_past_a_grid_that_shrank_meanwhile_is_planned_again(
     table.read()
     emulator.on("values.batchUpdate", lambda emu: emu.delete_rows(KEY, SHEET, 3))  # c1
     report = table.write("이메일", crowd_updates())
-    statuses = [e.status for e in emulator.log if e.kind == "values.batchUpdate"]
+    statuses = [e.status for e in emulator.requests if e.kind == "values.batchUpdate"]
     assert statuses == [400, 200]  # refused whole: row 9 is past the grid now
     assert_every_row_holds_its_own(emulator, [k for k in CROWD if k != CROWD[1]])
     assert report.missing_keys == [CROWD[1]] and report.repaired_keys == []
@@ -741,7 +728,7 @@ def test_daemon_tick_reuses_metadata_and_an_idle_run_writes_nothing(
 
 def test_a_429_storm_is_ridden_out_with_bounded_jittered_backoff(
         book: SheetsEmulator, make_table: Callable[..., GoogleSheetsTable],
-        clock: FakeClock) -> None:
+        clock: VirtualClock) -> None:
     book.fail("values.get", 429, times=5)
     table = make_table()
     assert table.read().header == HEADER
@@ -752,7 +739,7 @@ def test_a_429_storm_is_ridden_out_with_bounded_jittered_backoff(
 
 def test_a_retry_after_date_is_waited_out(
         book: SheetsEmulator, make_table: Callable[..., GoogleSheetsTable],
-        clock: FakeClock) -> None:
+        clock: VirtualClock) -> None:
     when = formatdate(time.time() + 20, usegmt=True)
     book.fail("values.get", 429, headers={"Retry-After": when})
     assert make_table().read().header == HEADER
@@ -762,7 +749,7 @@ def test_a_retry_after_date_is_waited_out(
 
 def test_persistent_429_gives_up_with_a_clear_error(
         book: SheetsEmulator, make_table: Callable[..., GoogleSheetsTable],
-        clock: FakeClock) -> None:
+        clock: VirtualClock) -> None:
     book.fail("values.get", 429, times=None)
     with pytest.raises(BackendError) as err:
         make_table(retry=RetryPolicy(attempts=4, jitter=lambda: 1.0)).read()
@@ -826,14 +813,14 @@ def test_token_expiry_mid_run_refreshes_and_replays(
     book.expire_tokens()
     report = table.write("이메일", TAGS)
     assert book.count("token") == 2
-    assert [e.status for e in book.log if e.kind == "values.batchGet"] == [401, 200, 200]
+    assert [e.status for e in book.requests if e.kind == "values.batchGet"] == [401, 200, 200]
     assert report.cells_written == 3 and column(book, "상태 태그")["soohyun@example.com"] == "S"
 
 
 def test_pacing_stays_under_the_quota(
         book: SheetsEmulator, make_table: Callable[..., GoogleSheetsTable],
-        clock: FakeClock) -> None:
-    pacer = clock.pacer(limit=2, period=60.0)
+        clock: VirtualClock) -> None:
+    pacer = make_pacer(clock, limit=2, period=60.0)
     table = make_table(pacer=pacer)
     table.read()
     table.write("이메일", TAGS)
@@ -844,14 +831,14 @@ def test_pacing_stays_under_the_quota(
 
 
 def test_each_table_keeps_its_own_pace_at_the_quota_unless_given_one(
-        book: SheetsEmulator, account: Account, clock: FakeClock) -> None:
+        book: SheetsEmulator, account: Account, clock: VirtualClock) -> None:
     """No process-wide limiter: a daemon keeps its table, and with it the pace."""
     first, second = (GoogleSheetsTable(KEY, account.info, place=SheetPlace(SHEET),
                                        http=HttpOptions(endpoint=book.url))
                      for _ in range(2))
     assert first.pacer is not second.pacer
     assert (first.pacer.limit, first.pacer.period) == (55, 60.0)
-    shared = clock.pacer(limit=1, period=60.0)
+    shared = make_pacer(clock, limit=1, period=60.0)
     tables = [GoogleSheetsTable(KEY, account.info, place=SheetPlace(SHEET),
                                 http=HttpOptions(endpoint=book.url, pacer=shared))
               for _ in range(2)]
@@ -932,8 +919,8 @@ def test_no_request_leaves_the_machine_when_the_google_hosts_are_rerouted(
     settle_background(book, before)
     assert escapes[start:] == []
     assert book.count("token") == 1  # Google's token_uri, answered by the endpoint
-    assert {entry.kind for entry in book.log} <= {"token", "allowedLocations", *book.kinds()}
-    assert all(entry.status in (200, 404) for entry in book.log)
+    assert {entry.kind for entry in book.requests} <= {"token", "allowedLocations", *book.kinds()}
+    assert all(entry.status in (200, 404) for entry in book.requests)
 
 
 def test_the_emulator_speaks_what_gspread_sends(
@@ -1152,7 +1139,7 @@ def test_sample_scenario_end_to_end_on_a_korean_titled_worksheet(
     # One metadata read, one values read, one key re-read, one RAW batch write, one check.
     assert emulator.kinds() == ["spreadsheets.get", "values.get", "values.batchGet",
                                 "values.batchUpdate", "values.batchGet"]
-    assert emulator.writes()[0].body["valueInputOption"] == "RAW"
+    assert emulator.writes()[0].json()["valueInputOption"] == "RAW"
     after = emulator.display(KEY, SHEET)
     added = [name for name in owned(path) if name not in rows[0]]
     assert added and after[0] == rows[0] + added  # appended at the end of the header

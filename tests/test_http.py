@@ -13,35 +13,16 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from email.utils import formatdate
 
 import pytest
 import requests
-from servers import Reply, WebhookServer
 
-from sheetcrm.http import Clock, Pacer, RetryAdapter, RetryPolicy, retry_after
+from sheetcrm.http import Pacer, RetryAdapter, RetryPolicy, retry_after
+from tests.support.clock import VirtualClock
+from tests.support.servers import Reply, WebhookServer
 
 HTML = b"<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1></body></html>"
-
-
-@dataclass
-class VirtualClock:
-    """Monotonic time that moves only when something sleeps."""
-
-    now: float = 1000.0
-    sleeps: list[float] = field(default_factory=list)
-
-    def read(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    @property
-    def clock(self) -> Clock:
-        return Clock(self.read, self.sleep)
 
 
 @pytest.fixture
@@ -228,7 +209,7 @@ def test_the_deadline_counts_the_time_the_attempts_took(session, vclock) -> None
     """The policy reads its clock, so time spent waiting for answers counts too."""
 
     def slow_answer(request: object) -> None:
-        vclock.now += 4.5  # each answer takes 4.5 s
+        vclock.advance(4.5)  # each answer takes 4.5 s
 
     with WebhookServer([503, 503, 200], on_request=slow_answer) as server:
         mount(session, vclock, deadline=10.0)
@@ -255,8 +236,8 @@ def test_a_pacer_allows_at_most_limit_requests_in_any_window(vclock) -> None:
     stamps = []
     for i in range(200):
         pacer.wait()
-        stamps.append(vclock.now)
-        vclock.now += 0.1 if i % 7 else 0.5
+        stamps.append(vclock.now())
+        vclock.advance(0.1 if i % 7 else 0.5)
     for i, start in enumerate(stamps):
         assert sum(1 for t in stamps[i:] if t < start + 60.0) <= 55
 

@@ -8,9 +8,6 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from conftest import tree_digest
-from journeys import SEOUL, World
-from servers import WebhookServer
 
 from sheetcrm.app.runner import RunOptions
 from sheetcrm.config import config_from_dict
@@ -18,6 +15,9 @@ from sheetcrm.core.engine import _bucket, _variant, make_plan
 from sheetcrm.core.rules import compile_rules
 from sheetcrm.core.schema import read_records
 from sheetcrm.model import LedgerState, Snapshot
+from tests.support.journeys import SEOUL, World
+from tests.support.sample import tree_digest
+from tests.support.servers import WebhookServer
 
 
 def test_thirty_days_of_daily_syncs(tmp_path: Path) -> None:
@@ -140,7 +140,7 @@ def test_transactional_messages_go_during_quiet_hours(tmp_path: Path) -> None:
 def test_public_holiday_defers_ads_to_the_next_working_morning(tmp_path: Path) -> None:
     from datetime import datetime
 
-    from journeys import SEOUL
+    from tests.support.journeys import SEOUL
 
     w = World.create(tmp_path, {}, sending="skip_holidays = true",
                      start=datetime(2025, 12, 30, 10, 0, tzinfo=SEOUL))
@@ -286,7 +286,7 @@ def test_holdout_rows_are_tracked_but_sent_nothing(tmp_path: Path) -> None:
     table = read_records(Snapshot(["e", "p"], rows), config)
     from datetime import datetime
 
-    from journeys import SEOUL
+    from tests.support.journeys import SEOUL
     plan = make_plan(table, LedgerState(), datetime(2026, 3, 2, tzinfo=SEOUL), config,
                      compile_rules(config), options=RunOptions(allow_blast=True))
     held = [h for h in plan.held if h.reason.startswith("holdout")]

@@ -8,8 +8,7 @@ import json
 import sqlite3
 from pathlib import Path
 
-from conftest import tree_digest
-from test_sync_sample import CSV, DAY0, rows_by_key
+from tests.support.sample import CSV, DAY0, rows_by_key, tree_digest
 
 
 def point_error_column_at(folder: Path, column: str, adopt: str = "") -> None:

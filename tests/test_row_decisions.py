@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from journeys import World
-
 from sheetcrm.app.checks import run_checks
 from sheetcrm.app.explain import explain
+from tests.support.journeys import World
 
 # A tag that builds on the tag above it, used as the payment flow's trigger.
 CHAINED_TAGS = ('"결제 대기" = "not paid and days_since(applied_at) >= 1"',

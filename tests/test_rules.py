@@ -14,8 +14,8 @@ from sheetcrm.config import Config, load_config
 from sheetcrm.core.rules import RowContext, compile_rules
 from sheetcrm.errors import RuleError
 from sheetcrm.model import Enrollment, EnrollmentStatus, LedgerState
+from tests.support.sample import DAY0
 
-DAY0 = "2026-11-23T10:00"
 SEOUL = ZoneInfo("Asia/Seoul")
 
 

@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 
 import pytest
-from servers import WebhookServer
 
 from sheetcrm.channels.webhook import WebhookSettings
 from sheetcrm.config import load_config
@@ -21,6 +20,7 @@ from sheetcrm.redact import (
     shown_value,
     url_origin,
 )
+from tests.support.servers import WebhookServer
 
 SECRET = "whsec_" + base64.b64encode(b"very-secret-signing-key-0123456").decode()
 PASSWORD = "pa55-W0rd-never-print"

@@ -17,7 +17,8 @@ from urllib.parse import quote
 
 import pytest
 import requests
-from sheets_emulator import SheetsEmulator
+
+from tests.support.emulators.sheets import SheetsEmulator
 
 BOOK = "1qFopcWEGi_JqeOGvSs93SyFdsSI8J30NzrX92_HZBR0"
 

@@ -13,45 +13,7 @@ import json
 import re
 from pathlib import Path
 
-from conftest import tree_digest
-
-DAY0 = "2026-11-23T10:00"
-DAY2 = "2026-11-25T10:00"
-CSV = Path("sample_sheets/customers.csv")
-
-# Due on DAY0, one per (row, flow): every flow's first step is due at entry.
-DAY0_SENDS = {
-    ("soohyun.kim@example.com", "payment"),
-    ("jihoon.lee@example.com", "onboarding"), ("jihoon.lee@example.com", "review"),
-    ("chaerin.park@example.com", "review"),
-    ("minjun.choi@example.com", "churn"), ("minjun.choi@example.com", "review"),
-    ("jiho.yoon@example.com", "churn"),
-    ("yerin.jang@example.com", "churn"), ("yerin.jang@example.com", "review"),
-    ("taehyun.lim@example.com", "churn"),
-    ("sohee.han@example.com", "payment"),
-    ("junseo.oh@example.com", "onboarding"), ("junseo.oh@example.com", "review"),
-    ("jimin.seo@example.com", "payment"),
-    ("eunbi.noh@example.com", "payment"),
-    ("jaeseok.yoo@example.com", "onboarding"), ("jaeseok.yoo@example.com", "review"),
-    ("gildong.hong@example.com", "review"),
-    ("min.namgung@example.com", "payment"),
-    ("hyunwoo.baek@example.com", "churn"), ("hyunwoo.baek@example.com", "review"),
-    ("hyunwoo.baek@example.com", "dormant"),  # no login since 10-10: 44 days
-}
-# 강도윤 enters the payment flow too, but falls in its 10% holdout (a stable hash of
-# key and flow): tracked for the goal, sent nothing.
-HOLDOUT = ("doyoon.kang@example.com", "payment")
-
-
-def rows_by_key(folder: Path) -> tuple[list[str], dict[str, dict[str, str]]]:
-    text = (folder / CSV).read_bytes().decode("utf-8-sig")
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader)
-    rows = {}
-    for row in reader:
-        row = row + [""] * (len(header) - len(row))
-        rows[row[1]] = dict(zip(header, row, strict=False))
-    return header, rows
+from tests.support.sample import CSV, DAY0, DAY0_SENDS, DAY2, HOLDOUT, rows_by_key, tree_digest
 
 
 def sync_json(run_cli, folder: Path, now: str) -> dict:

@@ -11,6 +11,7 @@ import pytest
 
 from sheetcrm.errors import TemplateError
 from sheetcrm.templates import Templates
+from tests.support.sample import DAY0
 
 
 def make(tmp_path: Path, name: str, body: str) -> Templates:
@@ -265,8 +266,6 @@ def test_a_template_inherits_the_blocks_of_the_one_it_extends(tmp_path: Path) ->
 
 
 # --- through the command line -------------------------------------------------------------
-
-DAY0 = "2026-11-23T10:00"
 
 
 @pytest.mark.parametrize(

@@ -16,10 +16,10 @@ import string
 from pathlib import Path
 
 import pytest
-from conftest import copy_sample
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_sync_sample import CSV, DAY0
+
+from tests.support.sample import CSV, DAY0, copy_sample
 
 EXIT_CODES = {0, 1, 2, 3, 4, 5}
 COMMANDS = [("check",), ("plan",), ("sync",), ("preview", "soohyun.kim@example.com"),

@@ -66,16 +66,17 @@ might be lenient):
 - 429, 5xx (JSON or HTML), 401 and token refresh, "exceeds grid limits", refused
   payload sizes, 50,000-character cells, and the OAuth and IAM endpoints.
 
-For tests: every request is logged with its kind (``spreadsheets.get``,
+For tests: the request log and the faults are ``support.servers.LoopbackServer``'s;
+every request is logged (``requests``) with its kind (``spreadsheets.get``,
 ``values.get``, ``values.batchGet``, ``values.update``, ``values.batchUpdate``,
 ``values.append``, ``values.clear``, ``values.batchClear``,
-``spreadsheets.batchUpdate``, ``token``, ``allowedLocations``); ``fail()`` injects
-faults (any status with a JSON or HTML body, a dropped connection, a slow answer) and
-``on()`` runs a callback right before, or right after, a request of some kind is
-applied (to change the sheet at the worst possible moment: between a client's read
-and its write, or between its write and its next read). Helpers edit the sheet as an
-operator would (``put``, ``sort_rows``, ``insert_rows``, ``delete_rows``,
-``insert_columns``) and show it as displayed (``display``).
+``spreadsheets.batchUpdate``, ``token``, ``allowedLocations``); ``fail()`` scripts
+faults in Google's terms (any status with a JSON or HTML body, a dropped connection,
+a slow answer) and ``on()`` runs a callback right before, or right after, a request
+of some kind is applied (to change the sheet at the worst possible moment: between a
+client's read and its write, or between its write and its next read). Helpers edit
+the sheet as an operator would (``put``, ``sort_rows``, ``insert_rows``,
+``delete_rows``, ``insert_columns``) and show it as displayed (``display``).
 """
 
 from __future__ import annotations
@@ -85,15 +86,12 @@ import base64
 import copy
 import datetime as dt
 import functools
-import http.server
 import json
 import operator
 import re
 import secrets
-import threading
 import time
 import urllib.parse
-import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,7 +99,8 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from servers import LoopbackHTTP
+
+from tests.support.servers import Fault, HttpError, LoopbackServer, Reply, Request, json_reply
 
 TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
 SHEETS_SCOPE = "https://www.googleapis.com/auth/spreadsheets"
@@ -330,13 +329,11 @@ _CELL_LIKE = re.compile(r"[A-Za-z]{1,3}[0-9]+|[Rr][0-9]*[Cc][0-9]*")
 _REF = re.compile(r"([A-Za-z]*)(\d*)")
 
 
-class ApiError(Exception):
+class ApiError(HttpError):
     """An error answer in Google's JSON format."""
 
     def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(code, _error_body(code, message), message)
 
 
 @dataclass
@@ -479,30 +476,15 @@ class Spreadsheet:
 
 
 @dataclass
-class Logged:
-    """One request as the emulator saw it."""
+class SheetsRequest(Request):
+    """One request as the emulator saw it, with its kind (``values.get``, ``token``...)."""
 
-    kind: str
-    method: str
-    path: str  # percent-decoded
-    query: dict[str, list[str]]
-    body: Any  # parsed JSON or form fields, None when empty
-    status: int = 0
-    email: str | None = None
+    kind: str = field(init=False)
+    route: list[str] = field(init=False)  # [spreadsheet id, decoded range]
+    email: str | None = None  # the service account whose token it carried
 
-
-@dataclass
-class Fault:
-    """Answer the next ``times`` requests of ``kind`` (or every kind: ``"*"``) badly."""
-
-    kind: str = "*"
-    status: int = 503
-    times: int | None = 1  # None: forever
-    html: bool = False
-    drop: bool = False  # close the connection without answering
-    delay: float = 0.0  # seconds to wait first (a slow answer; with status 0, then answer)
-    message: str | None = None
-    headers: dict[str, str] = field(default_factory=dict)
+    def __post_init__(self) -> None:
+        self.kind, self.route = _classify(self.method, self.path)
 
 
 @dataclass
@@ -517,28 +499,19 @@ class _Hook:
 # --------------------------------------------------------------------------- server
 
 
-class SheetsEmulator(LoopbackHTTP):
+class SheetsEmulator(LoopbackServer):
     """The emulator; a context manager (``with SheetsEmulator() as emu: ...``)."""
 
+    request_type = SheetsRequest
+
     def __init__(self, *, token_lifetime: int = 3600) -> None:
+        super().__init__()
         self.token_lifetime = token_lifetime
         self.max_request_bytes = 10_485_760  # Google refuses bigger request bodies
         self.spreadsheets: dict[str, Spreadsheet] = {}
         self.accounts: dict[str, rsa.RSAPublicKey] = {}
         self.tokens: dict[str, tuple[str, float]] = {}  # token -> (email, expires at)
-        self.log: list[Logged] = []
-        self.faults: list[Fault] = []
         self.hooks: list[_Hook] = []
-        self.serving: weakref.WeakSet[threading.Thread] = weakref.WeakSet()  # handler threads
-        self.lock = threading.RLock()
-        super().__init__(self._handler_class())
-        self._httpd.daemon_threads = True
-
-    # -- lifecycle ---------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     @property
     def token_uri(self) -> str:
@@ -651,19 +624,22 @@ class SheetsEmulator(LoopbackHTTP):
     def fail(self, kind: str = "*", status: int = 503, *, times: int | None = 1,
              html: bool = False, drop: bool = False, delay: float = 0.0,
              message: str | None = None, headers: dict[str, str] | None = None) -> Fault:
-        """Answer the next ``times`` requests of ``kind`` with ``status`` (None: forever).
+        """Answer the next ``times`` requests of ``kind`` (``"*"``: of any Sheets API
+        kind) with ``status`` (None: forever), in Google's JSON error format or, with
+        ``html``, as Google's front end's HTML page.
 
         ``status=0`` with a ``delay`` answers normally, late. ``drop`` closes the
         connection instead of answering.
         """
-        fault = Fault(kind, status, times, html, drop, delay, message, dict(headers or {}))
-        with self.lock:
-            self.faults.append(fault)
-        return fault
 
-    def clear_faults(self) -> None:
-        with self.lock:
-            self.faults.clear()
+        def matches(request: Request) -> bool:
+            found = request.kind  # type: ignore[attr-defined]
+            return kind == found or (kind == "*" and found in SHEETS_KINDS)
+
+        content_type, body = _fault_body(status, html, message)
+        reply = Reply(status, delay, {"Content-Type": content_type, **(headers or {})}, body,
+                      drop)
+        return self.add_fault(Fault(reply, matches, times))
 
     def on(self, kind: str, fn: Callable[[SheetsEmulator], None], *, times: int | None = 1,
            when: str = "before", skip: int = 0) -> None:
@@ -686,120 +662,42 @@ class SheetsEmulator(LoopbackHTTP):
         """Requests logged of these kinds (every Sheets API kind when none is given)."""
         wanted = set(kinds) or SHEETS_KINDS
         with self.lock:
-            return sum(1 for entry in self.log if entry.kind in wanted)
+            return sum(1 for entry in self.requests if entry.kind in wanted)
 
     def kinds(self) -> list[str]:
         """The kinds of the Sheets API requests logged, in order."""
         with self.lock:
-            return [entry.kind for entry in self.log if entry.kind in SHEETS_KINDS]
+            return [entry.kind for entry in self.requests if entry.kind in SHEETS_KINDS]
 
-    def writes(self) -> list[Logged]:
+    def writes(self) -> list[SheetsRequest]:
         with self.lock:
-            return [entry for entry in self.log if entry.kind in WRITE_KINDS]
-
-    def clear_log(self) -> None:
-        with self.lock:
-            self.log.clear()
+            return [entry for entry in self.requests if entry.kind in WRITE_KINDS]
 
     # -- request handling --------------------------------------------------------
 
-    def _handler_class(self) -> type[http.server.BaseHTTPRequestHandler]:
-        emulator = self
+    def answer(self, request: SheetsRequest) -> Reply:
+        if len(request.body) > self.max_request_bytes:
+            raise ApiError(400, "Request payload size exceeds the limit: "
+                                f"{self.max_request_bytes} bytes.")
+        return json_reply(*self._dispatch(request, _body(request.body, request.headers)))
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive, as Google's front ends
-            # Headers and body leave in one segment: separate small writes on a kept-alive
-            # connection would stall 40 ms each on Nagle + delayed ACK.
-            wbufsize = 1 << 16
-            disable_nagle_algorithm = True
-
-            def setup(self) -> None:
-                emulator.serving.add(threading.current_thread())
-                super().setup()
-
-            def _serve(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                answer = emulator._answer(self.command, self.path, dict(self.headers), raw)
-                if answer is None:  # a dropped connection
-                    self.close_connection = True
-                    return
-                status, headers, body = answer
-                try:
-                    self.send_response(status)
-                    for name, value in headers.items():
-                        self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except OSError:
-                    self.close_connection = True  # the client gave up (a timeout test)
-
-            do_GET = do_POST = do_PUT = do_DELETE = _serve  # noqa: N815
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                pass
-
-        return Handler
-
-    def _answer(self, method: str, target: str, headers: dict[str, str], raw: bytes
-                ) -> tuple[int, dict[str, str], bytes] | None:
-        """(status, headers, body) for one request; None to drop the connection."""
-        path, _, query_text = target.partition("?")
-        query = urllib.parse.parse_qs(query_text, keep_blank_values=True)
-        kind, route = _classify(method, path)
-        too_large = len(raw) > self.max_request_bytes
-        entry = Logged(kind, method, urllib.parse.unquote(path), query,
-                       None if too_large else _body(raw, headers))
-        with self.lock:
-            self.log.append(entry)
-            fault = self._take_fault(kind)
-        if fault is not None:
-            if fault.delay:
-                self._stopping.wait(fault.delay)
-            if fault.drop:
-                entry.status = -1
-                return None
-            if fault.status:
-                entry.status = fault.status
-                return _fault_answer(fault)
-        try:
-            if too_large:
-                raise ApiError(400, "Request payload size exceeds the limit: "
-                                    f"{self.max_request_bytes} bytes.")
-            status, payload = self._dispatch(kind, route, method, query, headers, entry)
-        except ApiError as exc:
-            status, payload = exc.code, _error_body(exc.code, exc.message)
-        entry.status = status
-        body = json.dumps(payload, ensure_ascii=False).encode()
-        return status, {"Content-Type": "application/json; charset=UTF-8"}, body
-
-    def _take_fault(self, kind: str) -> Fault | None:
-        for fault in self.faults:
-            if fault.kind in (kind, "*") and (fault.kind != "*" or kind in SHEETS_KINDS):
-                if fault.times is not None:
-                    fault.times -= 1
-                    if fault.times <= 0:
-                        self.faults.remove(fault)
-                return fault
-        return None
-
-    def _dispatch(self, kind: str, route: list[str], method: str, query: dict[str, list[str]],
-                  headers: dict[str, str], entry: Logged) -> tuple[int, Any]:
+    def _dispatch(self, request: SheetsRequest, body: Any) -> tuple[int, Any]:
+        kind, route = request.kind, request.route
         if kind == "token":
-            return self._token(entry.body)
+            return self._token(body)
         if kind == "allowedLocations":
             raise ApiError(404, "Method not found.")
         if kind == "unknown":
-            raise ApiError(404, f"{method} {entry.path} is not part of the emulated API")
+            raise ApiError(404, f"{request.method} {urllib.parse.unquote(request.path)} is "
+                                "not part of the emulated API")
         with self.lock:
-            entry.email = self._authenticate(headers)
-            book = self._book(route[0], entry.email)
+            request.email = self._authenticate(request.headers)
+            book = self._book(route[0], request.email)
             due = self._due_hooks(kind)
             for hook in due:
                 if hook.when == "before":
                     hook.fn(self)
-            payload = self._api(kind, book, route, query, entry.body)
+            payload = self._api(kind, book, route, request.query, body)
             for hook in due:
                 if hook.when == "after":
                     hook.fn(self)
@@ -1429,20 +1327,20 @@ def _error_body(code: int, message: str) -> dict[str, Any]:
                       "status": STATUS_NAMES.get(code, "UNKNOWN")}}
 
 
-def _fault_answer(fault: Fault) -> tuple[int, dict[str, str], bytes]:
-    code = fault.status
-    if fault.html:
-        body = (f"<!DOCTYPE html><html lang=en><meta charset=utf-8><title>Error {code} "
-                f"(Server Error)!!1</title><p><b>{code}.</b> <ins>That’s an error.</ins>"
-                "<p>The server encountered a temporary error and could not complete your "
-                "request.<p>Please try again in 30 seconds. <ins>That’s all we know.</ins>"
-                "</html>").encode()
-        return code, {"Content-Type": "text/html; charset=UTF-8", **fault.headers}, body
-    message = fault.message or {
+def _fault_body(code: int, html: bool, message: str | None) -> tuple[str, bytes]:
+    """(content type, body) of an error as Google answers it: its JSON error, or its
+    front end's HTML page."""
+    if html:
+        return "text/html; charset=UTF-8", (
+            f"<!DOCTYPE html><html lang=en><meta charset=utf-8><title>Error {code} "
+            f"(Server Error)!!1</title><p><b>{code}.</b> <ins>That’s an error.</ins>"
+            "<p>The server encountered a temporary error and could not complete your "
+            "request.<p>Please try again in 30 seconds. <ins>That’s all we know.</ins>"
+            "</html>").encode()
+    message = message or {
         429: "Quota exceeded for quota metric 'Read requests' and limit 'Read requests per "
              "minute per user' of service 'sheets.googleapis.com'.",
         500: "Internal error encountered.",
         503: "The service is currently unavailable.",
     }.get(code, f"Error {code}")
-    body = json.dumps(_error_body(code, message)).encode()
-    return code, {"Content-Type": "application/json; charset=UTF-8", **fault.headers}, body
+    return "application/json; charset=UTF-8", json.dumps(_error_body(code, message)).encode()

@@ -29,29 +29,28 @@ Emulated (``/v0/...``):
   ``{"errors": [{"error": "PUBLIC_API_BILLING_LIMIT_EXCEEDED", ...}]}`` until
   ``new_month()``, however long the client waits.
 
-Time comes from ``clock`` (``time.monotonic`` by default); tests pass a
-``VirtualClock`` shared with the client's pacer, so a 30-second penalty costs nothing.
-Every request is logged (``calls``) with its time, and faults are injected with
-``fail()`` (a status on the n-th matching request, optionally after applying it, or a
-delay) and ``rate_limit_storm()`` (every request refused for a while).
+Time comes from ``clock`` (``time.monotonic`` by default); tests pass the ``now`` of
+the ``support.clock.VirtualClock`` the client's pacer sleeps on, so a 30-second
+penalty costs nothing. The request log (``requests``, each stamped with its time) and
+the faults are ``support.servers.LoopbackServer``'s; ``fail()`` scripts one in
+Airtable's terms (a status on the n-th matching request, optionally after applying
+it, or a delay) and ``rate_limit_storm()`` refuses every request for a while.
 """
 
 from __future__ import annotations
 
 import copy
 import datetime as dt
-import http.server
 import itertools
 import json
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote
 
-from servers import LoopbackHTTP
+from tests.support.servers import Fault, HttpError, LoopbackServer, Reply, Request, json_reply
 
 TEXT_TYPES = {"singleLineText", "multilineText", "richText", "email", "url", "phoneNumber"}
 NUMBER_TYPES = {"number", "currency", "percent", "rating", "duration"}
@@ -75,37 +74,15 @@ MONTHLY_CAP_BODY = {"errors": [{"error": "PUBLIC_API_BILLING_LIMIT_EXCEEDED",
                                            "limit of its billing plan"}]}
 
 
-class VirtualClock:
-    """Seconds that pass only when someone sleeps: ``sleep`` advances ``now`` at once."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self._now = start
-        self.sleeps: list[float] = []
-        self._lock = threading.Lock()
-
-    def now(self) -> float:
-        with self._lock:
-            return self._now
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.sleeps.append(seconds)
-            self._now += max(0.0, seconds)
-
-
-class ApiError(Exception):
+class ApiError(HttpError):
     """An answer other than 200, with Airtable's body."""
 
     def __init__(self, status: int, kind: str | None = None, message: str = "",
                  body: Any = None) -> None:
-        super().__init__(f"{status} {kind}: {message}")
-        self.status = status
-        if body is not None:
-            self.body = body
-        elif kind is None:
-            self.body = {"error": "NOT_FOUND"}
-        else:
-            self.body = {"error": {"type": kind, "message": message}}
+        if body is None:
+            body = ({"error": "NOT_FOUND"} if kind is None
+                    else {"error": {"type": kind, "message": message}})
+        super().__init__(status, body, f"{status} {kind}: {message}")
 
 
 def _invalid(kind: str, message: str) -> ApiError:
@@ -125,71 +102,52 @@ class EmulatedTable:
         return next((r for r in self.records if r["id"] == record_id), None)
 
 
-@dataclass
-class Call:
-    """One request as the emulator saw it."""
+def _segments(path: str) -> list[str]:
+    """A raw path's segments, percent-decoded."""
+    return [unquote(s) for s in path.split("/") if s]
 
-    at: float  # clock time when it arrived
-    method: str
-    path: str  # raw (percent-encoded) path
-    query: dict[str, list[str]]
-    body: Any  # parsed JSON or None
-    status: int = 0
-    base: str = ""
+
+@dataclass
+class AirtableRequest(Request):
+    """One request as the emulator saw it (``at``: the emulator's clock)."""
+
+    @property
+    def base(self) -> str:
+        """The base the request addressed (``/v0/{base}/...``), or ""."""
+        segments = _segments(self.path)
+        return segments[1] if len(segments) > 1 else ""
 
     @property
     def records_sent(self) -> int:
-        if isinstance(self.body, dict) and isinstance(self.body.get("records"), list):
-            return len(self.body["records"])
+        try:
+            body = self.json()
+        except ValueError:
+            return 0
+        if isinstance(body, dict) and isinstance(body.get("records"), list):
+            return len(body["records"])
         return 0
 
 
-@dataclass
-class Fault:
-    status: int
-    method: str | None
-    path: str | None  # substring of the decoded path
-    skip: int  # matching requests to let through first
-    times: int
-    body: Any
-    headers: dict[str, str]
-    delay: float  # real seconds before answering (timeouts)
-    after_apply: bool  # process the request, then answer the fault (a lost response)
-
-    def matches(self, method: str, path: str) -> bool:
-        return (self.method is None or self.method == method) and (
-            self.path is None or self.path in path)
-
-
-class AirtableEmulator(LoopbackHTTP):
+class AirtableEmulator(LoopbackServer):
     """The emulator; a context manager (``with AirtableEmulator() as emu:``)."""
+
+    request_type = AirtableRequest
 
     def __init__(self, *, tokens: Iterable[str] = ("patTestToken.sheetcrm",),
                  clock: Callable[[], float] = time.monotonic, rate_limit: int = 5,
                  penalty: float = 30.0, monthly_calls: int | None = None) -> None:
+        super().__init__(clock=clock)
         self.tokens = set(tokens)
-        self.clock = clock
         self.rate_limit = rate_limit
         self.penalty = penalty
         self.monthly_calls = monthly_calls  # the plan's cap; None = unlimited
         self.month_calls = 0  # authenticated requests served or refused this month
-        self.calls: list[Call] = []
         self.bases: dict[str, dict[str, EmulatedTable]] = {}
-        self._faults: list[Fault] = []
         self._storm_until = -float("inf")
         self._recent: dict[str, deque[float]] = {}
         self._blocked_until: dict[str, float] = {}
         self._iterators: dict[str, list[str]] = {}
         self._ids = itertools.count(1)
-        self._lock = threading.RLock()
-        super().__init__(self._handler_class())
-        self._httpd.daemon_threads = True
-
-    # -- lifecycle ---------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     # -- set-up and inspection -----------------------------------------------------------
 
@@ -204,7 +162,7 @@ class AirtableEmulator(LoopbackHTTP):
         for fname, ftype in fields.items():
             if ftype not in FIELD_TYPES:
                 raise ValueError(f"unknown field type {ftype!r} for {fname!r}")
-        with self._lock:
+        with self.lock:
             table = EmulatedTable(table_id or self._new_id("tbl"), name, dict(fields))
             for fname, options in (choices or {}).items():
                 table.choices[fname] = list(options)
@@ -215,7 +173,7 @@ class AirtableEmulator(LoopbackHTTP):
 
     def insert(self, table: EmulatedTable, values: Mapping[str, Any]) -> dict[str, Any]:
         """Add a record directly (no request), as the operator would in the UI."""
-        with self._lock:
+        with self.lock:
             record = {"id": self._new_id("rec"), "createdTime": CREATED_TIME,
                       "fields": {k: copy.deepcopy(v) for k, v in values.items() if _present(v)}}
             for fname, value in record["fields"].items():
@@ -240,18 +198,13 @@ class AirtableEmulator(LoopbackHTTP):
 
     def records(self, base: str, table: str) -> list[dict[str, Any]]:
         """A copy of the records as stored (empty and false fields absent)."""
-        with self._lock:
+        with self.lock:
             return copy.deepcopy(self.table(base, table).records)
 
     def by(self, base: str, table: str, key_field: str) -> dict[str, dict[str, Any]]:
         """Record fields by the value of ``key_field`` (records without it left out)."""
         return {r["fields"][key_field]: r["fields"] for r in self.records(base, table)
                 if key_field in r["fields"]}
-
-    def calls_where(self, method: str | None = None, status: int | None = None) -> list[Call]:
-        with self._lock:
-            return [c for c in self.calls if (method is None or c.method == method)
-                    and (status is None or c.status == status)]
 
     # -- faults ------------------------------------------------------------------------
 
@@ -266,114 +219,56 @@ class AirtableEmulator(LoopbackHTTP):
         """
         if body is None:
             body = _default_body(status)
-        with self._lock:
-            self._faults.append(Fault(status, method, path, skip, times, body,
-                                      dict(headers or {}), delay, after_apply))
+
+        def matches(request: Request) -> bool:
+            return (method is None or request.method == method) and (
+                path is None or path in "/" + "/".join(_segments(request.path)))
+
+        reply = Reply(status, delay, {"Content-Type": "application/json; charset=UTF-8",
+                                      **(headers or {})},
+                      json.dumps(body, ensure_ascii=False).encode())
+        self.add_fault(Fault(reply, matches, times, skip, after_apply))
 
     def new_month(self) -> None:
         """The billing month rolls over: the monthly call count starts again."""
-        with self._lock:
+        with self.lock:
             self.month_calls = 0
 
     def rate_limit_storm(self, seconds: float) -> None:
         """Answer 429 to every request for the next ``seconds`` of clock time."""
-        with self._lock:
+        with self.lock:
             self._storm_until = self.clock() + seconds
 
     # -- HTTP ----------------------------------------------------------------------------
 
-    def _handler_class(self) -> type[http.server.BaseHTTPRequestHandler]:
-        emulator = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive, as pyairtable's session expects
-            disable_nagle_algorithm = True  # headers and body go out in two writes
-
-            def _handle(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                status, body, headers = emulator._respond(
-                    self.command, self.path, raw, self.headers.get("authorization", ""))
-                data = json.dumps(body, ensure_ascii=False).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("content-type", "application/json; charset=utf-8")
-                    self.send_header("content-length", str(len(data)))
-                    for name, value in headers.items():
-                        self.send_header(name, value)
-                    self.end_headers()
-                    self.wfile.write(data)
-                except OSError:
-                    pass  # the client gave up (a timeout test)
-
-            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _handle  # noqa: N815
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                pass
-
-        return Handler
-
-    def _respond(self, method: str, raw_path: str, raw_body: bytes, auth: str
-                 ) -> tuple[int, Any, dict[str, str]]:
-        parts = urlsplit(raw_path)
-        query = parse_qs(parts.query, keep_blank_values=True)
+    def answer(self, request: AirtableRequest) -> Reply:
+        """Airtable's answer: authentication, the monthly cap, the rate limit, the route."""
+        segments = _segments(request.path)
         try:
-            body = json.loads(raw_body) if raw_body else None
+            body = request.json()
         except ValueError:
             body = ValueError
-        segments = [unquote(s) for s in parts.path.split("/") if s]
-        call = Call(self.clock(), method, parts.path, query,
-                    None if body is ValueError else body,
-                    base=segments[1] if len(segments) > 1 else "")
-        with self._lock:
-            self.calls.append(call)
-            fault = self._take_fault(method, "/" + "/".join(segments))
-        if fault is not None and fault.delay:
-            self._stopping.wait(fault.delay)
-        if fault is not None and not fault.after_apply:
-            call.status = fault.status
-            return fault.status, fault.body, fault.headers
-        status, answer, headers = self._answer(call, segments, body, auth)
-        if fault is not None:
-            status, answer, headers = fault.status, fault.body, fault.headers
-        call.status = status
-        return status, answer, headers
-
-    def _take_fault(self, method: str, path: str) -> Fault | None:
-        for fault in self._faults:
-            if fault.times > 0 and fault.matches(method, path):
-                if fault.skip > 0:
-                    fault.skip -= 1
-                    return None
-                fault.times -= 1
-                return fault
-        return None
-
-    def _answer(self, call: Call, segments: list[str], body: Any, auth: str
-                ) -> tuple[int, Any, dict[str, str]]:
-        try:
-            if auth.removeprefix("Bearer ") not in self.tokens or not auth.startswith("Bearer "):
-                raise ApiError(401, "AUTHENTICATION_REQUIRED", "Authentication required")
-            self._check_month()
-            self._check_rate(call.base, call.at)
-            if body is ValueError:
-                raise ApiError(400, "INVALID_REQUEST_UNKNOWN", "Invalid request: the body "
-                               "could not be parsed as JSON")
-            with self._lock:
-                return 200, self._route(call.method, segments, call.query, body), {}
-        except ApiError as exc:
-            return exc.status, exc.body, {}
+        auth = request.headers.get("authorization", "")
+        if auth.removeprefix("Bearer ") not in self.tokens or not auth.startswith("Bearer "):
+            raise ApiError(401, "AUTHENTICATION_REQUIRED", "Authentication required")
+        self._check_month()
+        self._check_rate(request.base, request.at)
+        if body is ValueError:
+            raise ApiError(400, "INVALID_REQUEST_UNKNOWN", "Invalid request: the body "
+                           "could not be parsed as JSON")
+        with self.lock:
+            return json_reply(200, self._route(request.method, segments, request.query, body))
 
     def _check_month(self) -> None:
         """The plan's monthly cap: past it, every request is refused until next month."""
-        with self._lock:
+        with self.lock:
             self.month_calls += 1
             if self.monthly_calls is not None and self.month_calls > self.monthly_calls:
                 raise ApiError(429, body=MONTHLY_CAP_BODY)
 
     def _check_rate(self, base: str, at: float) -> None:
         """Airtable's limit: 5 requests per second per base, then 30 s of 429s."""
-        with self._lock:
+        with self.lock:
             if at < self._storm_until or at < self._blocked_until.get(base, -float("inf")):
                 raise ApiError(429, body=RATE_LIMIT_BODY)
             recent = self._recent.setdefault(base, deque())

@@ -1,0 +1,14 @@
+"""What the tests share, and nothing they test.
+
+- ``sample``: the shipped sample copied into a folder, its dates and its known sends.
+- ``clock``: the one virtual clock (time moves only when something sleeps).
+- ``servers``: loopback HTTP servers with a request log and scripted faults (the
+  webhook receiver, and the base the emulators build on), a dripping TCP peer and
+  throwaway TLS certificates; ``smtp``: a recording aiosmtpd server.
+- ``emulators``: the Google Sheets and Airtable HTTP APIs on 127.0.0.1, so the real
+  gspread, google-auth and pyairtable code runs.
+- ``journeys``: a small world (config, CSV sheet, daily syncs) for flows over time.
+- ``csv_stress``: an operator process saving the CSV in a tight loop.
+
+Test modules and the benchmarks import from here; nothing here imports a test module.
+"""
