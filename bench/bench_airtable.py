@@ -1,6 +1,6 @@
 """Benchmark `sync` on the Airtable backend: requests and time per run at 1k and 10k records.
 
-Each size gets a fresh loopback Airtable emulator (tests/support/emulators/airtable.py)
+Each size gets a fresh loopback Airtable emulator (tests/support/emulators/airtable/)
 holding a generated customer table with Airtable field types (checkboxes, currency, dates,
 date-times), and the real pyairtable client talks to it. Three syncs per size:
 

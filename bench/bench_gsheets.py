@@ -2,7 +2,7 @@
 
 For 1k, 10k and 100k rows (the sheet of ``bench_plan.py``: 20 columns, Korean
 header, generated customers) the real gspread + google-auth code talks to the
-loopback emulator in ``tests/support/emulators/sheets.py``. Three syncs share one table
+loopback emulator in ``tests/support/emulators/sheets/``. Three syncs share one table
 instance, as the daemon does:
 
 - first: a one-off sync on a fresh ledger (metadata, values, key re-read, write, check;
