@@ -1,18 +1,40 @@
 """Shared fixtures: a copy of the shipped sample in a temporary folder, an in-process
-CLI runner (the real ``main``, its exit code and output) and a deadline for a call.
+CLI runner (the real ``main``, its exit code and output) and a deadline for a call;
+then the fixtures of the test areas split over several files: the Google Sheets
+backend (``tests/test_gsheets_*.py``), the Airtable backend (``test_airtable_*.py``)
+and the daemon (``test_daemon_*.py``).
+
+Guards that apply to every test of an area (``loopback_only``, ``fast_retries``,
+``virtual_time``) are not autouse: each file of the area asks for them in its
+``pytestmark``, so no other test gets them.
 
 Only fixtures live here; the helpers tests import are in ``tests.support``."""
 
 from __future__ import annotations
 
+import json
 import multiprocessing
-from collections.abc import Callable
+import socket
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
+from sheetcrm.http import HttpOptions, RetryPolicy
+from sheetcrm.table import airtable, gsheets_transport
+from sheetcrm.table.airtable import Clock
+from sheetcrm.table.gsheets import GoogleSheetsTable, SheetPlace
+from tests.support.airtable import TOKEN
+from tests.support.clock import VirtualClock
+from tests.support.daemon import Daemon
+from tests.support.emulators.airtable import AirtableEmulator
+from tests.support.emulators.sheets import SheetsEmulator
+from tests.support.gsheets import HEADER, KEY, SHEET, Account, is_loopback, make_pacer
 from tests.support.sample import copy_sample
 
 
@@ -89,3 +111,153 @@ def within() -> Callable[..., Any]:
         raise error
 
     return run
+
+
+# --------------------------------------------------------------------------- Google Sheets
+
+
+@pytest.fixture(scope="session")
+def rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture(scope="module")
+def escapes() -> Iterator[list[str]]:
+    """While these tests run, no name lookup or connection may leave the machine: each
+    attempt is refused and recorded (threads swallow errors; the record stays)."""
+    attempts: list[str] = []
+    real_lookup, real_connect = socket.getaddrinfo, socket.socket.connect
+
+    def lookup(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if not is_loopback(host):
+            attempts.append(f"name lookup of {host}")
+            raise socket.gaierror(socket.EAI_NONAME, "off-machine lookups are refused in tests")
+        return real_lookup(host, *args, **kwargs)
+
+    def connect(sock: socket.socket, address: Any) -> None:
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and not is_loopback(address[0]):
+            attempts.append(f"connection to {address[0]}")
+            raise ConnectionRefusedError("off-machine connections are refused in tests")
+        real_connect(sock, address)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket, "getaddrinfo", lookup)
+        patch.setattr(socket.socket, "connect", connect)
+        yield attempts
+
+
+@pytest.fixture
+def loopback_only(escapes: list[str]) -> Iterator[None]:
+    """The test fails if anything it started tried to reach another host."""
+    start = len(escapes)
+    yield
+    assert escapes[start:] == []
+
+
+@pytest.fixture
+def emulator() -> Iterator[SheetsEmulator]:
+    with SheetsEmulator() as emu:
+        yield emu
+
+
+@pytest.fixture
+def account(emulator: SheetsEmulator, rsa_key: rsa.RSAPrivateKey, tmp_path: Path) -> Account:
+    """A service account known to the emulator; its key file's token_uri points there."""
+    email = f"sheetcrm-{uuid.uuid4().hex[:8]}@crm-test.iam.gserviceaccount.com"
+    emulator.add_account(email, rsa_key.public_key())
+    pem = rsa_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    info = {"type": "service_account", "project_id": "crm-test", "private_key_id": "k1",
+            "private_key": pem, "client_email": email, "client_id": "1",
+            "token_uri": emulator.token_uri}
+    path = tmp_path / "service-account.json"
+    path.write_text(json.dumps(info), encoding="utf-8")
+    return Account(email, info, path)
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock()
+
+
+@pytest.fixture
+def fast_retries(monkeypatch: pytest.MonkeyPatch, clock: VirtualClock) -> Iterator[None]:
+    """Tables built from a config (the CLI path) retry without really sleeping."""
+    monkeypatch.setattr(gsheets_transport, "default_clock", clock.clock)
+    yield
+
+
+@pytest.fixture
+def book(emulator: SheetsEmulator) -> SheetsEmulator:
+    """A spreadsheet with a first sheet '안내' and a customer sheet '고객 목록'."""
+    emulator.add_spreadsheet(KEY)
+    emulator.add_sheet(KEY, "안내")
+    emulator.add_sheet(KEY, SHEET)
+    emulator.put(KEY, "안내", [["이 스프레드시트는 sheetcrm이 관리합니다"]])
+    emulator.put(KEY, SHEET, [
+        HEADER,
+        ["김수현", "soohyun@example.com", "'010-1111-2222", "VIP", ""],
+        ["이지훈", "jihoon@example.com", "'01098765432", "", "결제 대기"],
+        ["박채린", "chaerin@example.com", "'010-3333-4444", "", ""],
+    ])
+    return emulator
+
+
+@pytest.fixture
+def make_table(emulator: SheetsEmulator, account: Account, clock: VirtualClock
+               ) -> Callable[..., GoogleSheetsTable]:
+    def make(**kwargs: Any) -> GoogleSheetsTable:
+        options: dict[str, Any] = {
+            "worksheet": SHEET, "endpoint": emulator.url,
+            "pacer": make_pacer(clock),
+            "retry": RetryPolicy(jitter=lambda: 0.5),
+            "timeout": (2.0, 5.0), "credentials_path": str(account.path),
+        }
+        options.update(kwargs)
+        place = SheetPlace(options.pop("worksheet"), options.pop("gid", None),
+                           options.pop("header_row", 1))
+        http = HttpOptions(endpoint=options.pop("endpoint"), timeout=options.pop("timeout"),
+                           pacer=options.pop("pacer"), retry=options.pop("retry"))
+        return GoogleSheetsTable(KEY, account.info, place=place, http=http, **options)
+
+    return make
+
+
+# --------------------------------------------------------------------------- Airtable
+
+
+@pytest.fixture
+def vclock() -> VirtualClock:
+    return VirtualClock()
+
+
+@pytest.fixture
+def virtual_time(vclock: VirtualClock, monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """Every AirtableTable paces on the virtual clock: nothing really sleeps."""
+    clock = vclock.clock
+    monkeypatch.setattr(airtable, "default_clock", clock)
+    monkeypatch.setenv("AIRTABLE_TOKEN", TOKEN)
+    return clock
+
+
+@pytest.fixture
+def emu(vclock: VirtualClock):
+    with AirtableEmulator(tokens=[TOKEN], clock=vclock.now) as emulator:
+        yield emulator
+
+
+# --------------------------------------------------------------------------- the daemon
+
+
+@pytest.fixture
+def start(sample: Path) -> Iterator[Callable[..., Daemon]]:
+    started: list[Daemon] = []
+
+    def run(*args: str, **kwargs: Any) -> Daemon:
+        d = Daemon(sample, *args, **kwargs)
+        started.append(d)
+        return d
+
+    yield run
+    for d in started:
+        d.kill()

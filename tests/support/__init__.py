@@ -7,8 +7,13 @@
   throwaway TLS certificates; ``smtp``: a recording aiosmtpd server.
 - ``emulators``: the Google Sheets and Airtable HTTP APIs on 127.0.0.1, so the real
   gspread, google-auth and pyairtable code runs.
+- ``gsheets``, ``airtable``: what the backend's test files share (the spreadsheet or
+  base, the account or token, how a sheet is read back, the sample in that backend).
+- ``daemon``: ``sheetcrm run`` as a subprocess with its log; ``expressions``: the
+  names, values and helpers conditions are tested on.
 - ``journeys``: a small world (config, CSV sheet, daily syncs) for flows over time.
 - ``csv_stress``: an operator process saving the CSV in a tight loop.
 
 Test modules and the benchmarks import from here; nothing here imports a test module.
+The pytest fixtures built on these are in ``tests/conftest.py``.
 """
