@@ -39,6 +39,7 @@ from sheetcrm.app.runner import sync
 from sheetcrm.config import load_config
 from sheetcrm.http import Clock
 from sheetcrm.table import airtable, open_table
+from tests.support.airtable import SAMPLE_TYPES
 from tests.support.clock import VirtualClock
 from tests.support.emulators.airtable import AirtableEmulator
 
@@ -50,15 +51,8 @@ BASE = "appSheetcrmBench1"
 TABLE = "고객"
 TOKEN = "patSheetcrmBench.0000"
 
-TYPES = {
-    "고객명": "singleLineText", "이메일": "email", "연락처": "phoneNumber", "신청일": "date",
-    "강의": "singleSelect", "결제 금액": "currency", "결제 여부": "checkbox",
-    "링크 클릭": "checkbox", "후기 작성": "checkbox", "최근 접속": "dateTime",
-    "메일 미열람": "number", "과제 미제출": "number", "수신 동의": "checkbox",
-    "메모": "multilineText", "유입 경로": "singleSelect", "지역": "singleSelect",
-    "상태 태그": "singleLineText", "자동화 흐름": "multilineText",
-    "최근 발송": "singleLineText", "오류": "multilineText",
-}
+# The sample's field types, plus bench_plan's two extra columns.
+TYPES = {**SAMPLE_TYPES, "유입 경로": "singleSelect", "지역": "singleSelect"}
 
 # The same sheet, tags and flows as bench_plan.py, with the table in Airtable.
 CONFIG = bench_plan.CONFIG.replace(
