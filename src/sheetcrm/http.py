@@ -114,6 +114,20 @@ class Pacer:
             self._sent.append(now)
             return max(wait, 0.0)
 
+    def admit(self) -> bool:
+        """Book one request if it fits now, else refuse it without waiting (True if booked).
+
+        The endpoint's per-client limit: a request over the pace is answered 429 at once.
+        """
+        with self._lock:
+            now = self.clock.now()
+            while self._sent and self._sent[0] <= now - self.period:
+                self._sent.popleft()
+            if now < self._held_until or len(self._sent) >= self.limit:
+                return False
+            self._sent.append(now)
+            return True
+
     def hold(self, seconds: float) -> None:
         """No request starts before ``seconds`` from now."""
         with self._lock:

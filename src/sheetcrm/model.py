@@ -35,6 +35,18 @@ class SendStatus(StrEnum):
     SKIPPED = "skipped"  # passed over for a lasting reason (no consent, opted out)
 
 
+class EventKind(StrEnum):
+    """What came back from a customer, a mailbox or a provider."""
+
+    OPT_OUT = "opt_out"  # unsubscribed (one-click POST, the page's button, a mailto)
+    OPT_IN = "opt_in"  # the undo of an opt-out
+    CLICK = "click"
+    OPEN = "open"  # unreliable (image proxies, Apple MPP): never shown without saying so
+    BOUNCE = "bounce"  # a permanent delivery failure
+    REPLY = "reply"
+    EXTERNAL = "external"  # a provider's webhook: ``name`` says which [events.NAME]
+
+
 #: Sends that reached (or may have reached) the customer.
 DELIVERED = frozenset({SendStatus.SENT, SendStatus.UNCERTAIN})
 #: Sends whose idempotency key must never be sent again.
@@ -162,6 +174,29 @@ class SendRecord:
     variant: str | None = None
 
 
+@dataclass(slots=True)
+class Event:
+    """One thing heard back, stored before it is answered and applied at most once.
+
+    ``source`` and ``event_id`` identify it (a provider's event id, a token and its
+    moment): the same pair is stored once, however often it is delivered. ``machine``
+    marks a hit that looks automatic (a link scanner, a HEAD, an image proxy): kept,
+    but not counted by the expression helpers. ``idem_key`` is the send it answers.
+    """
+
+    source: str  # unsubscribe | click | open | mailbox | events.NAME
+    event_id: str
+    kind: EventKind
+    key: str  # the row key ("" when unknown yet: an intake form)
+    at: datetime
+    name: str = ""  # [events.NAME] for external events
+    idem_key: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    machine: bool = False
+    id: int | None = None
+    applied_at: datetime | None = None
+
+
 @dataclass
 class LedgerState:
     """Everything the planner needs from the ledger, loaded in a few queries."""
@@ -171,6 +206,7 @@ class LedgerState:
     sent_keys: set[str] = field(default_factory=set)  # idempotency keys never to send again
     owned_columns: dict[str, str] = field(default_factory=dict)  # sheet column -> origin
     config_flows: list[str] | None = None  # the config's flows at the last sync
+    events_by_key: dict[str, list[Event]] = field(default_factory=lambda: defaultdict(list))
 
     @property
     def fresh(self) -> bool:
@@ -179,6 +215,20 @@ class LedgerState:
 
     def sends_for(self, key: str) -> list[SendRecord]:
         return self.sends_by_key.get(key, [])
+
+    def events_for(self, key: str) -> list[Event]:
+        """What came back for this customer, oldest first."""
+        return self.events_by_key.get(key, [])
+
+    def opted_out(self, key: str) -> datetime | None:
+        """When the customer opted out, if the latest opt-out was not undone since."""
+        latest = None
+        for event in self.events_for(key):
+            if event.kind is EventKind.OPT_OUT:
+                latest = event.at
+            elif event.kind is EventKind.OPT_IN:
+                latest = None
+        return latest
 
 
 @dataclass(slots=True)

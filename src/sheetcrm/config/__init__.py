@@ -24,6 +24,7 @@ from sheetcrm.config.channels import (
     WebhookSettings,
     parse_channel_settings,
 )
+from sheetcrm.config.hearing import EventSettings, MailboxSettings, ServerSettings
 from sheetcrm.config.load import (
     RECORD_ID_FIELD,
     Config,
@@ -52,6 +53,9 @@ from sheetcrm.config.table import (
 _quote_key = quote_key  # the name the planner's modules import
 
 __all__ = [
+    "EventSettings",
+    "MailboxSettings",
+    "ServerSettings",
     "CHANNEL_SETTINGS",
     "TABLE_SETTINGS",
     "RECORD_ID_FIELD",

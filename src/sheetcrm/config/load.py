@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from sheetcrm.config.base import Settings, quote_key, resolve_path
 from sheetcrm.config.channels import ChannelSettings
 from sheetcrm.config.explain import validation_error
+from sheetcrm.config.hearing import EventSettings, MailboxSettings, ServerSettings
 from sheetcrm.config.schedule import ScheduleSettings
 from sheetcrm.config.sections import (
     FieldSettings,
@@ -49,6 +50,9 @@ class ConfigModel(Settings):
     flows: dict[str, FlowSettings] = {}
     sending: SendingSettings = SendingSettings()
     schedule: ScheduleSettings = ScheduleSettings()
+    server: ServerSettings | None = None
+    events: dict[str, EventSettings] = {}
+    mailbox: MailboxSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,14 @@ class Config:
     @property
     def sending(self) -> SendingSettings:
         return self.model.sending
+
+    @property
+    def server(self) -> ServerSettings | None:
+        return self.model.server
+
+    @property
+    def events(self) -> dict[str, EventSettings]:
+        return self.model.events
 
     @property
     def key_column(self) -> str:
@@ -209,6 +221,15 @@ def _check_references(model: ConfigModel) -> None:
             if not getattr(model.sending, key):
                 raise ConfigError("compliance = 'kr' needs the sender's name, contact and "
                                   "how to opt out for the ad footer", path=f"sending.{key}")
+    for name, event in model.events.items():
+        if not _FLOW_NAME.match(name):
+            raise ConfigError("an event name is letters, digits, '_' or '-' (it is the URL "
+                              "/e/NAME)", path=f"events.{quote_key(name)}")
+        for field_name in event.set:
+            if field_name not in model.fields:
+                raise ConfigError(f"{field_name!r} is not a field; expected one of "
+                                  f"{sorted(model.fields)}",
+                                  path=f"events.{quote_key(name)}.set")
     channels = model.channels
     for name, settings in channels.items():
         to = settings.recipient_field

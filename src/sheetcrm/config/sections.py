@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import time, timedelta
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -35,17 +35,21 @@ class WritebackSettings(Settings):
     flow: str | None = None
     last_sent: str | None = None
     error: str | None = None
+    opt_out: str | None = None  # the date the customer opted out (from the endpoint)
+    engagement: str | None = None  # clicks, replies and the latest, e.g. "클릭 2 · 최근 11-28"
     # Existing columns that hold the operator's values and that sheetcrm may overwrite
     # all the same: the operator's explicit say-so (see schema.foreign_writeback).
     adopt: list[str] = []
 
+    ROLES: ClassVar[tuple[str, ...]] = ("tags", "flow", "last_sent", "error", "opt_out",
+                                        "engagement")
+
     def columns(self) -> list[str]:
-        return [c for c in (self.tags, self.flow, self.last_sent, self.error) if c]
+        return list(self.roles())
 
     def roles(self) -> dict[str, str]:
         """Sheet column -> the key that names it (``tags``, ``flow``, ...)."""
-        return {column: role for role in ("tags", "flow", "last_sent", "error")
-                if (column := getattr(self, role))}
+        return {column: role for role in self.ROLES if (column := getattr(self, role))}
 
 
 class StepSettings(Settings):

@@ -18,7 +18,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from sheetcrm.errors import ConfigError
-from sheetcrm.model import DELIVERED, Hold, LedgerState
+from sheetcrm.model import DELIVERED, EventKind, Hold, LedgerState
 
 if TYPE_CHECKING:
     from sheetcrm.config import Config
@@ -62,6 +62,8 @@ class Guards:
             return Hold(f"no consent to advertising ({s.consent} is not true)", skip=True)
         if ad and self._opted_out(rec, send):
             return Hold("opted out: only transactional messages", skip=True)
+        if self._bounced(send.key):
+            return Hold("the address bounced for good: nothing more is sent to it", skip=True)
         if s.paused:
             return Hold("paused (sending.paused = true)")
         to_field = self.config.channels[send.channel].recipient_field
@@ -80,11 +82,16 @@ class Guards:
         field = self.sending.unsubscribed
         if field and rec.values.get(field):
             return True
+        if self.state.opted_out(rec.key) is not None:  # heard back: honoured at once
+            return True
         if not self.suppressed:
             return False
         to_field = self.config.channels[send.channel].recipient_field
         address = str(rec.values.get(to_field) or "") if to_field else ""
         return rec.key.lower() in self.suppressed or address.lower() in self.suppressed
+
+    def _bounced(self, key: str) -> bool:
+        return any(e.kind is EventKind.BOUNCE for e in self.state.events_for(key))
 
     def _quiet(self) -> Hold | None:
         window = self.sending.quiet_hours

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
@@ -18,6 +19,7 @@ from sheetcrm.model import (
     CellUpdate,
     Enrollment,
     EnrollmentStatus,
+    EventKind,
     LedgerState,
     Record,
     SendStatus,
@@ -29,6 +31,9 @@ EXIT_LABELS = {
     EnrollmentStatus.LEFT: "종료(조건 해제)",
     EnrollmentStatus.FAILED: "실패",
 }
+OPTED_OUT = "수신 거부"
+LATEST = "최근"
+ENGAGEMENT_LABELS = {EventKind.CLICK: "클릭", EventKind.REPLY: "답장"}
 HOLDOUT_MARK = " (대조군)"
 NEXT = "다음"
 
@@ -44,6 +49,10 @@ _FLOW_PART = re.compile(
 _LAST_SENT = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2} \S+ \(\S+\)(?: \(확인 필요\))?$")
 
 
+_OPT_OUT = re.compile(r"^\d{4}-\d{2}-\d{2} 수신 거부$")
+_ENGAGEMENT = re.compile(r"^(?:(?:클릭|답장) \d+ · )+최근 \d{4}-\d{2}-\d{2}$")
+
+
 def written_by_sheetcrm(role: str, text: str, rec: Record, config: Config) -> bool:
     """Whether a writeback cell's text is what sheetcrm itself writes there.
 
@@ -57,6 +66,10 @@ def written_by_sheetcrm(role: str, text: str, rec: Record, config: Config) -> bo
         return all(_FLOW_PART.match(part.strip()) for part in text.split(" | "))
     if role == "last_sent":
         return bool(_LAST_SENT.match(text))
+    if role == "opt_out":
+        return bool(_OPT_OUT.match(text))
+    if role == "engagement":
+        return bool(_ENGAGEMENT.match(text))
     return text == "; ".join(rec.errors)
 
 
@@ -164,6 +177,28 @@ def enrollments_from_sheet(key: str, cell: str, config: Config) -> dict[str, Enr
     return found
 
 
+def opt_out_text(key: str, state: LedgerState, tz: tzinfo) -> str:
+    """``2026-11-28 수신 거부``: when the customer opted out (blank after an undo)."""
+    when = state.opted_out(key)
+    return f"{_local(when, tz):%Y-%m-%d} {OPTED_OUT}" if when else ""
+
+
+def engagement_text(key: str, state: LedgerState, tz: tzinfo) -> str:
+    """``클릭 2 · 답장 1 · 최근 2026-11-28``: what the customer did, automatic hits left out.
+
+    Opens are not shown: image proxies open mail nobody read.
+    """
+    heard = [e for e in state.events_for(key)
+             if not e.machine and e.kind in ENGAGEMENT_LABELS]
+    if not heard:
+        return ""
+    counts = Counter(e.kind for e in heard)
+    parts = [f"{label} {counts[kind]}" for kind, label in ENGAGEMENT_LABELS.items()
+             if counts[kind]]
+    latest = max(e.at for e in heard)
+    return f"{' · '.join(parts)} · {LATEST} {_local(latest, tz):%Y-%m-%d}"
+
+
 def last_sent_text(key: str, state: LedgerState, tz: tzinfo) -> str:
     sends = state.sends_by_key.get(key)
     if not sends:
@@ -209,6 +244,10 @@ def project(records: list[Record], tags: dict[str, list[str]], state: LedgerStat
             wanted[wb.last_sent] = last_sent_text(rec.key, state, config.tz)
         if wb.error:
             wanted[wb.error] = "; ".join(rec.errors)
+        if wb.opt_out:
+            wanted[wb.opt_out] = opt_out_text(rec.key, state, config.tz)
+        if wb.engagement:
+            wanted[wb.engagement] = engagement_text(rec.key, state, config.tz)
         for column, text in wanted.items():
             if column not in rec.keep and rec.current.get(column, "") != text:
                 updates.append(CellUpdate(rec.key, column, text))

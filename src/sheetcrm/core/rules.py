@@ -33,6 +33,8 @@ from sheetcrm.model import (
     DELIVERED,
     Enrollment,
     EnrollmentStatus,
+    Event,
+    EventKind,
     LedgerState,
     SendRecord,
 )
@@ -124,6 +126,53 @@ def tagged(ctx: RowContext, tag: str) -> bool:
     return tag in ctx.tags
 
 
+# -- what came back (the ledger's events): automatic hits are never counted -------------
+
+
+def _heard(ctx: RowContext, kind: EventKind, days: float | None = None,
+           name: str | None = None) -> list[Event]:
+    since = ctx.now - timedelta(days=days) if days is not None else None
+    return [e for e in ctx.state.events_for(ctx.key)
+            if e.kind is kind and not e.machine and (name is None or e.name == name)
+            and (since is None or e.at >= since)]
+
+
+def clicked(ctx: RowContext, days: float | None = None) -> bool:
+    """The customer followed a link in a message (within ``days``)."""
+    return bool(_heard(ctx, EventKind.CLICK, days))
+
+
+def opened(ctx: RowContext, days: float | None = None) -> bool:
+    """A message was opened (within ``days``): unreliable, image proxies open mail too."""
+    return bool(_heard(ctx, EventKind.OPEN, days))
+
+
+def replied(ctx: RowContext, days: float | None = None) -> bool:
+    """The customer answered a message (within ``days``); auto-replies do not count."""
+    return bool(_heard(ctx, EventKind.REPLY, days))
+
+
+def bounced(ctx: RowContext) -> bool:
+    """A message to this customer failed for good (a permanent bounce)."""
+    return bool(_heard(ctx, EventKind.BOUNCE))
+
+
+def unsubscribed(ctx: RowContext) -> bool:
+    """The customer opted out (and did not undo it)."""
+    return ctx.state.opted_out(ctx.key) is not None
+
+
+def event_count(ctx: RowContext, name: str, days: float | None = None) -> int:
+    """How many ``[events.NAME]`` events arrived for this customer (within ``days``)."""
+    return len(_heard(ctx, EventKind.EXTERNAL, days, name))
+
+
+def last_event(ctx: RowContext, name: str) -> datetime | None:
+    """When the latest ``[events.NAME]`` event arrived for this customer."""
+    heard = _heard(ctx, EventKind.EXTERNAL, None, name)
+    return max(e.at for e in heard) if heard else None
+
+
 HELPERS: dict[str, Callable[..., Any]] = {
     "days_since": days_since,
     "hours_since": hours_since,
@@ -134,6 +183,13 @@ HELPERS: dict[str, Callable[..., Any]] = {
     "sent_count": sent_count,
     "days_since_last_sent": days_since_last_sent,
     "tagged": tagged,
+    "clicked": clicked,
+    "opened": opened,
+    "replied": replied,
+    "bounced": bounced,
+    "unsubscribed": unsubscribed,
+    "event_count": event_count,
+    "last_event": last_event,
 }
 
 
@@ -187,6 +243,11 @@ def _checks(config: Config, tag: ArgumentCheck) -> Checks:
         "finished": {"flow": flow},
         "sent_count": {"flow": flow, "days": _days},
         "tagged": {"tag": tag},
+        "clicked": {"days": _days},
+        "opened": {"days": _days},
+        "replied": {"days": _days},
+        "event_count": {"name": one_of("event", list(config.events)), "days": _days},
+        "last_event": {"name": one_of("event", list(config.events))},
     }
 
 

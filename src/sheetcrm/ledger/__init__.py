@@ -28,6 +28,7 @@ from typing import Any
 
 from sheetcrm.errors import ExitStatus, SheetcrmError
 from sheetcrm.fsutil import open_private
+from sheetcrm.ledger.events import EventLog
 from sheetcrm.ledger.queries import (
     GroupConversion,
     OperatorQueries,
@@ -79,7 +80,7 @@ def _send_record(r: tuple[Any, ...], parse: Any) -> SendRecord:
                       finished_at=parse(r[10]), variant=r[11])
 
 
-class Ledger(RunHistory, OperatorQueries):
+class Ledger(RunHistory, OperatorQueries, EventLog):
     """Read and write the state file. One instance per process and run."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path | None, readonly: bool) -> None:
@@ -193,6 +194,7 @@ class Ledger(RunHistory, OperatorQueries):
             self._conn.execute("SELECT name, origin FROM owned_columns").fetchall())
         row = self._conn.execute("SELECT value FROM meta WHERE name = 'config_flows'").fetchone()
         state.config_flows = json.loads(row[0]) if row else None
+        self.load_events(state)
         return state
 
     def pending_sends(self) -> list[SendRecord]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -58,6 +58,24 @@ CREATE TABLE IF NOT EXISTS owned_columns (
     origin      TEXT NOT NULL,
     since       TEXT NOT NULL
 );
+-- What came back (opt-outs, clicks, bounces, replies, providers' webhooks). Stored
+-- before the sender gets its 2xx, once per (source, event_id) however often it is
+-- delivered; applied_at marks the events a run has written into the sheet.
+CREATE TABLE IF NOT EXISTS events (
+    id          INTEGER PRIMARY KEY,
+    source      TEXT NOT NULL,
+    event_id    TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    name        TEXT NOT NULL DEFAULT '',
+    key         TEXT NOT NULL,
+    idem_key    TEXT,
+    at          TEXT NOT NULL,
+    machine     INTEGER NOT NULL DEFAULT 0,
+    data        TEXT NOT NULL DEFAULT '{}',
+    applied_at  TEXT,
+    UNIQUE (source, event_id)
+);
+CREATE INDEX IF NOT EXISTS events_by_key ON events (key);
 CREATE TABLE IF NOT EXISTS runs (
     id          INTEGER PRIMARY KEY,
     command     TEXT NOT NULL,

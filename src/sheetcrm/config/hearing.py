@@ -1,0 +1,133 @@
+"""``[server]``, ``[events.NAME]`` and ``[mailbox]``: how sheetcrm hears back.
+
+The endpoint (``sheetcrm serve``, or inside ``sheetcrm run``) answers the links in
+every message (unsubscribe, clicks, opens) and providers' webhooks; the mailbox
+reader picks bounces and replies out of an IMAP folder. Everything they hear is
+stored in the ledger first and written into the sheet by the next run.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from sheetcrm.config.base import SettingError, Settings, is_loopback, parse_duration
+
+_LISTEN = re.compile(r"^\[?([^\]]*?)\]?:(\d{1,5})$")
+_KEY_PATH = re.compile(r"^[^.\s]+(\.[^.\s]+)*$")
+SIGNED_SOURCES = ("standard", "tally", "stripe")
+CONFIRMED_SOURCES = ("portone", "toss")  # unsigned: each payment is looked up first
+
+
+class ServerSettings(Settings):
+    """``[server]``: the small public HTTP service behind the operator's TLS proxy."""
+
+    public_url: str = Field(description='how customers reach it, e.g. "https://crm.example.com"')
+    listen: str = Field("127.0.0.1:8080", description='host:port to bind, e.g. "127.0.0.1:8080"')
+    secret: SecretStr = Field(
+        description='at least 16 characters signing every link, e.g. "${SHEETCRM_SECRET}"')
+    track_clicks: bool = True
+    track_opens: bool = False  # opens are unreliable (image proxies, Apple MPP)
+    max_body: int = Field(256 * 1024, ge=1024, le=16 * 1024 * 1024,
+                          description="the largest request body accepted, in bytes")
+    rate_limit: str = Field("120/1m", description='requests per client address, e.g. "120/1m"')
+
+    @field_validator("public_url")
+    @classmethod
+    def _is_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+            raise SettingError(f"{value!r} is not a base URL like 'https://crm.example.com'")
+        return value.rstrip("/")
+
+    @field_validator("listen")
+    @classmethod
+    def _is_listen(cls, value: str) -> str:
+        m = _LISTEN.match(value.strip())
+        if not m or not 0 < int(m.group(2)) < 65536:
+            raise SettingError(f"{value!r} is not host:port like '127.0.0.1:8080'")
+        return value.strip()
+
+    @field_validator("secret")
+    @classmethod
+    def _is_long(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 16:
+            raise SettingError("the secret is shorter than 16 characters; make a long random "
+                               "one, e.g. with: python -c \"import secrets; "
+                               "print(secrets.token_urlsafe(32))\"")
+        return value
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _is_rate(cls, value: str) -> str:
+        count, _, period = value.partition("/")
+        if not count.strip().isdigit() or int(count) < 1:
+            raise SettingError(f"{value!r} is not a rate like '120/1m'")
+        if parse_duration(period).total_seconds() <= 0:
+            raise SettingError(f"{value!r} is not a rate like '120/1m'")
+        return value
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        m = _LISTEN.match(self.listen)
+        assert m is not None  # validated
+        return m.group(1) or "127.0.0.1", int(m.group(2))
+
+    @property
+    def https(self) -> bool:
+        return self.public_url.startswith("https://")
+
+    @property
+    def public_on_loopback(self) -> bool:
+        return is_loopback(urlsplit(self.public_url).hostname or "")
+
+
+class EventSettings(Settings):
+    """``[events.NAME]``: a provider's webhook at ``POST /e/NAME``."""
+
+    source: Literal["standard", "tally", "stripe", "portone", "toss"] = Field(
+        description="standard, tally, stripe, portone or toss")
+    secret: SecretStr | None = Field(
+        None, description='the signing secret the provider shows, e.g. "${PAY_WEBHOOK_SECRET}"')
+    key: str = Field(description='where the row key is in the payload, e.g. "data.customer.email"')
+    set: dict[str, Any] = Field(default_factory=dict,
+                                description='fields to set on that row once, e.g. { paid = true }')
+    append: bool = False  # an event for an unknown key adds a row (a form's intake)
+    api_url: str | None = Field(
+        None, description="the provider's API, to confirm an unsigned payment (a proxy or "
+                          "an emulator; the public API when unset)")
+    api_key: SecretStr | None = Field(
+        None, description='the provider\'s API secret, e.g. "${TOSS_SECRET_KEY}"')
+
+    @field_validator("key")
+    @classmethod
+    def _is_path(cls, value: str) -> str:
+        if not _KEY_PATH.match(value):
+            raise SettingError(f"{value!r} is not a dotted path like 'data.customer.email'")
+        return value
+
+    @model_validator(mode="after")
+    def _can_be_trusted(self) -> EventSettings:
+        if self.source in SIGNED_SOURCES and self.secret is None:
+            raise SettingError(f"a {self.source} webhook is signed: set secret to the signing "
+                               "secret the provider shows")
+        if self.source in CONFIRMED_SOURCES and self.api_key is None:
+            raise SettingError(f"{self.source} does not sign its webhooks: set api_key so "
+                               "each payment is confirmed with the provider before it counts")
+        return self
+
+
+class MailboxSettings(Settings):
+    """``[mailbox]``: the IMAP folder where bounces and replies arrive."""
+
+    host: str = Field(min_length=1, description="the IMAP server's host name")
+    port: int = Field(993, ge=1, le=65535, description="a TCP port, e.g. 993")
+    security: Literal["ssl", "starttls", "none"] = Field(
+        "ssl", description='"ssl" (port 993), "starttls" (port 143) or "none"')
+    username: str = Field(description="the login name")
+    password: SecretStr = Field(description='the password, e.g. "${IMAP_PASSWORD}"')
+    folder: str = Field("INBOX", description="the folder to read, e.g. INBOX")
+    timeout: float = Field(30.0, gt=0, le=300, description="seconds for the whole read")

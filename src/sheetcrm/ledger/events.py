@@ -1,0 +1,93 @@
+"""What came back: the ``events`` table, as part of ``Ledger``.
+
+An event is stored before whoever sent it gets its 2xx, and stored once: the
+``(source, event_id)`` pair is unique, so a provider's retry, a second click on the
+same one-click button or a mailbox read twice adds nothing. The HTTP endpoint and the
+mailbox reader write here from their own processes or threads while a run may be
+going on; SQLite serialises the writes (each is one short transaction), and a run
+applies what was stored before it read the ledger.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sheetcrm.ledger.schema import from_iso, iso
+from sheetcrm.model import Event, EventKind, LedgerState
+
+_COLUMNS = "id, source, event_id, kind, name, key, idem_key, at, machine, data, applied_at"
+
+
+def _event(row: tuple[Any, ...]) -> Event:
+    at = from_iso(row[7])
+    assert at is not None  # NOT NULL in the schema
+    return Event(id=row[0], source=row[1], event_id=row[2], kind=EventKind(row[3]),
+                 name=row[4], key=row[5], idem_key=row[6], at=at, machine=bool(row[8]),
+                 data=json.loads(row[9]), applied_at=from_iso(row[10]))
+
+
+class EventLog:
+    """The ``events`` table, as part of ``Ledger``."""
+
+    _conn: sqlite3.Connection
+
+    def record_event(self, event: Event) -> bool:
+        """Store ``event`` durably; False when the same (source, event_id) is already in.
+
+        One statement in its own transaction: committed when this returns, so the
+        sender may be answered 2xx right after.
+        """
+        cur = self._conn.execute(
+            "INSERT OR IGNORE INTO events (source, event_id, kind, name, key, idem_key, at,"
+            " machine, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (event.source, event.event_id, str(event.kind), event.name, event.key,
+             event.idem_key, iso(event.at), int(event.machine),
+             json.dumps(event.data, ensure_ascii=False, default=str)),
+        )
+        if cur.rowcount:
+            event.id = cur.lastrowid
+        return bool(cur.rowcount)
+
+    def load_events(self, state: LedgerState) -> None:
+        """Every event with a row key into ``state.events_by_key``, oldest first."""
+        rows = self._conn.execute(
+            f"SELECT {_COLUMNS} FROM events WHERE key != '' ORDER BY at, id")
+        for row in rows:
+            event = _event(row)
+            state.events_by_key[event.key].append(event)
+
+    def unapplied_events(self, kinds: Iterable[EventKind]) -> list[Event]:
+        """Events of these kinds no run has written into the sheet yet, oldest first."""
+        wanted = [str(k) for k in kinds]
+        marks = ",".join("?" * len(wanted))
+        rows = self._conn.execute(
+            f"SELECT {_COLUMNS} FROM events WHERE applied_at IS NULL AND kind IN ({marks})"
+            " ORDER BY at, id", wanted)
+        return [_event(row) for row in rows]
+
+    def mark_applied(self, ids: Iterable[int], now: datetime) -> None:
+        """These events are in the sheet now: never applied again."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._conn.executemany("UPDATE events SET applied_at = ? WHERE id = ?",
+                                   [(iso(now), i) for i in ids])
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def send_of(self, idem_key: str) -> tuple[str, str, str] | None:
+        """(row key, flow, kind) of a recorded send: whom a token's message went to."""
+        row = self._conn.execute("SELECT key, flow, kind FROM sends WHERE idem_key = ?",
+                                 (idem_key,)).fetchone()
+        return (str(row[0]), str(row[1]), str(row[2])) if row else None
+
+    def send_by_message_id(self, message_id: str) -> tuple[str, str] | None:
+        """(idempotency key, row key) of the send with this Message-ID (replies, DSNs)."""
+        row = self._conn.execute("SELECT idem_key, key FROM sends WHERE message_id = ?",
+                                 (message_id,)).fetchone()
+        return (str(row[0]), str(row[1])) if row else None

@@ -1,0 +1,47 @@
+"""Serving the endpoint with waitress, in the foreground or beside the daemon.
+
+``Endpoint`` binds at construction (so a taken port is a clear error before anything
+else starts), serves from ``start()`` on a thread of its own and stops with
+``stop()``: ``sheetcrm serve`` runs it until a signal, ``sheetcrm run`` next to the
+scheduler. waitress serves each request on a small thread pool and bounds what a
+slow client may hold (``channel_timeout``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from waitress.server import create_server
+
+from sheetcrm.errors import ConfigError
+
+THREADS = 8
+CHANNEL_TIMEOUT = 30  # seconds a client may take to send its request or read the answer
+
+
+class Endpoint:
+    """The endpoint's HTTP server on ``host:port`` (port 0: any free port)."""
+
+    def __init__(self, app: Callable[..., Any], host: str, port: int) -> None:
+        try:
+            self._server = create_server(app, host=host, port=port, threads=THREADS,
+                                         channel_timeout=CHANNEL_TIMEOUT, ident="sheetcrm",
+                                         clear_untrusted_proxy_headers=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                              path="server.listen") from None
+        self._thread = threading.Thread(target=self._server.run, name="sheetcrm-endpoint",
+                                        daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.effective_port)  # type: ignore[attr-defined]
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.close()
+        self._thread.join(timeout=10)
