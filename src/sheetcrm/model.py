@@ -273,6 +273,9 @@ class Message:
     kind: str = "transactional"  # "transactional" | "ad"
     payload: dict[str, Any] | None = None  # webhook body; None -> channel default
     meta: dict[str, str] = field(default_factory=dict)  # key, flow, step, template
+    # An ad's opt-out page (``[server] public_url`` + ``/u/TOKEN``): the footer links it
+    # and email puts it in List-Unsubscribe. None without ``[server]``.
+    unsubscribe: str | None = None
 
 
 @dataclass(frozen=True)

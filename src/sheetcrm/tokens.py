@@ -54,3 +54,12 @@ def read_token(secret: bytes, purpose: str, token: str) -> dict[str, Any] | None
     except (binascii.Error, ValueError, UnicodeDecodeError):
         return None
     return payload if isinstance(payload, dict) else None
+
+
+def link(public_url: str, secret: bytes, purpose: str, payload: dict[str, Any]) -> str:
+    """The public URL of a token: ``https://crm.example.com/u/TOKEN``.
+
+    The purpose is the path's first segment, so the endpoint's routes (``/u/``,
+    ``/c/``, ``/o/``) and the tokens they read cannot disagree.
+    """
+    return f"{public_url.rstrip('/')}/{purpose}/{make_token(secret, purpose, payload)}"

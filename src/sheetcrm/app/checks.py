@@ -4,7 +4,8 @@
 and cells; every tag, trigger and goal evaluated against every row (a type error
 such as ``date >= 14`` shows here, not in the middle of a send); every template a
 flow step can reach (each A/B variant too) rendered against the rows that could
-receive it; the writeback columns and flow changes the planner would stop on; and,
+receive it; the writeback columns and flow changes the planner would stop on; that
+ads by email have a working unsubscribe link (``[server]``, reached over https); and,
 with ``--connect``, each channel reached without sending anything.
 """
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sheetcrm.config import Config, StepSettings
+from sheetcrm.config.channels import EmailSettings
 from sheetcrm.core.engine import make_plan, next_send
 from sheetcrm.core.evaluate import RowConditions
 from sheetcrm.core.guards import load_suppression
@@ -56,6 +58,7 @@ def run_checks(config: Config, now: datetime, *, connect: bool = False) -> list[
     templates = Templates(config.templates_dir)
     broken = _template_findings(config, templates, findings)
     findings.extend(_state_findings(config))
+    findings.extend(_server_findings(config))
     if connect:
         findings.extend(_connect(config))
 
@@ -122,6 +125,27 @@ def _state_findings(config: Config) -> list[Finding]:
         return []
     return [Finding("error", "state", f"the state file {path} cannot be created: {problem}; "
                     "point state at a folder sheetcrm may write")]
+
+
+def _server_findings(config: Config) -> list[Finding]:
+    """Ads by email need a working opt-out link: ``[server]``, reached over https."""
+    server = config.server
+    if server is not None and not server.https and not server.public_on_loopback:
+        return [Finding("warning", "server.public_url",
+                        f"{server.public_url!r} is not https: mail providers expect an "
+                        "https one-click unsubscribe link, and the link's token would travel "
+                        "in clear; put the endpoint behind a TLS proxy (docs/server.md)")]
+    if server is None:
+        ads = sorted({f"flows.{name}" for name, flow in config.flows.items()
+                      for step in flow.steps if step.kind == "ad"
+                      and isinstance(config.channels.get(step.channel), EmailSettings)})
+        if ads:
+            return [Finding("warning", "server",
+                            f"ads are sent by email ({', '.join(ads)}) without [server]: "
+                            "they carry no working one-click unsubscribe link (Gmail and "
+                            "Yahoo require one from bulk senders); add [server] "
+                            "(docs/server.md)")]
+    return []
 
 
 def _ledger_state(config: Config) -> LedgerState:

@@ -91,3 +91,12 @@ class EventLog:
         row = self._conn.execute("SELECT idem_key, key FROM sends WHERE message_id = ?",
                                  (message_id,)).fetchone()
         return (str(row[0]), str(row[1])) if row else None
+
+    def events_of(self, key: str, kinds: Iterable[EventKind]) -> list[Event]:
+        """This customer's events of these kinds, oldest first (an opt-out's history)."""
+        wanted = [str(k) for k in kinds]
+        marks = ",".join("?" * len(wanted))
+        rows = self._conn.execute(
+            f"SELECT {_COLUMNS} FROM events WHERE key = ? AND kind IN ({marks})"
+            " ORDER BY at, id", [key, *wanted])
+        return [_event(row) for row in rows]
