@@ -5,7 +5,8 @@ and cells; every tag, trigger and goal evaluated against every row (a type error
 such as ``date >= 14`` shows here, not in the middle of a send); every template a
 flow step can reach (each A/B variant too) rendered against the rows that could
 receive it; the writeback columns and flow changes the planner would stop on; and,
-with ``--connect``, each channel reached without sending anything.
+with ``--connect``, each channel reached without sending anything and the mailbox
+logged in to without reading any mail.
 """
 
 from __future__ import annotations
@@ -160,7 +161,7 @@ def _reachable(step: StepSettings, templates: Templates) -> list[str]:
 
 
 def _connect(config: Config) -> list[Finding]:
-    """Reach every channel a flow uses, sending nothing."""
+    """Reach every channel a flow uses, sending nothing; log in to the mailbox, reading none."""
     from sheetcrm.channels import make_channel
 
     findings = []
@@ -173,6 +174,13 @@ def _connect(config: Config) -> list[Finding]:
             findings.append(Finding("error", f"channels.{name}", str(exc)))
         finally:
             channel.close()
+    if config.model.mailbox is not None:
+        from sheetcrm.mailbox import MailboxError, probe
+
+        try:
+            findings.append(Finding("info", "mailbox", probe(config.model.mailbox)))
+        except MailboxError as exc:
+            findings.append(Finding("error", "mailbox", str(exc)))
     return findings
 
 
