@@ -6,7 +6,8 @@ such as ``date >= 14`` shows here, not in the middle of a send); every template 
 flow step can reach (each A/B variant too) rendered against the rows that could
 receive it; the writeback columns and flow changes the planner would stop on; that
 ads by email have a working unsubscribe link (``[server]``, reached over https); and,
-with ``--connect``, each channel reached without sending anything.
+with ``--connect``, each channel reached without sending anything and the mailbox
+logged in to without reading any mail.
 """
 
 from __future__ import annotations
@@ -184,7 +185,7 @@ def _reachable(step: StepSettings, templates: Templates) -> list[str]:
 
 
 def _connect(config: Config) -> list[Finding]:
-    """Reach every channel a flow uses, sending nothing."""
+    """Reach every channel a flow uses, sending nothing; log in to the mailbox, reading none."""
     from sheetcrm.channels import make_channel
 
     findings = []
@@ -197,6 +198,13 @@ def _connect(config: Config) -> list[Finding]:
             findings.append(Finding("error", f"channels.{name}", str(exc)))
         finally:
             channel.close()
+    if config.model.mailbox is not None:
+        from sheetcrm.mailbox import MailboxError, probe
+
+        try:
+            findings.append(Finding("info", "mailbox", probe(config.model.mailbox)))
+        except MailboxError as exc:
+            findings.append(Finding("error", "mailbox", str(exc)))
     return findings
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sheetcrm import faults
+from sheetcrm.app.mailbox import MailboxReport, hear_mailbox
 from sheetcrm.channels import make_channel
 from sheetcrm.channels.base import Channel
 from sheetcrm.config import Config
@@ -68,6 +69,7 @@ class RunResult:
     seconds: float = 0.0
     requests: int = 0  # backend API requests (0 for a local CSV)
     channels_down: dict[str, str] = field(default_factory=dict)  # channel -> why
+    mailbox: MailboxReport | None = None  # what the mailbox read first brought (sync)
 
     @property
     def status(self) -> str:
@@ -113,6 +115,7 @@ class RunResult:
             "recovered_interrupted": len(self.recovered),
             "requests": self.requests,
             "seconds": round(self.seconds, 3),
+            "mailbox": self.mailbox.summary() if self.mailbox else None,
         }
 
     def details(self) -> dict[str, Any]:
@@ -249,6 +252,7 @@ def _sync_locked(config: Config, now: datetime, ledger: Ledger,
         if config.renames:
             ledger.rename_flows(config.renames)
         recovered = _recover_interrupted(config, ledger, now, opened, own_channels)
+        heard = hear_mailbox(config, ledger, now)  # bounces and replies count in this run
         templates = Templates(config.templates_dir)
         with gc_paused():
             state = ledger.load_state()
@@ -273,7 +277,7 @@ def _sync_locked(config: Config, now: datetime, ledger: Ledger,
         if plan.flows_seen is not None:
             ledger.record_flows(plan.flows_seen, plan.retired_flows, now)
         result = RunResult(plan, updates, outcomes, recovered, report, executed=True,
-                           channels_down=sending.down)
+                           channels_down=sending.down, mailbox=heard)
         result.seconds = time.perf_counter() - started
         result.requests = int(getattr(table, "requests", 0)) - requests_before
         ledger.finish_run(run_id, now, result.status, result.details())

@@ -22,7 +22,8 @@ from sheetcrm.errors import ExitStatus
 
 @cli.command()
 @click.option("--connect", is_flag=True,
-              help="Also reach every channel (SMTP login, webhook host) without sending.")
+              help="Also reach every channel (SMTP login, webhook host) without sending, "
+                   "and log in to the [mailbox] without reading.")
 @click.pass_obj
 def check(state: State, connect: bool) -> ExitStatus:
     """Check config, rules, templates, columns, keys and cells; render every template."""
@@ -205,6 +206,13 @@ def _report(state: State, result: RunResult, verb: str, show_all: bool) -> None:
                   "they were found by key and written again", style="yellow")
     for note in result.recovered:
         out.print(f"recovered: {note}", style="yellow")
+    heard = result.mailbox
+    if heard is not None and heard.error:
+        out.print(f"mailbox not read: {heard.error}; the run went on without it",
+                  style="yellow")
+    elif heard is not None:
+        out.print(f"mailbox: {heard.read} new mail(s), {heard.bounces} bounce(s), "
+                  f"{heard.replies} repl(ies) heard" + ("; more next run" if heard.more else ""))
     held = ", ".join(f"{n} {r}" for r, n in summary["held"].items()) or "none"
     writes = (f"{summary['cells_written']} cells written" if result.executed
               else f"{len(result.updates)} cells would be written")

@@ -143,3 +143,10 @@ class MailboxSettings(Settings):
     password: SecretStr = Field(description='the password, e.g. "${IMAP_PASSWORD}"')
     folder: str = Field("INBOX", description="the folder to read, e.g. INBOX")
     timeout: float = Field(30.0, gt=0, le=300, description="seconds for the whole read")
+
+    @model_validator(mode="after")
+    def _password_is_encrypted(self) -> MailboxSettings:
+        if self.security == "none" and not is_loopback(self.host):
+            raise SettingError(f"the password would travel unencrypted to {self.host}; use "
+                               "security = \"ssl\" (port 993) or \"starttls\" (port 143)")
+        return self
