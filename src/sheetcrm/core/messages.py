@@ -3,6 +3,8 @@
 The template sees every field by name plus where the customer is; an A/B
 variant may have a template file of its own; with ``compliance = "kr"`` an ad
 gets the ``(광고)`` subject marker and the sender/opt-out footer the law requires.
+With ``[server]`` an email's links go through the endpoint (``links``), last, so the
+footer's links are seen too (and the opt-out link is left as it is).
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from datetime import datetime
 from email.utils import format_datetime
 from typing import Any
 
-from sheetcrm.config import Config
+from sheetcrm.config import Config, EmailSettings
+from sheetcrm.core.links import Tracking, tracked
 from sheetcrm.model import Message, PlannedSend, Record
 from sheetcrm.templates import Rendered, Templates
 
@@ -51,7 +54,12 @@ def build_message(rec: Record, send: PlannedSend, tags: list[str], now: datetime
                                 context_for(rec, send, tags, now, config))
     if send.kind == "ad" and config.sending.compliance == "kr":
         rendered = korean_ad(rendered, config)
-    to_field = config.channels[send.channel].recipient_field
+    channel = config.channels[send.channel]
+    tracking = link_tracking(send, config)
+    if tracking is not None and isinstance(channel, EmailSettings):
+        text, html = tracked(rendered.text, rendered.html, tracking)
+        rendered = Rendered(rendered.subject, text, html, rendered.payload)
+    to_field = channel.recipient_field
     recipient = str(rec.values.get(to_field) or "") if to_field else rec.key
     meta = {"key": rec.key, "flow": send.flow, "step": str(send.step + 1),
             "template": send.template, "date": format_datetime(now)}
@@ -67,6 +75,15 @@ def build_message(rec: Record, send: PlannedSend, tags: list[str], now: datetime
         payload=rendered.payload,
         meta=meta,
     )
+
+
+def link_tracking(send: PlannedSend, config: Config) -> Tracking | None:
+    """How this send's links are tracked (``[server] track_clicks`` / ``track_opens``)."""
+    server = config.server
+    if server is None or not (server.track_clicks or server.track_opens):
+        return None
+    return Tracking(server.public_url, server.secret.get_secret_value().encode("utf-8"),
+                    send.idem_key, clicks=server.track_clicks, opens=server.track_opens)
 
 
 def korean_ad(rendered: Rendered, config: Config) -> Rendered:
