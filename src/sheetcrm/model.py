@@ -19,6 +19,7 @@ class EnrollmentStatus(StrEnum):
 
     ACTIVE = "active"
     CONVERTED = "converted"  # the goal was met
+    REPLIED = "replied"  # the customer replied, in a flow with ``exit_on_reply``
     LEFT = "left"  # the trigger stopped being true (or the flow was removed)
     FINISHED = "finished"  # the last step is done
     FAILED = "failed"  # a send failed for good

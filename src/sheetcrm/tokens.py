@@ -46,9 +46,10 @@ def read_token(secret: bytes, purpose: str, token: str) -> dict[str, Any] | None
     if not dot or not body or len(token) > 4096:
         return None
     try:
-        given = _unb64(mac)
-        expected = _mac(secret, purpose, body)
-        if not hmac.compare_digest(given, expected):
+        # Compared as text: base64 lets several spellings decode to the same bytes, and
+        # an altered token must not read as the original.
+        expected = _b64(_mac(secret, purpose, body))
+        if not hmac.compare_digest(mac.encode("ascii"), expected.encode("ascii")):
             return None
         payload = json.loads(_unb64(body))
     except (binascii.Error, ValueError, UnicodeDecodeError):

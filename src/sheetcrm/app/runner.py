@@ -95,7 +95,8 @@ class RunResult:
             "rows_read": plan.rows_read,
             "tags_changed": len(plan.tag_changes),
             "entered": sum(1 for m in plan.moves if m.action == "enter"),
-            "exited": sum(1 for m in plan.moves if m.action in ("converted", "left")),
+            "exited": sum(1 for m in plan.moves
+                          if m.action in ("converted", "replied", "left")),
             "due": len(plan.sends),
             "sent": status["sent"] if self.executed else 0,
             "failed": status["failed"] + status["retry"] + status["error"],

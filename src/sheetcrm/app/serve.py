@@ -26,13 +26,14 @@ from typing import Any
 from sheetcrm.config import Config
 from sheetcrm.errors import ConfigError
 from sheetcrm.ledger import Ledger
-from sheetcrm.server import unsubscribe
+from sheetcrm.server import tracking, unsubscribe
 from sheetcrm.server.app import EventStore, ServerContext, make_app
 from sheetcrm.server.serve import Endpoint
 
 #: The routes the endpoint answers, one module per concern.
 ROUTE_MODULES: tuple[ModuleType, ...] = (
     unsubscribe,
+    tracking,
 )
 
 Clock = Callable[[], datetime]

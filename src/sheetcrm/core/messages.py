@@ -8,6 +8,9 @@ With ``[server]``, every ad carries its own opt-out page (``/u/TOKEN``, a signed
 token holding the send's idempotency key: nothing in the URL names the customer and
 nobody can make one for someone else). The footer links it and the email channels
 put it in ``List-Unsubscribe``: one URL, made here once per message.
+
+With ``[server]`` an email's links go through the endpoint (``links``), last, so the
+footer's links are seen too (and the opt-out link is left as it is).
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from email.utils import format_datetime
 from typing import Any
 
 from sheetcrm import tokens
-from sheetcrm.config import Config
+from sheetcrm.config import Config, EmailSettings
+from sheetcrm.core.links import Tracking, tracked
 from sheetcrm.model import Message, PlannedSend, Record
 from sheetcrm.templates import Rendered, Templates
 
@@ -59,7 +63,12 @@ def build_message(rec: Record, send: PlannedSend, tags: list[str], now: datetime
     unsubscribe = unsubscribe_link(config, send.idem_key) if send.kind == "ad" else None
     if send.kind == "ad" and config.sending.compliance == "kr":
         rendered = korean_ad(rendered, config, unsubscribe)
-    to_field = config.channels[send.channel].recipient_field
+    channel = config.channels[send.channel]
+    tracking = link_tracking(send, config)
+    if tracking is not None and isinstance(channel, EmailSettings):
+        text, html = tracked(rendered.text, rendered.html, tracking)
+        rendered = Rendered(rendered.subject, text, html, rendered.payload)
+    to_field = channel.recipient_field
     recipient = str(rec.values.get(to_field) or "") if to_field else rec.key
     meta = {"key": rec.key, "flow": send.flow, "step": str(send.step + 1),
             "template": send.template, "date": format_datetime(now)}
@@ -85,6 +94,15 @@ def unsubscribe_link(config: Config, idem_key: str) -> str | None:
         return None
     secret = server.secret.get_secret_value().encode("utf-8")
     return tokens.link(server.public_url, secret, "u", {"i": idem_key})
+
+
+def link_tracking(send: PlannedSend, config: Config) -> Tracking | None:
+    """How this send's links are tracked (``[server] track_clicks`` / ``track_opens``)."""
+    server = config.server
+    if server is None or not (server.track_clicks or server.track_opens):
+        return None
+    return Tracking(server.public_url, server.secret.get_secret_value().encode("utf-8"),
+                    send.idem_key, clicks=server.track_clicks, opens=server.track_opens)
 
 
 def korean_ad(rendered: Rendered, config: Config, unsubscribe: str | None = None

@@ -28,6 +28,7 @@ from sheetcrm.model import (
 EXIT_LABELS = {
     EnrollmentStatus.FINISHED: "완료",
     EnrollmentStatus.CONVERTED: "전환(목표 달성)",
+    EnrollmentStatus.REPLIED: "종료(답장)",
     EnrollmentStatus.LEFT: "종료(조건 해제)",
     EnrollmentStatus.FAILED: "실패",
 }
