@@ -14,7 +14,7 @@ from sheetcrm.config import Config, config_from_dict
 from sheetcrm.core.engine import idempotency_key, make_plan
 from sheetcrm.core.rules import compile_rules
 from sheetcrm.core.schema import read_records
-from sheetcrm.model import Enrollment, LedgerState, Plan, Snapshot
+from sheetcrm.model import Enrollment, Event, EventKind, LedgerState, Plan, Snapshot
 
 SEOUL = ZoneInfo("Asia/Seoul")
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=SEOUL)
@@ -201,3 +201,32 @@ def test_idempotency_keys_are_stable_and_header_safe(key: str) -> None:
     assert first != idempotency_key(key, "payment", 2, 2)
     assert first != idempotency_key(key, "payment", 3, 1)
     assert first.isascii() and "\r" not in first and "\n" not in first
+
+
+def test_a_bounce_holds_mail_to_that_address_not_the_customer_for_good() -> None:
+    def use_contact(raw: dict[str, Any]) -> None:
+        raw["fields"]["contact"] = {"column": "연락처"}
+        raw["channels"]["email"]["to"] = "contact"
+        raw["channels"]["hook"] = {"type": "webhook", "url": "https://hooks.example.com/x"}
+
+    def by_webhook(raw: dict[str, Any]) -> None:
+        use_contact(raw)
+        raw["flows"]["payment"]["steps"][0]["channel"] = "hook"
+
+    state = LedgerState()
+    state.events_by_key["a@x.com"] = [Event(
+        source="mailbox", event_id="m1", kind=EventKind.BOUNCE, key="a@x.com",
+        at=NOW - timedelta(days=1), data={"address": "Old@X.com", "status": "5.1.1"})]
+
+    def plan(contact: str, config: Config) -> Plan:
+        rows = [["a@x.com", "X", "2026-11-01", "O", "4", contact]]
+        table = read_records(Snapshot([*HEADER, "연락처"], rows), config)
+        return make_plan(table, state, NOW, config, compile_rules(config))
+
+    held = plan("old@x.com", make_config(use_contact))
+    assert [(h.send.key, h.reason, h.skip) for h in held.held] == [
+        ("a@x.com", "the address bounced for good: nothing more is sent to it", True)]
+    corrected = plan("new@x.com", make_config(use_contact))
+    assert [s.key for s in corrected.sends] == ["a@x.com"] and not corrected.held
+    hooked = plan("old@x.com", make_config(by_webhook))
+    assert [(s.key, s.channel) for s in hooked.sends] == [("a@x.com", "hook")]

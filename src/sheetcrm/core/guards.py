@@ -17,6 +17,7 @@ from datetime import date, datetime, time, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from sheetcrm.config import EmailSettings
 from sheetcrm.errors import ConfigError
 from sheetcrm.model import DELIVERED, EventKind, Hold, LedgerState
 
@@ -62,7 +63,7 @@ class Guards:
             return Hold(f"no consent to advertising ({s.consent} is not true)", skip=True)
         if ad and self._opted_out(rec, send):
             return Hold("opted out: only transactional messages", skip=True)
-        if self._bounced(send.key):
+        if self._bounced(send, rec):
             return Hold("the address bounced for good: nothing more is sent to it", skip=True)
         if s.paused:
             return Hold("paused (sending.paused = true)")
@@ -90,8 +91,20 @@ class Guards:
         address = str(rec.values.get(to_field) or "") if to_field else ""
         return rec.key.lower() in self.suppressed or address.lower() in self.suppressed
 
-    def _bounced(self, key: str) -> bool:
-        return any(e.kind is EventKind.BOUNCE for e in self.state.events_for(key))
+    def _bounced(self, send: PlannedSend, rec: Record) -> bool:
+        """Whether this email would go to an address that bounced for good.
+
+        The address, not the customer, is what bounced: once the operator corrects the
+        cell, mail goes out again, and a webhook about the same customer is not held.
+        """
+        channel = self.config.channels[send.channel]
+        if not isinstance(channel, EmailSettings):
+            return False
+        to_field = channel.recipient_field
+        address = str(rec.values.get(to_field) or "") if to_field else rec.key
+        return any(e.kind is EventKind.BOUNCE
+                   and str(e.data.get("address", "")).strip().lower() == address.strip().lower()
+                   for e in self.state.events_for(rec.key))
 
     def _quiet(self) -> Hold | None:
         window = self.sending.quiet_hours
