@@ -63,3 +63,20 @@ def test_check_connect_reaches_each_channel_without_sending(sample: Path, run_cl
     edit_config(sample, 'path = "outbox"', 'path = "config.toml/outbox"')
     bad = [f for f in findings(run_cli, sample, "--connect") if f["where"] == "channels.email"]
     assert bad[0]["level"] == "error" and "cannot write into" in bad[0]["message"]
+
+
+def test_check_warns_of_a_condition_over_a_signal_nothing_hears(sample: Path, run_cli) -> None:
+    # The sample's churn rule reads clicks and replies; it ships without [server] and [mailbox].
+    churn = [f for f in findings(run_cli, sample) if f["where"] == 'tags."이탈 가능"']
+    assert churn == [
+        {"level": "warning", "where": 'tags."이탈 가능"',
+         "message": "clicked() is always false here: clicks are heard only with [server] and "
+                    "track_clicks = true (docs/server.md, docs/mailbox.md)"},
+        {"level": "warning", "where": 'tags."이탈 가능"',
+         "message": "replied() is always false here: replies are read only with [mailbox] "
+                    "(docs/server.md, docs/mailbox.md)"}]
+
+    edit_config(sample, "# [server]", "[server]\npublic_url = \"https://crm.example.com\"\n"
+                "secret = \"a-long-secret-for-signing-links-0123456789\"\n# [server]")
+    churn = [f for f in findings(run_cli, sample) if f["where"] == 'tags."이탈 가능"']
+    assert [f["message"].split(":")[0] for f in churn] == ["replied() is always false here"]

@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 
-from sheetcrm.config import Config, StepSettings
+from sheetcrm.config import Config, StepSettings, _quote_key
 from sheetcrm.config.channels import EmailSettings
 from sheetcrm.core.engine import make_plan, next_send
 from sheetcrm.core.evaluate import RowConditions
@@ -60,6 +60,7 @@ def run_checks(config: Config, now: datetime, *, connect: bool = False) -> list[
     broken = _template_findings(config, templates, findings)
     findings.extend(_state_findings(config))
     findings.extend(_server_findings(config))
+    findings.extend(_signal_findings(config, rules))
     if connect:
         findings.extend(_connect(config))
 
@@ -147,6 +148,30 @@ def _server_findings(config: Config) -> list[Finding]:
                             "Yahoo require one from bulk senders); add [server] "
                             "(docs/server.md)")]
     return []
+
+
+def _signal_findings(config: Config, rules: Rules) -> list[Finding]:
+    """A condition over a signal nothing is set up to hear would be false for ever."""
+    server = config.server
+    missing = {
+        "clicked": "" if server and server.track_clicks else
+        "clicks are heard only with [server] and track_clicks = true",
+        "opened": "" if server and server.track_opens else
+        "opens are heard only with [server] and track_opens = true",
+        "unsubscribed": "" if server else "opt-outs are heard only with [server]",
+        "replied": "" if config.model.mailbox else "replies are read only with [mailbox]",
+        "bounced": "" if config.model.mailbox else "bounces are read only with [mailbox]",
+    }
+    conditions = [(f"tags.{_quote_key(tag)}", expr) for tag, expr in rules.tags]
+    for name, flow in rules.flows.items():
+        where = f"flows.{_quote_key(name)}"
+        conditions.append((f"{where}.trigger", flow.trigger))
+        if flow.goal is not None:
+            conditions.append((f"{where}.goal", flow.goal))
+    return [Finding("warning", where, f"{helper}() is always false here: {missing[helper]} "
+                    "(docs/server.md, docs/mailbox.md)")
+            for where, expr in conditions for helper in sorted(expr.helpers)
+            if missing.get(helper)]
 
 
 def _ledger_state(config: Config) -> LedgerState:
