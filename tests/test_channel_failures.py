@@ -12,18 +12,9 @@ import re
 import sqlite3
 from pathlib import Path
 
-from tests.support.sample import CSV, DAY0
+from tests.support.sample import CSV, DAY0, use_smtp
 from tests.support.servers import Reply, WebhookServer
 from tests.support.smtp import SmtpServer
-
-
-def use_smtp(folder: Path, port: int, extra: str = "") -> None:
-    config = folder / "config.toml"
-    text = re.sub(r'type = "outbox" .*\npath = "outbox"',
-                  f'type = "smtp"\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
-                  'username = "op"\npassword = "${SMTP_PASSWORD}"' + extra,
-                  config.read_text(encoding="utf-8"))
-    config.write_text(text, encoding="utf-8")
 
 
 def use_webhook(folder: Path, url: str, extra: str = "") -> None:
@@ -135,6 +126,14 @@ def test_a_lost_answer_to_the_message_is_uncertain_and_never_sent_again(
         for key in (dropped, silent):
             assert [status for status, _ in sends[key]] == ["uncertain", "uncertain"]
             assert all("not sent again" in detail for _, detail in sends[key])
+        # A bounce or reply to an uncertain send is matched like any other: the ledger
+        # holds the Message-ID the server got.
+        with sqlite3.connect(sample / ".sheetcrm/state.db") as db:
+            stored = {row[0] for row in db.execute(
+                "SELECT message_id FROM sends WHERE key IN (?, ?)", (dropped, silent))}
+        received = {str(m.message["Message-ID"]) for m in smtp.messages
+                    if set(m.rcpt_tos) & {dropped, silent}}
+        assert len(received) == 4 and stored == received
 
         result = run_cli(sample, "--now", "2026-11-23T10:10", "--json", "sync")
         assert result.code == 0, result.err

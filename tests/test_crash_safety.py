@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -20,8 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.sample import DAY0, DAY0_SENDS, use_webhook
+from tests.support.sample import DAY0, DAY0_SENDS, use_smtp, use_webhook
 from tests.support.servers import Reply, WebhookServer
+from tests.support.smtp import SmtpServer
 
 EXPECTED = len(DAY0_SENDS)
 
@@ -108,3 +110,21 @@ def test_kill_9_on_the_outbox_completes_without_a_second_file(sample: Path) -> N
     data = json.loads(out)
     assert data["summary"]["sent"] == EXPECTED - 2  # the interrupted one is sent now
     assert len(list((sample / "outbox").glob("*.eml"))) == EXPECTED
+
+
+def test_kill_9_after_an_email_left_keeps_its_message_id_for_bounces_and_replies(
+        sample: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with SmtpServer(users={"op": "right"}) as smtp:
+        use_smtp(sample, smtp.port)
+        monkeypatch.setenv("SMTP_PASSWORD", "right")
+        code, _, err = run_sync(sample, "after-send:2")
+        assert code == -signal.SIGKILL, err
+        code, out, err = run_sync(sample)
+        assert code == 0, err
+        assert len(json.loads(out)["recovered"]) == 1
+        with sqlite3.connect(sample / ".sheetcrm/state.db") as db:
+            stored = dict(db.execute("SELECT status, message_id FROM sends "
+                                     "WHERE status = 'uncertain'").fetchall())
+        received = [str(m.message["Message-ID"]) for m in smtp.messages]
+        assert len(received) == EXPECTED == len(set(received))  # none twice
+        assert stored["uncertain"] == received[1]  # the second mail, cut off before marked

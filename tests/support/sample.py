@@ -84,6 +84,16 @@ def rows_by_key(folder: Path) -> tuple[list[str], dict[str, dict[str, str]]]:
     return header, rows
 
 
+def use_smtp(folder: Path, port: int, extra: str = "") -> None:
+    """Point the sample's email channel at a local SMTP server (password from $SMTP_PASSWORD)."""
+    config = folder / "config.toml"
+    text = re.sub(r'type = "outbox" .*\npath = "outbox"',
+                  f'type = "smtp"\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
+                  'username = "op"\npassword = "${SMTP_PASSWORD}"' + extra,
+                  config.read_text(encoding="utf-8"))
+    config.write_text(text, encoding="utf-8")
+
+
 def use_webhook(folder: Path, url: str) -> None:
     """Point the sample's email channel at a webhook receiver (no retries)."""
     config = folder / "config.toml"

@@ -18,7 +18,7 @@ from typing import Any
 
 from sheetcrm import faults
 from sheetcrm.app.mailbox import MailboxReport, hear_mailbox
-from sheetcrm.channels import make_channel
+from sheetcrm.channels import make_channel, message_id_of
 from sheetcrm.channels.base import Channel
 from sheetcrm.config import Config
 from sheetcrm.core.engine import RunOptions, make_plan
@@ -327,7 +327,9 @@ def _recover_interrupted(config: Config, ledger: Ledger, now: datetime,
                 e.exit(EnrollmentStatus.FINISHED, "last step done", now)
         else:
             e = None
+        settings = config.channels.get(rec.channel)
         ledger.finish_send(rec.idem_key, SendStatus.UNCERTAIN, now, enrollment=e,
+                           message_id=message_id_of(settings, rec.idem_key) if settings else None,
                            detail="interrupted by a crash; not re-sent")
         notes.append(f"{rec.key} {rec.flow} step {rec.step + 1}: uncertain, not re-sent")
     return notes
@@ -390,8 +392,9 @@ def _send_all(run: _Sending, plan: Plan, state: LedgerState) -> list[SendOutcome
                 # after sending. The step counts as done and is never sent again.
                 send.advance(now)
                 ledger.finish_send(send.idem_key, SendStatus.UNCERTAIN, now,
-                                   enrollment=send.enrollment,
-                                   detail=str(exc))
+                                   enrollment=send.enrollment, detail=str(exc),
+                                   message_id=message_id_of(config.channels[send.channel],
+                                                            send.idem_key))
                 state.sends_by_key[send.key].append(_record(send, SendStatus.UNCERTAIN, now))
                 outcomes.append(SendOutcome(send, "uncertain", str(exc)))
             elif exc.channel_down:

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sheetcrm.channels.base import Channel
+from sheetcrm.channels.email import message_id_for
 from sheetcrm.channels.outbox import OutboxChannel
 from sheetcrm.channels.smtp import SmtpChannel
 from sheetcrm.channels.webhook import WebhookChannel
-from sheetcrm.config.channels import ChannelSettings, parse_channel_settings
+from sheetcrm.config.channels import ChannelSettings, EmailSettings, parse_channel_settings
 from sheetcrm.model import Delivery, Message
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "Delivery",
     "Message",
     "make_channel",
+    "message_id_of",
     "parse_channel_settings",
 ]
 
@@ -50,3 +52,14 @@ def make_channel(name: str, settings: ChannelSettings, *, base_dir: Path) -> Cha
     ``base_dir`` is the config file's folder; relative paths (the outbox) start there.
     """
     return CHANNEL_TYPES[settings.type].from_settings(name, settings, base_dir=base_dir)
+
+
+def message_id_of(settings: ChannelSettings, idem_key: str) -> str | None:
+    """The Message-ID an email channel gives the message with this key (None elsewhere).
+
+    Known before the send, so a send whose answer was lost still has its Message-ID in
+    the ledger, and a bounce or reply to it is matched all the same.
+    """
+    if not isinstance(settings, EmailSettings):
+        return None
+    return message_id_for(idem_key, settings.sender.domain)
