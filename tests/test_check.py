@@ -80,3 +80,14 @@ def test_check_warns_of_a_condition_over_a_signal_nothing_hears(sample: Path, ru
                 "secret = \"a-long-secret-for-signing-links-0123456789\"\n# [server]")
     churn = [f for f in findings(run_cli, sample) if f["where"] == 'tags."이탈 가능"']
     assert [f["message"].split(":")[0] for f in churn] == ["replied() is always false here"]
+
+
+def test_check_warns_when_the_footer_asks_for_a_reply_nobody_reads(
+        sample: Path, run_cli) -> None:
+    # The sample's footer: "…이 메일에 "수신거부"라고 답장해 주세요."; it ships without [mailbox].
+    warned = [f for f in findings(run_cli, sample) if f["where"] == "sending.opt_out"]
+    assert [f["level"] for f in warned] == ["warning"]
+    assert "no [mailbox] reads the replies" in warned[0]["message"]
+
+    edit_config(sample, "답장해 주세요", "080-123-4567로 전화해 주세요")
+    assert not [f for f in findings(run_cli, sample) if f["where"] == "sending.opt_out"]

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import email
 from datetime import UTC, datetime
+from email.message import EmailMessage
 
 import pytest
 
-from sheetcrm.mailbox.parse import Kind, read_headers, read_report
+from sheetcrm.mailbox.parse import Kind, asks_to_stop, read_headers, read_reply, read_report
 from tests.support.imap import sample
 
 AT = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
@@ -84,3 +85,47 @@ def test_only_a_failure_for_good_is_a_bounce_and_only_for_the_failed_recipient()
     assert bounces("exchange_ndr") == [("a@x.com", "5.1.10")]
     assert bounces("postfix_delayed") == bounces("gmail_delay") == []
     assert bounces("postfix_expired") == []  # gave up retrying, but on a 4.4.1
+
+
+def written(body: str, subtype: str = "plain") -> email.message.Message:
+    """A customer's reply to our message whose body is ``body`` (UTF-8, base64 as most send)."""
+    msg = EmailMessage()
+    msg["From"] = "김하나 <a@x.com>"
+    msg["Subject"] = "Re: (광고) 12월 특강 안내"
+    msg["In-Reply-To"] = OURS
+    msg.set_content(body, subtype=subtype, charset="utf-8", cte="base64")
+    return email.message_from_bytes(msg.as_bytes())
+
+
+OUR_FOOTER = ("> (광고) 소담 클래스\n"
+              "> 수신을 원하지 않으시면 이 메일에 \"수신거부\"라고 답장해 주세요.")
+
+
+@pytest.mark.parametrize("body, stop", [
+    (f"수신거부\n\n2026. 3. 2. 오전 10:00, Shop <shop@example.com> 작성:\n{OUR_FOOTER}", True),
+    (f"광고 그만 보내 주세요. 수신 거부합니다.\n\n{OUR_FOOTER}", True),
+    (f"네, 확인했습니다. 결제는 내일 할게요.\n\n2026. 3. 2. 오전 10:00, Shop 작성:\n{OUR_FOOTER}",
+     False),
+    ("Please unsubscribe me.\n\n-----Original Message-----\nFrom: Shop\n무료수신거부 080-000-0000",
+     True),
+    ("감사합니다!\n\n-----Original Message-----\nFrom: Shop\n무료수신거부 080-000-0000", False),
+    ("Thanks!\n\nOn Mon, Mar 2, 2026 at 10:00 AM Shop <shop@example.com> wrote:\n> unsubscribe",
+     False),
+    ("수신거부를 하면 수업 공지도 안 오나요?\n", True),  # asks about it: read as asking to stop
+])
+def test_a_reply_asks_to_stop_by_its_own_words_never_by_the_quote(body: str, stop: bool) -> None:
+    mail = read_reply(read_headers(1, written(body)), written(body))
+    assert mail.kind is Kind.PERSONAL and mail.refers_to == (OURS,)
+    assert mail.asks_to_stop is stop
+
+
+@pytest.mark.parametrize("html, stop", [
+    ('<div dir="ltr">수신거부</div><br><div class="gmail_quote"><blockquote>(광고)</blockquote>'
+     "</div>", True),
+    ('<div dir="ltr">좋아요, 신청할게요</div><div class="gmail_quote"><blockquote>수신거부는 '
+     "이 메일에 답장</blockquote></div>", False),
+    ("<p>확인했습니다</p><div id=\"divRplyFwdMsg\"><b>From:</b> Shop</div><p>무료수신거부</p>",
+     False),
+])
+def test_an_html_only_reply_is_read_above_its_quote(html: str, stop: bool) -> None:
+    assert asks_to_stop(written(html, "html")) is stop

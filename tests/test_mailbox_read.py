@@ -96,7 +96,8 @@ def test_permanent_bounces_from_four_mail_systems_become_bounces_of_the_right_ro
     report = hear(world, world.day(2))
 
     assert report is not None and report.summary() == {
-        "read": True, "mails": 9, "bounces": 4, "replies": 0, "more_waiting": False}
+        "read": True, "mails": 9, "bounces": 4, "replies": 0, "opt_outs": 0,
+            "more_waiting": False}
     sends = {key: header(out[key], "X-Sheetcrm-Key") for key in keys}
     assert heard(world) == {
         "a@x.com": [(EventKind.BOUNCE, sends["a@x.com"], "5.1.1")],

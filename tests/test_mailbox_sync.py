@@ -45,7 +45,8 @@ def test_a_bounced_customer_gets_nothing_more_the_row_says_why_and_a_reply_ends_
     add_mailbox(world, mailbox_section(imap.port, folder))
     first = world.sync(0)
     assert first.summary()["mailbox"] == {"read": True, "mails": 0, "bounces": 0,
-                                          "replies": 0, "more_waiting": False}
+                                          "replies": 0, "opt_outs": 0,
+                                          "more_waiting": False}
     out = sent(world)
     day1 = world.day(1, 9)
     imap.append(folder, [
@@ -60,7 +61,8 @@ def test_a_bounced_customer_gets_nothing_more_the_row_says_why_and_a_reply_ends_
     second = world.sync(2)  # payment step 2 is due for all three
 
     assert second.summary()["mailbox"] == {"read": True, "mails": 3, "bounces": 1,
-                                           "replies": 1, "more_waiting": False}
+                                           "replies": 1, "opt_outs": 0,
+                                           "more_waiting": False}
     assert [(h.send.key, h.reason, h.skip) for h in second.plan.held] == [
         ("a@x.com", BOUNCED, True)]
     assert [(m.key, m.flow, m.action) for m in second.plan.moves] == [
@@ -115,3 +117,36 @@ def test_the_error_column_with_a_bounce_note_is_recognised_as_sheetcrms(
     assert written_by_sheetcrm("error", f"no email; {note}", broken, config)
     assert not written_by_sheetcrm("error", "반송됨 - 주소 확인 필요", row, config)
     assert not written_by_sheetcrm("error", f"메모; {note}", row, config)
+
+
+def test_a_reply_asking_to_stop_is_an_opt_out_honoured_in_the_same_run(
+        tmp_path: Path, imap: ImapServer) -> None:
+    # The sample's footer tells customers to reply "수신거부": that reply must count.
+    world = World.create(tmp_path, {})
+    config = world.folder / "config.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        'last_sent = "최근 발송"', 'last_sent = "최근 발송"\nopt_out = "수신 거부일"', 1),
+        encoding="utf-8")
+    world.customers = {key: {"applied": world.date(-3)} for key in ("a@x.com", "b@x.com")}
+    world.write_sheet()
+    folder = imap.new_folder()
+    add_mailbox(world, mailbox_section(imap.port, folder))
+    world.sync(0)
+    out = sent(world)
+    day1 = world.day(1, 9)
+    imap.append(folder, [
+        (sample(name, at=day1, recipient=key, original=out[key],
+                message_id=header(out[key], "Message-ID")), day1, ())
+        for name, key in (("reply", "a@x.com"), ("reply_stop", "b@x.com"))])
+
+    second = world.sync(2)  # payment step 2, an ad, is due for both
+
+    assert second.summary()["mailbox"] == {"read": True, "mails": 2, "bounces": 0,
+                                           "replies": 2, "opt_outs": 1, "more_waiting": False}
+    assert [(h.send.key, h.reason) for h in second.plan.held] == [
+        ("b@x.com", "opted out: only transactional messages")]
+    assert world.messages("a@x.com") == [("payment", 1, 0), ("payment", 2, 2)]
+    assert world.messages("b@x.com") == [("payment", 1, 0)]
+    sheet = world.sheet()
+    assert sheet["b@x.com"]["수신 거부일"] == f"{world.date(1)} 수신 거부"
+    assert not sheet["a@x.com"].get("수신 거부일")

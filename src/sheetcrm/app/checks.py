@@ -13,6 +13,7 @@ logged in to without reading any mail.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -39,6 +40,7 @@ from sheetcrm.table import open_table
 from sheetcrm.templates import Templates
 
 MAX_PER_TEMPLATE = 5
+_ASKS_A_REPLY = re.compile(r"답장|회신|답신|\breply\b", re.IGNORECASE)
 
 
 @dataclass
@@ -61,6 +63,7 @@ def run_checks(config: Config, now: datetime, *, connect: bool = False) -> list[
     findings.extend(_state_findings(config))
     findings.extend(_server_findings(config))
     findings.extend(_signal_findings(config, rules))
+    findings.extend(_reply_opt_out_findings(config))
     if connect:
         findings.extend(_connect(config))
 
@@ -148,6 +151,21 @@ def _server_findings(config: Config) -> list[Finding]:
                             "Yahoo require one from bulk senders); add [server] "
                             "(docs/server.md)")]
     return []
+
+
+def _reply_opt_out_findings(config: Config) -> list[Finding]:
+    """A footer that says "reply to opt out" needs someone reading the replies."""
+    footer = config.sending.opt_out or ""
+    if config.model.mailbox is not None or not _ASKS_A_REPLY.search(footer):
+        return []
+    if not any(step.kind == "ad" and isinstance(config.channels.get(step.channel), EmailSettings)
+               for flow in config.flows.values() for step in flow.steps):
+        return []
+    return [Finding("warning", "sending.opt_out",
+                    "the ads' footer asks customers to reply to opt out, but no [mailbox] "
+                    "reads the replies: add [mailbox] (docs/mailbox.md) so a reply saying "
+                    "수신거부 stops the ads, or read the replies yourself and mark the "
+                    "customer in the sheet")]
 
 
 def _signal_findings(config: Config, rules: Rules) -> list[Finding]:

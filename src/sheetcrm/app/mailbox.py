@@ -12,8 +12,10 @@ auto-replies, temporary failures, reports about other mail) is left as it was an
 recorded nowhere.
 
 Each mail becomes at most one event (source ``mailbox``, the mail's own Message-ID
-as event id), stored once however often the folder is read. A mailbox that cannot
-be reached is logged and said in the run's summary; the run goes on without it.
+as event id), stored once however often the folder is read; a reply whose own words
+ask to stop ("수신거부") is also an opt-out, honoured like the unsubscribe page's.
+A mailbox that cannot be reached is logged and said in the run's summary; the run
+goes on without it.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class MailboxReport:
     read: int = 0
     bounces: int = 0
     replies: int = 0
+    opt_outs: int = 0  # replies asking for no more mail
     more: bool = False  # more new mail than one read takes: the next run goes on
     error: str = ""  # why the mailbox could not be read (the run went on without it)
 
@@ -49,7 +52,8 @@ class MailboxReport:
         if self.error:
             return {"read": False, "error": self.error}
         return {"read": True, "mails": self.read, "bounces": self.bounces,
-                "replies": self.replies, "more_waiting": self.more}
+                "replies": self.replies, "opt_outs": self.opt_outs,
+                "more_waiting": self.more}
 
 
 def mailbox_name(config: Config) -> str:
@@ -91,12 +95,27 @@ def record(batch: Batch, ledger: Ledger, now: datetime, own: set[str]) -> Mailbo
     report = MailboxReport(read=len(batch.mails), more=batch.more)
     for mail in batch.mails:
         event = event_for(mail, ledger, now, own)
-        if event is not None and ledger.record_event(event):
+        if event is None:
+            continue
+        if ledger.record_event(event):
             if event.kind is EventKind.BOUNCE:
                 report.bounces += 1
             else:
                 report.replies += 1
+        if mail.asks_to_stop and event.kind is EventKind.REPLY:
+            report.opt_outs += _opt_out(event, ledger)
     return report
+
+
+def _opt_out(reply: Event, ledger: Ledger) -> int:
+    """Record the opt-out a reply asks for, unless the customer is opted out already."""
+    history = ledger.events_of(reply.key, (EventKind.OPT_OUT, EventKind.OPT_IN))
+    if history and history[-1].kind is EventKind.OPT_OUT:
+        return 0
+    event = Event(source=SOURCE, event_id=f"{reply.event_id}:opt-out", kind=EventKind.OPT_OUT,
+                  key=reply.key, at=reply.at, idem_key=reply.idem_key,
+                  data={"via": "reply"})
+    return int(ledger.record_event(event))
 
 
 def event_for(mail: Mail, ledger: Ledger, now: datetime, own: set[str]) -> Event | None:

@@ -237,7 +237,9 @@ def _report(state: State, result: RunResult, verb: str, show_all: bool) -> None:
                   style="yellow")
     elif heard is not None:
         out.print(f"mailbox: {heard.read} new mail(s), {heard.bounces} bounce(s), "
-                  f"{heard.replies} repl(ies) heard" + ("; more next run" if heard.more else ""))
+                  f"{heard.replies} repl(ies) heard"
+                  + (f", {heard.opt_outs} asking to stop" if heard.opt_outs else "")
+                  + ("; more next run" if heard.more else ""))
     held = ", ".join(f"{n} {r}" for r, n in summary["held"].items()) or "none"
     writes = (f"{summary['cells_written']} cells written" if result.executed
               else f"{len(result.updates)} cells would be written")

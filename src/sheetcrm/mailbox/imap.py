@@ -7,7 +7,7 @@ same folder stays exactly as it was.
 
 Each read takes the mail after a cursor (the folder's UIDVALIDITY and the last UID
 read), at most ``BATCH`` of them: headers first, for all of them, then the whole
-message only for the delivery reports among them. The first read (or one after the
+message only for the delivery reports and the replies among them. The first read (or one after the
 server renumbered the folder) starts at a date instead. ``timeout`` bounds the whole
 exchange (``sheetcrm.deadline``), from the connection to the logout.
 
@@ -37,12 +37,13 @@ from imap_tools.utils import check_command_status
 from sheetcrm.config import MailboxSettings
 from sheetcrm.deadline import Deadline, capped, watch
 from sheetcrm.errors import SheetcrmError
-from sheetcrm.mailbox.parse import Kind, Mail, read_headers, read_report
+from sheetcrm.mailbox.parse import Kind, Mail, read_headers, read_reply, read_report
 from sheetcrm.redact import mask
 
 BATCH = 500  # mails read per run at most; the rest wait for the next run
 FETCH_CHUNK = 100  # headers fetched per IMAP command
 MAX_REPORT = 2 * 1024 * 1024  # a larger "report" is not about a small message of ours
+MAX_REPLY = 512 * 1024  # a larger reply (attachments) is read by its headers alone
 
 
 class MailboxError(SheetcrmError):
@@ -195,17 +196,21 @@ def read_new_mail(settings: MailboxSettings, cursor: Cursor | None, since: date,
         if not todo:
             return Batch([], None)
         mails: list[Mail] = []
-        wanted: list[str] = []  # the delivery reports, to read whole
+        wanted: list[str] = []  # the delivery reports and replies, to read whole
         for message in box.fetch(uid_list=[str(u) for u in todo], headers_only=True,
                                  mark_seen=False, bulk=FETCH_CHUNK):
             if message.uid is None:
                 continue
-            mails.append(read_headers(int(message.uid), message.obj))
-            if mails[-1].kind is Kind.REPORT and message.size_rfc822 <= MAX_REPORT:
+            head = read_headers(int(message.uid), message.obj)
+            mails.append(head)
+            if ((head.kind is Kind.REPORT and message.size_rfc822 <= MAX_REPORT)
+                    or (head.kind is Kind.PERSONAL and head.refers_to
+                        and message.size_rfc822 <= MAX_REPLY)):
                 wanted.append(message.uid)
         whole = {int(m.uid): m.obj for m in box.fetch(uid_list=wanted, mark_seen=False)
                  if m.uid is not None} if wanted else {}
-        mails = [read_report(m, whole[m.uid]) if m.uid in whole else m for m in mails]
+        mails = [(read_report if m.kind is Kind.REPORT else read_reply)(m, whole[m.uid])
+                 if m.uid in whole else m for m in mails]
         return Batch(sorted(mails, key=lambda m: m.uid), Cursor(validity, todo[-1]), more)
 
 

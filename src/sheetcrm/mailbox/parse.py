@@ -18,7 +18,10 @@ Pure functions over a parsed ``email.message.Message``: no connection, no ledger
   reply:" or "자동 회신:") is neither a bounce nor a reply. Postfix and Gmail mark
   their delivery reports ``Auto-Submitted`` too, which is why reports are told first.
 - Any other mail is **personal**: a reply when its ``In-Reply-To``/``References`` name
-  a message sheetcrm sent (the caller looks them up).
+  a message sheetcrm sent (the caller looks them up). A reply whose own words (the
+  text above the quoted message, never the quote: our own footer says 수신거부 too)
+  ask to stop, such as "수신거부" or "unsubscribe", is also an opt-out: Korean
+  customers are used to answering an ad that way.
 """
 
 from __future__ import annotations
@@ -57,6 +60,22 @@ _AUTO_PRECEDENCE = {"auto_reply", "bulk", "junk", "list"}
 _DAEMONS = ("mailer-daemon", "postmaster", "mail-daemon")
 _RETURNED = ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers")
 
+# What a customer writes to stop the mail. Words only a person asking to stop would
+# use: a plain "stop" or "그만" appears in too many ordinary replies.
+_STOP = re.compile(r"수신\s*거부|수신\s*중지|수신\s*차단|광고\s*거부|구독\s*취소|"
+                   r"\bunsubscribe\b|\bopt[\s-]?out\b", re.IGNORECASE)
+# Where the quoted message starts in a plain-text reply: a "> " line, the attribution
+# line of Gmail, Apple Mail, Naver and Daum in English and Korean, Outlook's header
+# block or separator.
+_QUOTE_START = re.compile(
+    r"^\s*(?:>|-{3,}|_{5,}|on\s.*\bwrote:\s*$|.*(?:작성|보냄|씀|wrote)\s*:\s*$|"
+    r"(?:from|sent|보낸\s*사람|발신|받는\s*사람|보낸\s*날짜)\s*:)", re.IGNORECASE)
+# Where it starts in an HTML reply: the quote containers of common webmail.
+_HTML_QUOTE = re.compile(r"<blockquote|class=\"?(?:gmail_quote|moz-cite-prefix)|"
+                         r"id=\"?(?:divRplyFwdMsg|appendonsend)|-----\s*original", re.IGNORECASE)
+_TAG = re.compile(r"<[^>]*>")
+OWN_WORDS = 2_000  # characters of a reply's own text looked at
+
 
 class Kind(StrEnum):
     REPORT = "report"  # a delivery report (DSN)
@@ -84,6 +103,7 @@ class Mail:
     date: datetime | None  # its Date header, when readable
     refers_to: tuple[str, ...]  # Message-IDs it answers or reports on, most likely first
     bounces: tuple[Bounce, ...] = ()  # permanent failures (reports only, once read whole)
+    asks_to_stop: bool = False  # a reply whose own words ask for no more mail (read whole)
 
 
 def message_ids(value: str | None) -> list[str]:
@@ -108,6 +128,46 @@ def read_report(head: Mail, msg: Message) -> Mail:
     refers = [*_returned_ids(msg), *_per_message_ids(msg), *head.refers_to]
     return Mail(uid=head.uid, event_id=head.event_id, kind=Kind.REPORT, sender=head.sender,
                 date=head.date, refers_to=_unique(refers), bounces=permanent_failures(msg))
+
+
+def read_reply(head: Mail, msg: Message) -> Mail:
+    """A person's mail read whole: whether its own words ask for no more mail."""
+    return Mail(uid=head.uid, event_id=head.event_id, kind=head.kind, sender=head.sender,
+                date=head.date, refers_to=head.refers_to, asks_to_stop=asks_to_stop(msg))
+
+
+def asks_to_stop(msg: Message) -> bool:
+    """Whether the text the sender wrote (not the message quoted below it) asks to stop."""
+    return bool(_STOP.search(own_words(msg)))
+
+
+def own_words(msg: Message) -> str:
+    """The text above the quote of a reply: the first plain-text part, else the HTML's."""
+    plain = _first_text(msg, "text/plain")
+    if plain is not None:
+        lines: list[str] = []
+        for line in plain.splitlines():
+            if _QUOTE_START.match(line):
+                break
+            lines.append(line)
+        return "\n".join(lines)[:OWN_WORDS]
+    html = _first_text(msg, "text/html") or ""
+    cut = _HTML_QUOTE.search(html)
+    return _TAG.sub(" ", html[: cut.start()] if cut else html)[:OWN_WORDS]
+
+
+def _first_text(msg: Message, content_type: str) -> str | None:
+    for part in msg.walk():
+        if part.get_content_type() != content_type or part.get_filename():
+            continue
+        data = part.get_payload(decode=True)
+        if not isinstance(data, bytes):
+            continue
+        try:
+            return data.decode(part.get_content_charset() or "utf-8", "replace")
+        except LookupError:  # a charset Python does not know
+            return data.decode("utf-8", "replace")
+    return None
 
 
 def is_delivery_report(msg: Message) -> bool:
