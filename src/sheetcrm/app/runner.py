@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from sheetcrm import faults
+from sheetcrm.app.events import mark_applied, write_batch
 from sheetcrm.channels import make_channel
 from sheetcrm.channels.base import Channel
 from sheetcrm.config import Config
 from sheetcrm.core.engine import RunOptions, make_plan
 from sheetcrm.core.evaluate import RowConditions
+from sheetcrm.core.events import event_writes
 from sheetcrm.core.guards import load_suppression
 from sheetcrm.core.messages import build_message
 from sheetcrm.core.projection import column_ownership, project
@@ -43,6 +45,7 @@ from sheetcrm.model import (
     WriteReport,
 )
 from sheetcrm.table import Table, open_table
+from sheetcrm.table.base import can_add_rows
 from sheetcrm.templates import Templates
 
 
@@ -68,6 +71,7 @@ class RunResult:
     seconds: float = 0.0
     requests: int = 0  # backend API requests (0 for a local CSV)
     channels_down: dict[str, str] = field(default_factory=dict)  # channel -> why
+    events_applied: int = 0  # outside events written into the sheet by this run
 
     @property
     def status(self) -> str:
@@ -111,6 +115,9 @@ class RunResult:
             "keys_ambiguous_at_write": len(write.ambiguous_keys),
             "rows_repaired_at_write": len(write.repaired_keys),
             "recovered_interrupted": len(self.recovered),
+            "events_applied": self.events_applied,
+            "events_waiting": sum(plan.events.waiting.values()),
+            "rows_added": len(write.added_keys),
             "requests": self.requests,
             "seconds": round(self.seconds, 3),
         }
@@ -176,8 +183,11 @@ def prepare(config: Config, state: LedgerState, now: datetime, table: Table,
     snapshot = table.read()
     faults.checkpoint("after-read")
     records = read_records(snapshot, config)
+    heard = event_writes(records, state, config, adds_rows=can_add_rows(table))
     plan = make_plan(records, state, now, config, rules, suppressed=suppressed,
                      options=options)
+    plan.events = heard
+    plan.notes.extend(heard.notes)
     plan.owned_columns, foreign = column_ownership(snapshot.header, plan.records, config,
                                                    state.owned_columns)
     if foreign:
@@ -204,7 +214,7 @@ def preview(config: Config, now: datetime, table: Table | None = None,
         for send in plan.sends:  # assume every due send succeeds
             send.advance(now)
             state.sends_by_key[send.key].append(_record(send, SendStatus.SENT, now))
-        updates = project(plan.records, plan.tags, state, config)
+        updates = project(plan.records, plan.tags, state, config) + plan.events.updates
     return RunResult(plan, updates, seconds=time.perf_counter() - started)
 
 
@@ -267,13 +277,15 @@ def _sync_locked(config: Config, now: datetime, ledger: Ledger,
         outcomes = _send_all(sending, plan, state)
         with gc_paused():
             updates = project(plan.records, plan.tags, state, config)
+        updates += plan.events.updates
         faults.checkpoint("before-write")
-        report = table.write(config.key_column, updates) if updates else None
+        report = write_batch(table, config.key_column, updates, plan.events)
         faults.checkpoint("after-write")
+        applied = mark_applied(ledger, plan.events, report, now)
         if plan.flows_seen is not None:
             ledger.record_flows(plan.flows_seen, plan.retired_flows, now)
         result = RunResult(plan, updates, outcomes, recovered, report, executed=True,
-                           channels_down=sending.down)
+                           channels_down=sending.down, events_applied=applied)
         result.seconds = time.perf_counter() - started
         result.requests = int(getattr(table, "requests", 0)) - requests_before
         ledger.finish_run(run_id, now, result.status, result.details())

@@ -24,7 +24,7 @@ from sheetcrm.app.stall import Stall
 from sheetcrm.config import Config
 from sheetcrm.fsutil import lock_held, probe
 from sheetcrm.ledger import Ledger
-from sheetcrm.model import SendStatus
+from sheetcrm.model import EventKind, SendStatus
 from sheetcrm.redact import Redactor
 
 # Send statuses an operator should see.
@@ -74,6 +74,17 @@ def attention_sends(ledger: Ledger, limit: int = 20) -> dict[str, Any]:
     return {"counts": ledger.count_sends(ATTENTION), "items": items}
 
 
+def outside_events(ledger: Ledger) -> dict[str, Any]:
+    """``[events.NAME]`` webhooks: stored and waiting per name, and what was turned away.
+
+    Counts and reasons only: never a key or anything a request held.
+    """
+    counts = ledger.event_counts(EventKind.EXTERNAL)
+    return {"stored": {name: total for name, (total, _) in counts.items()},
+            "waiting": {name: waiting for name, (_, waiting) in counts.items() if waiting},
+            "refused": ledger.refusals()}
+
+
 def status_report(config: Config, now: datetime, *, runs: int = 5,
                   env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Everything ``sheetcrm status`` shows, read without changing any file.
@@ -89,6 +100,7 @@ def status_report(config: Config, now: datetime, *, runs: int = 5,
                                       none_in_progress=not run_in_progress)
             stall = Stall.from_ledger(ledger.stalled_runs())
             sends = attention_sends(ledger)
+            events = outside_events(ledger)
         finally:
             ledger.close()
     recorded = read_json(status_path(config)) or {}
@@ -103,6 +115,7 @@ def status_report(config: Config, now: datetime, *, runs: int = 5,
         "stalled": stall.report(now) if stall else None,
         "last_runs": recent[:runs],
         "sends": sends,
+        "events": events,
         "row_errors": _row_errors(recent),
     })
 

@@ -76,6 +76,17 @@ CREATE TABLE IF NOT EXISTS events (
     UNIQUE (source, event_id)
 );
 CREATE INDEX IF NOT EXISTS events_by_key ON events (key);
+-- Webhooks the endpoint turned away (a bad signature, a body too large, a payment the
+-- provider does not confirm): counts by event name and reason, never the request.
+CREATE TABLE IF NOT EXISTS refused_events (
+    name        TEXT NOT NULL,             -- [events.NAME], or '?' for a name not configured
+    reason      TEXT NOT NULL,
+    status      INTEGER NOT NULL,          -- the HTTP status answered
+    count       INTEGER NOT NULL,
+    first_at    TEXT NOT NULL,
+    last_at     TEXT NOT NULL,
+    PRIMARY KEY (name, reason)
+);
 CREATE TABLE IF NOT EXISTS runs (
     id          INTEGER PRIMARY KEY,
     command     TEXT NOT NULL,
