@@ -1,8 +1,8 @@
 """Shared fixtures: a copy of the shipped sample in a temporary folder, an in-process
 CLI runner (the real ``main``, its exit code and output) and a deadline for a call;
 then the fixtures of the test areas split over several files: the Google Sheets
-backend (``tests/test_gsheets_*.py``), the Airtable backend (``test_airtable_*.py``)
-and the daemon (``test_daemon_*.py``).
+backend (``tests/test_gsheets_*.py``), the Airtable backend (``test_airtable_*.py``),
+the daemon (``test_daemon_*.py``) and the mailbox (``test_mailbox_*.py``).
 
 Guards that apply to every test of an area (``loopback_only``, ``fast_retries``,
 ``virtual_time``) are not autouse: each file of the area asks for them in its
@@ -35,6 +35,7 @@ from tests.support.daemon import Daemon
 from tests.support.emulators.airtable import AirtableEmulator
 from tests.support.emulators.sheets import SheetsEmulator
 from tests.support.gsheets import HEADER, KEY, SHEET, Account, is_loopback, make_pacer
+from tests.support.imap import ImapServer
 from tests.support.sample import copy_sample
 
 
@@ -261,3 +262,13 @@ def start(sample: Path) -> Iterator[Callable[..., Daemon]]:
     yield run
     for d in started:
         d.kill()
+
+
+# --------------------------------------------------------------------------- the mailbox
+
+
+@pytest.fixture(scope="module")
+def imap() -> Iterator[ImapServer]:
+    """A real IMAP server (pymap) for a whole test module; each test takes a new folder."""
+    with ImapServer() as server:
+        yield server

@@ -12,9 +12,9 @@ import requests
 
 from sheetcrm.channels import make_channel, parse_channel_settings
 from sheetcrm.channels.base import Message
-from sheetcrm.channels.deadline import Deadline, watch
 from sheetcrm.channels.smtp import SmtpChannel
 from sheetcrm.channels.webhook import WebhookChannel
+from sheetcrm.deadline import Deadline, watch
 from sheetcrm.errors import ChannelError
 from tests.support.servers import DripServer
 from tests.support.smtp import SmtpServer

@@ -83,7 +83,7 @@ def set_send_limit(folder: Path, limit: int) -> None:
 
 def test_a_blast_stopped_run_is_not_ok_and_health_and_status_say_why_since_when(
         sample: Path, start) -> None:
-    set_send_limit(sample, 1)  # 22 sends fall due on day 0: the guard holds them all
+    set_send_limit(sample, 1)  # 21 sends fall due on day 0: the guard holds them all
     heartbeat = sample / ".sheetcrm/heartbeat"
     d = start("--every-seconds", "0.3", "--health-port", "0", "--heartbeat", str(heartbeat))
     d.wait_runs(2, status="sending_stopped")

@@ -23,10 +23,12 @@ SETTINGS = EmailSettings.model_validate(
         "from": "마이클래스 <hello@example.com>",
         "reply_to": "help@example.com",
         "unsubscribe_mailto": "mailto:unsubscribe@example.com",
-        "unsubscribe_url": "https://example.com/unsubscribe?k={key}",
     }
 )
 DATE = "Mon, 02 Mar 2026 09:00:00 +0900"
+# An ad's opt-out page, as core.messages makes it with [server] (a signed token).
+PAGE = "https://crm.example.com/u/eyJpIjoia2ltQGV4YW1wbGUuY29tOnBheW1lbnQ6MjAyNi0wMy0w" \
+       "MToyIn0.Yq3W8f1d2kYc0H3vK9Jx6A"
 
 
 def make(**changes: object) -> Message:
@@ -166,10 +168,8 @@ def test_html_makes_multipart_alternative() -> None:
 
 
 def test_list_unsubscribe_only_on_ads() -> None:
-    ad = roundtrip(make(kind="ad"))
-    assert ad["List-Unsubscribe"] == (
-        "<https://example.com/unsubscribe?k=kim%40example.com>, <mailto:unsubscribe@example.com>"
-    )
+    ad = roundtrip(make(kind="ad", unsubscribe=PAGE))
+    assert ad["List-Unsubscribe"] == f"<{PAGE}>, <mailto:unsubscribe@example.com>"
     assert ad["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     notice = roundtrip(make(kind="transactional"))
     assert notice["List-Unsubscribe"] is None
@@ -185,9 +185,25 @@ def test_one_click_header_needs_an_https_url() -> None:
     assert ad["List-Unsubscribe-Post"] is None
 
 
-def test_unsubscribe_key_is_url_quoted() -> None:
-    ad = roundtrip(make(kind="ad", meta={"key": "a b&c=d/\r\n"}))
-    assert "<https://example.com/unsubscribe?k=a%20b%26c%3Dd%2F%0D%0A>" in ad["List-Unsubscribe"]
+@pytest.mark.parametrize("linesep", ["\n", "\r\n"])
+def test_list_unsubscribe_is_one_line_however_long_the_url(linesep: str) -> None:
+    page = PAGE + "A" * 200  # the standard library would fold this into encoded words
+    raw = email_bytes(build_email(make(kind="ad", unsubscribe=page), SETTINGS), linesep)
+    lines = raw.decode("ascii").split(linesep)
+    header = [line for line in lines if line.startswith("List-Unsubscribe:")]
+    assert header == [f"List-Unsubscribe: <{page}>, <mailto:unsubscribe@example.com>"]
+    assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in lines
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert parsed["List-Unsubscribe"] == f"<{page}>, <mailto:unsubscribe@example.com>"
+
+
+def test_the_old_unsubscribe_url_with_the_row_key_is_refused_pointing_at_server() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_channel_settings("mail", {"type": "outbox", "from": "a@example.com",
+                                        "unsubscribe_url": "https://x.com/u?k={key}"})
+    assert caught.value.path == "channels.mail.unsubscribe_url"
+    assert "let anyone unsubscribe anyone" in str(caught.value)
+    assert "[server] public_url and secret" in str(caught.value)
 
 
 @pytest.mark.parametrize(

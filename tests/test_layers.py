@@ -49,8 +49,10 @@ def test_the_package_keeps_its_layers_and_has_no_cycle() -> None:
     ("core/guards.py", "import sqlite3", "sheetcrm.core is not allowed to import sqlite3"),
     ("core/rules.py", "import sheetcrm.core.engine",
      "No import cycles between sibling modules, at any depth BROKEN"),
+    ("mailbox/imap.py", "import sheetcrm.ledger", "sheetcrm.mailbox is not allowed to import "
+     "sheetcrm.ledger"),
 ], ids=["planner-imports-a-use-case", "config-imports-an-adapter", "planner-opens-sqlite",
-        "a-cycle"])
+        "a-cycle", "an-adapter-imports-another"])
 def test_an_upward_import_or_a_cycle_breaks_the_contract(tmp_path: Path, module: str,
                                                          line: str, broken: str) -> None:
     folder = copy_with(tmp_path, module, line)

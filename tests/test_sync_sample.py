@@ -30,9 +30,9 @@ def test_first_sync_tags_sends_and_writes_back(sample: Path, run_cli) -> None:
     assert summary["rows_read"] == 26
     assert {(s["key"], s["flow"]) for s in data["sends"]} == DAY0_SENDS
     assert all(s["result"] == "sent" and s["step"] == 1 for s in data["sends"])
-    assert summary["sent"] == len(DAY0_SENDS) == 22
+    assert summary["sent"] == len(DAY0_SENDS) == 21
     assert [(h["key"], h["flow"], h["skip"]) for h in data["held"]] == [(*HOLDOUT, True)]
-    assert len(list((sample / "outbox").glob("*.eml"))) == 22
+    assert len(list((sample / "outbox").glob("*.eml"))) == 21
 
     # Bad rows are reported and never acted on: an impossible date, an unknown bool,
     # a blank key, a duplicated key (both rows), a malformed email.
@@ -50,6 +50,8 @@ def test_first_sync_tags_sends_and_writes_back(sample: Path, run_cli) -> None:
     assert rows["soohyun.kim@example.com"]["상태 태그"] == "결제 대기, 결제 유도"
     assert rows["seoyeon.jung@example.com"]["상태 태그"] == "우수 참여자"
     assert rows["hyunwoo.baek@example.com"]["상태 태그"] == "이탈 가능, 후기 미작성, 휴면"
+    # 3 mails unopened by the sheet's say-so, but nothing sent yet: not a churn risk.
+    assert rows["jiho.yoon@example.com"]["상태 태그"] == "우수 참여자"
     assert rows["doyoon.kang@example.com"]["자동화 흐름"] == (
         "payment 1/3 · 다음 2026-11-25 10:00 (대조군)")
     assert rows["soohyun.kim@example.com"]["자동화 흐름"] == "payment 1/3 · 다음 2026-11-25 10:00"
@@ -168,7 +170,7 @@ def test_kill_switch_holds_every_send_but_updates_tags(sample: Path, run_cli) ->
     data = sync_json(run_cli, sample, DAY0)
     assert data["sends"] == []
     paused = [h for h in data["held"] if h["reason"].startswith("paused")]
-    assert len(paused) == 22 and not any(h["skip"] for h in paused)
+    assert len(paused) == 21 and not any(h["skip"] for h in paused)
     assert not (sample / "outbox").exists()
     _, rows = rows_by_key(sample)
     assert rows["soohyun.kim@example.com"]["상태 태그"] == "결제 대기, 결제 유도"

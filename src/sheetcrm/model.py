@@ -19,6 +19,7 @@ class EnrollmentStatus(StrEnum):
 
     ACTIVE = "active"
     CONVERTED = "converted"  # the goal was met
+    REPLIED = "replied"  # the customer replied, in a flow with ``exit_on_reply``
     LEFT = "left"  # the trigger stopped being true (or the flow was removed)
     FINISHED = "finished"  # the last step is done
     FAILED = "failed"  # a send failed for good
@@ -274,6 +275,9 @@ class Message:
     kind: str = "transactional"  # "transactional" | "ad"
     payload: dict[str, Any] | None = None  # webhook body; None -> channel default
     meta: dict[str, str] = field(default_factory=dict)  # key, flow, step, template
+    # An ad's opt-out page (``[server] public_url`` + ``/u/TOKEN``): the footer links it
+    # and email puts it in List-Unsubscribe. None without ``[server]``.
+    unsubscribe: str | None = None
 
 
 @dataclass(frozen=True)

@@ -46,11 +46,21 @@ def read_token(secret: bytes, purpose: str, token: str) -> dict[str, Any] | None
     if not dot or not body or len(token) > 4096:
         return None
     try:
-        given = _unb64(mac)
-        expected = _mac(secret, purpose, body)
-        if not hmac.compare_digest(given, expected):
+        # Compared as text: base64 lets several spellings decode to the same bytes, and
+        # an altered token must not read as the original.
+        expected = _b64(_mac(secret, purpose, body))
+        if not hmac.compare_digest(mac.encode("ascii"), expected.encode("ascii")):
             return None
         payload = json.loads(_unb64(body))
     except (binascii.Error, ValueError, UnicodeDecodeError):
         return None
     return payload if isinstance(payload, dict) else None
+
+
+def link(public_url: str, secret: bytes, purpose: str, payload: dict[str, Any]) -> str:
+    """The public URL of a token: ``https://crm.example.com/u/TOKEN``.
+
+    The purpose is the path's first segment, so the endpoint's routes (``/u/``,
+    ``/c/``, ``/o/``) and the tokens they read cannot disagree.
+    """
+    return f"{public_url.rstrip('/')}/{purpose}/{make_token(secret, purpose, payload)}"

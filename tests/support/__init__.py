@@ -4,7 +4,8 @@
 - ``clock``: the one virtual clock (time moves only when something sleeps).
 - ``servers``: loopback HTTP servers with a request log and scripted faults (the
   webhook receiver, and the base the emulators build on), a dripping TCP peer and
-  throwaway TLS certificates; ``smtp``: a recording aiosmtpd server.
+  throwaway TLS certificates; ``smtp``: a recording aiosmtpd server; ``imap``: a real
+  IMAP server (pymap) and the bounces, auto-replies and replies that arrive in it.
 - ``emulators``: the Google Sheets and Airtable HTTP APIs on 127.0.0.1, so the real
   gspread, google-auth and pyairtable code runs.
 - ``gsheets``, ``airtable``: what the backend's test files share (the spreadsheet or

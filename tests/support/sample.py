@@ -29,7 +29,6 @@ DAY0_SENDS = {
     ("jihoon.lee@example.com", "onboarding"), ("jihoon.lee@example.com", "review"),
     ("chaerin.park@example.com", "review"),
     ("minjun.choi@example.com", "churn"), ("minjun.choi@example.com", "review"),
-    ("jiho.yoon@example.com", "churn"),
     ("yerin.jang@example.com", "churn"), ("yerin.jang@example.com", "review"),
     ("taehyun.lim@example.com", "churn"),
     ("sohee.han@example.com", "payment"),
@@ -42,6 +41,8 @@ DAY0_SENDS = {
     ("hyunwoo.baek@example.com", "churn"), ("hyunwoo.baek@example.com", "review"),
     ("hyunwoo.baek@example.com", "dormant"),  # no login since 10-10: 44 days
 }
+# 윤지호's row says 3 mails unopened (메일 미열람, typed by hand), but the churn rule counts
+# what sheetcrm hears back: with no mail sent yet he is no churn risk, and gets nothing.
 # 강도윤 enters the payment flow too, but falls in its 10% holdout (a stable hash of
 # key and flow): tracked for the goal, sent nothing.
 HOLDOUT = ("doyoon.kang@example.com", "payment")

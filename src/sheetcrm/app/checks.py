@@ -4,8 +4,10 @@
 and cells; every tag, trigger and goal evaluated against every row (a type error
 such as ``date >= 14`` shows here, not in the middle of a send); every template a
 flow step can reach (each A/B variant too) rendered against the rows that could
-receive it; the writeback columns and flow changes the planner would stop on; and,
-with ``--connect``, each channel reached without sending anything.
+receive it; the writeback columns and flow changes the planner would stop on; that
+ads by email have a working unsubscribe link (``[server]``, reached over https); and,
+with ``--connect``, each channel reached without sending anything and the mailbox
+logged in to without reading any mail.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sheetcrm.config import Config, StepSettings
+from sheetcrm.config.channels import EmailSettings
 from sheetcrm.core.engine import make_plan, next_send
 from sheetcrm.core.evaluate import RowConditions
 from sheetcrm.core.guards import load_suppression
@@ -56,6 +59,7 @@ def run_checks(config: Config, now: datetime, *, connect: bool = False) -> list[
     templates = Templates(config.templates_dir)
     broken = _template_findings(config, templates, findings)
     findings.extend(_state_findings(config))
+    findings.extend(_server_findings(config))
     if connect:
         findings.extend(_connect(config))
 
@@ -124,6 +128,27 @@ def _state_findings(config: Config) -> list[Finding]:
                     "point state at a folder sheetcrm may write")]
 
 
+def _server_findings(config: Config) -> list[Finding]:
+    """Ads by email need a working opt-out link: ``[server]``, reached over https."""
+    server = config.server
+    if server is not None and not server.https and not server.public_on_loopback:
+        return [Finding("warning", "server.public_url",
+                        f"{server.public_url!r} is not https: mail providers expect an "
+                        "https one-click unsubscribe link, and the link's token would travel "
+                        "in clear; put the endpoint behind a TLS proxy (docs/server.md)")]
+    if server is None:
+        ads = sorted({f"flows.{name}" for name, flow in config.flows.items()
+                      for step in flow.steps if step.kind == "ad"
+                      and isinstance(config.channels.get(step.channel), EmailSettings)})
+        if ads:
+            return [Finding("warning", "server",
+                            f"ads are sent by email ({', '.join(ads)}) without [server]: "
+                            "they carry no working one-click unsubscribe link (Gmail and "
+                            "Yahoo require one from bulk senders); add [server] "
+                            "(docs/server.md)")]
+    return []
+
+
 def _ledger_state(config: Config) -> LedgerState:
     ledger = Ledger.open_readonly(config.state_path)
     try:
@@ -160,7 +185,7 @@ def _reachable(step: StepSettings, templates: Templates) -> list[str]:
 
 
 def _connect(config: Config) -> list[Finding]:
-    """Reach every channel a flow uses, sending nothing."""
+    """Reach every channel a flow uses, sending nothing; log in to the mailbox, reading none."""
     from sheetcrm.channels import make_channel
 
     findings = []
@@ -173,6 +198,13 @@ def _connect(config: Config) -> list[Finding]:
             findings.append(Finding("error", f"channels.{name}", str(exc)))
         finally:
             channel.close()
+    if config.model.mailbox is not None:
+        from sheetcrm.mailbox import MailboxError, probe
+
+        try:
+            findings.append(Finding("info", "mailbox", probe(config.model.mailbox)))
+        except MailboxError as exc:
+            findings.append(Finding("error", "mailbox", str(exc)))
     return findings
 
 

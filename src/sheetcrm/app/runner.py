@@ -18,6 +18,7 @@ from typing import Any
 
 from sheetcrm import faults
 from sheetcrm.app.events import mark_applied, write_batch
+from sheetcrm.app.mailbox import MailboxReport, hear_mailbox
 from sheetcrm.channels import make_channel
 from sheetcrm.channels.base import Channel
 from sheetcrm.config import Config
@@ -72,6 +73,7 @@ class RunResult:
     requests: int = 0  # backend API requests (0 for a local CSV)
     channels_down: dict[str, str] = field(default_factory=dict)  # channel -> why
     events_applied: int = 0  # outside events written into the sheet by this run
+    mailbox: MailboxReport | None = None  # what the mailbox read first brought (sync)
 
     @property
     def status(self) -> str:
@@ -97,7 +99,8 @@ class RunResult:
             "rows_read": plan.rows_read,
             "tags_changed": len(plan.tag_changes),
             "entered": sum(1 for m in plan.moves if m.action == "enter"),
-            "exited": sum(1 for m in plan.moves if m.action in ("converted", "left")),
+            "exited": sum(1 for m in plan.moves
+                          if m.action in ("converted", "replied", "left")),
             "due": len(plan.sends),
             "sent": status["sent"] if self.executed else 0,
             "failed": status["failed"] + status["retry"] + status["error"],
@@ -120,6 +123,7 @@ class RunResult:
             "rows_added": len(write.added_keys),
             "requests": self.requests,
             "seconds": round(self.seconds, 3),
+            "mailbox": self.mailbox.summary() if self.mailbox else None,
         }
 
     def details(self) -> dict[str, Any]:
@@ -259,6 +263,7 @@ def _sync_locked(config: Config, now: datetime, ledger: Ledger,
         if config.renames:
             ledger.rename_flows(config.renames)
         recovered = _recover_interrupted(config, ledger, now, opened, own_channels)
+        heard = hear_mailbox(config, ledger, now)  # bounces and replies count in this run
         templates = Templates(config.templates_dir)
         with gc_paused():
             state = ledger.load_state()
@@ -285,7 +290,8 @@ def _sync_locked(config: Config, now: datetime, ledger: Ledger,
         if plan.flows_seen is not None:
             ledger.record_flows(plan.flows_seen, plan.retired_flows, now)
         result = RunResult(plan, updates, outcomes, recovered, report, executed=True,
-                           channels_down=sending.down, events_applied=applied)
+                           channels_down=sending.down, mailbox=heard,
+                           events_applied=applied)
         result.seconds = time.perf_counter() - started
         result.requests = int(getattr(table, "requests", 0)) - requests_before
         ledger.finish_run(run_id, now, result.status, result.details())

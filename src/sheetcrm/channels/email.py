@@ -10,6 +10,13 @@ Addresses keep to what any server takes where they can: a domain written in Hang
 becomes its IDNA (``xn--``) form, so only a non-ASCII local part (``김철수@…``) needs a
 server that speaks SMTPUTF8; such a message is written with raw UTF-8 headers
 (``email_bytes``), because an encoded word inside an address is not an address.
+
+An ad carries ``List-Unsubscribe`` with its own opt-out page (``Message.unsubscribe``,
+a signed ``/u/TOKEN`` URL made with ``[server]``) and the channel's ``mailto:``, and
+``List-Unsubscribe-Post: List-Unsubscribe=One-Click`` (RFC 8058). That header is
+written on one line, never folded: the standard library would fold a long URL into
+encoded words, which no mail client reads as a URL, and relays that refold headers
+break the DKIM signature over it.
 """
 
 from __future__ import annotations
@@ -18,7 +25,8 @@ import email.policy
 import email.utils
 import hashlib
 from email.message import EmailMessage
-from urllib.parse import quote
+from email.policy import EmailPolicy
+from typing import Any
 
 from sheetcrm.config.channels import EmailSettings, clean_header_value, parse_address
 from sheetcrm.errors import ChannelError
@@ -46,9 +54,33 @@ def needs_smtputf8(msg: EmailMessage) -> bool:
     )
 
 
+UNFOLDED_HEADERS = frozenset({"list-unsubscribe", "list-unsubscribe-post"})
+
+
+class _Policy(EmailPolicy):
+    """The default policy, except that the unsubscribe headers stay on one line."""
+
+    def _unfolded(self, name: str, value: Any) -> str | None:
+        text = str(value)
+        if name.lower() in UNFOLDED_HEADERS and text.isascii():
+            return f"{name}: {text}{self.linesep}"
+        return None
+
+    def fold(self, name: str, value: Any) -> str:
+        line = self._unfolded(name, value)
+        return line if line is not None else super().fold(name, value)
+
+    def fold_binary(self, name: str, value: Any) -> bytes:
+        line = self._unfolded(name, value)
+        return line.encode("ascii") if line is not None else super().fold_binary(name, value)
+
+
+_POLICY = _Policy()
+
+
 def email_bytes(msg: EmailMessage, linesep: str = "\n") -> bytes:
     """The message as bytes: 7-bit, or with raw UTF-8 headers when an address needs it."""
-    policy = email.policy.default.clone(linesep=linesep, utf8=needs_smtputf8(msg))
+    policy = _POLICY.clone(linesep=linesep, utf8=needs_smtputf8(msg))
     return msg.as_bytes(policy=policy)
 
 
@@ -84,10 +116,10 @@ def _date_header(message: Message) -> str:
 
 
 def _unsubscribe_targets(message: Message, settings: EmailSettings) -> list[str]:
+    """The ad's opt-out page (with ``[server]``) and the channel's ``mailto:``."""
     targets = []
-    if settings.unsubscribe_url:
-        row_key = quote(message.meta.get("key", message.recipient), safe="")
-        targets.append(clean_header_value(settings.unsubscribe_url.replace("{key}", row_key)))
+    if message.unsubscribe:
+        targets.append(clean_header_value(message.unsubscribe))
     if settings.unsubscribe_mailto:
         targets.append(settings.unsubscribe_mailto)
     return targets
@@ -119,7 +151,7 @@ def build_email(message: Message, settings: EmailSettings) -> EmailMessage:
         targets = _unsubscribe_targets(message, settings)
         if targets:
             msg["List-Unsubscribe"] = ", ".join(f"<{t}>" for t in targets)
-        if settings.unsubscribe_url:
+        if message.unsubscribe:
             msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
 
     _set_text(msg, message.text, "plain", alternative=False)

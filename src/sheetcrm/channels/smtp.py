@@ -28,9 +28,9 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from pathlib import Path
 
-from sheetcrm.channels.deadline import Deadline, capped, watch
 from sheetcrm.channels.email import build_email, email_bytes, needs_smtputf8, shown
 from sheetcrm.config.channels import SmtpSettings
+from sheetcrm.deadline import Deadline, capped, watch
 from sheetcrm.errors import ChannelError
 from sheetcrm.model import Delivery, Message
 from sheetcrm.redact import mask

@@ -40,8 +40,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from sheetcrm.channels.deadline import Deadline, watch
 from sheetcrm.config.channels import WebhookSettings, decode_secret
+from sheetcrm.deadline import Deadline, watch
 from sheetcrm.errors import ChannelError
 from sheetcrm.http import Clock, RetryPolicy
 from sheetcrm.model import Delivery, Message

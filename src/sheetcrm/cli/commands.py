@@ -14,7 +14,7 @@ from rich.table import Table as RichTable
 
 from sheetcrm.app.checks import run_checks
 from sheetcrm.app.explain import explain
-from sheetcrm.app.report import read_conversion_report
+from sheetcrm.app.report import OPENS_UNRELIABLE, FlowReport, read_conversion_report
 from sheetcrm.app.runner import RunOptions, RunResult, preview, sync
 from sheetcrm.cli.base import MAX_ROWS, State, cli, print_json
 from sheetcrm.errors import ExitStatus
@@ -22,7 +22,8 @@ from sheetcrm.errors import ExitStatus
 
 @cli.command()
 @click.option("--connect", is_flag=True,
-              help="Also reach every channel (SMTP login, webhook host) without sending.")
+              help="Also reach every channel (SMTP login, webhook host) without sending, "
+                   "and log in to the [mailbox] without reading.")
 @click.pass_obj
 def check(state: State, connect: bool) -> ExitStatus:
     """Check config, rules, templates, columns, keys and cells; render every template."""
@@ -127,7 +128,8 @@ def preview_command(state: State, key: str, flow: str | None) -> None:
 @cli.command(name="report")
 @click.pass_obj
 def report_command(state: State) -> None:
-    """Conversion per flow and per A/B variant, and the lift over the holdout group."""
+    """Conversion per flow and A/B variant, the lift over the holdout group, and clicks,
+    replies, opt-outs and bounces per flow, step and variant (opens apart: unreliable)."""
     reports = read_conversion_report(state.config())
     if state.as_json:
         print_json(state, {"flows": [r.as_dict() for r in reports]})
@@ -142,6 +144,30 @@ def report_command(state: State) -> None:
         if r.lift is not None:
             table.add_row(r.flow, "lift over holdout", "", "", f"{r.lift * 100:+.1f} pt")
     state.out.print(table)
+    _engagement_tables(state, reports)
+
+
+def _engagement_tables(state: State, reports: list[FlowReport]) -> None:
+    """What each step's messages heard back; opens in a table of their own."""
+    steps = [(r.flow, label, e) for r in reports for label, e in r.steps.items()]
+    if not steps:
+        return
+    table = RichTable("flow", "step", "sent", "clicked", "replied", "opted out", "bounced",
+                      "automatic hits (not counted)", title="what came back")
+    for flow, label, e in steps:
+        table.add_row(flow, label, str(e.sent), _share(e.clicked, e.sent),
+                      _share(e.replied, e.sent), _share(e.opted_out, e.sent),
+                      _share(e.bounced, e.sent), str(e.automatic))
+    state.out.print(table)
+    if any(e.opened for _, _, e in steps):
+        opens = RichTable("flow", "step", "sent", "opened", title=f"opens ({OPENS_UNRELIABLE})")
+        for flow, label, e in steps:
+            opens.add_row(flow, label, str(e.sent), _share(e.opened, e.sent))
+        state.out.print(opens)
+
+
+def _share(count: int, of: int) -> str:
+    return f"{count} ({count / of:.0%})" if count and of else str(count)
 
 
 def _report(state: State, result: RunResult, verb: str, show_all: bool) -> None:
@@ -205,6 +231,13 @@ def _report(state: State, result: RunResult, verb: str, show_all: bool) -> None:
                   "they were found by key and written again", style="yellow")
     for note in result.recovered:
         out.print(f"recovered: {note}", style="yellow")
+    heard = result.mailbox
+    if heard is not None and heard.error:
+        out.print(f"mailbox not read: {heard.error}; the run went on without it",
+                  style="yellow")
+    elif heard is not None:
+        out.print(f"mailbox: {heard.read} new mail(s), {heard.bounces} bounce(s), "
+                  f"{heard.replies} repl(ies) heard" + ("; more next run" if heard.more else ""))
     held = ", ".join(f"{n} {r}" for r, n in summary["held"].items()) or "none"
     writes = (f"{summary['cells_written']} cells written" if result.executed
               else f"{len(result.updates)} cells would be written")

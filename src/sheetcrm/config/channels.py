@@ -121,10 +121,8 @@ class EmailSettings(Settings):
     unsubscribe_mailto: str | None = Field(
         None, description='"mailto:" followed by an address, e.g. mailto:unsubscribe@example.com'
     )
-    unsubscribe_url: str | None = Field(
-        None,
-        description="an https URL for one-click unsubscribe; {key} is replaced by the row key",
-    )
+    # Removed: its "{key}" URL let anyone unsubscribe anyone. Kept only to say so.
+    unsubscribe_url: str | None = Field(None, description="removed; see [server]")
 
     @property
     def recipient_field(self) -> str | None:
@@ -153,13 +151,12 @@ class EmailSettings(Settings):
 
     @field_validator("unsubscribe_url")
     @classmethod
-    def _is_https(cls, value: str | None) -> str | None:
+    def _removed(cls, value: str | None) -> str | None:
         if value is not None:
-            parts = urlsplit(value)
-            if parts.scheme != "https" or not parts.hostname:
-                raise ValueError("must be an https:// URL")
-            if clean_header_value(value) != value or " " in value:
-                raise ValueError("must not contain spaces, line breaks or '=?'")
+            raise SettingError(
+                "unsubscribe_url was removed: a link with the row key in it let anyone "
+                "unsubscribe anyone. Delete it and set [server] public_url and secret: "
+                "every ad then carries its own signed one-click opt-out link")
         return value
 
     @property

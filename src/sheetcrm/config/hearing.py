@@ -42,10 +42,22 @@ class ServerSettings(Settings):
     @field_validator("public_url")
     @classmethod
     def _is_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query \
+                or parts.fragment or not (parts.netloc + parts.path).isprintable() \
+                or " " in value.strip():
             raise SettingError(f"{value!r} is not a base URL like 'https://crm.example.com'")
-        return value.rstrip("/")
+        if not parts.netloc.isascii():  # a Hangul domain: its xn-- form, as mail needs
+            try:
+                host = (parts.hostname or "").encode("idna").decode("ascii")
+                port = f":{parts.port}" if parts.port is not None else ""
+            except (UnicodeError, ValueError):
+                raise SettingError(f"{value!r} has a host name that is not a valid "
+                                   "domain") from None
+            parts = parts._replace(netloc=host + port)
+        if not parts.path.isascii():
+            raise SettingError(f"{value!r}: write the path in ASCII (percent-encoded)")
+        return parts.geturl().rstrip("/")
 
     @field_validator("listen")
     @classmethod
@@ -186,3 +198,10 @@ class MailboxSettings(Settings):
     password: SecretStr = Field(description='the password, e.g. "${IMAP_PASSWORD}"')
     folder: str = Field("INBOX", description="the folder to read, e.g. INBOX")
     timeout: float = Field(30.0, gt=0, le=300, description="seconds for the whole read")
+
+    @model_validator(mode="after")
+    def _password_is_encrypted(self) -> MailboxSettings:
+        if self.security == "none" and not is_loopback(self.host):
+            raise SettingError(f"the password would travel unencrypted to {self.host}; use "
+                               "security = \"ssl\" (port 993) or \"starttls\" (port 143)")
+        return self

@@ -89,6 +89,7 @@ class FlowSettings(Settings):
     then: str | None = None  # hand a finished customer to this flow
     renamed_from: str | None = None  # the flow's old name: its customers carry over
     holdout: float = Field(0.0, ge=0.0, le=0.5)  # share that gets no messages (control group)
+    exit_on_reply: bool = False  # a reply heard since entry ends the flow, like the goal
 
     @field_validator("grace", mode="before")
     @classmethod

@@ -1,8 +1,10 @@
 """The planner: ``(records, ledger state, now, config) -> Plan``. Pure: no I/O.
 
 ``plan`` prints the Plan; ``sync`` executes it. Both take the same path up to the
-side effects. The planner evaluates tags, moves customers into and out of flows,
-and lists the sends that are due and those held back, each with its reason.
+side effects. The planner evaluates tags, moves customers into and out of flows
+(out on the goal, when the trigger stops holding, or on a reply heard back in a flow
+with ``exit_on_reply``), and lists the sends that are due and those held back, each
+with its reason.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sheetcrm.model import (
     DELIVERED,
     Enrollment,
     EnrollmentStatus,
+    EventKind,
     FlowMove,
     HeldSend,
     Hold,
@@ -231,10 +234,13 @@ def _plan_flow(run: _Run, rec: Record, row: RowConditions, name: str,
         assert current is not None
         # A customer handed over from another flow stays until the goal or the end.
         left = not triggered and current.via != "handoff"
-        if converted or left:
+        replied = flow.exit_on_reply and replied_since(run.state, key, current.entered_at)
+        if converted or replied or left:
             e = _changeable(current, plan)
             if converted:
                 e.exit(EnrollmentStatus.CONVERTED, "goal met", now)
+            elif replied:
+                e.exit(EnrollmentStatus.REPLIED, "replied", now)
             else:
                 e.exit(EnrollmentStatus.LEFT, "trigger no longer true", now)
             plan.moves.append(FlowMove(key, name, e.status, e.exit_reason or ""))
@@ -266,6 +272,16 @@ def _plan_flow(run: _Run, rec: Record, row: RowConditions, name: str,
     else:
         run.guards.let_through(send)
         plan.sends.append(send)
+
+
+def replied_since(state: LedgerState, key: str, since: datetime) -> bool:
+    """The customer replied (not an auto-reply) at or after ``since``.
+
+    ``exit_on_reply`` asks it from the entry on: a reply during an earlier pass
+    through the flow, or before it, does not end this one.
+    """
+    return any(e.kind is EventKind.REPLY and not e.machine and e.at >= since
+               for e in state.events_for(key))
 
 
 def next_send(e: Enrollment, flow: FlowSettings, variant: str | None = None) -> PlannedSend:

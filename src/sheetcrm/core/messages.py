@@ -3,6 +3,14 @@
 The template sees every field by name plus where the customer is; an A/B
 variant may have a template file of its own; with ``compliance = "kr"`` an ad
 gets the ``(광고)`` subject marker and the sender/opt-out footer the law requires.
+
+With ``[server]``, every ad carries its own opt-out page (``/u/TOKEN``, a signed
+token holding the send's idempotency key: nothing in the URL names the customer and
+nobody can make one for someone else). The footer links it and the email channels
+put it in ``List-Unsubscribe``: one URL, made here once per message.
+
+With ``[server]`` an email's links go through the endpoint (``links``), last, so the
+footer's links are seen too (and the opt-out link is left as it is).
 """
 
 from __future__ import annotations
@@ -12,11 +20,14 @@ from datetime import datetime
 from email.utils import format_datetime
 from typing import Any
 
-from sheetcrm.config import Config
+from sheetcrm import tokens
+from sheetcrm.config import Config, EmailSettings
+from sheetcrm.core.links import Tracking, tracked
 from sheetcrm.model import Message, PlannedSend, Record
 from sheetcrm.templates import Rendered, Templates
 
 AD_MARKER = "(광고)"
+OPT_OUT_LINK = "수신 거부"  # the footer's words before the opt-out page's URL
 # Spellings of the marker that the law does not accept: [광고], 광고), ( 광고 ), <광고>...
 _MISSPELLED_MARKER = re.compile(r"^\s*[\[(<{【]?\s*광\s*고\s*[\])>}】]?")
 
@@ -49,9 +60,15 @@ def build_message(rec: Record, send: PlannedSend, tags: list[str], now: datetime
                   config: Config, templates: Templates) -> Message:
     rendered = templates.render(template_name(send, templates),
                                 context_for(rec, send, tags, now, config))
+    unsubscribe = unsubscribe_link(config, send.idem_key) if send.kind == "ad" else None
     if send.kind == "ad" and config.sending.compliance == "kr":
-        rendered = korean_ad(rendered, config)
-    to_field = config.channels[send.channel].recipient_field
+        rendered = korean_ad(rendered, config, unsubscribe)
+    channel = config.channels[send.channel]
+    tracking = link_tracking(send, config)
+    if tracking is not None and isinstance(channel, EmailSettings):
+        text, html = tracked(rendered.text, rendered.html, tracking)
+        rendered = Rendered(rendered.subject, text, html, rendered.payload)
+    to_field = channel.recipient_field
     recipient = str(rec.values.get(to_field) or "") if to_field else rec.key
     meta = {"key": rec.key, "flow": send.flow, "step": str(send.step + 1),
             "template": send.template, "date": format_datetime(now)}
@@ -66,23 +83,49 @@ def build_message(rec: Record, send: PlannedSend, tags: list[str], now: datetime
         kind=send.kind,
         payload=rendered.payload,
         meta=meta,
+        unsubscribe=unsubscribe,
     )
 
 
-def korean_ad(rendered: Rendered, config: Config) -> Rendered:
-    """정보통신망법 §50: '(광고)' first in the subject; sender, contact, free opt-out."""
+def unsubscribe_link(config: Config, idem_key: str) -> str | None:
+    """The opt-out page of the message with this idempotency key (None without [server])."""
+    server = config.server
+    if server is None:
+        return None
+    secret = server.secret.get_secret_value().encode("utf-8")
+    return tokens.link(server.public_url, secret, "u", {"i": idem_key})
+
+
+def link_tracking(send: PlannedSend, config: Config) -> Tracking | None:
+    """How this send's links are tracked (``[server] track_clicks`` / ``track_opens``)."""
+    server = config.server
+    if server is None or not (server.track_clicks or server.track_opens):
+        return None
+    return Tracking(server.public_url, server.secret.get_secret_value().encode("utf-8"),
+                    send.idem_key, clicks=server.track_clicks, opens=server.track_opens)
+
+
+def korean_ad(rendered: Rendered, config: Config, unsubscribe: str | None = None
+              ) -> Rendered:
+    """정보통신망법 §50: '(광고)' first in the subject; sender, contact, free opt-out.
+
+    ``unsubscribe`` (the ad's opt-out page, with ``[server]``) is linked in the footer.
+    """
     s = config.sending
     subject = rendered.subject
     if not subject.startswith(AD_MARKER):
         subject = f"{AD_MARKER} {subject}"
-    footer = f"보낸 곳: {s.sender_name} ({s.sender_contact})\n{s.opt_out}"
+    link = f"\n{OPT_OUT_LINK}: {unsubscribe}" if unsubscribe else ""
+    footer = f"보낸 곳: {s.sender_name} ({s.sender_contact})\n{s.opt_out}{link}"
     text = rendered.text
     if footer not in text:
         text = f"{text.rstrip()}\n\n---\n{footer}\n"
     html = rendered.html
     if html is not None and s.opt_out and s.opt_out not in html:
+        anchor = (f'<br><a href="{_esc(unsubscribe)}">{OPT_OUT_LINK}</a>'
+                  if unsubscribe else "")
         html += (f'<hr><p style="font-size:12px;color:#666">보낸 곳: {_esc(s.sender_name)} '
-                 f"({_esc(s.sender_contact)})<br>{_esc(s.opt_out)}</p>")
+                 f"({_esc(s.sender_contact)})<br>{_esc(s.opt_out)}{anchor}</p>")
     return Rendered(subject, text, html, rendered.payload)
 
 

@@ -28,10 +28,12 @@ from sheetcrm.model import (
 EXIT_LABELS = {
     EnrollmentStatus.FINISHED: "완료",
     EnrollmentStatus.CONVERTED: "전환(목표 달성)",
+    EnrollmentStatus.REPLIED: "종료(답장)",
     EnrollmentStatus.LEFT: "종료(조건 해제)",
     EnrollmentStatus.FAILED: "실패",
 }
 OPTED_OUT = "수신 거부"
+BOUNCED = "메일 반송"
 LATEST = "최근"
 ENGAGEMENT_LABELS = {EventKind.CLICK: "클릭", EventKind.REPLY: "답장"}
 HOLDOUT_MARK = " (대조군)"
@@ -51,6 +53,8 @@ _LAST_SENT = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2} \S+ \(\S+\)(?: \(확인
 
 _OPT_OUT = re.compile(r"^\d{4}-\d{2}-\d{2} 수신 거부$")
 _ENGAGEMENT = re.compile(r"^(?:(?:클릭|답장) \d+ · )+최근 \d{4}-\d{2}-\d{2}$")
+# The bounce note that ends an error cell: "2026-11-28 메일 반송(5.1.1): 550 ...".
+_BOUNCE = re.compile(r"(?:^|; )\d{4}-\d{2}-\d{2} 메일 반송\(5\.\d{1,3}\.\d{1,3}\): ")
 
 
 def written_by_sheetcrm(role: str, text: str, rec: Record, config: Config) -> bool:
@@ -70,7 +74,8 @@ def written_by_sheetcrm(role: str, text: str, rec: Record, config: Config) -> bo
         return bool(_OPT_OUT.match(text))
     if role == "engagement":
         return bool(_ENGAGEMENT.match(text))
-    return text == "; ".join(rec.errors)
+    notes = list(_BOUNCE.finditer(text))  # a bounce note, written last, may follow
+    return (text[: notes[-1].start()] if notes else text) == "; ".join(rec.errors)
 
 
 @dataclass(frozen=True)
@@ -183,6 +188,21 @@ def opt_out_text(key: str, state: LedgerState, tz: tzinfo) -> str:
     return f"{_local(when, tz):%Y-%m-%d} {OPTED_OUT}" if when else ""
 
 
+def bounce_text(key: str, state: LedgerState, tz: tzinfo) -> str:
+    """``2026-11-28 메일 반송(5.1.1): 550 5.1.1 User unknown``: the latest permanent bounce.
+
+    It goes in the error column: the address is what the operator must fix, and
+    nothing more is sent to the customer meanwhile (the guards).
+    """
+    bounces = [e for e in state.events_for(key) if e.kind is EventKind.BOUNCE]
+    if not bounces:
+        return ""
+    latest = bounces[-1]
+    status = str(latest.data.get("status") or "5.0.0")
+    reason = " ".join(str(latest.data.get("reason") or "").split()) or status
+    return f"{_local(latest.at, tz):%Y-%m-%d} {BOUNCED}({status}): {reason}"
+
+
 def engagement_text(key: str, state: LedgerState, tz: tzinfo) -> str:
     """``클릭 2 · 답장 1 · 최근 2026-11-28``: what the customer did, automatic hits left out.
 
@@ -243,7 +263,8 @@ def project(records: list[Record], tags: dict[str, list[str]], state: LedgerStat
         if wb.last_sent:
             wanted[wb.last_sent] = last_sent_text(rec.key, state, config.tz)
         if wb.error:
-            wanted[wb.error] = "; ".join(rec.errors)
+            bounced = bounce_text(rec.key, state, config.tz)
+            wanted[wb.error] = "; ".join([*rec.errors, bounced] if bounced else rec.errors)
         if wb.opt_out:
             wanted[wb.opt_out] = opt_out_text(rec.key, state, config.tz)
         if wb.engagement:

@@ -15,6 +15,9 @@ Why it is built this way (the package docstring has the whole picture):
   rescheduled from the main thread if the schedule or time zone changed.
 - After the first run what is alive is frozen out of the garbage collector's sight,
   so memory and collection time stay flat however many runs follow.
+- With ``[server]`` the endpoint (``app.serve.Served``) answers on threads of its own
+  in the same process, so one systemd unit does everything; it binds before the
+  first run (a taken port stops the start with exit 2) and stops after the last.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from typing import Any
 
 from sheetcrm.app.runner import RunResult, sync
 from sheetcrm.app.schedule import Schedule
+from sheetcrm.app.serve import Served
 from sheetcrm.app.stall import Stall, stall_reason
 from sheetcrm.app.status import daemon_lock_path, status_path
 from sheetcrm.config import Config, load_config
@@ -89,6 +93,7 @@ class Daemon:
         self._clock_origin = time.monotonic()
         self.started_at = datetime.now(UTC)
         self.health: HealthServer | None = None
+        self.served: Served | None = None  # the endpoint, with [server]
         self.scheduler = new_scheduler(self.config.tz)
 
     # -- lifecycle ---------------------------------------------------------------
@@ -106,13 +111,15 @@ class Daemon:
             os.environ.pop(WAIT_ENV, None)
             self._recall_stall()
             self._install_signal_handlers()
+            self._start_endpoint()
             self._start_health()
             self.scheduler.add_job(self.tick, self.schedule.trigger(self.config.tz), id=JOB_ID,
                                    next_run_time=datetime.now(self.config.tz))
             self.scheduler.start()
             emit("start", pid=os.getpid(), config=str(self.options.config_path),
                  schedule=self.schedule.describe(), heartbeat=self._heartbeat_path(),
-                 health_port=self.health.port if self.health else None)
+                 health_port=self.health.port if self.health else None,
+                 endpoint=self.served.listen if self.served else None)
             self._write_status("running")
             while not self.stop.wait(0.2):
                 self._follow_schedule()
@@ -125,6 +132,9 @@ class Daemon:
         self.scheduler.shutdown(wait=True)  # waits for the run in progress
         if self.health is not None:
             self.health.stop()
+        if self.served is not None:
+            self.served.stop()
+            emit("endpoint_stopped", answered=self.served.answered())
         self.next_run = None
         self._write_status("stopped")
         emit("stopped", runs=self.runs, seconds=round(time.monotonic() - began, 3))
@@ -161,6 +171,13 @@ class Daemon:
             raise ConfigError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}",
                               path="schedule.health_port") from None
         self.health.start()
+
+    def _start_endpoint(self) -> None:
+        """With [server]: answer unsubscribe links (and the other routes) beside the runs."""
+        if self.config.server is None:
+            return
+        self.served = Served(self.config, self.now)  # a taken port: ConfigError, exit 2
+        self.served.start()
 
     def _follow_schedule(self) -> None:
         """Reschedule after a reload changed the schedule or the time zone.
@@ -316,6 +333,11 @@ class Daemon:
         self.redactor = Redactor.for_config(config, self.env)
         self.schedule = schedule  # the main thread reschedules if it changed
         emit("config_reloaded", schedule=schedule.describe())
+        if (self.served is not None or config.server is not None) and (
+                self.served is None or not self.served.follow(config)):
+            emit("endpoint_restart_needed", logging.WARNING,
+                 message="[server] listen, rate_limit or state changed (or [server] was "
+                         "added or removed): restart sheetcrm run to apply it")
 
     # -- files and health ------------------------------------------------------------
 

@@ -11,7 +11,8 @@ creates or changes a file.
 ``Ledger`` owns the connection and all the SQL: no other module runs a query. Its
 methods live by concern: opening and the flow state here, the tables and their
 migration in ``schema``, the run history in ``runs``, what operators read
-(``status``, ``report``) in ``queries``.
+(``status``, ``report``) in ``queries``, what came back in ``events``, where the
+mailbox reader stopped in ``cursors``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 
 from sheetcrm.errors import ExitStatus, SheetcrmError
 from sheetcrm.fsutil import open_private
+from sheetcrm.ledger.cursors import MailboxCursor
 from sheetcrm.ledger.events import EventLog
 from sheetcrm.ledger.queries import (
     GroupConversion,
@@ -80,7 +82,7 @@ def _send_record(r: tuple[Any, ...], parse: Any) -> SendRecord:
                       finished_at=parse(r[10]), variant=r[11])
 
 
-class Ledger(RunHistory, OperatorQueries, EventLog):
+class Ledger(RunHistory, OperatorQueries, EventLog, MailboxCursor):
     """Read and write the state file. One instance per process and run."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path | None, readonly: bool) -> None:

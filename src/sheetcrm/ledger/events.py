@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from sheetcrm.ledger.schema import from_iso, iso
-from sheetcrm.model import Event, EventKind, LedgerState
+from sheetcrm.model import DELIVERED, Event, EventKind, LedgerState
 
 _COLUMNS = "id, source, event_id, kind, name, key, idem_key, at, machine, data, applied_at"
 
@@ -109,8 +109,29 @@ class EventLog:
                                  (idem_key,)).fetchone()
         return (str(row[0]), str(row[1]), str(row[2])) if row else None
 
+    def delivered_at(self, idem_key: str) -> datetime | None:
+        """When a send was recorded as delivered (sent, or maybe: ``uncertain``), else None.
+
+        A link followed or an image fetched seconds after this is a machine's doing
+        (a link scanner, an image proxy), not the customer's.
+        """
+        marks = ",".join("?" * len(DELIVERED))
+        row = self._conn.execute(
+            f"SELECT finished_at FROM sends WHERE idem_key = ? AND status IN ({marks})",
+            (idem_key, *DELIVERED)).fetchone()
+        return from_iso(row[0]) if row else None
+
     def send_by_message_id(self, message_id: str) -> tuple[str, str] | None:
         """(idempotency key, row key) of the send with this Message-ID (replies, DSNs)."""
         row = self._conn.execute("SELECT idem_key, key FROM sends WHERE message_id = ?",
                                  (message_id,)).fetchone()
         return (str(row[0]), str(row[1])) if row else None
+
+    def events_of(self, key: str, kinds: Iterable[EventKind]) -> list[Event]:
+        """This customer's events of these kinds, oldest first (an opt-out's history)."""
+        wanted = [str(k) for k in kinds]
+        marks = ",".join("?" * len(wanted))
+        rows = self._conn.execute(
+            f"SELECT {_COLUMNS} FROM events WHERE key = ? AND kind IN ({marks})"
+            " ORDER BY at, id", [key, *wanted])
+        return [_event(row) for row in rows]

@@ -1,4 +1,4 @@
-"""What operators read from the ledger: sends to look at, and conversion counts.
+"""What operators read from the ledger: sends to look at, conversion and engagement counts.
 
 ``sheetcrm status`` and ``sheetcrm report`` ask these questions; the planner never
 does. They are answered here, in SQL next to the schema, so no other module holds
@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Collection
 from typing import NamedTuple
 
-from sheetcrm.model import DELIVERED, EnrollmentStatus, SendStatus
+from sheetcrm.model import DELIVERED, EnrollmentStatus, EventKind, SendStatus
 
 
 class SendDetail(NamedTuple):
@@ -46,6 +46,30 @@ class VariantConversion(NamedTuple):
     variant: str
     reached: int
     converted: int
+
+
+class StepDelivered(NamedTuple):
+    """How many messages of a step (and A/B variant) reached customers."""
+
+    flow: str
+    step: int  # counts from 0, as stored
+    variant: str | None
+    delivered: int
+
+
+class StepHeard(NamedTuple):
+    """How many messages of a step (and variant) heard back ``kind``.
+
+    ``sends`` counts the messages with at least one such event from a person;
+    ``automatic`` the hits a machine made on them (kept, never counted as people's).
+    """
+
+    flow: str
+    step: int  # counts from 0, as stored
+    variant: str | None
+    kind: EventKind
+    sends: int
+    automatic: int
 
 
 def _marks(values: Collection[object]) -> str:
@@ -97,3 +121,27 @@ class OperatorQueries:
             (EnrollmentStatus.CONVERTED, *DELIVERED))
         return [VariantConversion(flow, step, variant, reached, converted or 0)
                 for flow, step, variant, reached, converted in rows]
+
+    def delivered_by_step(self) -> list[StepDelivered]:
+        """Per flow, step and variant (in that order): the messages that reached customers."""
+        rows = self._conn.execute(
+            f"SELECT flow, step, variant, COUNT(*) FROM sends WHERE status IN"
+            f" ({_marks(DELIVERED)}) GROUP BY flow, step, variant"
+            " ORDER BY flow, step, variant", tuple(DELIVERED))
+        return [StepDelivered(*row) for row in rows]
+
+    def heard_by_step(self, kinds: Collection[EventKind]) -> list[StepHeard]:
+        """Per flow, step, variant and kind: the messages that heard back (clicks, ...).
+
+        An event belongs to the message it answers (its ``idem_key``: the link's
+        token, the bounced or answered Message-ID); one without is not counted here.
+        """
+        rows = self._conn.execute(
+            "SELECT s.flow, s.step, s.variant, e.kind,"
+            " COUNT(DISTINCT CASE WHEN e.machine = 0 THEN s.idem_key END),"
+            " SUM(e.machine != 0)"
+            " FROM events e JOIN sends s ON s.idem_key = e.idem_key"
+            f" WHERE e.kind IN ({_marks(kinds)})"
+            " GROUP BY s.flow, s.step, s.variant, e.kind", tuple(str(k) for k in kinds))
+        return [StepHeard(flow, step, variant, EventKind(kind), sends, automatic or 0)
+                for flow, step, variant, kind, sends, automatic in rows]

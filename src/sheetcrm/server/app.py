@@ -5,7 +5,7 @@ Why it is built this way:
 - **werkzeug** parses requests and routes them; **waitress** (``serve.py``) serves
   them: both well kept, neither reaches further than this package. Each concern's
   routes live in a module of their own (``unsubscribe``, ``tracking``, ``events``)
-  and are listed in ``ROUTE_MODULES``.
+  and are listed in ``sheetcrm.app.serve.ROUTE_MODULES``.
 - **Bounded on the open internet.** A body larger than ``[server] max_body`` is
   answered 413 before it is read (by the route's ``too_large(ctx, **arguments)``
   when its handler has one, to count it); a client over ``[server] rate_limit`` gets 429
@@ -37,7 +37,7 @@ from werkzeug.wrappers import Request, Response
 from sheetcrm.config import Config, parse_duration
 from sheetcrm.config.hearing import ServerSettings
 from sheetcrm.http import Pacer
-from sheetcrm.model import Event
+from sheetcrm.model import Event, EventKind
 
 log = logging.getLogger("sheetcrm.server")
 MAX_CLIENTS = 10_000  # per-client pacers kept; the least recently seen go first
@@ -49,6 +49,10 @@ class EventStore(Protocol):
     def record_event(self, event: Event) -> bool: ...
 
     def send_of(self, idem_key: str) -> tuple[str, str, str] | None: ...
+
+    def events_of(self, key: str, kinds: Iterable[EventKind]) -> list[Event]: ...
+
+    def delivered_at(self, idem_key: str) -> datetime | None: ...
 
     def close(self) -> None: ...
 

@@ -5,6 +5,11 @@ else starts), serves from ``start()`` on a thread of its own and stops with
 ``stop()``: ``sheetcrm serve`` runs it until a signal, ``sheetcrm run`` next to the
 scheduler. waitress serves each request on a small thread pool and bounds what a
 slow client may hold (``channel_timeout``).
+
+waitress leaves ``X-Forwarded-For`` alone (``clear_untrusted_proxy_headers=False``):
+``app.client_address`` believes it only from a peer on this machine (the TLS proxy),
+so each customer behind the proxy has a rate limit of their own instead of all of
+them sharing the proxy's address, and a client elsewhere cannot claim another's.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from waitress import wasyncore
 from waitress.server import create_server
 
 from sheetcrm.errors import ConfigError
@@ -28,7 +34,7 @@ class Endpoint:
         try:
             self._server = create_server(app, host=host, port=port, threads=THREADS,
                                          channel_timeout=CHANNEL_TIMEOUT, ident="sheetcrm",
-                                         clear_untrusted_proxy_headers=True)
+                                         clear_untrusted_proxy_headers=False)
         except OSError as exc:
             raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
                               path="server.listen") from None
@@ -43,5 +49,17 @@ class Endpoint:
         self._thread.start()
 
     def stop(self) -> None:
-        self._server.close()
-        self._thread.join(timeout=10)
+        """Finish the requests in progress, then close every socket and end the thread.
+
+        The sockets are closed by the serving thread itself (a thunk through waitress's
+        trigger): closed from here, they vanish under its ``select()``, which then fails
+        with EBADF and leaves a traceback on stderr.
+        """
+        server = self._server
+        server.task_dispatcher.shutdown()
+        if self._thread.is_alive():
+            sockets = server._map  # waitress's own map of this server's sockets
+            server.trigger.pull_trigger(lambda: wasyncore.close_all(sockets, ignore_all=True))
+            self._thread.join(timeout=10)
+        else:
+            server.close()

@@ -1,4 +1,4 @@
-"""Deadlines: a channel's ``timeout`` bounds a whole exchange, not each socket operation.
+"""Deadlines: a ``timeout`` bounds a whole exchange, not each socket operation.
 
 Socket timeouts restart on every byte, so a peer that answers one byte a second can
 hold a send (and the run) for as long as it likes. A ``Deadline`` instead runs a timer
@@ -7,10 +7,11 @@ and when the time is up the watched sockets are shut down. Whatever the client
 library was blocked in (connect, TLS handshake, a read, a write) then fails at once,
 and ``expired`` tells the channel that the cause was time, not the peer.
 
-It is written once and used by every network channel: smtplib's sockets are handed
-to it by the smtp channel, urllib3's by the webhook channel's transport adapter. The
-channel code only opens ``with Deadline(seconds):`` around a send and calls
-``watch(sock)``; code that knows no deadline is active pays nothing.
+It is written once and used by every network client: smtplib's sockets are handed
+to it by the smtp channel, urllib3's by the webhook channel's transport adapter,
+imaplib's by the mailbox reader. The client code only opens ``with Deadline(seconds):``
+around an exchange and calls ``watch(sock)``; code that knows no deadline is active
+pays nothing.
 
 A watched socket is kept as a duplicate of its file descriptor: a shutdown through
 the duplicate ends the connection for the original as well (TLS included, whose

@@ -1,0 +1,134 @@
+"""Hear the mailbox before a run plans: bounces and replies into the ledger.
+
+``sync`` calls ``hear_mailbox`` first, under the run lock, so what came back counts
+in the same run: a customer whose address bounced for good is sent nothing more
+(the guards), and one who replied meets a goal such as ``replied()``.
+
+A mail matters only when it names a message sheetcrm sent: a delivery report by the
+returned message's Message-ID, a reply by its In-Reply-To/References. Each of
+sheetcrm's Message-IDs is derived from the send's idempotency key, and the ledger
+finds the send (and so the row) by it. Everything else (the operator's own mail,
+auto-replies, temporary failures, reports about other mail) is left as it was and
+recorded nowhere.
+
+Each mail becomes at most one event (source ``mailbox``, the mail's own Message-ID
+as event id), stored once however often the folder is read. A mailbox that cannot
+be reached is logged and said in the run's summary; the run goes on without it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sheetcrm.config import Config
+from sheetcrm.config.channels import EmailSettings
+from sheetcrm.ledger import Ledger
+from sheetcrm.mailbox import Batch, Cursor, Kind, Mail, MailboxError, read_new_mail
+from sheetcrm.model import Event, EventKind
+
+log = logging.getLogger("sheetcrm.mailbox")
+
+SOURCE = "mailbox"
+FIRST_READ = timedelta(days=30)  # how far back a mailbox never read before is read
+
+
+@dataclass
+class MailboxReport:
+    """What one read of the mailbox found: counts only, safe for a shared log."""
+
+    read: int = 0
+    bounces: int = 0
+    replies: int = 0
+    more: bool = False  # more new mail than one read takes: the next run goes on
+    error: str = ""  # why the mailbox could not be read (the run went on without it)
+
+    def summary(self) -> dict[str, Any]:
+        if self.error:
+            return {"read": False, "error": self.error}
+        return {"read": True, "mails": self.read, "bounces": self.bounces,
+                "replies": self.replies, "more_waiting": self.more}
+
+
+def mailbox_name(config: Config) -> str:
+    s = config.model.mailbox
+    assert s is not None
+    return f"{s.username}@{s.host}:{s.port}/{s.folder}"
+
+
+def hear_mailbox(config: Config, ledger: Ledger, now: datetime, **connect: Any
+                 ) -> MailboxReport | None:
+    """Read the new mail and record the bounces and replies; None without ``[mailbox]``.
+
+    ``connect`` goes to the reader (tests pass an ``ssl_context``). Never raises for
+    the mailbox's sake: an unreachable one is logged and reported.
+    """
+    settings = config.model.mailbox
+    if settings is None:
+        return None
+    name = mailbox_name(config)
+    saved = ledger.mailbox_cursor(name)
+    try:
+        batch = read_new_mail(settings, Cursor(*saved) if saved else None,
+                              (now - FIRST_READ).date(), **connect)
+    except MailboxError as exc:
+        log.warning("mailbox not read, the run goes on without it: %s", exc)
+        return MailboxReport(error=str(exc))
+    report = record(batch, ledger, now, _own_addresses(config))
+    if batch.cursor is not None:
+        ledger.save_mailbox_cursor(name, batch.cursor.uidvalidity, batch.cursor.uid)
+    if report.bounces or report.replies or report.more:
+        log.info("mailbox read: %d mail(s), %d bounce(s), %d repl(ies)%s", report.read,
+                 report.bounces, report.replies, "; more waits for the next run"
+                 if report.more else "")
+    return report
+
+
+def record(batch: Batch, ledger: Ledger, now: datetime, own: set[str]) -> MailboxReport:
+    """Store an event for each mail about one of sheetcrm's sends."""
+    report = MailboxReport(read=len(batch.mails), more=batch.more)
+    for mail in batch.mails:
+        event = event_for(mail, ledger, now, own)
+        if event is not None and ledger.record_event(event):
+            if event.kind is EventKind.BOUNCE:
+                report.bounces += 1
+            else:
+                report.replies += 1
+    return report
+
+
+def event_for(mail: Mail, ledger: Ledger, now: datetime, own: set[str]) -> Event | None:
+    """The BOUNCE or REPLY event a mail stands for, or None when it is not about us."""
+    if mail.kind is Kind.REPORT:
+        if not mail.bounces:
+            return None  # temporary, or delivered after all, or not read whole
+        kind = EventKind.BOUNCE
+    elif mail.kind is Kind.PERSONAL and mail.sender not in own:
+        kind = EventKind.REPLY
+    else:
+        return None  # an auto-reply, a vacation notice, a list; or our own copy
+    for message_id in mail.refers_to:
+        send = ledger.send_by_message_id(message_id)
+        if send is None:
+            continue
+        idem_key, key = send
+        data: dict[str, Any] = {"message_id": message_id}
+        if kind is EventKind.BOUNCE:
+            bounce = mail.bounces[0]
+            data |= {"status": bounce.status, "reason": bounce.reason,
+                     "address": bounce.address}
+        at = min(mail.date, now) if mail.date is not None else now
+        return Event(source=SOURCE, event_id=mail.event_id, kind=kind, key=key, at=at,
+                     idem_key=idem_key, data=data)
+    return None
+
+
+def _own_addresses(config: Config) -> set[str]:
+    """sheetcrm's sender addresses: a copy of its own mail is nobody's reply."""
+    own: set[str] = set()
+    for settings in config.channels.values():
+        if isinstance(settings, EmailSettings):
+            own.add(settings.sender.addr_spec.lower())
+    return own
