@@ -16,12 +16,12 @@ from sheetcrm.table.csv import CsvTable
 from tests.support.events import (
     Listening,
     body_of,
+    make_world,
     stripe_event,
     stripe_headers,
     tally_headers,
     tally_submission,
 )
-from tests.test_events_apply import make_world
 
 CUSTOMERS = 250  # each pays once (stripe); as many new keys fill in the form (tally)
 

@@ -3,10 +3,13 @@ answered at once; whatever is turned away gets its status and a line in ``status
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import http.client
 import json
 import sqlite3
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,7 @@ from sheetcrm.app.status import status_report
 from sheetcrm.cli import cli
 from sheetcrm.ledger import Ledger
 from sheetcrm.model import Event, EventKind
+from sheetcrm.server.events import DUPLICATE
 from tests.support.events import (
     MAX_BODY,
     ROTATED_SECRET,
@@ -79,7 +83,7 @@ def test_a_signed_standard_webhook_is_stored_once_however_often_it_is_delivered(
         ("events.order", "msg_2Kq", "order", "a@x.com"),
         ("events.order", "msg_3Lr", "order", "a@x.com")]
     assert events[0].data == {"set": {"paid": "O", "last_login": "2026-11-28 10:00"}}
-    assert refused(world) == {}
+    assert refused(world) == {("order", DUPLICATE): (200, 1)}  # a line in status
 
 
 def test_a_standard_webhook_with_a_bad_signature_or_a_stale_timestamp_stores_nothing(
@@ -123,6 +127,7 @@ def test_a_tally_answer_is_read_by_its_labels_and_stored_once_per_response(
                                                           (200, "already stored\n")]
     [event] = stored(world)
     assert (event.event_id, event.key) == ("2wgx4n", "new@x.com")
+    assert refused(world) == {("signup", DUPLICATE): (200, 1)}
     # the choice's option id reads as its text; the date as the field's type reads it
     assert event.data == {"set": {"applied_at": "2026-11-28T01:00:21.000Z",
                                   "consent": "아니오"}}
@@ -166,6 +171,7 @@ def test_a_stripe_event_is_checked_with_its_timestamp_and_stored_once(world: Wor
         ("evt_2R", "a@x.com", {"set": {"paid": "TRUE"}})]
     assert refused(world)[("paid", "timestamp too old or too new")] == (401, 1)
     assert refused(world)[("paid", "signature does not match")] == (401, 2)
+    assert refused(world)[("paid", DUPLICATE)] == (200, 1)
 
 
 # -- what is turned away ------------------------------------------------------------------------
@@ -249,3 +255,50 @@ def test_status_shows_what_was_stored_waiting_and_turned_away(world: World) -> N
     assert "events refused or ignored: 2" in out.output
     assert "paid: 2 × 401 signature does not match" in out.output
     assert "a@x.com" not in out.output.split("events")[1]
+
+
+# -- the endpoint's own clock, odd timestamps and bodies -----------------------------------------
+
+
+def test_a_standard_webhook_is_judged_by_the_endpoints_clock_not_the_machines(
+        world: World) -> None:
+    heard_at = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)  # sheetcrm serve --now …
+    body = body_of(standard_event("a@x.com"))
+    with Listening(world.config, now=lambda: heard_at) as server:
+        on_time = server.post("order", body, standard_headers(
+            body, "msg_clock", at=heard_at.timestamp() - 60))
+        by_the_wall = server.post("order", body, standard_headers(body, "msg_wall"))
+    assert (on_time.status_code, on_time.text) == (200, "stored\n")
+    assert by_the_wall.status_code == 401
+    assert by_the_wall.text.startswith("timestamp too old or too new")
+    assert [e.event_id for e in stored(world)] == ["msg_clock"]
+
+
+def test_a_signed_timestamp_that_is_not_whole_seconds_is_refused(world: World) -> None:
+    body = body_of(stripe_event("evt_nan", "a@x.com"))
+    with Listening(world.config) as server:
+        answers = []
+        for t in ("nan", "1.7e9", "-1", f"{time.time():.3f}"):
+            digest = hmac.new(STRIPE_SECRET.encode(), f"{t}.".encode() + body,
+                              hashlib.sha256).hexdigest()
+            answers.append(server.post("paid", body, {"stripe-signature": f"t={t},v1={digest}"}))
+    assert [(a.status_code, a.text) for a in answers] == [
+        (401, "timestamp is not a number\n")] * 4
+    assert stored(world) == []
+
+
+def test_a_body_nested_thousands_deep_is_malformed_not_a_server_error(world: World) -> None:
+    deep = b"[" * 2000 + b"]" * 2000  # under max_body; json's C parser gives up on it
+    with Listening(world.config) as server:
+        answer = server.post("order", deep, standard_headers(deep, "msg_deep"))
+    assert (answer.status_code, answer.text) == (400, "body is not JSON\n")
+    assert refused(world) == {("order", "body is not JSON"): (400, 1)}
+
+
+def test_status_reads_a_ledger_written_before_refusals_were_counted(world: World) -> None:
+    Ledger.open(world.folder / "state.db").close()
+    with sqlite3.connect(world.folder / "state.db") as db:  # as the version before wrote it
+        db.execute("DROP TABLE refused_events")
+        db.execute("UPDATE meta SET value = '4' WHERE name = 'schema_version'")
+    report = status_report(world.config, world.day(0))
+    assert report["events"]["refused"] == [] and report["events"]["stored"] == {}

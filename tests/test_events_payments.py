@@ -146,3 +146,13 @@ def test_a_portone_payment_is_fetched_by_imp_uid_and_checked_for_status_and_amou
                                 "imp_secret": "portone-test-secret-of-the-shop"}
     lookups = portone.requests_where("GET", 200)
     assert all(r.headers["authorization"].startswith("Bearer ") for r in lookups)
+
+
+def test_an_unsigned_body_nested_thousands_deep_is_refused_before_any_lookup(
+        world: World, toss: TossEmulator) -> None:
+    deep = b"[" * 4000 + b"]" * 4000  # under max_body; json's C parser gives up on it
+    with Listening(world.config) as server:
+        answer = server.post("toss", deep, JSON)
+    assert (answer.status_code, answer.text) == (400, "body is not JSON\n")
+    assert toss.requests == [] and stored(world) == []
+    assert refusals(world) == {("toss", "body is not JSON"): (400, 1)}

@@ -15,7 +15,9 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -27,6 +29,7 @@ from sheetcrm.ledger import Ledger
 from sheetcrm.server import events
 from sheetcrm.server.app import ServerContext, make_app
 from sheetcrm.server.serve import Endpoint
+from tests.support.journeys import World
 
 STANDARD_SECRET = "whsec_" + base64.b64encode(b"the shop's standard webhook key").decode()
 ROTATED_SECRET = "whsec_" + base64.b64encode(b"the key before the rotation").decode()
@@ -34,7 +37,7 @@ TALLY_SECRET = "tally signing secret of the form"
 STRIPE_SECRET = "whsec_stripe_endpoint_secret_for_tests"
 TOSS_KEY = "test_sk_sheetcrm_toss"
 PORTONE_KEY = "1234567890123456:portone-test-secret-of-the-shop"
-MAX_BODY = 4096
+MAX_BODY = 8192
 
 SERVER = """
 [server]
@@ -98,13 +101,24 @@ def event_sections(*, toss_url: str = "", portone_url: str = "",
     return text
 
 
-class Listening:
-    """The endpoint with the events routes, served on 127.0.0.1 (a free port)."""
+def make_world(folder: Path, customers: dict[str, dict[str, str]], *, sending: str = ""
+               ) -> World:
+    """The journeys' world (a CSV sheet of ``customers``) with the events of the tests;
+    ``sending``: lines for its ``[sending]`` table."""
+    w = World.create(folder, customers, sending=sending)
+    with open(folder / "config.toml", "a", encoding="utf-8") as f:
+        f.write(event_sections())
+    return w
 
-    def __init__(self, config: Config) -> None:
+
+class Listening:
+    """The endpoint with the events routes, served on 127.0.0.1 (a free port); its clock
+    is the real one unless ``now`` is given."""
+
+    def __init__(self, config: Config, now: Callable[[], datetime] | None = None) -> None:
         self.config = config
         ctx = ServerContext(config, lambda: Ledger.open(config.state_path),
-                            lambda: datetime.now(UTC))
+                            now or (lambda: datetime.now(UTC)))
         self.endpoint = Endpoint(make_app(ctx, [events]), "127.0.0.1", 0)
         self.session = requests.Session()
         # One connection per request: Endpoint.stop() waits (up to 10 s) for a kept-alive

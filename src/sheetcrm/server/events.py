@@ -13,7 +13,7 @@ A request is taken in four steps, and answered as soon as the event is stored:
    이메일 (choices as their texts). Each value must fit its field's type.
 3. **Stored** in the ledger as an ``external`` event (name = NAME, data = the cell
    text of each ``set`` field), once per provider event id: a retry or a replay
-   stores nothing more and is answered 200 all the same.
+   stores nothing more and is answered 200 all the same (and counted for ``status``).
 4. **Applied** by the next run (``core.events``): written once, through the run's
    batched write, so the operator's later edit of the cell wins.
 
@@ -48,6 +48,7 @@ log = logging.getLogger("sheetcrm.server")
 UNKNOWN = "?"  # the name refusals of a name no [events.NAME] has are counted under
 MAX_KEY = 500  # characters of a row key
 ANSWER_FIELDS = ("key", "label", "name", "id")  # what picks an element of a list
+DUPLICATE = "already stored (a retry or a replay)"
 
 
 class RefusalLog(EventStore, Protocol):
@@ -77,8 +78,10 @@ class _Receive:
             event = _event(name, settings, raw, headers, ctx)
         except Refused as refused:
             return _refuse(ctx, name, refused)
-        stored = ctx.store().record_event(event)
-        return _text(200, "stored" if stored else "already stored")
+        if ctx.store().record_event(event):
+            return _text(200, "stored")
+        _count(ctx, name, DUPLICATE, 200)  # answered 2xx all the same: nothing to retry
+        return _text(200, "already stored")
 
     def too_large(self, ctx: ServerContext, name: str) -> Response:
         counted = name if name in ctx.config.events else UNKNOWN
@@ -163,8 +166,8 @@ def resolve(payload: Any, path: str, reason: str) -> Any:
     for part in path.split("."):
         if isinstance(node, dict) and part in node:
             node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
+        elif isinstance(node, list) and _index(part) < len(node):
+            node = node[_index(part)]
         elif isinstance(node, list):
             picked = next((item for item in node if isinstance(item, dict)
                            and any(item.get(f) == part for f in ANSWER_FIELDS)), None)
@@ -174,6 +177,11 @@ def resolve(payload: Any, path: str, reason: str) -> Any:
         else:
             raise Refused(400, reason, f"{path!r} is not in the payload")
     return node
+
+
+def _index(part: str) -> int:
+    """A path part as a list index (ASCII digits only), or one past any list's end."""
+    return int(part) if part.isascii() and part.isdigit() and len(part) < 10 else 2**62
 
 
 def _answer(item: dict[str, Any]) -> Any:
@@ -189,13 +197,16 @@ def _answer(item: dict[str, Any]) -> Any:
 
 def _refuse(ctx: ServerContext, name: str, refused: Refused) -> Response:
     """Count the refusal by name and reason, log it (no request data), answer it."""
-    store = cast(RefusalLog, ctx.store())
-    store.record_refusal(name, refused.reason, refused.status, ctx.now())
-    log.info("", extra={"event": "event_refused",
-                        "fields": {"name": name, "reason": refused.reason,
-                                   "status": refused.status}})
+    _count(ctx, name, refused.reason, refused.status)
     detail = f": {refused.detail}" if refused.detail else ""
     return _text(refused.status, f"{refused.reason}{detail}")
+
+
+def _count(ctx: ServerContext, name: str, reason: str, status: int) -> None:
+    """One more request of ``name`` turned away or ignored, in the ledger and the log."""
+    cast(RefusalLog, ctx.store()).record_refusal(name, reason, status, ctx.now())
+    log.info("", extra={"event": "event_refused",
+                        "fields": {"name": name, "reason": reason, "status": status}})
 
 
 def _text(status: int, text: str) -> Response:
