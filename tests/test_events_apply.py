@@ -10,9 +10,11 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from sheetcrm.app.runner import preview
 from sheetcrm.app.status import status_report
+from sheetcrm.cli import cli
 from sheetcrm.config import config_from_dict
 from sheetcrm.errors import ConfigError
 from sheetcrm.ledger import Ledger
@@ -21,20 +23,13 @@ from sheetcrm.table.csv import CsvTable
 from tests.support.events import (
     Listening,
     body_of,
-    event_sections,
+    make_world,
     stripe_event,
     stripe_headers,
     tally_headers,
     tally_submission,
 )
 from tests.support.journeys import World
-
-
-def make_world(tmp_path: Path, customers: dict[str, dict[str, str]]) -> World:
-    w = World.create(tmp_path, customers)
-    with open(tmp_path / "config.toml", "a", encoding="utf-8") as f:
-        f.write(event_sections())
-    return w
 
 
 def post_paid(world: World, event_id: str, email: str) -> None:
@@ -76,6 +71,19 @@ def test_a_payment_sets_its_field_once_counts_at_once_and_the_operators_edit_win
     assert w.messages("kim@x.com") == [("onboarding", 1, 0), ("payment", 1, 1)]
 
 
+def test_a_payment_still_counts_when_the_rows_are_read_again_right_before_sending(
+        tmp_path: Path) -> None:
+    # recheck_after = 0: the table is read again before the sends, and its payment cell
+    # is not written yet; the stored payment still counts on the rows read again.
+    w = make_world(tmp_path, {"kim@x.com": {"applied": "2026-02-27"}},
+                   sending='recheck_after = "0s"')
+    post_paid(w, "evt_1", "kim@x.com")
+    run = w.sync(0)
+    assert w.messages("kim@x.com") == [("onboarding", 1, 0)]
+    assert run.events_applied == 1 and w.sheet()["kim@x.com"]["결제 여부"] == "TRUE"
+    assert w.statuses()[("kim@x.com", "onboarding")] == "active"
+
+
 def test_plan_shows_the_cells_an_event_would_set_and_applies_nothing(tmp_path: Path) -> None:
     w = make_world(tmp_path, {"kim@x.com": {"applied": "2026-02-27"}})
     post_paid(w, "evt_1", "kim@x.com")
@@ -94,7 +102,13 @@ def test_an_event_for_a_key_on_no_row_waits_is_reported_and_lands_once_the_row_i
     assert ("events.paid: 1 event(s) wait: their keys are on no row (append = true adds "
             "one)") in waiting.plan.notes
     assert "lee@x.com" not in " ".join(waiting.plan.notes)
-    assert status_report(w.config, w.day(0))["events"]["waiting"] == {"paid": 1}
+    events = status_report(w.config, w.day(0))["events"]
+    assert events["waiting"] == {"paid": 1}
+    assert events["waiting_why"] == {"paid": "their keys are on no row (append = true adds one)"}
+    shown = CliRunner().invoke(cli, ["--config", str(w.folder / "config.toml"), "status"],
+                               env={"COLUMNS": "200"})
+    assert ("paid: 1 stored, 1 waiting to be written: their keys are on no row (append = true "
+            "adds one)") in shown.output
     assert "lee@x.com" not in w.sheet()
     w.customers["lee@x.com"] = {"applied": "2026-03-02"}  # the operator adds the row
     w.write_sheet()
@@ -121,6 +135,20 @@ def test_a_form_answer_for_a_new_key_adds_one_row_and_keeps_every_other_byte(
     assert again.events_applied == 0 and again.summary()["rows_added"] == 0
     assert [line.split(b",")[0] for line in
             (tmp_path / "customers.csv").read_bytes().splitlines()].count(b"new@x.com") == 1
+
+
+def test_two_answers_from_one_new_address_in_another_case_add_one_row(tmp_path: Path) -> None:
+    w = make_world(tmp_path, {"kim@x.com": {"applied": "2026-03-02"}})
+    for response_id, email, consent in (("4aa", "New@x.com", "예"), ("5bb", "new@X.com", "아니오")):
+        body = body_of(tally_submission(response_id, email, consent=consent))
+        with Listening(w.config) as server:
+            assert server.post("signup", body, tally_headers(body)).status_code == 200
+    added = w.sync(0)
+    assert added.events_applied == 2 and added.write is not None
+    assert added.write.added_keys == ["New@x.com"]  # spelled as first heard
+    rows = w.sheet()
+    assert [k for k in rows if k.casefold() == "new@x.com"] == ["New@x.com"]
+    assert rows["New@x.com"]["수신 동의"] == "아니오"  # the later answer wins
 
 
 def test_a_row_is_added_in_the_files_own_encoding_and_line_ending(tmp_path: Path) -> None:
@@ -159,9 +187,12 @@ def test_events_that_cannot_be_applied_are_refused_when_the_config_loads(
     raw = tomllib.loads((tmp_path / "config.toml").read_text(encoding="utf-8"))
     sheets = {**raw, "table": {"backend": "gsheets", "key": "email",
                                "spreadsheet": "1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms"}}
-    with pytest.raises(ConfigError, match=r"events\.signup\.append: append = true adds rows, "
-                                          r"which only the csv backend does"):
-        config_from_dict(sheets, {}, path=tmp_path / "config.toml")
+    airtable = {**raw, "table": {"backend": "airtable", "key": "email",
+                                 "base": "appAbcdefghijklmn", "table": "고객"}}
+    for table in (sheets, airtable):
+        with pytest.raises(ConfigError, match=r"events\.signup\.append: append = true adds "
+                                              r"rows, which only the csv backend does"):
+            config_from_dict(table, {}, path=tmp_path / "config.toml")
     bad = {**raw, "events": {**raw["events"], "paid": {**raw["events"]["paid"],
                                                         "set": {"paid": "maybe"}}}}
     with pytest.raises(ConfigError, match=r"events\.paid\.set: paid: 'maybe' is not yes or no"):

@@ -332,13 +332,15 @@ class EventWrites:
     add (events of an ``append = true`` source), whose cells are in ``updates`` too.
     ``applied`` lists, per row key, the events these cells carry: marked applied once
     the write has landed on that row, never before. ``waiting`` counts, per event
-    name, the events that stay for a later run, and ``notes`` say why.
+    name, the events that stay for a later run, ``reasons`` why (per name, the first
+    reason met: no key or value), and ``notes`` say it as ``plan`` prints it.
     """
 
     updates: list[CellUpdate] = field(default_factory=list)
     new_rows: list[str] = field(default_factory=list)
     applied: dict[str, list[int]] = field(default_factory=dict)
     waiting: dict[str, int] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     @property

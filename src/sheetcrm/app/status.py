@@ -1,5 +1,6 @@
 """What ``sheetcrm status`` shows: the daemon, the last runs, the next run, the sends
-that need attention and the last run's row errors.
+that need attention, the outside events waiting or turned away, and the last run's
+row errors.
 
 Read without changing any file: the ledger is opened read-only, the daemon's lock
 only probed, its status file only read. The daemon (``sheetcrm.daemon``) writes the
@@ -74,14 +75,19 @@ def attention_sends(ledger: Ledger, limit: int = 20) -> dict[str, Any]:
     return {"counts": ledger.count_sends(ATTENTION), "items": items}
 
 
-def outside_events(ledger: Ledger) -> dict[str, Any]:
-    """``[events.NAME]`` webhooks: stored and waiting per name, and what was turned away.
+def outside_events(ledger: Ledger, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """``[events.NAME]`` webhooks: stored and waiting per name, why they wait (as the
+    last run that read the sheet found), and what was turned away or ignored.
 
     Counts and reasons only: never a key or anything a request held.
     """
     counts = ledger.event_counts(EventKind.EXTERNAL)
+    waiting = {name: left for name, (_, left) in counts.items() if left}
+    why: dict[str, str] = next((run["summary"]["events_waiting_why"] for run in runs
+                                if "events_waiting_why" in (run.get("summary") or {})), {})
     return {"stored": {name: total for name, (total, _) in counts.items()},
-            "waiting": {name: waiting for name, (_, waiting) in counts.items() if waiting},
+            "waiting": waiting,
+            "waiting_why": {name: text for name, text in why.items() if name in waiting},
             "refused": ledger.refusals()}
 
 
@@ -100,7 +106,7 @@ def status_report(config: Config, now: datetime, *, runs: int = 5,
                                       none_in_progress=not run_in_progress)
             stall = Stall.from_ledger(ledger.stalled_runs())
             sends = attention_sends(ledger)
-            events = outside_events(ledger)
+            events = outside_events(ledger, recent)
         finally:
             ledger.close()
     recorded = read_json(status_path(config)) or {}

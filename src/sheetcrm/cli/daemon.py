@@ -139,8 +139,11 @@ def _print_events(out: Console, events: dict[str, Any], tz: tzinfo) -> None:
     """One line per [events.NAME] webhook, and one per reason requests were turned away."""
     for name, stored in events["stored"].items():
         waiting = events["waiting"].get(name, 0)
-        out.print(f"events    {name}: {stored} stored" + (f", {waiting} waiting to be written"
-                                                         if waiting else ""), style="bold")
+        why = events["waiting_why"].get(name)
+        line = f"events    {name}: {stored} stored"
+        if waiting:
+            line += f", {waiting} waiting to be written" + (f": {why}" if why else "")
+        out.print(line, style="bold")
     refused = events["refused"]
     if refused:
         total = sum(r["count"] for r in refused)

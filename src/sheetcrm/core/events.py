@@ -56,7 +56,7 @@ def event_writes(table: TypedRows, state: LedgerState, config: Config, *,
     rows = _Rows(table, config)
     parsers: dict[str, Callable[[str], Any]] = {}
     cells: dict[tuple[str, str], str] = {}  # (row key, column) -> text, latest event last
-    new_rows: dict[str, None] = {}
+    new_rows: dict[str, str] = {}  # normalised key -> the key of the row to add
     waiting: Counter[str] = Counter()
     why: dict[str, str] = {}
     for event in pending_events(state):
@@ -75,9 +75,9 @@ def event_writes(table: TypedRows, state: LedgerState, config: Config, *,
             waiting[event.name] += 1
             why.setdefault(event.name, problem)
             continue
-        key = rec.key if rec is not None else event.key
-        if rec is None:
-            new_rows.setdefault(key)
+        # A new row: one per key, spelled as first heard (an email whatever its case).
+        key = rec.key if rec is not None else new_rows.setdefault(rows.norm(event.key),
+                                                                   event.key)
         for field, (text, value) in values.items():
             column = config.fields[field].column
             if rec is not None:
@@ -87,8 +87,9 @@ def event_writes(table: TypedRows, state: LedgerState, config: Config, *,
             cells[(key, column)] = text
         writes.applied.setdefault(key, []).append(event.id)
     writes.updates = [CellUpdate(key, column, text) for (key, column), text in cells.items()]
-    writes.new_rows = list(new_rows)
+    writes.new_rows = list(new_rows.values())
     writes.waiting = dict(waiting)
+    writes.reasons = {name: why[name] for name in sorted(waiting)}
     writes.notes = [f"events.{name}: {n} event(s) wait: {why[name]}"
                     for name, n in sorted(waiting.items())]
     return writes
@@ -102,13 +103,13 @@ class _Rows:
         self.fold = config.fields[config.table.key].type == "email"
         self.folded: dict[str, Record | None] = {}
         keys = [*self.by_key, *(p.key for p in table.problems)]
-        self.taken = {self._norm(k) for k in keys if k} - {self._norm(k) for k in self.by_key}
+        self.taken = {self.norm(k) for k in keys if k} - {self.norm(k) for k in self.by_key}
         if self.fold:
             for rec in table.records:
                 folded = rec.key.casefold()
                 self.folded[folded] = None if folded in self.folded else rec  # None: ambiguous
 
-    def _norm(self, key: str) -> str:
+    def norm(self, key: str) -> str:
         return key.casefold() if self.fold else key
 
     def find(self, key: str) -> Record | None:
@@ -116,7 +117,7 @@ class _Rows:
 
     def unusable(self, key: str) -> bool:
         """The key is on rows sheetcrm does not write (duplicates), or matches several."""
-        norm = self._norm(key)
+        norm = self.norm(key)
         return norm in self.taken or (self.fold and norm in self.folded)
 
 
