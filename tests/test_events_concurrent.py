@@ -122,4 +122,4 @@ def test_500_events_posted_while_a_sync_runs_are_applied_exactly_once(tmp_path: 
         events = db.execute("SELECT COUNT(*), COUNT(applied_at), COUNT(DISTINCT event_id)"
                             " FROM events WHERE kind = 'external'").fetchone()
     assert events == (500, 500, 500)
-    assert time.monotonic() - started < 120
+    assert time.monotonic() - started < 60  # on two shared cores it takes a few seconds
