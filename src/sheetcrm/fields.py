@@ -21,7 +21,7 @@ from typing import Any
 
 from sheetcrm.errors import CellError
 
-__all__ = ["FIELD_TYPES", "SERIAL_RANGE", "make_parser"]
+__all__ = ["FIELD_TYPES", "SERIAL_RANGE", "cell_text", "make_parser"]
 
 FIELD_TYPES = ("text", "int", "number", "bool", "date", "datetime", "email", "phone", "list")
 
@@ -70,6 +70,31 @@ def make_parser(type_: str, *, column: str, tz: dt.tzinfo) -> Parse:
     if type_ in _MEMOISED:
         parse = _memoised(parse)
     return parse
+
+
+def cell_text(value: Any) -> str:
+    """The text a value from outside (a config literal, a webhook's JSON) shows in a cell.
+
+    The inverse of parsing for the values JSON and TOML carry: ``true`` is ``TRUE``
+    (what Sheets and Excel show for a checkbox), a whole float has no ``.0``, a list
+    is comma-separated (as the ``list`` type reads it), None is blank. An object has
+    no cell text: ValueError.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{value!r} is not a number a cell can hold")
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, list | tuple):
+        return ", ".join(text for text in map(cell_text, value) if text)
+    raise ValueError(f"an object ({type(value).__name__}) has no cell text")
 
 
 def _guarded(convert: _Convert, column: str, expected: str) -> Parse:

@@ -89,6 +89,7 @@ class WriteReport:
     # were found by key and written again, so no row keeps another customer's state.
     repaired_keys: list[str] = field(default_factory=list)
     requests: int = 0  # API requests spent (0 for local files)
+    added_keys: list[str] = field(default_factory=list)  # rows added (a form's intake)
 
 
 @dataclass(slots=True)
@@ -324,6 +325,31 @@ class RowError:
 
 
 @dataclass
+class EventWrites:
+    """What outside events (``[events.NAME]``) not yet applied write in this run.
+
+    ``updates`` set fields of rows the table holds; ``new_rows`` are keys of rows to
+    add (events of an ``append = true`` source), whose cells are in ``updates`` too.
+    ``applied`` lists, per row key, the events these cells carry: marked applied once
+    the write has landed on that row, never before. ``waiting`` counts, per event
+    name, the events that stay for a later run, ``reasons`` why (per name, the first
+    reason met: no key or value), and ``notes`` say it as ``plan`` prints it.
+    """
+
+    updates: list[CellUpdate] = field(default_factory=list)
+    new_rows: list[str] = field(default_factory=list)
+    applied: dict[str, list[int]] = field(default_factory=dict)
+    waiting: dict[str, int] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        """How many events this write applies."""
+        return sum(len(ids) for ids in self.applied.values())
+
+
+@dataclass
 class Plan:
     now: datetime
     rows_read: int
@@ -344,6 +370,7 @@ class Plan:
     flows_seen: list[str] | None = None
     retired_flows: list[str] = field(default_factory=list)  # removed flows to close
     owned_columns: dict[str, str] = field(default_factory=dict)  # writeback column -> origin
+    events: EventWrites = field(default_factory=EventWrites)  # outside events to write
 
     def row_error(self, rec: Record, message: str, kind: str = "row") -> None:
         """Mark one row: the message goes in its error cell and the run's row errors."""

@@ -6,27 +6,27 @@ side effects. ``preview`` opens the ledger read-only and touches no file.
 
 from __future__ import annotations
 
-import gc
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sheetcrm import faults
+from sheetcrm.app.events import mark_applied, write_batch
 from sheetcrm.app.mailbox import MailboxReport, hear_mailbox
+from sheetcrm.app.reading import FreshCheck, gc_paused
 from sheetcrm.channels import make_channel, message_id_of
 from sheetcrm.channels.base import Channel
 from sheetcrm.config import Config
 from sheetcrm.core.engine import RunOptions, make_plan
-from sheetcrm.core.evaluate import RowConditions
+from sheetcrm.core.events import event_writes
 from sheetcrm.core.guards import load_suppression
 from sheetcrm.core.messages import build_message
 from sheetcrm.core.projection import column_ownership, project
-from sheetcrm.core.rules import RowContext, Rules, compile_rules
+from sheetcrm.core.rules import Rules, compile_rules
 from sheetcrm.core.schema import read_records
 from sheetcrm.errors import ChannelError, ConfigError, TemplateError
 from sheetcrm.fsutil import RunLock
@@ -44,6 +44,7 @@ from sheetcrm.model import (
     WriteReport,
 )
 from sheetcrm.table import Table, open_table
+from sheetcrm.table.base import can_add_rows
 from sheetcrm.templates import Templates
 
 
@@ -69,6 +70,7 @@ class RunResult:
     seconds: float = 0.0
     requests: int = 0  # backend API requests (0 for a local CSV)
     channels_down: dict[str, str] = field(default_factory=dict)  # channel -> why
+    events_applied: int = 0  # outside events written into the sheet by this run
     mailbox: MailboxReport | None = None  # what the mailbox read first brought (sync)
 
     @property
@@ -114,6 +116,9 @@ class RunResult:
             "keys_ambiguous_at_write": len(write.ambiguous_keys),
             "rows_repaired_at_write": len(write.repaired_keys),
             "recovered_interrupted": len(self.recovered),
+            "events_applied": self.events_applied,
+            "events_waiting": sum(plan.events.waiting.values()),
+            "rows_added": len(write.added_keys),
             "requests": self.requests,
             "seconds": round(self.seconds, 3),
             "mailbox": self.mailbox.summary() if self.mailbox else None,
@@ -132,24 +137,8 @@ class RunResult:
             "keys_missing_sample": write.missing_keys[:samples],
             "keys_ambiguous_sample": write.ambiguous_keys[:samples],
             "rows_repaired_sample": write.repaired_keys[:samples],
+            "events_waiting_why": self.plan.events.reasons,
         }
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while whole tables are built.
-
-    Reading and typing 100k rows allocates millions of small containers; CPython's
-    collector would re-scan them many times over (a third of the run time) although
-    none of them is part of a cycle. Reference counting still frees everything.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def require_templates(config: Config, templates: Templates) -> None:
@@ -180,8 +169,11 @@ def prepare(config: Config, state: LedgerState, now: datetime, table: Table,
     snapshot = table.read()
     faults.checkpoint("after-read")
     records = read_records(snapshot, config)
+    heard = event_writes(records, state, config, adds_rows=can_add_rows(table))
     plan = make_plan(records, state, now, config, rules, suppressed=suppressed,
                      options=options)
+    plan.events = heard
+    plan.notes.extend(heard.notes)
     plan.owned_columns, foreign = column_ownership(snapshot.header, plan.records, config,
                                                    state.owned_columns)
     if foreign:
@@ -208,7 +200,7 @@ def preview(config: Config, now: datetime, table: Table | None = None,
         for send in plan.sends:  # assume every due send succeeds
             send.advance(now)
             state.sends_by_key[send.key].append(_record(send, SendStatus.SENT, now))
-        updates = project(plan.records, plan.tags, state, config)
+        updates = project(plan.records, plan.tags, state, config) + plan.events.updates
     return RunResult(plan, updates, seconds=time.perf_counter() - started)
 
 
@@ -272,13 +264,16 @@ def _sync_locked(config: Config, now: datetime, ledger: Ledger,
         outcomes = _send_all(sending, plan, state)
         with gc_paused():
             updates = project(plan.records, plan.tags, state, config)
+        updates += plan.events.updates
         faults.checkpoint("before-write")
-        report = table.write(config.key_column, updates) if updates else None
+        report = write_batch(table, config.key_column, updates, plan.events)
         faults.checkpoint("after-write")
+        applied = mark_applied(ledger, plan.events, report, now)
         if plan.flows_seen is not None:
             ledger.record_flows(plan.flows_seen, plan.retired_flows, now)
         result = RunResult(plan, updates, outcomes, recovered, report, executed=True,
-                           channels_down=sending.down, mailbox=heard)
+                           channels_down=sending.down, mailbox=heard,
+                           events_applied=applied)
         result.seconds = time.perf_counter() - started
         result.requests = int(getattr(table, "requests", 0)) - requests_before
         ledger.finish_run(run_id, now, result.status, result.details())
@@ -452,49 +447,6 @@ def _record(send: PlannedSend, status: SendStatus, now: datetime) -> SendRecord:
         step=send.step, channel=send.channel, template=send.template, kind=send.kind,
         status=status, created_at=now, finished_at=now, variant=send.variant,
     )
-
-
-class FreshCheck:
-    """Goal and trigger, re-checked on freshly read rows right before sending.
-
-    The rows planned on were read at the start of the run; when sending takes
-    longer than ``sending.recheck_after`` (slow SMTP, thousands of messages) the
-    table is read again, so a customer who paid a minute ago gets no reminder.
-    """
-
-    def __init__(self, config: Config, rules: Rules, table: Table, state: LedgerState,
-                 now: datetime, read_at: float) -> None:
-        self.config, self.table, self.state, self.now = config, table, state, now
-        self.read_at = read_at
-        self.rules = rules
-        self.records: dict[str, Record] | None = None
-
-    def _refresh(self) -> None:
-        limit = self.config.sending.recheck_after.total_seconds()
-        if time.monotonic() - self.read_at < limit:
-            return
-        with gc_paused():
-            table = read_records(self.table.read(), self.config)
-        self.records = {r.key: r for r in table.records}
-        self.read_at = time.monotonic()
-
-    def record(self, key: str) -> Record | None:
-        return self.records.get(key) if self.records is not None else None
-
-    def exit_reason(self, send: PlannedSend) -> str:
-        """'goal met', 'trigger no longer true', 'row gone' or '' to go ahead."""
-        self._refresh()
-        if self.records is None:
-            return ""
-        rec = self.records.get(send.key)
-        if rec is None or not rec.ok:
-            return "row gone or unreadable"
-        row = RowConditions(self.rules, rec, RowContext(self.now, self.config.tz, self.state))
-        if row.goal_met(send.flow):
-            return "goal met"
-        if not row.triggered(send.flow) and send.enrollment.via != "handoff":
-            return "trigger no longer true"
-        return ""
 
 
 def _apply_to_state(plan: Plan, state: LedgerState) -> None:

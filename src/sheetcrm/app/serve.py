@@ -26,7 +26,7 @@ from typing import Any
 from sheetcrm.config import Config
 from sheetcrm.errors import ConfigError
 from sheetcrm.ledger import Ledger
-from sheetcrm.server import tracking, unsubscribe
+from sheetcrm.server import events, tracking, unsubscribe
 from sheetcrm.server.app import EventStore, ServerContext, make_app
 from sheetcrm.server.serve import Endpoint
 
@@ -34,6 +34,7 @@ from sheetcrm.server.serve import Endpoint
 ROUTE_MODULES: tuple[ModuleType, ...] = (
     unsubscribe,
     tracking,
+    events,
 )
 
 Clock = Callable[[], datetime]

@@ -1,5 +1,6 @@
 """What ``sheetcrm status`` shows: the daemon, the last runs, the next run, the sends
-that need attention and the last run's row errors.
+that need attention, the outside events waiting or turned away, and the last run's
+row errors.
 
 Read without changing any file: the ledger is opened read-only, the daemon's lock
 only probed, its status file only read. The daemon (``sheetcrm.daemon``) writes the
@@ -24,7 +25,7 @@ from sheetcrm.app.stall import Stall
 from sheetcrm.config import Config
 from sheetcrm.fsutil import lock_held, probe
 from sheetcrm.ledger import Ledger
-from sheetcrm.model import SendStatus
+from sheetcrm.model import EventKind, SendStatus
 from sheetcrm.redact import Redactor
 
 # Send statuses an operator should see.
@@ -74,6 +75,22 @@ def attention_sends(ledger: Ledger, limit: int = 20) -> dict[str, Any]:
     return {"counts": ledger.count_sends(ATTENTION), "items": items}
 
 
+def outside_events(ledger: Ledger, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """``[events.NAME]`` webhooks: stored and waiting per name, why they wait (as the
+    last run that read the sheet found), and what was turned away or ignored.
+
+    Counts and reasons only: never a key or anything a request held.
+    """
+    counts = ledger.event_counts(EventKind.EXTERNAL)
+    waiting = {name: left for name, (_, left) in counts.items() if left}
+    why: dict[str, str] = next((run["summary"]["events_waiting_why"] for run in runs
+                                if "events_waiting_why" in (run.get("summary") or {})), {})
+    return {"stored": {name: total for name, (total, _) in counts.items()},
+            "waiting": waiting,
+            "waiting_why": {name: text for name, text in why.items() if name in waiting},
+            "refused": ledger.refusals()}
+
+
 def status_report(config: Config, now: datetime, *, runs: int = 5,
                   env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Everything ``sheetcrm status`` shows, read without changing any file.
@@ -89,6 +106,7 @@ def status_report(config: Config, now: datetime, *, runs: int = 5,
                                       none_in_progress=not run_in_progress)
             stall = Stall.from_ledger(ledger.stalled_runs())
             sends = attention_sends(ledger)
+            events = outside_events(ledger, recent)
         finally:
             ledger.close()
     recorded = read_json(status_path(config)) or {}
@@ -103,6 +121,7 @@ def status_report(config: Config, now: datetime, *, runs: int = 5,
         "stalled": stall.report(now) if stall else None,
         "last_runs": recent[:runs],
         "sends": sends,
+        "events": events,
         "row_errors": _row_errors(recent),
     })
 

@@ -100,6 +100,7 @@ def _print_status(out: Console, report: dict[str, Any], tz: tzinfo) -> None:
         out.print("sending   ok", style="bold")
     _print_runs(out, report["last_runs"], tz)
     _print_sends(out, report["sends"], tz)
+    _print_events(out, report["events"], tz)
     _print_row_errors(out, report["row_errors"], tz)
 
 
@@ -132,6 +133,24 @@ def _print_sends(out: Console, sends: dict[str, Any], tz: tzinfo) -> None:
         t.add_row(s["key"], f"{s['flow']} {s['step']}", s["template"], s["status"],
                   _when(s["finished_at"] or s["created_at"], tz), s["detail"] or "")
     out.print(t)
+
+
+def _print_events(out: Console, events: dict[str, Any], tz: tzinfo) -> None:
+    """One line per [events.NAME] webhook, and one per reason requests were turned away."""
+    for name, stored in events["stored"].items():
+        waiting = events["waiting"].get(name, 0)
+        why = events["waiting_why"].get(name)
+        line = f"events    {name}: {stored} stored"
+        if waiting:
+            line += f", {waiting} waiting to be written" + (f": {why}" if why else "")
+        out.print(line, style="bold")
+    refused = events["refused"]
+    if refused:
+        total = sum(r["count"] for r in refused)
+        out.print(f"events refused or ignored: {total}", style="bold yellow")
+        for r in refused:
+            out.print(f"          {r['name']}: {r['count']} × {r['status']} {r['reason']} "
+                      f"(last {_when(r['last_at'], tz)})", style="yellow")
 
 
 def _print_row_errors(out: Console, errors: dict[str, Any], tz: tzinfo) -> None:

@@ -25,7 +25,7 @@ from sheetcrm.redact import Redactor
 @cli.command()
 @click.pass_obj
 def serve(state: State) -> ExitStatus:
-    """Answer the links in messages (unsubscribe) on [server] listen until SIGTERM/SIGINT."""
+    """Answer the links in messages and providers' webhooks until SIGTERM/SIGINT."""
     config = state.config()
     redactor = Redactor.for_config(config, os.environ)
     setup_logging(lambda: redactor)

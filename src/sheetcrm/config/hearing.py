@@ -8,6 +8,8 @@ stored in the ledger first and written into the sheet by the next run.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -17,7 +19,9 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from sheetcrm.config.base import SettingError, Settings, is_loopback, parse_duration
 
 _LISTEN = re.compile(r"^\[?([^\]]*?)\]?:(\d{1,5})$")
-_KEY_PATH = re.compile(r"^[^.\s]+(\.[^.\s]+)*$")
+# Dotted parts; a part may hold spaces inside (a Tally question labelled "수신 동의").
+_PART = r"[^.\s](?:[^.]*[^.\s])?"
+_KEY_PATH = re.compile(rf"^{_PART}(\.{_PART})*$")
 SIGNED_SOURCES = ("standard", "tally", "stripe")
 CONFIRMED_SOURCES = ("portone", "toss")  # unsigned: each payment is looked up first
 
@@ -113,12 +117,36 @@ class EventSettings(Settings):
                           "an emulator; the public API when unset)")
     api_key: SecretStr | None = Field(
         None, description='the provider\'s API secret, e.g. "${TOSS_SECRET_KEY}"')
+    amount: list[int] | None = Field(
+        None, description="the price a confirmed payment must have to count, e.g. 50000 or "
+                          "[50000, 90000]")
 
     @field_validator("key")
     @classmethod
     def _is_path(cls, value: str) -> str:
         if not _KEY_PATH.match(value):
             raise SettingError(f"{value!r} is not a dotted path like 'data.customer.email'")
+        return value
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _one_or_more(cls, value: Any) -> Any:
+        return [value] if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("set")
+    @classmethod
+    def _literal_or_path(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name, spec in value.items():
+            if isinstance(spec, dict):
+                path = spec.get("from")
+                if set(spec) != {"from"} or not isinstance(path, str) or not _KEY_PATH.match(
+                        path):
+                    raise SettingError(f"{name}: {spec!r} is neither a value nor "
+                                       "{ from = \"a.dotted.path\" } (where in the payload "
+                                       "the value is)")
+            elif not _is_literal(spec):
+                raise SettingError(f"{name}: {spec!r} is not a value a cell can hold (text, "
+                                   "a number, true/false or a list of those)")
         return value
 
     @model_validator(mode="after")
@@ -129,7 +157,34 @@ class EventSettings(Settings):
         if self.source in CONFIRMED_SOURCES and self.api_key is None:
             raise SettingError(f"{self.source} does not sign its webhooks: set api_key so "
                                "each payment is confirmed with the provider before it counts")
+        if self.source == "standard" and self.secret is not None:
+            _standard_secret(self.secret.get_secret_value())
+        if self.source == "portone" and self.api_key is not None and ":" not in (
+                self.api_key.get_secret_value()):
+            raise SettingError("portone's api_key is the REST API key and secret joined by "
+                               "a colon, e.g. \"${IMP_KEY}:${IMP_SECRET}\"")
+        if self.amount is not None and self.source not in CONFIRMED_SOURCES:
+            raise SettingError("amount is checked on payments confirmed with the provider "
+                               f"(portone, toss), not on {self.source} webhooks")
         return self
+
+
+def _is_literal(value: Any) -> bool:
+    if isinstance(value, list):
+        return all(isinstance(v, str | int | float | bool) for v in value)
+    return isinstance(value, str | int | float | bool)
+
+
+def _standard_secret(secret: str) -> None:
+    """A Standard Webhooks secret is ``whsec_`` and base64 (the part after may stand alone)."""
+    body = secret.removeprefix("whsec_")
+    try:
+        key = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
+    except binascii.Error:
+        key = b""
+    if not key:
+        raise SettingError("a standard webhook secret looks like 'whsec_' followed by base64 "
+                           "(copy it as the provider shows it)")
 
 
 class MailboxSettings(Settings):

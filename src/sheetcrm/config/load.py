@@ -32,7 +32,8 @@ from sheetcrm.config.sections import (
     WritebackSettings,
 )
 from sheetcrm.config.table import TableSettings
-from sheetcrm.errors import ConfigError
+from sheetcrm.errors import CellError, ConfigError
+from sheetcrm.fields import cell_text, make_parser
 from sheetcrm.redact import ENV_REFERENCE
 
 _FLOW_NAME = re.compile(r"^\w[\w-]*$")
@@ -222,14 +223,7 @@ def _check_references(model: ConfigModel) -> None:
                 raise ConfigError("compliance = 'kr' needs the sender's name, contact and "
                                   "how to opt out for the ad footer", path=f"sending.{key}")
     for name, event in model.events.items():
-        if not _FLOW_NAME.match(name):
-            raise ConfigError("an event name is letters, digits, '_' or '-' (it is the URL "
-                              "/e/NAME)", path=f"events.{quote_key(name)}")
-        for field_name in event.set:
-            if field_name not in model.fields:
-                raise ConfigError(f"{field_name!r} is not a field; expected one of "
-                                  f"{sorted(model.fields)}",
-                                  path=f"events.{quote_key(name)}.set")
+        _check_event(model, name, event)
     channels = model.channels
     for name, settings in channels.items():
         to = settings.recipient_field
@@ -271,6 +265,37 @@ def _check_references(model: ConfigModel) -> None:
         afters = [s.after for s in flow.steps]
         if afters != sorted(afters):
             raise ConfigError("step 'after' offsets must not decrease", path=f"{where}.steps")
+
+
+def _check_event(model: ConfigModel, name: str, event: EventSettings) -> None:
+    """``[events.NAME]``: a URL-safe name, fields that exist, literals that fit them."""
+    where = f"events.{quote_key(name)}"
+    if not _FLOW_NAME.match(name):
+        raise ConfigError("an event name is letters, digits, '_' or '-' (it is the URL "
+                          "/e/NAME)", path=where)
+    if model.server is None:
+        raise ConfigError("events arrive at the endpoint (POST /e/NAME): add a [server] "
+                          "section with public_url and secret", path=where)
+    for field_name, value in event.set.items():
+        field = model.fields.get(field_name)
+        if field is None:
+            raise ConfigError(f"{field_name!r} is not a field; expected one of "
+                              f"{sorted(model.fields)}", path=f"{where}.set")
+        if field_name == model.table.key:
+            raise ConfigError(f"{field_name!r} is the key: an event finds its row by key "
+                              "and never changes it", path=f"{where}.set")
+        if isinstance(value, dict):
+            continue  # { from = "path" }: checked on each event as it arrives
+        parse = make_parser(field.type, column=field.column, tz=ZoneInfo("UTC"))
+        try:
+            parse(cell_text(value))
+        except CellError as exc:
+            raise ConfigError(f"{field_name}: {value!r} is not {exc.expected} (the type of "
+                              f"field {field_name!r})", path=f"{where}.set") from None
+    if event.append and model.table.backend != "csv":
+        raise ConfigError("append = true adds rows, which only the csv backend does for now; "
+                          f"with {model.table.backend}, add the rows yourself (or collect the "
+                          "form into a CSV table)", path=f"{where}.append")
 
 
 def _handoff_cycle(flows: Mapping[str, FlowSettings], start: str) -> list[str]:

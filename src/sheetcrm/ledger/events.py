@@ -80,6 +80,29 @@ class EventLog:
             raise
         self._conn.execute("COMMIT")
 
+    def record_refusal(self, name: str, reason: str, status: int, at: datetime) -> None:
+        """Count one request turned away (``reason`` is a fixed text, never the request's)."""
+        self._conn.execute(
+            "INSERT INTO refused_events (name, reason, status, count, first_at, last_at)"
+            " VALUES (?, ?, ?, 1, ?, ?) ON CONFLICT (name, reason) DO UPDATE SET"
+            " count = count + 1, status = excluded.status, last_at = excluded.last_at",
+            (name, reason, status, iso(at), iso(at)))
+
+    def refusals(self) -> list[dict[str, Any]]:
+        """What the endpoint turned away, by event name and reason, latest first."""
+        rows = self._conn.execute(
+            "SELECT name, reason, status, count, first_at, last_at FROM refused_events"
+            " ORDER BY last_at DESC, name, reason")
+        return [dict(zip(("name", "reason", "status", "count", "first_at", "last_at"), row,
+                         strict=True)) for row in rows]
+
+    def event_counts(self, kind: EventKind) -> dict[str, tuple[int, int]]:
+        """Per event name: (events stored, of which not yet applied to the sheet)."""
+        rows = self._conn.execute(
+            "SELECT name, COUNT(*), SUM(applied_at IS NULL) FROM events WHERE kind = ?"
+            " GROUP BY name ORDER BY name", (str(kind),))
+        return {str(name): (int(total), int(waiting or 0)) for name, total, waiting in rows}
+
     def send_of(self, idem_key: str) -> tuple[str, str, str] | None:
         """(row key, flow, kind) of a recorded send: whom a token's message went to."""
         row = self._conn.execute("SELECT key, flow, kind FROM sends WHERE idem_key = ?",

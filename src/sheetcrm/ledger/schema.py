@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5  # 5: refused_events (webhooks turned away, for status)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -76,6 +76,17 @@ CREATE TABLE IF NOT EXISTS events (
     UNIQUE (source, event_id)
 );
 CREATE INDEX IF NOT EXISTS events_by_key ON events (key);
+-- Webhooks the endpoint turned away (a bad signature, a body too large, a payment the
+-- provider does not confirm): counts by event name and reason, never the request.
+CREATE TABLE IF NOT EXISTS refused_events (
+    name        TEXT NOT NULL,             -- [events.NAME], or '?' for a name not configured
+    reason      TEXT NOT NULL,
+    status      INTEGER NOT NULL,          -- the HTTP status answered
+    count       INTEGER NOT NULL,
+    first_at    TEXT NOT NULL,
+    last_at     TEXT NOT NULL,
+    PRIMARY KEY (name, reason)
+);
 CREATE TABLE IF NOT EXISTS runs (
     id          INTEGER PRIMARY KEY,
     command     TEXT NOT NULL,

@@ -7,7 +7,8 @@ Why it is built this way:
   routes live in a module of their own (``unsubscribe``, ``tracking``, ``events``)
   and are listed in ``sheetcrm.app.serve.ROUTE_MODULES``.
 - **Bounded on the open internet.** A body larger than ``[server] max_body`` is
-  answered 413 before it is read; a client over ``[server] rate_limit`` gets 429
+  answered 413 before it is read (by the route's ``too_large(ctx, **arguments)``
+  when its handler has one, to count it); a client over ``[server] rate_limit`` gets 429
   (one ``http.Pacer`` per client address, the same sliding window the API clients
   pace themselves with); a handler's bug is a bare 500 and one log line with counts,
   never a traceback or a customer's data in the answer or the log.
@@ -50,6 +51,7 @@ class EventStore(Protocol):
     def send_of(self, idem_key: str) -> tuple[str, str, str] | None: ...
 
     def events_of(self, key: str, kinds: Iterable[EventKind]) -> list[Event]: ...
+
     def delivered_at(self, idem_key: str) -> datetime | None: ...
 
     def close(self) -> None: ...
@@ -135,10 +137,14 @@ def _answer(request: Request, ctx: ServerContext, url_map: Map,
     try:
         if not limits.admit(client_address(request)):
             raise TooManyRequests()
+        handler, arguments = url_map.bind_to_environ(request.environ).match()
         length = request.content_length
         if length is not None and length > ctx.settings.max_body:
+            too_large = getattr(handler, "too_large", None)
+            if too_large is not None:  # a handler that counts what it turns away
+                answer: Response = too_large(ctx, **arguments)
+                return answer
             raise RequestEntityTooLarge()
-        handler, arguments = url_map.bind_to_environ(request.environ).match()
         response: Response = handler(request, ctx, **arguments)
         return response
     except HTTPException as exc:

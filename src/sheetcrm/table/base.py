@@ -7,7 +7,7 @@ finds each row by its key at write time.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -34,6 +34,26 @@ class Table(Protocol):
         are never overwritten. Raises BackendError.
         """
         ...
+
+
+class GrowingTable(Table, Protocol):
+    """A table that can also add rows (a form's intake): only CSV for now.
+
+    ``append`` names keys whose row is added at the end when no row holds the key at
+    write time (a row that does hold it by then is updated instead); the new row's
+    cells are the updates addressed to that key. ``WriteReport.added_keys`` lists the
+    rows added.
+    """
+
+    adds_rows: bool
+
+    def write(self, key_column: str, updates: list[CellUpdate],
+              append: Collection[str] = ()) -> WriteReport: ...
+
+
+def can_add_rows(table: Table) -> bool:
+    """Whether ``table`` is a ``GrowingTable`` (Google Sheets and Airtable are not yet)."""
+    return bool(getattr(table, "adds_rows", False))
 
 
 @dataclass(frozen=True)

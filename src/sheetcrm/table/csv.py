@@ -30,7 +30,7 @@ import io
 import os
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 from pathlib import Path
 
@@ -94,7 +94,11 @@ class CsvTable:
         body = [row for row in rows[1:] if any(map(str.strip, row))]
         return Snapshot(header=header, rows=body, source=str(self.path))
 
-    def write(self, key_column: str, updates: list[CellUpdate]) -> WriteReport:
+    #: Rows can be added (``write(..., append=keys)``): ``base.GrowingTable``.
+    adds_rows = True
+
+    def write(self, key_column: str, updates: list[CellUpdate],
+              append: Collection[str] = ()) -> WriteReport:
         """Apply ``updates`` to the rows holding their keys in the file as it is now.
 
         The file is re-read here, so edits saved since read() are kept. If it changes
@@ -105,8 +109,12 @@ class CsvTable:
         widest row (notes typed in unnamed columns stay where they are), even when
         none of its updates lands (the writeback column should exist from the first
         run on). Nothing is rewritten when no byte would change.
+
+        A key in ``append`` that no row holds now gets a row of its own at the end of
+        the file (its updates are its cells; every other byte stays), in the same
+        atomic replace as the updates.
         """
-        if not updates:
+        if not updates and not append:
             return WriteReport()
         target = Path(os.path.realpath(self.path))  # replace the file, not a symlink
         busy = False
@@ -118,7 +126,7 @@ class CsvTable:
                     self.sleep(_BUSY_PAUSE * (attempt + 1))
                     continue
                 try:
-                    new, report = self._rewrite(original, key_column, updates)
+                    new, report = self._rewrite(original, key_column, updates, append)
                 except BackendError:
                     if _read_file(target)[0] == original:
                         raise
@@ -148,7 +156,8 @@ class CsvTable:
     # -- internals -------------------------------------------------------------
 
     def _rewrite(
-        self, original: bytes, key_column: str, updates: list[CellUpdate]
+        self, original: bytes, key_column: str, updates: list[CellUpdate],
+        append: Collection[str] = (),
     ) -> tuple[bytes | None, WriteReport]:
         """New file content (None when nothing changes) and the report for it."""
         text = self._decode(original)
@@ -157,7 +166,7 @@ class CsvTable:
         if not _is_utf8(codec) and text.encode(codec) != original:
             raise BackendError(f"{self.path}: {codec} does not round-trip; refusing to write")
         edit = Rewrite(text, self.delimiter, codec, str(self.path))
-        new_text, report = edit.apply(key_column, updates)
+        new_text, report = edit.apply(key_column, updates, append)
         return (None if new_text is None else new_text.encode(codec)), report
 
     def _parse(self, data: bytes) -> list[list[str]]:

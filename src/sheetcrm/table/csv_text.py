@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from sheetcrm.errors import BackendError
@@ -37,8 +38,12 @@ class Rewrite:
             [unquote(raw).strip() for raw in self.records[0].raws] if self.records else []
         )
 
-    def apply(self, key_column: str, updates: list[CellUpdate]) -> tuple[str | None, WriteReport]:
-        """Return the new text (None if nothing changes) and what was done."""
+    def apply(self, key_column: str, updates: list[CellUpdate],
+              append: Collection[str] = ()) -> tuple[str | None, WriteReport]:
+        """Return the new text (None if nothing changes) and what was done.
+
+        Keys in ``append`` that no row holds get a new row at the end of the text.
+        """
         key_index = self._key_index(key_column)
         # Operators type notes in unnamed columns past the header: a new column goes
         # past the widest row, so none of its cells lands on a note.
@@ -57,7 +62,43 @@ class Rewrite:
             edits.extend(row_edits)
             report.cells_written += changed
             report.rows_written += 1 if changed else 0
+        if append:
+            header_width = width + len(added) if added else len(self.records[0].raws)
+            rows = self._new_rows(key_index, columns, updates, append, report)
+            if rows:
+                edits.append((len(self.text), len(self.text),
+                              self._append_text(rows, header_width)))
         return (splice(self.text, edits) if edits else None), report
+
+    def _new_rows(self, key_index: int, columns: dict[str, int], updates: list[CellUpdate],
+                  append: Collection[str], report: WriteReport) -> dict[str, dict[int, str]]:
+        """The cells of a row for each key to add that no row holds (no longer missing)."""
+        present = {self.records[n].value(key_index).strip() for n in range(1, len(self.records))}
+        adding = {key.strip() for key in append if key.strip()} - present
+        rows: dict[str, dict[int, str]] = {}
+        for update in updates:
+            key = update.key.strip()
+            if key in adding:
+                rows.setdefault(key, {key_index: key})[columns[update.column.strip()]] = (
+                    update.value)
+        for key in sorted(adding - set(rows)):
+            rows[key] = {key_index: key}
+        report.missing_keys = [k for k in report.missing_keys if k.strip() not in adding]
+        report.added_keys = list(rows)
+        report.cells_written += sum(len(cells) for cells in rows.values())
+        return rows
+
+    def _append_text(self, rows: dict[str, dict[int, str]], header_width: int) -> str:
+        """New records at the end, in the file's line ending, keeping a missing last one."""
+        eol = _line_ending(self.text, self.records[0].end)
+        lines = []
+        for cells in rows.values():
+            count = max(header_width, max(cells) + 1)
+            lines.append(self.delimiter.join(
+                self._cell_text(self._storable(cells.get(i, ""))) for i in range(count)))
+        if self.text.endswith(("\n", "\r")):
+            return "".join(line + eol for line in lines)
+        return "".join(eol + line for line in lines)
 
     def _key_index(self, key_column: str) -> int:
         """Column number of the key column; a missing one is a setup error."""
@@ -153,6 +194,14 @@ class Record:
     def value(self, column: int) -> str:
         """The field's value as csv.reader reads it ("" past the end of the row)."""
         return unquote(self.raws[column]) if column < len(self.raws) else ""
+
+
+def _line_ending(text: str, at: int) -> str:
+    """The line terminator at offset ``at`` (the header's end); CRLF when there is none."""
+    for eol in ("\r\n", "\n", "\r"):
+        if text.startswith(eol, at):
+            return eol
+    return "\r\n"
 
 
 @functools.lru_cache(maxsize=8)
