@@ -20,6 +20,8 @@ from sheetcrm.errors import ConfigError
 from sheetcrm.ledger import Ledger
 from sheetcrm.model import CellUpdate, EventKind
 from sheetcrm.table.csv import CsvTable
+from tests.support.alerts import TOKEN as ALERT_TOKEN
+from tests.support.alerts import add_alerts, receiver, titles
 from tests.support.events import (
     Listening,
     body_of,
@@ -204,3 +206,21 @@ def test_events_that_cannot_be_applied_are_refused_when_the_config_loads(
     with pytest.raises(ConfigError, match=r"events\.paid: events arrive at the endpoint"):
         config_from_dict(unserved, {}, path=tmp_path / "config.toml")
     assert w.config.events["signup"].append
+
+
+def test_events_waiting_for_a_row_are_alerted_once_and_their_end_too(
+        tmp_path: Path) -> None:
+    w = make_world(tmp_path, {"kim@x.com": {"applied": "2026-03-02"}})
+    with receiver() as alerts:
+        add_alerts(w.folder, f"json://127.0.0.1:{alerts.port}/hook/{ALERT_TOKEN}")
+        post_paid(w, "evt_lee", "lee@x.com")
+        w.sync(0)
+        w.sync(0, hour=11)  # still waiting: told once
+        assert titles(alerts) == ["sheetcrm: events from [events.paid] match no row"]
+        message = alerts.requests[0].json()["message"]
+        assert "1 event(s) wait: their keys are on no row" in message
+        assert "lee@x.com" not in message  # the text leaves the machine: no row key
+        w.customers["lee@x.com"] = {"applied": "2026-03-02"}
+        w.write_sheet()
+        w.sync(0, hour=12)
+        assert titles(alerts)[1:] == ["sheetcrm: events from [events.paid] are written again"]

@@ -15,6 +15,10 @@ way, through this module:
   token). Values shorter than ``MIN_SECRET_LENGTH`` are left out of that
   collection: masking ``587`` or ``on`` would garble unrelated text, and a secret
   that short protects nothing.
+- A secret setting that is a URL (an ``[alerts]`` apprise URL) is also masked piece
+  by piece (``url_secret_parts``): a message may quote its token without the rest
+  (``tgram://BOT_TOKEN/…``, a hook's path). Plain words (``services``, ``hooks``),
+  domain names and port numbers are not secrets and stay readable.
 
 It imports nothing of sheetcrm's: the config and the channels call it, never the
 other way round.
@@ -38,6 +42,9 @@ MIN_SECRET_LENGTH = 4
 
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")  # ``${NAME}`` in the config
 _URL_USERINFO = re.compile(r"(?<=://)[^/@\s:]+:[^/@\s]+@")
+# A part of a URL that reads as a word, not a token: "services", "api", "web-hooks".
+_PLAIN_WORD = re.compile(r"[a-z]+(?:[-_][a-z]+)*")
+_DOTTED = re.compile(r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")  # example.com, 127.0.0.1
 # Key names whose values are secrets although their type does not say so (a raw
 # table before validation, a path to a credentials file).
 SECRET_KEY_WORDS = ("password", "secret", "token", "key_file", "credentials")
@@ -80,6 +87,27 @@ def url_origin(url: str) -> str:
         port = None
     netloc = f"{host}:{port}" if port else host
     return urlunsplit((parts.scheme, netloc, "", "", ""))
+
+
+def url_secret_parts(url: str) -> list[str]:
+    """The pieces of a secret URL that may be credentials on their own.
+
+    The password, and every part of the host, path, query and fragment that could be
+    a token: at least ``MIN_SECRET_LENGTH`` long and neither a plain lowercase word,
+    a domain name or address (dotted), nor a port number.
+    """
+    if "://" not in url:
+        return []
+    parts = urlsplit(url)
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    found = [userinfo.partition(":")[2]] if at else []
+    tail = "/".join((parts.path, parts.query, parts.fragment))
+    for part in [*hostport.split(":"), *re.split(r"[/&=;,]+", tail)]:
+        if _DOTTED.fullmatch(part) or _PLAIN_WORD.fullmatch(part) or \
+                part.isdigit() and len(part) <= 5:
+            continue  # a domain name or an address, a word, a port
+        found.append(part)
+    return [p for p in found if len(p) >= MIN_SECRET_LENGTH]
 
 
 def shown_value(value: Any, *, secret: bool) -> str:
@@ -149,13 +177,15 @@ class SecretSource(Protocol):
 
 
 def config_secrets(config: SecretSource, env: Mapping[str, str]) -> list[str]:
-    """Every secret a config holds: its ``SecretStr`` settings and ``${ENV}`` values.
+    """Every secret a config holds: its ``SecretStr`` settings (the pieces of those that
+    are URLs too, ``url_secret_parts``) and ``${ENV}`` values.
 
     The file is read again for its ``${NAME}`` references (the validated config has
     only their values); an unreadable file adds none. Values shorter than
     ``MIN_SECRET_LENGTH`` are left out.
     """
     found = list(secret_values(config.model, config.channels))
+    found.extend(part for value in list(found) for part in url_secret_parts(value))
     with contextlib.suppress(OSError, UnicodeDecodeError):
         found.extend(referenced_env_values(config.path.read_text(encoding="utf-8"), env))
     return sorted({s for s in found if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)

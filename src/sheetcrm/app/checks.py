@@ -5,7 +5,8 @@ and cells; every tag, trigger and goal evaluated against every row (a type error
 such as ``date >= 14`` shows here, not in the middle of a send); every template a
 flow step can reach (each A/B variant too) rendered against the rows that could
 receive it; the writeback columns and flow changes the planner would stop on; that
-ads by email have a working unsubscribe link (``[server]``, reached over https); and,
+ads by email have a working unsubscribe link (``[server]``, reached over https); that
+apprise understands every ``[alerts]`` URL; and,
 with ``--connect``, each channel reached without sending anything and the mailbox
 logged in to without reading any mail.
 """
@@ -17,6 +18,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from sheetcrm.app.alerts import check_urls
 from sheetcrm.config import Config, StepSettings, _quote_key
 from sheetcrm.config.channels import EmailSettings
 from sheetcrm.core.engine import make_plan, next_send
@@ -64,6 +66,7 @@ def run_checks(config: Config, now: datetime, *, connect: bool = False) -> list[
     findings.extend(_server_findings(config))
     findings.extend(_signal_findings(config, rules))
     findings.extend(_reply_opt_out_findings(config))
+    findings.extend(Finding(*found) for found in check_urls(config))  # [alerts] urls
     if connect:
         findings.extend(_connect(config))
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sheetcrm import faults
+from sheetcrm.app.alerts import alert_failed_run, alert_finished_run
 from sheetcrm.app.events import mark_applied, write_batch
 from sheetcrm.app.mailbox import MailboxReport, hear_mailbox
 from sheetcrm.app.reading import FreshCheck, gc_paused
@@ -221,16 +222,26 @@ def sync(
 
     ``channels`` and ``table`` may be injected (tests; a daemon keeps its table
     between runs). ``stop`` is asked before each send: when it answers True the
-    remaining sends wait for the next run, and the run still writes back.
+    remaining sends wait for the next run, and the run still writes back. With
+    ``[alerts]`` the operator hears of a failed or stalled run (``app.alerts``).
     """
     with RunLock(lock_path(config)):
-        ledger = Ledger.open(config.state_path)
         try:
-            return _sync_locked(config, now, ledger, channels,
-                                table if table is not None else open_table(config), stop,
-                                options)
-        finally:
-            ledger.close()
+            ledger = Ledger.open(config.state_path)
+            try:
+                result = _sync_locked(config, now, ledger, channels,
+                                      table if table is not None else open_table(config),
+                                      stop, options)
+            finally:
+                ledger.close()
+        except Exception as exc:
+            alert_failed_run(config, now, exc)
+            raise
+        events = result.plan.events
+        alert_finished_run(config, now, result.summary(), unmatched={
+            name: f"{count} event(s) wait: {events.reasons[name]}"
+            for name, count in events.waiting.items() if count})
+        return result
 
 
 def _sync_locked(config: Config, now: datetime, ledger: Ledger,

@@ -21,10 +21,23 @@ def stall_reason(status: str, summary: Mapping[str, Any]) -> str:
     if status == "sending_stopped":
         return str(summary.get("sending_stopped") or "sending stopped")
     if status == "channel_down":
-        down = summary.get("channels_down") or {}
-        return "; ".join(f"channel {name} down: {why}" for name, why in down.items()) \
-            or "a channel is down"
+        down = [why for key, why in run_incidents(summary).items() if key.startswith("channel:")]
+        return "; ".join(down) or "a channel is down"
     return str(summary.get("error") or status)
+
+
+def run_incidents(summary: Mapping[str, Any]) -> dict[str, str]:
+    """What a finished run found stalling sending, each on its own, with why.
+
+    ``channel:NAME`` for each channel down, ``sending`` when the blast-radius guard
+    (or a flow change) held the run's sends. The alerts (``app.alerts``) tell each
+    of them once; a finished run that no longer shows one has ended it.
+    """
+    found = {f"channel:{name}": f"channel {name} down: {why}"
+             for name, why in (summary.get("channels_down") or {}).items()}
+    if summary.get("sending_stopped"):
+        found["sending"] = str(summary["sending_stopped"])
+    return found
 
 
 @dataclass

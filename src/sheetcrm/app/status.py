@@ -1,6 +1,6 @@
-"""What ``sheetcrm status`` shows: the daemon, the last runs, the next run, the sends
-that need attention, the outside events waiting or turned away, and the last run's
-row errors.
+"""What ``sheetcrm status`` shows: the daemon, the last runs, the next run, the
+incidents alerted about, the sends that need attention, the outside events waiting or
+turned away, and the last run's row errors.
 
 Read without changing any file: the ledger is opened read-only, the daemon's lock
 only probed, its status file only read. The daemon (``sheetcrm.daemon``) writes the
@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sheetcrm.app.alerts import open_incidents
 from sheetcrm.app.runner import lock_path
 from sheetcrm.app.schedule import Schedule
 from sheetcrm.app.stall import Stall
@@ -105,6 +106,7 @@ def status_report(config: Config, now: datetime, *, runs: int = 5,
             recent = ledger.last_runs(max(runs, RUNS_SEARCHED),
                                       none_in_progress=not run_in_progress)
             stall = Stall.from_ledger(ledger.stalled_runs())
+            alerts = open_incidents(ledger)
             sends = attention_sends(ledger)
             events = outside_events(ledger, recent)
         finally:
@@ -119,6 +121,7 @@ def status_report(config: Config, now: datetime, *, runs: int = 5,
         "schedule": daemon.get("schedule") or Schedule.from_config(config).describe(),
         "next_run_at": _next_run(config, daemon, last, now),
         "stalled": stall.report(now) if stall else None,
+        "alerts": alerts,
         "last_runs": recent[:runs],
         "sends": sends,
         "events": events,

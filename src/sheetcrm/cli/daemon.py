@@ -98,10 +98,23 @@ def _print_status(out: Console, report: dict[str, Any], tz: tzinfo) -> None:
         out.print(f"          {stall['reason']}", style="red")
     elif report["last_runs"]:
         out.print("sending   ok", style="bold")
+    _print_alerts(out, report["alerts"], tz)
     _print_runs(out, report["last_runs"], tz)
     _print_sends(out, report["sends"], tz)
     _print_events(out, report["events"], tz)
     _print_row_errors(out, report["row_errors"], tz)
+
+
+def _print_alerts(out: Console, incidents: list[dict[str, Any]], tz: tzinfo) -> None:
+    """The incidents [alerts] told (or could not tell) the operator about."""
+    for i in incidents:
+        state = (f"ended {_when(i['ended_at'], tz)}, the end not yet told" if i["ended_at"]
+                 else f"since {_when(i['since'], tz)}, told to {i['told']} URL(s)")
+        out.print(f"{'alerts' if i is incidents[0] else '':<10}{i['incident']}: {state}",
+                  style="bold")
+        if i["not_delivered"]:
+            out.print(f"          not delivered: {i['not_delivered']}; tried again at the "
+                      "next run", style="red")
 
 
 def _print_runs(out: Console, runs: list[dict[str, Any]], tz: tzinfo) -> None:

@@ -8,12 +8,14 @@ One module per concern:
 - ``channels``: ``[channels.NAME]``, one model per channel type, picked by ``type``;
 - ``sections``: ``[fields]``, ``[writeback]``, ``[flows.*]``, ``[sending]``;
 - ``schedule``: ``[schedule]`` and crontab lines read as crontab reads them;
+- ``alerts``: ``[alerts]``, the apprise URLs the operator is alerted through;
 - ``load``: reading the file, ``${ENV}``, and the checks across sections.
 
 This package sits below the adapters: the table backends and the channels import
 their settings from here, never the other way round.
 """
 
+from sheetcrm.config.alerts import AlertSettings
 from sheetcrm.config.base import SettingError, Settings, parse_duration, quote_key
 from sheetcrm.config.channels import (
     CHANNEL_SETTINGS,
@@ -53,6 +55,7 @@ from sheetcrm.config.table import (
 _quote_key = quote_key  # the name the planner's modules import
 
 __all__ = [
+    "AlertSettings",
     "EventSettings",
     "MailboxSettings",
     "ServerSettings",

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError
 
+from sheetcrm.config.alerts import AlertsTable
 from sheetcrm.config.base import Settings, quote_key, resolve_path
 from sheetcrm.config.channels import ChannelSettings
 from sheetcrm.config.explain import validation_error
@@ -54,6 +55,7 @@ class ConfigModel(Settings):
     server: ServerSettings | None = None
     events: dict[str, EventSettings] = {}
     mailbox: MailboxSettings | None = None
+    alerts: AlertsTable = None
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 A new version is adopted only if a run could use it: the file loads, its schedule,
 every rule and every template a flow sends compile. Otherwise it is logged, once
-per version, and the previous config kept.
+per version, and the previous config kept; ``rejection`` says why, for the alert.
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ class ConfigFile:
         self.path = path
         self.env = env
         self._seen_digest = file_digest(path)
+        self.rejection: str | None = None  # why the version judged by the last call was not
 
     def new_version(self, schedule: Schedule | None) -> tuple[Config, Schedule] | None:
         """The file's new content as a config a run can use, with its schedule.
@@ -65,12 +66,14 @@ class ConfigFile:
         (logged as ``config_rejected``). ``schedule`` (from the command line) wins
         over the file's ``[schedule]``.
         """
+        self.rejection = None
         digest = file_digest(self.path)
         if digest == self._seen_digest:
             return None
         self._seen_digest = digest  # judge each version once, not at every tick
         if digest is None:
-            emit("config_rejected", logging.ERROR, error=f"{self.path} cannot be read",
+            self.rejection = f"{self.path} cannot be read"
+            emit("config_rejected", logging.ERROR, error=self.rejection,
                  message="keeping the loaded config")
             return None
         try:
@@ -78,6 +81,7 @@ class ConfigFile:
             check_config(config)
         except Exception as exc:  # ConfigError, or the file vanished mid-read
             error = str(exc) if isinstance(exc, SheetcrmError) else f"{type(exc).__name__}: {exc}"
+            self.rejection = error
             emit("config_rejected", logging.ERROR, error=error,
                  message="keeping the loaded config")
             return None

@@ -18,6 +18,10 @@ Why it is built this way (the package docstring has the whole picture):
 - With ``[server]`` the endpoint (``app.serve.Served``) answers on threads of its own
   in the same process, so one systemd unit does everything; it binds before the
   first run (a taken port stops the start with exit 2) and stops after the last.
+- With ``[alerts]`` the operator hears of each incident once (``app.alerts``): the
+  runs tell theirs (``runner.sync``); the daemon adds a config change it rejected,
+  and the end of that incident when a version (or the file it started on) is in
+  use. Each is observed on the job's thread, one after the other.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from sheetcrm.app.alerts import alert_config, alert_failed_run
 from sheetcrm.app.runner import RunResult, sync
 from sheetcrm.app.schedule import Schedule
 from sheetcrm.app.serve import Served
@@ -89,6 +94,7 @@ class Daemon:
         self.next_run: datetime | None = None
         self._fired_at: datetime | None = None  # when the current or last tick began
         self.config_file = ConfigFile(options.config_path, self.env)
+        self._config_judged = False  # alerts: the config in use not yet observed as such
         self._scheduled = (self.schedule, self.config.tz)  # what the scheduler has
         self._clock_origin = time.monotonic()
         self.started_at = datetime.now(UTC)
@@ -254,7 +260,11 @@ class Daemon:
     def _sync(self, now: datetime) -> RunResult:
         config = self.config
         if self.table is None:
-            self.table = open_table(config)
+            try:
+                self.table = open_table(config)
+            except Exception as exc:  # a failed run, though sync never started
+                alert_failed_run(config, now, exc, env=self.env)
+                raise
         return sync(config, now, table=self.table, stop=self.stop.is_set)
 
     def now(self) -> datetime:
@@ -324,6 +334,10 @@ class Daemon:
     def _reload_if_changed(self) -> None:
         """Adopt the config file's new content, or keep the old config (logged why)."""
         new = self.config_file.new_version(self.options.schedule)
+        rejection = self.config_file.rejection
+        if new is not None or rejection or not self._config_judged:
+            self._config_judged = True
+            alert_config(new[0] if new else self.config, self.now(), rejection, env=self.env)
         if new is None:
             return
         config, schedule = new

@@ -12,7 +12,7 @@ creates or changes a file.
 methods live by concern: opening and the flow state here, the tables and their
 migration in ``schema``, the run history in ``runs``, what operators read
 (``status``, ``report``) in ``queries``, what came back in ``events``, where the
-mailbox reader stopped in ``cursors``.
+mailbox reader stopped in ``cursors``, the incidents alerted about in ``incidents``.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from sheetcrm.errors import ExitStatus, SheetcrmError
 from sheetcrm.fsutil import open_private
 from sheetcrm.ledger.cursors import MailboxCursor
 from sheetcrm.ledger.events import EventLog
+from sheetcrm.ledger.incidents import IncidentBook
 from sheetcrm.ledger.queries import (
     GroupConversion,
     OperatorQueries,
@@ -82,7 +83,7 @@ def _send_record(r: tuple[Any, ...], parse: Any) -> SendRecord:
                       finished_at=parse(r[10]), variant=r[11])
 
 
-class Ledger(RunHistory, OperatorQueries, EventLog, MailboxCursor):
+class Ledger(RunHistory, OperatorQueries, EventLog, MailboxCursor, IncidentBook):
     """Read and write the state file. One instance per process and run."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path | None, readonly: bool) -> None:
