@@ -24,7 +24,7 @@ from sheetcrm.app.stall import Stall
 from sheetcrm.config import Config
 from sheetcrm.fsutil import lock_held, probe
 from sheetcrm.ledger import Ledger
-from sheetcrm.model import SendStatus
+from sheetcrm.model import DeliveryState, SendStatus
 from sheetcrm.redact import Redactor
 
 # Send statuses an operator should see.
@@ -74,6 +74,15 @@ def attention_sends(ledger: Ledger, limit: int = 20) -> dict[str, Any]:
     return {"counts": ledger.count_sends(ATTENTION), "items": items}
 
 
+def delivery_section(ledger: Ledger, limit: int = 20) -> dict[str, Any]:
+    """Text messages' delivery as the providers reported it: counts, the latest failures."""
+    items = [d._asdict() for d in ledger.latest_deliveries(DeliveryState.FAILED, limit)]
+    for item in items:
+        item["step"] += 1
+    return {"counts": {str(k): n for k, n in ledger.count_deliveries().items()},
+            "failed": items}
+
+
 def status_report(config: Config, now: datetime, *, runs: int = 5,
                   env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Everything ``sheetcrm status`` shows, read without changing any file.
@@ -89,6 +98,7 @@ def status_report(config: Config, now: datetime, *, runs: int = 5,
                                       none_in_progress=not run_in_progress)
             stall = Stall.from_ledger(ledger.stalled_runs())
             sends = attention_sends(ledger)
+            deliveries = delivery_section(ledger)
         finally:
             ledger.close()
     recorded = read_json(status_path(config)) or {}
@@ -103,6 +113,7 @@ def status_report(config: Config, now: datetime, *, runs: int = 5,
         "stalled": stall.report(now) if stall else None,
         "last_runs": recent[:runs],
         "sends": sends,
+        "deliveries": deliveries,
         "row_errors": _row_errors(recent),
     })
 

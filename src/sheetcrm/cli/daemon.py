@@ -100,6 +100,7 @@ def _print_status(out: Console, report: dict[str, Any], tz: tzinfo) -> None:
         out.print("sending   ok", style="bold")
     _print_runs(out, report["last_runs"], tz)
     _print_sends(out, report["sends"], tz)
+    _print_deliveries(out, report.get("deliveries"), tz)
     _print_row_errors(out, report["row_errors"], tz)
 
 
@@ -132,6 +133,21 @@ def _print_sends(out: Console, sends: dict[str, Any], tz: tzinfo) -> None:
         t.add_row(s["key"], f"{s['flow']} {s['step']}", s["template"], s["status"],
                   _when(s["finished_at"] or s["created_at"], tz), s["detail"] or "")
     out.print(t)
+
+
+def _print_deliveries(out: Console, deliveries: dict[str, Any] | None, tz: tzinfo) -> None:
+    """Text messages (AlimTalk, SMS): accepted, delivered or failed, as reported."""
+    counts = (deliveries or {}).get("counts") or {}
+    if not any(counts.values()):
+        return
+    line = ", ".join(f"{n} {state}" for state, n in counts.items() if n)
+    out.print(f"text message deliveries: {line}", style="bold")
+    if deliveries and deliveries["failed"]:
+        t = RichTable("key", "flow step", "template", "when", "reason", title="not delivered")
+        for d in deliveries["failed"]:
+            t.add_row(d["key"], f"{d['flow']} {d['step']}", d["template"],
+                      _when(d["delivered_at"], tz), d["reason"] or "")
+        out.print(t)
 
 
 def _print_row_errors(out: Console, errors: dict[str, Any], tz: tzinfo) -> None:

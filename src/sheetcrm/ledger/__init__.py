@@ -30,6 +30,7 @@ from typing import Any
 from sheetcrm.errors import ExitStatus, SheetcrmError
 from sheetcrm.fsutil import open_private
 from sheetcrm.ledger.cursors import MailboxCursor
+from sheetcrm.ledger.deliveries import Applied, DeliveryDetail, DeliveryLog
 from sheetcrm.ledger.events import EventLog
 from sheetcrm.ledger.queries import (
     GroupConversion,
@@ -49,6 +50,7 @@ from sheetcrm.ledger.schema import (
 )
 from sheetcrm.model import (
     SETTLED,
+    DeliveryState,
     Enrollment,
     EnrollmentStatus,
     LedgerState,
@@ -62,6 +64,8 @@ __all__ = [
     "RUN_OK",
     "RUN_RUNNING",
     "SCHEMA_VERSION",
+    "Applied",
+    "DeliveryDetail",
     "GroupConversion",
     "Ledger",
     "LedgerError",
@@ -82,7 +86,7 @@ def _send_record(r: tuple[Any, ...], parse: Any) -> SendRecord:
                       finished_at=parse(r[10]), variant=r[11])
 
 
-class Ledger(RunHistory, OperatorQueries, EventLog, MailboxCursor):
+class Ledger(RunHistory, OperatorQueries, EventLog, MailboxCursor, DeliveryLog):
     """Read and write the state file. One instance per process and run."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path | None, readonly: bool) -> None:
@@ -266,13 +270,18 @@ class Ledger(RunHistory, OperatorQueries, EventLog, MailboxCursor):
         enrollment: Enrollment | None = None,
         message_id: str | None = None,
         detail: str = "",
+        accepted: bool = False,
     ) -> None:
-        """Mark a claimed send and move its enrollment on, atomically."""
+        """Mark a claimed send and move its enrollment on, atomically.
+
+        ``accepted``: the provider took it and reports delivery later (``deliveries``).
+        """
         with self.transaction() as db:
             db.execute(
-                "UPDATE sends SET status = ?, finished_at = ?, message_id = ?, detail = ?"
-                " WHERE idem_key = ?",
-                (status, iso(now), message_id, detail[:500], idem_key),
+                "UPDATE sends SET status = ?, finished_at = ?, message_id = ?, detail = ?,"
+                " delivery = ? WHERE idem_key = ?",
+                (status, iso(now), message_id, detail[:500],
+                 DeliveryState.ACCEPTED if accepted else None, idem_key),
             )
             if enrollment is not None and enrollment.id is not None:
                 db.execute(
