@@ -51,7 +51,7 @@ def check_recipient(message: Message, where: str) -> str:
     try:
         return normalize_mobile(message.recipient)
     except ValueError as exc:
-        raise ChannelError(f"{where}: recipient {masked(message.recipient)}: {exc}",
+        raise ChannelError(f"{where}: recipient {masked(message.recipient)} is not {exc}",
                            retryable=False) from None
 
 

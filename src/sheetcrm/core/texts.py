@@ -48,10 +48,11 @@ def text_message(base: Message, rendered: Rendered, context: Mapping[str, Any],
 
     ``template`` is the file rendered (a variant's, or the step's own).
     """
+    cell = context.get(settings.to)
     try:
-        recipient = normalize_mobile(context.get(settings.to) or "")
+        recipient = normalize_mobile(cell or "")
     except ValueError:
-        recipient = base.recipient  # the channel refuses it: that row's error
+        recipient = "" if cell is None else str(cell)  # refused by the channel: a row error
     meta = dict(base.meta)
     payload = None
     step_template = base.meta.get("template", template)
