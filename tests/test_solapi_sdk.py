@@ -8,7 +8,9 @@ salt, and sends through ``POST /messages/v4/send-many/detail``.
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from solapi import SolapiMessageService
@@ -54,3 +56,17 @@ def test_the_official_sdk_is_refused_with_a_wrong_secret(solapi: SolapiEmulator)
     assert refused.value.args[0] == "SignatureDoesNotMatch"
     assert solapi.received == []
     assert solapi.requests[0].status == 403
+
+
+def test_the_product_never_imports_the_sdk() -> None:
+    """The SDK is a test client only (the ``test`` extra): sheetcrm speaks to Solapi itself."""
+    import sheetcrm
+
+    imported = set()
+    for source in Path(sheetcrm.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module.split(".")[0])
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name.split(".")[0] for alias in node.names)
+    assert "requests" in imported and "solapi" not in imported

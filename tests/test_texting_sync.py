@@ -266,3 +266,14 @@ def test_the_shipped_sample_runs_with_no_account(run_cli: Any, sample: Path) -> 
     data = sync(run_cli, sample)
     assert data["summary"]["sent"] == len(DAY0_SENDS)
     assert len(list((sample / "outbox").glob("*.eml"))) == len(DAY0_SENDS)
+
+
+def test_check_refuses_an_ad_template_that_marks_itself_otherwise_than_광고(
+        run_cli: Any, sample: Path, solapi: SolapiEmulator) -> None:
+    use_solapi(sample, solapi)
+    (sample / "templates" / "review_reward.j2").write_text(
+        "{% block subject %}할인{% endblock %}\n{% block text %}[광고] 후기를 남기시면 15% "
+        "할인{% endblock %}\n", encoding="utf-8")
+    result = run_cli(sample, "check")
+    assert result.code == 1
+    assert "the law accepts only '(광고)' exactly" in result.out + result.err

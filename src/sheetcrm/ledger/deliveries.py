@@ -9,9 +9,10 @@ what became of it after: ``accepted`` until the report comes, then ``delivered``
 provider's message id (what the channel returned), changes an ``accepted`` send
 once, and tells what it did: a report repeated by the provider, or one that arrives
 after a later one already settled the send, changes nothing; a report for a message
-sheetcrm never sent is ``unknown``; one that is not final yet (an SMS substitute still
-on its way) is ``pending``. Nothing else in the ledger moves: the step was done when
-the message left, and a failed delivery is shown (``status``), never re-sent.
+sheetcrm never sent (or sent by a channel that reports nothing) is ``unknown``; one
+that is not final yet (an SMS substitute still on its way) is ``pending``. Nothing
+else in the ledger moves: the step was done when the message left, and a failed
+delivery is shown (``status``), never re-sent.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class Applied(StrEnum):
     APPLIED = "applied"  # accepted -> delivered or failed
     REPEATED = "repeated"  # the send already has this outcome, or another final one
     PENDING = "pending"  # the report is not final: the send stays accepted
-    UNKNOWN = "unknown"  # no send has this message id
+    UNKNOWN = "unknown"  # no send awaiting a report has this message id
 
 
 class DeliveryDetail(NamedTuple):
@@ -65,7 +66,7 @@ class DeliveryLog:
         with self.transaction() as db:
             row = db.execute("SELECT delivery FROM sends WHERE message_id = ?",
                              (report.message_id,)).fetchone()
-            if row is None:
+            if row is None or row[0] is None:  # no such send, or none awaiting a report
                 return Applied.UNKNOWN
             if row[0] != DeliveryState.ACCEPTED:
                 return Applied.REPEATED

@@ -46,7 +46,10 @@ CREATE TABLE IF NOT EXISTS sends (
     finished_at TEXT,
     message_id  TEXT,
     detail      TEXT,
-    run_id      INTEGER
+    run_id      INTEGER,
+    delivery    TEXT,                      -- accepted | delivered | failed (providers' reports)
+    delivered_at TEXT,
+    delivery_detail TEXT
 );
 CREATE INDEX IF NOT EXISTS sends_by_key ON sends (key);
 CREATE INDEX IF NOT EXISTS sends_by_message_id ON sends (message_id);
