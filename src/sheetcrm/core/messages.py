@@ -11,6 +11,8 @@ put it in ``List-Unsubscribe``: one URL, made here once per message.
 
 With ``[server]`` an email's links go through the endpoint (``links``), last, so the
 footer's links are seen too (and the opt-out link is left as it is).
+
+A step on a text-message channel (AlimTalk, SMS/LMS) takes its own form (``texts``).
 """
 
 from __future__ import annotations
