@@ -36,6 +36,14 @@ class SendStatus(StrEnum):
     SKIPPED = "skipped"  # passed over for a lasting reason (no consent, opted out)
 
 
+class DeliveryState(StrEnum):
+    """What a provider that reports delivery later said about a sent message."""
+
+    ACCEPTED = "accepted"  # taken by the provider (Solapi's 2000): no report yet
+    DELIVERED = "delivered"  # reached the phone (by AlimTalk, or by its SMS substitute)
+    FAILED = "failed"  # will not reach it; the report's reason says why
+
+
 class EventKind(StrEnum):
     """What came back from a customer, a mailbox or a provider."""
 
@@ -286,6 +294,25 @@ class Delivery:
 
     message_id: str
     detail: str = ""  # e.g. the outbox file path or the HTTP status
+    # The provider took the message and reports delivery later (Solapi, NHN Cloud):
+    # the ledger records the send as ``accepted`` until the report arrives.
+    accepted: bool = False
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """A provider's later word on one message, read from its webhook or its query API.
+
+    ``message_id`` is the one the channel returned when it sent (``Delivery.message_id``).
+    ``state`` is DELIVERED or FAILED, or None while the outcome is not final (an
+    AlimTalk that failed and whose SMS substitute is still on its way).
+    """
+
+    provider: str  # solapi | nhn
+    message_id: str
+    state: DeliveryState | None
+    reason: str = ""  # the provider's code and words, e.g. "3104 카카오톡 미사용자"
+    at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,9 @@ such as ``date >= 14`` shows here, not in the middle of a send); every template 
 flow step can reach (each A/B variant too) rendered against the rows that could
 receive it; the writeback columns and flow changes the planner would stop on; that
 ads by email have a working unsubscribe link (``[server]``, reached over https); that
-apprise understands every ``[alerts]`` URL; and,
-with ``--connect``, each channel reached without sending anything and the mailbox
-logged in to without reading any mail.
+apprise understands every ``[alerts]`` URL; text messages have a mobile number on
+every row and carriers' characters; and, with ``--connect``, each channel reached
+without sending anything and the mailbox logged in to without reading any mail.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from datetime import datetime
 
 from sheetcrm.app.alerts import check_urls
 from sheetcrm.config import Config, StepSettings, _quote_key
-from sheetcrm.config.channels import EmailSettings
+from sheetcrm.config.channels import EmailSettings, TextSettings
 from sheetcrm.core.engine import make_plan, next_send
 from sheetcrm.core.evaluate import RowConditions
 from sheetcrm.core.guards import load_suppression
@@ -40,6 +40,8 @@ from sheetcrm.ledger import Ledger
 from sheetcrm.model import Enrollment, LedgerState, PlannedSend, Record
 from sheetcrm.table import open_table
 from sheetcrm.templates import Templates
+from sheetcrm.texting import masked, normalize_mobile, outside_euc_kr
+from sheetcrm.texting.phone import EXPECTED_MOBILE as EXPECTED
 
 MAX_PER_TEMPLATE = 5
 _ASKS_A_REPLY = re.compile(r"답장|회신|답신|\breply\b", re.IGNORECASE)
@@ -113,6 +115,7 @@ def run_checks(config: Config, now: datetime, *, connect: bool = False) -> list[
 
     findings.extend(_rule_findings(config, rules, good, state, now))
     findings.extend(_render_findings(config, templates, broken, good, now))
+    findings.extend(text_findings(config, templates, broken, good, now))
     return findings
 
 
@@ -325,3 +328,72 @@ def _ad_marker_findings(config: Config, templates: Templates, rec: Record,
         return [Finding("warning", where, "an ad without '(광고)' at the start of the subject; "
                         "set [sending] compliance = \"kr\" to add it and the footer")]
     return []
+
+
+def text_findings(config: Config, templates: Templates, broken: set[str],
+                  rows: list[Record], now: datetime) -> list[Finding]:
+    """What text-message steps (AlimTalk, SMS/LMS) would run into, before any is sent.
+
+    Every row's number in the channel's ``to`` field must be a mobile number (a bad
+    one fails that customer's step; it is shown masked). A ``to`` field typed as a
+    number loses the leading zero in other tools: it should be ``type = "phone"``.
+    Characters outside EUC-KR in a text may be refused by carriers or shown as ``?``.
+    (Missing AlimTalk variables and texts over the limits are errors of the render.)
+    """
+    findings: list[Finding] = []
+    for name, settings in config.channels.items():
+        if not isinstance(settings, TextSettings):
+            continue
+        used = [(f, i, s) for f, flow in config.flows.items()
+                for i, s in enumerate(flow.steps) if s.channel == name]
+        if not used:
+            continue
+        field = config.fields.get(settings.to)
+        if field is not None and field.type in ("int", "number"):
+            findings.append(Finding("warning", f"fields.{settings.to}.type",
+                                    f"{field.type!r} for phone numbers: a number keeps no "
+                                    "leading zero in the sheet or elsewhere; use type = "
+                                    '"phone"'))
+        bad = [rec for rec in rows if not _mobile(rec.values.get(settings.to))]
+        for rec in bad[:MAX_PER_TEMPLATE]:
+            findings.append(Finding("error", f"row {rec.line} ({rec.key})",
+                                    f"{config.fields[settings.to].column}: "
+                                    f"{masked(rec.values.get(settings.to))} is not {EXPECTED}; "
+                                    f"its {name} messages would fail"))
+        if len(bad) > MAX_PER_TEMPLATE:
+            findings.append(Finding("error", f"channels.{name}.to",
+                                    f"{len(bad)} rows in all have no mobile number"))
+        findings.extend(_euc_kr_findings(config, templates, broken, rows, now, used))
+    return findings
+
+
+def _mobile(value: object) -> bool:
+    if value is None or value == "":
+        return True  # blank: held, not failed (the guards)
+    try:
+        normalize_mobile(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _euc_kr_findings(config: Config, templates: Templates, broken: set[str],
+                     rows: list[Record], now: datetime,
+                     used: list[tuple[str, int, StepSettings]]) -> list[Finding]:
+    findings = []
+    for flow_name, i, step in used:
+        if step.template in broken or not rows:
+            continue
+        sample = Enrollment(key=rows[0].key, flow=flow_name, entry=1, entered_at=now,
+                            anchor_at=None, next_step=i)
+        send = next_send(sample, config.flows[flow_name])
+        try:
+            text = build_message(rows[0], send, [], now, config, templates).text
+        except TemplateError:
+            continue  # reported by the render check
+        odd = outside_euc_kr(text)
+        if odd:
+            findings.append(Finding("warning", f"templates/{template_name(send, templates)}",
+                                    f"characters outside EUC-KR ({' '.join(odd[:10])}): "
+                                    "carriers may refuse the SMS/LMS or show '?' for them"))
+    return findings

@@ -414,7 +414,8 @@ def _send_all(run: _Sending, plan: Plan, state: LedgerState) -> list[SendOutcome
         faults.checkpoint("after-send")
         send.advance(now)
         ledger.finish_send(send.idem_key, SendStatus.SENT, now, enrollment=send.enrollment,
-                           message_id=delivery.message_id, detail=delivery.detail)
+                           message_id=delivery.message_id, detail=delivery.detail,
+                           accepted=delivery.accepted)
         state.sends_by_key[send.key].append(_record(send, SendStatus.SENT, now))
         outcomes.append(SendOutcome(send, "sent", delivery.detail))
     return outcomes

@@ -26,7 +26,7 @@ from sheetcrm.app.stall import Stall
 from sheetcrm.config import Config
 from sheetcrm.fsutil import lock_held, probe
 from sheetcrm.ledger import Ledger
-from sheetcrm.model import EventKind, SendStatus
+from sheetcrm.model import DeliveryState, EventKind, SendStatus
 from sheetcrm.redact import Redactor
 
 # Send statuses an operator should see.
@@ -92,6 +92,15 @@ def outside_events(ledger: Ledger, runs: list[dict[str, Any]]) -> dict[str, Any]
             "refused": ledger.refusals()}
 
 
+def delivery_section(ledger: Ledger, limit: int = 20) -> dict[str, Any]:
+    """Text messages' delivery as the providers reported it: counts, the latest failures."""
+    items = [d._asdict() for d in ledger.latest_deliveries(DeliveryState.FAILED, limit)]
+    for item in items:
+        item["step"] += 1
+    return {"counts": {str(k): n for k, n in ledger.count_deliveries().items()},
+            "failed": items}
+
+
 def status_report(config: Config, now: datetime, *, runs: int = 5,
                   env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Everything ``sheetcrm status`` shows, read without changing any file.
@@ -109,6 +118,7 @@ def status_report(config: Config, now: datetime, *, runs: int = 5,
             alerts = open_incidents(ledger)
             sends = attention_sends(ledger)
             events = outside_events(ledger, recent)
+            deliveries = delivery_section(ledger)
         finally:
             ledger.close()
     recorded = read_json(status_path(config)) or {}
@@ -125,6 +135,7 @@ def status_report(config: Config, now: datetime, *, runs: int = 5,
         "last_runs": recent[:runs],
         "sends": sends,
         "events": events,
+        "deliveries": deliveries,
         "row_errors": _row_errors(recent),
     })
 

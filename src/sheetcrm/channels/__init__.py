@@ -13,8 +13,10 @@ from typing import Any, Protocol
 
 from sheetcrm.channels.base import Channel
 from sheetcrm.channels.email import message_id_for
+from sheetcrm.channels.nhn import NhnChannel
 from sheetcrm.channels.outbox import OutboxChannel
 from sheetcrm.channels.smtp import SmtpChannel
+from sheetcrm.channels.solapi import SolapiChannel
 from sheetcrm.channels.webhook import WebhookChannel
 from sheetcrm.config.channels import ChannelSettings, EmailSettings, parse_channel_settings
 from sheetcrm.model import Delivery, Message
@@ -43,6 +45,8 @@ CHANNEL_TYPES: dict[str, type[ChannelType]] = {
     "outbox": OutboxChannel,
     "smtp": SmtpChannel,
     "webhook": WebhookChannel,
+    "solapi": SolapiChannel,
+    "nhn": NhnChannel,
 }
 
 

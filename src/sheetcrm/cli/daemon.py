@@ -102,6 +102,7 @@ def _print_status(out: Console, report: dict[str, Any], tz: tzinfo) -> None:
     _print_runs(out, report["last_runs"], tz)
     _print_sends(out, report["sends"], tz)
     _print_events(out, report["events"], tz)
+    _print_deliveries(out, report.get("deliveries"), tz)
     _print_row_errors(out, report["row_errors"], tz)
 
 
@@ -164,6 +165,21 @@ def _print_events(out: Console, events: dict[str, Any], tz: tzinfo) -> None:
         for r in refused:
             out.print(f"          {r['name']}: {r['count']} × {r['status']} {r['reason']} "
                       f"(last {_when(r['last_at'], tz)})", style="yellow")
+
+
+def _print_deliveries(out: Console, deliveries: dict[str, Any] | None, tz: tzinfo) -> None:
+    """Text messages (AlimTalk, SMS): accepted, delivered or failed, as reported."""
+    counts = (deliveries or {}).get("counts") or {}
+    if not any(counts.values()):
+        return
+    line = ", ".join(f"{n} {state}" for state, n in counts.items() if n)
+    out.print(f"text message deliveries: {line}", style="bold")
+    if deliveries and deliveries["failed"]:
+        t = RichTable("key", "flow step", "template", "when", "reason", title="not delivered")
+        for d in deliveries["failed"]:
+            t.add_row(d["key"], f"{d['flow']} {d['step']}", d["template"],
+                      _when(d["delivered_at"], tz), d["reason"] or "")
+        out.print(t)
 
 
 def _print_row_errors(out: Console, errors: dict[str, Any], tz: tzinfo) -> None:

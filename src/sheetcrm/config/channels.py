@@ -37,6 +37,7 @@ from pydantic import (
 from sheetcrm.config.base import SettingError, Settings, ShownAs, TagOf, is_loopback, union_members
 from sheetcrm.config.explain import validation_error
 from sheetcrm.redact import url_origin
+from sheetcrm.texting.phone import normalize_sender
 
 MAX_BACKOFF = 30.0  # seconds; a webhook's exponential backoff never waits longer
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP header name (RFC 9110)
@@ -257,12 +258,129 @@ class WebhookSettings(Settings):
         return value
 
 
+class TextSettings(Settings):
+    """What the Korean text-message providers share (Solapi, NHN Cloud): the number
+    sent from, the field holding each customer's phone, the AlimTalk templates, how
+    the API is reached, and for ad SMS/LMS the §50 sender name and free opt-out."""
+
+    to: str = Field(min_length=1, description="the field holding the customer's mobile number")
+    endpoint: str = Field(description="the provider's API address, or a proxy or local emulator")
+    sender: str = Field(description='the sender number registered with the provider, e.g. '
+                                    '"02-123-4567"')
+    templates: dict[str, str] = Field(
+        default_factory=dict,
+        description='template name = the approved AlimTalk template id, e.g. '
+                    '{ payment_reminder = "KA01TP..." }')
+    fallback: bool = Field(True, description="true to send an SMS/LMS when an AlimTalk "
+                                             "cannot be delivered")
+    sender_name: str | None = Field(None, min_length=1, description="the name an ad SMS "
+                                    "starts with after (광고); [sending] sender_name if unset")
+    opt_out_number: str | None = Field(None, description='the free 080 opt-out number an ad '
+                                       'SMS ends with, e.g. "080-123-4567"')
+    timeout: float = Field(20.0, gt=0, le=300, description="seconds a whole send may take, "
+                           "retries included")
+    retries: int = Field(2, ge=0, le=10, description="extra attempts after a 429 or an "
+                         "unavailable server")
+    backoff: float = Field(1.0, ge=0, le=MAX_BACKOFF, description="seconds before the first "
+                           "retry; doubles after")
+
+    #: "alimtalk" when the channel sends AlimTalk (a template id per template), else "sms".
+    @property
+    def mode(self) -> str:
+        return "alimtalk"
+
+    @property
+    def recipient_field(self) -> str:
+        return self.to
+
+    @field_validator("sender")
+    @classmethod
+    def _is_sender(cls, value: str) -> str:
+        return normalize_sender(value)
+
+    @field_validator("opt_out_number")
+    @classmethod
+    def _is_080(cls, value: str | None) -> str | None:
+        if value is not None:
+            digits = re.sub(r"[\s-]", "", value)
+            if not re.fullmatch(r"080\d{7,8}", digits):
+                raise ValueError("must be a free 080 number, like 080-123-4567")
+        return value
+
+    @field_validator("endpoint")
+    @classmethod
+    def _is_endpoint(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in (
+                "", "/") or parts.query or any(c.isspace() for c in value):
+            raise ValueError("must be an http:// or https:// address with no path")
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
+            raise SettingError(f"{url_origin(value)} is not https: the API key would travel "
+                               "in clear; use https (http is only for 127.0.0.1)")
+        return value.rstrip("/")
+
+
+class SolapiSettings(TextSettings):
+    """Solapi (솔라피): AlimTalk with ``pf_id`` and ``templates``, else plain SMS/LMS."""
+
+    type: Literal["solapi"]
+    api_key: SecretStr = Field(description='the API key, e.g. "${SOLAPI_API_KEY}"')
+    api_secret: SecretStr = Field(description='the API secret, e.g. "${SOLAPI_API_SECRET}"')
+    pf_id: str | None = Field(None, min_length=1, description="the Kakao channel's pfId: set "
+                              "it to send AlimTalk; leave it out for SMS/LMS")
+    endpoint: str = Field("https://api.solapi.com", description="https://api.solapi.com, or a "
+                          "proxy or local emulator")
+
+    @property
+    def mode(self) -> str:
+        return "alimtalk" if self.pf_id else "sms"
+
+
+class NhnSettings(TextSettings):
+    """NHN Cloud Notification, KakaoTalk Bizmessage AlimTalk (API v2.3)."""
+
+    type: Literal["nhn"]
+    app_key: SecretStr = Field(description='the AlimTalk app key, e.g. "${NHN_APP_KEY}"')
+    secret_key: SecretStr = Field(description='the secret key, e.g. "${NHN_SECRET_KEY}"')
+    sender_key: str = Field(min_length=1, description="the Kakao channel's sender key (40 "
+                            "characters)")
+    endpoint: str = Field("https://kakaotalk-bizmessage.api.nhncloudservice.com",
+                          description="NHN Cloud's AlimTalk API address, or a proxy or local "
+                                      "emulator")
+
+
+def text_step_problem(settings: TextSettings, template: str, kind: str,
+                      sender_name: str | None) -> str | None:
+    """What is wrong with a flow step on a text channel, or None (checked at load).
+
+    AlimTalk is informational only: an ad cannot go by AlimTalk. An AlimTalk step
+    needs its template's approved id. An ad SMS needs the sender's name and a free
+    080 opt-out number (정보통신망법 §50).
+    """
+    if settings.mode == "alimtalk":
+        if kind == "ad":
+            return ("an ad cannot be sent by AlimTalk (Kakao allows only informational "
+                    "messages); send ads by SMS (a solapi channel without pf_id) or email, "
+                    'or set kind = "transactional" if this is not an ad')
+        if template not in settings.templates:
+            return (f"template {template!r} has no approved AlimTalk template id; add "
+                    f'{template} = "<template id>" to the channel\'s templates')
+        return None
+    if kind == "ad" and not (settings.opt_out_number and (settings.sender_name or sender_name)):
+        return ("an ad by SMS/LMS must name the sender and end with a free 080 opt-out number "
+                "(정보통신망법 §50): set opt_out_number (and sender_name, or [sending] "
+                "sender_name) on the channel")
+    return None
+
+
 #: ``[channels.NAME]``: the settings of the type ``type`` names. Nothing leaves the
 #: machine unless the operator says so: an unset type is the outbox.
 ChannelSettings = Annotated[
     Annotated[OutboxSettings, Tag("outbox")]
     | Annotated[SmtpSettings, Tag("smtp")]
-    | Annotated[WebhookSettings, Tag("webhook")],
+    | Annotated[WebhookSettings, Tag("webhook")]
+    | Annotated[SolapiSettings, Tag("solapi")]
+    | Annotated[NhnSettings, Tag("nhn")],
     Discriminator(TagOf("type", default="outbox", noun="a channel type")),
 ]
 

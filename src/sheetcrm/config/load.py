@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from sheetcrm.config.alerts import AlertsTable
 from sheetcrm.config.base import Settings, quote_key, resolve_path
-from sheetcrm.config.channels import ChannelSettings
+from sheetcrm.config.channels import ChannelSettings, TextSettings, text_step_problem
 from sheetcrm.config.explain import validation_error
 from sheetcrm.config.hearing import EventSettings, MailboxSettings, ServerSettings
 from sheetcrm.config.schedule import ScheduleSettings
@@ -250,6 +250,11 @@ def _check_references(model: ConfigModel) -> None:
                     f"unknown channel {step.channel!r}; defined: {sorted(channels) or 'none'}",
                     path=f"{where}.steps[{i}].channel",
                 )
+            channel = channels[step.channel]
+            problem = isinstance(channel, TextSettings) and text_step_problem(
+                channel, step.template, step.kind, model.sending.sender_name)
+            if problem:
+                raise ConfigError(problem, path=f"{where}.steps[{i}]")
         if flow.then is not None and flow.then not in model.flows:
             raise ConfigError(f"unknown flow {flow.then!r}; defined: {sorted(model.flows)}",
                               path=f"{where}.then")

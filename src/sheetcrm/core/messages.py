@@ -11,6 +11,8 @@ put it in ``List-Unsubscribe``: one URL, made here once per message.
 
 With ``[server]`` an email's links go through the endpoint (``links``), last, so the
 footer's links are seen too (and the opt-out link is left as it is).
+
+A step on a text-message channel (AlimTalk, SMS/LMS) takes its own form (``texts``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from typing import Any
 
 from sheetcrm import tokens
 from sheetcrm.config import Config, EmailSettings
+from sheetcrm.config.channels import TextSettings
 from sheetcrm.core.links import Tracking, tracked
+from sheetcrm.core.texts import text_message
 from sheetcrm.model import Message, PlannedSend, Record
 from sheetcrm.templates import Rendered, Templates
 
@@ -58,22 +62,26 @@ def template_name(send: PlannedSend, templates: Templates) -> str:
 
 def build_message(rec: Record, send: PlannedSend, tags: list[str], now: datetime,
                   config: Config, templates: Templates) -> Message:
-    rendered = templates.render(template_name(send, templates),
-                                context_for(rec, send, tags, now, config))
+    name = template_name(send, templates)
+    context = context_for(rec, send, tags, now, config)
+    rendered = templates.render(name, context)
+    channel = config.channels[send.channel]
+    meta = {"key": rec.key, "flow": send.flow, "step": str(send.step + 1),
+            "template": send.template, "date": format_datetime(now)}
+    if send.variant:
+        meta["variant"] = send.variant
+    if isinstance(channel, TextSettings):  # AlimTalk, SMS/LMS: their own forms (texts.py)
+        base = Message(send.idem_key, rec.key, "", "", kind=send.kind, meta=meta)
+        return text_message(base, rendered, context, channel, config, name)
     unsubscribe = unsubscribe_link(config, send.idem_key) if send.kind == "ad" else None
     if send.kind == "ad" and config.sending.compliance == "kr":
         rendered = korean_ad(rendered, config, unsubscribe)
-    channel = config.channels[send.channel]
     tracking = link_tracking(send, config)
     if tracking is not None and isinstance(channel, EmailSettings):
         text, html = tracked(rendered.text, rendered.html, tracking)
         rendered = Rendered(rendered.subject, text, html, rendered.payload)
     to_field = channel.recipient_field
     recipient = str(rec.values.get(to_field) or "") if to_field else rec.key
-    meta = {"key": rec.key, "flow": send.flow, "step": str(send.step + 1),
-            "template": send.template, "date": format_datetime(now)}
-    if send.variant:
-        meta["variant"] = send.variant
     return Message(
         idempotency_key=send.idem_key,
         recipient=recipient,

@@ -30,6 +30,7 @@ from typing import Any
 from sheetcrm.errors import ExitStatus, SheetcrmError
 from sheetcrm.fsutil import open_private
 from sheetcrm.ledger.cursors import MailboxCursor
+from sheetcrm.ledger.deliveries import Applied, DeliveryDetail, DeliveryLog
 from sheetcrm.ledger.events import EventLog
 from sheetcrm.ledger.incidents import IncidentBook
 from sheetcrm.ledger.queries import (
@@ -50,6 +51,7 @@ from sheetcrm.ledger.schema import (
 )
 from sheetcrm.model import (
     SETTLED,
+    DeliveryState,
     Enrollment,
     EnrollmentStatus,
     LedgerState,
@@ -63,6 +65,8 @@ __all__ = [
     "RUN_OK",
     "RUN_RUNNING",
     "SCHEMA_VERSION",
+    "Applied",
+    "DeliveryDetail",
     "GroupConversion",
     "Ledger",
     "LedgerError",
@@ -83,7 +87,7 @@ def _send_record(r: tuple[Any, ...], parse: Any) -> SendRecord:
                       finished_at=parse(r[10]), variant=r[11])
 
 
-class Ledger(RunHistory, OperatorQueries, EventLog, MailboxCursor, IncidentBook):
+class Ledger(RunHistory, OperatorQueries, EventLog, MailboxCursor, IncidentBook, DeliveryLog):
     """Read and write the state file. One instance per process and run."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path | None, readonly: bool) -> None:
@@ -267,13 +271,18 @@ class Ledger(RunHistory, OperatorQueries, EventLog, MailboxCursor, IncidentBook)
         enrollment: Enrollment | None = None,
         message_id: str | None = None,
         detail: str = "",
+        accepted: bool = False,
     ) -> None:
-        """Mark a claimed send and move its enrollment on, atomically."""
+        """Mark a claimed send and move its enrollment on, atomically.
+
+        ``accepted``: the provider took it and reports delivery later (``deliveries``).
+        """
         with self.transaction() as db:
             db.execute(
-                "UPDATE sends SET status = ?, finished_at = ?, message_id = ?, detail = ?"
-                " WHERE idem_key = ?",
-                (status, iso(now), message_id, detail[:500], idem_key),
+                "UPDATE sends SET status = ?, finished_at = ?, message_id = ?, detail = ?,"
+                " delivery = ? WHERE idem_key = ?",
+                (status, iso(now), message_id, detail[:500],
+                 DeliveryState.ACCEPTED if accepted else None, idem_key),
             )
             if enrollment is not None and enrollment.id is not None:
                 db.execute(

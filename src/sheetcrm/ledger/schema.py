@@ -11,7 +11,8 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime
 
-SCHEMA_VERSION = 5  # 5: refused_events (webhooks turned away, for status)
+# 5: refused_events (webhooks turned away, for status); 6: providers' delivery reports
+SCHEMA_VERSION = 6
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -46,9 +47,13 @@ CREATE TABLE IF NOT EXISTS sends (
     finished_at TEXT,
     message_id  TEXT,
     detail      TEXT,
-    run_id      INTEGER
+    run_id      INTEGER,
+    delivery    TEXT,                      -- accepted | delivered | failed (providers' reports)
+    delivered_at TEXT,
+    delivery_detail TEXT
 );
 CREATE INDEX IF NOT EXISTS sends_by_key ON sends (key);
+CREATE INDEX IF NOT EXISTS sends_by_message_id ON sends (message_id);
 CREATE INDEX IF NOT EXISTS enrollments_by_key ON enrollments (key, flow);
 -- The sheet columns sheetcrm writes and how each became its own: created (appended
 -- by sheetcrm), empty (blank when first written), adopted (the operator's say-so in
@@ -103,6 +108,10 @@ MIGRATIONS = [
     ("enrollments", "holdout", "INTEGER NOT NULL DEFAULT 0"),
     ("enrollments", "via", "TEXT NOT NULL DEFAULT 'trigger'"),
     ("sends", "variant", "TEXT"),
+    # Version 6: what a provider reported after accepting (texting: Solapi, NHN Cloud).
+    ("sends", "delivery", "TEXT"),  # accepted | delivered | failed; NULL: no report comes
+    ("sends", "delivered_at", "TEXT"),
+    ("sends", "delivery_detail", "TEXT"),
 ]
 
 
