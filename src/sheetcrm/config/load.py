@@ -24,6 +24,7 @@ from sheetcrm.config.base import Settings, quote_key, resolve_path
 from sheetcrm.config.channels import ChannelSettings
 from sheetcrm.config.explain import validation_error
 from sheetcrm.config.hearing import EventSettings, MailboxSettings, ServerSettings
+from sheetcrm.config.report import ReportSettings, check_report
 from sheetcrm.config.schedule import ScheduleSettings
 from sheetcrm.config.sections import (
     FieldSettings,
@@ -53,6 +54,7 @@ class ConfigModel(Settings):
     server: ServerSettings | None = None
     events: dict[str, EventSettings] = {}
     mailbox: MailboxSettings | None = None
+    report: ReportSettings = ReportSettings()
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,7 @@ def config_from_dict(raw: dict[str, Any], env: Mapping[str, str], *, path: Path)
             path="timezone",
         ) from None
     _check_references(model)
+    check_report(model.report, model.fields)
     return Config(model=model, path=path, base_dir=path.resolve().parent, tz=tz)
 
 
