@@ -6,7 +6,7 @@ when quiet hours hold the ads) for ``days`` days, while the sheet and the ledger
 between runs as they would: new sign-ups arrive, some customers pay (a little more
 often after the A/B step's ``compare`` mail, and less often in the holdout), paying
 customers log in and write reviews, and the mail heard back is recorded as events
-(clicks, a scanner's clicks, replies, an opt-out, a bounce). A seeded random number
+(clicks, a scanner's clicks, opens, replies, opt-outs, bounces). A seeded random number
 generator makes every month the same.
 """
 
@@ -149,6 +149,8 @@ def _heard_back(folder: Path, rng: random.Random, now: datetime) -> None:
                     heard(EventKind.CLICK, machine=True)  # a link scanner: kept, not counted
                 if roll < 0.22:
                     heard(EventKind.CLICK)
+                if rng.random() < 0.4:
+                    heard(EventKind.OPEN)  # as if [server] track_opens were on: unreliable
                 if rng.random() < 0.05:
                     heard(EventKind.REPLY)
                 if send.kind == "ad" and rng.random() < 0.02:
