@@ -1,4 +1,5 @@
-"""The commands that run the pipeline: ``check``, ``plan``, ``sync``, ``preview``, ``report``.
+"""The commands that run the pipeline: ``check``, ``plan``, ``sync``, ``preview``
+(``report`` is in ``report.py``).
 
 Each parses its options, calls the library and formats the result; it returns an
 ExitStatus and never exits by itself (``main`` does, in one place).
@@ -14,7 +15,6 @@ from rich.table import Table as RichTable
 
 from sheetcrm.app.checks import run_checks
 from sheetcrm.app.explain import explain
-from sheetcrm.app.report import OPENS_UNRELIABLE, FlowReport, read_conversion_report
 from sheetcrm.app.runner import RunOptions, RunResult, preview, sync
 from sheetcrm.cli.base import MAX_ROWS, State, cli, print_json
 from sheetcrm.errors import ExitStatus
@@ -123,51 +123,6 @@ def preview_command(state: State, key: str, flow: str | None) -> None:
             out.print(f"  Subject: {f.subject}")
             for line in (f.text or "").splitlines():
                 out.print(f"  | {line}")
-
-
-@cli.command(name="report")
-@click.pass_obj
-def report_command(state: State) -> None:
-    """Conversion per flow and A/B variant, the lift over the holdout group, and clicks,
-    replies, opt-outs and bounces per flow, step and variant (opens apart: unreliable)."""
-    reports = read_conversion_report(state.config())
-    if state.as_json:
-        print_json(state, {"flows": [r.as_dict() for r in reports]})
-        return
-    table = RichTable("flow", "group", "customers", "converted", "rate", title="conversion")
-    for r in reports:
-        groups = [("messaged", r.treated), ("holdout", r.holdout), *r.variants.items()]
-        for label, g in groups:
-            if g.entered:
-                table.add_row(r.flow, label, str(g.entered), str(g.converted),
-                              f"{g.rate:.1%}" if g.rate is not None else "")
-        if r.lift is not None:
-            table.add_row(r.flow, "lift over holdout", "", "", f"{r.lift * 100:+.1f} pt")
-    state.out.print(table)
-    _engagement_tables(state, reports)
-
-
-def _engagement_tables(state: State, reports: list[FlowReport]) -> None:
-    """What each step's messages heard back; opens in a table of their own."""
-    steps = [(r.flow, label, e) for r in reports for label, e in r.steps.items()]
-    if not steps:
-        return
-    table = RichTable("flow", "step", "sent", "clicked", "replied", "opted out", "bounced",
-                      "automatic hits (not counted)", title="what came back")
-    for flow, label, e in steps:
-        table.add_row(flow, label, str(e.sent), _share(e.clicked, e.sent),
-                      _share(e.replied, e.sent), _share(e.opted_out, e.sent),
-                      _share(e.bounced, e.sent), str(e.automatic))
-    state.out.print(table)
-    if any(e.opened for _, _, e in steps):
-        opens = RichTable("flow", "step", "sent", "opened", title=f"opens ({OPENS_UNRELIABLE})")
-        for flow, label, e in steps:
-            opens.add_row(flow, label, str(e.sent), _share(e.opened, e.sent))
-        state.out.print(opens)
-
-
-def _share(count: int, of: int) -> str:
-    return f"{count} ({count / of:.0%})" if count and of else str(count)
 
 
 def _report(state: State, result: RunResult, verb: str, show_all: bool) -> None:

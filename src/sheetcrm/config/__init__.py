@@ -9,6 +9,7 @@ One module per concern:
 - ``sections``: ``[fields]``, ``[writeback]``, ``[flows.*]``, ``[sending]``;
 - ``schedule``: ``[schedule]`` and crontab lines read as crontab reads them;
 - ``alerts``: ``[alerts]``, the apprise URLs the operator is alerted through;
+- ``report``: ``[report]``, what ``sheetcrm report`` adds (revenue, language);
 - ``load``: reading the file, ``${ENV}``, and the checks across sections.
 
 This package sits below the adapters: the table backends and the channels import
@@ -34,6 +35,7 @@ from sheetcrm.config.load import (
     config_from_dict,
     load_config,
 )
+from sheetcrm.config.report import ReportSettings
 from sheetcrm.config.schedule import ScheduleSettings, crontab_trigger, crontab_weekdays
 from sheetcrm.config.sections import (
     FieldSettings,
@@ -73,6 +75,7 @@ __all__ = [
     "GoogleSheetsSettings",
     "OutboxSettings",
     "QuietHours",
+    "ReportSettings",
     "ScheduleSettings",
     "SendingSettings",
     "SettingError",

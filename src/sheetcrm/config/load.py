@@ -25,6 +25,7 @@ from sheetcrm.config.base import Settings, quote_key, resolve_path
 from sheetcrm.config.channels import ChannelSettings, TextSettings, text_step_problem
 from sheetcrm.config.explain import validation_error
 from sheetcrm.config.hearing import EventSettings, MailboxSettings, ServerSettings
+from sheetcrm.config.report import ReportSettings, check_report
 from sheetcrm.config.schedule import ScheduleSettings
 from sheetcrm.config.sections import (
     FieldSettings,
@@ -56,6 +57,7 @@ class ConfigModel(Settings):
     events: dict[str, EventSettings] = {}
     mailbox: MailboxSettings | None = None
     alerts: AlertsTable = None
+    report: ReportSettings = ReportSettings()
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,7 @@ def config_from_dict(raw: dict[str, Any], env: Mapping[str, str], *, path: Path)
             path="timezone",
         ) from None
     _check_references(model)
+    check_report(model.report, model.fields)
     return Config(model=model, path=path, base_dir=path.resolve().parent, tz=tz)
 
 

@@ -55,6 +55,7 @@ from sheetcrm.table.gsheets_errors import (
     too_large,
     unparsable_range,
 )
+from sheetcrm.table.gsheets_tab import TabCell, tab_requests
 from sheetcrm.table.gsheets_transport import (
     DEFAULT_RETRY,
     SheetsAdapter,
@@ -230,6 +231,19 @@ class GoogleSheetsTable:
                 f"Leave the rows in place for a moment and run sync again")
         report.requests = self.requests - before
         return report
+
+    def write_tab(self, title: str, rows: list[list[TabCell]]) -> int:
+        """Make tab ``title`` hold exactly ``rows`` (added if missing): one metadata read,
+        then one ``spreadsheets.batchUpdate`` (``gsheets_tab.py``). Returns the requests
+        spent. The customer worksheet is not touched."""
+        before = self.requests
+
+        def write() -> None:
+            spreadsheet = self._client.open_by_key(self.spreadsheet_id)
+            spreadsheet.batch_update(tab_requests(last_metadata(self._client), title, rows))
+
+        self._call(f"writing the tab {title!r}", write)
+        return self.requests - before
 
     # -- requests ---------------------------------------------------------------------
 

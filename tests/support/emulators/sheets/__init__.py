@@ -31,9 +31,12 @@ What it keeps, because the backend's correctness depends on it:
   ``tableRange`` only when there is one.
 - **Rows and sheets move as in Google**: ``insertDimension``, ``deleteDimension``,
   ``appendDimension``, ``sortRange`` (numbers before text, text without regard to
-  case, blanks last; only the range's columns move), ``addSheet``, ``deleteSheet``,
+  case, blanks last; only the range's columns move), ``addSheet`` (with the caller's
+  ``sheetId`` when given; a taken one is refused), ``deleteSheet``,
   ``updateSheetProperties`` (``fields`` honoured; the last visible sheet cannot be
-  hidden) and ``updateSpreadsheetProperties``; a batch applies whole or not at all.
+  hidden), ``updateSpreadsheetProperties`` and ``updateCells`` (``userEnteredValue``
+  only: ``stringValue`` stays text, numbers and booleans are typed; within a ``range``
+  the cells the rows do not reach are cleared); a batch applies whole or not at all.
   The operator helpers below move cells with the same code.
 - **Ragged rows**: trailing empty cells and rows are dropped; an empty middle row is ``[]``.
 - **Grid limits**: each sheet has a row and column count; reading or writing an
@@ -56,6 +59,9 @@ answers to them follow the API reference and stay conservative (strict where Goo
 might be lenient):
 
 - ``appendDimension`` of columns (growing the grid for an appended header column);
+- the report tab's batch: ``addSheet`` with a chosen ``sheetId`` and ``updateCells``
+  over a whole-sheet ``range`` in the same request (from the API reference:
+  UpdateCellsRequest clears the ``fields`` wherever ``rows`` do not cover ``range``);
 - ``values.batchGet`` of a header row (``'t'!1:1``) with open-ended columns
   (``'t'!E2:E``), and ``values.batchUpdate`` bodies built by the backend (many
   one-column ranges, JSON ``null`` gaps, majorDimension ROWS);

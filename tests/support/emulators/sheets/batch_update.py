@@ -12,6 +12,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from tests.support.emulators.sheets.cells import Cell, Typed
 from tests.support.emulators.sheets.faults import ApiError
 from tests.support.emulators.sheets.grid import Sheet, Spreadsheet
 from tests.support.emulators.sheets.routing import as_object
@@ -143,8 +144,14 @@ def add_sheet(book: Spreadsheet, spec: dict[str, Any]) -> dict[str, Any]:
     if any(s.title == title for s in book.sheets):
         raise _Refused(f'A sheet with the name "{title}" already exists. Please enter '
                        "another name.")
+    sheet_id = props.get("sheetId")
+    if sheet_id is not None:
+        if not isinstance(sheet_id, int) or isinstance(sheet_id, bool) or sheet_id < 0:
+            raise _Refused(f"properties.sheetId must be a non-negative integer, not {sheet_id!r}")
+        if any(s.sheet_id == sheet_id for s in book.sheets):
+            raise _Refused(f"A sheet with the id {sheet_id} already exists.")
     sheet = book.add_sheet(title, rows=grid.get("rowCount", 1000),
-                           cols=grid.get("columnCount", 26))
+                           cols=grid.get("columnCount", 26), sheet_id=sheet_id)
     if "index" in props:
         book.sheets.remove(sheet)
         book.sheets.insert(min(max(int(props["index"]), 0), len(book.sheets)), sheet)
@@ -160,7 +167,64 @@ def delete_sheet(book: Spreadsheet, spec: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def update_cells(book: Spreadsheet, spec: dict[str, Any]) -> dict[str, Any]:
+    """UpdateCellsRequest, for ``userEnteredValue`` only: ``rows`` from ``start`` (a
+    GridCoordinate) or from the corner of ``range`` (a GridRange, unbounded sides
+    reaching the grid's edge), where the rows do not reach inside ``range`` the values
+    are cleared. Writing past the grid is refused, as Google refuses it."""
+    if str(spec.get("fields", "")).strip() not in ("userEnteredValue", "*"):
+        raise _Refused(f"fields {spec.get('fields')!r} is not emulated (only userEnteredValue)")
+    if ("start" in spec) == ("range" in spec):
+        raise _Refused("exactly one of start and range must be set")
+    area = as_object(spec.get("start") or spec.get("range"))
+    sheet = _sheet_by_id(book, area.get("sheetId", 0))
+    if "start" in spec:
+        r0, c0 = int(area.get("rowIndex", 0)), int(area.get("columnIndex", 0))
+        r1, c1 = r0, c0  # nothing beyond the rows is cleared
+    else:
+        r0, c0 = int(area.get("startRowIndex", 0)), int(area.get("startColumnIndex", 0))
+        r1 = int(area.get("endRowIndex", sheet.row_count))
+        c1 = int(area.get("endColumnIndex", sheet.col_count))
+    rows = [as_object(row).get("values") or [] for row in spec.get("rows") or []]
+    if rows and (r0 + len(rows) > sheet.row_count
+                 or c0 + max(map(len, rows)) > sheet.col_count):
+        raise _Refused(f"the rows reach past the grid of sheet {sheet.sheet_id} "
+                       f"({sheet.row_count} rows, {sheet.col_count} columns)")
+    for r in range(r0, min(r1, sheet.row_count)):
+        for c in range(c0, min(c1, sheet.col_count)):
+            if sheet.get(r, c) is not None:
+                sheet.set(r, c, None)
+    for i, row in enumerate(rows):
+        for j, data in enumerate(row):
+            sheet.set(r0 + i, c0 + j, _entered(as_object(data).get("userEnteredValue")))
+    for row in sheet.rows:  # kept ragged, as the API shows them
+        while row and row[-1] in (None, ""):
+            row.pop()
+    while sheet.rows and not sheet.rows[-1]:
+        sheet.rows.pop()
+    return {}
+
+
+def _entered(value: Any) -> Cell:
+    """An ExtendedValue as stored: text stays text (never a formula), numbers and
+    booleans are typed; formulas and errors are not emulated."""
+    if value is None:
+        return None
+    spec = as_object(value)
+    if len(spec) != 1:
+        raise _Refused(f"userEnteredValue must hold exactly one value, not {spec!r}")
+    (kind, v), = spec.items()
+    if kind == "stringValue":
+        return str(v) or None
+    if kind == "numberValue" and isinstance(v, int | float) and not isinstance(v, bool):
+        return Typed(float(v))
+    if kind == "boolValue" and isinstance(v, bool):
+        return Typed(v)
+    raise _Refused(f"userEnteredValue.{kind} = {v!r} is not emulated")
+
+
 HANDLERS: dict[str, Callable[[Spreadsheet, dict[str, Any]], dict[str, Any]]] = {
+    "updateCells": update_cells,
     "appendDimension": append_dimension,
     "insertDimension": insert_dimension,
     "deleteDimension": delete_dimension,

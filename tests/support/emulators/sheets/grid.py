@@ -128,9 +128,12 @@ class Spreadsheet:
             "spreadsheetUrl": f"https://docs.google.com/spreadsheets/d/{self.spreadsheet_id}/edit",
         }
 
-    def add_sheet(self, title: str, rows: int = 1000, cols: int = 26) -> Sheet:
-        """A new sheet at the end (the first is gid=0, the next ones 1001, 1002, ...)."""
-        sheet_id = 1000 + len(self.sheets) if self.sheets else 0
+    def add_sheet(self, title: str, rows: int = 1000, cols: int = 26,
+                  sheet_id: int | None = None) -> Sheet:
+        """A new sheet at the end (the first is gid=0, the next ones 1001, 1002, ...,
+        unless the caller picks its id)."""
+        if sheet_id is None:
+            sheet_id = 1000 + len(self.sheets) if self.sheets else 0
         sheet = Sheet(sheet_id, title, rows, cols)
         self.sheets.append(sheet)
         return sheet

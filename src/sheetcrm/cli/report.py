@@ -1,0 +1,182 @@
+"""``sheetcrm report``: the terminal tables, ``--json``, and the flags that write the
+HTML file (``--html``) and the Google Sheets tab (``--to-sheet``).
+
+The numbers come from one ``Report`` (``app.report``); this module only formats them
+(English, as every command speaks in the terminal) and parses the filters.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from pathlib import Path
+
+import click
+from rich.table import Table as RichTable
+
+from sheetcrm.app.report import RELIABLE, FlowReport, Report, Scope, read_report
+from sheetcrm.app.report.html import write_html
+from sheetcrm.app.report.sentences import (
+    ab_sentence,
+    lift_sentence,
+    sizes_sentence,
+    warning_sentence,
+)
+from sheetcrm.app.report.sheet import write_to_sheet
+from sheetcrm.app.report.words import Words
+from sheetcrm.cli.base import State, cli, print_json
+from sheetcrm.config import parse_duration
+from sheetcrm.errors import ConfigError
+from sheetcrm.stats import Interval
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+@cli.command(name="report")
+@click.option("--since", default=None, metavar="DATE|AGE",
+              help="Only customers who entered a flow since this date (2026-11-01) or this "
+                   "long ago (30d); the charts over time start there too.")
+@click.option("--flow", default=None, help="Only this flow.")
+@click.option("--html", "html_path", default=None, metavar="FILE", type=click.Path(),
+              help="Also write the report as one self-contained HTML file with charts.")
+@click.option("--to-sheet", is_flag=True,
+              help="Also write the summary into a 'sheetcrm 리포트' tab of the Google "
+                   "spreadsheet (backend gsheets), in one request.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.pass_obj
+def report_command(state: State, since: str | None, flow: str | None, html_path: str | None,
+                   to_sheet: bool, as_json: bool) -> None:
+    """Conversion per flow and A/B variant with 95% intervals and plain verdicts, the lift
+    over the holdout, the funnel, clicks, replies, opt-outs and bounces per step and
+    variant (opens apart: unreliable), messages and held-back sends per day."""
+    config = state.config()
+    now = state.now(config)
+    scope = Scope(since=_since(since, now, config.tz), flow=flow)
+    if flow is not None and flow not in config.flows:
+        raise click.BadParameter(f"{flow!r} is not a flow of the config; its flows are "
+                                 f"{', '.join(sorted(config.flows)) or 'none'}",
+                                 param_hint="--flow")
+    if to_sheet and config.table.backend != "gsheets":
+        raise ConfigError(
+            f"report --to-sheet writes a tab of a Google spreadsheet, and the backend is "
+            f"{config.table.backend!r}; use report --html FILE for a report file instead",
+            path="table.backend")
+    report = read_report(config, now, scope)
+    language = config.model.report.language
+    if html_path is not None:
+        write_html(report, Path(html_path), Words(language), config.tz)
+    if to_sheet:
+        write_to_sheet(config, report, Words(language))
+    if state.as_json or as_json:
+        print_json(state, report.as_dict())
+        return
+    _print(state, report)
+    if html_path is not None:
+        state.out.print(f"report written to {html_path}")
+    if to_sheet:
+        state.out.print(f"summary written to the {Words(language)('tab')!r} tab")
+
+
+def _since(text: str | None, now: datetime, tz: object) -> datetime | None:
+    if text is None:
+        return None
+    text = text.strip()
+    if _DATE.fullmatch(text):
+        try:
+            return datetime.fromisoformat(text).replace(tzinfo=tz)  # type: ignore[arg-type]
+        except ValueError:
+            pass
+    else:
+        try:
+            return now - parse_duration(text)
+        except ValueError:
+            pass
+    raise click.BadParameter(f"{text!r} is neither a date like 2026-11-01 nor an age like "
+                             "30d or 2w", param_hint="--since")
+
+
+def _interval(words: Words, interval: Interval | None, points: bool = False) -> str:
+    if interval is None:
+        return ""
+    show = words.points if points else words.pct
+    return f"{show(interval.low)} to {show(interval.high)}"
+
+
+def _print(state: State, report: Report) -> None:
+    words, out = Words("en"), state.out
+    if not report.flows:
+        out.print(words("nothing"))
+        return
+    table = RichTable("flow", "group", "customers", "converted", "rate", "95% interval",
+                      title="conversion")
+    for r in report.flows:
+        if not r.has_goal:
+            table.add_row(r.flow, "messaged", str(r.treated.entered), "no goal", "", "")
+            continue
+        groups = [("messaged", r.treated), ("holdout", r.holdout), *r.variants.items()]
+        for label, g in groups:
+            if g.entered:
+                table.add_row(r.flow, label, str(g.entered), str(g.converted),
+                              f"{g.rate:.1%}" if g.rate is not None else "",
+                              _interval(words, g.interval))
+        if r.lift is not None:
+            table.add_row(r.flow, "lift over holdout", "", "", words.points(r.lift),
+                          _interval(words, r.lift_interval, points=True))
+    out.print(table)
+    for r in report.flows:
+        _verdicts(state, words, r)
+    _engagement_tables(state, report.flows)
+    out.print(words("methods"), style="dim")
+
+
+def _verdicts(state: State, words: Words, r: FlowReport) -> None:
+    out = state.out
+    lines = []
+    if r.has_goal and r.treated.entered and (r.holdout.entered or r.holdout_share):
+        lines.append(f"lift: {lift_sentence(words, r)}; {sizes_sentence(words, r)}")
+    for test in r.ab_tests:
+        lines.append(f"A/B step {test.step}: {ab_sentence(words, test)}")
+    for warning in r.warnings:
+        lines.append(f"warning: {warning_sentence(words, r, warning)}")
+    if r.days_to_convert:
+        median = r.median_days_to_convert or 0.0
+        lines.append(f"{words('time_to_convert')}: "
+                     f"{words('median_days', days=f'{median:.1f}', n=len(r.days_to_convert))}")
+    if r.revenue is not None:
+        lines.append(f"revenue: {words('revenue_converted')} "
+                     f"{words.money(r.revenue.converted_total)} "
+                     f"({r.revenue.converted_with_value} customers)")
+    if lines:
+        out.print(r.flow, style="bold")
+        for line in lines:
+            out.print(f"  {line}", style="yellow" if line.startswith("warning") else None)
+
+
+def _engagement_tables(state: State, reports: list[FlowReport]) -> None:
+    """What each step's messages heard back; opens in a table of their own."""
+    words = Words("en")
+    steps = [(r.flow, label, e) for r in reports for label, e in r.steps.items()]
+    if not steps:
+        return
+    table = RichTable("flow", "step", "sent", "clicked", "replied", "opted out", "bounced",
+                      "automatic hits (not counted)", title=words("heard"))
+    for flow, label, e in steps:
+        cells = [_share(getattr(e, name), e.sent, e.interval(name)) for name in RELIABLE]
+        table.add_row(flow, label, str(e.sent), *cells, str(e.automatic))
+    state.out.print(table)
+    if any(e.opened for _, _, e in steps):
+        opens = RichTable("flow", "step", "sent", "opened", title=words("opens"))
+        for flow, label, e in steps:
+            opens.add_row(flow, label, str(e.sent), _share(e.opened, e.sent, None))
+        state.out.print(opens)
+
+
+def _share(count: int, of: int, interval: Interval | None) -> str:
+    """``1 (25%)``, and under it the 95% interval of the share."""
+    if not (count and of):
+        return str(count)
+    shown = f"{count} ({count / of:.0%})"
+    if interval is not None:
+        shown += f"\n{interval.low:.0%}–{interval.high:.0%}"
+    return shown
+
