@@ -8,7 +8,8 @@ Why it is built this way:
   being HMAC-SHA256(api_secret, date + salt) in hex. A signature may be used once
   (``DuplicatedSignature``) and the date must be within 15 minutes of Solapi's clock
   (``RequestTimeTooSkewed``), so the header is made anew, with a fresh random salt,
-  for each attempt, retries included (``provider.JsonPoster``).
+  for each attempt, retries included (``provider.JsonPoster``); the header itself is
+  ``texting.signature``'s, shared with the endpoint that looks reports up.
 - **One message per request,** to ``POST /messages/v4/send-many/detail`` (what the
   official SDK uses): its answer lists the message as accepted (``messageList``,
   ``statusCode`` 2000) or refused (``failedMessageList``) with Solapi's code.
@@ -28,14 +29,11 @@ The API key and secret are ``SecretStr`` and appear in no message.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import random
 import secrets
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -46,6 +44,7 @@ from sheetcrm.config.channels import SolapiSettings
 from sheetcrm.errors import ChannelError
 from sheetcrm.model import Delivery, Message
 from sheetcrm.texting import masked, sms_type
+from sheetcrm.texting.signature import authorization, iso_date
 
 SEND_PATH = "/messages/v4/send-many/detail"
 BALANCE_PATH = "/cash/v1/balance"
@@ -81,17 +80,6 @@ AUTH_ERRORS = {
     "DuplicatedSignature": "Solapi saw this request's signature before: another program may "
                            "be sending with the same key at the same moment; run again",
 }
-
-
-def authorization(api_key: str, api_secret: str, date: str, salt: str) -> str:
-    """Solapi's ``Authorization`` value for this date and salt."""
-    signature = hmac.new(api_secret.encode(), (date + salt).encode(), hashlib.sha256).hexdigest()
-    return f"HMAC-SHA256 apiKey={api_key}, date={date}, salt={salt}, signature={signature}"
-
-
-def iso_date(seconds: float) -> str:
-    """ISO 8601 in UTC, to the millisecond: ``2026-11-25T01:02:03.456Z``."""
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 class SolapiChannel:

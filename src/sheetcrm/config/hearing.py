@@ -4,6 +4,11 @@ The endpoint (``sheetcrm serve``, or inside ``sheetcrm run``) answers the links 
 every message (unsubscribe, clicks, opens) and providers' webhooks; the mailbox
 reader picks bounces and replies out of an IMAP folder. Everything they hear is
 stored in the ledger first and written into the sheet by the next run.
+
+An ``[events.NAME]`` is one of two kinds, told apart by ``source``: a payment or a
+form answer that sets fields of a row (``key``, ``set``), or a text-message
+provider's delivery reports (``solapi``, ``nhn``), which name the messages they
+report on and so need neither: they say which ``channel``'s sends they are about.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Mapping
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -24,6 +30,9 @@ _PART = r"[^.\s](?:[^.]*[^.\s])?"
 _KEY_PATH = re.compile(rf"^{_PART}(\.{_PART})*$")
 SIGNED_SOURCES = ("standard", "tally", "stripe")
 CONFIRMED_SOURCES = ("portone", "toss")  # unsigned: each payment is looked up first
+REPORT_SOURCES = ("solapi", "nhn")  # delivery reports of a text channel of that type
+_URL_SAFE = re.compile(r"^[A-Za-z0-9._~-]+$")  # a secret that goes in a URL as it is
+MIN_URL_SECRET = 16  # characters of an unguessable secret in a URL
 
 
 class ServerSettings(Settings):
@@ -104,11 +113,13 @@ class ServerSettings(Settings):
 class EventSettings(Settings):
     """``[events.NAME]``: a provider's webhook at ``POST /e/NAME``."""
 
-    source: Literal["standard", "tally", "stripe", "portone", "toss"] = Field(
-        description="standard, tally, stripe, portone or toss")
+    source: Literal["standard", "tally", "stripe", "portone", "toss", "solapi", "nhn"] = Field(
+        description="standard, tally, stripe, portone, toss, or solapi / nhn (delivery "
+                    "reports)")
     secret: SecretStr | None = Field(
         None, description='the signing secret the provider shows, e.g. "${PAY_WEBHOOK_SECRET}"')
-    key: str = Field(description='where the row key is in the payload, e.g. "data.customer.email"')
+    key: str | None = Field(
+        None, description='where the row key is in the payload, e.g. "data.customer.email"')
     set: dict[str, Any] = Field(default_factory=dict,
                                 description='fields to set on that row once, e.g. { paid = true }')
     append: bool = False  # an event for an unknown key adds a row (a form's intake)
@@ -120,11 +131,19 @@ class EventSettings(Settings):
     amount: list[int] | None = Field(
         None, description="the price a confirmed payment must have to count, e.g. 50000 or "
                           "[50000, 90000]")
+    channel: str | None = Field(
+        None, description="solapi / nhn: the [channels.NAME] whose sends these reports are "
+                          "about (the only channel of that type when unset)")
+
+    @property
+    def reports(self) -> bool:
+        """Delivery reports of a text channel, not an event that sets fields of a row."""
+        return self.source in REPORT_SOURCES
 
     @field_validator("key")
     @classmethod
-    def _is_path(cls, value: str) -> str:
-        if not _KEY_PATH.match(value):
+    def _is_path(cls, value: str | None) -> str | None:
+        if value is not None and not _KEY_PATH.match(value):
             raise SettingError(f"{value!r} is not a dotted path like 'data.customer.email'")
         return value
 
@@ -151,6 +170,14 @@ class EventSettings(Settings):
 
     @model_validator(mode="after")
     def _can_be_trusted(self) -> EventSettings:
+        if self.reports:
+            return self._reports_can_be_trusted()
+        if self.key is None:
+            raise SettingError("key is missing: where the row key is in the payload, e.g. "
+                               "\"data.customer.email\"")
+        if self.channel is not None:
+            raise SettingError(f"channel names the text channel of delivery reports (source "
+                               f"= \"solapi\" or \"nhn\"), not of {self.source} webhooks")
         if self.source in SIGNED_SOURCES and self.secret is None:
             raise SettingError(f"a {self.source} webhook is signed: set secret to the signing "
                                "secret the provider shows")
@@ -167,6 +194,68 @@ class EventSettings(Settings):
             raise SettingError("amount is checked on payments confirmed with the provider "
                                f"(portone, toss), not on {self.source} webhooks")
         return self
+
+    def _reports_can_be_trusted(self) -> EventSettings:
+        """Delivery reports name their messages and change no field: only ``secret``
+        (and ``channel``) apply. Solapi does not sign its webhooks, so the secret is
+        one the operator makes up and puts in the URL; NHN Cloud sends the value typed
+        in its console in ``X-Toast-Webhook-Signature``."""
+        unused = [name for name in ("key", "api_url", "api_key", "amount")
+                  if getattr(self, name) is not None] + [
+                  name for name in ("set", "append") if getattr(self, name)]
+        if unused:
+            raise SettingError(f"{', '.join(unused)}: not used by {self.source} delivery "
+                               "reports (they name the messages they report on and set "
+                               "no field); remove it")
+        if self.secret is None:
+            raise SettingError(_REPORT_SECRET[self.source])
+        secret = self.secret.get_secret_value()
+        if self.source == "solapi" and (len(secret) < MIN_URL_SECRET
+                                        or not _URL_SAFE.match(secret)):
+            raise SettingError("the secret goes in the webhook URL (?secret=…): make it at "
+                               f"least {MIN_URL_SECRET} letters, digits, '-' or '_', e.g. "
+                               "with: python -c \"import secrets; "
+                               "print(secrets.token_urlsafe(32))\"")
+        if self.source == "nhn" and not (secret.isascii() and secret.isprintable()):
+            raise SettingError("the signature NHN Cloud sends is ASCII text on one line; "
+                               "copy it as you typed it in the console")
+        return self
+
+
+_REPORT_SECRET = {
+    "solapi": "Solapi does not sign its webhooks: set secret to a long random text and put "
+              "it in the webhook URL you give Solapi (https://…/e/NAME?secret=…), e.g. "
+              "secret = \"${SOLAPI_WEBHOOK_SECRET}\"",
+    "nhn": "set secret to the signature typed in NHN Cloud's webhook settings (sent as "
+           "X-Toast-Webhook-Signature), e.g. secret = \"${NHN_WEBHOOK_SIGNATURE}\"",
+}
+
+
+def report_channel(event: EventSettings, channels: Mapping[str, Any]) -> str:
+    """The ``[channels.NAME]`` whose sends delivery reports ``event`` is about.
+
+    ``channel`` when set, else the config's only channel of the source's type. Raises
+    SettingError when that channel does not exist, is of another type, or cannot be
+    told (none, or several, of that type).
+    """
+    if event.channel is not None:
+        settings = channels.get(event.channel)
+        if settings is None:
+            raise SettingError(f"{event.channel!r} is not a channel; expected one of "
+                               f"{sorted(channels) or 'none'}")
+        if getattr(settings, "type", None) != event.source:
+            raise SettingError(f"channel {event.channel!r} is not a {event.source} channel; "
+                               f"{event.source} reports are about a channel of type = "
+                               f"\"{event.source}\"")
+        return event.channel
+    of_type = sorted(name for name, s in channels.items()
+                     if getattr(s, "type", None) == event.source)
+    if len(of_type) != 1:
+        found = f"several ({', '.join(of_type)})" if of_type else "none"
+        raise SettingError(f"{event.source} reports are about a channel of type = "
+                           f"\"{event.source}\", and the config has {found}: set channel = "
+                           "\"NAME\"")
+    return of_type[0]
 
 
 def _is_literal(value: Any) -> bool:

@@ -21,10 +21,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import ValidationError
 
 from sheetcrm.config.alerts import AlertsTable
-from sheetcrm.config.base import Settings, quote_key, resolve_path
+from sheetcrm.config.base import SettingError, Settings, quote_key, resolve_path
 from sheetcrm.config.channels import ChannelSettings, TextSettings, text_step_problem
 from sheetcrm.config.explain import validation_error
-from sheetcrm.config.hearing import EventSettings, MailboxSettings, ServerSettings
+from sheetcrm.config.hearing import (
+    EventSettings,
+    MailboxSettings,
+    ServerSettings,
+    report_channel,
+)
 from sheetcrm.config.report import ReportSettings, check_report
 from sheetcrm.config.schedule import ScheduleSettings
 from sheetcrm.config.sections import (
@@ -286,6 +291,11 @@ def _check_event(model: ConfigModel, name: str, event: EventSettings) -> None:
     if model.server is None:
         raise ConfigError("events arrive at the endpoint (POST /e/NAME): add a [server] "
                           "section with public_url and secret", path=where)
+    if event.reports:
+        try:
+            report_channel(event, model.channels)
+        except SettingError as exc:
+            raise ConfigError(str(exc), path=f"{where}.channel") from None
     for field_name, value in event.set.items():
         field = model.fields.get(field_name)
         if field is None:

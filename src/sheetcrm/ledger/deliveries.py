@@ -24,6 +24,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import NamedTuple
 
+from sheetcrm.ledger.queries import Scope
 from sheetcrm.ledger.schema import iso
 from sheetcrm.model import DeliveryReport, DeliveryState
 
@@ -48,6 +49,16 @@ class DeliveryDetail(NamedTuple):
     delivery: str
     delivered_at: str | None
     reason: str | None
+
+
+class StepDeliveries(NamedTuple):
+    """How many sends of a step (and A/B variant) stand in one delivery state."""
+
+    flow: str
+    step: int  # counts from 0, as stored
+    variant: str | None
+    delivery: DeliveryState
+    sends: int
 
 
 class DeliveryLog:
@@ -91,10 +102,34 @@ class DeliveryLog:
             " ORDER BY COALESCE(delivered_at, finished_at) DESC LIMIT ?", (state, limit))
         return [DeliveryDetail(*row) for row in rows]
 
-    def awaiting_report(self, channel: str, limit: int = 100) -> Iterator[str]:
-        """Message ids of the channel's sends still ``accepted``, the oldest first."""
+    def awaiting_report(self, channel: str, limit: int = 100, *,
+                        sent_after: datetime | None = None,
+                        sent_before: datetime | None = None) -> Iterator[str]:
+        """Message ids of the channel's sends still ``accepted``, the oldest first;
+        only those sent within (``sent_after``, ``sent_before``] when given."""
+        after = iso(sent_after) if sent_after is not None else ""
+        before = iso(sent_before) if sent_before is not None else "9999"
         rows = self._conn.execute(
             "SELECT message_id FROM sends WHERE channel = ? AND delivery = ?"
-            " AND message_id IS NOT NULL ORDER BY finished_at LIMIT ?",
-            (channel, DeliveryState.ACCEPTED, limit))
+            " AND message_id IS NOT NULL AND finished_at > ? AND finished_at <= ?"
+            " ORDER BY finished_at LIMIT ?",
+            (channel, DeliveryState.ACCEPTED, after, before, limit))
         return (row[0] for row in rows)
+
+    def delivery_of(self, message_id: str) -> tuple[str, str | None] | None:
+        """The channel of the send with this provider message id, and its delivery state
+        (None: the channel reports nothing); None when no send has this id."""
+        row = self._conn.execute("SELECT channel, delivery FROM sends WHERE message_id = ?",
+                                 (message_id,)).fetchone()
+        return (row[0], row[1]) if row is not None else None
+
+    def deliveries_by_step(self, scope: Scope = Scope()) -> list[StepDeliveries]:
+        """Per flow, step and variant: the reported sends in each delivery state."""
+        join, where, params = scope.sends()
+        rows = self._conn.execute(
+            f"SELECT s.flow, s.step, s.variant, s.delivery, COUNT(*) FROM sends s{join}"
+            f" WHERE s.delivery IS NOT NULL AND {where}"
+            " GROUP BY s.flow, s.step, s.variant, s.delivery"
+            " ORDER BY s.flow, s.step, s.variant", params)
+        return [StepDeliveries(flow, step, variant, DeliveryState(state), n)
+                for flow, step, variant, state, n in rows]

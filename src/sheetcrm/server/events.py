@@ -23,6 +23,10 @@ confirm) is answered with its status (401, 400, 413, 503) and a one-line reason,
 and counted in the ledger by event name and reason for ``sheetcrm status``. No
 part of the request is kept or logged. Nothing is half-applied: an event is stored
 whole, or not at all.
+
+Text messages' delivery reports (``source = "solapi"`` / ``"nhn"``) come to the same
+address and are turned away the same way, but they set no field: each names a sent
+message whose delivery state it settles in the ledger (``reports``).
 """
 
 from __future__ import annotations
@@ -40,15 +44,14 @@ from sheetcrm.config.hearing import EventSettings
 from sheetcrm.errors import CellError
 from sheetcrm.fields import cell_text, make_parser
 from sheetcrm.model import Event, EventKind
-from sheetcrm.server import payments
+from sheetcrm.server import payments, reports
 from sheetcrm.server.app import EventStore, ServerContext, rule
-from sheetcrm.server.sources import Heard, Refused, form_or_json, verify
+from sheetcrm.server.sources import DUPLICATE, Heard, Refused, form_or_json, verify
 
 log = logging.getLogger("sheetcrm.server")
 UNKNOWN = "?"  # the name refusals of a name no [events.NAME] has are counted under
 MAX_KEY = 500  # characters of a row key
 ANSWER_FIELDS = ("key", "label", "name", "id")  # what picks an element of a list
-DUPLICATE = "already stored (a retry or a replay)"
 
 
 class RefusalLog(EventStore, Protocol):
@@ -74,6 +77,8 @@ class _Receive:
         except RequestEntityTooLarge:
             return self.too_large(ctx, name)
         headers = {k.lower(): v for k, v in request.headers.items()}
+        if settings.reports:
+            return _reports(ctx, name, settings, raw, headers, dict(request.args.items()))
         try:
             event = _event(name, settings, raw, headers, ctx)
         except Refused as refused:
@@ -90,6 +95,20 @@ class _Receive:
 
 
 receive = _Receive()
+
+
+def _reports(ctx: ServerContext, name: str, settings: EventSettings, raw: bytes,
+             headers: dict[str, str], query: dict[str, str]) -> Response:
+    """Delivery reports: applied in the ledger at once; what is passed over is counted."""
+    store = cast(reports.DeliveryStore, ctx.store())
+    try:
+        taken = reports.take(settings, raw, headers, query, store, ctx.config, ctx.now())
+    except Refused as refused:
+        return _refuse(ctx, name, refused)
+    for reason, n in taken.ignored.items():
+        for _ in range(n):
+            _count(ctx, name, reason, 200)
+    return _text(200, taken.answer())
 
 
 def _event(name: str, settings: EventSettings, raw: bytes, headers: dict[str, str],
@@ -113,6 +132,7 @@ def _prove(settings: EventSettings, raw: bytes, headers: dict[str, str], now: da
 
 def _key(settings: EventSettings, payload: dict[str, Any], config: Config) -> str:
     """The row key at the ``key`` path, as the key field's type accepts it."""
+    assert settings.key is not None  # required for these sources (config)
     value = resolve(payload, settings.key, "key path not in payload")
     try:
         text = cell_text(value)

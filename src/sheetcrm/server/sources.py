@@ -41,6 +41,7 @@ from sheetcrm.config.hearing import EventSettings
 
 TOLERANCE = 300  # seconds a signed timestamp may be off (Standard Webhooks, Stripe)
 MAX_ID = 200  # characters of an event id
+DUPLICATE = "already stored (a retry or a replay)"  # counted, answered 200
 
 
 class Refused(Exception):

@@ -14,19 +14,27 @@ message, with ``resultCode`` and the substitute's ``resendStatus``) and ``GET
 …/senders/{senderKey}``. ``refuse(number, code, words)`` scripts a refusal of one
 recipient; a number in ``not_on_kakao`` gets no AlimTalk (3020) and its SMS/LMS
 substitute instead when one was asked for (``RSC04``), else nothing (``RSC01``).
-``hook(message_id)`` is the ``MESSAGE_RESULT_UPDATE`` webhook NHN Cloud would post.
-``received`` lists every accepted message, for duplicate checks.
+A number in ``sms_on_the_way`` has its substitute still on its way (``RSC03``); one
+in ``sms_fails`` cannot be reached by it either (``RSC05``).
+``hook(message_id)`` is the ``MESSAGE_RESULT_UPDATE`` webhook NHN Cloud would post
+(documented fields only: ``resultCode`` but no substitute's status), and
+``post_hook(message_id, url, signature)`` posts it there with the
+``X-Toast-Webhook-Signature`` typed in the console. ``received`` lists every accepted
+message, for duplicate checks.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
+
+import requests
 
 from tests.support.servers import LoopbackServer, Reply, Request, json_reply
 
@@ -69,6 +77,8 @@ class NhnEmulator(LoopbackServer):
         self.wall = wall
         self.refusals: dict[str, tuple[int, str]] = {}
         self.not_on_kakao: set[str] = set()
+        self.sms_on_the_way: set[str] = set()  # numbers whose substitute is not there yet
+        self.sms_fails: set[str] = set()  # numbers the substitute SMS cannot reach either
         self.received: list[NhnMessage] = []
         self.keys: dict[str, float] = {}
         self._ids = itertools.count(1)
@@ -80,8 +90,13 @@ class NhnEmulator(LoopbackServer):
         if sent.to not in self.not_on_kakao:
             return {"resultCode": "1000", "resultCodeName": "성공", "resendStatus": "RSC01"}
         resend = "RSC04" if sent.resend.get("isResend") else "RSC01"
-        return {"resultCode": "3020", "resultCodeName": "카카오톡 유저가 아님",
-                "resendStatus": resend}
+        outcome = {"resultCode": "3020", "resultCodeName": "카카오톡 유저가 아님"}
+        if resend == "RSC04" and sent.to in self.sms_on_the_way:
+            resend = "RSC03"
+        elif resend == "RSC04" and sent.to in self.sms_fails:
+            resend = "RSC05"
+            outcome["resendResultCode"] = "3001"  # the SMS result code: 가입자 없음
+        return {**outcome, "resendStatus": resend}
 
     def hook(self, message_id: str) -> dict[str, Any]:
         sent = next(m for m in self.received if m.message_id == message_id)
@@ -90,8 +105,16 @@ class NhnEmulator(LoopbackServer):
                 "recipientSeq": sent.seq, "recipientNo": sent.to,
                 "resultCode": outcome["resultCode"], "receiveDate": "2026-11-25 10:00:05",
                 "hookId": f"H{message_id}"}
-        return {"hooksId": f"HS{message_id}", "productName": "KakaoTalk Bizmessage",
-                "appKey": self.app_key, "event": "MESSAGE_RESULT_UPDATE", "hooks": [hook]}
+        return {"hooksId": f"HS{message_id}", "webhookConfigId": "WC0001",
+                "productName": "KakaoTalk Bizmessage", "appKey": self.app_key,
+                "event": "MESSAGE_RESULT_UPDATE", "hooks": [hook]}
+
+    def post_hook(self, message_id: str, url: str, signature: str) -> requests.Response:
+        """Post the message's ``MESSAGE_RESULT_UPDATE`` to ``url`` as NHN Cloud does."""
+        body = json.dumps(self.hook(message_id), ensure_ascii=False).encode("utf-8")
+        return requests.post(url, data=body, timeout=30, headers={
+            "Content-Type": "application/json;charset=UTF-8",
+            "X-Toast-Webhook-Signature": signature})
 
     def answer(self, request: Request) -> Reply:
         match = _PATH.match(request.path)

@@ -19,9 +19,14 @@ or template (1042), variables that do not fill the template (1043), and whatever
 
 Delivery comes later, as on Solapi: ``report(message_id)`` is the webhook payload
 Solapi would post (4000 delivered; an AlimTalk to a number in ``not_on_kakao`` is
-delivered as an SMS/LMS substitute, or fails with 3104 when ``disableSms`` is true).
-``received`` lists every accepted message, for duplicate checks. 429s and 5xx pages
-are scripted with the shared ``Fault``s.
+delivered as an SMS/LMS substitute, or fails with 3104 when ``disableSms`` is true),
+and ``post_report(message_id, url)`` posts it there as Solapi's webhook does (a JSON
+list, unsigned). Until its report is made a message is on its way (3000); after, the
+message list says the same as the report: ``GET /messages/v4/list`` (the documented
+``criteria=messageId&cond=eq&value=…``) and ``GET /messages/v4/list-old`` (the
+official SDK's ``messageId=…``) answer ``{startKey, nextKey, limit, messageList:
+{messageId: message}}``. ``received`` lists every accepted message, for duplicate
+checks. 429s and 5xx pages are scripted with the shared ``Fault``s.
 """
 
 from __future__ import annotations
@@ -30,11 +35,14 @@ import datetime as dt
 import hashlib
 import hmac
 import itertools
+import json
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import requests
 
 from tests.support.servers import HttpError, LoopbackServer, Reply, Request, json_reply
 
@@ -69,6 +77,7 @@ class Accepted:
     text: str
     subject: str | None = None
     kakao: dict[str, Any] = field(default_factory=dict)
+    group: str = ""
 
 
 class SolapiEmulator(LoopbackServer):
@@ -88,6 +97,7 @@ class SolapiEmulator(LoopbackServer):
         self.refusals: dict[str, tuple[str, str]] = {}  # number -> (code, words)
         self.not_on_kakao: set[str] = set()
         self.received: list[Accepted] = []
+        self.settled: set[str] = set()  # message ids whose delivery report was made
         self._signatures: dict[str, float] = {}
         self._ids = itertools.count(1)
 
@@ -98,18 +108,71 @@ class SolapiEmulator(LoopbackServer):
         self.refusals[number] = (code, words)
 
     def report(self, message_id: str) -> list[dict[str, Any]]:
-        """The delivery report Solapi would post for a message it accepted."""
+        """The delivery report Solapi would post for a message it accepted; from now on
+        the message list shows the message settled the same way."""
         sent = next(m for m in self.received if m.message_id == message_id)
-        data: dict[str, Any] = {"messageId": sent.message_id, "to": sent.to,
-                                "from": sent.sender, "type": sent.type,
-                                "dateReceived": "2026-11-25T01:00:05.000Z",
-                                "statusCode": "4000", "statusMessage": "수신완료"}
+        with self.lock:
+            self.settled.add(message_id)
+        data = self._message(sent)
+        keep = ("messageId", "groupId", "to", "from", "type", "statusCode", "statusMessage",
+                "dateProcessed", "dateReported", "dateReceived", "networkCode", "replacement",
+                "kakaoOptions", "customFields")
+        return [{"eventDataId": f"E{sent.message_id}",
+                 "data": {k: data[k] for k in keep if k in data}, "retryCount": 0}]
+
+    def post_report(self, message_id: str, url: str) -> requests.Response:
+        """Post the message's report to ``url`` as Solapi's webhook does: unsigned JSON."""
+        body = json.dumps(self.report(message_id), ensure_ascii=False).encode("utf-8")
+        return requests.post(url, data=body, timeout=30,
+                             headers={"Content-Type": "application/json",
+                                      "User-Agent": "SOLAPI-Webhook"})
+
+    def _message(self, sent: Accepted) -> dict[str, Any]:
+        """The message as the message list shows it: on its way until reported, then
+        delivered (4000, perhaps as an SMS/LMS substitute) or failed (3104)."""
+        data: dict[str, Any] = {
+            "_id": sent.message_id, "messageId": sent.message_id, "groupId": sent.group,
+            "to": sent.to, "from": sent.sender, "type": sent.type, "text": sent.text,
+            "country": "82", "accountId": "12925149", "subject": sent.subject,
+            "kakaoOptions": sent.kakao or None, "replacement": False, "autoTypeDetect": False,
+            "statusCode": "3000", "statusMessage": "이통사로 접수 완료", "networkName": "SKT",
+            "networkCode": "SKT", "log": [], "customFields": {},
+            "dateCreated": "2026-11-25T01:00:00.000Z", "dateUpdated": "2026-11-25T01:00:00.000Z",
+            "dateProcessed": "2026-11-25T01:00:01.000Z", "dateReported": None,
+            "dateReceived": None}
+        if sent.message_id not in self.settled:
+            return data
+        data.update(statusCode="4000", statusMessage="수신완료",
+                    dateReported="2026-11-25T01:00:05.000Z",
+                    dateReceived="2026-11-25T01:00:05.000Z")
         if sent.type == "ATA" and sent.to in self.not_on_kakao:
             if sent.kakao.get("disableSms"):
-                data.update(statusCode="3104", statusMessage="카카오톡 미사용자")
+                data.update(statusCode="3104", statusMessage="카카오톡 미사용자",
+                            dateReceived=None)
             else:
                 data.update(type="LMS" if _bytes(sent.text) > 90 else "SMS", replacement=True)
-        return [{"eventDataId": f"E{sent.message_id}", "data": data, "retryCount": 0}]
+        return data
+
+    def _list(self, request: Request) -> dict[str, Any]:
+        """``GET /messages/v4/list`` (criteria/cond/value) or ``/list-old`` (messageId)."""
+        query = {k: v[-1] for k, v in request.query.items()}
+        wanted: str | None = query.get("messageId")
+        criteria, conds = query.get("criteria", "").split(","), query.get("cond", "").split(",")
+        values = query.get("value", "").split(",")
+        for criterion, cond, value in zip(criteria, conds, values, strict=False):
+            if criterion == "messageId":
+                if cond != "eq":
+                    raise SolapiError(400, "ValidationError", "messageId는 eq만 지원합니다.")
+                wanted = value
+        try:
+            limit = max(1, min(int(query.get("limit") or 20), 500))
+        except ValueError:
+            raise SolapiError(400, "ValidationError", "limit은 숫자여야 합니다.") from None
+        with self.lock:
+            found = [m for m in self.received if wanted is None or m.message_id == wanted]
+        listed = {m.message_id: self._message(m) for m in found[:limit]}
+        return {"startKey": query.get("startKey"), "nextKey": None, "limit": limit,
+                "messageList": listed}
 
     # -- the API ----------------------------------------------------------------------
 
@@ -118,6 +181,8 @@ class SolapiEmulator(LoopbackServer):
         path = request.path
         if request.method == "GET" and path == "/cash/v1/balance":
             return json_reply(200, {"balance": 10000, "point": 0, "deposit": 0})
+        if request.method == "GET" and path in ("/messages/v4/list", "/messages/v4/list-old"):
+            return json_reply(200, self._list(request))
         if request.method == "POST" and path == "/messages/v4/send":
             body = request.json() or {}
             return json_reply(200, self._take(body.get("message") or {}, "G0"))
@@ -199,7 +264,7 @@ class SolapiEmulator(LoopbackServer):
                                         approved)
             with self.lock:
                 self.received.append(Accepted(message_id, to, sender, kind, text,
-                                              message.get("subject"), kakao))
+                                              message.get("subject"), kakao, group))
         return result
 
     def _check(self, message: dict[str, Any], kind: str, sender: str, to: str) -> str:
