@@ -182,6 +182,10 @@ class SendRecord:
     created_at: datetime
     finished_at: datetime | None = None
     variant: str | None = None
+    # What the provider reported later (texting channels only; None elsewhere).
+    delivery: DeliveryState | None = None
+    delivered_at: datetime | None = None
+    delivery_detail: str | None = None
 
 
 @dataclass(slots=True)

@@ -16,6 +16,7 @@ from typing import Any
 
 from sheetcrm import faults
 from sheetcrm.app.alerts import alert_failed_run, alert_finished_run
+from sheetcrm.app.deliveries import follow_up_deliveries
 from sheetcrm.app.events import mark_applied, write_batch
 from sheetcrm.app.mailbox import MailboxReport, hear_mailbox
 from sheetcrm.app.reading import FreshCheck, gc_paused
@@ -257,6 +258,7 @@ def _sync_locked(config: Config, now: datetime, ledger: Ledger,
             ledger.rename_flows(config.renames)
         recovered = _recover_interrupted(config, ledger, now, opened, own_channels)
         heard = hear_mailbox(config, ledger, now)  # bounces and replies count in this run
+        follow_up_deliveries(config, ledger, now)  # NHN Cloud's outcomes, shown in this run
         templates = Templates(config.templates_dir)
         with gc_paused():
             state = ledger.load_state()

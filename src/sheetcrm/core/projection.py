@@ -17,6 +17,7 @@ from sheetcrm.config import Config
 from sheetcrm.model import (
     DELIVERED,
     CellUpdate,
+    DeliveryState,
     Enrollment,
     EnrollmentStatus,
     EventKind,
@@ -34,6 +35,12 @@ EXIT_LABELS = {
 }
 OPTED_OUT = "수신 거부"
 BOUNCED = "메일 반송"
+NOT_DELIVERED = "미전달"
+# The provider's code and words as texting.reports keeps them: "3104 카카오톡 미사용자",
+# or inside NHN Cloud's "AlimTalk not delivered (3020 …); the SMS substitute failed too".
+_CODE = r"(?P<code>-?[A-Za-z]{0,4}\d{3,5})"
+_REASON = re.compile(rf"^{_CODE} (?P<words>.+)$")
+_WRAPPED_REASON = re.compile(rf"\({_CODE} (?P<words>[^()]+)\)")
 LATEST = "최근"
 ENGAGEMENT_LABELS = {EventKind.CLICK: "클릭", EventKind.REPLY: "답장"}
 HOLDOUT_MARK = " (대조군)"
@@ -53,8 +60,11 @@ _LAST_SENT = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2} \S+ \(\S+\)(?: \(확인
 
 _OPT_OUT = re.compile(r"^\d{4}-\d{2}-\d{2} 수신 거부$")
 _ENGAGEMENT = re.compile(r"^(?:(?:클릭|답장) \d+ · )+최근 \d{4}-\d{2}-\d{2}$")
-# The bounce note that ends an error cell: "2026-11-28 메일 반송(5.1.1): 550 ...".
-_BOUNCE = re.compile(r"(?:^|; )\d{4}-\d{2}-\d{2} 메일 반송\(5\.\d{1,3}\.\d{1,3}\): ")
+# The notes that end an error cell, each after "; ": the bounce ("2026-11-28 메일
+# 반송(5.1.1): 550 ...") and the text message not delivered ("2026-11-25 알림톡
+# 미전달(3104): 카카오톡 미사용자").
+_NOTE = re.compile(r"(?:^|; )\d{4}-\d{2}-\d{2} (?:메일 반송\(5\.\d{1,3}\.\d{1,3}\)"
+                   r"|(?:알림톡|문자)(?:·대체 문자)? 미전달(?:\([^()]{1,20}\))?): ")
 
 
 def written_by_sheetcrm(role: str, text: str, rec: Record, config: Config) -> bool:
@@ -74,8 +84,10 @@ def written_by_sheetcrm(role: str, text: str, rec: Record, config: Config) -> bo
         return bool(_OPT_OUT.match(text))
     if role == "engagement":
         return bool(_ENGAGEMENT.match(text))
-    notes = list(_BOUNCE.finditer(text))  # a bounce note, written last, may follow
-    return (text[: notes[-1].start()] if notes else text) == "; ".join(rec.errors)
+    # Notes (a bounce, a text message not delivered), written last, may follow.
+    errors = "; ".join(rec.errors)
+    return text == errors or any(text[: note.start()] == errors
+                                 for note in _NOTE.finditer(text))
 
 
 @dataclass(frozen=True)
@@ -203,6 +215,35 @@ def bounce_text(key: str, state: LedgerState, tz: tzinfo) -> str:
     return f"{_local(latest.at, tz):%Y-%m-%d} {BOUNCED}({status}): {reason}"
 
 
+def delivery_text(key: str, state: LedgerState, config: Config) -> str:
+    """``2026-11-25 알림톡 미전달(3104): 카카오톡 미사용자``: the latest text message the
+    provider reported it could not deliver (``문자`` for an SMS/LMS, ``알림톡·대체 문자``
+    when the SMS sent in place of an AlimTalk failed too), in Korean first and then the
+    provider's own code and words.
+
+    It goes in the error column until a later message to the customer is reported
+    delivered: the number (or KakaoTalk) is what the operator may have to look at. A
+    failed delivery is never sent again.
+    """
+    reported = [r for r in state.sends_for(key)
+                if r.delivery in (DeliveryState.DELIVERED, DeliveryState.FAILED)]
+    if not reported:
+        return ""
+    latest = max(reported, key=lambda r: r.delivered_at or r.finished_at or r.created_at)
+    if latest.delivery is not DeliveryState.FAILED:
+        return ""
+    when = latest.delivered_at or latest.finished_at or latest.created_at
+    detail = " ".join((latest.delivery_detail or "").split())
+    settings = config.channels.get(latest.channel)
+    label = "알림톡" if getattr(settings, "mode", "sms") == "alimtalk" else "문자"
+    if "substitute failed" in detail:
+        label += "·대체 문자"
+    m = _REASON.match(detail) or _WRAPPED_REASON.search(detail)
+    code, words = (f"({m['code']})", m["words"].strip()) if m else ("", detail)
+    return f"{_local(when, tz=config.tz):%Y-%m-%d} {label} {NOT_DELIVERED}{code}: " \
+           f"{words or '사유 없음'}"
+
+
 def engagement_text(key: str, state: LedgerState, tz: tzinfo) -> str:
     """``클릭 2 · 답장 1 · 최근 2026-11-28``: what the customer did, automatic hits left out.
 
@@ -263,8 +304,9 @@ def project(records: list[Record], tags: dict[str, list[str]], state: LedgerStat
         if wb.last_sent:
             wanted[wb.last_sent] = last_sent_text(rec.key, state, config.tz)
         if wb.error:
-            bounced = bounce_text(rec.key, state, config.tz)
-            wanted[wb.error] = "; ".join([*rec.errors, bounced] if bounced else rec.errors)
+            notes = [note for note in (bounce_text(rec.key, state, config.tz),
+                                       delivery_text(rec.key, state, config)) if note]
+            wanted[wb.error] = "; ".join([*rec.errors, *notes])
         if wb.opt_out:
             wanted[wb.opt_out] = opt_out_text(rec.key, state, config.tz)
         if wb.engagement:

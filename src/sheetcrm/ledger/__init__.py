@@ -79,12 +79,18 @@ class LedgerError(SheetcrmError):
     exit_code = ExitStatus.BACKEND
 
 
+#: The columns ``_send_record`` reads, in its order.
+_SEND_COLUMNS = ("idem_key, key, flow, entry, step, channel, template, kind, status,"
+                 " created_at, finished_at, variant, delivery, delivered_at, delivery_detail")
+
+
 def _send_record(r: tuple[Any, ...], parse: Any) -> SendRecord:
-    """A row of ``SELECT idem_key, key, flow, entry, step, channel, template, kind,
-    status, created_at, finished_at, variant FROM sends``."""
+    """A row of ``SELECT {_SEND_COLUMNS} FROM sends``."""
     return SendRecord(idem_key=r[0], key=r[1], flow=r[2], entry=r[3], step=r[4], channel=r[5],
                       template=r[6], kind=r[7], status=SendStatus(r[8]), created_at=parse(r[9]),
-                      finished_at=parse(r[10]), variant=r[11])
+                      finished_at=parse(r[10]), variant=r[11],
+                      delivery=DeliveryState(r[12]) if r[12] else None,
+                      delivered_at=parse(r[13]), delivery_detail=r[14])
 
 
 class Ledger(RunHistory, OperatorQueries, EventLog, MailboxCursor, IncidentBook, DeliveryLog):
@@ -186,10 +192,7 @@ class Ledger(RunHistory, OperatorQueries, EventLog, MailboxCursor, IncidentBook,
                 exited_at=from_iso(r[8]), exit_reason=r[9] and word(r[9]),
                 holdout=bool(r[10]), via=word(r[11]),
             )
-        rows = self._conn.execute(
-            "SELECT idem_key, key, flow, entry, step, channel, template, kind, status,"
-            " created_at, finished_at, variant FROM sends"
-        )
+        rows = self._conn.execute(f"SELECT {_SEND_COLUMNS} FROM sends")
         for r in rows:
             rec = _send_record(r, from_iso)
             if rec.flow in renamed:
@@ -205,10 +208,8 @@ class Ledger(RunHistory, OperatorQueries, EventLog, MailboxCursor, IncidentBook,
         return state
 
     def pending_sends(self) -> list[SendRecord]:
-        rows = self._conn.execute(
-            "SELECT idem_key, key, flow, entry, step, channel, template, kind, status,"
-            " created_at, finished_at, variant FROM sends WHERE status = ?", (SendStatus.PENDING,)
-        )
+        rows = self._conn.execute(f"SELECT {_SEND_COLUMNS} FROM sends WHERE status = ?",
+                                  (SendStatus.PENDING,))
         return [_send_record(r, from_iso) for r in rows]
 
     # -- writing ---------------------------------------------------------------

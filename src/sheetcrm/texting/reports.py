@@ -27,12 +27,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sheetcrm.model import DeliveryReport, DeliveryState
 
 SOLAPI_DELIVERED = "4000"
 SOLAPI_ON_THE_WAY = frozenset({"2000", "3000"})
 NHN_DELIVERED = "1000"
+KST = ZoneInfo("Asia/Seoul")
 NHN_SUBSTITUTE = {"RSC04": DeliveryState.DELIVERED, "RSC05": DeliveryState.FAILED,
                   "RSC02": None, "RSC03": None}
 
@@ -116,6 +118,8 @@ def parse_nhn_reports(payload: Any) -> list[DeliveryReport]:
                 reason = f"AlimTalk not delivered ({reason}); the SMS substitute failed too" \
                          + (f" ({sms})" if sms else "")
         at = _when(str(item.get("receiveDate") or "").replace(" ", "T"))
+        if at is not None and at.tzinfo is None:  # NHN Cloud writes Korean time, no offset
+            at = at.replace(tzinfo=KST)
         reports.append(DeliveryReport("nhn", nhn_message_id(request_id, seq), state, reason,
                                       at))
     return reports

@@ -21,12 +21,21 @@ from collections import defaultdict
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sheetcrm.app.report.model import HEARD, ABTest, Engagement, FlowReport, Group, Report, Revenue
+from sheetcrm.app.report.model import (
+    HEARD,
+    ABTest,
+    Deliveries,
+    Engagement,
+    FlowReport,
+    Group,
+    Report,
+    Revenue,
+)
 from sheetcrm.app.report.verdict import judge
 from sheetcrm.config import Config
 from sheetcrm.ledger import RUNS_KEPT, Ledger
 from sheetcrm.ledger.queries import Scope
-from sheetcrm.model import EnrollmentStatus, SendStatus
+from sheetcrm.model import DeliveryState, EnrollmentStatus, SendStatus
 
 #: Held-back reasons by how they start (the guards' and the engine's words), and the
 #: category each is shown under. The first four skip the step for good.
@@ -38,6 +47,9 @@ HELD_CATEGORIES = (
     ("flow change", "flow_change"), ("already recorded", "already_recorded"),
 )
 LASTING = frozenset({"holdout", "no_consent", "opted_out", "bounced"})
+#: A delivery state -> the ``Deliveries`` count it is.
+DELIVERY_COUNTS = {DeliveryState.DELIVERED: "delivered", DeliveryState.FAILED: "failed",
+                   DeliveryState.ACCEPTED: "awaiting"}
 
 
 def held_category(reason: str) -> str:
@@ -122,6 +134,10 @@ def _engagement(ledger: Ledger, scope: Scope, flow: Any) -> None:
         counts = step(h.flow, h.step, h.variant)
         setattr(counts, HEARD[h.kind], h.sends)
         counts.automatic += h.automatic
+    for r in ledger.deliveries_by_step(scope):  # text messages, as their providers reported
+        label = f"step {r.step + 1}" + (f": {r.variant}" if r.variant else "")
+        reported = flow(r.flow).deliveries.setdefault(label, Deliveries())
+        setattr(reported, DELIVERY_COUNTS[r.delivery], r.sends)
 
 
 def _revenue(ledger: Ledger, scope: Scope, flows: dict[str, FlowReport],

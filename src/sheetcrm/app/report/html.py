@@ -139,6 +139,7 @@ def _flow(words: Words, f: FlowReport, value_field: str) -> str:
         parts.append(_figure("ab", "", svg.intervals(rows, title)))
         parts.append(_p(ab_sentence(words, test), "verdict"))
     parts.append(_heard(words, f))
+    parts.append(_deliveries(words, f))
     if f.revenue is not None:
         parts.append(_revenue(words, f, value_field))
     parts.append("</section>")
@@ -221,6 +222,17 @@ def _heard(words: Words, f: FlowReport) -> str:
         parts += [f"<h3>{escape(words('opens'))}</h3>", _p(words("opens_note"), "warning"),
                   _table([words("step"), words("sent"), words("opened")], opens)]
     return "".join(parts)
+
+
+def _deliveries(words: Words, f: FlowReport) -> str:
+    """Text messages per step: delivered, not delivered, no final report yet."""
+    if not f.deliveries:
+        return ""
+    rows = [[step_label(words, label), str(d.delivered), str(d.failed), str(d.awaiting)]
+            for label, d in f.deliveries.items()]
+    return (f"<h3>{escape(words('deliveries'))}</h3>"
+            + _table([words("step"), words("delivered"), words("not_delivered"),
+                      words("awaiting_report")], rows))
 
 
 def _share(words: Words, count: int, interval: Interval | None) -> str:

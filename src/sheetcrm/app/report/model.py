@@ -78,6 +78,20 @@ class Engagement:
 
 
 @dataclass
+class Deliveries:
+    """What the providers reported of one step's text messages (Solapi, NHN Cloud): the
+    phone got it, it never will, or no final report yet. Other channels report nothing."""
+
+    delivered: int = 0
+    failed: int = 0
+    awaiting: int = 0  # accepted by the provider, no final report yet
+
+    def as_dict(self) -> dict[str, int]:
+        return {"delivered": self.delivered, "failed": self.failed,
+                "awaiting_report": self.awaiting}
+
+
+@dataclass
 class Verdict:
     """A judgment in words: ``code`` picks the sentence, the rest fills it in."""
 
@@ -133,6 +147,7 @@ class FlowReport:
     holdout: Group = field(default_factory=Group)
     variants: dict[str, Group] = field(default_factory=dict)  # "step 2: reviews" -> group
     steps: dict[str, Engagement] = field(default_factory=dict)  # "step 2: reviews" -> ...
+    deliveries: dict[str, Deliveries] = field(default_factory=dict)  # text messages' steps
     step_count: int = 0  # the flow's steps (from the config, else as far as sends go)
     reached: list[int] = field(default_factory=list)  # messaged customers per step
     outcomes: dict[str, int] = field(default_factory=dict)  # status -> messaged customers
@@ -183,6 +198,7 @@ class FlowReport:
                 "heard_back_rates": {k: {name: interval_dict(e.interval(name))
                                          for name in RELIABLE}
                                      for k, e in self.steps.items()},
+                "deliveries": {k: d.as_dict() for k, d in self.deliveries.items()},
                 "opens": {"unreliable": OPENS_UNRELIABLE,
                           "steps": {k: {"sent": e.sent, "opened": e.opened}
                                     for k, e in self.steps.items()}},

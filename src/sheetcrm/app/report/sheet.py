@@ -73,6 +73,13 @@ def summary_rows(report: Report, words: Words, when: str) -> list[list[Cell]]:
         for flow, label, e in steps:
             rows.append([flow, step_label(words, label), e.sent,
                          *(getattr(e, name) for name in RELIABLE)])
+    deliveries = [(f.flow, label, d) for f in report.flows for label, d in f.deliveries.items()]
+    if deliveries:
+        rows += [[], [words("deliveries")],
+                 [words("col.flow"), words("step"), words("delivered"), words("not_delivered"),
+                  words("awaiting_report")]]
+        rows += [[flow, step_label(words, label), d.delivered, d.failed, d.awaiting]
+                 for flow, label, d in deliveries]
     rows += [[], [words("methods")]]
     return rows
 

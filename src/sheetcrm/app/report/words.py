@@ -79,6 +79,10 @@ KO: dict[str, str] = {
     "opens_note": ("이미지 프록시와 Apple 메일 개인정보 보호는 아무도 읽지 않은 메일도 열기 때문에 "
                    "열람 수는 부풀려집니다. 판단에 쓰지 마세요."),
     "opened": "열람",
+    "deliveries": "문자·알림톡 전달 (서비스 업체의 전달 결과)",
+    "delivered": "전달됨",
+    "not_delivered": "미전달",
+    "awaiting_report": "결과 대기",
     "daily": "일별 발송 (채널·종류별)",
     "held": "보류된 발송 (사유별)",
     "held_note": ("영구히 건너뛴 발송은 그날 기록된 수, 미뤄진 발송(야간, 빈도 제한 등)은 "
@@ -184,6 +188,10 @@ EN: dict[str, str] = {
     "opens_note": ("image proxies and Apple Mail Privacy Protection open mail nobody read: "
                    "open counts are inflated; do not decide on them"),
     "opened": "opened",
+    "deliveries": "text messages delivered, as their providers reported",
+    "delivered": "delivered",
+    "not_delivered": "not delivered",
+    "awaiting_report": "awaiting report",
     "daily": "messages per day by channel and kind",
     "held": "held-back sends by reason",
     "held_note": ("steps skipped for good count on the day they were recorded; deferred "
