@@ -32,7 +32,7 @@ from sheetcrm.core.rules import Rules, compile_rules
 from sheetcrm.core.schema import read_records
 from sheetcrm.errors import ChannelError, ConfigError, TemplateError
 from sheetcrm.fsutil import RunLock
-from sheetcrm.ledger import Ledger
+from sheetcrm.ledger import Ledger, TagSnapshot
 from sheetcrm.model import (
     CellUpdate,
     EnrollmentStatus,
@@ -265,7 +265,8 @@ def _sync_locked(config: Config, now: datetime, ledger: Ledger,
             rules = compile_rules(config)
             plan = prepare(config, state, now, table, options, rules, templates)
         read_at = time.monotonic()
-        ledger.save_enrollments(plan.enrollments)
+        with gc_paused():  # the run's tags go with its flow moves, for `history`
+            ledger.save_enrollments(plan.enrollments, tags=TagSnapshot(plan.tags, now, run_id))
         # Before anything is written: a crash after the write must not leave columns
         # sheetcrm filled looking like the operator's to the next run.
         ledger.remember_columns(plan.owned_columns, now)

@@ -1,6 +1,7 @@
 """What ``sheetcrm status`` shows: the daemon, the last runs, the next run, the
 incidents alerted about, the sends that need attention, the outside events waiting or
-turned away, and the last run's row errors.
+turned away, the operator's test sends (apart from customers' counts), and the last
+run's row errors.
 
 Read without changing any file: the ledger is opened read-only, the daemon's lock
 only probed, its status file only read. The daemon (``sheetcrm.daemon``) writes the
@@ -101,6 +102,14 @@ def delivery_section(ledger: Ledger, limit: int = 20) -> dict[str, Any]:
             "failed": items}
 
 
+def sent_tests(ledger: Ledger, limit: int = 5) -> dict[str, Any]:
+    """The operator's test sends (``test-send``): counts by outcome and the latest ones."""
+    items = [t._asdict() for t in ledger.latest_test_sends(limit)]
+    for item in items:
+        item["step"] += 1
+    return {"counts": ledger.count_test_sends(), "items": items}
+
+
 def status_report(config: Config, now: datetime, *, runs: int = 5,
                   env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Everything ``sheetcrm status`` shows, read without changing any file.
@@ -119,6 +128,7 @@ def status_report(config: Config, now: datetime, *, runs: int = 5,
             sends = attention_sends(ledger)
             events = outside_events(ledger, recent)
             deliveries = delivery_section(ledger)
+            tests = sent_tests(ledger)
         finally:
             ledger.close()
     recorded = read_json(status_path(config)) or {}
@@ -136,6 +146,7 @@ def status_report(config: Config, now: datetime, *, runs: int = 5,
         "sends": sends,
         "events": events,
         "deliveries": deliveries,
+        "test_sends": tests,
         "row_errors": _row_errors(recent),
     })
 

@@ -19,6 +19,7 @@ from rich.table import Table as RichTable
 from sheetcrm.app.schedule import Schedule
 from sheetcrm.app.status import status_report
 from sheetcrm.cli.base import State, cli
+from sheetcrm.cli.tools import print_test_sends
 from sheetcrm.daemon.logs import setup_logging
 from sheetcrm.daemon.service import Daemon, DaemonOptions
 from sheetcrm.errors import ConfigError, ExitStatus
@@ -103,6 +104,7 @@ def _print_status(out: Console, report: dict[str, Any], tz: tzinfo) -> None:
     _print_sends(out, report["sends"], tz)
     _print_events(out, report["events"], tz)
     _print_deliveries(out, report.get("deliveries"), tz)
+    print_test_sends(out, report.get("test_sends"), tz)
     _print_row_errors(out, report["row_errors"], tz)
 
 

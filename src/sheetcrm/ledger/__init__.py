@@ -12,7 +12,9 @@ creates or changes a file.
 methods live by concern: opening and the flow state here, the tables and their
 migration in ``schema``, the run history in ``runs``, what operators read
 (``status``, ``report``) in ``queries``, what came back in ``events``, where the
-mailbox reader stopped in ``cursors``, the incidents alerted about in ``incidents``.
+mailbox reader stopped in ``cursors``, the incidents alerted about in ``incidents``,
+the tags each sync found and one customer's history in ``history``, the operator's
+test sends in ``trials``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from sheetcrm.fsutil import open_private
 from sheetcrm.ledger.cursors import MailboxCursor
 from sheetcrm.ledger.deliveries import Applied, DeliveryDetail, DeliveryLog
 from sheetcrm.ledger.events import EventLog
+from sheetcrm.ledger.history import CustomerHistory, EnrollmentRow, SendRow, TagChange, TagSnapshot
 from sheetcrm.ledger.incidents import IncidentBook
 from sheetcrm.ledger.queries import (
     GroupConversion,
@@ -49,6 +52,7 @@ from sheetcrm.ledger.schema import (
     schema_version,
     upgraded_copy,
 )
+from sheetcrm.ledger.trials import TrialLog, TrialSend
 from sheetcrm.model import (
     SETTLED,
     DeliveryState,
@@ -67,10 +71,15 @@ __all__ = [
     "SCHEMA_VERSION",
     "Applied",
     "DeliveryDetail",
+    "EnrollmentRow",
     "GroupConversion",
     "Ledger",
     "LedgerError",
     "SendDetail",
+    "SendRow",
+    "TagChange",
+    "TagSnapshot",
+    "TrialSend",
     "VariantConversion",
 ]
 
@@ -93,7 +102,8 @@ def _send_record(r: tuple[Any, ...], parse: Any) -> SendRecord:
                       delivered_at=parse(r[13]), delivery_detail=r[14])
 
 
-class Ledger(RunHistory, OperatorQueries, EventLog, MailboxCursor, IncidentBook, DeliveryLog):
+class Ledger(RunHistory, OperatorQueries, EventLog, MailboxCursor, IncidentBook, DeliveryLog,
+             CustomerHistory, TrialLog):
     """Read and write the state file. One instance per process and run."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path | None, readonly: bool) -> None:
@@ -214,9 +224,13 @@ class Ledger(RunHistory, OperatorQueries, EventLog, MailboxCursor, IncidentBook,
 
     # -- writing ---------------------------------------------------------------
 
-    def save_enrollments(self, enrollments: Iterable[Enrollment]) -> None:
-        """Insert new enrollments and update changed ones, in one transaction."""
+    def save_enrollments(self, enrollments: Iterable[Enrollment], *,
+                         tags: TagSnapshot | None = None) -> None:
+        """Insert new enrollments and update changed ones, in one transaction; with
+        ``tags``, record the run's tags in the same one (``history``)."""
         with self.transaction() as db:
+            if tags is not None:
+                self.write_tags(db, tags)
             for e in enrollments:
                 values = (iso(e.entered_at), e.anchor_at and iso(e.anchor_at), e.next_step,
                           e.status, e.exited_at and iso(e.exited_at), e.exit_reason)

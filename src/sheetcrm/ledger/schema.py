@@ -1,8 +1,9 @@
 """The ledger's tables, and the migration of a file an older version wrote.
 
-Columns are only ever added (``MIGRATIONS``), so every older file can be brought up
-to this schema in place; a read-only open upgrades a copy in memory instead, so that
-``plan`` after an upgrade works, and changes nothing, before the first ``sync``.
+Tables (``CREATE ... IF NOT EXISTS``) and columns (``MIGRATIONS``) are only ever
+added, so every older file can be brought up to this schema in place; a read-only
+open upgrades a copy in memory instead, so that ``plan`` after an upgrade works, and
+changes nothing, before the first ``sync``.
 Timestamps are stored as UTC ISO strings.
 """
 
@@ -11,8 +12,9 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime
 
-# 5: refused_events (webhooks turned away, for status); 6: providers' delivery reports
-SCHEMA_VERSION = 6
+# 5: refused_events (webhooks turned away, for status); 6: providers' delivery reports;
+# 7: customer_tags and tag_changes (history), test_sends (test-send)
+SCHEMA_VERSION = 7
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -92,6 +94,44 @@ CREATE TABLE IF NOT EXISTS refused_events (
     last_at     TEXT NOT NULL,
     PRIMARY KEY (name, reason)
 );
+-- The tags each customer had at the last sync, and every change of them since, for
+-- ``sheetcrm history`` (tag lists are JSON arrays of tag names).
+CREATE TABLE IF NOT EXISTS customer_tags (
+    key         TEXT PRIMARY KEY,
+    tags        TEXT NOT NULL,
+    since       TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tag_changes (
+    id          INTEGER PRIMARY KEY,
+    key         TEXT NOT NULL,
+    at          TEXT NOT NULL,
+    run_id      INTEGER,
+    added       TEXT NOT NULL,
+    removed     TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tag_changes_by_key ON tag_changes (key);
+-- Steps rendered for one customer and sent only to the operator (``sheetcrm
+-- test-send``). Apart from ``sends`` on purpose: a test is never the customer's send
+-- (no idempotency key of theirs, no frequency cap, no count in report or status).
+CREATE TABLE IF NOT EXISTS test_sends (
+    id          INTEGER PRIMARY KEY,
+    idem_key    TEXT NOT NULL UNIQUE,      -- the test's own key (Message-ID, webhook-id)
+    key         TEXT NOT NULL,             -- the customer it was rendered for
+    flow        TEXT NOT NULL,
+    step        INTEGER NOT NULL,
+    channel     TEXT NOT NULL,
+    template    TEXT NOT NULL,
+    variant     TEXT,
+    kind        TEXT NOT NULL,
+    recipient   TEXT NOT NULL,             -- the operator's address or number
+    subject     TEXT NOT NULL,
+    status      TEXT NOT NULL,             -- pending | sent | failed | uncertain
+    created_at  TEXT NOT NULL,
+    finished_at TEXT,
+    message_id  TEXT,
+    detail      TEXT
+);
+CREATE INDEX IF NOT EXISTS test_sends_by_key ON test_sends (key);
 CREATE TABLE IF NOT EXISTS runs (
     id          INTEGER PRIMARY KEY,
     command     TEXT NOT NULL,

@@ -1,0 +1,306 @@
+"""``sheetcrm history KEY``: everything the ledger holds about one customer, newest first.
+
+Every tag change a sync recorded, every pass through a flow (entered, and how it
+ended: converted, replied, left, finished, failed, with the reason), every step's
+message with its outcome (sent, failed, uncertain, skipped with the reason, and the
+provider's delivery report), everything heard back (opt-outs, clicks, replies,
+bounces, providers' events) and the operator's test sends rendered for this customer.
+
+The ledger is opened read-only and nothing is written. Each item is worded here as
+whole sentences, one literal per shape, so that a translation can take each as it
+is; the time is the config's time zone. Items of the same moment keep the order a
+run makes them in (tags, exits on the goal or the trigger, entries, messages, the
+end of a flow), and are listed the other way round, the newest first.
+
+When the ledger knows nothing of the key, the sheet is read: a customer on it has no
+history yet, and a key on neither is a mistake, answered with the closest key.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from enum import IntEnum, StrEnum
+from typing import Any
+
+from sheetcrm.config import Config
+from sheetcrm.core.schema import read_records
+from sheetcrm.errors import ExitStatus, SheetcrmError
+from sheetcrm.ledger import EnrollmentRow, Ledger, SendRow, TagChange, TrialSend
+from sheetcrm.model import DeliveryState, EnrollmentStatus, Event, EventKind, SendStatus
+from sheetcrm.table import open_table
+
+
+class UnknownKeyError(SheetcrmError):
+    """No customer has this key, in the ledger or in the sheet."""
+
+    exit_code = ExitStatus.USAGE
+
+
+class Kind(StrEnum):
+    """What an item of a history is about."""
+
+    TAGS = "tags"
+    FLOW = "flow"
+    MESSAGE = "message"
+    EVENT = "event"
+    TEST = "test"
+
+
+class _Order(IntEnum):
+    """Within one moment, the order in which a run makes things happen."""
+
+    TAGS = 0
+    EXIT_ON_READ = 1  # converted, replied, left: decided on the rows as read
+    ENTER = 2
+    MESSAGE = 3
+    EXIT_AFTER_SEND = 4  # finished (the last step went), failed (a send failed)
+    TEST = 5
+    EVENT = 6
+
+
+@dataclass(frozen=True)
+class Item:
+    """One thing that happened to the customer."""
+
+    at: datetime  # in the config's time zone
+    kind: Kind
+    what: str  # a word for scripts: entered, converted, sent, skipped, click, ...
+    text: str  # what happened, in sentences
+    data: dict[str, Any] = field(default_factory=dict)
+    order: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.data, "at": self.at.isoformat(), "kind": str(self.kind),
+                "what": self.what, "text": self.text}
+
+
+@dataclass
+class History:
+    """A customer's items, the newest first (at most the limit asked for)."""
+
+    key: str
+    timezone: str
+    items: list[Item]
+    total: int  # items recorded, shown or not
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "timezone": self.timezone, "total": self.total,
+                "shown": len(self.items), "items": [i.as_dict() for i in self.items]}
+
+
+def customer_history(config: Config, key: str, limit: int | None = None) -> History:
+    """Everything recorded about ``key``, newest first; UnknownKeyError for a key that
+    is neither in the ledger nor in the sheet."""
+    ledger = Ledger.open_readonly(config.state_path)
+    try:
+        items = _items(ledger, key, config)
+        known = ledger.known_keys() if not items else set()
+    finally:
+        ledger.close()
+    if not items:
+        _require_in_sheet(config, key, known)
+    ranked = sorted(enumerate(items), key=lambda n: (n[1].at, n[1].order, n[0]), reverse=True)
+    items = [item for _, item in ranked]
+    return History(key, config.model.timezone, items[:limit] if limit else items, len(items))
+
+
+def _items(ledger: Ledger, key: str, config: Config) -> list[Item]:
+    words = _Words(config)
+    return [*words.tags(ledger.tag_changes_of(key)),
+            *words.flows(ledger.enrollments_of(key)),
+            *words.messages(ledger.sends_to(key)),
+            *words.events(ledger.events_of(key, list(EventKind))),
+            *words.tests(ledger.test_sends_for(key))]
+
+
+def _require_in_sheet(config: Config, key: str, known: set[str]) -> None:
+    """A key with no history: fine when the sheet has it, else a did-you-mean error."""
+    keys = set(known)
+    try:
+        rows = read_records(open_table(config).read(), config)
+    except SheetcrmError:
+        rows = None  # the sheet cannot be read: suggest from the ledger alone
+    if rows is not None:
+        keys.update(r.key for r in rows.records)
+        keys.update(p.key for p in rows.problems if p.key)
+        if key in keys:
+            return
+    close = closest_key(key, keys)
+    if close is not None:
+        raise UnknownKeyError(f"no customer has the key {key!r}; did you mean {close!r}?")
+    raise UnknownKeyError(f"no customer has the key {key!r}, in the ledger or in the sheet")
+
+
+def _reason(text: str | None) -> str:
+    """A stored reason, ready to end a sentence."""
+    return (text or "").strip().rstrip(".") or "no reason was recorded"
+
+
+def closest_key(key: str, keys: Iterable[str]) -> str | None:
+    """The key meant by a mistyped one: the same but for case, else the closest."""
+    keys = list(keys)
+    folded = [k for k in keys if k.casefold() == key.casefold()]
+    if folded:
+        return folded[0]
+    close = difflib.get_close_matches(key, keys, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+class _Words:
+    """Turns ledger rows into items, worded in whole sentences."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.tz: tzinfo = config.tz
+
+    def when(self, text: str) -> datetime:
+        return datetime.fromisoformat(text).astimezone(self.tz)
+
+    def step(self, flow: str, step: int) -> str:
+        """``payment 2/3``: the flow and the step as plan and sync show them."""
+        settings = self.config.flows.get(flow)
+        return f"{flow} {step + 1}/{len(settings.steps)}" if settings else f"{flow} {step + 1}"
+
+    def tags(self, changes: list[TagChange]) -> Iterable[Item]:
+        for c in changes:
+            added, removed = ", ".join(c.added), ", ".join(c.removed)
+            if c.added and c.removed:
+                text = f"Tags added: {added}. Tags removed: {removed}."
+            elif c.added:
+                text = f"Tags added: {added}."
+            else:
+                text = f"Tags removed: {removed}."
+            yield Item(self.when(c.at), Kind.TAGS, "tags", text,
+                       {"added": c.added, "removed": c.removed}, _Order.TAGS)
+
+    def flows(self, rows: list[EnrollmentRow]) -> Iterable[Item]:
+        for e in rows:
+            data = {"flow": e.flow, "entry": e.entry, "holdout": e.holdout, "via": e.via}
+            yield Item(self.when(e.entered_at), Kind.FLOW, "entered", self._entered(e), data,
+                       _Order.ENTER)
+            if e.exited_at is None or e.status == EnrollmentStatus.ACTIVE:
+                continue
+            why = _reason(e.exit_reason)
+            status = EnrollmentStatus(e.status)
+            text = {
+                EnrollmentStatus.CONVERTED: f"Left the flow {e.flow} as converted: {why}.",
+                EnrollmentStatus.REPLIED: f"Left the flow {e.flow} because the customer "
+                                          "replied.",
+                EnrollmentStatus.LEFT: f"Left the flow {e.flow}: {why}.",
+                EnrollmentStatus.FINISHED: f"Finished the flow {e.flow}: {why}.",
+                EnrollmentStatus.FAILED: f"Left the flow {e.flow} because a message could not "
+                                         f"be sent: {why}.",
+            }[status]
+            order = (_Order.EXIT_AFTER_SEND if status in (EnrollmentStatus.FINISHED,
+                                                          EnrollmentStatus.FAILED)
+                     else _Order.EXIT_ON_READ)
+            yield Item(self.when(e.exited_at), Kind.FLOW, str(status), text,
+                       {**data, "reason": why}, order)
+
+    def _entered(self, e: EnrollmentRow) -> str:
+        if e.via == "handoff":
+            text = f"Entered the flow {e.flow}, handed over when another flow finished."
+        elif e.via == "sheet":
+            text = f"Entered the flow {e.flow} as the sheet's flow column showed it."
+        else:
+            text = f"Entered the flow {e.flow}."
+        if e.entry > 1:
+            text += f" It is entry number {e.entry} into this flow."
+        if e.holdout:
+            text += " In the holdout group: tracked for the goal, sent nothing."
+        return text
+
+    def messages(self, rows: list[SendRow]) -> Iterable[Item]:
+        for s in rows:
+            step = self.step(s.flow, s.step)
+            template = f"{s.template}, variant {s.variant}" if s.variant else s.template
+            detail = _reason(s.detail)
+            status = SendStatus(s.status)
+            text = {
+                SendStatus.SENT: f"Sent {step} ({template}) by {s.channel}.",
+                SendStatus.FAILED: f"Sending {step} ({template}) by {s.channel} failed: "
+                                   f"{detail}.",
+                SendStatus.RETRY: f"Sending {step} ({template}) by {s.channel} failed and will "
+                                  f"be tried again: {detail}.",
+                SendStatus.UNCERTAIN: f"Sending {step} ({template}) by {s.channel} may have "
+                                      f"reached the customer, so it is never sent again: "
+                                      f"{detail}.",
+                SendStatus.SKIPPED: f"Skipped {step} ({template}) for good: {detail}.",
+                SendStatus.PENDING: f"Sending {step} ({template}) by {s.channel} began and has "
+                                    "not been marked done.",
+            }[status]
+            if s.attempts > 1:
+                text += f" Tried {s.attempts} times."
+            text += self._delivery(s)
+            data = {"flow": s.flow, "step": s.step + 1, "template": s.template,
+                    "variant": s.variant, "channel": s.channel, "message_kind": s.kind,
+                    "status": s.status, "detail": s.detail or "", "delivery": s.delivery,
+                    "delivered_at": s.delivered_at and self.when(s.delivered_at).isoformat(),
+                    "delivery_detail": s.delivery_detail}
+            yield Item(self.when(s.finished_at or s.created_at), Kind.MESSAGE, str(status),
+                       text, data, _Order.MESSAGE)
+
+    def _delivery(self, s: SendRow) -> str:
+        if s.delivery is None:
+            return ""
+        reported = self.when(s.delivered_at) if s.delivered_at else None
+        at = f"{reported:%Y-%m-%d %H:%M}" if reported else "an unknown time"
+        if s.delivery == DeliveryState.DELIVERED:
+            return f" The provider reported it delivered at {at}."
+        if s.delivery == DeliveryState.FAILED:
+            return (f" The provider reported it not delivered at {at}: "
+                    f"{_reason(s.delivery_detail)}.")
+        return " The provider took it; no delivery report yet."
+
+    def events(self, events: list[Event]) -> Iterable[Item]:
+        for e in events:
+            data: dict[str, Any] = {"source": e.source, **e.data}
+            why = str(e.data.get("automatic", ""))
+            url = str(e.data.get("url", ""))
+            if e.kind is EventKind.OPT_OUT:
+                text = f"Opted out (through {e.data.get('via', e.source)})."
+            elif e.kind is EventKind.OPT_IN:
+                text = "Took the opt-out back."
+            elif e.kind is EventKind.CLICK:
+                text = (f"An automatic visit to {url} was not counted as a click: {why}."
+                        if e.machine else f"Clicked {url}.")
+            elif e.kind is EventKind.OPEN:
+                text = (f"An automatic open was not counted: {why}." if e.machine else
+                        "Opened a message (unreliable: image proxies open mail too).")
+            elif e.kind is EventKind.BOUNCE:
+                bounce = _reason(e.data.get("reason") or e.data.get("status"))
+                text = f"A message bounced: {bounce}."
+            elif e.kind is EventKind.REPLY:
+                text = "Replied to a message."
+            else:
+                values = ", ".join(f"{k} = {v}" for k, v in (e.data.get("set") or {}).items())
+                text = (f"The event {e.name} arrived and sets {values}." if values
+                        else f"The event {e.name} arrived.")
+            if e.machine:
+                data["automatic"] = why
+            yield Item(e.at.astimezone(self.tz), Kind.EVENT, str(e.kind), text, data,
+                       _Order.EVENT)
+
+    def tests(self, rows: list[TrialSend]) -> Iterable[Item]:
+        for t in rows:
+            step = self.step(t.flow, t.step)
+            template = f"{t.template}, variant {t.variant}" if t.variant else t.template
+            detail = _reason(t.detail)
+            text = {
+                SendStatus.SENT: f"Test of {step} ({template}) sent to {t.recipient}, "
+                                 "rendered for this customer.",
+                SendStatus.FAILED: f"Test of {step} ({template}) to {t.recipient} failed: "
+                                   f"{detail}.",
+                SendStatus.UNCERTAIN: f"Test of {step} ({template}) to {t.recipient} may "
+                                      f"have arrived: {detail}.",
+                SendStatus.PENDING: f"Test of {step} ({template}) to {t.recipient} began "
+                                    "and has not been marked done.",
+            }.get(SendStatus(t.status), f"Test of {step} ({template}) to {t.recipient}.")
+            data = {"flow": t.flow, "step": t.step + 1, "template": t.template,
+                    "variant": t.variant, "channel": t.channel, "to": t.recipient,
+                    "status": t.status, "detail": t.detail or ""}
+            yield Item(self.when(t.finished_at or t.created_at), Kind.TEST, t.status, text,
+                       data, _Order.TEST)

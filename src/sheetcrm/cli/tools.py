@@ -1,0 +1,142 @@
+"""``sheetcrm test-send`` and ``sheetcrm history``: trying a step on yourself before a
+customer gets it, and everything that happened to one customer.
+
+Both only format what ``app.test_send`` and ``app.history`` return. Long sentences
+(reasons, providers' words) wrap at word boundaries to the terminal's width, never
+cut, so both read at 80 columns. ``print_test_sends`` is the part of ``status`` that
+lists the latest test sends.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+from typing import Any
+
+import click
+from rich.cells import cell_len
+from rich.console import Console
+from rich.text import Text
+
+from sheetcrm.app.history import History, customer_history
+from sheetcrm.app.test_send import TrialOrder, TrialResult, send_test
+from sheetcrm.cli.base import State, cli, print_json
+from sheetcrm.errors import ExitStatus
+from sheetcrm.model import SendStatus
+
+HISTORY_LIMIT = 50
+
+
+@cli.command(name="test-send")
+@click.argument("flow")
+@click.argument("step")
+@click.option("--to", "to", required=True, metavar="ADDRESS",
+              help="Your own email address (email channels), mobile number (AlimTalk, SMS) "
+                   "or name (webhooks): the test goes there and nowhere else.")
+@click.option("--row", default=None, metavar="KEY",
+              help="Render the step for the customer with this key (default: the first row "
+                   "that could receive it).")
+@click.option("--variant", default=None, metavar="V",
+              help="Render this A/B variant (default: the customer's own).")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.pass_obj
+def try_step(state: State, flow: str, step: str, to: str, row: str | None,
+             variant: str | None, as_json: bool) -> ExitStatus:
+    """Send step STEP (its number or template) of FLOW, rendered for one customer, to your
+    own address only, through the step's real channel. Recorded apart from customers'
+    sends; [sending] paused stops it too."""
+    config = state.config()
+    result = send_test(config, state.now(config), TrialOrder(flow, step, to, row, variant))
+    if state.as_json or as_json:
+        print_json(state, result.as_dict())
+    else:
+        _print_test(state.out, result)
+    return result.exit_code
+
+
+def _print_test(out: Console, r: TrialResult) -> None:
+    template = f"{r.template}, variant {r.variant}" if r.variant else r.template
+    if r.status == SendStatus.SENT:
+        head = (f"Sent a test of {r.label} ({template}) to {r.to} through the channel "
+                f"{r.channel} ({r.channel_type}).")
+    elif r.status == SendStatus.UNCERTAIN:
+        head = (f"The test of {r.label} ({template}) to {r.to} through the channel "
+                f"{r.channel} may or may not have arrived: {r.detail}")
+    else:
+        head = (f"The test of {r.label} ({template}) to {r.to} through the channel "
+                f"{r.channel} was not sent: {r.detail}")
+    out.print(head, style="bold" if r.status == SendStatus.SENT else "bold red",
+              soft_wrap=False)
+    rendered = {
+        "given": f"It was rendered for row {r.line} ({r.key}), as asked.",
+        "in flow": f"It was rendered for row {r.line} ({r.key}), the first row in this flow "
+                   "or meeting its trigger.",
+        "any": f"It was rendered for row {r.line} ({r.key}), the first row that can receive "
+               "this step: no row is in this flow or meets its trigger.",
+    }[r.chosen]
+    out.print(rendered, soft_wrap=False)
+    if r.status == SendStatus.SENT and r.detail:
+        out.print(f"The channel answered: {r.detail}", soft_wrap=False)
+    if not r.text_marked:
+        out.print("An AlimTalk must match its approved template word for word, so its text "
+                  "carries no test mark; the ledger records it as a test.", soft_wrap=False)
+    if r.subject:
+        out.print(f"Subject: {r.subject}", soft_wrap=False)
+    for line in r.text.rstrip("\n").splitlines():
+        _hanging(out, "  | ", line)
+
+
+@cli.command(name="history")
+@click.argument("key")
+@click.option("--limit", default=HISTORY_LIMIT, show_default=True,
+              type=click.IntRange(1, None), help="Show at most this many items, the newest.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.pass_obj
+def history_command(state: State, key: str, limit: int, as_json: bool) -> None:
+    """Everything that happened to the customer KEY, newest first: tag changes, flow moves,
+    messages and their outcomes, what came back, test sends. Changes nothing."""
+    config = state.config()
+    history = customer_history(config, key, limit)
+    if state.as_json or as_json:
+        print_json(state, history.as_dict())
+        return
+    _print_history(state.out, history)
+
+
+def _print_history(out: Console, history: History) -> None:
+    if not history.total:
+        out.print(f"No history yet for {history.key}: sheetcrm has recorded nothing about "
+                  "this customer.", soft_wrap=False)
+        return
+    out.print(f"History of {history.key}, newest first, times in {history.timezone}:",
+              style="bold", soft_wrap=False)
+    for item in history.items:
+        _hanging(out, f"{item.at:%Y-%m-%d %H:%M}  {item.kind:<7}  ", item.text)
+    hidden = history.total - len(history.items)
+    if hidden:
+        out.print(f"{hidden} older item(s) are not shown; --limit {history.total} shows all.",
+                  soft_wrap=False)
+
+
+def print_test_sends(out: Console, section: dict[str, Any] | None, tz: tzinfo) -> None:
+    """``status``: how many test sends there were, and the latest ones."""
+    counts = (section or {}).get("counts") or {}
+    if not section or not counts:
+        return
+    total = sum(counts.values())
+    out.print(f"Test sends: {total}, to the operator only; customers' counts leave them out.",
+              style="bold", soft_wrap=False)
+    for t in section["items"]:
+        when = datetime.fromisoformat(t["finished_at"] or t["created_at"]).astimezone(tz)
+        _hanging(out, f"  {when:%Y-%m-%d %H:%M}  {t['status']:<9}  ",
+                 f"{t['flow']} {t['step']} ({t['template']}) for {t['key']}, to "
+                 f"{t['recipient']}")
+
+
+def _hanging(out: Console, prefix: str, text: str) -> None:
+    """``prefix`` then ``text`` wrapped at word boundaries (a word longer than a line is
+    folded, never cut) to the console's width, each further line under the first."""
+    indent = cell_len(prefix)
+    width = max(out.width - indent, 20)
+    lines = Text(text).wrap(out, width, overflow="fold") or [Text("")]
+    for i, line in enumerate(lines):
+        out.print((prefix if i == 0 else " " * indent) + line.plain.rstrip(), soft_wrap=True)
