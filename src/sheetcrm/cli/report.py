@@ -42,10 +42,9 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 @click.option("--to-sheet", is_flag=True,
               help="Also write the summary into a 'sheetcrm 리포트' tab of the Google "
                    "spreadsheet (backend gsheets), in one request.")
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @click.pass_obj
 def report_command(state: State, since: str | None, flow: str | None, html_path: str | None,
-                   to_sheet: bool, as_json: bool) -> None:
+                   to_sheet: bool) -> None:
     """Conversion per flow and A/B variant with 95% intervals and plain verdicts, the lift
     over the holdout, the funnel, clicks, replies, opt-outs and bounces per step and
     variant (opens apart: unreliable), messages and held-back sends per day."""
@@ -67,7 +66,7 @@ def report_command(state: State, since: str | None, flow: str | None, html_path:
         write_html(report, Path(html_path), Words(language), config.tz)
     if to_sheet:
         write_to_sheet(config, report, Words(language))
-    if state.as_json or as_json:
+    if state.as_json:
         print_json(state, report.as_dict())
         return
     _print(state, report)
