@@ -15,8 +15,9 @@ from rich.table import Table as RichTable
 
 from sheetcrm.app.checks import run_checks
 from sheetcrm.app.explain import explain
-from sheetcrm.app.runner import RunOptions, RunResult, preview, sync
+from sheetcrm.app.runner import RunOptions, RunResult, Watch, preview, sync
 from sheetcrm.cli.base import MAX_ROWS, State, cli, print_json
+from sheetcrm.cli.running import RunProgress, ctrl_c_stops, say_left_at_once, say_stopped
 from sheetcrm.errors import ExitStatus
 
 
@@ -83,10 +84,24 @@ def plan(state: State, show_all: bool, **flags: bool) -> None:
 @run_options
 @click.pass_obj
 def sync_command(state: State, show_all: bool, **flags: bool) -> ExitStatus:
-    """Recompute tags, send what is due, write state back into the sheet."""
+    """Recompute tags, send what is due, write state back into the sheet.
+
+    Ctrl-C stops sending; what was sent is still written back."""
     config = state.config()
-    result = sync(config, state.now(config), options=_options(**flags))
+    now = state.now(config)
+    with ctrl_c_stops() as stop:
+        try:
+            with RunProgress(stop=stop) as progress:
+                result = sync(config, now, watch=Watch(stop.is_set, progress),
+                              options=_options(**flags))
+        except KeyboardInterrupt:
+            say_left_at_once()
+            return ExitStatus.INTERRUPTED
     _report(state, result, "sync", show_all)
+    if stop.is_set():
+        summary = result.summary()
+        say_stopped(summary["sent"], summary["stopped"])
+        return ExitStatus.INTERRUPTED
     if result.channels_down:
         return ExitStatus.CHANNEL_DOWN
     summary = result.summary()
