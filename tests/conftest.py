@@ -56,12 +56,13 @@ class CliResult:
 
 @pytest.fixture
 def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
-    """Run ``sheetcrm ARGS`` in-process from ``cwd``; returns exit code and output."""
+    """Run ``sheetcrm ARGS`` in-process from ``cwd`` on a terminal ``columns`` wide (200
+    unless told); returns exit code and output."""
     from sheetcrm.cli import main
 
-    def run(cwd: Path, *args: str) -> CliResult:
+    def run(cwd: Path, *args: str, columns: int = 200) -> CliResult:
         monkeypatch.chdir(cwd)
-        monkeypatch.setenv("COLUMNS", "200")
+        monkeypatch.setenv("COLUMNS", str(columns))
         capsys.readouterr()
         try:
             main(list(args))
