@@ -125,6 +125,7 @@ def test_ctrl_c_during_sync_stops_sending_writes_back_what_was_sent_and_says_so(
         left = CUSTOMERS - len(first)
         assert (f"Stopped by Ctrl-C: {len(first)} message(s) sent, {left} left for the next "
                 "sync. What was sent is written into the sheet.") in err
+        assert "Stopping: the message being sent finishes" in err  # said at once
         assert "Traceback" not in err and "aborted" not in err
         assert "█" not in err and "━" not in err  # no progress bar outside a terminal
         assert f"{len(first)} sent" in out  # the run's summary, as after any sync

@@ -50,7 +50,8 @@ class RunProgress:
         self._told = False
         self._bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                              TextColumn("{task.fields[count]}"), TimeElapsedColumn(),
-                             console=self.console, transient=True)
+                             console=self.console, transient=True,
+                             redirect_stdout=False, redirect_stderr=False)
         self._task = self._bar.add_task(_PHASES["reading"], total=None, count="")
         self._lock = threading.Lock()
         self._shown = self._ended = False
@@ -112,8 +113,8 @@ def say_stopped(sent: int, left: int) -> None:
         click.echo(f"Stopped by Ctrl-C: {sent} message(s) sent, {left} left for the next "
                    "sync. What was sent is written into the sheet.", err=True)
     else:
-        click.echo(f"Stopped by Ctrl-C after the last message: {sent} message(s) sent. "
-                   "What was sent is written into the sheet.", err=True)
+        click.echo(f"Ctrl-C came after the last message: {sent} message(s) sent, and "
+                   "written into the sheet.", err=True)
 
 
 def say_left_at_once() -> None:
