@@ -2,7 +2,8 @@
 CLI runner (the real ``main``, its exit code and output) and a deadline for a call;
 then the fixtures of the test areas split over several files: the Google Sheets
 backend (``tests/test_gsheets_*.py``), the Airtable backend (``test_airtable_*.py``),
-the daemon (``test_daemon_*.py``) and the mailbox (``test_mailbox_*.py``).
+the daemon (``test_daemon_*.py``) and the mailbox (``test_mailbox_*.py``); last, which
+test files run on Windows (``WINDOWS_TESTS``, the ``windows`` marker).
 
 Guards that apply to every test of an area (``loopback_only``, ``fast_retries``,
 ``virtual_time``) are not autouse: each file of the area asks for them in its
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import socket
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -54,12 +56,13 @@ class CliResult:
 
 @pytest.fixture
 def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
-    """Run ``sheetcrm ARGS`` in-process from ``cwd``; returns exit code and output."""
+    """Run ``sheetcrm ARGS`` in-process from ``cwd`` on a terminal ``columns`` wide (200
+    unless told); returns exit code and output."""
     from sheetcrm.cli import main
 
-    def run(cwd: Path, *args: str) -> CliResult:
+    def run(cwd: Path, *args: str, columns: int = 200) -> CliResult:
         monkeypatch.chdir(cwd)
-        monkeypatch.setenv("COLUMNS", "200")
+        monkeypatch.setenv("COLUMNS", str(columns))
         capsys.readouterr()
         try:
             main(list(args))
@@ -272,3 +275,36 @@ def imap() -> Iterator[ImapServer]:
     """A real IMAP server (pymap) for a whole test module; each test takes a new folder."""
     with ImapServer() as server:
         yield server
+
+
+# --------------------------------------------------------------------------- Windows
+
+#: The test files of the commands an operator runs by hand (every command but the
+#: daemon). CI runs them a second time as Windows imports sheetcrm, with no POSIX-only
+#: module (``-m windows -p tests.support.without_posix`` in .ci/run); on Windows they
+#: are the suite: the others need the daemon's signals, fork or POSIX file modes.
+WINDOWS_TESTS = frozenset({
+    "test_cli_layout.py", "test_cli_options.py", "test_cli_progress.py",
+    "test_row_numbers.py", "test_windows.py", "test_check.py", "test_sync_sample.py",
+    "test_report.py", "test_operator_data.py", "test_secrets.py", "test_journeys.py",
+    "test_flow_state.py", "test_csv_table.py", "test_hostile_input.py",
+})
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "windows: a test of a command that runs on Windows "
+                                       "(its file is in WINDOWS_TESTS, tests/conftest.py)")
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """On Windows, only the files of WINDOWS_TESTS are collected."""
+    if (sys.platform == "win32" and collection_path.name.startswith("test_")
+            and collection_path.name not in WINDOWS_TESTS):
+        return True
+    return None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in WINDOWS_TESTS:
+            item.add_marker(pytest.mark.windows)

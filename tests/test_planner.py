@@ -170,7 +170,7 @@ def test_blank_and_duplicate_keys_are_never_acted_on() -> None:
                      ["d@x.com", "X", "2026-11-02", "O", ""],
                      ["ok@x.com", "X", "2026-11-01", "O", ""]])
     assert [s.key for s in plan.sends] == ["ok@x.com"]
-    assert [e.line for e in plan.errors] == [1, 2, 3]
+    assert [e.line for e in plan.errors] == [2, 3, 4]  # the header is row 1
 
 
 def test_a_rule_failing_at_run_time_marks_only_that_row() -> None:

@@ -71,4 +71,4 @@ def test_check_reports_each_failing_condition_with_its_path(tmp_path: Path) -> N
     w.write_sheet()
     findings = [f for f in run_checks(w.config, w.day(0)) if f.where.startswith("flows.")]
     assert [(f.level, f.where) for f in findings] == [("error", "flows.payment.goal")]
-    assert findings[0].message.startswith("fails on 1 of 2 row(s); first: row 1 (a@x.com): ")
+    assert findings[0].message.startswith("fails on 1 of 2 row(s); first: row 2 (a@x.com): ")

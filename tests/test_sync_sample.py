@@ -191,7 +191,7 @@ def test_check_reports_bad_rows_and_renders_templates(sample: Path, run_cli) -> 
     assert result.code == 1  # the sample has bad rows on purpose
     findings = json.loads(result.out)["findings"]
     where = {f["where"] for f in findings if f["level"] == "error"}
-    assert "row 16" in where  # the blank key
+    assert "row 17" in where  # the blank key, on the sheet's row 17 (the header is row 1)
     assert not any("template" in f["message"] for f in findings)
 
     (sample / "templates" / "payment_reminder.j2").write_text(

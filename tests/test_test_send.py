@@ -272,7 +272,7 @@ def test_the_customer_and_the_variant_can_be_chosen(shop: Shop) -> None:
     result = send_test(shop.config, NOW, TrialOrder("payment", "2", ME, row="lee@example.com",
                                                     variant="a"))
     assert (result.key, result.line, result.chosen, result.variant) == (
-        "lee@example.com", 1, "given", "a")
+        "lee@example.com", 2, "given", "a")  # the sheet's row: header is 1
     assert "이영희님" in shop.smtp.messages[0].message.get_body().get_content()
 
     with pytest.raises(TrialError, match="unknown variant 'c'"):
@@ -325,7 +325,7 @@ def test_the_cli_says_what_went_where_and_exits_by_the_outcome(shop: Shop, run_c
     assert ok.code == 0, ok.err
     assert "Sent a test of payment 1/4 (p1) to me@example.org through the channel email" \
         in ok.out
-    assert "rendered for row 2 (kim@example.com), the first row in this flow" in ok.out
+    assert "rendered for row 3 (kim@example.com), the first row in this flow" in ok.out
     assert f"Subject: {TEST_MARKER} p1" in ok.out
 
     shop.smtp.refuse[ME] = "550 5.1.1 No such user"

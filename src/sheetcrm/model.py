@@ -68,11 +68,15 @@ class Snapshot:
     """The table as read: header names and rows of text cells.
 
     Rows may be shorter than the header (missing trailing cells read as "").
+    ``lines`` holds each row's number as the sheet shows it (Excel and Sheets count
+    the header as row 1 and keep counting over blank rows left out of ``rows``);
+    ``None`` when the header is row 1 and the rows follow it without a gap.
     """
 
     header: list[str]
     rows: list[list[str]]
     source: str = ""  # human-readable origin (file path, sheet URL) for messages
+    lines: list[int] | None = None
 
 
 @dataclass(frozen=True)
@@ -104,8 +108,8 @@ class WriteReport:
 class Record:
     """One customer row.
 
-    ``line`` is the 1-based data row number as read, for messages only: writes
-    always go by key.
+    ``line`` is the row number the operator sees in the sheet (the header is row 1),
+    for messages only: writes always go by key.
     """
 
     line: int

@@ -14,6 +14,8 @@
   names, values and helpers conditions are tested on.
 - ``journeys``: a small world (config, CSV sheet, daily syncs) for flows over time.
 - ``csv_stress``: an operator process saving the CSV in a tight loop.
+- ``without_posix``: a pytest plugin (``-p``) under which sheetcrm cannot import a
+  POSIX-only module, as on Windows (.ci/run runs the command tests with it).
 
 Test modules and the benchmarks import from here; nothing here imports a test module.
 The pytest fixtures built on these are in ``tests/conftest.py``.

@@ -50,6 +50,21 @@ from sheetcrm.table.base import can_add_rows
 from sheetcrm.templates import Templates
 
 
+@dataclass(frozen=True)
+class Watch:
+    """How the caller follows one sync run and stops it.
+
+    ``stop`` is asked before each send: once it answers True the remaining sends
+    wait for the next run, and the run still writes back what was sent (Ctrl-C in
+    ``sheetcrm sync``, a signal to the daemon). ``progress(phase, done, total)``
+    hears ``reading``, ``sending`` (once before each send and once at the end) and
+    ``writing``; ``total`` is 0 where it is not known.
+    """
+
+    stop: Callable[[], bool] = lambda: False
+    progress: Callable[[str, int, int], None] = lambda phase, done, total: None
+
+
 @dataclass
 class SendOutcome:
     send: PlannedSend
@@ -216,15 +231,14 @@ def sync(
     channels: dict[str, Channel] | None = None,
     *,
     table: Table | None = None,
-    stop: Callable[[], bool] | None = None,
+    watch: Watch | None = None,
     options: RunOptions = RunOptions(),
 ) -> RunResult:
     """Execute one run under the run lock.
 
     ``channels`` and ``table`` may be injected (tests; a daemon keeps its table
-    between runs). ``stop`` is asked before each send: when it answers True the
-    remaining sends wait for the next run, and the run still writes back. With
-    ``[alerts]`` the operator hears of a failed or stalled run (``app.alerts``).
+    between runs). ``watch`` follows the run and may stop its sending (``Watch``).
+    With ``[alerts]`` the operator hears of a failed or stalled run (``app.alerts``).
     """
     with RunLock(lock_path(config)):
         try:
@@ -232,7 +246,7 @@ def sync(
             try:
                 result = _sync_locked(config, now, ledger, channels,
                                       table if table is not None else open_table(config),
-                                      stop, options)
+                                      watch or Watch(), options)
             finally:
                 ledger.close()
         except Exception as exc:
@@ -247,7 +261,7 @@ def sync(
 
 def _sync_locked(config: Config, now: datetime, ledger: Ledger,
                  channels: dict[str, Channel] | None, table: Table,
-                 stop: Callable[[], bool] | None, options: RunOptions) -> RunResult:
+                 watch: Watch, options: RunOptions) -> RunResult:
     started = time.perf_counter()
     requests_before = int(getattr(table, "requests", 0))  # a daemon's table counts across runs
     run_id = ledger.start_run("sync", now)
@@ -260,6 +274,7 @@ def _sync_locked(config: Config, now: datetime, ledger: Ledger,
         heard = hear_mailbox(config, ledger, now)  # bounces and replies count in this run
         follow_up_deliveries(config, ledger, now)  # NHN Cloud's outcomes, shown in this run
         templates = Templates(config.templates_dir)
+        watch.progress("reading", 0, 0)
         with gc_paused():
             state = ledger.load_state()
             rules = compile_rules(config)
@@ -273,12 +288,13 @@ def _sync_locked(config: Config, now: datetime, ledger: Ledger,
         _apply_to_state(plan, state)
         faults.checkpoint("after-enroll")
         _record_skips(plan, ledger, now, run_id)
-        sending = _Sending(config, ledger, now, run_id, templates, opened, own_channels, stop,
+        sending = _Sending(config, ledger, now, run_id, templates, opened, own_channels, watch,
                            FreshCheck(config, rules, table, state, now, read_at))
         outcomes = _send_all(sending, plan, state)
         with gc_paused():
             updates = project(plan.records, plan.tags, state, config)
         updates += plan.events.updates
+        watch.progress("writing", 0, 0)
         faults.checkpoint("before-write")
         report = write_batch(table, config.key_column, updates, plan.events)
         faults.checkpoint("after-write")
@@ -355,7 +371,7 @@ class _Sending:
     templates: Templates
     opened: dict[str, Channel]  # channels by name, opened so far or injected
     own: bool  # the run opens (and closes) its own channels
-    stop: Callable[[], bool] | None
+    watch: Watch
     fresh: FreshCheck
     down: dict[str, str] = field(default_factory=dict)  # channel -> why it is down
 
@@ -365,11 +381,12 @@ class _Sending:
 
 def _send_all(run: _Sending, plan: Plan, state: LedgerState) -> list[SendOutcome]:
     config, ledger, now = run.config, run.ledger, run.now
-    stop, fresh, down = run.stop, run.fresh, run.down
+    stop, progress, fresh, down = run.watch.stop, run.watch.progress, run.fresh, run.down
     by_key = {r.key: r for r in plan.records}
-    outcomes = []
+    outcomes: list[SendOutcome] = []
     for send in plan.sends:
-        if stop is not None and stop():
+        progress("sending", len(outcomes), len(plan.sends))
+        if stop():
             outcomes.append(SendOutcome(send, "stopped", "stop requested; next run"))
             continue
         if send.channel in down:
@@ -421,6 +438,7 @@ def _send_all(run: _Sending, plan: Plan, state: LedgerState) -> list[SendOutcome
                            accepted=delivery.accepted)
         state.sends_by_key[send.key].append(_record(send, SendStatus.SENT, now))
         outcomes.append(SendOutcome(send, "sent", delivery.detail))
+    progress("sending", len(outcomes), len(plan.sends))
     return outcomes
 
 

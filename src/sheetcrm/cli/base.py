@@ -1,5 +1,12 @@
 """What every command shares: the ``sheetcrm`` group and its global options, the
-per-invocation ``State`` and a console that prints data as text, never as markup."""
+per-invocation ``State`` and a console that prints data as text, never as markup.
+
+The global options (``--config``, ``--now``, ``--json``, ``--wide``) are declared once,
+in ``GLOBAL_OPTIONS``, and accepted on both sides of the command name: people type
+``sheetcrm plan --json`` as often as ``sheetcrm --json plan``. The group adds them to
+each command as it is registered (``SheetcrmGroup.add_command``), so a new command
+takes them without a line of its own; after the command they set the same ``State``.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +24,7 @@ from sheetcrm import __version__
 from sheetcrm.config import Config, load_config
 
 MAX_ROWS = 40
+WIDE = 100_000  # --wide: a console this wide never wraps a line
 
 
 # Control characters (ESC starts terminal sequences) and the bidi overrides that can
@@ -43,11 +51,26 @@ class SafeConsole(Console):
 
 
 class State:
-    def __init__(self, config_path: str, now: str | None, as_json: bool) -> None:
+    """What one invocation was told: the global options, and the console to print on."""
+
+    def __init__(self, config_path: str, now: str | None, as_json: bool,
+                 wide: bool = False) -> None:
         self.config_path = config_path
         self.now_text = now
         self.as_json = as_json
-        self.out = SafeConsole(soft_wrap=True)
+        self.wide = wide
+        self._out: SafeConsole | None = None
+
+    @property
+    def out(self) -> SafeConsole:
+        """The console, made on first use (``--wide`` may come after the command).
+
+        Text wraps at the terminal's width (COLUMNS, else 80 when not a terminal);
+        with ``--wide`` nothing wraps and tables take the width their cells need.
+        """
+        if self._out is None:
+            self._out = SafeConsole(width=WIDE if self.wide else None)
+        return self._out
 
     def config(self) -> Config:
         return load_config(Path(self.config_path), os.environ)
@@ -64,17 +87,60 @@ class State:
         return value if value.tzinfo else value.replace(tzinfo=config.tz)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "config_path", default="config.toml", show_default=True,
-              envvar="SHEETCRM_CONFIG", help="Path to the config file.")
-@click.option("--now", default=None, metavar="ISO",
-              help="Pretend the time is this (ISO timestamp; the config time zone if naive).")
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+#: The global options: flag, the State attribute it sets, and its click settings.
+GLOBAL_OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
+    ("--config", "config_path", {"metavar": "PATH", "help": "Path to the config file."}),
+    ("--now", "now_text", {"metavar": "ISO", "help": "Pretend the time is this (ISO "
+                           "timestamp; the config time zone if naive)."}),
+    ("--json", "as_json", {"is_flag": True, "help": "Print machine-readable JSON."}),
+    ("--wide", "wide", {"is_flag": True, "help": "Show every column in full, however "
+                        "wide the lines get (without it, output fits the terminal)."}),
+]
+_GROUP_DEFAULTS: dict[str, dict[str, Any]] = {
+    "--config": {"default": "config.toml", "show_default": True,
+                 "envvar": "SHEETCRM_CONFIG"},
+}
+
+
+def _after_command(flag: str, attribute: str, settings: dict[str, Any]) -> click.Option:
+    """``flag`` as a command's own option: given after the command, it sets the State."""
+
+    def remember(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+        if value not in (None, False):
+            setattr(ctx.ensure_object(State), attribute, value)
+
+    return click.Option([flag], expose_value=False, callback=remember, **settings)
+
+
+def _global_options(function: Any) -> Any:
+    """The group's own copies of GLOBAL_OPTIONS (before the command name)."""
+    for flag, attribute, settings in reversed(GLOBAL_OPTIONS):
+        function = click.option(flag, attribute, **settings,
+                                **_GROUP_DEFAULTS.get(flag, {}))(function)
+    return function
+
+
+class SheetcrmGroup(click.Group):
+    """The ``sheetcrm`` group: every command also takes the global options."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        own = {opt for param in cmd.params for opt in param.opts}
+        cmd.params.extend(_after_command(flag, attribute, settings)
+                          for flag, attribute, settings in GLOBAL_OPTIONS if flag not in own)
+        super().add_command(cmd, name)
+
+
+@click.group(cls=SheetcrmGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@_global_options
 @click.version_option(__version__, prog_name="sheetcrm")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str, now: str | None, as_json: bool) -> None:
-    """Turn a customer spreadsheet into an automated CRM."""
-    ctx.obj = State(config_path, now, as_json)
+def cli(ctx: click.Context, config_path: str, now_text: str | None, as_json: bool,
+        wide: bool) -> None:
+    """Turn a customer spreadsheet into an automated CRM.
+
+    The options above may also follow the command: sheetcrm plan --json.
+    """
+    ctx.obj = State(config_path, now_text, as_json, wide)
 
 
 def print_json(state: State, data: dict[str, Any]) -> None:

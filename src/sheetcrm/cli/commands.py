@@ -11,12 +11,13 @@ import dataclasses
 from typing import Any
 
 import click
-from rich.table import Table as RichTable
 
 from sheetcrm.app.checks import run_checks
 from sheetcrm.app.explain import explain
-from sheetcrm.app.runner import RunOptions, RunResult, preview, sync
+from sheetcrm.app.runner import RunOptions, RunResult, Watch, preview, sync
 from sheetcrm.cli.base import MAX_ROWS, State, cli, print_json
+from sheetcrm.cli.layout import Col, Kind, indented, table
+from sheetcrm.cli.running import RunProgress, ctrl_c_stops, say_left_at_once, say_stopped
 from sheetcrm.errors import ExitStatus
 
 
@@ -33,11 +34,11 @@ def check(state: State, connect: bool) -> ExitStatus:
     if state.as_json:
         print_json(state, {"ok": errors == 0, "findings": [f.__dict__ for f in findings]})
     else:
-        table = RichTable("level", "where", "problem", title="sheetcrm check")
-        for f in findings:
-            table.add_row(f.level, f.where, f.message)
         if findings:
-            state.out.print(table)
+            state.out.print(table(state.out, "sheetcrm check", [
+                Col("level"), Col("where", Kind.TEXT, least=16),
+                Col("problem", Kind.TEXT, least=30),
+            ], [(f.level, f.where, f.message) for f in findings], wide=state.wide))
         state.out.print(f"{errors} error(s), "
                         f"{sum(1 for f in findings if f.level == 'warning')} warning(s)"
                         + ("" if errors else " — ready to sync"))
@@ -83,10 +84,24 @@ def plan(state: State, show_all: bool, **flags: bool) -> None:
 @run_options
 @click.pass_obj
 def sync_command(state: State, show_all: bool, **flags: bool) -> ExitStatus:
-    """Recompute tags, send what is due, write state back into the sheet."""
+    """Recompute tags, send what is due, write state back into the sheet.
+
+    Ctrl-C stops sending; what was sent is still written back."""
     config = state.config()
-    result = sync(config, state.now(config), options=_options(**flags))
+    now = state.now(config)
+    with ctrl_c_stops() as stop:
+        try:
+            with RunProgress(stop=stop) as progress:
+                result = sync(config, now, watch=Watch(stop.is_set, progress),
+                              options=_options(**flags))
+        except KeyboardInterrupt:
+            say_left_at_once()
+            return ExitStatus.INTERRUPTED
     _report(state, result, "sync", show_all)
+    if stop.is_set():
+        summary = result.summary()
+        say_stopped(summary["sent"], summary["stopped"])
+        return ExitStatus.INTERRUPTED
     if result.channels_down:
         return ExitStatus.CHANNEL_DOWN
     summary = result.summary()
@@ -117,7 +132,7 @@ def preview_command(state: State, key: str, flow: str | None) -> None:
         out.print()
         out.print(f"{f.flow}: {f.decision}", style="bold")
         for line in f.trail:
-            out.print(f"  · {line}")
+            indented(out, f"· {line}")
         if f.subject is not None:
             out.print(f"  template {f.template}")
             out.print(f"  Subject: {f.subject}")
@@ -132,38 +147,7 @@ def _report(state: State, result: RunResult, verb: str, show_all: bool) -> None:
         return
     out, plan = state.out, result.plan
     limit = None if show_all else MAX_ROWS
-
-    if plan.tag_changes:
-        t = RichTable("key", "before", "after", title="tag changes")
-        for c in plan.tag_changes[:limit]:
-            t.add_row(c.key, ", ".join(c.before), ", ".join(c.after))
-        out.print(t)
-    if plan.moves:
-        t = RichTable("key", "flow", "move", "detail", title="flow moves")
-        for m in plan.moves[:limit]:
-            t.add_row(m.key, m.flow, m.action, m.detail)
-        out.print(t)
-    outcome = {id(o.send): o for o in result.outcomes}
-    if plan.sends:
-        title = "sends" if result.executed else "sends due (would go now)"
-        t = RichTable("key", "flow step", "template", "channel", "due", "result", title=title)
-        for s in plan.sends[:limit]:
-            o = outcome.get(id(s))
-            t.add_row(s.key, s.label, s.template, s.channel,
-                      f"{s.due_at.astimezone(plan.now.tzinfo):%m-%d %H:%M}",
-                      (o.status if o else "would send"))
-        out.print(t)
-    if plan.held:
-        t = RichTable("key", "flow step", "template", "reason", title="held back")
-        for h in plan.held[:limit]:
-            t.add_row(h.send.key, h.send.label, h.send.template,
-                      h.reason + (" — step skipped" if h.skip else ""))
-        out.print(t)
-    if plan.errors:
-        t = RichTable("row", "key", "error", title="row errors")
-        for e in plan.errors[:limit]:
-            t.add_row(str(e.line), e.key, e.message)
-        out.print(t)
+    _tables(state, result, limit)
     if plan.stopped:
         out.print(plan.stopped, style="bold red")
     for note in plan.notes:
@@ -209,6 +193,43 @@ def _report(state: State, result: RunResult, verb: str, show_all: bool) -> None:
                  len(plan.moves))
     if limit is not None and hidden > limit:
         out.print(f"(lists cut at {limit} rows; --all shows every row)")
+
+
+def _tables(state: State, result: RunResult, limit: int | None) -> None:
+    """The tag changes, flow moves, sends, held-back sends and row errors of a run."""
+    out, plan, wide = state.out, result.plan, state.wide
+    if plan.tag_changes:
+        out.print(table(out, "tag changes", [
+            Col("key", Kind.KEY), Col("before", Kind.TEXT, least=12),
+            Col("after", Kind.TEXT, least=12),
+        ], [(c.key, ", ".join(c.before), ", ".join(c.after))
+            for c in plan.tag_changes[:limit]], wide=wide))
+    if plan.moves:
+        out.print(table(out, "flow moves", [
+            Col("key", Kind.KEY), Col("flow"), Col("move"), Col("detail", Kind.TEXT),
+        ], [(m.key, m.flow, m.action, m.detail) for m in plan.moves[:limit]], wide=wide))
+    outcome = {id(o.send): o for o in result.outcomes}
+    if plan.sends:
+        done = result.executed
+        out.print(table(out, "sends" if done else "sends due (would go now)", [
+            Col("key", Kind.KEY), Col("flow step"), Col("template"),
+            Col("channel", wide=True), Col("due", wide=done), Col("result", wide=not done),
+            Col("detail", Kind.TEXT, wide=True),
+        ], [(s.key, s.label, s.template, s.channel,
+             f"{s.due_at.astimezone(plan.now.tzinfo):%m-%d %H:%M}",
+             o.status if (o := outcome.get(id(s))) else "would send", o.detail if o else "")
+            for s in plan.sends[:limit]], wide=wide))
+    if plan.held:
+        out.print(table(out, "held back", [
+            Col("key", Kind.KEY), Col("flow step"), Col("template", wide=True),
+            Col("reason", Kind.TEXT),
+        ], [(h.send.key, h.send.label, h.send.template,
+             h.reason + (" — step skipped" if h.skip else "")) for h in plan.held[:limit]],
+            wide=wide))
+    if plan.errors:
+        out.print(table(out, "row errors", [
+            Col("row", Kind.NUMBER), Col("key", Kind.KEY), Col("error", Kind.TEXT, least=30),
+        ], [(str(e.line), e.key, e.message) for e in plan.errors[:limit]], wide=wide))
 
 
 def _result_json(result: RunResult, verb: str) -> dict[str, Any]:

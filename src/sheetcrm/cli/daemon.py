@@ -14,11 +14,11 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.table import Table as RichTable
 
 from sheetcrm.app.schedule import Schedule
 from sheetcrm.app.status import status_report
 from sheetcrm.cli.base import State, cli
+from sheetcrm.cli.layout import Col, Kind, labelled, table
 from sheetcrm.cli.tools import print_test_sends
 from sheetcrm.daemon.logs import setup_logging
 from sheetcrm.daemon.service import Daemon, DaemonOptions
@@ -80,32 +80,32 @@ def status(state: State, runs: int) -> None:
     if state.as_json:
         click.echo(json.dumps(report, ensure_ascii=False, indent=2, default=str))
         return
-    _print_status(state.out, report, config.tz)
+    _print_status(state.out, report, config.tz, state.wide)
 
 
-def _print_status(out: Console, report: dict[str, Any], tz: tzinfo) -> None:
+def _print_status(out: Console, report: dict[str, Any], tz: tzinfo, wide: bool) -> None:
     daemon = report["daemon"]
     pid = f", pid {daemon['pid']}" if daemon.get("pid") else ""
-    out.print(f"daemon    {daemon['state']}{pid} · {report['schedule']}", style="bold")
+    labelled(out, "daemon", f"{daemon['state']}{pid} · {report['schedule']}", style="bold")
     if daemon.get("consecutive_failures"):
-        out.print(f"          {daemon['consecutive_failures']} failed run(s) in a row; "
-                  f"skipping {daemon.get('backoff_ticks', 0)} tick(s)", style="red")
-    out.print(f"next run  {_when(report['next_run_at'], tz)}", style="bold")
+        labelled(out, "", f"{daemon['consecutive_failures']} failed run(s) in a row; "
+                 f"skipping {daemon.get('backoff_ticks', 0)} tick(s)", style="red")
+    labelled(out, "next run", _when(report["next_run_at"], tz), style="bold")
     stall = report.get("stalled")
     if stall:
         runs = f", {stall['runs']} runs" if stall["runs"] > 1 else ""
-        out.print(f"sending   stalled since {_when(stall['since'], tz)} "
-                  f"(for {stall['for']}{runs}): {stall['status']}", style="bold red")
-        out.print(f"          {stall['reason']}", style="red")
+        labelled(out, "sending", f"stalled since {_when(stall['since'], tz)} "
+                 f"(for {stall['for']}{runs}): {stall['status']}", style="bold red")
+        labelled(out, "", stall["reason"], style="red")
     elif report["last_runs"]:
-        out.print("sending   ok", style="bold")
+        labelled(out, "sending", "ok", style="bold")
     _print_alerts(out, report["alerts"], tz)
-    _print_runs(out, report["last_runs"], tz)
-    _print_sends(out, report["sends"], tz)
+    _print_runs(out, report["last_runs"], tz, wide)
+    _print_sends(out, report["sends"], tz, wide)
     _print_events(out, report["events"], tz)
-    _print_deliveries(out, report.get("deliveries"), tz)
+    _print_deliveries(out, report.get("deliveries"), tz, wide)
     print_test_sends(out, report.get("test_sends"), tz)
-    _print_row_errors(out, report["row_errors"], tz)
+    _print_row_errors(out, report["row_errors"], tz, wide)
 
 
 def _print_alerts(out: Console, incidents: list[dict[str, Any]], tz: tzinfo) -> None:
@@ -113,42 +113,50 @@ def _print_alerts(out: Console, incidents: list[dict[str, Any]], tz: tzinfo) -> 
     for i in incidents:
         state = (f"ended {_when(i['ended_at'], tz)}, the end not yet told" if i["ended_at"]
                  else f"since {_when(i['since'], tz)}, told to {i['told']} URL(s)")
-        out.print(f"{'alerts' if i is incidents[0] else '':<10}{i['incident']}: {state}",
-                  style="bold")
+        labelled(out, "alerts" if i is incidents[0] else "", f"{i['incident']}: {state}",
+                 style="bold")
         if i["not_delivered"]:
-            out.print(f"          not delivered: {i['not_delivered']}; tried again at the "
-                      "next run", style="red")
+            labelled(out, "", f"not delivered: {i['not_delivered']}; tried again at the "
+                     "next run", style="red")
 
 
-def _print_runs(out: Console, runs: list[dict[str, Any]], tz: tzinfo) -> None:
+def _print_runs(out: Console, runs: list[dict[str, Any]], tz: tzinfo, wide: bool) -> None:
     if not runs:
         out.print("no runs yet")
         return
-    t = RichTable("run", "started", "status", "rows", "tags", "sent", "failed", "held",
-                  "row errors", "secs", title="last runs")
+    rows = []
     for r in runs:
         s = r.get("summary") or {}
-        held = ", ".join(f"{n} {reason}" for reason, n in (s.get("held") or {}).items())
-        status_text = r["status"] if r["status"] != "failed" else (
-            f"failed: {s.get('error', '')}"[:80])
-        t.add_row(str(r["id"]), _when(r["started_at"], tz, short=True), status_text,
-                  *(str(s.get(k, "")) for k in ("rows_read", "tags_changed", "sent", "failed")),
-                  held, str(s.get("row_errors", "")), str(s.get("seconds", "")))
-    out.print(t)
+        held = s.get("held") or {}
+        status_text = r["status"] if r["status"] != "failed" else f"failed: {s.get('error', '')}"
+        rows.append((str(r["id"]), _when(r["started_at"], tz, short=True), status_text,
+                     *(str(s.get(k, "")) for k in ("rows_read", "tags_changed", "sent",
+                                                   "failed")),
+                     str(sum(held.values())) if s else "", str(s.get("row_errors", "")),
+                     str(s.get("seconds", "")),
+                     ", ".join(f"{n} {reason}" for reason, n in held.items())))
+    number = Kind.NUMBER
+    out.print(table(out, "last runs", [
+        Col("run", number), Col("started"), Col("status", Kind.TEXT, least=12),
+        Col("rows", number), Col("tags", number, wide=True), Col("sent", number),
+        Col("failed", number), Col("held", number), Col("row errors", number),
+        Col("secs", number, wide=True), Col("held back, why", Kind.TEXT, wide=True),
+    ], rows, wide=wide))
 
 
-def _print_sends(out: Console, sends: dict[str, Any], tz: tzinfo) -> None:
+def _print_sends(out: Console, sends: dict[str, Any], tz: tzinfo, wide: bool) -> None:
     counts = sends["counts"]
     total = sum(counts.values())
     line = ", ".join(f"{n} {status}" for status, n in counts.items() if n) or "none"
     out.print(f"sends needing attention: {line}", style="bold")
     if not total:
         return
-    t = RichTable("key", "flow step", "template", "status", "when", "detail")
-    for s in sends["items"]:
-        t.add_row(s["key"], f"{s['flow']} {s['step']}", s["template"], s["status"],
-                  _when(s["finished_at"] or s["created_at"], tz), s["detail"] or "")
-    out.print(t)
+    out.print(table(out, None, [
+        Col("key", Kind.KEY), Col("flow step"), Col("template", wide=True), Col("status"),
+        Col("when"), Col("detail", Kind.TEXT),
+    ], [(s["key"], f"{s['flow']} {s['step']}", s["template"], s["status"],
+         _when(s["finished_at"] or s["created_at"], tz, short=not wide), s["detail"] or "")
+        for s in sends["items"]], wide=wide))
 
 
 def _print_events(out: Console, events: dict[str, Any], tz: tzinfo) -> None:
@@ -156,20 +164,21 @@ def _print_events(out: Console, events: dict[str, Any], tz: tzinfo) -> None:
     for name, stored in events["stored"].items():
         waiting = events["waiting"].get(name, 0)
         why = events["waiting_why"].get(name)
-        line = f"events    {name}: {stored} stored"
+        line = f"{name}: {stored} stored"
         if waiting:
             line += f", {waiting} waiting to be written" + (f": {why}" if why else "")
-        out.print(line, style="bold")
+        labelled(out, "events", line, style="bold")
     refused = events["refused"]
     if refused:
         total = sum(r["count"] for r in refused)
         out.print(f"events refused or ignored: {total}", style="bold yellow")
         for r in refused:
-            out.print(f"          {r['name']}: {r['count']} × {r['status']} {r['reason']} "
-                      f"(last {_when(r['last_at'], tz)})", style="yellow")
+            labelled(out, "", f"{r['name']}: {r['count']} × {r['status']} {r['reason']} "
+                     f"(last {_when(r['last_at'], tz)})", style="yellow")
 
 
-def _print_deliveries(out: Console, deliveries: dict[str, Any] | None, tz: tzinfo) -> None:
+def _print_deliveries(out: Console, deliveries: dict[str, Any] | None, tz: tzinfo,
+                      wide: bool) -> None:
     """Text messages (AlimTalk, SMS): accepted, delivered or failed, as reported."""
     counts = (deliveries or {}).get("counts") or {}
     if not any(counts.values()):
@@ -177,23 +186,23 @@ def _print_deliveries(out: Console, deliveries: dict[str, Any] | None, tz: tzinf
     line = ", ".join(f"{n} {state}" for state, n in counts.items() if n)
     out.print(f"text message deliveries: {line}", style="bold")
     if deliveries and deliveries["failed"]:
-        t = RichTable("key", "flow step", "template", "when", "reason", title="not delivered")
-        for d in deliveries["failed"]:
-            t.add_row(d["key"], f"{d['flow']} {d['step']}", d["template"],
-                      _when(d["delivered_at"], tz), d["reason"] or "")
-        out.print(t)
+        out.print(table(out, "not delivered", [
+            Col("key", Kind.KEY), Col("flow step"), Col("template", wide=True), Col("when"),
+            Col("reason", Kind.TEXT),
+        ], [(d["key"], f"{d['flow']} {d['step']}", d["template"],
+             _when(d["delivered_at"], tz, short=not wide), d["reason"] or "")
+            for d in deliveries["failed"]], wide=wide))
 
 
-def _print_row_errors(out: Console, errors: dict[str, Any], tz: tzinfo) -> None:
+def _print_row_errors(out: Console, errors: dict[str, Any], tz: tzinfo, wide: bool) -> None:
     out.print(f"row errors in the last run: {errors['count']}", style="bold")
     if errors["items"]:
         shown = len(errors["items"])
         first = f", the first {shown}" if shown < errors["count"] else ""
-        t = RichTable("row", "key", "error",
-                      title=f"run {errors['run']} ({_when(errors['items_from'], tz)}){first}")
-        for e in errors["items"]:
-            t.add_row(str(e.get("line", "")), str(e.get("key", "")), str(e.get("message", "")))
-        out.print(t)
+        out.print(table(out, f"run {errors['run']} ({_when(errors['items_from'], tz)}){first}", [
+            Col("row", Kind.NUMBER), Col("key", Kind.KEY), Col("error", Kind.TEXT, least=30),
+        ], [(str(e.get("line", "")), str(e.get("key", "")), str(e.get("message", "")))
+            for e in errors["items"]], wide=wide))
 
 
 def _when(text: str | None, tz: tzinfo, *, short: bool = False) -> str:
@@ -201,4 +210,4 @@ def _when(text: str | None, tz: tzinfo, *, short: bool = False) -> str:
     if not text:
         return "—"
     moment = datetime.fromisoformat(text).astimezone(tz)
-    return f"{moment:%m-%d %H:%M:%S}" if short else f"{moment:%Y-%m-%d %H:%M:%S %Z}"
+    return f"{moment:%m-%d %H:%M}" if short else f"{moment:%Y-%m-%d %H:%M:%S %Z}"

@@ -12,7 +12,6 @@ from datetime import datetime
 from pathlib import Path
 
 import click
-from rich.table import Table as RichTable
 
 from sheetcrm.app.report import RELIABLE, FlowReport, Report, Scope, read_report
 from sheetcrm.app.report.html import write_html
@@ -25,6 +24,7 @@ from sheetcrm.app.report.sentences import (
 from sheetcrm.app.report.sheet import write_to_sheet
 from sheetcrm.app.report.words import Words
 from sheetcrm.cli.base import State, cli, print_json
+from sheetcrm.cli.layout import Col, Kind, indented, table
 from sheetcrm.config import parse_duration
 from sheetcrm.errors import ConfigError
 from sheetcrm.stats import Interval
@@ -42,10 +42,9 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 @click.option("--to-sheet", is_flag=True,
               help="Also write the summary into a 'sheetcrm 리포트' tab of the Google "
                    "spreadsheet (backend gsheets), in one request.")
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @click.pass_obj
 def report_command(state: State, since: str | None, flow: str | None, html_path: str | None,
-                   to_sheet: bool, as_json: bool) -> None:
+                   to_sheet: bool) -> None:
     """Conversion per flow and A/B variant with 95% intervals and plain verdicts, the lift
     over the holdout, the funnel, clicks, replies, opt-outs and bounces per step and
     variant (opens apart: unreliable), messages and held-back sends per day."""
@@ -67,7 +66,7 @@ def report_command(state: State, since: str | None, flow: str | None, html_path:
         write_html(report, Path(html_path), Words(language), config.tz)
     if to_sheet:
         write_to_sheet(config, report, Words(language))
-    if state.as_json or as_json:
+    if state.as_json:
         print_json(state, report.as_dict())
         return
     _print(state, report)
@@ -107,22 +106,26 @@ def _print(state: State, report: Report) -> None:
     if not report.flows:
         out.print(words("nothing"))
         return
-    table = RichTable("flow", "group", "customers", "converted", "rate", "95% interval",
-                      title="conversion")
+    rows = []
     for r in report.flows:
         if not r.has_goal:
-            table.add_row(r.flow, "messaged", str(r.treated.entered), "no goal", "", "")
+            rows.append((r.flow, "messaged", str(r.treated.entered), "no goal", "", ""))
             continue
         groups = [("messaged", r.treated), ("holdout", r.holdout), *r.variants.items()]
         for label, g in groups:
             if g.entered:
-                table.add_row(r.flow, label, str(g.entered), str(g.converted),
-                              f"{g.rate:.1%}" if g.rate is not None else "",
-                              _interval(words, g.interval))
+                rows.append((r.flow, label, str(g.entered), str(g.converted),
+                             f"{g.rate:.1%}" if g.rate is not None else "",
+                             _interval(words, g.interval)))
         if r.lift is not None:
-            table.add_row(r.flow, "lift over holdout", "", "", words.points(r.lift),
-                          _interval(words, r.lift_interval, points=True))
-    out.print(table)
+            rows.append((r.flow, "lift over holdout", "", "", words.points(r.lift),
+                         _interval(words, r.lift_interval, points=True)))
+    number = Kind.NUMBER
+    out.print(table(out, "conversion", [
+        Col("flow"), Col("group", Kind.TEXT, least=10), Col("customers", number),
+        Col("converted", number), Col("rate", number),
+        Col("95% interval", Kind.TEXT, least=10),
+    ], rows, wide=state.wide))
     for r in report.flows:
         _verdicts(state, words, r)
     _engagement_tables(state, report.flows)
@@ -149,26 +152,29 @@ def _verdicts(state: State, words: Words, r: FlowReport) -> None:
     if lines:
         out.print(r.flow, style="bold")
         for line in lines:
-            out.print(f"  {line}", style="yellow" if line.startswith("warning") else None)
+            indented(out, line, style="yellow" if line.startswith("warning") else None)
 
 
 def _engagement_tables(state: State, reports: list[FlowReport]) -> None:
     """What each step's messages heard back; opens in a table of their own."""
-    words = Words("en")
+    words, out, wide = Words("en"), state.out, state.wide
     steps = [(r.flow, label, e) for r in reports for label, e in r.steps.items()]
     if not steps:
         return
-    table = RichTable("flow", "step", "sent", "clicked", "replied", "opted out", "bounced",
-                      "automatic hits (not counted)", title=words("heard"))
-    for flow, label, e in steps:
-        cells = [_share(getattr(e, name), e.sent, e.interval(name)) for name in RELIABLE]
-        table.add_row(flow, label, str(e.sent), *cells, str(e.automatic))
-    state.out.print(table)
+    number = Kind.NUMBER
+    out.print(table(out, words("heard"), [
+        Col("flow"), Col("step", Kind.TEXT, least=8), Col("sent", number),
+        *(Col(name, number) for name in ("clicked", "replied", "opted out", "bounced")),
+        Col("automatic hits (not counted)", number, wide=True),
+    ], [(flow, label, str(e.sent),
+         *(_share(getattr(e, name), e.sent, e.interval(name)) for name in RELIABLE),
+         str(e.automatic)) for flow, label, e in steps], wide=wide))
     if any(e.opened for _, _, e in steps):
-        opens = RichTable("flow", "step", "sent", "opened", title=words("opens"))
-        for flow, label, e in steps:
-            opens.add_row(flow, label, str(e.sent), _share(e.opened, e.sent, None))
-        state.out.print(opens)
+        out.print(table(out, words("opens"), [
+            Col("flow"), Col("step", Kind.TEXT, least=8), Col("sent", number),
+            Col("opened", number),
+        ], [(flow, label, str(e.sent), _share(e.opened, e.sent, None))
+            for flow, label, e in steps], wide=wide))
 
 
 def _share(count: int, of: int, interval: Interval | None) -> str:

@@ -37,16 +37,15 @@ HISTORY_LIMIT = 50
                    "that could receive it).")
 @click.option("--variant", default=None, metavar="V",
               help="Render this A/B variant (default: the customer's own).")
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @click.pass_obj
 def try_step(state: State, flow: str, step: str, to: str, row: str | None,
-             variant: str | None, as_json: bool) -> ExitStatus:
+             variant: str | None) -> ExitStatus:
     """Send step STEP (its number or template) of FLOW, rendered for one customer, to your
     own address only, through the step's real channel. Recorded apart from customers'
     sends; [sending] paused stops it too."""
     config = state.config()
     result = send_test(config, state.now(config), TrialOrder(flow, step, to, row, variant))
-    if state.as_json or as_json:
+    if state.as_json:
         print_json(state, result.as_dict())
     else:
         _print_test(state.out, result)
@@ -89,14 +88,13 @@ def _print_test(out: Console, r: TrialResult) -> None:
 @click.argument("key")
 @click.option("--limit", default=HISTORY_LIMIT, show_default=True,
               type=click.IntRange(1, None), help="Show at most this many items, the newest.")
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @click.pass_obj
-def history_command(state: State, key: str, limit: int, as_json: bool) -> None:
+def history_command(state: State, key: str, limit: int) -> None:
     """Everything that happened to the customer KEY, newest first: tag changes, flow moves,
     messages and their outcomes, what came back, test sends. Changes nothing."""
     config = state.config()
     history = customer_history(config, key, limit)
-    if state.as_json or as_json:
+    if state.as_json:
         print_json(state, history.as_dict())
         return
     _print_history(state.out, history)

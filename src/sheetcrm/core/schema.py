@@ -59,10 +59,12 @@ def read_records(snapshot: Snapshot, config: Config) -> TypedRows:
     owned_columns = [[_cell(row, i) for row in rows] if i is not None else None
                      for _, i in owned_idx]
 
+    # The row numbers the operator sees: the header is row 1 in Excel and Sheets.
+    lines = snapshot.lines or range(2, len(rows) + 2)
     records: list[Record] = []
     bad: list[RowProblem] = []
     for n, (key, typed) in enumerate(zip(keys, zip(*columns, strict=True), strict=True)):
-        line = n + 1
+        line = lines[n]
         if not key:
             bad.append(RowProblem(line, "", f"the key column {config.key_column!r} is blank"))
             continue

@@ -42,7 +42,7 @@ from types import FrameType
 from typing import Any
 
 from sheetcrm.app.alerts import alert_config, alert_failed_run
-from sheetcrm.app.runner import RunResult, sync
+from sheetcrm.app.runner import RunResult, Watch, sync
 from sheetcrm.app.schedule import Schedule
 from sheetcrm.app.serve import Served
 from sheetcrm.app.stall import Stall, stall_reason
@@ -265,7 +265,7 @@ class Daemon:
             except Exception as exc:  # a failed run, though sync never started
                 alert_failed_run(config, now, exc, env=self.env)
                 raise
-        return sync(config, now, table=self.table, stop=self.stop.is_set)
+        return sync(config, now, table=self.table, watch=Watch(stop=self.stop.is_set))
 
     def now(self) -> datetime:
         """The real clock, or with ``--now`` a clock that started there."""

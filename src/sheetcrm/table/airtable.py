@@ -189,7 +189,9 @@ class AirtableTable:
         self._require(missing, [c for c in self.columns if c in self.owned])
         header = [column for column in self.columns if column not in missing]
         rows = [self._row(record, header) for record in records]
-        return Snapshot(header=header, rows=rows, source=self.source)
+        # Airtable's grid numbers records from 1, with no header row.
+        return Snapshot(header=header, rows=rows, source=self.source,
+                        lines=list(range(1, len(rows) + 1)))
 
     def write(self, key_column: str, updates: list[CellUpdate]) -> WriteReport:
         """Apply ``updates`` to the records holding their keys now.

@@ -91,8 +91,10 @@ class CsvTable:
         if not rows:
             return Snapshot(header=[], rows=[], source=str(self.path))
         header = [name.strip() for name in rows[0]]
-        body = [row for row in rows[1:] if any(map(str.strip, row))]
-        return Snapshot(header=header, rows=body, source=str(self.path))
+        # Blank rows are left out, and still counted: Excel numbers every row.
+        kept = [n for n in range(1, len(rows)) if any(map(str.strip, rows[n]))]
+        return Snapshot(header=header, rows=[rows[n] for n in kept], source=str(self.path),
+                        lines=[n + 1 for n in kept])
 
     #: Rows can be added (``write(..., append=keys)``): ``base.GrowingTable``.
     adds_rows = True

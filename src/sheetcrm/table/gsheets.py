@@ -196,10 +196,13 @@ class GoogleSheetsTable:
         rows: list[list[str]] = data.get("values", [])
         h = self.header_row
         header = [cell.strip() for cell in rows[h - 1]] if len(rows) >= h else []
-        body = [row for row in rows[h:] if any(cell.strip() for cell in row)]
+        # Blank rows are left out, and still counted: the grid's row numbers.
+        kept = [n for n in range(h, len(rows)) if any(cell.strip() for cell in rows[n])]
+        body = [rows[n] for n in kept]
         self._header = header
         self._width = max(map(len, body), default=0)
-        return Snapshot(header=header, rows=body, source=self.source)
+        return Snapshot(header=header, rows=body, source=self.source,
+                        lines=[n + 1 for n in kept])
 
     def write(self, key_column: str, updates: list[CellUpdate]) -> WriteReport:
         """Apply ``updates`` to the rows that hold their keys now, in one batchUpdate.
