@@ -63,9 +63,15 @@ def shipped_sample_csv() -> bytes:
         return (ROOT / CSV).read_bytes()
 
 
-def copy_sample(folder: Path) -> Path:
-    """The shipped config.toml, sample_sheets/ and templates/ into ``folder``."""
-    shutil.copy(ROOT / "config.toml", folder / "config.toml")
+def copy_sample(folder: Path, language: str = "en") -> Path:
+    """The shipped config.toml, sample_sheets/ and templates/ into ``folder``.
+
+    The sample speaks Korean (``language = "ko"``); the copy speaks ``language``,
+    English unless a test asks, as the tests' assertions read.
+    """
+    text = (ROOT / "config.toml").read_text(encoding="utf-8")
+    text = re.sub(r'^language = "\w+"', f'language = "{language}"', text, count=1, flags=re.M)
+    (folder / "config.toml").write_text(text, encoding="utf-8")
     shutil.copytree(ROOT / "templates", folder / "templates")
     (folder / "sample_sheets").mkdir()
     (folder / CSV).write_bytes(shipped_sample_csv())

@@ -14,7 +14,7 @@ import click
 from rich.console import Console
 
 from sheetcrm import __version__
-from sheetcrm.config import Config, load_config
+from sheetcrm.config import Config, load_config, use_language_of
 
 MAX_ROWS = 40
 
@@ -74,6 +74,7 @@ class State:
 @click.pass_context
 def cli(ctx: click.Context, config_path: str, now: str | None, as_json: bool) -> None:
     """Turn a customer spreadsheet into an automated CRM."""
+    use_language_of(config_path, os.environ)  # before the config is read: its errors too
     ctx.obj = State(config_path, now, as_json)
 
 
