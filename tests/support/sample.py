@@ -63,15 +63,20 @@ def shipped_sample_csv() -> bytes:
         return (ROOT / CSV).read_bytes()
 
 
+def sample_config(language: str = "en") -> str:
+    """The text of the shipped config.toml, speaking ``language`` (the tests' English
+    unless a test asks: the sample itself says ``language = "ko"``)."""
+    text = (ROOT / "config.toml").read_text(encoding="utf-8")
+    return re.sub(r'^language = "\w+"', f'language = "{language}"', text, count=1, flags=re.M)
+
+
 def copy_sample(folder: Path, language: str = "en") -> Path:
     """The shipped config.toml, sample_sheets/ and templates/ into ``folder``.
 
     The sample speaks Korean (``language = "ko"``); the copy speaks ``language``,
     English unless a test asks, as the tests' assertions read.
     """
-    text = (ROOT / "config.toml").read_text(encoding="utf-8")
-    text = re.sub(r'^language = "\w+"', f'language = "{language}"', text, count=1, flags=re.M)
-    (folder / "config.toml").write_text(text, encoding="utf-8")
+    (folder / "config.toml").write_text(sample_config(language), encoding="utf-8")
     shutil.copytree(ROOT / "templates", folder / "templates")
     (folder / "sample_sheets").mkdir()
     (folder / CSV).write_bytes(shipped_sample_csv())
