@@ -70,6 +70,14 @@ def sample_config(language: str = "en") -> str:
     return re.sub(r'^language = "\w+"', f'language = "{language}"', text, count=1, flags=re.M)
 
 
+def korean_report(config: Path) -> None:
+    """``[report] language = "ko"`` in the config at ``config``: the report (an HTML
+    file, a sheet tab) in the sample's Korean while everything else speaks the tests'."""
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace("[report]\n", '[report]\nlanguage = "ko"\n', 1),
+                      encoding="utf-8")
+
+
 def copy_sample(folder: Path, language: str = "en") -> Path:
     """The shipped config.toml, sample_sheets/ and templates/ into ``folder``.
 
