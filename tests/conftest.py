@@ -9,6 +9,10 @@ Guards that apply to every test of an area (``loopback_only``, ``fast_retries``,
 ``virtual_time``) are not autouse: each file of the area asks for them in its
 ``pytestmark``, so no other test gets them.
 
+Every test speaks English unless it asks for Korean (``korean``, or a config with
+``language = "ko"``): the process language is set to English before each test, and the
+locale variables say nothing (a developer's ``LANG=ko_KR.UTF-8`` changes no test).
+
 Only fixtures live here; the helpers tests import are in ``tests.support``."""
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from sheetcrm import i18n
 from sheetcrm.http import HttpOptions, RetryPolicy
 from sheetcrm.table import airtable, gsheets_transport
 from sheetcrm.table.airtable import Clock
@@ -39,6 +44,23 @@ from tests.support.emulators.sheets import SheetsEmulator
 from tests.support.gsheets import HEADER, KEY, SHEET, Account, is_loopback, make_pacer
 from tests.support.imap import ImapServer
 from tests.support.sample import copy_sample
+
+
+@pytest.fixture(autouse=True)
+def english(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The tests' language: English, whatever the machine's locale says."""
+    for name in ("LC_ALL", "LC_MESSAGES", "LANGUAGE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    i18n.set_language("en")
+    yield
+    i18n.set_language("en")
+
+
+@pytest.fixture
+def korean() -> None:
+    """The process speaks Korean for this test (as after ``language = "ko"``)."""
+    i18n.set_language("ko")
 
 
 @pytest.fixture

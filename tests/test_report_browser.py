@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from tests.support.month import simulate_month
+from tests.support.sample import korean_report
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -40,6 +41,7 @@ CHARTS = """() => [...document.querySelectorAll('figure[data-chart]')].map(f => 
 def report_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("month")
     now = simulate_month(folder, days=30)
+    korean_report(folder / "config.toml")
     from sheetcrm.cli import main
 
     cwd = Path.cwd()

@@ -15,7 +15,7 @@ import pytest
 from sheetcrm.table.gsheets import GoogleSheetsTable
 from tests.support.emulators.sheets import SheetsEmulator, Typed
 from tests.support.gsheets import KEY, SHEET, Account, config
-from tests.support.sample import DAY0, DAY2, shipped_sample_csv
+from tests.support.sample import DAY0, DAY2, korean_report, shipped_sample_csv
 
 pytestmark = pytest.mark.usefixtures("loopback_only", "fast_retries")
 TAB = "sheetcrm 리포트"
@@ -70,7 +70,8 @@ def _load_sample(emu: SheetsEmulator) -> None:
 def test_report_to_sheet_writes_the_summary_beside_the_customers(
         sample: Path, emulator: SheetsEmulator, account: Account, run_cli: Any) -> None:
     _load_sample(emulator)
-    config(sample, emulator, account.path)
+    path = config(sample, emulator, account.path)
+    korean_report(path)  # the sample's report is Korean (the tests speak English)
     for now in (DAY0, DAY2):
         assert run_cli(sample, "--now", now, "sync").code == 0
     customers = emulator.display(KEY, SHEET)

@@ -130,6 +130,9 @@ def test_the_daemons_endpoint_follows_a_reloaded_config_or_says_to_restart(
     with_server(sample, port)
     synced_to_day2(sample)
     url = https_target(ads(sample)[SOHEE])
+    config = sample / "config.toml"  # the customers' page in the sample's Korean
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        'language = "en"', 'language = "ko"'), encoding="utf-8")
     daemon = start("--every-seconds", "0.3", now=DAY2, env=ENV)
     daemon.wait_for("the start line", lambda: daemon.events("start"))
     assert "소담 클래스에서" in request(url)[2].decode()

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sheetcrm.config.alerts import url_scheme
+from sheetcrm.i18n import _
 
 _QUIET = False
 
@@ -55,10 +56,10 @@ def url_problem(url: str) -> str:
         return ""
     scheme = url_scheme(url)
     if not scheme:
-        return "this is not a URL apprise reads (it needs a scheme, like slack://)"
-    return (f"apprise does not understand this {scheme}:// URL: the scheme is unknown, or "
-            "the URL misses a part its service needs (see the service's page in the "
-            "apprise wiki, github.com/caronc/apprise/wiki)")
+        return _("this is not a URL apprise reads (it needs a scheme, like slack://)")
+    return _("apprise does not understand this {scheme}:// URL: the scheme is unknown, or the "
+             "URL misses a part its service needs (see the service's page in the apprise "
+             "wiki, github.com/caronc/apprise/wiki)", scheme=scheme)
 
 
 @dataclass(frozen=True)
@@ -100,4 +101,6 @@ def _reason(result: Any) -> str:
     if messages:
         return messages[-1].strip().rstrip(".")
     status = getattr(getattr(result, "status", None), "name", "")
-    return f"not delivered ({status.lower()})" if status else "not delivered"
+    if status:
+        return _("not delivered ({status})", status=status.lower())
+    return _("not delivered")

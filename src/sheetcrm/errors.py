@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from sheetcrm.i18n import _
+
 
 class ExitStatus(IntEnum):
     """What ``sheetcrm`` exits with (documented in the README)."""
@@ -84,7 +86,8 @@ class CellError(ValueError):
         self.column = column
         self.value = value
         self.expected = expected
-        super().__init__(f"{column}: {value!r} is not {expected}")
+        super().__init__(_("{column}: {value!r} is not {expected}", column=column, value=value,
+                           expected=expected))
 
 
 class LockedError(SheetcrmError):

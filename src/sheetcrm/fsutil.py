@@ -42,6 +42,7 @@ from pathlib import Path
 from types import TracebackType
 
 from sheetcrm.errors import ExitStatus, LockedError, SheetcrmError
+from sheetcrm.i18n import N_, _
 
 PRIVATE_MODE = 0o600
 WAIT_ENV = "SHEETCRM_LOCK_WAIT"  # seconds a command waits for the lock before giving up
@@ -56,6 +57,21 @@ PROBE_GRACE_SECONDS = 0.3
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _O_BINARY = getattr(os, "O_BINARY", 0)
+# Who may hold a lock, as a message names it (translated when shown).
+LOCK_HOLDERS = (N_("sheetcrm run"), N_("sheetcrm daemon"))
+# The reasons an operator meets most, as the system words them in English (so English
+# reads as before) and in plain words in the other catalogs; any other is the system's.
+_OS_REASONS = {
+    errno.ENOENT: N_("No such file or directory"),
+    errno.EACCES: N_("Permission denied"),
+    errno.EPERM: N_("Operation not permitted"),
+    errno.EISDIR: N_("Is a directory"),
+    errno.ENOTDIR: N_("Not a directory"),
+    errno.ENOSPC: N_("No space left on device"),
+    errno.EROFS: N_("Read-only file system"),
+    errno.EADDRINUSE: N_("Address already in use"),
+    errno.EADDRNOTAVAIL: N_("Cannot assign requested address"),
+}
 _RENAME_EXCHANGE = 2  # <linux/fs.h>
 _AT_FDCWD = -100
 
@@ -189,10 +205,16 @@ class StateFileError(SheetcrmError):
     exit_code = ExitStatus.BACKEND
 
 
+def os_reason(exc: OSError) -> str:
+    """Why an operating-system call failed, in the operator's language where known."""
+    reason = _OS_REASONS.get(exc.errno or 0)
+    return _(reason) if reason else str(exc.strerror or exc)
+
+
 def _link_error(path: Path) -> StateFileError:
-    return StateFileError(
-        f"{path} is a symbolic link; sheetcrm never writes through a link in its state "
-        f"files. Remove it (rm {path}) and sheetcrm creates the real file there")
+    return StateFileError(_(
+        "{path} is a symbolic link; sheetcrm never writes through a link in its state "
+        "files. Remove it (rm {path}) and sheetcrm creates the real file there", path=path))
 
 
 def _is_link(path: Path) -> bool:
@@ -259,9 +281,9 @@ def default_wait() -> float:
 
 
 def _lock_error(path: Path, exc: Exception) -> StateFileError:
-    return StateFileError(
-        f"cannot lock {path}: {exc}; keep the state folder on a local disk "
-        "(some network filesystems have no locks)")
+    return StateFileError(_(
+        "cannot lock {path}: {reason}; keep the state folder on a local disk "
+        "(some network filesystems have no locks)", path=path, reason=exc))
 
 
 @contextmanager
@@ -326,9 +348,9 @@ class RunLock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = open_private(self.path, os.O_RDWR)
         except OSError as exc:
-            raise StateFileError(
-                f"cannot create {self.path}: {exc.strerror or exc}; point state in the "
-                "config at a folder sheetcrm may write") from None
+            raise StateFileError(_(
+                "cannot create {path}: {reason}; point state in the config at a folder "
+                "sheetcrm may write", path=self.path, reason=os_reason(exc))) from None
         try:
             self._acquire(fd)
             os.ftruncate(fd, 0)
@@ -363,12 +385,12 @@ class RunLock:
             holder = os.read(fd, 64).decode(errors="replace").strip()
         except OSError:  # Windows: the holder's lock covers what it wrote
             holder = ""
-        who = f"pid {holder}" if holder.isdigit() else "another process"
-        waited = f" (waited {self.wait:g}s)" if self.wait else ""
-        err = LockedError(
-            f"another {self.what} ({who}) holds {self.path}{waited}; try again when it "
-            f"has finished, or set {WAIT_ENV}=SECONDS to wait for it"
-        )
+        who = _("pid {pid}", pid=holder) if holder.isdigit() else _("another process")
+        waited = _(" (waited {seconds}s)", seconds=f"{self.wait:g}") if self.wait else ""
+        err = LockedError(_(
+            "another {what} ({who}) holds {path}{waited}; try again when it has finished, "
+            "or set {variable}=SECONDS to wait for it", what=_(self.what), who=who,
+            path=self.path, waited=waited, variable=WAIT_ENV))
         err.holder = int(holder) if holder.isdigit() else None  # type: ignore[attr-defined]
         return err
 

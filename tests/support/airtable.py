@@ -27,7 +27,7 @@ from sheetcrm.http import HttpOptions, Pacer
 from sheetcrm.table import table_context
 from sheetcrm.table.airtable import AirtableTable
 from tests.support.emulators.airtable import AirtableEmulator, AirtableRequest
-from tests.support.sample import ROOT, shipped_sample_csv
+from tests.support.sample import ROOT, sample_config, shipped_sample_csv
 
 BASE = "appSheetcrmTest01"
 TOKEN = "patSheetcrmTest.0123456789abcdef"
@@ -137,7 +137,7 @@ def airtable_sample(folder: Path, emu: AirtableEmulator, *, drop: tuple[str, ...
         for record in records:
             record.pop(name, None)
     emu.add_table(BASE, TABLE, types, records)
-    config = (ROOT / "config.toml").read_text(encoding="utf-8")
+    config = sample_config()
     table = (f'[table]\nbackend = "airtable"\nbase = "{BASE}"\ntable = "{TABLE}"\n'
              f'token = "${{AIRTABLE_TOKEN}}"\nendpoint = "{emu.url}"\nkey = "email"\n\n')
     config = re.sub(r"\[table\]\n.*?\n\n", lambda _: table, config, count=1, flags=re.DOTALL)

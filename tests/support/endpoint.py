@@ -113,9 +113,10 @@ def synced_to_day2(folder: Path) -> None:
 
 
 def synced_sample(folder: Path) -> Path:
-    """A copy of the sample in ``folder`` with ``[server]``, synced to its third day."""
+    """A copy of the sample in ``folder`` with ``[server]``, synced to its third day;
+    it speaks the sample's Korean (the unsubscribe page is the customers')."""
     folder.mkdir(parents=True, exist_ok=True)
-    copy_sample(folder)
+    copy_sample(folder, language="ko")
     with_server(folder, free_port())
     synced_to_day2(folder)
     return folder

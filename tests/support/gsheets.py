@@ -27,7 +27,7 @@ from sheetcrm.http import Pacer
 from sheetcrm.model import CellUpdate
 from tests.support.clock import VirtualClock
 from tests.support.emulators.sheets import SheetsEmulator
-from tests.support.sample import ROOT
+from tests.support.sample import sample_config
 
 SHEET = "고객 목록"
 KEY = "1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms"  # the shape of a real key
@@ -91,7 +91,7 @@ TAGS = [CellUpdate("soohyun@example.com", "상태 태그", "S"),
 def config(folder: Path, emu: SheetsEmulator, creds: Path | None, *, worksheet: str = SHEET,
            spreadsheet: str = URL, paused: bool = False, extra: str = "") -> Path:
     """The shipped config.toml with [table] switched to this emulator's spreadsheet."""
-    text = (ROOT / "config.toml").read_text(encoding="utf-8")
+    text = sample_config()
     table = (f'[table]\nbackend = "gsheets"\nspreadsheet = "{spreadsheet}"\n'
              f'worksheet = "{worksheet}"\nendpoint = "{emu.url}"\nkey = "email"\n'
              + (f'credentials = "{creds.as_posix()}"\n' if creds else "") + extra)

@@ -63,9 +63,28 @@ def shipped_sample_csv() -> bytes:
         return (ROOT / CSV).read_bytes()
 
 
-def copy_sample(folder: Path) -> Path:
-    """The shipped config.toml, sample_sheets/ and templates/ into ``folder``."""
-    shutil.copy(ROOT / "config.toml", folder / "config.toml")
+def sample_config(language: str = "en") -> str:
+    """The text of the shipped config.toml, speaking ``language`` (the tests' English
+    unless a test asks: the sample itself says ``language = "ko"``)."""
+    text = (ROOT / "config.toml").read_text(encoding="utf-8")
+    return re.sub(r'^language = "\w+"', f'language = "{language}"', text, count=1, flags=re.M)
+
+
+def korean_report(config: Path) -> None:
+    """``[report] language = "ko"`` in the config at ``config``: the report (an HTML
+    file, a sheet tab) in the sample's Korean while everything else speaks the tests'."""
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace("[report]\n", '[report]\nlanguage = "ko"\n', 1),
+                      encoding="utf-8")
+
+
+def copy_sample(folder: Path, language: str = "en") -> Path:
+    """The shipped config.toml, sample_sheets/ and templates/ into ``folder``.
+
+    The sample speaks Korean (``language = "ko"``); the copy speaks ``language``,
+    English unless a test asks, as the tests' assertions read.
+    """
+    (folder / "config.toml").write_text(sample_config(language), encoding="utf-8")
     shutil.copytree(ROOT / "templates", folder / "templates")
     (folder / "sample_sheets").mkdir()
     (folder / CSV).write_bytes(shipped_sample_csv())

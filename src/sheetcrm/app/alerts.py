@@ -29,7 +29,8 @@ Why it is built this way:
   processes observing one incident at the same instant may both tell it: at least
   once, rather than lost.) When the ledger cannot be written the alerts still go,
   and may then repeat at the next run.
-- Every word an alert says is in ``TEXTS`` (a translation starts there), and every
+- Every word an alert says is in ``TEXTS`` (marked for the catalogs, translated when
+  the alert is written: ``sheetcrm.i18n``), and every
   text passes through the config's ``Redactor`` before it leaves, as does every
   reason a delivery failed. A URL is named by its place (``alerts.urls[1]``).
 - Without ``[alerts]`` nothing here opens the ledger or loads apprise.
@@ -51,6 +52,7 @@ from sheetcrm.alerts import Delivery, deliver, service_name, url_problem
 from sheetcrm.app.stall import run_incidents
 from sheetcrm.config import Config
 from sheetcrm.errors import SheetcrmError
+from sheetcrm.i18n import N_, _
 from sheetcrm.ledger import Ledger
 from sheetcrm.redact import Redactor
 
@@ -61,32 +63,32 @@ log = logging.getLogger("sheetcrm.alerts")
 #: when it began. Every word an alert sends is in this table or in ``FOOTER``.
 TEXTS: dict[str, dict[str, tuple[str, str]]] = {
     "run": {
-        "start": ("a run failed",
-                  "{reason}\n\nNothing is sent or written back until a run works; it is "
-                  "tried again at the next run."),
-        "end": ("runs work again", "Runs had failed since {since}."),
+        "start": (N_("a run failed"),
+                  N_("{reason}\n\nNothing is sent or written back until a run works; it is "
+                     "tried again at the next run.")),
+        "end": (N_("runs work again"), N_("Runs had failed since {since}.")),
     },
     "channel": {
-        "start": ("channel {name} is down",
-                  "{reason}\n\nIts sends wait for a run that reaches it; no customer is "
-                  "failed for it."),
-        "end": ("channel {name} works again",
-                "It was down since {since}; its waiting sends go out."),
+        "start": (N_("channel {name} is down"),
+                  N_("{reason}\n\nIts sends wait for a run that reaches it; no customer is "
+                     "failed for it.")),
+        "end": (N_("channel {name} works again"),
+                N_("It was down since {since}; its waiting sends go out.")),
     },
     "sending": {
-        "start": ("sending stopped", "{reason}"),
-        "end": ("sending resumed", "Sending had stopped since {since}."),
+        "start": (N_("sending stopped"), "{reason}"),
+        "end": (N_("sending resumed"), N_("Sending had stopped since {since}.")),
     },
     "config": {
-        "start": ("config change rejected",
-                  "{reason}\n\nThe daemon goes on with the config it had."),
-        "end": ("config accepted", "The config file is in use again (a change had been "
-                                   "rejected since {since})."),
+        "start": (N_("config change rejected"),
+                  N_("{reason}\n\nThe daemon goes on with the config it had.")),
+        "end": (N_("config accepted"), N_("The config file is in use again (a change had "
+                                          "been rejected since {since}).")),
     },
     "events": {
-        "start": ("events from [events.{name}] match no row", "{reason}"),
-        "end": ("events from [events.{name}] are written again",
-                "Events had waited for a row since {since}."),
+        "start": (N_("events from [events.{name}] match no row"), "{reason}"),
+        "end": (N_("events from [events.{name}] are written again"),
+                N_("Events had waited for a row since {since}.")),
     },
 }
 TITLE = "sheetcrm: {title}"
@@ -161,7 +163,8 @@ def check_urls(config: Config) -> list[tuple[str, str, str]]:
     found = []
     for i, url in enumerate(settings.url_values() if settings else []):
         name = service_name(url)
-        found.append(("info", f"alerts.urls[{i}]", f"alerts go to {name} (through apprise)")
+        found.append(("info", f"alerts.urls[{i}]",
+                      _("alerts go to {name} (through apprise)", name=name))
                      if name else ("error", f"alerts.urls[{i}]", url_problem(url)))
     return found
 
@@ -260,7 +263,7 @@ def _observe(config: Config, now: datetime, found: Mapping[str, str],
         return _tell(config, now, found, ends, redact, ledger)
     except Exception as exc:  # a fault in the alerts themselves must not fail the run
         error = redact(f"{type(exc).__name__}: {exc}")
-        log.error("the alerts could not be worked out: %s", error,
+        log.error(_("the alerts could not be worked out: {error}", error=error),
                   extra={"event": "alert_error", "fields": {"error": error}})
         return AlertReport(failed=[error])
 
@@ -287,16 +290,17 @@ def _tell(config: Config, now: datetime, found: Mapping[str, str],
             what = redact(repr(title.removeprefix(TITLE.format(title=""))))
             fields = {"incident": due.key, "alert": "start" if due.starting else "end"}
             if delivery.ok:
-                report.sent.append(f"{what} to {label}")
-                log.info("alert %s sent to %s", what, label, extra={
+                report.sent.append(_("{alert} to {to}", alert=what, to=label))
+                log.info(_("alert {alert} sent to {to}", alert=what, to=label), extra={
                     "event": "alert_sent", "fields": {**fields, "to": label}})
             else:
                 delivery = Delivery(False, redact(f"{label}: {delivery.error}"))
-                report.failed.append(f"{what} not delivered to {delivery.error}")
-                log.warning("alert %s not delivered to %s; tried again at the next run", what,
-                            delivery.error, extra={"event": "alert_not_delivered",
-                                                   "fields": {**fields,
-                                                              "error": delivery.error}})
+                report.failed.append(_("{alert} not delivered to {to}", alert=what,
+                                       to=delivery.error))
+                log.warning(_("alert {alert} not delivered to {to}; tried again at the next "
+                              "run", alert=what, to=delivery.error),
+                            extra={"event": "alert_not_delivered",
+                                   "fields": {**fields, "error": delivery.error}})
             results.append((due, delivery))
         store.merge(found, ends, at, results, prints)
     return report
@@ -305,12 +309,12 @@ def _tell(config: Config, now: datetime, found: Mapping[str, str],
 def _text(config: Config, key: str, incident: _Incident, starting: bool, now: datetime
           ) -> tuple[str, str]:
     """The title and body of an alert, from ``TEXTS``."""
-    kind, _, name = key.partition(":")
+    kind, _colon, name = key.partition(":")
     title, body = TEXTS.get(kind, TEXTS["run"])["start" if starting else "end"]
     since = datetime.fromisoformat(incident.since).astimezone(config.tz)
     values = {"name": name, "reason": incident.reason, "since": f"{since:%Y-%m-%d %H:%M %Z}"}
     footer = FOOTER.format(config=config.path, at=f"{now.astimezone(config.tz):%Y-%m-%d %H:%M %Z}")
-    return TITLE.format(title=title.format(**values)), body.format(**values) + footer
+    return TITLE.format(title=_(title, **values)), _(body, **values) + footer
 
 
 class _Store:
@@ -347,8 +351,8 @@ class _Store:
               results: list[tuple[_Due, Delivery]], prints: list[str]) -> None:
         """Record what this observation changed, on the incidents as they are now."""
         if self.ledger is None or self.problem:
-            log.warning("the alerts' memory cannot be kept (%s): the alerts may be repeated "
-                        "at the next run", self.problem or "no ledger",
+            log.warning(_("the alerts' memory cannot be kept ({reason}): the alerts may be "
+                          "repeated at the next run", reason=self.problem or _("no ledger")),
                         extra={"event": "alert_state_lost", "fields": {}})
             return
         try:
@@ -361,9 +365,9 @@ class _Store:
                 self.ledger.save_incidents({key: after.get(key) for key in before.keys() | after
                                             if before.get(key) != after.get(key)})
         except sqlite3.Error as exc:
-            log.warning("the alerts' memory cannot be kept (%s): the alerts may be repeated "
-                        "at the next run", exc, extra={"event": "alert_state_lost",
-                                                       "fields": {}})
+            log.warning(_("the alerts' memory cannot be kept ({reason}): the alerts may be "
+                          "repeated at the next run", reason=exc),
+                        extra={"event": "alert_state_lost", "fields": {}})
 
 
 def _book(stored: Mapping[str, Any]) -> dict[str, _Incident]:

@@ -30,6 +30,7 @@ from typing import Any
 
 from sheetcrm.config.channels import EmailSettings, clean_header_value, parse_address
 from sheetcrm.errors import ChannelError
+from sheetcrm.i18n import _
 from sheetcrm.model import Message
 
 __all__ = ["EmailSettings", "build_email", "clean_header_value", "email_bytes",
@@ -110,7 +111,7 @@ def _date_header(message: Message) -> str:
     except (TypeError, ValueError):
         when = None
     if when is None:
-        text = f"meta date {raw!r} is not an RFC 2822 date"
+        text = _("meta date {value!r} is not an RFC 2822 date", value=raw)
         raise ChannelError(text, retryable=False)
     return email.utils.format_datetime(when)  # canonical: nothing of the input survives
 
@@ -134,7 +135,8 @@ def build_email(message: Message, settings: EmailSettings) -> EmailMessage:
     try:
         recipient = parse_address(message.recipient)
     except ValueError as exc:
-        text = f"recipient {shown(message.recipient)!r}: {exc}"
+        text = _("recipient {recipient!r}: {reason}", recipient=shown(message.recipient),
+                 reason=exc)
         raise ChannelError(text, retryable=False) from None
     sender = settings.sender
 

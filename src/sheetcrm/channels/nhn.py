@@ -39,6 +39,7 @@ from sheetcrm.channels.webhook import webhook_id
 from sheetcrm.config.channels import NhnSettings
 from sheetcrm.errors import ChannelError
 from sheetcrm.http import TRANSIENT_STATUSES
+from sheetcrm.i18n import N_, _
 from sheetcrm.model import Delivery, DeliveryReport, Message
 from sheetcrm.texting import masked, sms_type
 from sheetcrm.texting.reports import nhn_message_id, parse_nhn_reports
@@ -47,20 +48,20 @@ REPEATED = -1005  # the same idempotency key within 10 minutes
 
 #: NHN Cloud result codes true of every message, and what the operator should do.
 CHANNEL_CODES = {
-    -1000: "the app key is not valid: check app_key",
-    -1001: "the secret key is not valid: check secret_key",
-    -1002: "the SMS app key for substitutes is not valid: check the SMS service in the "
-           "NHN Cloud console",
-    -1003: "the sender number is not registered for SMS: register it (NHN Cloud SMS, "
-           "발신번호 관리) or fix sender",
-    -1006: "the Kakao channel has no sender key: check sender_key",
-    -1027: "the Kakao channel is blocked: see the NHN Cloud console",
-    -2017: "there is no Kakao channel with this sender key: check sender_key",
-    -2502: "SMS substitutes are not set up for the Kakao channel: set them up in the NHN "
-           "Cloud console, or set fallback = false",
-    -3003: "the AlimTalk template does not exist: check the channel's templates",
-    -3005: "the AlimTalk template is not approved yet: wait for Kakao's review",
-    -3010: "the template's text differs from the one Kakao approved: make them match",
+    -1000: N_("the app key is not valid: check app_key"),
+    -1001: N_("the secret key is not valid: check secret_key"),
+    -1002: N_("the SMS app key for substitutes is not valid: check the SMS service in the "
+           "NHN Cloud console"),
+    -1003: N_("the sender number is not registered for SMS: register it (NHN Cloud SMS, "
+           "발신번호 관리) or fix sender"),
+    -1006: N_("the Kakao channel has no sender key: check sender_key"),
+    -1027: N_("the Kakao channel is blocked: see the NHN Cloud console"),
+    -2017: N_("there is no Kakao channel with this sender key: check sender_key"),
+    -2502: N_("SMS substitutes are not set up for the Kakao channel: set them up in the NHN "
+           "Cloud console, or set fallback = false"),
+    -3003: N_("the AlimTalk template does not exist: check the channel's templates"),
+    -3005: N_("the AlimTalk template is not approved yet: wait for Kakao's review"),
+    -3010: N_("the template's text differs from the one Kakao approved: make them match"),
 }
 
 
@@ -97,8 +98,8 @@ class NhnChannel:
         s = self.settings
         alimtalk = (message.payload or {}).get("alimtalk")
         if not isinstance(alimtalk, dict):
-            raise ChannelError(f"{self._where}: the message has no AlimTalk template",
-                               retryable=False)
+            raise ChannelError(_("{where}: the message has no AlimTalk template",
+                                 where=self._where), retryable=False)
         recipient: dict[str, Any] = {
             "recipientNo": check_recipient(message, self._where),
             "templateParameter": {name[2:-1]: value
@@ -135,29 +136,31 @@ class NhnChannel:
         result_code = _int(result.get("resultCode"))
         if result_code != 0:
             reason = " ".join(str(result.get("resultMessage") or "").split())
-            raise ChannelError(f"{self._where} refused the message to "
-                               f"{masked(message.recipient)}: {result_code} {reason}".rstrip(),
-                               retryable=False)
+            raise ChannelError(_("{where} refused the message to {recipient}: {code} {reason}",
+                                 where=self._where, recipient=masked(message.recipient),
+                                 code=result_code, reason=reason).rstrip(), retryable=False)
         message_id = nhn_message_id(str(found.get("requestId")), result.get("recipientSeq"))
         return Delivery(message_id=message_id, accepted=True,
-                        detail="accepted by NHN Cloud; delivery report to come")
+                        detail=_("accepted by NHN Cloud; delivery report to come"))
 
     def _refused_request(self, code: int | None, words: str, message: Message) -> NoReturn:
         if code == REPEATED:
-            raise ChannelError(f"{self._where}: the same message was already requested "
-                               f"(-1005 {words}); it may have been sent, so it is not sent "
-                               "again", uncertain=True)
+            raise ChannelError(_("{where}: the same message was already requested (-1005 "
+                                 "{reason}); it may have been sent, so it is not sent again",
+                                 where=self._where, reason=words), uncertain=True)
         fix = CHANNEL_CODES.get(code or 0)
         if fix is not None:
-            raise ChannelError(f"{self._where} refused the request ({code} {words}): {fix}",
+            raise ChannelError(_("{where} refused the request ({code} {reason}): {fix}",
+                                 where=self._where, code=code, reason=words, fix=_(fix)),
                                channel_down=True)
-        raise ChannelError(f"{self._where} refused the message to {masked(message.recipient)}"
-                           f": {code} {words}".rstrip(), retryable=False)
+        raise ChannelError(_("{where} refused the message to {recipient}: {code} {reason}",
+                             where=self._where, recipient=masked(message.recipient),
+                             code=code, reason=words).rstrip(), retryable=False)
 
     def query(self, message_id: str) -> DeliveryReport | None:
         """The delivery report of one sent message (``requestId:recipientSeq``), asked of
         NHN Cloud's single-message API; None when it has no result yet."""
-        request_id, _, seq = message_id.rpartition(":")
+        request_id, _sep, seq = message_id.rpartition(":")
         response = self._poster.get(f"{self._base}/messages/{quote(request_id, '')}/"
                                     f"{quote(seq, '')}", self._headers())
         data = json_body(response)
@@ -176,9 +179,11 @@ class NhnChannel:
             raise ChannelError(f"{self._where}: {what_came(response)}", channel_down=True)
         code = _int(header.get("resultCode"))
         if header.get("isSuccessful") and code == 0:
-            return f"{self._where} reachable, keys and sender key accepted"
-        fix = CHANNEL_CODES.get(code or 0, " ".join(str(header.get("resultMessage")).split()))
-        raise ChannelError(f"{self._where} refused ({code}): {fix}", channel_down=True)
+            return _("{where} reachable, keys and sender key accepted", where=self._where)
+        known = CHANNEL_CODES.get(code or 0)
+        fix = _(known) if known else " ".join(str(header.get("resultMessage")).split())
+        raise ChannelError(_("{where} refused ({code}): {fix}", where=self._where, code=code,
+                             fix=fix), channel_down=True)
 
     def close(self) -> None:
         self._poster.close()

@@ -17,7 +17,8 @@ from pathlib import Path
 from sheetcrm.channels.email import build_email, email_bytes
 from sheetcrm.config.channels import OutboxSettings
 from sheetcrm.errors import ChannelError
-from sheetcrm.fsutil import atomic_write
+from sheetcrm.fsutil import atomic_write, os_reason
+from sheetcrm.i18n import _
 from sheetcrm.model import Delivery, Message
 
 
@@ -52,7 +53,7 @@ class OutboxChannel:
             atomic_write(path, email_bytes(msg))
         except OSError as exc:
             # Retrying is harmless here (same file), and a full disk may clear up.
-            text = f"cannot write {path}: {exc.strerror or exc}"
+            text = _("cannot write {path}: {reason}", path=path, reason=os_reason(exc))
             raise ChannelError(text, channel_down=True) from exc
         return Delivery(message_id=str(msg["Message-ID"]), detail=str(path))
 
@@ -63,9 +64,9 @@ class OutboxChannel:
             with tempfile.TemporaryFile(dir=self.folder):
                 pass
         except OSError as exc:
-            raise ChannelError(f"cannot write into {self.folder}: {exc.strerror or exc}",
-                               channel_down=True) from exc
-        return f"folder {self.folder} is writable"
+            raise ChannelError(_("cannot write into {folder}: {reason}", folder=self.folder,
+                                 reason=os_reason(exc)), channel_down=True) from exc
+        return _("folder {folder} is writable", folder=self.folder)
 
     def close(self) -> None:
         """Nothing to release: every send opens and closes its own file."""

@@ -35,6 +35,7 @@ from sheetcrm.config.channels import TextSettings
 from sheetcrm.deadline import Deadline
 from sheetcrm.errors import ChannelError
 from sheetcrm.http import Clock, RetryPolicy
+from sheetcrm.i18n import _
 from sheetcrm.model import Message
 from sheetcrm.redact import url_origin
 from sheetcrm.texting import masked, normalize_mobile
@@ -51,7 +52,8 @@ def check_recipient(message: Message, where: str) -> str:
     try:
         return normalize_mobile(message.recipient)
     except ValueError as exc:
-        raise ChannelError(f"{where}: recipient {masked(message.recipient)} is not {exc}",
+        raise ChannelError(_("{where}: recipient {recipient} is not {expected}", where=where,
+                             recipient=masked(message.recipient), expected=exc),
                            retryable=False) from None
 
 
@@ -76,8 +78,9 @@ def what_came(response: requests.Response) -> str:
     """``HTTP 503 Service Unavailable`` and, when it is not JSON, what it is instead."""
     status = f"HTTP {response.status_code} {response.reason or ''}".strip()
     if json_body(response) is None:
-        kind = response.headers.get("content-type", "").split(";")[0].strip() or "no type"
-        status += f" ({kind}, not the API's JSON answer: a proxy or the provider's front end)"
+        kind = response.headers.get("content-type", "").split(";")[0].strip() or _("no type")
+        status += " " + _("({kind}, not the API's JSON answer: a proxy or the provider's "
+                          "front end)", kind=kind)
     return status
 
 
@@ -121,26 +124,27 @@ class JsonPoster:
                                                  allow_redirects=False)
                 except requests.ConnectionError as exc:
                     if deadline.expired:  # the deadline cut the connection
-                        raise _Lost(f"no answer within {self.settings.timeout:g} s") from None
+                        raise _Lost(self.no_answer()) from None
                     if _never_sent(exc):
                         raise
-                    raise _Lost("the connection was cut before the answer") from None
+                    raise _Lost(_("the connection was cut before the answer")) from None
                 except requests.Timeout:
-                    raise _Lost(f"no answer within {self.settings.timeout:g} s") from None
+                    raise _Lost(self.no_answer()) from None
                 if deadline.expired:  # an answer cut off by the deadline can look whole
                     response.close()
-                    raise _Lost(f"no answer within {self.settings.timeout:g} s")
+                    raise _Lost(self.no_answer())
                 return response
 
             try:
                 return self._retry.run(attempt, clock=self._clock)
             except _Lost as lost:
-                raise ChannelError(f"{self.where}: {lost} after the message was sent; the "
-                                   "provider may have it, so it is not sent again",
+                raise ChannelError(_("{where}: {problem} after the message was sent; the "
+                                     "provider may have it, so it is not sent again",
+                                     where=self.where, problem=lost),
                                    uncertain=True) from None
             except requests.ConnectionError:
-                raise ChannelError(f"{self.where}: connection failed{self.after()}",
-                                   channel_down=True) from None
+                raise ChannelError(_("{where}: connection failed{after}", where=self.where,
+                                     after=self.after()), channel_down=True) from None
             except requests.RequestException as exc:
                 raise ChannelError(f"{self.where}: {type(exc).__name__}",
                                    channel_down=True) from None
@@ -156,7 +160,10 @@ class JsonPoster:
                                    channel_down=True) from None
 
     def after(self) -> str:
-        return f" after {self.tries} tries" if self.tries > 1 else ""
+        return _(" after {n} tries", n=self.tries) if self.tries > 1 else ""
+
+    def no_answer(self) -> str:
+        return _("no answer within {seconds} s", seconds=f"{self.settings.timeout:g}")
 
     def close(self) -> None:
         if self._own:

@@ -32,6 +32,7 @@ from sheetcrm.channels.email import build_email, email_bytes, needs_smtputf8, sh
 from sheetcrm.config.channels import SmtpSettings
 from sheetcrm.deadline import Deadline, capped, watch
 from sheetcrm.errors import ChannelError
+from sheetcrm.i18n import _
 from sheetcrm.model import Delivery, Message
 from sheetcrm.redact import mask
 
@@ -96,17 +97,17 @@ def _transact(conn: smtplib.SMTP, sender: str, recipient: str, data: bytes,
         code, reply = conn.getreply()
     except smtplib.SMTPServerDisconnected as exc:
         cause = exc.__context__
-        raise _ReplyLost("timed out" if isinstance(cause, TimeoutError)
-                         else "connection closed") from exc
+        raise _ReplyLost(_("timed out") if isinstance(cause, TimeoutError)
+                         else _("connection closed")) from exc
     except smtplib.SMTPResponseException as exc:  # an endless line, not an answer
-        raise _ReplyLost("unreadable answer") from exc
+        raise _ReplyLost(_("unreadable answer")) from exc
     if clock.expired:
-        raise _ReplyLost("timed out")
+        raise _ReplyLost(_("timed out"))
     if 200 <= code <= 299:
         return
     if 400 <= code <= 599:
         raise smtplib.SMTPDataError(code, reply)
-    raise _ReplyLost(f"unreadable answer {_reply(reply)!r}")
+    raise _ReplyLost(_("unreadable answer {reply!r}", reply=_reply(reply)))
 
 
 class SmtpChannel:
@@ -182,7 +183,8 @@ class SmtpChannel:
 
     def _refuse(self, recipient: Address, reason: str) -> ChannelError:
         """This recipient cannot be sent to; the others can."""
-        return ChannelError(f"{self._where}: recipient {shown(recipient.addr_spec)!r}: {reason}",
+        return ChannelError(_("{where}: recipient {recipient!r}: {reason}", where=self._where,
+                              recipient=shown(recipient.addr_spec), reason=reason),
                             retryable=False)
 
     def _check_smtputf8(self, conn: smtplib.SMTP, msg: EmailMessage,
@@ -192,12 +194,14 @@ class SmtpChannel:
             return []
         if conn.has_extn("smtputf8"):
             return ["SMTPUTF8", "BODY=8BITMIME"] if conn.has_extn("8bitmime") else ["SMTPUTF8"]
-        reason = ("the server does not support SMTPUTF8, which an address with non-ASCII "
-                  "characters before the @ needs")
+        reason = _("the server does not support SMTPUTF8, which an address with non-ASCII "
+                   "characters before the @ needs")
         if not recipient.username.isascii():
-            raise self._refuse(recipient, reason + "; ask the customer for another address")
+            raise self._refuse(recipient, _("{reason}; ask the customer for another address",
+                                            reason=reason))
         # The sender or the reply address needs it: true for every message.
-        raise ChannelError(f"{self._where}: {reason} (from or reply_to)", channel_down=True)
+        raise ChannelError(_("{where}: {reason} (from or reply_to)", where=self._where,
+                             reason=reason), channel_down=True)
 
     def send(self, message: Message) -> Delivery:
         msg = build_email(message, self.settings)
@@ -205,8 +209,9 @@ class SmtpChannel:
         recipient = msg["To"].addresses[0]
         size = len(recipient.addr_spec.encode("utf-8"))
         if size > MAX_ADDRESS:
-            raise self._refuse(recipient, f"the address is {size} characters long; "
-                               f"SMTP allows at most {MAX_ADDRESS}")
+            raise self._refuse(recipient, _("the address is {size} characters long; SMTP "
+                                            "allows at most {most}", size=size,
+                                            most=MAX_ADDRESS))
         data = email_bytes(msg, linesep="\r\n")
         with Deadline(self.settings.timeout) as clock:
             try:
@@ -217,9 +222,11 @@ class SmtpChannel:
                 raise  # nothing was sent; the connection is still in a known state
             except _ReplyLost as lost:
                 self._drop()
-                why = f"timed out after {self.settings.timeout:g} s" if clock.expired else str(lost)
-                text = (f"{self._where}: no answer after the message was sent ({why}); the "
-                        "server may have accepted it, so it is not sent again")
+                why = (_("timed out after {seconds} s", seconds=f"{self.settings.timeout:g}")
+                       if clock.expired else str(lost))
+                text = _("{where}: no answer after the message was sent ({why}); the server "
+                         "may have accepted it, so it is not sent again", where=self._where,
+                         why=why)
                 raise ChannelError(text, uncertain=True) from None
             except Exception as exc:
                 self._drop()  # the next send starts from a fresh, known state
@@ -238,25 +245,31 @@ class SmtpChannel:
             except Exception as exc:
                 error = self._error(exc, clock.expired)
                 raise ChannelError(str(error), channel_down=True) from None
-        security = {"ssl": "TLS", "starttls": "STARTTLS", "none": "no encryption"}[s.security]
-        login = f", login as {s.username!r} accepted" if s.username else ""
-        return f"{self._where} reachable ({security}){login}"
+        security = {"ssl": "TLS", "starttls": "STARTTLS", "none": _("no encryption")}[s.security]
+        login = _(", login as {user!r} accepted", user=s.username) if s.username else ""
+        return _("{where} reachable ({security}){login}", where=self._where, security=security,
+                 login=login)
 
     def _error(self, exc: Exception, timed_out: bool) -> ChannelError:
         """Map an smtplib/socket failure to a ChannelError that never shows the password."""
         where = self._where
         if timed_out:
-            text = f"{where}: no answer within {self.settings.timeout:g} s (timeout)"
+            text = _("{where}: no answer within {seconds} s (timeout)", where=where,
+                     seconds=f"{self.settings.timeout:g}")
             return ChannelError(text, channel_down=True)
         if isinstance(exc, smtplib.SMTPAuthenticationError):
-            text = f"{where}: login as {self.settings.username!r} refused ({exc.smtp_code})"
+            text = _("{where}: login as {user!r} refused ({code}); check username and password "
+                     "(Gmail and Naver want an app password)", where=where,
+                     user=self.settings.username, code=exc.smtp_code)
             return ChannelError(self._scrub(text), channel_down=True)
         if isinstance(exc, smtplib.SMTPRecipientsRefused):
             code, reply = next(iter(exc.recipients.values()))
-            text = f"{where}: recipient refused ({code} {_reply(reply)})"
+            text = _("{where}: recipient refused ({code} {reply})", where=where, code=code,
+                     reply=_reply(reply))
             return ChannelError(self._scrub(text), retryable=_retryable(code))
         if isinstance(exc, smtplib.SMTPResponseException):
-            text = f"{where}: server replied {exc.smtp_code} {_reply(exc.smtp_error)}"
+            text = _("{where}: server replied {code} {reply}", where=where, code=exc.smtp_code,
+                     reply=_reply(exc.smtp_error))
             session = isinstance(exc, (smtplib.SMTPConnectError, smtplib.SMTPHeloError))
             if session or exc.smtp_code in _SERVICE_CODES:
                 return ChannelError(self._scrub(text), channel_down=True)
@@ -264,10 +277,11 @@ class SmtpChannel:
         if isinstance(exc, smtplib.SMTPNotSupportedError):  # STARTTLS or AUTH missing
             return ChannelError(f"{where}: {exc}", channel_down=True)
         if isinstance(exc, ssl.SSLCertVerificationError):
-            return ChannelError(f"{where}: TLS certificate not trusted ({exc})",
-                                channel_down=True)
+            return ChannelError(_("{where}: TLS certificate not trusted ({reason})", where=where,
+                                  reason=exc), channel_down=True)
         if isinstance(exc, (smtplib.SMTPServerDisconnected, OSError)):
-            text = f"{where}: connection failed ({type(exc).__name__}: {exc})"
+            text = _("{where}: connection failed ({error}: {reason})", where=where,
+                     error=type(exc).__name__, reason=exc)
             return ChannelError(self._scrub(text), channel_down=True)
         return ChannelError(self._scrub(f"{where}: {type(exc).__name__}: {exc}"), retryable=False)
 

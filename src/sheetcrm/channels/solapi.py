@@ -42,6 +42,7 @@ import requests
 from sheetcrm.channels.provider import JsonPoster, check_recipient, json_body, what_came
 from sheetcrm.config.channels import SolapiSettings
 from sheetcrm.errors import ChannelError
+from sheetcrm.i18n import N_, _
 from sheetcrm.model import Delivery, Message
 from sheetcrm.texting import masked, sms_type
 from sheetcrm.texting.signature import authorization, iso_date
@@ -54,31 +55,31 @@ RETRY_STATUSES = frozenset({408, 429, 502, 503, 504})
 
 #: Solapi codes true of every message, and what the operator should do about each.
 CHANNEL_CODES = {
-    "1020": "the account or API key is not valid: check api_key and api_secret",
-    "1030": "the Solapi balance is too low: top it up",
-    "2230": "the Solapi balance is too low: top it up",
-    "1041": "the Kakao channel (pf_id) is not valid: check pf_id",
-    "3101": "the Kakao channel (pf_id) is not valid: check pf_id",
-    "3106": "the Kakao channel (pf_id) is not valid: check pf_id",
-    "1042": "the AlimTalk template id is not valid: check the channel's templates",
-    "3105": "the AlimTalk template is not registered: check the channel's templates",
-    "1043": "the template's text differs from the one Kakao approved: make them match",
-    "3103": "the template's text differs from the one Kakao approved: make them match",
-    "1062": "the sender number is not registered: register it in Solapi (발신번호 등록) or "
-            "fix sender",
-    "2062": "the sender number is not registered: register it in Solapi (발신번호 등록) or "
-            "fix sender",
-    "2063": "the Solapi account is blocked: contact Solapi",
+    "1020": N_("the account or API key is not valid: check api_key and api_secret"),
+    "1030": N_("the Solapi balance is too low: top it up"),
+    "2230": N_("the Solapi balance is too low: top it up"),
+    "1041": N_("the Kakao channel (pf_id) is not valid: check pf_id"),
+    "3101": N_("the Kakao channel (pf_id) is not valid: check pf_id"),
+    "3106": N_("the Kakao channel (pf_id) is not valid: check pf_id"),
+    "1042": N_("the AlimTalk template id is not valid: check the channel's templates"),
+    "3105": N_("the AlimTalk template is not registered: check the channel's templates"),
+    "1043": N_("the template's text differs from the one Kakao approved: make them match"),
+    "3103": N_("the template's text differs from the one Kakao approved: make them match"),
+    "1062": N_("the sender number is not registered: register it in Solapi (발신번호 등록) or "
+            "fix sender"),
+    "2062": N_("the sender number is not registered: register it in Solapi (발신번호 등록) or "
+            "fix sender"),
+    "2063": N_("the Solapi account is blocked: contact Solapi"),
 }
 
 #: Authentication refusals (HTTP 401/403 ``errorCode``) and their fixes.
 AUTH_ERRORS = {
-    "InvalidAPIKey": "api_key is not a valid Solapi API key: check it (Solapi, API Key 관리)",
-    "SignatureDoesNotMatch": "api_secret does not belong to api_key: check it",
-    "RequestTimeTooSkewed": "this machine's clock is more than 15 minutes off: set it right "
-                            "(e.g. timedatectl set-ntp true) and run again",
-    "DuplicatedSignature": "Solapi saw this request's signature before: another program may "
-                           "be sending with the same key at the same moment; run again",
+    "InvalidAPIKey": N_("api_key is not a valid Solapi API key: check it (Solapi, API Key 관리)"),
+    "SignatureDoesNotMatch": N_("api_secret does not belong to api_key: check it"),
+    "RequestTimeTooSkewed": N_("this machine's clock is more than 15 minutes off: set it right "
+                            "(e.g. timedatectl set-ntp true) and run again"),
+    "DuplicatedSignature": N_("Solapi saw this request's signature before: another program may "
+                           "be sending with the same key at the same moment; run again"),
 }
 
 
@@ -118,8 +119,8 @@ class SolapiChannel:
         alimtalk = (message.payload or {}).get("alimtalk")
         if s.mode == "alimtalk":
             if not isinstance(alimtalk, dict):
-                raise ChannelError(f"{self._where}: the message has no AlimTalk template",
-                                   retryable=False)
+                raise ChannelError(_("{where}: the message has no AlimTalk template",
+                                     where=self._where), retryable=False)
             item["type"] = "ATA"
             item["kakaoOptions"] = {"pfId": s.pf_id, "templateId": alimtalk["template"],
                                     "variables": alimtalk["variables"],
@@ -147,11 +148,12 @@ class SolapiChannel:
             words = " ".join(str(item.get("statusMessage") or "").split())
             if not failed and code == ACCEPTED and item.get("messageId"):
                 return Delivery(message_id=str(item["messageId"]),
-                                detail=f"accepted by Solapi ({code}); delivery report to come",
+                                detail=_("accepted by Solapi ({code}); delivery report to come",
+                                         code=code),
                                 accepted=True)
             if not code:
-                raise ChannelError(f"{self._where}: HTTP {status} without a result for the "
-                                   "message", channel_down=True)
+                raise ChannelError(_("{where}: HTTP {status} without a result for the message",
+                                     where=self._where, status=status), channel_down=True)
             return self._refused(code, words, message)
         if data is not None and status in (400, 401, 403):
             return self._error(str(data.get("errorCode") or ""),
@@ -162,19 +164,22 @@ class SolapiChannel:
     def _refused(self, code: str, words: str, message: Message) -> NoReturn:
         fix = CHANNEL_CODES.get(code)
         if fix is not None:
-            raise ChannelError(f"{self._where} refused the message ({code} {words}): {fix}",
+            raise ChannelError(_("{where} refused the message ({code} {reason}): {fix}",
+                                 where=self._where, code=code, reason=words, fix=_(fix)),
                                channel_down=True)
-        raise ChannelError(f"{self._where} refused the message to {masked(message.recipient)}:"
-                           f" {code} {words}".rstrip(), retryable=False)
+        raise ChannelError(_("{where} refused the message to {recipient}: {code} {reason}",
+                             where=self._where, recipient=masked(message.recipient),
+                             code=code, reason=words).rstrip(), retryable=False)
 
     def _error(self, error: str, words: str, status: int) -> NoReturn:
-        fix = AUTH_ERRORS.get(error)
+        known = AUTH_ERRORS.get(error)
+        fix = _(known) if known else None
         if fix is None and status == 403 and "IP" in words:
-            fix = ("this server's IP address is not allowed for the API key: add it in "
-                   "Solapi's API key settings (허용 IP), see docs/kakao.md")
+            fix = _("this server's IP address is not allowed for the API key: add it in "
+                    "Solapi's API key settings (허용 IP), see docs/kakao.md")
         if fix is not None or status in (401, 403):
             raise ChannelError(f"{self._where}: HTTP {status} {error}: "
-                               f"{fix or words or 'access refused'}", channel_down=True)
+                               f"{fix or words or _('access refused')}", channel_down=True)
         raise ChannelError(f"{self._where}: HTTP {status} {error}: {words}".rstrip(": "),
                            retryable=False)
 
@@ -184,7 +189,7 @@ class SolapiChannel:
         response = self._poster.get(BALANCE_PATH, self._headers())
         data = json_body(response)
         if response.status_code == 200 and data is not None:
-            return f"{self._where} reachable, API key accepted"
+            return _("{where} reachable, API key accepted", where=self._where)
         if data is not None and response.status_code in (400, 401, 403):
             self._error(str(data.get("errorCode") or ""),
                         " ".join(str(data.get("errorMessage") or "").split()),

@@ -44,6 +44,7 @@ from sheetcrm.config.channels import WebhookSettings, decode_secret
 from sheetcrm.deadline import Deadline, watch
 from sheetcrm.errors import ChannelError
 from sheetcrm.http import Clock, RetryPolicy
+from sheetcrm.i18n import _
 from sheetcrm.model import Delivery, Message
 from sheetcrm.redact import url_origin
 
@@ -185,7 +186,8 @@ class WebhookChannel:
         try:
             body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         except (TypeError, ValueError) as exc:
-            raise ChannelError(f"payload is not JSON: {exc}", retryable=False) from None
+            raise ChannelError(_("payload is not JSON: {reason}", reason=exc),
+                               retryable=False) from None
         msg_id = webhook_id(message.idempotency_key)
         deadline = Deadline(self.settings.timeout)  # the whole send, retries included
         with deadline:
@@ -217,9 +219,9 @@ class WebhookChannel:
         try:
             response = self._retry.run(attempt, clock=self._timing)
         except (_TimeUp, requests.Timeout):
-            problem = f"no answer within {self.settings.timeout:g} s"
+            problem = self._no_answer()
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
-            problem = "connection failed"
+            problem = _("connection failed")
         except requests.RequestException as exc:
             # Only the exception's type is shown: its text holds the URL's path.
             text = f"POST {self._where}: {type(exc).__name__}"
@@ -231,12 +233,17 @@ class WebhookChannel:
             problem = f"HTTP {status} {response.reason or ''}".strip()
             if status in _ENDPOINT_WRONG or 300 <= status < 400:
                 # The URL or the credentials are wrong: true for every message alike.
-                raise ChannelError(f"POST {self._where}: {problem}", channel_down=True)
+                raise ChannelError(_("POST {where}: {problem} — check the address (url) and "
+                                     "its credentials; the messages wait until it is fixed",
+                                     where=self._where, problem=problem), channel_down=True)
             if status not in self._retry.statuses:
                 raise ChannelError(f"POST {self._where}: {problem}", retryable=False)
         # The receiver is down, overloaded or too slow: leave it until the next run.
-        after = f" after {tries} tries" if tries > 1 else ""
+        after = _(" after {n} tries", n=tries) if tries > 1 else ""
         raise ChannelError(f"POST {self._where}: {problem}{after}", channel_down=True)
+
+    def _no_answer(self) -> str:
+        return _("no answer within {seconds} s", seconds=f"{self.settings.timeout:g}")
 
     def probe(self) -> str:
         """TCP connect, and the TLS handshake for https, within ``timeout``; no request
@@ -254,18 +261,20 @@ class WebhookChannel:
                     with context.wrap_socket(sock, server_hostname=host):
                         pass
         except ssl.SSLCertVerificationError as exc:
-            text = f"{self._where}: TLS certificate not trusted ({exc.verify_message})"
+            text = _("{where}: TLS certificate not trusted ({reason})", where=self._where,
+                     reason=exc.verify_message)
             raise ChannelError(text, channel_down=True) from None
         except OSError as exc:
             if clock.expired or isinstance(exc, TimeoutError):
-                problem = f"no answer within {self.settings.timeout:g} s"
+                problem = self._no_answer()
             else:
-                problem = f"connection failed ({type(exc).__name__})"
+                problem = _("connection failed ({error})", error=type(exc).__name__)
             raise ChannelError(f"{self._where}: {problem}", channel_down=True) from None
         if context is None:
-            return f"{self._where} reachable"
-        trust = "trusted" if context.verify_mode != ssl.CERT_NONE else "not checked"
-        return f"{self._where} reachable (TLS certificate {trust})"
+            return _("{where} reachable", where=self._where)
+        if context.verify_mode != ssl.CERT_NONE:
+            return _("{where} reachable (TLS certificate trusted)", where=self._where)
+        return _("{where} reachable (TLS certificate not checked)", where=self._where)
 
     def _tls_context(self) -> ssl.SSLContext:
         """The certificate check the POSTs get: the session's ``verify`` (after

@@ -21,7 +21,7 @@ import click
 from rich.console import Console
 
 from sheetcrm import __version__
-from sheetcrm.config import Config, load_config
+from sheetcrm.config import Config, load_config, use_language_of
 
 MAX_ROWS = 40
 WIDE = 100_000  # --wide: a console this wide never wraps a line
@@ -73,6 +73,8 @@ class State:
         return self._out
 
     def config(self) -> Config:
+        # --config may have come after the command: speak that config's language.
+        use_language_of(self.config_path, os.environ)
         return load_config(Path(self.config_path), os.environ)
 
     def now(self, config: Config) -> datetime:
@@ -140,6 +142,7 @@ def cli(ctx: click.Context, config_path: str, now_text: str | None, as_json: boo
 
     The options above may also follow the command: sheetcrm plan --json.
     """
+    use_language_of(config_path, os.environ)  # before the config is read: its errors too
     ctx.obj = State(config_path, now_text, as_json, wide)
 
 

@@ -9,6 +9,7 @@ One module per concern:
 - ``sections``: ``[fields]``, ``[writeback]``, ``[flows.*]``, ``[sending]``;
 - ``schedule``: ``[schedule]`` and crontab lines read as crontab reads them;
 - ``alerts``: ``[alerts]``, the apprise URLs the operator is alerted through;
+- ``language``: the top-level ``language``, read early (config errors are messages too);
 - ``report``: ``[report]``, what ``sheetcrm report`` adds (revenue, language);
 - ``load``: reading the file, ``${ENV}``, and the checks across sections.
 
@@ -28,6 +29,7 @@ from sheetcrm.config.channels import (
     parse_channel_settings,
 )
 from sheetcrm.config.hearing import EventSettings, MailboxSettings, ServerSettings
+from sheetcrm.config.language import peek_language, use_language_of
 from sheetcrm.config.load import (
     RECORD_ID_FIELD,
     Config,
@@ -92,5 +94,7 @@ __all__ = [
     "parse_channel_settings",
     "parse_duration",
     "parse_table_settings",
+    "peek_language",
     "quote_key",
+    "use_language_of",
 ]

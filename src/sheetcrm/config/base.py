@@ -22,6 +22,8 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Tag
 
+from sheetcrm.i18n import N_
+
 _DURATION_PART = re.compile(r"(\d+)\s*(w|d|h|m|s)")
 _DURATION_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 
@@ -70,7 +72,7 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
     #: What a missing required key says; ``{expected}`` is the field's description.
-    needs: ClassVar[str] = "required key is missing; expected {expected}"
+    needs: ClassVar[str] = N_("required key is missing; expected {expected}")
 
 
 class SettingError(ValueError):

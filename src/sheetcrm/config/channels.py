@@ -36,6 +36,7 @@ from pydantic import (
 
 from sheetcrm.config.base import SettingError, Settings, ShownAs, TagOf, is_loopback, union_members
 from sheetcrm.config.explain import validation_error
+from sheetcrm.i18n import N_, _
 from sheetcrm.redact import url_origin
 from sheetcrm.texting.phone import normalize_sender
 
@@ -78,33 +79,34 @@ def parse_address(value: str) -> Address:
         header = email.policy.default.header_factory("to", clean_header_value(value))
         addresses = header.addresses
     except Exception as exc:  # HeaderParseError, IndexError, ...
-        raise ValueError("not an email address") from exc
+        raise ValueError(_("not an email address")) from exc
     defects = [d for d in header.defects if not isinstance(d, errors.NonASCIILocalPartDefect)]
     if len(addresses) != 1 or defects:
-        raise ValueError("not exactly one email address")
+        raise ValueError(_("not exactly one email address"))
     address = addresses[0]
     if not address.username or not address.domain:
-        raise ValueError("not an email address")
+        raise ValueError(_("not an email address"))
     if address.domain.isascii():
         return address
     try:
         domain = address.domain.encode("idna").decode("ascii")
     except UnicodeError:
-        raise ValueError(f"the domain {address.domain!r} is not a valid domain name") from None
+        raise ValueError(_("the domain {domain!r} is not a valid domain name",
+                           domain=address.domain)) from None
     return Address(address.display_name, address.username, domain)
 
 
 def decode_secret(secret: str) -> bytes:
     """The HMAC key from a ``whsec_<base64>`` secret; ValueError if it is not one."""
     if not secret.startswith("whsec_"):
-        raise ValueError("must start with 'whsec_'")
+        raise ValueError(_("must start with 'whsec_'"))
     encoded = secret[len("whsec_") :]
     try:  # some providers drop the base64 padding
         key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
     except (binascii.Error, ValueError):
-        raise ValueError("must be 'whsec_' followed by base64") from None
+        raise ValueError(_("must be 'whsec_' followed by base64")) from None
     if not key:
-        raise ValueError("must not be empty after 'whsec_'")
+        raise ValueError(_("must not be empty after 'whsec_'"))
     return key
 
 
@@ -114,16 +116,18 @@ def decode_secret(secret: str) -> bytes:
 class EmailSettings(Settings):
     """Settings every email channel shares (outbox and smtp)."""
 
-    from_: str = Field(alias="from", description='the sender, e.g. "My Class <hello@example.com>"')
+    from_: str = Field(alias="from",
+                       description=N_('the sender, e.g. "My Class <hello@example.com>"'))
     to: str | None = Field(
-        None, min_length=1, description="the field holding the address; the row key if unset"
+        None, min_length=1, description=N_("the field holding the address; the row key if unset")
     )
-    reply_to: str | None = Field(None, description="an email address for replies")
+    reply_to: str | None = Field(None, description=N_("an email address for replies"))
     unsubscribe_mailto: str | None = Field(
-        None, description='"mailto:" followed by an address, e.g. mailto:unsubscribe@example.com'
+        None,
+        description=N_('"mailto:" followed by an address, e.g. mailto:unsubscribe@example.com')
     )
     # Removed: its "{key}" URL let anyone unsubscribe anyone. Kept only to say so.
-    unsubscribe_url: str | None = Field(None, description="removed; see [server]")
+    unsubscribe_url: str | None = Field(None, description=N_("removed; see [server]"))
 
     @property
     def recipient_field(self) -> str | None:
@@ -135,7 +139,7 @@ class EmailSettings(Settings):
     def _is_address(cls, value: str | None) -> str | None:
         if value is not None:
             if clean_header_value(value) != value.strip():
-                raise ValueError("must not contain line breaks, control characters or '=?'")
+                raise ValueError(_("must not contain line breaks, control characters or '=?'"))
             parse_address(value)
         return value
 
@@ -144,20 +148,20 @@ class EmailSettings(Settings):
     def _is_mailto(cls, value: str | None) -> str | None:
         if value is not None:
             if not value.startswith("mailto:"):
-                raise ValueError("must start with 'mailto:'")
+                raise ValueError(_("must start with 'mailto:'"))
             parse_address(value[len("mailto:") :].split("?", 1)[0])
             if clean_header_value(value) != value:
-                raise ValueError("must not contain spaces, line breaks or '=?'")
+                raise ValueError(_("must not contain spaces, line breaks or '=?'"))
         return value
 
     @field_validator("unsubscribe_url")
     @classmethod
     def _removed(cls, value: str | None) -> str | None:
         if value is not None:
-            raise SettingError(
+            raise SettingError(_(
                 "unsubscribe_url was removed: a link with the row key in it let anyone "
                 "unsubscribe anyone. Delete it and set [server] public_url and secret: "
-                "every ad then carries its own signed one-click opt-out link")
+                "every ad then carries its own signed one-click opt-out link"))
         return value
 
     @property
@@ -168,23 +172,24 @@ class EmailSettings(Settings):
 
 class OutboxSettings(EmailSettings):
     type: Literal["outbox"] = "outbox"
-    path: str = Field("outbox", description="a folder, relative to the config file's folder")
+    path: str = Field("outbox", description=N_("a folder, relative to the config file's folder"))
 
 
 class SmtpSettings(EmailSettings):
     # Field order matters: ``security`` is checked against the fields before it.
     type: Literal["smtp"]
-    host: str = Field(min_length=1, description="the SMTP server's host name")
-    port: int = Field(587, ge=1, le=65535, description="a TCP port, e.g. 587 or 465")
-    username: str | None = Field(None, description="the login name, if the server needs one")
-    password: SecretStr | None = Field(None, description='the password, e.g. "${SMTP_PASSWORD}"')
+    host: str = Field(min_length=1, description=N_("the SMTP server's host name"))
+    port: int = Field(587, ge=1, le=65535, description=N_("a TCP port, e.g. 587 or 465"))
+    username: str | None = Field(None, description=N_("the login name, if the server needs one"))
+    password: SecretStr | None = Field(
+        None, description=N_('the password, e.g. "${SMTP_PASSWORD}"'))
     allow_insecure_login: bool = Field(
-        False, description='true to send the password unencrypted (security = "none")'
+        False, description=N_('true to send the password unencrypted (security = "none")')
     )
     security: Literal["starttls", "ssl", "none"] = Field(
-        "starttls", description='"starttls" (port 587), "ssl" (port 465) or "none"'
+        "starttls", description=N_('"starttls" (port 587), "ssl" (port 465) or "none"')
     )
-    timeout: float = Field(30.0, gt=0, description="seconds a whole send may take")
+    timeout: float = Field(30.0, gt=0, description=N_("seconds a whole send may take"))
 
     @field_validator("security")
     @classmethod
@@ -193,35 +198,36 @@ class SmtpSettings(EmailSettings):
         host = str(data.get("host") or "")
         if (value == "none" and data.get("password") is not None and host
                 and not is_loopback(host) and not data.get("allow_insecure_login")):
-            raise SettingError(f"the password would travel unencrypted to {host}; use "
-                               "\"starttls\" or \"ssl\", or set allow_insecure_login = true "
-                               "to accept that")
+            raise SettingError(_("the password would travel unencrypted to {host}; use "
+                                 "\"starttls\" or \"ssl\", or set allow_insecure_login = true "
+                                 "to accept that", host=host))
         return value
 
     @model_validator(mode="after")
     def _login_is_complete(self) -> SmtpSettings:
         if (self.username is None) != (self.password is None):
-            raise ValueError("username and password must be set together")
+            raise ValueError(_("username and password must be set together"))
         return self
 
 
 class WebhookSettings(Settings):
     type: Literal["webhook"]
     url: Annotated[str, ShownAs(url_origin)] = Field(
-        description="an http:// or https:// URL", repr=False
+        description=N_("an http:// or https:// URL"), repr=False
     )
     secret: SecretStr | None = Field(
-        None, description='a Standard Webhooks secret "whsec_<base64>", e.g. "${WEBHOOK_SECRET}"'
+        None,
+        description=N_('a Standard Webhooks secret "whsec_<base64>", e.g. "${WEBHOOK_SECRET}"')
     )
     timeout: float = Field(
-        20.0, gt=0, le=300, description="seconds one attempt may take, connect to last byte"
+        20.0, gt=0, le=300, description=N_("seconds one attempt may take, connect to last byte")
     )
-    retries: int = Field(3, ge=0, le=10, description="extra attempts after a transient failure")
+    retries: int = Field(3, ge=0, le=10, description=N_("extra attempts after a transient failure"))
     backoff: float = Field(
-        1.0, ge=0, le=MAX_BACKOFF, description="seconds before the first retry; doubles after"
+        1.0, ge=0, le=MAX_BACKOFF, description=N_("seconds before the first retry; doubles after")
     )
     headers: dict[str, SecretStr] = Field(
-        default_factory=dict, description="extra static headers, e.g. an Authorization token"
+        default_factory=dict, description=N_("extra static headers, e.g. an Authorization token")
     )
 
     #: A webhook is addressed by the row key (the payload's ``recipient``).
@@ -232,9 +238,9 @@ class WebhookSettings(Settings):
     def _is_http_url(cls, value: str) -> str:
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an http:// or https:// URL with a host")
+            raise ValueError(_("must be an http:// or https:// URL with a host"))
         if any(c.isspace() for c in value):
-            raise ValueError("must not contain spaces or line breaks")
+            raise ValueError(_("must not contain spaces or line breaks"))
         return value
 
     @field_validator("secret")
@@ -249,12 +255,14 @@ class WebhookSettings(Settings):
     def _are_headers(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
         for name, header in value.items():
             if not _TOKEN.fullmatch(name):
-                raise ValueError(f"{name!r} is not a header name")
+                raise ValueError(_("{name!r} is not a header name", name=name))
             if name.lower() in _RESERVED:
-                raise ValueError(f"{name!r} is set by sheetcrm and cannot be overridden")
+                raise ValueError(_("{name!r} is set by sheetcrm and cannot be overridden",
+                                   name=name))
             text = header.get_secret_value()
             if not text.isascii() or any(c in text for c in "\r\n\0"):
-                raise ValueError(f"the value of {name!r} must be ASCII text on one line")
+                raise ValueError(_("the value of {name!r} must be ASCII text on one line",
+                                   name=name))
         return value
 
 
@@ -263,26 +271,27 @@ class TextSettings(Settings):
     sent from, the field holding each customer's phone, the AlimTalk templates, how
     the API is reached, and for ad SMS/LMS the §50 sender name and free opt-out."""
 
-    to: str = Field(min_length=1, description="the field holding the customer's mobile number")
-    endpoint: str = Field(description="the provider's API address, or a proxy or local emulator")
-    sender: str = Field(description='the sender number registered with the provider, e.g. '
-                                    '"02-123-4567"')
+    to: str = Field(min_length=1, description=N_("the field holding the customer's mobile number"))
+    endpoint: str = Field(
+        description=N_("the provider's API address, or a proxy or local emulator"))
+    sender: str = Field(description=N_('the sender number registered with the provider, e.g. '
+                                    '"02-123-4567"'))
     templates: dict[str, str] = Field(
         default_factory=dict,
-        description='template name = the approved AlimTalk template id, e.g. '
-                    '{ payment_reminder = "KA01TP..." }')
-    fallback: bool = Field(True, description="true to send an SMS/LMS when an AlimTalk "
-                                             "cannot be delivered")
-    sender_name: str | None = Field(None, min_length=1, description="the name an ad SMS "
-                                    "starts with after (광고); [sending] sender_name if unset")
-    opt_out_number: str | None = Field(None, description='the free 080 opt-out number an ad '
-                                       'SMS ends with, e.g. "080-123-4567"')
-    timeout: float = Field(20.0, gt=0, le=300, description="seconds a whole send may take, "
-                           "retries included")
-    retries: int = Field(2, ge=0, le=10, description="extra attempts after a 429 or an "
-                         "unavailable server")
-    backoff: float = Field(1.0, ge=0, le=MAX_BACKOFF, description="seconds before the first "
-                           "retry; doubles after")
+        description=N_('template name = the approved AlimTalk template id, e.g. '
+                    '{ payment_reminder = "KA01TP..." }'))
+    fallback: bool = Field(True, description=N_("true to send an SMS/LMS when an AlimTalk "
+                                             "cannot be delivered"))
+    sender_name: str | None = Field(None, min_length=1, description=N_("the name an ad SMS "
+                                    "starts with after (광고); [sending] sender_name if unset"))
+    opt_out_number: str | None = Field(None, description=N_('the free 080 opt-out number an ad '
+                                       'SMS ends with, e.g. "080-123-4567"'))
+    timeout: float = Field(20.0, gt=0, le=300, description=N_("seconds a whole send may take, "
+                           "retries included"))
+    retries: int = Field(2, ge=0, le=10, description=N_("extra attempts after a 429 or an "
+                         "unavailable server"))
+    backoff: float = Field(1.0, ge=0, le=MAX_BACKOFF, description=N_("seconds before the first "
+                           "retry; doubles after"))
 
     #: "alimtalk" when the channel sends AlimTalk (a template id per template), else "sms".
     @property
@@ -304,7 +313,7 @@ class TextSettings(Settings):
         if value is not None:
             digits = re.sub(r"[\s-]", "", value)
             if not re.fullmatch(r"080\d{7,8}", digits):
-                raise ValueError("must be a free 080 number, like 080-123-4567")
+                raise ValueError(_("must be a free 080 number, like 080-123-4567"))
         return value
 
     @field_validator("endpoint")
@@ -313,10 +322,11 @@ class TextSettings(Settings):
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in (
                 "", "/") or parts.query or any(c.isspace() for c in value):
-            raise ValueError("must be an http:// or https:// address with no path")
+            raise ValueError(_("must be an http:// or https:// address with no path"))
         if parts.scheme == "http" and not is_loopback(parts.hostname):
-            raise SettingError(f"{url_origin(value)} is not https: the API key would travel "
-                               "in clear; use https (http is only for 127.0.0.1)")
+            raise SettingError(_("{origin} is not https: the API key would travel in clear; "
+                                 "use https (http is only for 127.0.0.1)",
+                                 origin=url_origin(value)))
         return value.rstrip("/")
 
 
@@ -324,12 +334,12 @@ class SolapiSettings(TextSettings):
     """Solapi (솔라피): AlimTalk with ``pf_id`` and ``templates``, else plain SMS/LMS."""
 
     type: Literal["solapi"]
-    api_key: SecretStr = Field(description='the API key, e.g. "${SOLAPI_API_KEY}"')
-    api_secret: SecretStr = Field(description='the API secret, e.g. "${SOLAPI_API_SECRET}"')
-    pf_id: str | None = Field(None, min_length=1, description="the Kakao channel's pfId: set "
-                              "it to send AlimTalk; leave it out for SMS/LMS")
-    endpoint: str = Field("https://api.solapi.com", description="https://api.solapi.com, or a "
-                          "proxy or local emulator")
+    api_key: SecretStr = Field(description=N_('the API key, e.g. "${SOLAPI_API_KEY}"'))
+    api_secret: SecretStr = Field(description=N_('the API secret, e.g. "${SOLAPI_API_SECRET}"'))
+    pf_id: str | None = Field(None, min_length=1, description=N_("the Kakao channel's pfId: set "
+                              "it to send AlimTalk; leave it out for SMS/LMS"))
+    endpoint: str = Field("https://api.solapi.com", description=N_("https://api.solapi.com, or a "
+                          "proxy or local emulator"))
 
     @property
     def mode(self) -> str:
@@ -340,13 +350,13 @@ class NhnSettings(TextSettings):
     """NHN Cloud Notification, KakaoTalk Bizmessage AlimTalk (API v2.3)."""
 
     type: Literal["nhn"]
-    app_key: SecretStr = Field(description='the AlimTalk app key, e.g. "${NHN_APP_KEY}"')
-    secret_key: SecretStr = Field(description='the secret key, e.g. "${NHN_SECRET_KEY}"')
-    sender_key: str = Field(min_length=1, description="the Kakao channel's sender key (40 "
-                            "characters)")
+    app_key: SecretStr = Field(description=N_('the AlimTalk app key, e.g. "${NHN_APP_KEY}"'))
+    secret_key: SecretStr = Field(description=N_('the secret key, e.g. "${NHN_SECRET_KEY}"'))
+    sender_key: str = Field(min_length=1, description=N_("the Kakao channel's sender key (40 "
+                            "characters)"))
     endpoint: str = Field("https://kakaotalk-bizmessage.api.nhncloudservice.com",
-                          description="NHN Cloud's AlimTalk API address, or a proxy or local "
-                                      "emulator")
+                          description=N_("NHN Cloud's AlimTalk API address, or a proxy or local "
+                                      "emulator"))
 
 
 def text_step_problem(settings: TextSettings, template: str, kind: str,
@@ -359,17 +369,18 @@ def text_step_problem(settings: TextSettings, template: str, kind: str,
     """
     if settings.mode == "alimtalk":
         if kind == "ad":
-            return ("an ad cannot be sent by AlimTalk (Kakao allows only informational "
-                    "messages); send ads by SMS (a solapi channel without pf_id) or email, "
-                    'or set kind = "transactional" if this is not an ad')
+            return _("an ad cannot be sent by AlimTalk (Kakao allows only informational "
+                     "messages); send ads by SMS (a solapi channel without pf_id) or email, "
+                     'or set kind = "transactional" if this is not an ad')
         if template not in settings.templates:
-            return (f"template {template!r} has no approved AlimTalk template id; add "
-                    f'{template} = "<template id>" to the channel\'s templates')
+            return _('template {template!r} has no approved AlimTalk template id; add '
+                     '{template} = "<template id>" to the channel\'s templates',
+                     template=template)
         return None
     if kind == "ad" and not (settings.opt_out_number and (settings.sender_name or sender_name)):
-        return ("an ad by SMS/LMS must name the sender and end with a free 080 opt-out number "
-                "(정보통신망법 §50): set opt_out_number (and sender_name, or [sending] "
-                "sender_name) on the channel")
+        return _("an ad by SMS/LMS must name the sender and end with a free 080 opt-out number "
+                 "(정보통신망법 §50): set opt_out_number (and sender_name, or [sending] "
+                 "sender_name) on the channel")
     return None
 
 
@@ -381,7 +392,7 @@ ChannelSettings = Annotated[
     | Annotated[WebhookSettings, Tag("webhook")]
     | Annotated[SolapiSettings, Tag("solapi")]
     | Annotated[NhnSettings, Tag("nhn")],
-    Discriminator(TagOf("type", default="outbox", noun="a channel type")),
+    Discriminator(TagOf("type", default="outbox", noun=N_("a channel type"))),
 ]
 
 #: ``type`` -> its settings model.

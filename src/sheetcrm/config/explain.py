@@ -32,9 +32,32 @@ from sheetcrm.config.base import (
     union_members,
 )
 from sheetcrm.errors import ConfigError
+from sheetcrm.i18n import N_, _, current_language
 from sheetcrm.redact import HIDDEN, holds_secret, is_secret_key
 
 MAX_PROBLEMS = 5  # problems named in one message; the first one is the error's path
+
+# pydantic's words for the errors an operator makes most, as templates over the error's
+# context: in English pydantic's own message is shown as it is, in another language
+# these (translated). Any other error shows pydantic's message.
+_PYDANTIC = {
+    "int_parsing": N_("Input should be a valid integer, unable to parse string as an integer"),
+    "int_type": N_("Input should be a valid integer"),
+    "int_from_float": N_("Input should be a valid integer, got a number with a fractional part"),
+    "float_parsing": N_("Input should be a valid number, unable to parse string as a number"),
+    "float_type": N_("Input should be a valid number"),
+    "bool_parsing": N_("Input should be a valid boolean, unable to interpret input"),
+    "bool_type": N_("Input should be a valid boolean"),
+    "string_type": N_("Input should be a valid string"),
+    "string_too_short": N_("String should have at least {min_length} characters"),
+    "list_type": N_("Input should be a valid list"),
+    "dict_type": N_("Input should be a valid dictionary"),
+    "literal_error": N_("Input should be {expected}"),
+    "greater_than": N_("Input should be greater than {gt}"),
+    "greater_than_equal": N_("Input should be greater than or equal to {ge}"),
+    "less_than": N_("Input should be less than {lt}"),
+    "less_than_equal": N_("Input should be less than or equal to {le}"),
+}
 
 
 _Members = dict[str, type[BaseModel]]  # a union's members by tag
@@ -71,40 +94,57 @@ def _explain(error: Any, root: Any, prefix: tuple[str, ...]) -> tuple[str, str]:
     path = [quote_key(p) for p in prefix] + place.path
     kind = error["type"]
     value = error.get("input")
-    expected = (place.info.description or "") if place.info else ""
+    expected = _(place.info.description) if place.info and place.info.description else ""
     if place.union is not None and kind in ("union_tag_invalid", "union_tag_not_found"):
         return _bad_tag(place.union, path, value)
     if kind == "missing":
         needs = place.owner.needs if place.owner and issubclass(place.owner, Settings) \
             else Settings.needs
-        text = needs.format(expected=expected) if expected else "required key is missing"
+        text = _(needs, expected=expected) if expected else _("required key is missing")
         return ".".join(path), text
     if kind == "extra_forbidden":
         return ".".join(path), _unknown_key(place)
     cause = (error.get("ctx") or {}).get("error")
     if isinstance(cause, SettingError):
         return ".".join(path), str(cause)
-    reason = str(error["msg"]).removeprefix("Value error, ")
-    text = reason + (f"; expected {expected}" if expected else "")
+    reason = _reason(error)
+    text = reason + ("; " + _("expected {expected}", expected=expected) if expected else "")
     shown = _shown(place, ".".join(path), value)
-    return ".".join(path), f"{shown} is invalid: {text}" if shown else text
+    return ".".join(path), _("{value} is invalid: {reason}", value=shown, reason=text) \
+        if shown else text
+
+
+def _reason(error: Any) -> str:
+    """pydantic's message, in the operator's language (our own validators' messages
+    come translated already: they were raised in it)."""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    template = _PYDANTIC.get(error["type"])
+    if template is None or current_language() == "en":
+        return message
+    context = {k: str(v).replace("' or '", "', '") for k, v in (error.get("ctx") or {}).items()}
+    try:
+        return _(template, **context)
+    except (KeyError, IndexError):
+        return message
 
 
 def _bad_tag(union: tuple[TagOf, _Members], path: list[str], value: Any) -> tuple[str, str]:
     """A ``type``/``backend`` that names nothing, or a section that is not a table."""
     tag_of, members = union
     if not isinstance(value, dict):
-        shown = "a list" if isinstance(value, list) else repr(value)
-        return ".".join(path), f"{shown} is invalid: expected a table of settings"
+        shown = _("a list") if isinstance(value, list) else repr(value)
+        return ".".join(path), _("{value} is invalid: expected a table of settings",
+                                 value=shown)
     tag = value.get(tag_of.key)
     return (".".join([*path, tag_of.key]),
-            f"{tag!r} is not {tag_of.noun}; expected one of: {', '.join(members)}")
+            _("{value!r} is not {noun}; expected one of: {names}", value=tag,
+              noun=_(tag_of.noun), names=", ".join(members)))
 
 
 def _unknown_key(place: _Place) -> str:
     owner = place.owner
     if owner is None:
-        return "unknown key (check the spelling)"
+        return _("unknown key (check the spelling)")
     keys = [info.alias or name for name, info in owner.model_fields.items()]
     key = place.key
     if place.choice is not None:
@@ -112,9 +152,9 @@ def _unknown_key(place: _Place) -> str:
         keys.sort(key=lambda k: k != union.key)  # the key that picked these first
         other = next((t for t, m in members.items() if t != tag and _has_key(m, key)), None)
         if other is not None:
-            return (f"unknown key for {union.key} {tag!r} (it belongs to {union.key} "
-                    f"{other!r}); valid keys are: {', '.join(keys)}")
-    return f"unknown key (check the spelling); valid keys are: {', '.join(keys)}"
+            return _("unknown key for {key} {tag!r} (it belongs to {key} {other!r}); valid keys "
+                     "are: {keys}", key=union.key, tag=tag, other=other, keys=", ".join(keys))
+    return _("unknown key (check the spelling); valid keys are: {keys}", keys=", ".join(keys))
 
 
 def _shown(place: _Place, path: str, value: Any) -> str:

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from sheetcrm.config.base import SettingError, Settings, is_loopback, parse_duration
+from sheetcrm.i18n import N_, _
 
 _LISTEN = re.compile(r"^\[?([^\]]*?)\]?:(\d{1,5})$")
 # Dotted parts; a part may hold spaces inside (a Tally question labelled "수신 동의").
@@ -38,15 +39,16 @@ MIN_URL_SECRET = 16  # characters of an unguessable secret in a URL
 class ServerSettings(Settings):
     """``[server]``: the small public HTTP service behind the operator's TLS proxy."""
 
-    public_url: str = Field(description='how customers reach it, e.g. "https://crm.example.com"')
-    listen: str = Field("127.0.0.1:8080", description='host:port to bind, e.g. "127.0.0.1:8080"')
+    public_url: str = Field(description=N_('how customers reach it, e.g. "https://crm.example.com"'))
+    listen: str = Field("127.0.0.1:8080",
+                        description=N_('host:port to bind, e.g. "127.0.0.1:8080"'))
     secret: SecretStr = Field(
-        description='at least 16 characters signing every link, e.g. "${SHEETCRM_SECRET}"')
+        description=N_('at least 16 characters signing every link, e.g. "${SHEETCRM_SECRET}"'))
     track_clicks: bool = True
     track_opens: bool = False  # opens are unreliable (image proxies, Apple MPP)
     max_body: int = Field(256 * 1024, ge=1024, le=16 * 1024 * 1024,
-                          description="the largest request body accepted, in bytes")
-    rate_limit: str = Field("120/1m", description='requests per client address, e.g. "120/1m"')
+                          description=N_("the largest request body accepted, in bytes"))
+    rate_limit: str = Field("120/1m", description=N_('requests per client address, e.g. "120/1m"'))
 
     @field_validator("public_url")
     @classmethod
@@ -55,17 +57,19 @@ class ServerSettings(Settings):
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.query \
                 or parts.fragment or not (parts.netloc + parts.path).isprintable() \
                 or " " in value.strip():
-            raise SettingError(f"{value!r} is not a base URL like 'https://crm.example.com'")
+            raise SettingError(_("{value!r} is not a base URL like 'https://crm.example.com'",
+                                 value=value))
         if not parts.netloc.isascii():  # a Hangul domain: its xn-- form, as mail needs
             try:
                 host = (parts.hostname or "").encode("idna").decode("ascii")
                 port = f":{parts.port}" if parts.port is not None else ""
             except (UnicodeError, ValueError):
-                raise SettingError(f"{value!r} has a host name that is not a valid "
-                                   "domain") from None
+                raise SettingError(_("{value!r} has a host name that is not a valid domain",
+                                     value=value)) from None
             parts = parts._replace(netloc=host + port)
         if not parts.path.isascii():
-            raise SettingError(f"{value!r}: write the path in ASCII (percent-encoded)")
+            raise SettingError(_("{value!r}: write the path in ASCII (percent-encoded)",
+                                 value=value))
         return parts.geturl().rstrip("/")
 
     @field_validator("listen")
@@ -73,26 +77,26 @@ class ServerSettings(Settings):
     def _is_listen(cls, value: str) -> str:
         m = _LISTEN.match(value.strip())
         if not m or not 0 < int(m.group(2)) < 65536:
-            raise SettingError(f"{value!r} is not host:port like '127.0.0.1:8080'")
+            raise SettingError(_("{value!r} is not host:port like '127.0.0.1:8080'", value=value))
         return value.strip()
 
     @field_validator("secret")
     @classmethod
     def _is_long(cls, value: SecretStr) -> SecretStr:
         if len(value.get_secret_value()) < 16:
-            raise SettingError("the secret is shorter than 16 characters; make a long random "
-                               "one, e.g. with: python -c \"import secrets; "
-                               "print(secrets.token_urlsafe(32))\"")
+            raise SettingError(_("the secret is shorter than 16 characters; make a long random "
+                                 'one, e.g. with: python -c "import secrets; '
+                                 'print(secrets.token_urlsafe(32))"'))
         return value
 
     @field_validator("rate_limit")
     @classmethod
     def _is_rate(cls, value: str) -> str:
-        count, _, period = value.partition("/")
+        count, _slash, period = value.partition("/")
         if not count.strip().isdigit() or int(count) < 1:
-            raise SettingError(f"{value!r} is not a rate like '120/1m'")
+            raise SettingError(_("{value!r} is not a rate like '120/1m'", value=value))
         if parse_duration(period).total_seconds() <= 0:
-            raise SettingError(f"{value!r} is not a rate like '120/1m'")
+            raise SettingError(_("{value!r} is not a rate like '120/1m'", value=value))
         return value
 
     @property
@@ -114,26 +118,27 @@ class EventSettings(Settings):
     """``[events.NAME]``: a provider's webhook at ``POST /e/NAME``."""
 
     source: Literal["standard", "tally", "stripe", "portone", "toss", "solapi", "nhn"] = Field(
-        description="standard, tally, stripe, portone, toss, or solapi / nhn (delivery "
-                    "reports)")
+        description=N_("standard, tally, stripe, portone, toss, or solapi / nhn (delivery "
+                    "reports)"))
     secret: SecretStr | None = Field(
-        None, description='the signing secret the provider shows, e.g. "${PAY_WEBHOOK_SECRET}"')
+        None, description=N_('the signing secret the provider shows, e.g. "${PAY_WEBHOOK_SECRET}"'))
     key: str | None = Field(
-        None, description='where the row key is in the payload, e.g. "data.customer.email"')
-    set: dict[str, Any] = Field(default_factory=dict,
-                                description='fields to set on that row once, e.g. { paid = true }')
+        None, description=N_('where the row key is in the payload, e.g. "data.customer.email"'))
+    set: dict[str, Any] = Field(
+        default_factory=dict,
+        description=N_("fields to set on that row once, e.g. { paid = true }"))
     append: bool = False  # an event for an unknown key adds a row (a form's intake)
     api_url: str | None = Field(
-        None, description="the provider's API, to confirm an unsigned payment (a proxy or "
-                          "an emulator; the public API when unset)")
+        None, description=N_("the provider's API, to confirm an unsigned payment (a proxy or "
+                          "an emulator; the public API when unset)"))
     api_key: SecretStr | None = Field(
-        None, description='the provider\'s API secret, e.g. "${TOSS_SECRET_KEY}"')
+        None, description=N_('the provider\'s API secret, e.g. "${TOSS_SECRET_KEY}"'))
     amount: list[int] | None = Field(
-        None, description="the price a confirmed payment must have to count, e.g. 50000 or "
-                          "[50000, 90000]")
+        None, description=N_("the price a confirmed payment must have to count, e.g. 50000 or "
+                          "[50000, 90000]"))
     channel: str | None = Field(
-        None, description="solapi / nhn: the [channels.NAME] whose sends these reports are "
-                          "about (the only channel of that type when unset)")
+        None, description=N_("solapi / nhn: the [channels.NAME] whose sends these reports are "
+                          "about (the only channel of that type when unset)"))
 
     @property
     def reports(self) -> bool:
@@ -144,7 +149,8 @@ class EventSettings(Settings):
     @classmethod
     def _is_path(cls, value: str | None) -> str | None:
         if value is not None and not _KEY_PATH.match(value):
-            raise SettingError(f"{value!r} is not a dotted path like 'data.customer.email'")
+            raise SettingError(_("{value!r} is not a dotted path like 'data.customer.email'",
+                                 value=value))
         return value
 
     @field_validator("amount", mode="before")
@@ -160,12 +166,13 @@ class EventSettings(Settings):
                 path = spec.get("from")
                 if set(spec) != {"from"} or not isinstance(path, str) or not _KEY_PATH.match(
                         path):
-                    raise SettingError(f"{name}: {spec!r} is neither a value nor "
-                                       "{ from = \"a.dotted.path\" } (where in the payload "
-                                       "the value is)")
+                    raise SettingError(_("{name}: {spec!r} is neither a value nor {{ from = "
+                                         '"a.dotted.path" }} (where in the payload the value is)',
+                                         name=name, spec=spec))
             elif not _is_literal(spec):
-                raise SettingError(f"{name}: {spec!r} is not a value a cell can hold (text, "
-                                   "a number, true/false or a list of those)")
+                raise SettingError(_("{name}: {spec!r} is not a value a cell can hold (text, a "
+                                     "number, true/false or a list of those)", name=name,
+                                     spec=spec))
         return value
 
     @model_validator(mode="after")
@@ -173,26 +180,28 @@ class EventSettings(Settings):
         if self.reports:
             return self._reports_can_be_trusted()
         if self.key is None:
-            raise SettingError("key is missing: where the row key is in the payload, e.g. "
-                               "\"data.customer.email\"")
+            raise SettingError(_("key is missing: where the row key is in the payload, e.g. "
+                                 '"data.customer.email"'))
         if self.channel is not None:
-            raise SettingError(f"channel names the text channel of delivery reports (source "
-                               f"= \"solapi\" or \"nhn\"), not of {self.source} webhooks")
+            raise SettingError(_("channel names the text channel of delivery reports (source = "
+                                 '"solapi" or "nhn"), not of {source} webhooks',
+                                 source=self.source))
         if self.source in SIGNED_SOURCES and self.secret is None:
-            raise SettingError(f"a {self.source} webhook is signed: set secret to the signing "
-                               "secret the provider shows")
+            raise SettingError(_("a {source} webhook is signed: set secret to the signing secret "
+                                 "the provider shows", source=self.source))
         if self.source in CONFIRMED_SOURCES and self.api_key is None:
-            raise SettingError(f"{self.source} does not sign its webhooks: set api_key so "
-                               "each payment is confirmed with the provider before it counts")
+            raise SettingError(_("{source} does not sign its webhooks: set api_key so each "
+                                 "payment is confirmed with the provider before it counts",
+                                 source=self.source))
         if self.source == "standard" and self.secret is not None:
             _standard_secret(self.secret.get_secret_value())
         if self.source == "portone" and self.api_key is not None and ":" not in (
                 self.api_key.get_secret_value()):
-            raise SettingError("portone's api_key is the REST API key and secret joined by "
-                               "a colon, e.g. \"${IMP_KEY}:${IMP_SECRET}\"")
+            raise SettingError(_("portone's api_key is the REST API key and secret joined by a "
+                                 'colon, e.g. "${IMP_KEY}:${IMP_SECRET}"'))
         if self.amount is not None and self.source not in CONFIRMED_SOURCES:
-            raise SettingError("amount is checked on payments confirmed with the provider "
-                               f"(portone, toss), not on {self.source} webhooks")
+            raise SettingError(_("amount is checked on payments confirmed with the provider "
+                                 "(portone, toss), not on {source} webhooks", source=self.source))
         return self
 
     def _reports_can_be_trusted(self) -> EventSettings:
@@ -204,30 +213,30 @@ class EventSettings(Settings):
                   if getattr(self, name) is not None] + [
                   name for name in ("set", "append") if getattr(self, name)]
         if unused:
-            raise SettingError(f"{', '.join(unused)}: not used by {self.source} delivery "
-                               "reports (they name the messages they report on and set "
-                               "no field); remove it")
+            raise SettingError(_("{names}: not used by {source} delivery reports (they name the "
+                                 "messages they report on and set no field); remove it",
+                                 names=', '.join(unused), source=self.source))
         if self.secret is None:
-            raise SettingError(_REPORT_SECRET[self.source])
+            raise SettingError(_(_REPORT_SECRET[self.source]))
         secret = self.secret.get_secret_value()
         if self.source == "solapi" and (len(secret) < MIN_URL_SECRET
                                         or not _URL_SAFE.match(secret)):
-            raise SettingError("the secret goes in the webhook URL (?secret=…): make it at "
-                               f"least {MIN_URL_SECRET} letters, digits, '-' or '_', e.g. "
-                               "with: python -c \"import secrets; "
-                               "print(secrets.token_urlsafe(32))\"")
+            raise SettingError(_("the secret goes in the webhook URL (?secret=…): make it at "
+                                 "least {min_url_secret} letters, digits, '-' or '_', e.g. with: "
+                                 'python -c "import secrets; print(secrets.token_urlsafe(32))"',
+                                 min_url_secret=MIN_URL_SECRET))
         if self.source == "nhn" and not (secret.isascii() and secret.isprintable()):
-            raise SettingError("the signature NHN Cloud sends is ASCII text on one line; "
-                               "copy it as you typed it in the console")
+            raise SettingError(_("the signature NHN Cloud sends is ASCII text on one line; copy "
+                                 "it as you typed it in the console"))
         return self
 
 
 _REPORT_SECRET = {
-    "solapi": "Solapi does not sign its webhooks: set secret to a long random text and put "
+    "solapi": N_("Solapi does not sign its webhooks: set secret to a long random text and put "
               "it in the webhook URL you give Solapi (https://…/e/NAME?secret=…), e.g. "
-              "secret = \"${SOLAPI_WEBHOOK_SECRET}\"",
-    "nhn": "set secret to the signature typed in NHN Cloud's webhook settings (sent as "
-           "X-Toast-Webhook-Signature), e.g. secret = \"${NHN_WEBHOOK_SIGNATURE}\"",
+              "secret = \"${SOLAPI_WEBHOOK_SECRET}\""),
+    "nhn": N_("set secret to the signature typed in NHN Cloud's webhook settings (sent as "
+           "X-Toast-Webhook-Signature), e.g. secret = \"${NHN_WEBHOOK_SIGNATURE}\""),
 }
 
 
@@ -241,20 +250,21 @@ def report_channel(event: EventSettings, channels: Mapping[str, Any]) -> str:
     if event.channel is not None:
         settings = channels.get(event.channel)
         if settings is None:
-            raise SettingError(f"{event.channel!r} is not a channel; expected one of "
-                               f"{sorted(channels) or 'none'}")
+            raise SettingError(_("{channel!r} is not a channel; expected one of {value}",
+                                 channel=event.channel, value=sorted(channels) or _('none')))
         if getattr(settings, "type", None) != event.source:
-            raise SettingError(f"channel {event.channel!r} is not a {event.source} channel; "
-                               f"{event.source} reports are about a channel of type = "
-                               f"\"{event.source}\"")
+            raise SettingError(_("channel {channel!r} is not a {source} channel; {source} "
+                                 'reports are about a channel of type = "{source}"',
+                                 channel=event.channel, source=event.source))
         return event.channel
     of_type = sorted(name for name, s in channels.items()
                      if getattr(s, "type", None) == event.source)
     if len(of_type) != 1:
-        found = f"several ({', '.join(of_type)})" if of_type else "none"
-        raise SettingError(f"{event.source} reports are about a channel of type = "
-                           f"\"{event.source}\", and the config has {found}: set channel = "
-                           "\"NAME\"")
+        found = (_("several ({names})", names=", ".join(of_type)) if of_type
+                 else _("none"))
+        raise SettingError(_('{source} reports are about a channel of type = "{source}", and the '
+                             'config has {found}: set channel = "NAME"', source=event.source,
+                             found=found))
     return of_type[0]
 
 
@@ -272,25 +282,25 @@ def _standard_secret(secret: str) -> None:
     except binascii.Error:
         key = b""
     if not key:
-        raise SettingError("a standard webhook secret looks like 'whsec_' followed by base64 "
-                           "(copy it as the provider shows it)")
+        raise SettingError(_("a standard webhook secret looks like 'whsec_' followed by base64 "
+                             "(copy it as the provider shows it)"))
 
 
 class MailboxSettings(Settings):
     """``[mailbox]``: the IMAP folder where bounces and replies arrive."""
 
-    host: str = Field(min_length=1, description="the IMAP server's host name")
-    port: int = Field(993, ge=1, le=65535, description="a TCP port, e.g. 993")
+    host: str = Field(min_length=1, description=N_("the IMAP server's host name"))
+    port: int = Field(993, ge=1, le=65535, description=N_("a TCP port, e.g. 993"))
     security: Literal["ssl", "starttls", "none"] = Field(
-        "ssl", description='"ssl" (port 993), "starttls" (port 143) or "none"')
-    username: str = Field(description="the login name")
-    password: SecretStr = Field(description='the password, e.g. "${IMAP_PASSWORD}"')
-    folder: str = Field("INBOX", description="the folder to read, e.g. INBOX")
-    timeout: float = Field(30.0, gt=0, le=300, description="seconds for the whole read")
+        "ssl", description=N_('"ssl" (port 993), "starttls" (port 143) or "none"'))
+    username: str = Field(description=N_("the login name"))
+    password: SecretStr = Field(description=N_('the password, e.g. "${IMAP_PASSWORD}"'))
+    folder: str = Field("INBOX", description=N_("the folder to read, e.g. INBOX"))
+    timeout: float = Field(30.0, gt=0, le=300, description=N_("seconds for the whole read"))
 
     @model_validator(mode="after")
     def _password_is_encrypted(self) -> MailboxSettings:
         if self.security == "none" and not is_loopback(self.host):
-            raise SettingError(f"the password would travel unencrypted to {self.host}; use "
-                               "security = \"ssl\" (port 993) or \"starttls\" (port 143)")
+            raise SettingError(_("the password would travel unencrypted to {host}; use security "
+                                 '= "ssl" (port 993) or "starttls" (port 143)', host=self.host))
         return self

@@ -30,6 +30,7 @@ from sheetcrm.config.hearing import (
     ServerSettings,
     report_channel,
 )
+from sheetcrm.config.language import with_language
 from sheetcrm.config.report import ReportSettings, check_report
 from sheetcrm.config.schedule import ScheduleSettings
 from sheetcrm.config.sections import (
@@ -41,12 +42,14 @@ from sheetcrm.config.sections import (
 from sheetcrm.config.table import TableSettings
 from sheetcrm.errors import CellError, ConfigError
 from sheetcrm.fields import cell_text, make_parser
+from sheetcrm.i18n import Language
 from sheetcrm.redact import ENV_REFERENCE
 
 _FLOW_NAME = re.compile(r"^\w[\w-]*$")
 
 
 class ConfigModel(Settings):
+    language: Language = "en"  # with_language fills it in from the environment when absent
     timezone: str = "Asia/Seoul"
     state: str = ".sheetcrm/state.db"
     templates: str = "templates"
@@ -161,7 +164,7 @@ RECORD_ID_FIELD = "record_id"  # Airtable without [table] key: rows are keyed by
 
 
 def config_from_dict(raw: dict[str, Any], env: Mapping[str, str], *, path: Path) -> Config:
-    expanded = _expand_env(raw, env, "")
+    expanded: Any = with_language(_expand_env(raw, env, ""), env)
     table = expanded.get("table")
     if isinstance(table, dict) and table.get("backend") == "airtable" and "key" not in table:
         # Airtable records have an id of their own; the backend shows it as "_id".

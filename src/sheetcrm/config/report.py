@@ -3,8 +3,8 @@
 ``value`` names the money a customer brings (a ``[fields]`` name, or the sheet column
 one of them reads, such as ``"결제 금액"``): with it the report sums that field over each
 flow's converted customers, read from the sheet when the report is made. ``language``
-is the language of the HTML report and of the ``--to-sheet`` tab (the operators of the
-sample read Korean; the terminal speaks English like every other command).
+is the language of the HTML report and of the ``--to-sheet`` tab: the top-level
+``language`` unless set here (``config.language.with_language`` fills it in).
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from pydantic import (
 
 from sheetcrm.config.base import SettingError, Settings, TagOf, is_loopback, union_members
 from sheetcrm.config.explain import validation_error
+from sheetcrm.i18n import N_
 
 _KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{20,}")
 _URL_KEY = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
@@ -59,7 +60,7 @@ class CsvTableSettings(_TableSettings):
     encoding: str | None = None  # None = detect (UTF-8, UTF-8 BOM, CP949)
     delimiter: str = ","
 
-    needs: ClassVar[str] = "the csv backend needs {expected}"
+    needs: ClassVar[str] = N_("the csv backend needs {expected}")
 
     @field_validator("encoding")
     @classmethod
@@ -90,7 +91,7 @@ class GoogleSheetsSettings(_TableSettings):
     header_row: int = Field(1, ge=1)
     endpoint: str | None = None  # another API host (emulators, proxies)
 
-    needs: ClassVar[str] = "the gsheets backend needs {expected}"
+    needs: ClassVar[str] = N_("the gsheets backend needs {expected}")
 
     @field_validator("spreadsheet")
     @classmethod
@@ -121,7 +122,7 @@ class AirtableSettings(_TableSettings):
     monthly_calls: int | None = Field(None, gt=0)  # the workspace's API calls a month
     endpoint: str | None = None  # another API host (emulators, proxies)
 
-    needs: ClassVar[str] = "the airtable backend needs {expected}"
+    needs: ClassVar[str] = N_("the airtable backend needs {expected}")
 
     @field_validator("base")
     @classmethod
@@ -161,7 +162,7 @@ TableSettings = Annotated[
     Annotated[CsvTableSettings, Tag("csv")]
     | Annotated[GoogleSheetsSettings, Tag("gsheets")]
     | Annotated[AirtableSettings, Tag("airtable")],
-    Discriminator(TagOf("backend", default="csv", noun="a table backend")),
+    Discriminator(TagOf("backend", default="csv", noun=N_("a table backend"))),
 ]
 
 #: ``backend`` -> its settings model.

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from sheetcrm.app.schedule import Schedule
-from sheetcrm.config import Config, load_config
+from sheetcrm.config import Config, load_config, use_language_of
 from sheetcrm.core.rules import compile_rules
 from sheetcrm.daemon.logs import emit
 from sheetcrm.errors import ConfigError, SheetcrmError, TemplateError
@@ -77,6 +77,7 @@ class ConfigFile:
                  message="keeping the loaded config")
             return None
         try:
+            use_language_of(self.path, self.env)  # the new version's language, errors too
             config = load_config(self.path, self.env)
             check_config(config)
         except Exception as exc:  # ConfigError, or the file vanished mid-read

@@ -37,6 +37,7 @@ from imap_tools.utils import check_command_status
 from sheetcrm.config import MailboxSettings
 from sheetcrm.deadline import Deadline, capped, watch
 from sheetcrm.errors import SheetcrmError
+from sheetcrm.i18n import _
 from sheetcrm.mailbox.parse import Kind, Mail, read_headers, read_reply, read_report
 from sheetcrm.redact import mask
 
@@ -112,7 +113,7 @@ class _MailBox(BaseMailBox):
 
 
 def _where(s: MailboxSettings) -> str:
-    return f"mailbox {s.host}:{s.port}"
+    return _("mailbox {host}:{port}", host=s.host, port=s.port)
 
 
 @dataclass
@@ -139,7 +140,7 @@ def _opened(settings: MailboxSettings, ssl_context: ssl.SSLContext | None
                     box.login(s.username, password, initial_folder=None)
                 else:
                     box.login_utf8(s.username, password, initial_folder=None)
-                _, exists = box.folder.set(s.folder, readonly=True)
+                _status, exists = box.folder.set(s.folder, readonly=True)
                 validity = box.client.untagged_responses.get("UIDVALIDITY", [b"0"])[0]
                 yield _Folder(box, _number(validity), _number(exists[-1]))
             finally:
@@ -161,17 +162,23 @@ def _error(exc: Exception, s: MailboxSettings, timed_out: bool) -> MailboxError:
     """A failure as one line that names the server and never shows the password."""
     where = _where(s)
     if timed_out:
-        text = f"{where}: no answer within {s.timeout:g} s (timeout)"
+        text = _("{where}: no answer within {seconds} s (timeout)", where=where,
+                 seconds=f"{s.timeout:g}")
     elif isinstance(exc, MailboxLoginError):
-        text = f"{where}: login as {s.username!r} refused; check username and password"
+        text = _("{where}: login as {user!r} refused; check username and password",
+                 where=where, user=s.username)
     elif isinstance(exc, MailboxFolderSelectError):
-        text = f"{where}: no folder {s.folder!r} to read; check [mailbox] folder"
+        text = _("{where}: no folder {folder!r} to read; check [mailbox] folder", where=where,
+                 folder=s.folder)
     elif isinstance(exc, ssl.SSLCertVerificationError):
-        text = f"{where}: TLS certificate not trusted ({exc.verify_message})"
+        text = _("{where}: TLS certificate not trusted ({reason})", where=where,
+                 reason=exc.verify_message)
     elif isinstance(exc, MailboxStarttlsError):
-        text = f"{where}: the server refused STARTTLS; use security = \"ssl\" (port 993)"
+        text = _('{where}: the server refused STARTTLS; use security = "ssl" (port 993)',
+                 where=where)
     elif isinstance(exc, (OSError, imaplib.IMAP4.error, EOFError)):
-        text = f"{where}: connection failed ({type(exc).__name__}: {exc})"
+        text = _("{where}: connection failed ({error}: {reason})", where=where,
+                 error=type(exc).__name__, reason=exc)
     else:
         text = f"{where}: {type(exc).__name__}: {exc}"
     return MailboxError(mask(text, [s.password.get_secret_value()]))
@@ -218,6 +225,8 @@ def probe(settings: MailboxSettings, *, ssl_context: ssl.SSLContext | None = Non
     """Log in and open the folder, reading no mail: what ``check --connect`` says."""
     with _opened(settings, ssl_context) as folder:
         count = folder.exists
-    security = {"ssl": "TLS", "starttls": "STARTTLS", "none": "no encryption"}[settings.security]
-    return (f"{_where(settings)} reachable ({security}), login as {settings.username!r} "
-            f"accepted, folder {settings.folder!r} holds {count} mail(s); nothing was read")
+    security = {"ssl": "TLS", "starttls": "STARTTLS",
+                "none": _("no encryption")}[settings.security]
+    return _("{where} reachable ({security}), login as {user!r} accepted, folder {folder!r} "
+             "holds {count} mail(s); nothing was read", where=_where(settings),
+             security=security, user=settings.username, folder=settings.folder, count=count)

@@ -43,6 +43,7 @@ from sheetcrm.config import Config
 from sheetcrm.config.hearing import EventSettings
 from sheetcrm.errors import CellError
 from sheetcrm.fields import cell_text, make_parser
+from sheetcrm.i18n import N_
 from sheetcrm.model import Event, EventKind
 from sheetcrm.server import payments, reports
 from sheetcrm.server.app import EventStore, ServerContext, rule
@@ -70,7 +71,7 @@ class _Receive:
     def __call__(self, request: Request, ctx: ServerContext, name: str) -> Response:
         settings = ctx.config.events.get(name)
         if settings is None:
-            return _refuse(ctx, UNKNOWN, Refused(404, "no such event name",
+            return _refuse(ctx, UNKNOWN, Refused(404, N_("no such event name"),
                                                  "no [events.NAME] has this name"))
         try:
             raw = request.get_data(cache=False)
@@ -90,7 +91,7 @@ class _Receive:
 
     def too_large(self, ctx: ServerContext, name: str) -> Response:
         counted = name if name in ctx.config.events else UNKNOWN
-        return _refuse(ctx, counted, Refused(413, "body too large",
+        return _refuse(ctx, counted, Refused(413, N_("body too large"),
                                              f"more than {ctx.settings.max_body} bytes"))
 
 
@@ -133,16 +134,16 @@ def _prove(settings: EventSettings, raw: bytes, headers: dict[str, str], now: da
 def _key(settings: EventSettings, payload: dict[str, Any], config: Config) -> str:
     """The row key at the ``key`` path, as the key field's type accepts it."""
     assert settings.key is not None  # required for these sources (config)
-    value = resolve(payload, settings.key, "key path not in payload")
+    value = resolve(payload, settings.key, N_("key path not in payload"))
     try:
         text = cell_text(value)
     except ValueError:
-        raise Refused(400, "key is not text", f"{settings.key} holds an object") from None
+        raise Refused(400, N_("key is not text"), f"{settings.key} holds an object") from None
     if not text:
-        raise Refused(400, "key is blank", f"{settings.key} is blank")
+        raise Refused(400, N_("key is blank"), f"{settings.key} is blank")
     if len(text) > MAX_KEY:
-        raise Refused(400, "key too long")
-    _fits(text, config, config.table.key, "key does not fit its field")
+        raise Refused(400, N_("key too long"))
+    _fits(text, config, config.table.key, N_("key does not fit its field"))
     return text
 
 
@@ -152,16 +153,16 @@ def _values(settings: EventSettings, payload: dict[str, Any], config: Config
     values: dict[str, str] = {}
     for field_name, spec in settings.set.items():
         if isinstance(spec, dict):
-            value = resolve(payload, spec["from"], "a set path not in payload")
+            value = resolve(payload, spec["from"], N_("a set path not in payload"))
         else:
             value = spec
         try:
             text = cell_text(value)
         except ValueError:
-            raise Refused(400, "a set value is not text",
+            raise Refused(400, N_("a set value is not text"),
                           f"set.{field_name} is an object, not a value") from None
         if text:
-            _fits(text, config, field_name, "a set value does not fit its field")
+            _fits(text, config, field_name, N_("a set value does not fit its field"))
             values[field_name] = text
     return values
 

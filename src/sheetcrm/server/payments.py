@@ -33,6 +33,7 @@ import requests
 
 from sheetcrm.config.hearing import EventSettings
 from sheetcrm.http import RetryAdapter, RetryPolicy
+from sheetcrm.i18n import N_
 from sheetcrm.server.sources import Heard, Refused, event_id
 
 TOSS_API = "https://api.tosspayments.com"
@@ -50,10 +51,10 @@ def confirm_toss(settings: EventSettings, body: dict[str, Any]) -> Heard:
     with _session() as session:
         response = _call(session, "toss", "GET", url, auth=(_key(settings), ""))
         if response.status_code == 404:
-            raise Refused(401, "payment not found at the provider")
+            raise Refused(401, N_("payment not found at the provider"))
         payment = _answer(response, "toss")
     if payment.get("paymentKey") != payment_key:
-        raise Refused(401, "payment not found at the provider")
+        raise Refused(401, N_("payment not found at the provider"))
     _counts(settings, payment.get("status") == "DONE", payment.get("totalAmount"))
     return Heard(payment_key, payment)
 
@@ -66,7 +67,7 @@ def confirm_portone(settings: EventSettings, body: dict[str, Any]) -> Heard:
     with _session() as session:
         login = _call(session, "portone", "POST", f"{base}/users/getToken",
                       json={"imp_key": imp_key, "imp_secret": imp_secret})
-        refused = Refused(503, "provider refused our api_key",
+        refused = Refused(503, N_("provider refused our api_key"),
                           "portone refused the api_key in [events]; check it")
         token = _portone(_answer(login, "portone"), refused).get("access_token")
         if not isinstance(token, str) or not token:
@@ -75,11 +76,11 @@ def confirm_portone(settings: EventSettings, body: dict[str, Any]) -> Heard:
                          f"{base}/payments/{quote(imp_uid, safe='')}",
                          headers={"Authorization": f"Bearer {token}"})
         if response.status_code == 404:
-            raise Refused(401, "payment not found at the provider")
+            raise Refused(401, N_("payment not found at the provider"))
         payment = _portone(_answer(response, "portone"),
-                           Refused(401, "payment not found at the provider"))
+                           Refused(401, N_("payment not found at the provider")))
     if payment.get("imp_uid") != imp_uid:
-        raise Refused(401, "payment not found at the provider")
+        raise Refused(401, N_("payment not found at the provider"))
     _counts(settings, payment.get("status") == "paid", payment.get("amount"))
     return Heard(imp_uid, payment)
 
@@ -87,9 +88,9 @@ def confirm_portone(settings: EventSettings, body: dict[str, Any]) -> Heard:
 def _counts(settings: EventSettings, paid: bool, amount: Any) -> None:
     """A confirmed payment counts when it is paid, at an expected amount if any is set."""
     if not paid:
-        raise Refused(200, "ignored: payment not completed")
+        raise Refused(200, N_("ignored: payment not completed"))
     if settings.amount is not None and amount not in settings.amount:
-        raise Refused(200, "ignored: amount not expected",
+        raise Refused(200, N_("ignored: amount not expected"),
                       f"amount is not one of {settings.amount}")
 
 
@@ -115,24 +116,24 @@ def _call(session: requests.Session, provider: str, method: str, url: str,
     try:
         return session.request(method, url, timeout=TIMEOUT, allow_redirects=False, **kwargs)
     except requests.RequestException:
-        raise Refused(503, "provider unreachable",
+        raise Refused(503, N_("provider unreachable"),
                       f"could not reach {provider}'s API; it will retry") from None
 
 
 def _answer(response: requests.Response, provider: str) -> dict[str, Any]:
     """The JSON object of a 200, or the 503 that makes the provider try again later."""
     if response.status_code in (401, 403):
-        raise Refused(503, "provider refused our api_key",
+        raise Refused(503, N_("provider refused our api_key"),
                       f"{provider} refused the api_key in [events]; check it")
     if response.status_code != 200:
-        raise Refused(503, "provider unreachable",
+        raise Refused(503, N_("provider unreachable"),
                       f"{provider}'s API answered {response.status_code}")
     try:
         payload = response.json()
     except ValueError:
         payload = None
     if not isinstance(payload, dict):
-        raise Refused(503, "provider unreachable", f"{provider}'s API answered no JSON")
+        raise Refused(503, N_("provider unreachable"), f"{provider}'s API answered no JSON")
     return payload
 
 

@@ -46,6 +46,7 @@ from sheetcrm.config import Config
 from sheetcrm.config.channels import SolapiSettings
 from sheetcrm.config.hearing import EventSettings, report_channel
 from sheetcrm.http import RetryPolicy
+from sheetcrm.i18n import N_
 from sheetcrm.model import DeliveryReport, DeliveryState
 from sheetcrm.server.sources import DUPLICATE, Refused
 from sheetcrm.texting import parse_nhn_reports, parse_solapi_reports
@@ -56,9 +57,9 @@ NHN_RESULTS = "MESSAGE_RESULT_UPDATE"
 TIMEOUT = (3.05, 5.0)  # seconds: connect, read (one lookup)
 DEADLINE = 8.0  # seconds for all the lookups of one request, retries included
 LIST_PATH = "/messages/v4/list"
-UNKNOWN_MESSAGE = "ignored: not a message of this channel awaiting a report"
-NOT_AT_PROVIDER = "ignored: message not found at the provider"
-NOT_A_REPORT = "ignored: not a message result"
+UNKNOWN_MESSAGE = N_("ignored: not a message of this channel awaiting a report")
+NOT_AT_PROVIDER = N_("ignored: message not found at the provider")
+NOT_A_REPORT = N_("ignored: not a message result")
 
 
 class DeliveryStore(Protocol):
@@ -99,10 +100,10 @@ def take(settings: EventSettings, raw: bytes, headers: Mapping[str, str],
     channel = report_channel(settings, config.channels)
     if settings.source == "solapi":
         _same(query.get("secret", ""), settings, "secret missing or wrong",
-              "the webhook URL given to Solapi must end in ?secret=… (the secret in [events])")
+              N_("the webhook URL given to Solapi must end in ?secret=… (the secret in [events])"))
         return _solapi(_json(raw), channel, config, store, now)
     _same(headers.get(SIGNATURE_HEADER, ""), settings, "signature does not match",
-          "X-Toast-Webhook-Signature must be the signature typed in NHN Cloud's console")
+          N_("X-Toast-Webhook-Signature must be the signature typed in NHN Cloud's console"))
     return _nhn(_json(raw), channel, store, now)
 
 
@@ -117,16 +118,16 @@ def _json(raw: bytes) -> Any:
     try:
         return json.loads(raw)
     except (ValueError, RecursionError):  # RecursionError: nested thousands deep
-        raise Refused(400, "body is not JSON") from None
+        raise Refused(400, N_("body is not JSON")) from None
 
 
 def _solapi(payload: Any, channel: str, config: Config, store: DeliveryStore,
             now: datetime) -> Taken:
     if not isinstance(payload, list | dict):
-        raise Refused(400, "no delivery report in the body")
+        raise Refused(400, N_("no delivery report in the body"))
     reports = parse_solapi_reports(payload)
     if not reports:
-        raise Refused(400, "no delivery report in the body",
+        raise Refused(400, N_("no delivery report in the body"),
                       "expected Solapi's list of {eventDataId, data: {messageId, statusCode}}")
     taken = Taken()
     settings = config.channels[channel]
@@ -150,21 +151,21 @@ def _solapi(payload: Any, channel: str, config: Config, store: DeliveryStore,
     finally:
         lookup.close()
     if lagging:
-        raise Refused(503, "report not final at the provider yet",
+        raise Refused(503, N_("report not final at the provider yet"),
                       "Solapi's message list does not show it yet; post it again later")
     return taken
 
 
 def _nhn(payload: Any, channel: str, store: DeliveryStore, now: datetime) -> Taken:
     if not isinstance(payload, dict):
-        raise Refused(400, "body is not a JSON object")
+        raise Refused(400, N_("body is not a JSON object"))
     if payload.get("event") != NHN_RESULTS:
         taken = Taken()
         taken.ignore(NOT_A_REPORT)  # NHN Cloud posts template reviews to the same URL
         return taken
     reports = parse_nhn_reports(payload.get("hooks"))
     if not reports:
-        raise Refused(400, "no delivery report in the body",
+        raise Refused(400, N_("no delivery report in the body"),
                       "expected hooks[] with requestId, recipientSeq and resultCode")
     taken = Taken()
     for report in reports:
@@ -210,7 +211,7 @@ class _SolapiLookup:
         know the message. Refused(503) when Solapi cannot be asked in time."""
         left = DEADLINE - (time.monotonic() - self.started)
         if left <= 0:
-            raise Refused(503, "provider unreachable",
+            raise Refused(503, N_("provider unreachable"),
                           "no time left to ask Solapi; it will post the report again")
         query = urlencode({"criteria": "messageId", "cond": "eq", "value": message_id,
                            "limit": 1})
@@ -220,7 +221,7 @@ class _SolapiLookup:
             response = policy.run(lambda: self.session.get(
                 url, headers=self._headers(), timeout=TIMEOUT, allow_redirects=False))
         except requests.RequestException:
-            raise Refused(503, "provider unreachable",
+            raise Refused(503, N_("provider unreachable"),
                           "could not reach Solapi's API; it will post the report again") from None
         listed = _listed(response)
         found = [r for r in parse_solapi_reports(listed) if r.message_id == message_id]
@@ -240,7 +241,7 @@ class _SolapiLookup:
 def _listed(response: requests.Response) -> list[dict[str, Any]]:
     """The messages of a message-list answer (``messageList`` maps ids to messages)."""
     if response.status_code in (401, 403):
-        raise Refused(503, "provider refused our api_key",
+        raise Refused(503, N_("provider refused our api_key"),
                       "Solapi refused the channel's api_key; check it")
     try:
         answer = response.json() if response.status_code == 200 else None
@@ -248,6 +249,6 @@ def _listed(response: requests.Response) -> list[dict[str, Any]]:
         answer = None
     listed = answer.get("messageList") if isinstance(answer, dict) else None
     if not isinstance(listed, dict):
-        raise Refused(503, "provider unreachable",
+        raise Refused(503, N_("provider unreachable"),
                       f"Solapi's API answered {response.status_code} without a message list")
     return [m for m in listed.values() if isinstance(m, dict)]

@@ -22,6 +22,8 @@ from waitress import wasyncore
 from waitress.server import create_server
 
 from sheetcrm.errors import ConfigError
+from sheetcrm.fsutil import os_reason
+from sheetcrm.i18n import _
 
 THREADS = 8
 CHANNEL_TIMEOUT = 30  # seconds a client may take to send its request or read the answer
@@ -36,8 +38,8 @@ class Endpoint:
                                          channel_timeout=CHANNEL_TIMEOUT, ident="sheetcrm",
                                          clear_untrusted_proxy_headers=False)
         except OSError as exc:
-            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
-                              path="server.listen") from None
+            raise ConfigError(_("cannot listen on {host}:{port}: {reason}", host=host, port=port,
+                                reason=os_reason(exc)), path="server.listen") from None
         self._thread = threading.Thread(target=self._server.run, name="sheetcrm-endpoint",
                                         daemon=True)
 

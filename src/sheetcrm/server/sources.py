@@ -38,10 +38,11 @@ from urllib.parse import parse_qs
 from standardwebhooks.webhooks import Webhook
 
 from sheetcrm.config.hearing import EventSettings
+from sheetcrm.i18n import N_
 
 TOLERANCE = 300  # seconds a signed timestamp may be off (Standard Webhooks, Stripe)
 MAX_ID = 200  # characters of an event id
-DUPLICATE = "already stored (a retry or a replay)"  # counted, answered 200
+DUPLICATE = N_("already stored (a retry or a replay)")  # counted, answered 200
 
 
 class Refused(Exception):
@@ -84,7 +85,7 @@ def _standard(settings: EventSettings, raw: bytes, headers: Mapping[str, str],
     wanted = ("webhook-id", "webhook-timestamp", "webhook-signature")
     given = {name: headers.get(name, "") for name in wanted}
     if not all(given.values()):
-        raise Refused(401, "signature headers missing",
+        raise Refused(401, N_("signature headers missing"),
                       "expected webhook-id, webhook-timestamp and webhook-signature")
     seconds = _fresh(given["webhook-timestamp"], now)
     # The package's sign() is the scheme's reference; its verify() would judge the
@@ -95,21 +96,21 @@ def _standard(settings: EventSettings, raw: bytes, headers: Mapping[str, str],
         expected = Webhook(_secret(settings)).sign(
             given["webhook-id"], datetime.fromtimestamp(seconds, UTC), text)
     except (ValueError, binascii.Error):
-        raise Refused(401, "signature does not match") from None
+        raise Refused(401, N_("signature does not match")) from None
     offered = [sig.partition(",") for sig in given["webhook-signature"].split()]
     if not any(version == "v1" and hmac.compare_digest(
             expected.encode("ascii"), f"v1,{sig}".encode()) for version, _, sig in offered):
-        raise Refused(401, "signature does not match")
+        raise Refused(401, N_("signature does not match"))
     return Heard(event_id(given["webhook-id"]), json_body(raw))
 
 
 def _tally(settings: EventSettings, raw: bytes, headers: Mapping[str, str]) -> Heard:
     given = headers.get("tally-signature", "")
     if not given:
-        raise Refused(401, "signature headers missing", "expected Tally-Signature")
+        raise Refused(401, N_("signature headers missing"), "expected Tally-Signature")
     expected = base64.b64encode(_hmac(_secret(settings), raw)).decode("ascii")
     if not hmac.compare_digest(expected.encode("ascii"), given.strip().encode("utf-8")):
-        raise Refused(401, "signature does not match")
+        raise Refused(401, N_("signature does not match"))
     payload = json_body(raw)
     data = payload.get("data")
     response_id = data.get("responseId") if isinstance(data, dict) else None
@@ -124,12 +125,12 @@ def _stripe(settings: EventSettings, raw: bytes, headers: Mapping[str, str],
         parts.setdefault(name, []).append(value)
     timestamp, signatures = parts.get("t", [""])[0], parts.get("v1", [])
     if not timestamp or not signatures:
-        raise Refused(401, "signature headers missing", "expected Stripe-Signature t=…,v1=…")
+        raise Refused(401, N_("signature headers missing"), "expected Stripe-Signature t=…,v1=…")
     _fresh(timestamp, now)
     expected = _hmac(_secret(settings), timestamp.encode("utf-8") + b"." + raw).hex()
     if not any(hmac.compare_digest(expected.encode("ascii"), s.encode("utf-8"))
                for s in signatures):
-        raise Refused(401, "signature does not match")
+        raise Refused(401, N_("signature does not match"))
     payload = json_body(raw)
     return Heard(event_id(payload.get("id")), payload)
 
@@ -143,10 +144,10 @@ def _fresh(timestamp: str, now: datetime) -> int:
     clock: an old request replayed is refused."""
     text = timestamp.strip()
     if not (text.isascii() and text.isdigit() and len(text) <= 12):
-        raise Refused(401, "timestamp is not a number")
+        raise Refused(401, N_("timestamp is not a number"))
     seconds = int(text)
     if abs(now.timestamp() - seconds) > TOLERANCE:
-        raise Refused(401, "timestamp too old or too new",
+        raise Refused(401, N_("timestamp too old or too new"),
                       f"more than {TOLERANCE} s off; is this machine's clock right?")
     return seconds
 
@@ -155,9 +156,9 @@ def json_body(raw: bytes) -> dict[str, Any]:
     try:
         payload = json.loads(raw)
     except (ValueError, RecursionError):  # RecursionError: nested thousands deep
-        raise Refused(400, "body is not JSON") from None
+        raise Refused(400, N_("body is not JSON")) from None
     if not isinstance(payload, dict):
-        raise Refused(400, "body is not a JSON object")
+        raise Refused(400, N_("body is not a JSON object"))
     return payload
 
 
@@ -167,7 +168,7 @@ def form_or_json(raw: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
         try:
             form = parse_qs(raw.decode("utf-8"), strict_parsing=True)
         except (ValueError, UnicodeDecodeError):
-            raise Refused(400, "body is not a form") from None
+            raise Refused(400, N_("body is not a form")) from None
         return {name: values[-1] for name, values in form.items()}
     return json_body(raw)
 
@@ -177,7 +178,7 @@ def event_id(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str) or not value.strip():
-        raise Refused(400, "no event id", "the provider's event id is missing")
+        raise Refused(400, N_("no event id"), "the provider's event id is missing")
     if len(value) > MAX_ID:
-        raise Refused(400, "event id too long")
+        raise Refused(400, N_("event id too long"))
     return value.strip()

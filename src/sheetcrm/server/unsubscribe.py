@@ -5,9 +5,10 @@ Why it is built this way:
 - **POST records, GET never does.** A mail provider's one-click button POSTs
   ``List-Unsubscribe=One-Click`` (no cookie, no login): the opt-out is stored at once
   and answered 200 with an empty body. Link scanners (SafeLinks, Proofpoint, …) GET
-  every URL in a message, so ``GET`` (and ``HEAD``) only shows a Korean page with a
-  button; the button POSTs, and the page after it confirms and offers an undo (a
-  POST that records the customer's opt-in).
+  every URL in a message, so ``GET`` (and ``HEAD``) only shows a page with a button
+  (in the config's ``language``: the sample's Korean, or English); the button POSTs,
+  and the page after it confirms and offers an undo (a POST that records the
+  customer's opt-in).
 - **Only a token we made counts.** The token is signed (``sheetcrm.tokens``) and holds
   the send's idempotency key; the ledger says whose send that was. A forged, altered
   or unknown token records nothing and gets an honest 404 page.
@@ -28,6 +29,7 @@ from markupsafe import Markup, escape
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
+from sheetcrm.i18n import N_, in_language
 from sheetcrm.model import Event, EventKind
 from sheetcrm.server.app import ServerContext, rule
 from sheetcrm.tokens import read_token
@@ -59,8 +61,8 @@ def show(request: Request, ctx: ServerContext, token: str) -> Response:
     """The page behind the link: a button, or the undo when already opted out."""
     found = _send(ctx, token)
     if found is None:
-        return _not_found()
-    key, _ = found
+        return _not_found(ctx)
+    key, _idem = found
     if _opted_out(ctx, key):
         return _page(ctx, "already")
     return _page(ctx, "confirm")
@@ -70,7 +72,7 @@ def act(request: Request, ctx: ServerContext, token: str) -> Response:
     """One-click (any body but the undo) or a button of the page: record, then answer."""
     found = _send(ctx, token)
     if found is None:
-        return _not_found()
+        return _not_found(ctx)
     key, idem_key = found
     action = request.form.get("action")
     kind = EventKind.OPT_IN if action == UNDO else EventKind.OPT_OUT
@@ -122,28 +124,29 @@ def _record(ctx: ServerContext, key: str, idem_key: str, kind: EventKind, via: s
 _BUTTON = ('<form method="post"><input type="hidden" name="action" value="{action}">'
            '<button type="submit">{label}</button></form>')
 
-_PAGES: dict[str, tuple[str, str, str, str]] = {
-    # name: (title, heading, text, the button's action and label as "action|label")
-    "confirm": ("수신 거부", "광고 메일 수신 거부",
-                "{sender}에서 보내는 광고 메일을 더 이상 받지 않으시려면 아래 버튼을 눌러 "
-                "주세요. 결제·주문 안내처럼 꼭 필요한 메일은 계속 받으십니다.",
-                "opt_out|수신 거부하기"),
-    "done": ("수신 거부 완료", "수신 거부가 완료되었습니다",
-             "이제 {sender}의 광고 메일을 보내 드리지 않습니다. 잘못 누르셨다면 아래 "
-             "버튼으로 취소하실 수 있습니다.",
-             f"{UNDO}|수신 거부 취소"),
-    "already": ("수신 거부", "이미 수신 거부하셨습니다",
-                "{sender}의 광고 메일은 보내 드리지 않고 있습니다. 다시 받으시려면 아래 "
-                "버튼을 눌러 주세요.",
-                f"{UNDO}|수신 거부 취소"),
-    "undone": ("수신 거부 취소", "수신 거부를 취소했습니다",
-               "{sender}의 광고 메일을 다시 받으십니다. 언제든 메일 하단의 링크로 다시 "
-               "거부하실 수 있습니다.",
-               "opt_out|다시 수신 거부하기"),
+_PAGES: dict[str, tuple[str, str, str, str, str]] = {
+    # name: (title, heading, text, the button's action, its label); the words are the
+    # catalogs' (sheetcrm.i18n), shown in the config's language
+    "confirm": (N_("Unsubscribe"), N_("Unsubscribe from advertising mail"),
+                N_("To stop receiving advertising mail from {sender}, press the button "
+                   "below. Mail you need, such as payment and order notices, still comes."),
+                "opt_out", N_("Unsubscribe now")),
+    "done": (N_("Unsubscribed"), N_("You are unsubscribed"),
+             N_("{sender} sends you no more advertising mail. If you pressed it by mistake, "
+                "undo it with the button below."),
+             UNDO, N_("Undo unsubscribe")),
+    "already": (N_("Unsubscribe"), N_("You have already unsubscribed"),
+                N_("{sender} sends you no advertising mail. To receive it again, press the "
+                   "button below."),
+                UNDO, N_("Undo unsubscribe")),
+    "undone": (N_("Unsubscribe undone"), N_("Your unsubscribe is undone"),
+               N_("You receive advertising mail from {sender} again. You can unsubscribe "
+                  "again at any time with the link at the bottom of the mail."),
+               "opt_out", N_("Unsubscribe again")),
 }
 
 _HTML = """<!doctype html>
-<html lang="ko"><head><meta charset="utf-8">
+<html lang="{lang}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex"><title>{title}</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;
@@ -154,20 +157,25 @@ button{{font-size:1rem;padding:.6rem 1.2rem;cursor:pointer}}</style></head>
 
 
 def _page(ctx: ServerContext, name: str) -> Response:
-    title, heading, text, button = _PAGES[name]
-    sender = ctx.config.sending.sender_name or "저희"
-    action, label = button.split("|")
-    html = _HTML.format(title=escape(title), heading=escape(heading),
-                        text=escape(text.format(sender=sender)),
-                        button=Markup(_BUTTON).format(action=action, label=label))
+    lang = ctx.config.model.language
+    title, heading, text, action, label = _PAGES[name]
+    sender = ctx.config.sending.sender_name or in_language(lang, "us")
+    html = _HTML.format(lang=lang, title=escape(in_language(lang, title)),
+                        heading=escape(in_language(lang, heading)),
+                        text=escape(in_language(lang, text, sender=sender)),
+                        button=Markup(_BUTTON).format(action=action,
+                                                      label=in_language(lang, label)))
     return Response(html, status=200, headers=HEADERS, content_type="text/html; charset=utf-8")
 
 
-def _not_found() -> Response:
+def _not_found(ctx: ServerContext) -> Response:
     """A link we did not make (or whose send this ledger does not know): nothing recorded."""
+    lang = ctx.config.model.language
+    title = in_language(lang, "This link cannot be checked")
     html = _HTML.format(
-        title="링크를 확인할 수 없습니다", heading="링크를 확인할 수 없습니다",
-        text=escape("주소가 잘렸거나 바뀐 것 같습니다. 받으신 메일의 수신 거부 링크를 그대로 "
-                    "눌러 주시거나, 메일 하단의 안내에 따라 수신 거부를 요청해 주세요."),
+        lang=lang, title=escape(title), heading=escape(title),
+        text=escape(in_language(lang, "The address seems cut off or changed. Press the "
+                                      "unsubscribe link in the mail exactly as it came, or "
+                                      "ask to unsubscribe as the bottom of the mail says.")),
         button="")
     return Response(html, status=404, headers=HEADERS, content_type="text/html; charset=utf-8")

@@ -42,6 +42,7 @@ from requests.exceptions import RequestException
 from sheetcrm.config.table import AirtableSettings
 from sheetcrm.errors import ConfigError
 from sheetcrm.http import SYSTEM_CLOCK, Clock, HttpOptions, Pacer, RetryAdapter, RetryPolicy
+from sheetcrm.i18n import _, ngettext
 from sheetcrm.model import CellUpdate, Snapshot, WriteReport
 from sheetcrm.table.airtable_cells import cell_text
 from sheetcrm.table.airtable_errors import (
@@ -168,8 +169,10 @@ class AirtableTable:
     @property
     def source(self) -> str:
         """Where the table lives, for messages."""
-        view = f" view {self.view!r}" if self.view else ""
-        return f"Airtable base {self.base} table {self.table!r}{view}"
+        if self.view:
+            return _("Airtable base {base} table {table!r} view {view!r}",
+                     base=self.base, table=self.table, view=self.view)
+        return _("Airtable base {base} table {table!r}", base=self.base, table=self.table)
 
     @property
     def requests(self) -> int:
@@ -208,7 +211,8 @@ class AirtableTable:
         self._check_writable(columns)
         records, missing = self._list(self._field_names([key, *columns]))
         if key in missing:
-            raise AirtableError(f"{self.source}: the key field {key!r} is not in the table")
+            raise AirtableError(_("{source}: the key field {key!r} is not in the table",
+                                   source=self.source, key=key))
         self._require(missing, columns)
         report = WriteReport()
         changes = self._changes(records, key, updates, report)
@@ -232,7 +236,7 @@ class AirtableTable:
             if self.view:
                 options["view"] = self.view
             try:
-                records = self._call("list records", partial(self._api_table.all, **options))
+                records = self._call(_("list records"), partial(self._api_table.all, **options))
             except AirtableError as exc:
                 name = unknown_field(exc)
                 if name is None or name not in fields:
@@ -254,12 +258,13 @@ class AirtableTable:
             return
         wanted = ", ".join(f"{c!r} ({self.owned.get(c, 'single line text')})" for c in absent)
         others = [c for c in missing if c not in absent]
-        also = f" Also missing: {', '.join(map(repr, others))}." if others else ""
-        raise AirtableError(
-            f"{self.source} has no field {', '.join(map(repr, absent))}, which sheetcrm "
-            f"writes. Airtable cannot create fields through the records API: add them to "
-            f"the table with these types, then run again: {wanted}.{also}"
-        )
+        also = (" " + _("Also missing: {fields}.", fields=", ".join(map(repr, others)))
+                if others else "")
+        raise AirtableError(_(
+            "{source} has no field {fields}, which sheetcrm writes. Airtable cannot create "
+            "fields through the records API: add them to the table with these types, then "
+            "run again: {wanted}.", source=self.source, fields=", ".join(map(repr, absent)),
+            wanted=wanted) + also)
 
     @staticmethod
     def _field_names(columns: Sequence[str]) -> list[str]:
@@ -270,10 +275,11 @@ class AirtableTable:
 
     def _check_writable(self, columns: list[str]) -> None:
         if "" in columns:
-            raise AirtableError(f"{self.source}: an update names a blank column")
+            raise AirtableError(_("{source}: an update names a blank column",
+                                  source=self.source))
         if RECORD_ID_COLUMN in columns:
-            raise AirtableError(f"{self.source}: {RECORD_ID_COLUMN!r} is the record id; "
-                                "it cannot be written")
+            raise AirtableError(_("{source}: {column!r} is the record id; it cannot be written",
+                                  source=self.source, column=RECORD_ID_COLUMN))
 
     def _changes(self, records: list[dict[str, Any]], key: str, updates: list[CellUpdate],
                  report: WriteReport) -> list[UpdateRecordDict]:
@@ -297,12 +303,13 @@ class AirtableTable:
         """Send ``changes`` 10 records per request; on failure say how far it got."""
         for chunk in chunked(changes, BATCH_SIZE):
             try:
-                self._call("update records",
+                self._call(_("update records"),
                            partial(self._api_table.batch_update, chunk, typecast=True))
             except AirtableError as exc:
-                raise AirtableWriteError(
-                    f"{exc} — {report.rows_written} of {len(changes)} records were written "
-                    f"before this; the next run writes the rest", exc, report) from exc
+                raise AirtableWriteError(_(
+                    "{error} — {written} of {total} records were written before this; the "
+                    "next run writes the rest", error=exc, written=report.rows_written,
+                    total=len(changes)), exc, report) from exc
             report.rows_written += len(chunk)
             report.cells_written += sum(len(change["fields"]) for change in chunk)
 
@@ -335,8 +342,9 @@ def _columns(context: TableContext) -> tuple[list[str], dict[str, str]]:
     owned: dict[str, str] = {}
     for column, role in context.writeback.items():
         if column == RECORD_ID_COLUMN:
-            raise ConfigError(f"{RECORD_ID_COLUMN!r} is the Airtable record id and cannot be "
-                              "written; name another column", path=f"writeback.{role}")
+            raise ConfigError(_("{column!r} is the Airtable record id and cannot be written; "
+                                "name another column", column=RECORD_ID_COLUMN),
+                              path=f"writeback.{role}")
         owned[column] = SUGGESTED_TYPES[role]
     return list(dict.fromkeys([*context.columns, *owned])), owned
 
@@ -345,13 +353,14 @@ def _token(configured: str | None, env: Mapping[str, str]) -> str:
     """The personal access token, checked for shape without ever showing it."""
     token = (configured if configured is not None else env.get(TOKEN_ENV, "")).strip()
     if not token:
-        raise ConfigError(
-            f"no Airtable token: set the environment variable {TOKEN_ENV} to a personal "
-            f"access token, or token = \"${{{TOKEN_ENV}}}\" here", path="table.token")
+        raise ConfigError(_(
+            "no Airtable token: set the environment variable {variable} to a personal access "
+            "token, or token = \"{reference}\" here", variable=TOKEN_ENV,
+            reference=f"${{{TOKEN_ENV}}}"), path="table.token")
     if not token.isascii() or not token.isprintable() or any(c.isspace() for c in token):
-        raise ConfigError(
+        raise ConfigError(_(
             "the token (hidden) contains spaces, line breaks or non-ASCII characters; "
-            "copy it again from airtable.com/create/tokens", path="table.token")
+            "copy it again from airtable.com/create/tokens"), path="table.token")
     return token
 
 
@@ -424,17 +433,22 @@ def monthly_budget_warning(config: Config, rows: int, *, now: datetime | None = 
         return None
     schedule = config.model.schedule
     setting = f'cron = "{schedule.cron}"' if schedule.cron else f'every = "{schedule.every}"'
-    over = (f"over [table] monthly_calls = {budget:,}" if budget else
-            f"over the {FREE_PLAN_CALLS:,} calls a month of Airtable's Free plan "
-            "(on a paid plan, set [table] monthly_calls to its allowance)")
+    over = (_("over [table] monthly_calls = {budget}", budget=f"{budget:,}") if budget else
+            _("over the {calls} calls a month of Airtable's Free plan (on a paid plan, set "
+              "[table] monthly_calls to its allowance)", calls=f"{FREE_PLAN_CALLS:,}"))
     fits = next((every for every in _EVERY_CHOICES
                  if math.floor(MONTH / parse_duration(every)) * per_run <= allowance), None)
-    advice = (f'; run less often, e.g. every = "{fits}" (about '
-              f"{math.floor(MONTH / parse_duration(fits)) * per_run:,} calls a month)"
-              if fits else "; even one sync a day costs more than that: upgrade the plan, "
-              "or set monthly_calls to what the plan really allows")
-    return (f"[schedule] {setting} runs about {runs:,} syncs a month; on {rows:,} records "
-            f"each costs at least {per_run} Airtable API call{'s' if per_run > 1 else ''} "
-            f"(more when cells change), about {monthly:,} a month, {over}. Once the "
-            f"workspace's calls are spent, Airtable refuses every request until next "
-            f"month{advice}")
+    advice = (_('run less often, e.g. every = "{every}" (about {calls} calls a month)',
+                every=fits, calls=f"{math.floor(MONTH / parse_duration(fits)) * per_run:,}")
+              if fits else _("even one sync a day costs more than that: upgrade the plan, "
+                             "or set monthly_calls to what the plan really allows"))
+    return ngettext(
+        "[schedule] {setting} runs about {runs} syncs a month; on {rows} records each costs "
+        "at least {n} Airtable API call (more when cells change), about {monthly} a month, "
+        "{over}. Once the workspace's calls are spent, Airtable refuses every request until "
+        "next month; {advice}",
+        "[schedule] {setting} runs about {runs} syncs a month; on {rows} records each costs "
+        "at least {n} Airtable API calls (more when cells change), about {monthly} a month, "
+        "{over}. Once the workspace's calls are spent, Airtable refuses every request until "
+        "next month; {advice}", per_run, setting=setting, runs=f"{runs:,}", rows=f"{rows:,}",
+        monthly=f"{monthly:,}", over=over, advice=advice)

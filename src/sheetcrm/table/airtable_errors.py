@@ -20,6 +20,7 @@ from requests.exceptions import ConnectionError as RequestsConnectionError
 from requests.exceptions import ConnectTimeout, HTTPError, RequestException, Timeout
 
 from sheetcrm.errors import BackendError
+from sheetcrm.i18n import _
 from sheetcrm.model import WriteReport
 
 MONTHLY_CAP = "PUBLIC_API_BILLING_LIMIT_EXCEEDED"  # the 429 of the monthly call cap
@@ -96,20 +97,25 @@ def explain(exc: Exception, action: str, where: Where, retries: int) -> Airtable
     if isinstance(exc, HTTPError):
         return _refused(exc, prefix, where, retries)
     if isinstance(exc, ConnectTimeout):
-        return AirtableError(f"{prefix}: cannot connect to {where.endpoint} within "
-                             f"{where.timeout[0]:g} s")
+        return AirtableError(_("{prefix}: cannot connect to {endpoint} within {seconds} s",
+                               prefix=prefix, endpoint=where.endpoint,
+                               seconds=f"{where.timeout[0]:g}"))
     if isinstance(exc, Timeout):
-        again = ", even when retried" if retries else ""
-        return AirtableError(f"{prefix}: Airtable did not answer within "
-                             f"{where.timeout[1]:g} s{again}")
+        if retries:
+            return AirtableError(_(
+                "{prefix}: Airtable did not answer within {seconds} s, even when retried",
+                prefix=prefix, seconds=f"{where.timeout[1]:g}"))
+        return AirtableError(_("{prefix}: Airtable did not answer within {seconds} s",
+                               prefix=prefix, seconds=f"{where.timeout[1]:g}"))
     if isinstance(exc, RequestsConnectionError):
-        return AirtableError(f"{prefix}: cannot connect to {where.endpoint} "
-                             f"({type(exc).__name__})")
+        return AirtableError(_("{prefix}: cannot connect to {endpoint} ({error})",
+                               prefix=prefix, endpoint=where.endpoint,
+                               error=type(exc).__name__))
     if isinstance(exc, RequestException):
         return AirtableError(f"{prefix}: {type(exc).__name__}: {exc}")
     # pyairtable refused the response (TypeError, ValueError, KeyError)
-    return AirtableError(f"{prefix}: unexpected response from {where.endpoint}: "
-                         f"{type(exc).__name__}")
+    return AirtableError(_("{prefix}: unexpected response from {endpoint}: {error}",
+                           prefix=prefix, endpoint=where.endpoint, error=type(exc).__name__))
 
 
 def _refused(exc: HTTPError, prefix: str, where: Where, retries: int) -> AirtableError:
@@ -120,30 +126,36 @@ def _refused(exc: HTTPError, prefix: str, where: Where, retries: int) -> Airtabl
     if status == 429 and kind == MONTHLY_CAP:
         return monthly_cap(prefix, detail)
     if retries and status is not None and (status == 429 or status >= 500):
-        what = "kept answering 429 (rate limit)" if status == 429 else f"kept answering {status}"
-        return AirtableError(f"{prefix}: Airtable {what} after {retries} retries; try again "
-                             "later", status=status, kind=kind, detail=detail)
+        if status == 429:
+            message = _("{prefix}: Airtable kept answering 429 (rate limit) after "
+                        "{retries} retries; try again later", prefix=prefix, retries=retries)
+        else:
+            message = _("{prefix}: Airtable kept answering {status} after {retries} retries; "
+                        "try again later", prefix=prefix, status=status, retries=retries)
+        return AirtableError(message, status=status, kind=kind, detail=detail)
     said = f"{status} {kind}".strip() + (f": {detail}" if detail else "")
-    hint = {
-        401: "the token was refused; set AIRTABLE_TOKEN to a valid personal access token "
-             "(airtable.com/create/tokens)",
-        403: f"check the table name or id {where.table!r} and that the token has the "
-             f"scopes data.records:read and data.records:write and access to base "
-             f"{where.base}",
-        404: f"check the base id {where.base}, the table {where.table!r} and the endpoint "
-             f"{where.endpoint}",
-    }.get(status or 0, "")
-    message = f"{prefix}: Airtable answered {said}"
-    return AirtableError(message + (f" — {hint}" if hint else ""), status=status,
-                         kind=kind, detail=detail)
+    message = _("{prefix}: Airtable answered {said}", prefix=prefix, said=said)
+    if status == 401:
+        message += " — " + _("the token was refused; set AIRTABLE_TOKEN to a valid personal "
+                             "access token (airtable.com/create/tokens)")
+    elif status == 403:
+        message += " — " + _(
+            "check the table name or id {table!r} and that the token has the scopes "
+            "data.records:read and data.records:write and access to base {base}",
+            table=where.table, base=where.base)
+    elif status == 404:
+        message += " — " + _(
+            "check the base id {base}, the table {table!r} and the endpoint {endpoint}",
+            base=where.base, table=where.table, endpoint=where.endpoint)
+    return AirtableError(message, status=status, kind=kind, detail=detail)
 
 
 def monthly_cap(prefix: str, detail: str) -> AirtableError:
     """The workspace spent its monthly calls: what it means and what to do."""
-    return AirtableError(
-        f"{prefix}: Airtable answered 429 {MONTHLY_CAP}: the workspace "
-        f"has used all of its API calls for this month (the Free plan allows "
-        f"{FREE_PLAN_CALLS:,}), so sheetcrm can neither read nor write the table until "
-        "the count resets next month. Wait for the next month, upgrade the workspace's "
-        "plan, or run less often ([schedule] every or cron; docs/airtable.md says what a "
-        "schedule costs)", status=429, kind=MONTHLY_CAP, detail=detail)
+    return AirtableError(_(
+        "{prefix}: Airtable answered 429 {code}: the workspace has used all of its API "
+        "calls for this month (the Free plan allows {calls}), so sheetcrm can neither read "
+        "nor write the table until the count resets next month. Wait for the next month, "
+        "upgrade the workspace's plan, or run less often ([schedule] every or cron; "
+        "docs/airtable.md says what a schedule costs)", prefix=prefix, code=MONTHLY_CAP,
+        calls=f"{FREE_PLAN_CALLS:,}"), status=429, kind=MONTHLY_CAP, detail=detail)

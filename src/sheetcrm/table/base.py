@@ -93,6 +93,7 @@ def column_positions(header: list[str], width: int, updates: list[CellUpdate], s
     appearance. A blank column name is a programming error, never written.
     """
     from sheetcrm.errors import BackendError
+    from sheetcrm.i18n import _
 
     columns: dict[str, int] = {}
     for number, name in enumerate(header):
@@ -102,7 +103,7 @@ def column_positions(header: list[str], width: int, updates: list[CellUpdate], s
     for update in updates:
         name = update.column.strip()
         if not name:
-            raise BackendError(f"{source}: an update names a blank column")
+            raise BackendError(_("{source}: an update names a blank column", source=source))
         if name not in columns:
             columns[name] = width + len(added)
             added.append(name)

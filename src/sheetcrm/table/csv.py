@@ -36,7 +36,8 @@ from pathlib import Path
 
 from sheetcrm.config.table import CsvTableSettings
 from sheetcrm.errors import BackendError, ConfigError
-from sheetcrm.fsutil import being_written, exchange, fsync_directory, write_temp_beside
+from sheetcrm.fsutil import being_written, exchange, fsync_directory, os_reason, write_temp_beside
+from sheetcrm.i18n import _
 from sheetcrm.model import CellUpdate, Snapshot, WriteReport
 from sheetcrm.table.base import TableContext
 from sheetcrm.table.csv_text import Rewrite
@@ -60,10 +61,9 @@ class CsvTable:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if len(delimiter) != 1 or delimiter in '"\r\n':
-            raise ConfigError(
-                f"CSV delimiter must be one character other than a quote or a newline, "
-                f"got {delimiter!r}"
-            )
+            raise ConfigError(_(
+                "the CSV delimiter must be one character other than a quote or a newline, "
+                "got {delimiter!r}", delimiter=delimiter))
         self.path = Path(path)
         self.delimiter = delimiter
         self._requested = _normalise_encoding(encoding, self.path) if encoding else None
@@ -137,12 +137,16 @@ class CsvTable:
                 if new is None or self._replace_if_unchanged(target, original, new):
                     return report
         except OSError as exc:
-            raise BackendError(_os_message(self.path, "cannot write", exc)) from exc
-        why = " (another program has it open for writing)" if busy else ""
-        raise BackendError(
-            f"{self.path}: file keeps changing while sheetcrm writes it{why} "
-            f"(gave up after {_MAX_ATTEMPTS} attempts); try again when it is not being saved"
-        )
+            raise BackendError(_os_message(self.path, _("cannot write"), exc)) from exc
+        if busy:
+            raise BackendError(_(
+                "{path}: the file keeps changing while sheetcrm writes it (another program "
+                "has it open for writing; gave up after {attempts} tries); try again when "
+                "it is not being saved", path=self.path, attempts=_MAX_ATTEMPTS))
+        raise BackendError(_(
+            "{path}: the file keeps changing while sheetcrm writes it (gave up after "
+            "{attempts} tries); try again when it is not being saved",
+            path=self.path, attempts=_MAX_ATTEMPTS))
 
     def _before_replace(self, path: Path) -> None:
         """Hook called right before the concurrent-change check.
@@ -166,7 +170,9 @@ class CsvTable:
         codec = self._encoding
         assert codec is not None
         if not _is_utf8(codec) and text.encode(codec) != original:
-            raise BackendError(f"{self.path}: {codec} does not round-trip; refusing to write")
+            raise BackendError(_(
+                "{path}: the text does not come back the same in {codec}; sheetcrm does not "
+                "write the file, so nothing in it is lost", path=self.path, codec=codec))
         edit = Rewrite(text, self.delimiter, codec, str(self.path))
         new_text, report = edit.apply(key_column, updates, append)
         return (None if new_text is None else new_text.encode(codec)), report
@@ -188,7 +194,8 @@ class CsvTable:
             except UnicodeDecodeError:
                 continue
             except csv.Error as exc:
-                raise BackendError(f"{self.path}: not valid CSV: {exc}") from exc
+                raise BackendError(_("{path}: not a valid CSV file: {reason}",
+                                     path=self.path, reason=exc)) from exc
             self._encoding = codec
             return rows
         raise self._undecodable(candidates)
@@ -214,7 +221,8 @@ class CsvTable:
         if self._requested:
             return ["utf-8"]
         if data.startswith(_UTF16_BOMS):
-            raise BackendError(f"{self.path}: UTF-16 files are not supported; save as CSV UTF-8")
+            raise BackendError(_("{path}: UTF-16 files are not supported; save it as "
+                                 "\"CSV UTF-8\"", path=self.path))
         if data.isascii() and self._encoding:
             # Pure ASCII fits any codec: keep the one seen before, so Korean written
             # into a CP949 file that happens to be all ASCII now stays CP949.
@@ -222,8 +230,9 @@ class CsvTable:
         return ["utf-8", _FALLBACK_ENCODING]
 
     def _undecodable(self, candidates: list[str]) -> BackendError:
-        tried = " or ".join(candidates)
-        return BackendError(f"{self.path}: cannot decode as {tried}; set the encoding explicitly")
+        return BackendError(_(
+            "{path}: cannot decode as {tried}; save it as \"CSV UTF-8\" or set the "
+            "encoding in [table]", path=self.path, tried=_(" or ").join(candidates)))
 
     def _replace_if_unchanged(self, target: Path, original: bytes, new: bytes) -> bool:
         """Atomically replace ``target`` with ``new`` unless it no longer holds ``original``.
@@ -276,7 +285,7 @@ class CsvTable:
         """
         expected = ours
         try:
-            for _ in range(_MAX_ATTEMPTS):
+            for _attempt in range(_MAX_ATTEMPTS):
                 self._before_swap(target)
                 if not exchange(side, target):
                     break
@@ -295,10 +304,10 @@ class CsvTable:
             f"{target.stem}.{datetime.now():%Y%m%d-%H%M%S-%f}.kept{target.suffix}")
         with contextlib.suppress(OSError):
             os.replace(side, kept)
-        raise BackendError(
-            f"{self.path}: kept changing while sheetcrm put back a save made during its write; "
-            f"that save is kept as {kept.name} next to it: compare the two and keep the "
-            "right one, then run again")
+        raise BackendError(_(
+            "{path}: the file kept changing while sheetcrm put back a save made during its "
+            "write; that save is kept as {kept} next to it: compare the two, keep the right "
+            "one, then run again", path=self.path, kept=kept.name))
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -306,9 +315,9 @@ def _read_bytes(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError as exc:
-        raise BackendError(f"{path}: file not found") from exc
+        raise BackendError(_("{path}: file not found", path=path)) from exc
     except OSError as exc:
-        raise BackendError(_os_message(path, "cannot read", exc)) from exc
+        raise BackendError(_os_message(path, _("cannot read"), exc)) from exc
 
 
 def _read_file(path: Path) -> tuple[bytes, bool]:
@@ -317,17 +326,17 @@ def _read_file(path: Path) -> tuple[bytes, bool]:
         with open(path, "rb") as handle:
             return handle.read(), being_written(handle.fileno())
     except FileNotFoundError as exc:
-        raise BackendError(f"{path}: file not found") from exc
+        raise BackendError(_("{path}: file not found", path=path)) from exc
     except OSError as exc:
-        raise BackendError(_os_message(path, "cannot read", exc)) from exc
+        raise BackendError(_os_message(path, _("cannot read"), exc)) from exc
 
 
 def _os_message(path: Path, action: str, exc: OSError) -> str:
     """One-line message for an OS error, with a hint for the usual Windows lock."""
-    message = f"{path}: {action}: {exc.strerror or exc}"
     if isinstance(exc, PermissionError):
-        message += " (is it open in another program, or read-only?)"
-    return message
+        return _("{path}: {action}: {reason} (is it open in another program, or read-only?)",
+                 path=path, action=action, reason=os_reason(exc))
+    return _("{path}: {action}: {reason}", path=path, action=action, reason=os_reason(exc))
 
 
 def _normalise_encoding(name: str, path: Path) -> str:
@@ -335,7 +344,7 @@ def _normalise_encoding(name: str, path: Path) -> str:
     try:
         return codecs.lookup(name).name
     except LookupError as exc:
-        raise BackendError(f"{path}: unknown encoding {name!r}") from exc
+        raise BackendError(_("{path}: unknown encoding {name!r}", path=path, name=name)) from exc
 
 
 def _is_utf8(codec: str) -> bool:

@@ -19,6 +19,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from sheetcrm.errors import BackendError
+from sheetcrm.i18n import _
 from sheetcrm.model import CellUpdate, WriteReport
 from sheetcrm.table.base import column_positions, match_rows
 
@@ -104,7 +105,8 @@ class Rewrite:
         """Column number of the key column; a missing one is a setup error."""
         name = key_column.strip()
         if name not in self.header:
-            raise BackendError(f"{self.source}: key column {name!r} is not in the header")
+            raise BackendError(_("{source}: the key column {name!r} is not in the header",
+                                 source=self.source, name=name))
         return self.header.index(name)
 
     def _targets(

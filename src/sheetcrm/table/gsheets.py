@@ -45,7 +45,9 @@ from gspread.urls import SPREADSHEET_VALUES_BATCH_UPDATE_URL
 
 from sheetcrm.config.table import GoogleSheetsSettings, parse_spreadsheet
 from sheetcrm.errors import BackendError, ConfigError
+from sheetcrm.fsutil import os_reason
 from sheetcrm.http import HttpOptions
+from sheetcrm.i18n import _
 from sheetcrm.model import CellUpdate, Snapshot, WriteReport
 from sheetcrm.table.base import TableContext, column_positions
 from sheetcrm.table.gsheets_errors import (
@@ -187,12 +189,14 @@ class GoogleSheetsTable:
     def source(self) -> str:
         """Where the table is, for messages."""
         title = self._sheet.title if self._sheet else self.worksheet
-        sheet = f"worksheet {title!r}" if title else "first worksheet"
-        return f"{sheet} of https://docs.google.com/spreadsheets/d/{self.spreadsheet_id}"
+        url = f"https://docs.google.com/spreadsheets/d/{self.spreadsheet_id}"
+        if title:
+            return _("worksheet {title!r} of {url}", title=title, url=url)
+        return _("first worksheet of {url}", url=url)
 
     def read(self) -> Snapshot:
         """Header (row ``header_row``) and non-blank rows below it, in one values request."""
-        data = self._sheet_call("reading the cells", lambda sheet: self._read_values(sheet))
+        data = self._sheet_call(_("reading the cells"), lambda sheet: self._read_values(sheet))
         rows: list[list[str]] = data.get("values", [])
         h = self.header_row
         header = [cell.strip() for cell in rows[h - 1]] if len(rows) >= h else []
@@ -219,7 +223,7 @@ class GoogleSheetsTable:
             return WriteReport()
         before = self.requests
         key_column = key_column.strip()
-        for _ in range(MAX_PLANS):
+        for _plan in range(MAX_PLANS):
             report = WriteReport()
             plan = self._plan(key_column, updates, report)
             if not plan.cells:
@@ -228,10 +232,10 @@ class GoogleSheetsTable:
                 self._settle(key_column, plan, report)
                 break
         else:
-            raise BackendError(
-                f"{self.source}: rows were deleted while writing, {MAX_PLANS} times in a row, "
-                f"and every write went past the sheet's last row; nothing was written. "
-                f"Leave the rows in place for a moment and run sync again")
+            raise BackendError(_(
+                "{source}: rows were deleted while writing, {times} times in a row, and every "
+                "write went past the sheet's last row; nothing was written. Leave the rows in "
+                "place for a moment and run sync again", source=self.source, times=MAX_PLANS))
         report.requests = self.requests - before
         return report
 
@@ -245,7 +249,7 @@ class GoogleSheetsTable:
             spreadsheet = self._client.open_by_key(self.spreadsheet_id)
             spreadsheet.batch_update(tab_requests(last_metadata(self._client), title, rows))
 
-        self._call(f"writing the tab {title!r}", write)
+        self._call(_("writing the tab {title!r}", title=title), write)
         return self.requests - before
 
     # -- requests ---------------------------------------------------------------------
@@ -253,7 +257,7 @@ class GoogleSheetsTable:
     def _worksheet(self) -> Worksheet:
         """The worksheet's metadata: one request the first time, then cached."""
         if self._sheet is None:
-            spreadsheet = self._call("opening the spreadsheet",
+            spreadsheet = self._call(_("opening the spreadsheet"),
                                      lambda: self._client.open_by_key(self.spreadsheet_id))
             self._sheet = pick_worksheet(spreadsheet, last_metadata(self._client),
                                          title=self.worksheet, gid=self.gid)
@@ -276,7 +280,7 @@ class GoogleSheetsTable:
         for name in added:
             plan.cells[(self.header_row, columns[name])] = name
         if plan.cells:
-            needed = max(column for _, column in plan.cells) + 1
+            needed = max(column for _row, column in plan.cells) + 1
             if needed > layout.columns:
                 self._grow(needed - layout.columns)
         return plan
@@ -288,13 +292,14 @@ class GoogleSheetsTable:
         check = Check({}, [], [], [])  # as they were then: every written key on one row
         for attempt in range(MAX_REPAIRS + 1):
             now = self._layout(key_column, plan.names, plan.positions,
-                               "checking the rows after writing")
+                               _("checking the rows after writing"))
             lost = [name for name in plan.names if name not in now.positions]
             if lost:
-                raise BackendError(
-                    f"{self.source}: column {lost[0]!r} left the header row (row "
-                    f"{self.header_row}) while writing, so the cells written under it "
-                    f"cannot be checked; put the header back and run sync again")
+                raise BackendError(_(
+                    "{source}: column {column!r} left the header row (row {row}) while "
+                    "writing, so the cells written under it cannot be checked; put the header "
+                    "back and run sync again", source=self.source, column=lost[0],
+                    row=self.header_row))
             if (now.keys, now.positions) == placed:  # nothing moved: every cell landed
                 check = Check({}, [], check.missing, check.ambiguous)
                 break
@@ -302,15 +307,17 @@ class GoogleSheetsTable:
             if not check.fixes:
                 break
             if attempt == MAX_REPAIRS:
-                keys = ", ".join(repr(k) for k in check.moved[:5]) or "rows without a key"
-                raise BackendError(
-                    f"{self.source}: rows kept moving (sorted, inserted or deleted) while "
-                    f"writing; after {MAX_REPAIRS} repairs {len(check.fixes)} cells still "
-                    f"hold another row's values ({keys}). Leave the rows in place for a "
-                    f"moment and run sync again: it rewrites every owned cell that differs")
+                keys = (", ".join(repr(k) for k in check.moved[:5])
+                        or _("rows without a key"))
+                raise BackendError(_(
+                    "{source}: rows kept moving (sorted, inserted or deleted) while writing; "
+                    "after {repairs} repairs {cells} cells still hold another row's values "
+                    "({keys}). Leave the rows in place for a moment and run sync again: it "
+                    "rewrites every owned cell that differs", source=self.source,
+                    repairs=MAX_REPAIRS, cells=len(check.fixes), keys=keys))
             repaired.update(dict.fromkeys(check.moved))
             names = {column: name for name, column in now.positions.items()}
-            for (_, column), value in check.fixes.items():
+            for (_key, column), value in check.fixes.items():
                 plan.sent.setdefault(names[column], set()).add(value)
             plan.positions = now.positions
             placed = (now.keys, now.positions)
@@ -324,20 +331,22 @@ class GoogleSheetsTable:
         """Header, key column and ``names`` now: one values.batchGet at the guessed
         columns, one more for each column found elsewhere in the header."""
         wanted = list(dict.fromkeys([key_column, *names]))
-        for _ in range(MAX_HEADER_READS):
+        for _read in range(MAX_HEADER_READS):
             asked = {name: guess[name] for name in wanted if name in guess}
             header, cells = self._read_columns(sorted(set(asked.values())), action)
             found = positions(header, wanted)
             if key_column not in found:
-                raise BackendError(f"{self.source}: key column {key_column!r} is not in the "
-                                   f"header (row {self.header_row})")
+                raise BackendError(_("{source}: key column {column!r} is not in the header "
+                                     "(row {row})", source=self.source, column=key_column,
+                                     row=self.header_row))
             if all(asked.get(name) == column for name, column in found.items()):
                 break
             guess = found
         else:
-            raise BackendError(f"{self.source}: the header row (row {self.header_row}) kept "
-                               f"changing while {action}; leave the columns in place for a "
-                               f"moment and run sync again")
+            raise BackendError(_("{source}: the header row (row {row}) kept changing while "
+                                 "{action}; leave the columns in place for a moment and run "
+                                 "sync again", source=self.source, row=self.header_row,
+                                 action=action))
         self._header = header
         keys = [cell.strip() for cell in cells.get(found[key_column], [])]
         return Layout(header, keys, {name: cells.get(found[name], []) for name in names
@@ -375,7 +384,7 @@ class GoogleSheetsTable:
                 "sheetId": sheet.sheet_id, "dimension": "COLUMNS", "length": columns}}]})
             sheet.columns += columns
 
-        self._sheet_call("adding columns", grow)
+        self._sheet_call(_("adding columns"), grow)
 
     def _send(self, cells: dict[tuple[int, int], str]) -> bool:
         """One values.batchUpdate, RAW (more only for bodies past ``max_request_bytes``).
@@ -401,7 +410,7 @@ class GoogleSheetsTable:
                         raise
                     limit //= 2
 
-        return self._sheet_call("writing the cells", send)
+        return self._sheet_call(_("writing the cells"), send)
 
     def _sheet_call(self, action: str, fn: Callable[[Worksheet], T]) -> T:
         """Run ``fn`` on the worksheet; if its cached title no longer parses (renamed or
@@ -443,9 +452,9 @@ def _credentials_path(value: str | None, context: TableContext) -> Path:
     env = context.env.get(CREDENTIALS_ENV)
     if env:
         return Path(env).expanduser()
-    raise ConfigError(f"no service-account key file: set table.credentials to the JSON "
-                      f"key's path, or the {CREDENTIALS_ENV} environment variable",
-                      path="table.credentials")
+    raise ConfigError(_("no service-account key file: set table.credentials to the JSON "
+                        "key's path, or the {variable} environment variable",
+                        variable=CREDENTIALS_ENV), path="table.credentials")
 
 
 def load_service_account(path: Path) -> dict[str, Any]:
@@ -453,23 +462,24 @@ def load_service_account(path: Path) -> dict[str, Any]:
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"{str(path)!r} not found; expected the service account's JSON "
-                          "key file (Google Cloud console → IAM → Service accounts → Keys)",
-                          path="table.credentials") from None
+        raise ConfigError(_("{path!r} not found; expected the service account's JSON key "
+                            "file (Google Cloud console → IAM → Service accounts → Keys)",
+                            path=str(path)), path="table.credentials") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not JSON"
-        raise ConfigError(f"{str(path)!r} cannot be read ({reason}); expected a "
-                          "service-account JSON key file", path="table.credentials") from None
+        reason = os_reason(exc) if isinstance(exc, OSError) else _("not JSON")
+        raise ConfigError(_("{path!r} cannot be read ({reason}); expected a service-account "
+                            "JSON key file", path=str(path), reason=reason),
+                          path="table.credentials") from None
     if not isinstance(info, dict) or info.get("type") != "service_account":
         kind = info.get("type") if isinstance(info, dict) else type(info).__name__
-        raise ConfigError(f"{str(path)!r} holds a {kind!r} credential; expected a "
-                          "service-account key (\"type\": \"service_account\")",
+        raise ConfigError(_("{path!r} holds a {kind!r} credential; expected a service-account "
+                            "key (\"type\": \"service_account\")", path=str(path), kind=kind),
                           path="table.credentials")
     missing = [name for name in SERVICE_ACCOUNT_FIELDS if not info.get(name)]
     if missing:
-        raise ConfigError(f"{str(path)!r} lacks {', '.join(missing)}; expected a "
-                          "service-account key file as Google Cloud downloads it",
-                          path="table.credentials")
+        raise ConfigError(_("{path!r} lacks {names}; expected a service-account key file as "
+                            "Google Cloud downloads it", path=str(path),
+                            names=", ".join(missing)), path="table.credentials")
     return info
 
 
@@ -477,12 +487,14 @@ def _credentials(info: Mapping[str, Any], path: str) -> service_account.Credenti
     """Service-account credentials for the Sheets scope; the key is never shown."""
     missing = [name for name in ("client_email", "private_key", "token_uri") if not info.get(name)]
     if missing:
-        raise ConfigError(f"{path or 'the service-account info'} lacks {', '.join(missing)}; "
-                          "expected a service-account JSON key file", path="table.credentials")
+        raise ConfigError(_("{path} lacks {names}; expected a service-account JSON key file",
+                            path=path or _("the service-account info"),
+                            names=", ".join(missing)), path="table.credentials")
     try:
         return service_account.Credentials.from_service_account_info(dict(info),
                                                                      scopes=list(SCOPES))
     except (ValueError, TypeError, KeyError):
-        raise ConfigError(f"{path or 'the service-account info'}: private_key is not a valid "
-                          "PEM private key; expected a service-account JSON key file as Google "
-                          "Cloud downloads it", path="table.credentials") from None
+        raise ConfigError(_("{path}: private_key is not a valid PEM private key; expected a "
+                            "service-account JSON key file as Google Cloud downloads it",
+                            path=path or _("the service-account info")),
+                          path="table.credentials") from None

@@ -16,6 +16,7 @@ import requests
 from gspread.exceptions import APIError, SpreadsheetNotFound
 
 from sheetcrm.errors import BackendError
+from sheetcrm.i18n import _
 
 
 @dataclass(frozen=True)
@@ -41,48 +42,58 @@ def explain(exc: BaseException, action: str, *, where: str, access: Access,
     if isinstance(exc, APIError):
         return BackendError(_api_message(exc, action, where, access, attempts))
     if isinstance(exc, requests.Timeout):
-        return BackendError(f"{where}: no answer within {read_timeout:g} s while "
-                            f"{action}, after {attempts} attempts")
+        return BackendError(_("{where}: no answer within {seconds} s while {action}, after "
+                              "{attempts} attempts", where=where, seconds=f"{read_timeout:g}",
+                              action=action, attempts=attempts))
     if isinstance(exc, requests.ConnectionError):
-        return BackendError(f"{where}: cannot connect while {action}, after {attempts} "
-                            f"attempts ({type(exc).__name__})")
+        return BackendError(_("{where}: cannot connect while {action}, after {attempts} "
+                              "attempts ({error})", where=where, action=action,
+                              attempts=attempts, error=type(exc).__name__))
     if isinstance(exc, google.auth.exceptions.TransportError):
-        return BackendError(f"{where}: cannot reach the token endpoint {access.token_uri} "
-                            f"while {action} ({type(exc).__name__}); the next run tries again")
+        return BackendError(_("{where}: cannot reach the token endpoint {uri} while {action} "
+                              "({error}); the next run tries again", where=where,
+                              uri=access.token_uri, action=action, error=type(exc).__name__))
     if isinstance(exc, google.auth.exceptions.RefreshError):
-        return BackendError(
-            f"{where}: could not get an access token from {access.token_uri} while "
-            f"{action}: {short(str(exc.args[0]) if exc.args else str(exc))}. Check the "
-            f"service-account key file {access.credentials_path or '(table.credentials)'}")
-    return BackendError(f"{where}: {type(exc).__name__} while {action}: {short(str(exc))}")
+        return BackendError(_(
+            "{where}: could not get an access token from {uri} while {action}: {reason}. "
+            "Check the service-account key file {file}", where=where, uri=access.token_uri,
+            action=action, reason=short(str(exc.args[0]) if exc.args else str(exc)),
+            file=access.credentials_path or "(table.credentials)"))
+    return BackendError(_("{where}: {error} while {action}: {reason}", where=where,
+                          error=type(exc).__name__, action=action, reason=short(str(exc))))
 
 
 def _api_message(exc: APIError, action: str, where: str, access: Access, attempts: int) -> str:
     status = exc.response.status_code
     said = detail(exc)
     if status == 403:
-        return (f"{where}: permission denied while {action} ({said}). Share the "
-                f"spreadsheet with the service account {access.client_email} (Share → "
-                f"add that email as Editor), and check that the Google Sheets API is "
-                f"enabled in project {access.project_id or '(see the key file)'}")
+        return _("{where}: permission denied while {action} ({said}). Share the spreadsheet "
+                 "with the service account {email} (Share → add that email as Editor), and "
+                 "check that the Google Sheets API is enabled in project {project}",
+                 where=where, action=action, said=said, email=access.client_email,
+                 project=access.project_id or _("(see the key file)"))
     if status == 404:
         return not_found(access.spreadsheet_id)
     if status == 401:
-        return (f"{where}: the service account's credentials were rejected (HTTP 401) "
-                f"while {action}; check {access.credentials_path or 'table.credentials'}")
+        return _("{where}: the service account's credentials were rejected (HTTP 401) while "
+                 "{action}; check {file}", where=where, action=action,
+                 file=access.credentials_path or "table.credentials")
     if status == 429:
-        return (f"{where}: quota exceeded (HTTP 429) while {action}, still after "
-                f"{attempts} attempts; the next run picks up where this one stopped")
+        return _("{where}: quota exceeded (HTTP 429) while {action}, still after {attempts} "
+                 "attempts; the next run picks up where this one stopped", where=where,
+                 action=action, attempts=attempts)
     if status >= 500:
-        return (f"{where}: the Sheets API is unavailable (HTTP {status}, {said}) while "
-                f"{action}, after {attempts} attempts; the next run picks up where this "
-                f"one stopped")
-    return f"{where}: HTTP {status} while {action}: {said}"
+        return _("{where}: the Sheets API is unavailable (HTTP {status}, {said}) while "
+                 "{action}, after {attempts} attempts; the next run picks up where this one "
+                 "stopped", where=where, status=status, said=said, action=action,
+                 attempts=attempts)
+    return _("{where}: HTTP {status} while {action}: {said}", where=where, status=status,
+             action=action, said=said)
 
 
 def not_found(spreadsheet_id: str) -> str:
-    return (f"Google Sheets: spreadsheet {spreadsheet_id!r} not found; check "
-            f"table.spreadsheet (the part between /d/ and /edit in the sheet's URL)")
+    return _("Google Sheets: spreadsheet {id!r} not found; check table.spreadsheet (the part "
+             "between /d/ and /edit in the sheet's URL)", id=spreadsheet_id)
 
 
 
@@ -90,7 +101,7 @@ def detail(exc: APIError) -> str:
     """The API's own message; an HTML error page is named, not pasted."""
     if exc.code == -1:  # the body was not JSON
         body = exc.response.text.lstrip()[:200].lower()
-        return "an HTML error page" if body.startswith(("<!doctype", "<html")) else short(body)
+        return _("an HTML error page") if body.startswith(("<!doctype", "<html")) else short(body)
     return f"{exc.error.get('status', exc.code)}: {short(str(exc.error.get('message', '')))}"
 
 

@@ -37,6 +37,7 @@ from requests.adapters import HTTPAdapter
 
 from sheetcrm.errors import BackendError
 from sheetcrm.http import SYSTEM_CLOCK, Clock, Pacer, RetryAdapter, RetryPolicy
+from sheetcrm.i18n import _
 
 SHEETS_HOST = "https://sheets.googleapis.com"
 #: Hosts that ``endpoint`` replaces: the Sheets API, the OAuth token endpoint and the
@@ -112,8 +113,8 @@ class TokenAdapter(RerouteAdapter, RetryAdapter):
 def request_kind(request: requests.PreparedRequest) -> str:
     """``values.get``, ``values.batchUpdate``, ``spreadsheets.get``, ... for counting."""
     path = urlsplit(request.url or "").path
-    _, _, rest = path.partition("/spreadsheets/")
-    _, slash, tail = rest.partition("/")
+    _head, _sep, rest = path.partition("/spreadsheets/")
+    _id, slash, tail = rest.partition("/")
     if not slash:
         return "spreadsheets.batchUpdate" if rest.endswith(":batchUpdate") else "spreadsheets.get"
     if tail.startswith("values:"):
@@ -184,14 +185,15 @@ def pick_worksheet(spreadsheet: gspread.Spreadsheet, metadata: Mapping[str, Any]
     else:
         found = grids[:1]
     if not found:
-        titles = ", ".join(repr(p.get("title")) for p in grids) or "none"
-        wanted = (f"no worksheet named {title!r}" if title is not None
-                  else f"no worksheet with gid {gid}" if gid is not None
-                  else "no worksheet")
-        raise BackendError(
-            f"spreadsheet {spreadsheet.title!r} "
-            f"(https://docs.google.com/spreadsheets/d/{spreadsheet.id}) has "
-            f"{wanted}; its worksheets are: {titles}. Set table.worksheet to one of them")
+        titles = ", ".join(repr(p.get("title")) for p in grids) or _("none")
+        wanted = (_("no worksheet named {title!r}", title=title) if title is not None
+                  else _("no worksheet with gid {gid}", gid=gid) if gid is not None
+                  else _("no worksheet"))
+        raise BackendError(_(
+            "spreadsheet {title!r} ({url}) has {wanted}; its worksheets are: {titles}. Set "
+            "table.worksheet to one of them", title=spreadsheet.title,
+            url=f"https://docs.google.com/spreadsheets/d/{spreadsheet.id}", wanted=wanted,
+            titles=titles))
     props = found[0]
     grid = props.get("gridProperties", {})
     return Worksheet(spreadsheet, int(props.get("sheetId", 0)), str(props["title"]),

@@ -20,8 +20,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-EXPECTED_MOBILE = "a Korean mobile number like 010-1234-5678 or +82 10-1234-5678"
-EXPECTED_SENDER = "a phone number registered with the provider, like 02-123-4567 or 1588-1234"
+from sheetcrm.i18n import N_, _
+
+EXPECTED_MOBILE = N_("a Korean mobile number like 010-1234-5678 or +82 10-1234-5678")
+EXPECTED_SENDER = N_(
+    "a phone number registered with the provider, like 02-123-4567 or 1588-1234")
 
 _ALLOWED = re.compile(r"[\d\s().+\-]+", re.ASCII)
 _MOBILE = re.compile(r"01[016789]\d{7,8}", re.ASCII)
@@ -31,12 +34,12 @@ _SENDER = re.compile(r"(?:0\d{8,10}|1[5-9]\d{6})", re.ASCII)
 def _text_of(value: Any) -> str:
     """A cell's value as text; a number a sheet typed keeps all its digits."""
     if isinstance(value, bool):
-        raise ValueError(EXPECTED_MOBILE)
+        raise ValueError(_(EXPECTED_MOBILE))
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
         if not value.is_integer():
-            raise ValueError(EXPECTED_MOBILE)
+            raise ValueError(_(EXPECTED_MOBILE))
         return str(int(value))
     text = str(value).strip()
     integral = re.fullmatch(r"(\d+)\.0+", text)  # 1012345678.0 from a float cell
@@ -47,17 +50,18 @@ def normalize_mobile(value: Any) -> str:
     """``01012345678`` for any way a Korean mobile number is written; ValueError if none."""
     text = _text_of(value)
     if not text or _ALLOWED.fullmatch(text) is None:
-        raise ValueError(EXPECTED_MOBILE)
+        raise ValueError(_(EXPECTED_MOBILE))
     digits = re.sub(r"\D", "", text)
     international = text.lstrip("( ").startswith("+")
     if international or (digits.startswith("82") and len(digits) in (11, 12, 13)):
         if not digits.startswith("82"):
-            raise ValueError(EXPECTED_MOBILE + " (only Korean numbers can be sent to)")
+            raise ValueError(_("{expected} (only Korean numbers can be sent to)",
+                               expected=_(EXPECTED_MOBILE)))
         digits = "0" + digits[2:].removeprefix("0")
     elif digits.startswith("1") and len(digits) in (9, 10):
         digits = "0" + digits  # the zero a number-typed cell dropped
     if _MOBILE.fullmatch(digits) is None or (digits.startswith("010") and len(digits) != 11):
-        raise ValueError(EXPECTED_MOBILE)
+        raise ValueError(_(EXPECTED_MOBILE))
     return digits
 
 
@@ -65,10 +69,10 @@ def normalize_sender(value: str) -> str:
     """The registered sender number as digits; ValueError if it is not a phone number."""
     text = str(value).strip()
     if not text or _ALLOWED.fullmatch(text) is None or "+" in text:
-        raise ValueError(EXPECTED_SENDER)
+        raise ValueError(_(EXPECTED_SENDER))
     digits = re.sub(r"\D", "", text)
     if _SENDER.fullmatch(digits) is None:
-        raise ValueError(EXPECTED_SENDER)
+        raise ValueError(_(EXPECTED_SENDER))
     return digits
 
 

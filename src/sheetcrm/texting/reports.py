@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sheetcrm.i18n import _
 from sheetcrm.model import DeliveryReport, DeliveryState
 
 SOLAPI_DELIVERED = "4000"
@@ -88,7 +89,8 @@ def parse_solapi_reports(payload: Any) -> list[DeliveryReport]:
             state = DeliveryState.FAILED
         reason = _reason(code, data.get("statusMessage"))
         if state is DeliveryState.DELIVERED and data.get("replacement"):
-            reason += f" (as {data.get('type') or 'SMS'}, substituted for the AlimTalk)"
+            reason += " " + _("(as {kind}, substituted for the AlimTalk)",
+                              kind=data.get("type") or "SMS")
         at = _when(data.get("dateReceived")) or _when(data.get("dateProcessed"))
         reports.append(DeliveryReport("solapi", message_id, state, reason, at))
     return reports
@@ -106,17 +108,18 @@ def parse_nhn_reports(payload: Any) -> list[DeliveryReport]:
         if code == NHN_DELIVERED:
             state = DeliveryState.DELIVERED
         elif "resendStatus" not in item:
-            state, reason = None, f"AlimTalk not delivered ({reason}); the SMS substitute's " \
-                                  "outcome is not in this report"
+            state, reason = None, _("AlimTalk not delivered ({reason}); the SMS substitute's "
+                                    "outcome is not in this report", reason=reason)
         else:
             resend = str(item.get("resendStatus") or "RSC01")
             state = NHN_SUBSTITUTE.get(resend, DeliveryState.FAILED)
             if resend == "RSC04":
-                reason = f"AlimTalk not delivered ({reason}); delivered by SMS/LMS instead"
+                reason = _("AlimTalk not delivered ({reason}); delivered by SMS/LMS instead",
+                           reason=reason)
             elif resend == "RSC05":
                 sms = str(item.get("resendResultCode") or "")
-                reason = f"AlimTalk not delivered ({reason}); the SMS substitute failed too" \
-                         + (f" ({sms})" if sms else "")
+                reason = _("AlimTalk not delivered ({reason}); the SMS substitute failed too",
+                           reason=reason) + (f" ({sms})" if sms else "")
         at = _when(str(item.get("receiveDate") or "").replace(" ", "T"))
         if at is not None and at.tzinfo is None:  # NHN Cloud writes Korean time, no offset
             at = at.replace(tzinfo=KST)
@@ -133,6 +136,6 @@ def parse_reports(provider: str, payload: Any) -> list[DeliveryReport]:
     try:
         parse = PARSERS[provider]
     except KeyError:
-        raise ValueError(f"unknown provider {provider!r}; expected one of "
-                         f"{', '.join(PARSERS)}") from None
+        raise ValueError(_("unknown provider {provider!r}; expected one of {names}",
+                           provider=provider, names=", ".join(PARSERS))) from None
     return parse(payload)

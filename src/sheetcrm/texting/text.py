@@ -28,6 +28,8 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
+from sheetcrm.i18n import _
+
 AD_MARKER = "(광고)"
 OPT_OUT_WORDS = "무료수신거부"
 SMS_MAX_BYTES = 90
@@ -72,8 +74,8 @@ def sms_type(text: str) -> str:
         return "SMS"
     if size <= LMS_MAX_BYTES:
         return "LMS"
-    raise TextProblem(f"the text is {size:,} bytes; an LMS holds at most {LMS_MAX_BYTES:,} "
-                      "(Hangul counts 2 bytes): shorten the template")
+    raise TextProblem(_("the text is {size:,} bytes; an LMS holds at most {most:,} (Hangul "
+                        "counts 2 bytes): shorten the template", size=size, most=LMS_MAX_BYTES))
 
 
 def subject_for(subject: str) -> str:
@@ -97,8 +99,9 @@ def ad_text(body: str, sender_name: str, opt_out_number: str) -> str:
             text = text[len(sender_name):].lstrip()
     elif _MISSPELLED_MARKER.match(text):
         shown = text.split("\n", 1)[0][:20]
-        raise TextProblem(f"the text starts {shown!r}: the law accepts only '{AD_MARKER}' "
-                          "exactly; remove the marker from the template (it is added for you)")
+        raise TextProblem(_("the text starts {shown!r}: the law accepts only '{marker}' "
+                            "exactly; remove the marker from the template (it is added for "
+                            "you)", shown=shown, marker=AD_MARKER))
     closing = opt_out_line(opt_out_number)
     if text.endswith(closing):
         text = text[: -len(closing)].rstrip()
@@ -139,19 +142,21 @@ def fill_alimtalk(template_text: str, given: Mapping[str, Any] | None,
     """
     names = alimtalk_variables(template_text)
     if len(names) > ALIMTALK_MAX_VARIABLES:
-        raise TextProblem(f"the AlimTalk text has {len(names)} variables; Kakao allows at "
-                          f"most {ALIMTALK_MAX_VARIABLES}")
+        raise TextProblem(_("the AlimTalk text has {count} variables; Kakao allows at most "
+                            "{most}", count=len(names), most=ALIMTALK_MAX_VARIABLES))
     values: dict[str, str] = {}
     for name in names:
         source = given if given is not None and name in given else context
         value = source.get(name)
         if value is None or value == "":
-            where = ("is blank for this row" if name in context or (given and name in given)
-                     else "has no value: name a field so, or set it in the json block")
-            raise TextProblem(f"AlimTalk variable #{{{name}}} {where}")
+            if name in context or (given and name in given):
+                raise TextProblem(_("AlimTalk variable #{{{name}}} is blank for this row",
+                                    name=name))
+            raise TextProblem(_("AlimTalk variable #{{{name}}} has no value: name a field so, "
+                                "or set it in the json block", name=name))
         values[f"#{{{name}}}"] = _shown(value)
     text = _PLACEHOLDER.sub(lambda m: values[f"#{{{m.group(1)}}}"], template_text)
     if len(text) > ALIMTALK_MAX_CHARS:
-        raise TextProblem(f"the AlimTalk text is {len(text):,} characters once filled; Kakao "
-                          f"allows at most {ALIMTALK_MAX_CHARS:,}")
+        raise TextProblem(_("the AlimTalk text is {count:,} characters once filled; Kakao "
+                            "allows at most {most:,}", count=len(text), most=ALIMTALK_MAX_CHARS))
     return text, values
