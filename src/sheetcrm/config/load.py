@@ -35,7 +35,7 @@ from sheetcrm.config.sections import (
 )
 from sheetcrm.config.table import TableSettings
 from sheetcrm.errors import CellError, ConfigError
-from sheetcrm.fields import cell_text, make_parser
+from sheetcrm.fields import cell_text
 from sheetcrm.redact import ENV_REFERENCE
 
 _FLOW_NAME = re.compile(r"^\w[\w-]*$")
@@ -296,7 +296,7 @@ def _check_event(model: ConfigModel, name: str, event: EventSettings) -> None:
                               "and never changes it", path=f"{where}.set")
         if isinstance(value, dict):
             continue  # { from = "path" }: checked on each event as it arrives
-        parse = make_parser(field.type, column=field.column, tz=ZoneInfo("UTC"))
+        parse = field.parser(field_name, ZoneInfo("UTC"))
         try:
             parse(cell_text(value))
         except CellError as exc:

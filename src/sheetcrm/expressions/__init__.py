@@ -27,6 +27,8 @@ from __future__ import annotations
 from sheetcrm.expressions.compile import (
     CompiledExpression,
     ExpressionRuntimeError,
+    PartialValues,
+    UnknownValue,
     compile_expression,
     one_of,
     unknown,
@@ -50,6 +52,8 @@ __all__ = [
     "ArgumentCheck",
     "CompiledExpression",
     "ExpressionRuntimeError",
+    "PartialValues",
+    "UnknownValue",
     "check_round_precision",
     "compile_expression",
     "one_of",
