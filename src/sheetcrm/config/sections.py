@@ -141,6 +141,7 @@ class SendingSettings(Settings):
     quiet_kinds: list[Literal["transactional", "ad"]] = ["ad"]
     skip_holidays: bool = False  # defer ads on Korean public holidays
     frequency_cap: tuple[int, timedelta] | None = None  # "2/7d": at most 2 per 7 days
+    min_gap: timedelta | None = None  # "1h": a message waits while the last one is younger
     max_sends_per_run: int | None = Field(500, ge=0)  # blast-radius guard
     max_share_per_run: float | None = Field(None, gt=0, le=1)  # ... or a share of the rows
     recheck_after: timedelta = timedelta(seconds=60)  # re-read the table before sending after
@@ -181,6 +182,14 @@ class SendingSettings(Settings):
             raise ValueError(f"{v!r} allows nothing: the number of messages and the period "
                              "must be more than 0, like '2/7d'")
         return (limit, period)
+
+    @field_validator("min_gap", mode="before")
+    @classmethod
+    def _gap(cls, v: Any) -> timedelta | None:
+        if v in (None, "", "off"):
+            return None
+        gap = parse_duration(v)
+        return gap if gap > timedelta(0) else None
 
     @field_validator("recheck_after", mode="before")
     @classmethod

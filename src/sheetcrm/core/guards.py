@@ -3,7 +3,8 @@
 Two kinds of hold:
 
 - *deferred* (the step stays due and is reconsidered next run): the kill switch,
-  quiet hours, public holidays, the frequency cap, a blank recipient, a cell the send needs
+  quiet hours, public holidays, the frequency cap, the minimum gap between two
+  messages to one customer (``min_gap``), a blank recipient, a cell the send needs
   that could not be read (recipient, consent, opt-out, or a field the template
   uses), the blast-radius stop;
 - *skipped* (the step is passed over for good and the flow moves on): a holdout
@@ -81,7 +82,7 @@ class Guards:
             hold = self._quiet() or self._holiday()
             if hold:
                 return hold
-        return self._frequency(send.key)
+        return self._spacing(send.key) or self._frequency(send.key)
 
     def let_through(self, send: PlannedSend) -> None:
         self.planned[send.key] = self.planned.get(send.key, 0) + 1
@@ -161,6 +162,25 @@ class Guards:
         candidate = self.local.replace(hour=at.hour, minute=at.minute, second=0, microsecond=0)
         return candidate if candidate > self.local else candidate + timedelta(days=1)
 
+    def _spacing(self, key: str) -> Hold | None:
+        """``min_gap``: a message waits while the customer's last one is younger."""
+        gap = self.sending.min_gap
+        if gap is None:
+            return None
+        shown = _duration_text(gap)
+        if self.planned.get(key):
+            return Hold(f"min_gap {shown}: another message goes to this customer in this run; "
+                        "this one waits for a later run")
+        times = [r.finished_at or r.created_at for r in self.state.sends_for(key)
+                 if r.status in DELIVERED]
+        last = max(times, default=None)
+        if last is None or self.now - last >= gap:
+            return None
+        until = (last + gap).astimezone(self.config.tz)
+        return Hold(f"min_gap {shown}: the last message to this customer went out "
+                    f"{last.astimezone(self.config.tz):%Y-%m-%d %H:%M}; this one waits until "
+                    f"{until:%Y-%m-%d %H:%M}")
+
     def _frequency(self, key: str) -> Hold | None:
         cap = self.sending.frequency_cap
         if cap is None:
@@ -175,6 +195,15 @@ class Guards:
             days = period.total_seconds() / 86400
             return Hold(f"frequency cap {limit}/{days:g}d reached")
         return None
+
+
+def _duration_text(td: timedelta) -> str:
+    """A duration as the config writes it: ``1h``, ``90m``, ``2d``."""
+    seconds = int(td.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def blast_radius_limit(config: Config, rows: int) -> int | None:
