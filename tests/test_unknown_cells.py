@@ -83,7 +83,7 @@ def test_a_bad_cell_in_a_column_no_rule_uses_blocks_nothing() -> None:
     assert plan.tags["a@x.com"] == ["결제 대기"]
     (error,) = plan.errors
     assert error.message.startswith("강의: '파이썬 입문' is not a date")
-    assert "waiting" not in error.message  # nothing reads it
+    assert "these wait" not in error.message  # nothing reads it
 
 
 def test_a_bad_cell_in_a_used_column_blocks_only_the_flows_that_read_it() -> None:
@@ -94,7 +94,7 @@ def test_a_bad_cell_in_a_used_column_blocks_only_the_flows_that_read_it() -> Non
     assert plan.tags["a@x.com"] == []
     (error,) = plan.errors
     assert error.message == ("점수: 'many' is not a whole number like 42, 007 or 1,234; "
-                             "waiting for this cell: tags '고득점', '우수 결제자'")
+                             "until it is fixed, these wait: tags '고득점', '우수 결제자'")
 
 
 def test_the_flow_that_reads_the_bad_cell_waits_and_the_error_cell_says_so() -> None:
@@ -104,7 +104,8 @@ def test_the_flow_that_reads_the_bad_cell_waits_and_the_error_cell_says_so() -> 
     (error,) = plan.errors
     assert error.key == "a@x.com"
     assert error.message.startswith("신청일: '2026-02-30' is not a date like")
-    assert error.message.endswith("waiting for this cell: tags '결제 대기'; flows 'payment'")
+    assert error.message.endswith(
+        "until it is fixed, these wait: tags '결제 대기' and flows 'payment'")
     rec = plan.records[0]
     assert rec.errors == [error.message]  # what the row's error cell shows
 
@@ -114,7 +115,7 @@ def test_a_rule_that_gets_its_answer_without_the_bad_cell_is_known() -> None:
     plan = plan_for([row(paid="O", applied="someday")])
     assert sent(plan) == {("a@x.com", "welcome")}
     (error,) = plan.errors
-    assert "waiting" not in error.message
+    assert "these wait" not in error.message
 
 
 def test_a_tag_that_is_not_known_stays_as_the_sheet_shows_it() -> None:
@@ -136,7 +137,8 @@ def test_a_customer_in_a_flow_whose_goal_cell_is_unreadable_is_left_as_they_are(
     plan = plan_for([row(score="?")], config, state=state)
     assert plan.sends == [] and plan.moves == [] and plan.enrollments == []
     (error,) = plan.errors
-    assert error.message.endswith("waiting for this cell: tags '고득점'; flows 'payment'")
+    assert error.message.endswith(
+        "until it is fixed, these wait: tags '고득점' and flows 'payment'")
 
 
 def test_an_unreadable_recipient_holds_the_send_and_names_the_column() -> None:
@@ -192,3 +194,11 @@ def test_a_message_is_never_rendered_with_an_unreadable_cell(tmp_path: Path) -> 
         build_message(rec, send, [], NOW, config, templates)
     assert templates.reads("remind") >= {"course"}
     assert "course" not in templates.reads("welcome")
+
+
+def test_a_rule_failing_wherever_it_is_known_is_still_broken() -> None:
+    # 'applied_at >= 14' compares a date with a number: it fails on every row where
+    # the date can be read; the row where it cannot does not hide that.
+    config = make_config(lambda raw: raw["tags"].update({"신규": "applied_at >= 14"}))
+    plan = plan_for([row(), row("b@x.com", applied="someday")], config)
+    assert plan.broken_rules == ['tags."신규"']

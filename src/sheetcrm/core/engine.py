@@ -94,6 +94,7 @@ def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
     restoring = bool(config.writeback.flow) and (state.fresh or options.restore_from_sheet)
     known = {key for key, _ in state.enrollments} if restoring else set()
     failures: Counter[str] = Counter()
+    unknown: Counter[str] = Counter()  # rows a condition could not be known on
     evaluated = 0
     for rec in table.records:
         if not rec.usable:
@@ -118,21 +119,24 @@ def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
             continue
         finally:
             plan.evaluations += row.evaluations
+            unknown.update(row.unknown_sources)
             if rec.unknown:
                 _say_what_waits(rec, row.waiting)
                 plan.errors[at:at] = [RowError(rec.line, rec.key, m)
                                       for m in rec.unknown.values()]
         before = _tags_in_sheet(rec, config)
-        unknown = row.unknown_tags
+        unknown_tags = row.unknown_tags
         # A tag not known on this row stays as the sheet shows it.
         tags = [tag for tag, on in row.tags().items()
-                if on or (tag in unknown and tag in before)]
+                if on or (tag in unknown_tags and tag in before)]
         plan.tags[rec.key] = tags
         if config.writeback.tags and before != tags:
             plan.tag_changes.append(TagChange(rec.key, before, tags))
     plan.errors.sort(key=lambda e: e.line)
+    # Broken: failed on every row it could be worked out on (not where a cell it reads
+    # could not be read).
     plan.broken_rules = [_rule_path(source, config) for source, n in failures.items()
-                         if n == evaluated]
+                         if n == evaluated - unknown[source]]
     _check_flow_changes(plan, state, config, options.allow_flow_change)
     limit = blast_radius_limit(config, plan.rows_read)
     if limit is not None and len(plan.sends) > limit and not options.allow_blast:
@@ -164,7 +168,7 @@ def _say_what_waits(rec: Record, waiting: dict[tuple[str, str], str]) -> None:
             what.append(f"tags {', '.join(tags)}")
         if flows:
             what.append(f"flows {', '.join(flows)}")
-        said = f"{message}; waiting for this cell: {'; '.join(what)}"
+        said = f"{message}; until it is fixed, these wait: {' and '.join(what)}"
         rec.unknown[field] = said
         rec.errors[rec.errors.index(message)] = said
 

@@ -44,7 +44,8 @@ OnError = Callable[[str, ExpressionRuntimeError], None]
 class RowConditions:
     """The tags, triggers and goals of one row. ``ctx`` is set up for this row."""
 
-    __slots__ = ("rules", "ctx", "values", "evaluations", "waiting", "_on_error", "_tags")
+    __slots__ = ("rules", "ctx", "values", "evaluations", "waiting", "unknown_sources",
+                 "_on_error", "_tags")
 
     def __init__(self, rules: Rules, rec: Record, ctx: RowContext,
                  on_error: OnError | None = None) -> None:
@@ -53,6 +54,7 @@ class RowConditions:
         self.evaluations = 0
         # ("tag" or "flow", its name) -> the field whose unreadable cell stopped it
         self.waiting: dict[tuple[str, str], str] = {}
+        self.unknown_sources: set[str] = set()  # conditions not known on this row
         self._on_error = on_error
         self._tags: dict[str, bool] | None = None
         ctx.key = rec.key
@@ -77,6 +79,7 @@ class RowConditions:
                 except UnknownValue as exc:
                     on = False
                     ctx.unknown_tags[tag] = self.waiting["tag", tag] = exc.name
+                    self.unknown_sources.add(expr.source)
                 if on:
                     ctx.tags.add(tag)
                 found[tag] = on
@@ -125,6 +128,7 @@ class RowConditions:
             return self._failed(exc, where)
         except UnknownValue as exc:
             self.waiting["flow", flow] = exc.name
+            self.unknown_sources.add(expr.source)
             return None
 
     def _failed(self, exc: ExpressionRuntimeError, where: str) -> bool:

@@ -82,7 +82,7 @@ class Guards:
             hold = self._quiet() or self._holiday()
             if hold:
                 return hold
-        return self._spacing(send.key) or self._frequency(send.key)
+        return self._frequency(send.key) or self._spacing(send.key)
 
     def let_through(self, send: PlannedSend) -> None:
         self.planned[send.key] = self.planned.get(send.key, 0) + 1

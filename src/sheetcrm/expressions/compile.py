@@ -54,37 +54,6 @@ class ExpressionRuntimeError(Exception):
         super().__init__(f"expression {shown(source)}: {message}")
 
 
-class UnknownValue(Exception):  # noqa: N818 - not an error: the answer is "unknown"
-    """The expression read a value that is not known on this row (``PartialValues``).
-
-    ``name`` is the field whose cell could not be read. Short-circuiting decides
-    whether it matters: ``not paid and days_since(applied_at) >= 1`` never reads
-    ``applied_at`` for a customer who paid, so it is false whatever that cell says.
-    """
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        super().__init__(name)
-
-
-class PartialValues(dict[str, Any]):
-    """A row's values with some names unknown: reading one raises UnknownValue.
-
-    The compiled closures read ``values[name]``; a name left out of this dict goes to
-    ``__missing__``. The result of an evaluation that finishes never depended on the
-    unknown values (it took the same path whatever they are), so it is the answer.
-    """
-
-    def __init__(self, values: Mapping[str, Any], unknown: Collection[str]) -> None:
-        super().__init__((k, v) for k, v in values.items() if k not in unknown)
-        self.unknown = frozenset(unknown)
-
-    def __missing__(self, name: str) -> Any:
-        if name in self.unknown:
-            raise UnknownValue(name)
-        raise KeyError(name)
-
-
 class CompiledExpression:
     """A condition compiled once at config load, evaluated for every row."""
 
