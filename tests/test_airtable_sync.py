@@ -25,7 +25,7 @@ from tests.support.airtable import (
 )
 from tests.support.clock import VirtualClock
 from tests.support.emulators.airtable import AirtableEmulator
-from tests.support.sample import DAY0, DAY2
+from tests.support.sample import DAY0, DAY0_SENDS, DAY2
 
 # Every AirtableTable here paces on the virtual clock (the fixture is in tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("virtual_time")
@@ -84,9 +84,9 @@ def test_sample_sync_on_airtable_does_what_the_csv_sync_does(
 
     assert outcome(data) == outcome(expected)
     assert data["summary"]["rows_read"] == 26
-    assert data["summary"]["sent"] == 21
+    assert data["summary"]["sent"] == len(DAY0_SENDS)
     assert data["summary"]["row_errors"] == 6
-    assert len(list((folder / "outbox").glob("*.eml"))) == 21
+    assert len(list((folder / "outbox").glob("*.eml"))) == len(DAY0_SENDS)
     assert owned_cells(emu) == csv_owned_cells(sample)
     by_key = emu.by(BASE, TABLE, "이메일")
     assert by_key["soohyun.kim@example.com"]["상태 태그"] == "결제 대기, 결제 유도"
@@ -139,14 +139,15 @@ def test_failure_in_the_middle_of_a_batch_write_is_finished_by_the_next_run(
     assert "kept answering 503" in failed
     assert "10 of " in failed and "records were written before this" in failed
     assert TOKEN not in failed
-    assert len(list((folder / "outbox").glob("*.eml"))) == 21  # the sends happened
+    # The sends happened.
+    assert len(list((folder / "outbox").glob("*.eml"))) == len(DAY0_SENDS)
     patched = [c for c in emu.requests_where("PATCH")]
     assert [c.status for c in patched] == [200] + [503] * (MAX_RETRIES + 1)
     assert sum(1 for cells in owned_cells(emu).values() if cells["상태 태그"]) >= 1
 
     done = sync_json(run_cli, folder, "2026-11-23T10:01")
     assert done["sends"] == []  # the ledger knows what was sent
-    assert len(list((folder / "outbox").glob("*.eml"))) == 21
+    assert len(list((folder / "outbox").glob("*.eml"))) == len(DAY0_SENDS)
     sync_json(run_cli, sample, DAY0)
     assert owned_cells(emu) == csv_owned_cells(sample)
 

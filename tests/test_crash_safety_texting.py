@@ -22,9 +22,9 @@ import pytest
 from tests.support.emulators.nhn import NhnEmulator
 from tests.support.emulators.solapi import SolapiEmulator
 from tests.support.kakao import use_nhn, use_solapi
-from tests.support.sample import DAY0, DAY0_SENDS
+from tests.support.sample import DAY0, DAY0_SENDS_NO_ADDRESS
 
-EXPECTED = len(DAY0_SENDS)
+EXPECTED = len(DAY0_SENDS_NO_ADDRESS)
 POINTS = [("after-claim:3", 1), ("after-send:2", 0), ("before-write", 0)]
 
 

@@ -48,9 +48,9 @@ def test_a_payment_posted_to_sheetcrm_serve_is_written_by_the_next_sync_once(
     data = json.loads(synced.stdout)
     assert data["summary"]["events_applied"] == 1
     assert read_sheet(sample)[1][SOOHYUN]["결제 여부"] == "O"
-    # Planned with the payment: a paying customer's flows instead of the payment reminder.
-    assert {s["flow"] for s in data["sends"] if s["key"] == SOOHYUN} == {"onboarding",
-                                                                         "review"}
+    # Planned with the payment: a paying customer's welcome instead of the payment
+    # reminder (no review request: she has not opened the course yet).
+    assert {s["flow"] for s in data["sends"] if s["key"] == SOOHYUN} == {"onboarding"}
     again_synced = cli(sample, "--now", "2026-11-23T10:05", "--json", "sync")
     assert json.loads(again_synced.stdout)["summary"]["events_applied"] == 0
 

@@ -13,7 +13,17 @@ import json
 import re
 from pathlib import Path
 
-from tests.support.sample import CSV, DAY0, DAY0_SENDS, DAY2, HOLDOUT, rows_by_key, tree_digest
+from tests.support.sample import (
+    CSV,
+    DAY0,
+    DAY0_SENDS,
+    DAY0_SPACED,
+    DAY2,
+    HOLDOUT,
+    UNREADABLE_RECIPIENT,
+    rows_by_key,
+    tree_digest,
+)
 
 
 def sync_json(run_cli, folder: Path, now: str) -> dict:
@@ -30,12 +40,19 @@ def test_first_sync_tags_sends_and_writes_back(sample: Path, run_cli) -> None:
     assert summary["rows_read"] == 26
     assert {(s["key"], s["flow"]) for s in data["sends"]} == DAY0_SENDS
     assert all(s["result"] == "sent" and s["step"] == 1 for s in data["sends"])
-    assert summary["sent"] == len(DAY0_SENDS) == 21
-    assert [(h["key"], h["flow"], h["skip"]) for h in data["held"]] == [(*HOLDOUT, True)]
-    assert len(list((sample / "outbox").glob("*.eml"))) == 21
+    assert summary["sent"] == len(DAY0_SENDS) == 14
+    held = {(h["key"], h["flow"]): h for h in data["held"]}
+    assert set(held) == {HOLDOUT, *DAY0_SPACED, UNREADABLE_RECIPIENT}
+    assert held[HOLDOUT]["skip"] is True
+    for spaced in DAY0_SPACED:  # deferred, not skipped: they go on a later run
+        assert held[spaced]["reason"].startswith("min_gap 1h: another message goes to this")
+        assert held[spaced]["skip"] is False
+    assert held[UNREADABLE_RECIPIENT]["reason"].startswith("the cell '이메일' could not be read")
+    assert len(list((sample / "outbox").glob("*.eml"))) == 14
 
-    # Bad rows are reported and never acted on: an impossible date, an unknown bool,
-    # a blank key, a duplicated key (both rows), a malformed email.
+    # Row errors: a blank key and a duplicated key (both rows) are never acted on; an
+    # impossible date, an unknown bool and a malformed email make only their field
+    # unknown on that row.
     messages = " | ".join(e["message"] for e in data["errors"])
     assert summary["row_errors"] == 6
     assert "'2026-02-30' is not a date" in messages
@@ -58,7 +75,11 @@ def test_first_sync_tags_sends_and_writes_back(sample: Path, run_cli) -> None:
     assert rows["soohyun.kim@example.com"]["최근 발송"] == (
         "2026-11-23 10:00 payment_reminder (email)")
     assert rows["yuna.shin@example.com"]["오류"].startswith("신청일: '2026-02-30' is not a date")
-    assert rows["yuna.shin@example.com"]["상태 태그"] == ""  # error rows are left alone
+    assert rows["yuna.shin@example.com"]["오류"].endswith(
+        "until it is fixed, these wait: tags '결제 대기' and flows 'payment'")
+    # Her other tags do not read the date: not paid, and she clicked.
+    assert rows["yuna.shin@example.com"]["상태 태그"] == "결제 유도"
+    assert rows["yuna.shin@example.com"]["자동화 흐름"] == ""  # the payment flow waits
 
     # Every cell outside the owned columns is exactly as before, bytes included:
     # the BOM and CRLF line endings survive, and the multi-line memo too.
@@ -68,7 +89,7 @@ def test_first_sync_tags_sends_and_writes_back(sample: Path, run_cli) -> None:
     _, before_rows = _parse(original)
     _, after_rows = _parse(after)
     for before_row, after_row in zip(before_rows, after_rows, strict=True):
-        assert after_row[:14] == before_row[:14]
+        assert after_row[:15] == before_row[:15]
 
 
 def _parse(data: bytes) -> tuple[list[str], list[list[str]]]:
@@ -170,7 +191,8 @@ def test_kill_switch_holds_every_send_but_updates_tags(sample: Path, run_cli) ->
     data = sync_json(run_cli, sample, DAY0)
     assert data["sends"] == []
     paused = [h for h in data["held"] if h["reason"].startswith("paused")]
-    assert len(paused) == 21 and not any(h["skip"] for h in paused)
+    assert len(paused) == len(DAY0_SENDS) + len(DAY0_SPACED) == 18
+    assert not any(h["skip"] for h in paused)
     assert not (sample / "outbox").exists()
     _, rows = rows_by_key(sample)
     assert rows["soohyun.kim@example.com"]["상태 태그"] == "결제 대기, 결제 유도"
@@ -211,3 +233,50 @@ def test_config_error_names_key_path_and_exits_2(sample: Path, run_cli) -> None:
     assert result.code == 2
     assert "fields.paid.type" in result.err
     assert "'boolean'" in result.err
+
+
+def _mails(folder: Path) -> dict[str, list[tuple[str, str]]]:
+    """Each customer's mails in the outbox: (subject, plain text)."""
+    from email import policy
+    from email.parser import BytesParser
+
+    mails: dict[str, list[tuple[str, str]]] = {}
+    for path in (folder / "outbox").glob("*.eml"):
+        message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
+        text = message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+        mails.setdefault(str(message["To"]), []).append((str(message["Subject"]), text))
+    return mails
+
+
+def test_a_second_message_to_one_customer_waits_out_min_gap(sample: Path, run_cli) -> None:
+    sync_json(run_cli, sample, DAY0)
+    assert sync_json(run_cli, sample, "2026-11-23T10:30")["sends"] == []
+    an_hour = sync_json(run_cli, sample, "2026-11-23T11:00")
+    # 백현우 qualified for three flows: one message an hour, in the config's order.
+    assert {(s["key"], s["flow"]) for s in an_hour["sends"]} == {
+        ("minjun.choi@example.com", "review"), ("yerin.jang@example.com", "review"),
+        ("hyunwoo.baek@example.com", "churn")}
+    two_hours = sync_json(run_cli, sample, "2026-11-23T12:00")
+    assert {(s["key"], s["flow"]) for s in two_hours["sends"]} == {
+        ("hyunwoo.baek@example.com", "review")}
+
+
+def test_the_samples_mails_read_as_korean(sample: Path, run_cli) -> None:
+    sync_json(run_cli, sample, DAY0)
+    sync_json(run_cli, sample, "2026-11-23T11:00")
+    mails = _mails(sample)
+    # The review request comes after the course was opened, and with its particles.
+    ((subject, text),) = [m for m in mails["minjun.choi@example.com"] if "어떠셨나요" in m[0]]
+    assert subject == "최민준님, 데이터 분석은 어떠셨나요?"
+    assert "데이터 분석을 들어주셔서 고맙습니다." in text
+    ((subject, text),) = mails["chaerin.park@example.com"]
+    assert subject == "박채린님, 엑셀 기초는 어떠셨나요?" and "엑셀 기초를 들어주셔서" in text
+    # No review request to whom has not opened the course: the welcome mail only.
+    welcome = "이지훈님, 파이썬 입문 수강을 환영합니다"
+    assert [s for s, _ in mails["jihoon.lee@example.com"]] == [welcome]
+    ((_, text),) = mails["soohyun.kim@example.com"]
+    assert text.startswith("김수현님, 11월 1일에 신청하신 엑셀 기초 결제가")
+    # Win-back mails are ads: (광고), and the footer.
+    ((subject, text),) = [m for m in mails["hyunwoo.baek@example.com"] if "강의실" in m[0]]
+    assert subject.startswith("(광고) 백현우님")
+    assert "마지막 접속: 10월 10일 (토)" in text and "보낸 곳: 소담 클래스" in text

@@ -22,7 +22,7 @@ from sheetcrm.model import DeliveryReport, DeliveryState
 from sheetcrm.texting import parse_solapi_reports
 from tests.support.emulators.solapi import SolapiEmulator
 from tests.support.kakao import PF_ID, use_solapi
-from tests.support.sample import CSV, DAY0, DAY0_SENDS, DAY2
+from tests.support.sample import CSV, DAY0, DAY0_SENDS, DAY0_SENDS_NO_ADDRESS, DAY2
 
 NOW = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
 
@@ -69,12 +69,12 @@ def test_a_sync_sends_every_due_step_by_sms_and_records_it_accepted(
         run_cli: Any, sample: Path, solapi: SolapiEmulator) -> None:
     use_solapi(sample, solapi)
     data = sync(run_cli, sample)
-    assert data["summary"]["sent"] == len(DAY0_SENDS) == len(solapi.received)
+    assert data["summary"]["sent"] == len(DAY0_SENDS_NO_ADDRESS) == len(solapi.received)
     assert {m.type for m in solapi.received} <= {"SMS", "LMS"}
     assert all(m.to.startswith("010") and len(m.to) == 11 for m in solapi.received)
     ledger = Ledger.open_readonly(load_config(sample / "config.toml", {}).state_path)
     try:
-        assert ledger.count_deliveries()[DeliveryState.ACCEPTED] == len(DAY0_SENDS)
+        assert ledger.count_deliveries()[DeliveryState.ACCEPTED] == len(DAY0_SENDS_NO_ADDRESS)
     finally:
         ledger.close()
 
@@ -104,7 +104,7 @@ def test_delivery_reports_turn_accepted_into_delivered_or_failed_and_status_show
     result = run_cli(sample, "--json", "status")
     assert result.code == 0, result.err
     deliveries = json.loads(result.out)["deliveries"]
-    assert deliveries["counts"] == {"accepted": len(DAY0_SENDS) - 2, "delivered": 1,
+    assert deliveries["counts"] == {"accepted": len(DAY0_SENDS_NO_ADDRESS) - 2, "delivered": 1,
                                     "failed": 1}
     [item] = deliveries["failed"]
     assert item["key"] == "soohyun.kim@example.com" and item["reason"] == "3104 카카오톡 미사용자"
@@ -119,7 +119,7 @@ def test_a_phone_cell_that_is_no_mobile_fails_that_row_only_and_is_shown_masked(
     edit_rows(sample, lambda r: r.update({"연락처": "02-555-1234"})
               if r["이메일"] == "soohyun.kim@example.com" else None)
     data = sync(run_cli, sample)
-    assert data["summary"]["sent"] == len(DAY0_SENDS) - 1
+    assert data["summary"]["sent"] == len(DAY0_SENDS_NO_ADDRESS) - 1
     error = cells(sample, "오류")["soohyun.kim@example.com"]
     assert "a Korean mobile number like 010-1234-5678" in error and "***34" in error
     assert "555-1234" not in error
@@ -182,12 +182,13 @@ def test_ads_wait_for_morning_and_need_consent_by_sms_as_by_email(
         run_cli: Any, sample: Path, solapi: SolapiEmulator) -> None:
     use_solapi(sample, solapi)
     sync(run_cli, sample, DAY0)
+    day0 = len(solapi.received)  # the dormant win-back's first ad went in the morning
     night = sync(run_cli, sample, "2026-11-25T22:00")
-    assert not any(m.text.startswith("(광고)") for m in solapi.received)
+    assert not any(m.text.startswith("(광고)") for m in solapi.received[day0:])
     assert any("quiet hours" in reason for reason in night["summary"]["held"])
     edit_rows(sample, lambda r: r.update({"수신 동의": "X"}))
     morning = sync(run_cli, sample, "2026-11-26T09:00")
-    assert not any(m.text.startswith("(광고)") for m in solapi.received)
+    assert not any(m.text.startswith("(광고)") for m in solapi.received[day0:])
     assert any("no consent" in reason for reason in morning["summary"]["held"])
 
 
@@ -256,9 +257,9 @@ def test_the_samples_commented_alimtalk_reminder_works_once_uncommented(
         monkeypatch.setenv("SOLAPI_API_SECRET", solapi.api_secret)
         sync(run_cli, sample)
     alimtalks = {m.to: m for m in solapi.received if m.type == "ATA"}
-    assert len(alimtalks) == sum(1 for _, flow in DAY0_SENDS if flow == "payment")
+    assert len(alimtalks) == sum(1 for _, flow in DAY0_SENDS_NO_ADDRESS if flow == "payment")
     first = alimtalks["01023456789"]
-    assert first.text.startswith("김수현님, 11월 01일에 신청하신 엑셀 기초 결제가")
+    assert first.text.startswith("김수현님, 11월 1일에 신청하신 엑셀 기초 결제가")
     assert first.kakao["variables"]["#{고객명}"] == "김수현"
 
 

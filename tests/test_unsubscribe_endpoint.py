@@ -61,7 +61,8 @@ def link(folder: Path, to: str = SOHEE) -> str:
 def test_every_ad_links_its_own_signed_page_in_the_header_and_the_footer(folder: Path) -> None:
     sent = ads(folder)
     assert set(sent) == {SOHEE, "soohyun.kim@example.com", "jimin.seo@example.com",
-                         "min.namgung@example.com"}  # the payment flow's second step
+                         "min.namgung@example.com",  # the payment flow's second step
+                         "hyunwoo.baek@example.com"}  # the dormant win-back's first
     links = set()
     for to, msg in sent.items():
         url = https_target(msg)
@@ -72,10 +73,10 @@ def test_every_ad_links_its_own_signed_page_in_the_header_and_the_footer(folder:
         assert read_token(SECRET.encode(), "u", token) == {"i": msg["X-Sheetcrm-Key"]}
         footer = msg.get_body(preferencelist=("plain",)).get_content()
         assert f"수신 거부: {url}" in footer  # the footer's opt-out link is the same page
-    assert len(links) == 4
+    assert len(links) == 5
     notices = [p for p in (folder / "outbox").glob("*.eml") if b"List-Unsubscribe" not in
                p.read_bytes()]
-    assert len(notices) == 25 and not any(b"/u/" in p.read_bytes() for p in notices)
+    assert len(notices) == 20 and not any(b"/u/" in p.read_bytes() for p in notices)
 
 
 # -- GET and HEAD never record ----------------------------------------------------------------

@@ -82,12 +82,16 @@ class ChannelError(SheetcrmError):
 class CellError(ValueError):
     """One cell does not parse as its field's type. Marks the row, never stops the run."""
 
-    def __init__(self, column: str, value: str, expected: str) -> None:
+    def __init__(self, column: str, value: str, expected: str, fix: str = "") -> None:
         self.column = column
         self.value = value
         self.expected = expected
-        super().__init__(_("{column}: {value!r} is not {expected}", column=column, value=value,
-                           expected=expected))
+        self.fix = fix  # what the operator can change when a form needs a setting
+        # As written, quoted: a backslash (the won sign in CP949) is shown once.
+        shown = repr(value).replace("\\\\", "\\")
+        message = _("{column}: {shown} is not {expected}", column=column, shown=shown,
+                    expected=expected)
+        super().__init__(f"{message}; {fix}" if fix else message)
 
 
 class LockedError(SheetcrmError):

@@ -3,8 +3,14 @@
 Spreadsheet cells are text, written by people and displayed in a locale. Parsing
 them is where most real-world failures happen, so each type accepts the forms an
 operator actually sees (Google Sheets' Korean date display, ``O``/``X`` check marks,
-``₩12,000``) and rejects the rest with a :class:`~sheetcrm.errors.CellError` that says
-what was expected. One bad cell marks its row; it never stops the run.
+``동의``/``미동의``, ``₩12,000`` and ``\\12,000``, which is how a won sign saved by Korean
+Excel in CP949 reads) and rejects the rest with a :class:`~sheetcrm.errors.CellError`
+that says what was expected. One bad cell marks its row; it never stops the run.
+
+A date written day and month before the year (``6/1/2026``) is the one form that
+cannot be read without being told: June 1 in the United States, January 6 in most of
+Europe. It is never guessed: the field's ``date_order`` says which (``"M/D/YYYY"`` or
+``"D/M/YYYY"``), and without it such a cell is an error that names the setting.
 
 :func:`make_parser` is called once per column and returns a plain callable, so the
 per-cell work is a dict lookup for repeated values and a fast path for the common
@@ -21,9 +27,12 @@ from typing import Any
 
 from sheetcrm.errors import CellError
 
-__all__ = ["FIELD_TYPES", "SERIAL_RANGE", "cell_text", "make_parser"]
+__all__ = ["DATE_ORDERS", "FIELD_TYPES", "SERIAL_RANGE", "Parse", "cell_text", "make_parser"]
 
 FIELD_TYPES = ("text", "int", "number", "bool", "date", "datetime", "email", "phone", "list")
+
+#: The orders a date written day and month first may be read in (a field's ``date_order``).
+DATE_ORDERS = ("M/D/YYYY", "D/M/YYYY")
 
 #: Google Sheets serial day numbers (days since 1899-12-30) accepted as dates:
 #: 10000 is 1927-05-18, 2958465 is 9999-12-31 (the last day Sheets accepts). Sheets
@@ -43,8 +52,8 @@ _MS_PER_DAY = 86_400_000
 EXPECTED = {
     "text": "text",
     "int": "a whole number like 42, 007 or 1,234",
-    "number": "a number like 12.5, 1,234.5, ₩12,000, 12,000원 or 15%",
-    "bool": "yes or no, like TRUE/FALSE, O/X, 예/아니오, Y/N, 1/0 or ✅/❌",
+    "number": "a number like 12.5, 1,234.5, ₩12,000, \\12,000, 12,000원 or 15%",
+    "bool": "yes or no, like TRUE/FALSE, O/X, 예/아니요, 동의/미동의, V, Y/N, 1/0 or ✅/❌",
     "date": "a date like 2025-06-01, 2025. 6. 1. or 2025/06/01",
     "datetime": (
         "a date and time like 2025-06-01 15:04, 2025. 6. 1. 오후 3:04:05 "
@@ -56,17 +65,30 @@ EXPECTED = {
 }
 
 
-def make_parser(type_: str, *, column: str, tz: dt.tzinfo) -> Parse:
+def make_parser(type_: str, *, column: str, tz: dt.tzinfo, date_order: str | None = None,
+                setting: str = "the field's date_order") -> Parse:
     """Return ``parse(raw) -> value`` for one column of type ``type_``.
 
     Blank cells (empty after stripping) give ``None`` for every type. A cell that does
     not parse raises ``CellError(column, raw, expected)``. The per-type function is
     chosen here, once, so the returned callable does no dispatching per cell.
+
+    ``date_order`` (one of ``DATE_ORDERS``) lets a date or datetime column read
+    ``6/1/2026``; ``setting`` is where the operator sets it, named in the error a cell
+    like that gives without it.
     """
     if type_ not in _CONVERTERS:
         raise ValueError(f"unknown field type {type_!r}; valid types: {', '.join(FIELD_TYPES)}")
-    convert = _CONVERTERS[type_](tz)
-    parse = _guarded(convert, column, EXPECTED[type_])
+    if date_order is not None and date_order not in DATE_ORDERS:
+        raise ValueError(f"unknown date order {date_order!r}; valid: {', '.join(DATE_ORDERS)}")
+    expected = EXPECTED[type_]
+    if type_ in ("date", "datetime"):
+        convert = _CONVERTERS[type_](tz, date_order)
+        if date_order is not None:
+            expected = _with_order(type_, date_order)
+    else:
+        convert = _CONVERTERS[type_](tz)
+    parse = _guarded(convert, column, expected, setting)
     if type_ in _MEMOISED:
         parse = _memoised(parse)
     return parse
@@ -97,7 +119,7 @@ def cell_text(value: Any) -> str:
     raise ValueError(f"an object ({type(value).__name__}) has no cell text")
 
 
-def _guarded(convert: _Convert, column: str, expected: str) -> Parse:
+def _guarded(convert: _Convert, column: str, expected: str, setting: str) -> Parse:
     """Wrap ``convert`` with the blank check and the translation to CellError."""
 
     def parse(raw: str) -> Any:
@@ -106,10 +128,23 @@ def _guarded(convert: _Convert, column: str, expected: str) -> Parse:
             return None
         try:
             return convert(text)
+        except _NeedsOrder as exc:
+            fix = (f'a date like {exc} needs {setting} set to "M/D/YYYY" (month first) '
+                   'or "D/M/YYYY" (day first)')
+            raise CellError(column, raw, expected, fix) from None
         except (ValueError, OverflowError):
             raise CellError(column, raw, expected) from None
 
     return parse
+
+
+def _with_order(type_: str, order: str) -> str:
+    """What a date or datetime column expects once its ``date_order`` is set."""
+    example = "6/1/2025" if order == "M/D/YYYY" else "1/6/2025"
+    if type_ == "date":
+        return f"a date like 2025-06-01, 2025. 6. 1. or {example} ({order})"
+    return (f"a date and time like 2025-06-01 15:04, 2025. 6. 1. 오후 3:04:05 "
+            f"or {example} 15:04 ({order})")
 
 
 def _memoised(parse: Parse) -> Parse:
@@ -218,8 +253,9 @@ def _int(tz: dt.tzinfo) -> _Convert:
     return convert
 
 
+# ``\`` is the won sign as Korean Excel saves it in CP949 (where 0x5C shows as ₩).
 _AMOUNT_RE = re.compile(
-    r"(?P<sign>[+-]?)\s*(?:[₩￦$€£¥]\s*)?(?P<sign2>[+-]?)"
+    r"(?P<sign>[+-]?)\s*(?:[₩￦$€£¥\\]\s*)?(?P<sign2>[+-]?)"
     r"(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d*)?|\.\d+)"
     r"\s*(?:원|%)?",
     re.ASCII,
@@ -252,8 +288,12 @@ def _number(tz: dt.tzinfo) -> _Convert:
     return convert
 
 
-_TRUE = ("true", "o", "○", "⭕", "예", "네", "y", "yes", "1", "✓", "✔", "☑", "✅", "참")
-_FALSE = ("false", "x", "×", "❌", "✗", "✘", "아니오", "아니요", "n", "no", "0", "☐", "거짓")
+# ``V`` is a check mark typed as a letter, as in a consent column of V and blanks: a
+# blank reads as no, as every blank cell does in a condition.
+_TRUE = ("true", "o", "○", "⭕", "예", "네", "y", "yes", "1", "✓", "✔", "☑", "✅", "참",
+         "동의", "v")
+_FALSE = ("false", "x", "×", "❌", "✗", "✘", "아니오", "아니요", "n", "no", "0", "☐", "거짓",
+          "미동의", "비동의")
 _BOOLS = {**dict.fromkeys(_TRUE, True), **dict.fromkeys(_FALSE, False)}
 
 
@@ -293,20 +333,29 @@ _TIME_RE = re.compile(
     re.IGNORECASE | re.ASCII,
 )
 _SERIAL_RE = re.compile(r"\d{1,7}(?:\.\d+)?", re.ASCII)
+# 6/1/2026, 6.1.2026, 6-1-2026: day and month first, read by the field's date_order.
+_DAY_MONTH_RE = re.compile(
+    r"(?P<a>\d{1,2})\s*(?P<sep>[./-])\s*(?P<b>\d{1,2})\s*(?P=sep)\s*(?P<y>\d{4})\.?",
+    re.ASCII,
+)
 
 
-def _date(tz: dt.tzinfo) -> _Convert:
+class _NeedsOrder(ValueError):
+    """A date like 6/1/2026 in a column whose field has no ``date_order``."""
+
+
+def _date(tz: dt.tzinfo, order: str | None = None) -> _Convert:
     """Dates in every form a Korean-locale sheet shows, plus serial day numbers.
 
     Date-time text in a date column keeps its date, seen in ``tz`` when it carries an
     offset (``2025-06-01T23:30Z`` is June 2 in Seoul).
     """
-    to_datetime = _datetime(tz)
+    to_datetime = _datetime(tz, order)
 
     def convert(text: str) -> dt.date:
         if len(text) == 10 and text[4] == "-":
             return dt.date.fromisoformat(text)  # the common case; invalid ISO is an error
-        split = _split_date(text)
+        split = _split_date(text, order)
         if split is not None and not split[1]:
             return split[0]
         serial = _serial(text)
@@ -317,7 +366,7 @@ def _date(tz: dt.tzinfo) -> _Convert:
     return convert
 
 
-def _datetime(tz: dt.tzinfo) -> _Convert:
+def _datetime(tz: dt.tzinfo, order: str | None = None) -> _Convert:
     """Timezone-aware datetimes in ``tz``; naive text is wall time in ``tz``.
 
     Offsets (and ``Z``) are converted to ``tz``. A date alone is midnight.
@@ -325,7 +374,7 @@ def _datetime(tz: dt.tzinfo) -> _Convert:
     localize = _localizer(tz)
 
     def convert(text: str) -> dt.datetime:
-        value = _iso_datetime(text) or _split_datetime(text) or _serial(text)
+        value = _iso_datetime(text) or _split_datetime(text, order) or _serial(text)
         if value is None:
             raise ValueError(text)
         if value.tzinfo is None:
@@ -353,20 +402,34 @@ def _localizer(tz: dt.tzinfo) -> Callable[[dt.datetime], dt.datetime]:
     return lambda value: value.replace(tzinfo=tz)
 
 
-def _split_date(text: str) -> tuple[dt.date, str] | None:
-    """The date at the start of ``text`` and the rest; None if it does not start with one."""
+def _split_date(text: str, order: str | None) -> tuple[dt.date, str] | None:
+    """The date at the start of ``text`` and the rest; None if it does not start with one.
+
+    A date with the year last is read in ``order``; without one it raises _NeedsOrder.
+    """
     match = _DATE_RE.match(text)
+    if match is not None:
+        month, day = (match["m"], match["d"]) if match["sep"] else (match["km"], match["kd"])
+        return dt.date(int(match["y"]), int(month), int(day)), text[match.end() :].strip()
+    match = _DAY_MONTH_RE.match(text)
     if match is None:
         return None
-    month, day = (match["m"], match["d"]) if match["sep"] else (match["km"], match["kd"])
-    return dt.date(int(match["y"]), int(month), int(day)), text[match.end() :].strip()
+    rest = text[match.end() :].strip()
+    if rest and not rest[0].isdigit() and _TIME_RE.fullmatch(rest) is None:
+        return None  # 6/1/2026abc: not a date that only lacks its order
+    if order is None:
+        raise _NeedsOrder(match[0])
+    first, second = int(match["a"]), int(match["b"])
+    month, day = (first, second) if order == "M/D/YYYY" else (second, first)
+    return dt.date(int(match["y"]), month, day), rest
 
 
-def _split_datetime(text: str) -> dt.datetime | None:
-    """Display forms: ``2025. 6. 1. 오후 3:04:05``, ``2025/06/01 15:04``, ``20250601``."""
+def _split_datetime(text: str, order: str | None) -> dt.datetime | None:
+    """Display forms: ``2025. 6. 1. 오후 3:04:05``, ``2025/06/01 15:04``, ``20250601``,
+    and with ``order`` ``6/1/2025 3:04:05 PM``."""
     if len(text) == 8 and text.isdigit() and int(text) > SERIAL_RANGE[1]:
         return dt.datetime(int(text[:4]), int(text[4:6]), int(text[6:]))
-    split = _split_date(text)
+    split = _split_date(text, order)
     if split is None:
         return None
     day, rest = split
@@ -404,7 +467,7 @@ def _serial(text: str) -> dt.datetime | None:
     return _SHEETS_EPOCH + dt.timedelta(milliseconds=round(days * _MS_PER_DAY))
 
 
-_CONVERTERS: dict[str, Callable[[dt.tzinfo], _Convert]] = {
+_CONVERTERS: dict[str, Callable[..., _Convert]] = {
     "text": _text,
     "int": _int,
     "number": _number,

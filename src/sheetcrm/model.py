@@ -116,12 +116,28 @@ class Record:
     key: str
     values: dict[str, Any]
     current: dict[str, str]  # writeback column -> cell text as read
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # what the row's error cell says
     keep: tuple[str, ...] = ()  # writeback columns left as they are (could not be read)
+    # Fields whose cell could not be read (value None), each with its message, which
+    # is in ``errors`` too: what reads them waits, the rest of the row goes on.
+    unknown: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
+        """Nothing is wrong with the row: every cell read, nothing failed on it."""
         return not self.errors
+
+    @property
+    def usable(self) -> bool:
+        """The row can be worked on: its only errors, if any, are unreadable cells."""
+        return len(self.errors) <= len(self.unknown)
+
+    def settle(self, name: str, value: Any) -> None:
+        """Field ``name`` is known after all (an event set it): its error goes."""
+        self.values[name] = value
+        message = self.unknown.pop(name, None)
+        if message is not None and message in self.errors:
+            self.errors.remove(message)
 
 
 @dataclass

@@ -39,7 +39,7 @@ SAMPLE_TYPES = {
     "고객명": "singleLineText", "이메일": "email", "연락처": "phoneNumber", "신청일": "date",
     "강의": "singleSelect", "결제 금액": "currency", "결제 여부": "checkbox",
     "링크 클릭": "checkbox", "후기 작성": "checkbox", "최근 접속": "dateTime",
-    "메일 미열람": "number", "과제 미제출": "number", "수신 동의": "checkbox",
+    "메일 미열람": "number", "과제 미제출": "number", "수신 동의": "checkbox", "동의일": "date",
     "메모": "multilineText", "상태 태그": "singleLineText", "자동화 흐름": "multilineText",
     "최근 발송": "singleLineText", "오류": "multilineText",
 }

@@ -1,9 +1,10 @@
 """The endpoint as tests use it: the sample with ``[server]`` on loopback, the ads' links,
 a real ``sheetcrm serve`` process, plain HTTP requests and the events the ledger holds.
 
-The sample's ads fall due on its third day: every flow's first step is transactional,
-and the payment flow's second step (an ad, ``payment_reviews``) is due two days after
-entry (``DAY2``), its third (``payment_last_call``, an ad too) two days later (``DAY4``).
+The sample's first ad is the dormant win-back's first step, to its one dormant customer
+on the first day; the payment flow's second step (an ad, ``payment_reviews``) is due two
+days after entry (``DAY2``), its third (``payment_last_call``, an ad too) two days later
+(``DAY4``).
 Every wait is bounded; a process still running at teardown is killed.
 """
 

@@ -2,7 +2,7 @@
 
 A copy goes into a temporary folder, so a test may sync, edit and break it freely.
 The constants are facts about the sample that several test modules check against:
-the day its first sync runs, the sends due that day and the one held back. They
+the day its first sync runs, the sends due that day and those held back. They
 follow from the rows in sample_sheets/customers.csv and the rules in config.toml.
 """
 
@@ -23,28 +23,39 @@ CSV = Path("sample_sheets/customers.csv")  # the sample sheet, relative to a cop
 DAY0 = "2026-11-23T10:00"  # the first sync (``--now``)
 DAY2 = "2026-11-25T10:00"  # two days on: the second steps fall due
 
-# Due on DAY0, one per (row, flow): every flow's first step is due at entry.
+# Due on DAY0, one per customer: every flow's first step is due at entry, and
+# [sending] min_gap = "1h" lets one message a run go to each customer (the flows
+# written first in config.toml go first; the others wait, DAY0_SPACED).
 DAY0_SENDS = {
     ("soohyun.kim@example.com", "payment"),
-    ("jihoon.lee@example.com", "onboarding"), ("jihoon.lee@example.com", "review"),
+    ("jihoon.lee@example.com", "onboarding"),
     ("chaerin.park@example.com", "review"),
-    ("minjun.choi@example.com", "churn"), ("minjun.choi@example.com", "review"),
-    ("yerin.jang@example.com", "churn"), ("yerin.jang@example.com", "review"),
+    ("minjun.choi@example.com", "churn"),
+    ("yerin.jang@example.com", "churn"),
     ("taehyun.lim@example.com", "churn"),
     ("sohee.han@example.com", "payment"),
-    ("junseo.oh@example.com", "onboarding"), ("junseo.oh@example.com", "review"),
+    ("junseo.oh@example.com", "onboarding"),
     ("jimin.seo@example.com", "payment"),
     ("eunbi.noh@example.com", "payment"),
-    ("jaeseok.yoo@example.com", "onboarding"), ("jaeseok.yoo@example.com", "review"),
+    ("jaeseok.yoo@example.com", "onboarding"),
     ("gildong.hong@example.com", "review"),
     ("min.namgung@example.com", "payment"),
-    ("hyunwoo.baek@example.com", "churn"), ("hyunwoo.baek@example.com", "review"),
     ("hyunwoo.baek@example.com", "dormant"),  # no login since 10-10: 44 days
 }
-# 윤지호's row says 3 mails unopened (메일 미열람, typed by hand), but the churn rule counts
-# what sheetcrm hears back: with no mail sent yet he is no churn risk, and gets nothing.
-# 강도윤 enters the payment flow too, but falls in its 10% holdout (a stable hash of
-# key and flow): tracked for the goal, sent nothing.
+# Due on DAY0 too, held by min_gap behind the message above them (deferred: they go
+# on a run an hour or more later). 이지훈, 오준서 and 유재석 have not opened the course
+# yet: no review request for them (후기 미작성 needs a login), only the welcome mail.
+DAY0_SPACED = {
+    ("minjun.choi@example.com", "review"),
+    ("yerin.jang@example.com", "review"),
+    ("hyunwoo.baek@example.com", "churn"), ("hyunwoo.baek@example.com", "review"),
+}
+# 배수지's address (the key) is malformed: the cell is unreadable, so she enters the
+# payment flow (the rule does not read it) and the reminder waits for a good address.
+UNREADABLE_RECIPIENT = ("suzy.bae@", "payment")
+# On a channel that does not send to the email cell (text messages to the phone
+# field, a webhook keyed by the row) her address is not needed: her reminder goes too.
+DAY0_SENDS_NO_ADDRESS = DAY0_SENDS | {UNREADABLE_RECIPIENT}
 HOLDOUT = ("doyoon.kang@example.com", "payment")
 
 

@@ -61,7 +61,7 @@ def explain(config: Config, now: datetime, key: str, only_flow: str | None = Non
         raise SheetcrmError(problem or f"no row has the key {key!r}")
 
     row = RowConditions(rules, rec, RowContext(now, config.tz, state))
-    tags = row.tags() if rec.ok else {}
+    tags = row.tags() if rec.usable else {}
     explainer = _Explainer(config, plan, state, rec, row)
     flows = [explainer.flow(name) for name in config.flows if only_flow in (None, name)]
     return RowExplanation(key, rec.line, tags, rec.errors, flows)
@@ -76,13 +76,13 @@ class _Explainer:
 
     def flow(self, name: str) -> FlowTrail:
         trail = FlowTrail(name)
-        if not self.rec.ok:
+        if not self.rec.usable:
             trail.decision = "row has errors: nothing is done until they are fixed"
             return trail
         settings = self.config.flows[name]
-        trail.trail.append(f"trigger {settings.trigger!r} is {self.row.triggered(name)}")
+        trail.trail.append(f"trigger {settings.trigger!r} is {_known(self.row.triggered(name))}")
         if settings.goal:
-            trail.trail.append(f"goal {settings.goal!r} is {self.row.goal_met(name)}")
+            trail.trail.append(f"goal {settings.goal!r} is {_known(self.row.goal_met(name))}")
         for m in self.plan.moves:
             if m.key == self.rec.key and m.flow == name:
                 trail.trail.append(f"this run: {m.action}" + (f" ({m.detail})" if m.detail else ""))
@@ -135,3 +135,8 @@ class _Explainer:
 
     def _t(self, dt: datetime) -> str:
         return f"{dt.astimezone(self.config.tz):%Y-%m-%d %H:%M}"
+
+
+def _known(value: bool | None) -> str:
+    """True, False, or what a condition reading an unreadable cell is."""
+    return "unknown (it reads a cell that could not be read)" if value is None else str(value)

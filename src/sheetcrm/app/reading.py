@@ -76,11 +76,15 @@ class FreshCheck:
         if self.records is None:
             return ""
         rec = self.records.get(send.key)
-        if rec is None or not rec.ok:
+        if rec is None or not rec.usable:
             return "row gone or unreadable"
         row = RowConditions(self.rules, rec, RowContext(self.now, self.config.tz, self.state))
-        if row.goal_met(send.flow):
+        goal = row.goal_met(send.flow)
+        if goal:
             return "goal met"
-        if not row.triggered(send.flow) and send.enrollment.via != "handoff":
+        triggered = send.enrollment.via == "handoff" or row.triggered(send.flow)
+        if goal is None or triggered is None:
+            return "row unreadable: a cell the flow reads could not be read"
+        if not triggered:
             return "trigger no longer true"
         return ""

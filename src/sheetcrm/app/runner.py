@@ -181,14 +181,15 @@ def prepare(config: Config, state: LedgerState, now: datetime, table: Table,
     Refuses (ConfigError) to go on when a writeback column holds the operator's values.
     """
     rules = rules if rules is not None else compile_rules(config)
-    require_templates(config, templates or Templates(config.templates_dir))
+    templates = templates or Templates(config.templates_dir)
+    require_templates(config, templates)
     suppressed = load_suppression(config)
     snapshot = table.read()
     faults.checkpoint("after-read")
     records = read_records(snapshot, config)
     heard = event_writes(records, state, config, adds_rows=can_add_rows(table))
     plan = make_plan(records, state, now, config, rules, suppressed=suppressed,
-                     options=options)
+                     options=options, templates=templates)
     plan.events = heard
     plan.notes.extend(heard.notes)
     plan.owned_columns, foreign = column_ownership(snapshot.header, plan.records, config,

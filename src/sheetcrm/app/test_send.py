@@ -282,7 +282,7 @@ class _Making:
         if e is not None and e.active:
             return True
         try:
-            return self._conditions(rec).triggered(flow)
+            return self._conditions(rec).triggered(flow) is True  # unknown: not in it
         except ExpressionRuntimeError:
             return False
 

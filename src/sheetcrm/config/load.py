@@ -1,7 +1,10 @@
 """Read ``config.toml`` once, expand ``${ENV_VAR}``, validate it whole, check its references.
 
 Every mistake becomes a ``ConfigError`` naming the key path, the bad value and the
-expected form (``explain.py`` words them); secrets never appear in messages. The
+expected form (``explain.py`` words them); secrets never appear in messages. A file
+that is not TOML at all is named by its line; the commonest case, a Korean name
+written as a bare key (``이름 = ...``, ``[flows.결제안내]``: TOML allows only ASCII
+letters, digits, ``_`` and ``-`` there), gets the line as it should be written. The
 sections are typed all the way down: ``[table]`` is the settings of one backend and
 each ``[channels.NAME]`` the settings of one channel type, so the rest of the code
 reads attributes, never looks keys up.
@@ -41,7 +44,7 @@ from sheetcrm.config.sections import (
 )
 from sheetcrm.config.table import TableSettings
 from sheetcrm.errors import CellError, ConfigError
-from sheetcrm.fields import cell_text, make_parser
+from sheetcrm.fields import cell_text
 from sheetcrm.i18n import Language
 from sheetcrm.redact import ENV_REFERENCE
 
@@ -148,7 +151,8 @@ def load_config(path: Path | str, env: Mapping[str, str]) -> Config:
     """Read, expand and validate a config file. Raises ConfigError."""
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        raw = tomllib.loads(text)
     except FileNotFoundError:
         raise ConfigError(
             f"config file {str(path)!r} not found; pass --config PATH or create config.toml"
@@ -156,8 +160,73 @@ def load_config(path: Path | str, env: Mapping[str, str]) -> Config:
     except UnicodeDecodeError:
         raise ConfigError(f"config file {str(path)!r} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        raise ConfigError(toml_problem(path, text, str(exc))) from None
     return config_from_dict(raw, env, path=path)
+
+
+_TOML_AT = re.compile(r"\(at line (\d+), column \d+\)")
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def toml_problem(path: Path, text: str, message: str) -> str:
+    """One line for a file tomllib refused: where, and for a bare Korean key the fix."""
+    at = _TOML_AT.search(message)
+    if at is None:
+        return f"{path}: not valid TOML: {message}"
+    number = int(at.group(1))
+    lines = text.splitlines()
+    line = lines[number - 1].strip() if number <= len(lines) else ""
+    fixed = _quoted_keys(line)
+    if fixed is not None:
+        bad, written = fixed
+        return (f"{path}, line {number}: {bad} needs quotes in TOML (a bare key is only "
+                f"letters A-Z, digits, '_' and '-'); write {written}")
+    return f"{path}, line {number}: not valid TOML: {message}: {line}"
+
+
+def _quoted_keys(line: str) -> tuple[str, str] | None:
+    """(the first bare key part that needs quotes, the line with them) or None."""
+    header = re.fullmatch(r"(\[\[?)([^\]]*)(\]\]?)(.*)", line)
+    if header:
+        opening, key, closing, rest = header.groups()
+    else:
+        key, equals, rest = _split_outside_quotes(line, "=")
+        if not equals:
+            key, rest = line, ""
+        opening, closing, rest = "", " = " if equals else "", rest.lstrip()
+    parts = _split_key(key)
+    bad = next((p for p in parts if not p.startswith(('"', "'")) and p
+                and not _BARE_KEY.fullmatch(p)), None)
+    if bad is None or bad.isascii() or not re.fullmatch(r"[\w -]+", bad):
+        return None  # not a name in Korean (or another script) that only lacks quotes
+    quoted = ".".join(p if p.startswith(('"', "'")) or _BARE_KEY.fullmatch(p) else f'"{p}"'
+                      for p in parts)
+    written = f"{opening}{quoted}{closing}{rest}" if header else f"{quoted}{closing}{rest}"
+    return repr(bad), written
+
+
+def _split_outside_quotes(text: str, sep: str) -> tuple[str, str, str]:
+    """``text.partition(sep)`` at the first ``sep`` not inside quotes."""
+    quote = ""
+    for i, ch in enumerate(text):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch == sep:
+            return text[:i], sep, text[i + 1 :]
+    return text, "", ""
+
+
+def _split_key(key: str) -> list[str]:
+    """A dotted key's parts, stripped; quoted parts keep their quotes."""
+    parts = []
+    rest = key
+    while True:
+        part, dot, rest = _split_outside_quotes(rest, ".")
+        parts.append(part.strip())
+        if not dot:
+            return parts
 
 
 RECORD_ID_FIELD = "record_id"  # Airtable without [table] key: rows are keyed by record id
@@ -309,7 +378,7 @@ def _check_event(model: ConfigModel, name: str, event: EventSettings) -> None:
                               "and never changes it", path=f"{where}.set")
         if isinstance(value, dict):
             continue  # { from = "path" }: checked on each event as it arrives
-        parse = make_parser(field.type, column=field.column, tz=ZoneInfo("UTC"))
+        parse = field.parser(field_name, ZoneInfo("UTC"))
         try:
             parse(cell_text(value))
         except CellError as exc:

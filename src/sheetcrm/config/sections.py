@@ -9,18 +9,20 @@ Durations are written as operators write them (``1d12h``) and parsed once, here.
 from __future__ import annotations
 
 import re
-from datetime import time, timedelta
+from datetime import time, timedelta, tzinfo
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from sheetcrm.config.base import Settings, parse_duration
-from sheetcrm.fields import FIELD_TYPES
+from sheetcrm.config.base import SettingError, Settings, parse_duration, quote_key
+from sheetcrm.fields import FIELD_TYPES, Parse, make_parser
 
 
 class FieldSettings(Settings):
     column: str
     type: str = "text"
+    # How a date column reads 6/1/2026: never guessed, so unset such a cell is an error.
+    date_order: Literal["M/D/YYYY", "D/M/YYYY"] | None = None
 
     @field_validator("type")
     @classmethod
@@ -28,6 +30,18 @@ class FieldSettings(Settings):
         if v not in FIELD_TYPES:
             raise ValueError(f"unknown field type {v!r}; expected one of {', '.join(FIELD_TYPES)}")
         return v
+
+    @model_validator(mode="after")
+    def _order_for_dates(self) -> FieldSettings:
+        if self.date_order is not None and self.type not in ("date", "datetime"):
+            raise SettingError(f"date_order is for date and datetime fields; this one is "
+                               f"of type {self.type!r}")
+        return self
+
+    def parser(self, name: str, tz: tzinfo) -> Parse:
+        """``parse(cell) -> value`` for this field (``name`` in ``[fields]``)."""
+        return make_parser(self.type, column=self.column, tz=tz, date_order=self.date_order,
+                           setting=f"fields.{quote_key(name)}.date_order")
 
 
 class WritebackSettings(Settings):
@@ -127,6 +141,7 @@ class SendingSettings(Settings):
     quiet_kinds: list[Literal["transactional", "ad"]] = ["ad"]
     skip_holidays: bool = False  # defer ads on Korean public holidays
     frequency_cap: tuple[int, timedelta] | None = None  # "2/7d": at most 2 per 7 days
+    min_gap: timedelta | None = None  # "1h": a message waits while the last one is younger
     max_sends_per_run: int | None = Field(500, ge=0)  # blast-radius guard
     max_share_per_run: float | None = Field(None, gt=0, le=1)  # ... or a share of the rows
     recheck_after: timedelta = timedelta(seconds=60)  # re-read the table before sending after
@@ -167,6 +182,14 @@ class SendingSettings(Settings):
             raise ValueError(f"{v!r} allows nothing: the number of messages and the period "
                              "must be more than 0, like '2/7d'")
         return (limit, period)
+
+    @field_validator("min_gap", mode="before")
+    @classmethod
+    def _gap(cls, v: Any) -> timedelta | None:
+        if v in (None, "", "off"):
+            return None
+        gap = parse_duration(v)
+        return gap if gap > timedelta(0) else None
 
     @field_validator("recheck_after", mode="before")
     @classmethod

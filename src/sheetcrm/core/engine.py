@@ -5,6 +5,11 @@ side effects. The planner evaluates tags, moves customers into and out of flows
 (out on the goal, when the trigger stops holding, or on a reply heard back in a flow
 with ``exit_on_reply``), and lists the sends that are due and those held back, each
 with its reason.
+
+A row with a cell that could not be read is planned like any other: only what reads
+that field waits (``evaluate``). A flow whose trigger, goal or anchor is not known on
+the row is left exactly as it is: nobody enters, leaves or gets a message on a guess.
+The cell's message in the row's error cell then names what waits for it.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from sheetcrm.model import (
     TagChange,
 )
 from sheetcrm.model import TypedRows as Table
+from sheetcrm.templates import Templates
 
 
 def idempotency_key(key: str, flow: str, entry: int, step: int) -> str:
@@ -67,7 +73,7 @@ class _Run:
 
 def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
               rules: Rules, *, suppressed: frozenset[str] = frozenset(),
-              options: RunOptions = RunOptions()) -> Plan:
+              options: RunOptions = RunOptions(), templates: Templates | None = None) -> Plan:
     """Plan one run. ``state`` is not modified: changed enrollments are copies.
 
     ``options.allow_blast`` lets a run send more than the blast-radius limit, and
@@ -76,23 +82,26 @@ def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
     ``--allow-flow-change``). Flow state is taken from the sheet's flow column only
     when the ledger is new or with ``options.restore_from_sheet``
     (``--restore-from-sheet``). ``suppressed`` holds the keys and addresses never to
-    advertise to.
+    advertise to. With ``templates``, a send whose template reads a field not known on
+    its row is held until the cell is fixed.
     """
     plan = Plan(now=now, rows_read=len(table.records) + len(table.problems),
                 records=table.records, tags={})
     for p in table.problems:
         plan.errors.append(RowError(p.line, p.key, p.message))
-    run = _Run(plan, config, rules, state, Guards(config, now, state, suppressed))
+    run = _Run(plan, config, rules, state, Guards(config, now, state, suppressed, templates))
     ctx = RowContext(now, config.tz, state)
     restoring = bool(config.writeback.flow) and (state.fresh or options.restore_from_sheet)
     known = {key for key, _ in state.enrollments} if restoring else set()
     failures: Counter[str] = Counter()
+    unknown: Counter[str] = Counter()  # rows a condition could not be known on
     evaluated = 0
     for rec in table.records:
-        if not rec.ok:
+        if not rec.usable:
             plan.errors.extend(RowError(rec.line, rec.key, m) for m in rec.errors)
             continue
         marks = _marks(plan)
+        at = len(plan.errors)  # the row's unreadable cells are listed first
         row = RowConditions(rules, rec, ctx)
         try:
             restored = _restore_from_sheet(rec, plan, config, known, now) if restoring else {}
@@ -110,16 +119,24 @@ def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
             continue
         finally:
             plan.evaluations += row.evaluations
-        tags = [tag for tag, on in row.tags().items() if on]
+            unknown.update(row.unknown_sources)
+            if rec.unknown:
+                _say_what_waits(rec, row.waiting)
+                plan.errors[at:at] = [RowError(rec.line, rec.key, m)
+                                      for m in rec.unknown.values()]
+        before = _tags_in_sheet(rec, config)
+        unknown_tags = row.unknown_tags
+        # A tag not known on this row stays as the sheet shows it.
+        tags = [tag for tag, on in row.tags().items()
+                if on or (tag in unknown_tags and tag in before)]
         plan.tags[rec.key] = tags
-        if config.writeback.tags:
-            before_cell = rec.current.get(config.writeback.tags, "")
-            before = [t.strip() for t in before_cell.split(",") if t.strip()]
-            if before != tags:
-                plan.tag_changes.append(TagChange(rec.key, before, tags))
+        if config.writeback.tags and before != tags:
+            plan.tag_changes.append(TagChange(rec.key, before, tags))
     plan.errors.sort(key=lambda e: e.line)
+    # Broken: failed on every row it could be worked out on (not where a cell it reads
+    # could not be read).
     plan.broken_rules = [_rule_path(source, config) for source, n in failures.items()
-                         if n == evaluated]
+                         if n == evaluated - unknown[source]]
     _check_flow_changes(plan, state, config, options.allow_flow_change)
     limit = blast_radius_limit(config, plan.rows_read)
     if limit is not None and len(plan.sends) > limit and not options.allow_blast:
@@ -129,6 +146,31 @@ def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
         plan.sends = []
         plan.stopped = reason
     return plan
+
+
+def _tags_in_sheet(rec: Record, config: Config) -> list[str]:
+    """The tags the row's tag cell shows (none without a tag column)."""
+    if not config.writeback.tags:
+        return []
+    cell = rec.current.get(config.writeback.tags, "")
+    return [t.strip() for t in cell.split(",") if t.strip()]
+
+
+def _say_what_waits(rec: Record, waiting: dict[tuple[str, str], str]) -> None:
+    """Add to each unreadable cell's message the tags and flows that wait for it."""
+    for field, message in list(rec.unknown.items()):
+        tags = [repr(name) for (kind, name), f in waiting.items() if kind == "tag" and f == field]
+        flows = [repr(name) for (kind, name), f in waiting.items() if kind == "flow" and f == field]
+        if not tags and not flows:
+            continue
+        what = []
+        if tags:
+            what.append(f"tags {', '.join(tags)}")
+        if flows:
+            what.append(f"flows {', '.join(flows)}")
+        said = f"{message}; until it is fixed, these wait: {' and '.join(what)}"
+        rec.unknown[field] = said
+        rec.errors[rec.errors.index(message)] = said
 
 
 def _marks(plan: Plan) -> tuple[int, int, int, int]:
@@ -228,7 +270,16 @@ def _plan_flow(run: _Run, rec: Record, row: RowConditions, name: str,
                and _may_reenter(current, flow, now))
     if not active and not handoff and (not triggered or not _may_reenter(current, flow, now)):
         return
+    if handoff or (active and current is not None and current.via == "handoff"):
+        row.trigger_not_needed(name)  # a handed-over customer does not need the trigger
+    elif triggered is None:
+        return  # not known whether the customer is (still) in this flow's trigger
+    if not active and flow.anchor in rec.unknown:
+        row.waiting["flow", name] = flow.anchor or ""
+        return  # the steps' times count from a date that could not be read
     converted = row.goal_met(name)
+    if converted is None:
+        return  # the goal may be met: nothing is sent, nothing changes, on a guess
 
     if active:
         assert current is not None

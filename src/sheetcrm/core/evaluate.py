@@ -13,6 +13,14 @@ or is entering, so a goal that cannot be evaluated on a row outside the flow doe
 not stop that row. A failing condition raises ExpressionRuntimeError (the caller
 marks the row); ``check`` passes ``on_error`` instead, to hear of every failing
 condition with its key path, each read as false.
+
+A cell that could not be read makes its field unknown on the row (``Record.unknown``).
+A condition that reads it is unknown too: a tag that is not known is not set (and
+``tagged()`` of it is unknown in turn), a trigger or goal that is not known is
+``None``, and the planner leaves that flow as it is for the row. ``waiting`` keeps
+each such tag and flow, with the field that stopped it, for the row's error cell. A
+condition that gets its answer without reading the unknown field (``not paid and
+...`` for a customer who paid) is known, and counts as usual.
 """
 
 from __future__ import annotations
@@ -21,7 +29,12 @@ from collections.abc import Callable
 
 from sheetcrm.config import _quote_key
 from sheetcrm.core.rules import RowContext, Rules
-from sheetcrm.expressions import CompiledExpression, ExpressionRuntimeError
+from sheetcrm.expressions import (
+    CompiledExpression,
+    ExpressionRuntimeError,
+    PartialValues,
+    UnknownValue,
+)
 from sheetcrm.model import Record
 
 #: Told of a condition that failed on the row: its key path and the error.
@@ -31,58 +44,92 @@ OnError = Callable[[str, ExpressionRuntimeError], None]
 class RowConditions:
     """The tags, triggers and goals of one row. ``ctx`` is set up for this row."""
 
-    __slots__ = ("rules", "ctx", "values", "evaluations", "_on_error", "_tags")
+    __slots__ = ("rules", "ctx", "values", "evaluations", "waiting", "unknown_sources",
+                 "_on_error", "_tags")
 
     def __init__(self, rules: Rules, rec: Record, ctx: RowContext,
                  on_error: OnError | None = None) -> None:
-        self.rules, self.ctx, self.values = rules, ctx, rec.values
+        self.rules, self.ctx = rules, ctx
+        self.values = PartialValues(rec.values, rec.unknown) if rec.unknown else rec.values
         self.evaluations = 0
+        # ("tag" or "flow", its name) -> the field whose unreadable cell stopped it
+        self.waiting: dict[tuple[str, str], str] = {}
+        self.unknown_sources: set[str] = set()  # conditions not known on this row
         self._on_error = on_error
         self._tags: dict[str, bool] | None = None
         ctx.key = rec.key
         ctx.tags = set()
+        ctx.unknown_tags = {}
 
     def tags(self) -> dict[str, bool]:
-        """Every tag, in the config's order, and whether the row has it."""
+        """Every tag, in the config's order, and whether the row has it.
+
+        A tag that is not known on the row is False here, and in ``unknown_tags``.
+        """
         if self._tags is None:
             found: dict[str, bool] = {}
             values, ctx = self.values, self.ctx
             for tag, expr in self.rules.tags:
                 self.evaluations += 1
+                where = f"tags.{_quote_key(tag)}"
                 try:
                     on = bool(expr(values, ctx))
                 except ExpressionRuntimeError as exc:
-                    on = self._failed(exc, f"tags.{_quote_key(tag)}")
+                    on = self._failed(exc, where)
+                except UnknownValue as exc:
+                    on = False
+                    ctx.unknown_tags[tag] = self.waiting["tag", tag] = exc.name
+                    self.unknown_sources.add(expr.source)
                 if on:
                     ctx.tags.add(tag)
                 found[tag] = on
             self._tags = found
         return self._tags
 
-    def triggered(self, flow: str) -> bool:
-        """The flow's trigger holds for this row."""
+    @property
+    def unknown_tags(self) -> dict[str, str]:
+        """Tags not known on this row -> the field that could not be read."""
+        if self._tags is None:
+            self.tags()
+        return self.ctx.unknown_tags
+
+    def triggered(self, flow: str) -> bool | None:
+        """The flow's trigger holds for this row (None: not known on this row)."""
         rules = self.rules.flows[flow]
         if self._tags is None:
             self.tags()
+        where = f"flows.{_quote_key(flow)}.trigger"
         if rules.trigger_tag is not None:
+            field = self.ctx.unknown_tags.get(rules.trigger_tag)
+            if field is not None:
+                self.waiting["flow", flow] = field
+                return None
             return rules.trigger_tag in self.ctx.tags
-        return self._holds(rules.trigger, f"flows.{flow}.trigger")
+        return self._holds(rules.trigger, where, flow)
 
-    def goal_met(self, flow: str) -> bool:
-        """The flow's goal is met (False for a flow without a goal)."""
+    def trigger_not_needed(self, flow: str) -> None:
+        """The flow goes on without its trigger (a hand-over): nothing waits for it."""
+        self.waiting.pop(("flow", flow), None)
+
+    def goal_met(self, flow: str) -> bool | None:
+        """The flow's goal is met (False for a flow without a goal; None: not known)."""
         rules = self.rules.flows[flow]
         if rules.goal is None:
             return False
         if self._tags is None:
             self.tags()
-        return self._holds(rules.goal, f"flows.{flow}.goal")
+        return self._holds(rules.goal, f"flows.{_quote_key(flow)}.goal", flow)
 
-    def _holds(self, expr: CompiledExpression, where: str) -> bool:
+    def _holds(self, expr: CompiledExpression, where: str, flow: str) -> bool | None:
         self.evaluations += 1
         try:
             return bool(expr(self.values, self.ctx))
         except ExpressionRuntimeError as exc:
             return self._failed(exc, where)
+        except UnknownValue as exc:
+            self.waiting["flow", flow] = exc.name
+            self.unknown_sources.add(expr.source)
+            return None
 
     def _failed(self, exc: ExpressionRuntimeError, where: str) -> bool:
         if self._on_error is None:

@@ -23,7 +23,6 @@ from typing import Any
 
 from sheetcrm.config import Config
 from sheetcrm.errors import CellError
-from sheetcrm.fields import make_parser
 from sheetcrm.model import (
     CellUpdate,
     Event,
@@ -83,7 +82,7 @@ def event_writes(table: TypedRows, state: LedgerState, config: Config, *,
             if rec is not None:
                 if rec.values.get(field) == value and (key, column) not in cells:
                     continue
-                rec.values[field] = value
+                rec.settle(field, value)
             cells[(key, column)] = text
         writes.applied.setdefault(key, []).append(event.id)
     writes.updates = [CellUpdate(key, column, text) for (key, column), text in cells.items()]
@@ -134,7 +133,7 @@ def _typed(event: Event, config: Config, parsers: dict[str, Callable[[str], Any]
             return {}, f"field {field!r} is not in [fields] any more"
         parse = parsers.get(field)
         if parse is None:
-            parse = parsers[field] = make_parser(spec.type, column=spec.column, tz=config.tz)
+            parse = parsers[field] = spec.parser(field, config.tz)
         try:
             typed[field] = (text, parse(text))
         except CellError as exc:

@@ -3,8 +3,10 @@
 Two kinds of hold:
 
 - *deferred* (the step stays due and is reconsidered next run): the kill switch,
-  quiet hours, public holidays, the frequency cap, a blank recipient, the
-  blast-radius stop;
+  quiet hours, public holidays, the frequency cap, the minimum gap between two
+  messages to one customer (``min_gap``), a blank recipient, a cell the send needs
+  that could not be read (recipient, consent, opt-out, or a field the template
+  uses), the blast-radius stop;
 - *skipped* (the step is passed over for good and the flow moves on): a holdout
   customer's step, an ad to someone without consent, anything but a transactional
   message to someone who opted out or is on the suppression list. Sending the
@@ -18,12 +20,14 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from sheetcrm.config import EmailSettings
+from sheetcrm.core.messages import unreadable_in_template
 from sheetcrm.errors import ConfigError
 from sheetcrm.model import DELIVERED, EventKind, Hold, LedgerState
 
 if TYPE_CHECKING:
     from sheetcrm.config import Config
     from sheetcrm.model import PlannedSend, Record
+    from sheetcrm.templates import Templates
 
 
 def load_suppression(config: Config) -> frozenset[str]:
@@ -44,13 +48,14 @@ class Guards:
     """The checks of one run: built once, asked once per due send."""
 
     def __init__(self, config: Config, now: datetime, state: LedgerState,
-                 suppressed: frozenset[str]) -> None:
+                 suppressed: frozenset[str], templates: Templates | None = None) -> None:
         self.config = config
         self.sending = config.sending
         self.now = now
         self.local = now.astimezone(config.tz)
         self.state = state
         self.suppressed = suppressed
+        self.templates = templates
         self.planned: dict[str, int] = {}  # sends already let through this run, per key
 
     def check(self, send: PlannedSend, rec: Record) -> Hold | None:
@@ -59,6 +64,9 @@ class Guards:
         if send.enrollment.holdout:
             return Hold("holdout: control group, no message", skip=True)
         ad = send.kind == "ad"
+        unread = self._unreadable(send, rec, ad)
+        if unread:
+            return Hold(unread)
         if ad and s.consent and not rec.values.get(s.consent):
             return Hold(f"no consent to advertising ({s.consent} is not true)", skip=True)
         if ad and self._opted_out(rec, send):
@@ -74,11 +82,27 @@ class Guards:
             hold = self._quiet() or self._holiday()
             if hold:
                 return hold
-        return self._frequency(send.key)
+        return self._frequency(send.key) or self._spacing(send.key)
 
     def let_through(self, send: PlannedSend) -> None:
         self.planned[send.key] = self.planned.get(send.key, 0) + 1
 
+    def _unreadable(self, send: PlannedSend, rec: Record, ad: bool) -> str | None:
+        """A cell this send needs could not be read: it waits (nothing on a guess)."""
+        if not rec.unknown:
+            return None
+        s = self.sending
+        needed = [self.config.channels[send.channel].recipient_field]
+        if ad:
+            needed += [s.consent, s.unsubscribed]
+        for field in needed:
+            if field and field in rec.unknown:
+                column = self.config.fields[field].column
+                return (f"the cell {column!r} could not be read and this message needs it; "
+                        "it waits until the cell is fixed")
+        if self.templates is None:
+            return None
+        return unreadable_in_template(rec, send, self.config, self.templates)
     def _opted_out(self, rec: Record, send: PlannedSend) -> bool:
         field = self.sending.unsubscribed
         if field and rec.values.get(field):
@@ -138,6 +162,25 @@ class Guards:
         candidate = self.local.replace(hour=at.hour, minute=at.minute, second=0, microsecond=0)
         return candidate if candidate > self.local else candidate + timedelta(days=1)
 
+    def _spacing(self, key: str) -> Hold | None:
+        """``min_gap``: a message waits while the customer's last one is younger."""
+        gap = self.sending.min_gap
+        if gap is None:
+            return None
+        shown = _duration_text(gap)
+        if self.planned.get(key):
+            return Hold(f"min_gap {shown}: another message goes to this customer in this run; "
+                        "this one waits for a later run")
+        times = [r.finished_at or r.created_at for r in self.state.sends_for(key)
+                 if r.status in DELIVERED]
+        last = max(times, default=None)
+        if last is None or self.now - last >= gap:
+            return None
+        until = (last + gap).astimezone(self.config.tz)
+        return Hold(f"min_gap {shown}: the last message to this customer went out "
+                    f"{last.astimezone(self.config.tz):%Y-%m-%d %H:%M}; this one waits until "
+                    f"{until:%Y-%m-%d %H:%M}")
+
     def _frequency(self, key: str) -> Hold | None:
         cap = self.sending.frequency_cap
         if cap is None:
@@ -152,6 +195,15 @@ class Guards:
             days = period.total_seconds() / 86400
             return Hold(f"frequency cap {limit}/{days:g}d reached")
         return None
+
+
+def _duration_text(td: timedelta) -> str:
+    """A duration as the config writes it: ``1h``, ``90m``, ``2d``."""
+    seconds = int(td.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def blast_radius_limit(config: Config, rows: int) -> int | None:

@@ -13,6 +13,11 @@ With ``[server]`` an email's links go through the endpoint (``links``), last, so
 footer's links are seen too (and the opt-out link is left as it is).
 
 A step on a text-message channel (AlimTalk, SMS/LMS) takes its own form (``texts``).
+
+A template that reads a field whose cell could not be read on the customer's row is
+not rendered for that customer (the planner holds the send until the cell is fixed;
+``unreadable_in_template`` says why): a mail with a blank where the course name
+belongs is worse than a mail a day later.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from sheetcrm.config import Config, EmailSettings
 from sheetcrm.config.channels import TextSettings
 from sheetcrm.core.links import Tracking, tracked
 from sheetcrm.core.texts import text_message
+from sheetcrm.errors import TemplateError
 from sheetcrm.model import Message, PlannedSend, Record
 from sheetcrm.templates import Rendered, Templates
 
@@ -60,8 +66,33 @@ def template_name(send: PlannedSend, templates: Templates) -> str:
     return send.template
 
 
+def unreadable_in_template(rec: Record, send: PlannedSend, config: Config,
+                           templates: Templates) -> str | None:
+    """Why this send's template cannot be rendered for ``rec`` yet, or None.
+
+    It uses a field whose cell could not be read on the row. A template that cannot
+    be read itself is not this function's business (rendering it says why).
+    """
+    if not rec.unknown:
+        return None
+    name = template_name(send, templates)
+    try:
+        used = templates.reads(name)
+    except TemplateError:
+        return None
+    columns = [config.fields[f].column for f in rec.unknown if f in used and f in config.fields]
+    if not columns:
+        return None
+    shown = ", ".join(repr(c) for c in columns)
+    return (f"template {name!r} uses {shown}, which could not be read on this row; "
+            "the message waits until the cell is fixed")
+
+
 def build_message(rec: Record, send: PlannedSend, tags: list[str], now: datetime,
                   config: Config, templates: Templates) -> Message:
+    unreadable = unreadable_in_template(rec, send, config, templates)
+    if unreadable:
+        raise TemplateError(unreadable)
     name = template_name(send, templates)
     context = context_for(rec, send, tags, now, config)
     rendered = templates.render(name, context)

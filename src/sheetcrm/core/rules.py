@@ -25,6 +25,7 @@ from sheetcrm.errors import RuleError
 from sheetcrm.expressions import (
     ArgumentCheck,
     CompiledExpression,
+    UnknownValue,
     compile_expression,
     one_of,
     shown,
@@ -43,7 +44,7 @@ from sheetcrm.model import (
 class RowContext:
     """What helpers see while one row is evaluated."""
 
-    __slots__ = ("now", "today", "tz", "key", "tags", "state")
+    __slots__ = ("now", "today", "tz", "key", "tags", "unknown_tags", "state")
 
     def __init__(self, now: datetime, tz: tzinfo, state: LedgerState) -> None:
         self.now = now
@@ -52,6 +53,8 @@ class RowContext:
         self.state = state
         self.key = ""
         self.tags: set[str] = set()
+        # Tags not known on this row -> the field whose unreadable cell made them so.
+        self.unknown_tags: dict[str, str] = {}
 
     def enrollment(self, flow: str) -> Enrollment | None:
         return self.state.enrollments.get((self.key, flow))
@@ -123,6 +126,8 @@ def days_since_last_sent(ctx: RowContext) -> int | None:
 
 
 def tagged(ctx: RowContext, tag: str) -> bool:
+    if tag in ctx.unknown_tags:
+        raise UnknownValue(ctx.unknown_tags[tag])
     return tag in ctx.tags
 
 

@@ -2,8 +2,10 @@
 
 Parsing cells is where most real-world failures are, so every problem is caught
 here and attached to its row: a bad cell marks that row (column, value, expected
-form) and the other rows go on. Blank and duplicate keys make rows errors that are
-never acted on.
+form) and the other rows go on. The bad cell's field is *unknown* on that row
+(``Record.unknown``): the rules and templates that read it wait, the rest of the row
+is worked on as usual. Blank and duplicate keys make rows errors that are never
+acted on.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from typing import Any
 
 from sheetcrm.config import Config
 from sheetcrm.errors import CellError, ConfigError
-from sheetcrm.fields import make_parser
 from sheetcrm.model import Record, RowProblem, Snapshot, TypedRows
 
 
@@ -52,10 +53,11 @@ def read_records(snapshot: Snapshot, config: Config) -> TypedRows:
     # cell, and a column that fails is re-done cell by cell to collect its errors.
     names = list(config.fields)
     columns = []
-    cell_errors: dict[int, list[str]] = {}
-    for spec in config.fields.values():
-        parse = make_parser(spec.type, column=spec.column, tz=config.tz)
-        columns.append(_parse_column(rows, index[spec.column], parse, cell_errors))
+    cell_errors: dict[int, dict[str, str]] = {}  # row -> field -> why it could not be read
+    for name, spec in config.fields.items():
+        parse = spec.parser(name, config.tz)
+        columns.append(_parse_column(rows, index[spec.column], parse,
+                                     cell_errors, name))
     owned_columns = [[_cell(row, i) for row in rows] if i is not None else None
                      for _, i in owned_idx]
 
@@ -75,15 +77,16 @@ def read_records(snapshot: Snapshot, config: Config) -> TypedRows:
             continue
         current = {col: (cells[n] if cells is not None else "")
                    for (col, _), cells in zip(owned_idx, owned_columns, strict=True)}
+        unknown = cell_errors.get(n, {})
         records.append(Record(line, key, dict(zip(names, typed, strict=True)), current,
-                              cell_errors.get(n, [])))
+                              list(unknown.values()), unknown=unknown))
     missing = [col for col, i in owned_idx if i is None]
     return TypedRows(records, bad, missing)
 
 
 def _parse_column(rows: list[list[str]], i: int, parse: Callable[[str], Any],
-                  cell_errors: dict[int, list[str]]) -> list[Any]:
-    """Typed values of column ``i``; bad cells become None and an error on their row."""
+                  cell_errors: dict[int, dict[str, str]], field: str) -> list[Any]:
+    """Typed values of column ``i``; a bad cell becomes None, its field unknown on its row."""
     try:
         return [parse(row[i] if i < len(row) else "") for row in rows]
     except CellError:
@@ -94,8 +97,7 @@ def _parse_column(rows: list[list[str]], i: int, parse: Callable[[str], Any],
             values.append(parse(row[i] if i < len(row) else ""))
         except CellError as exc:
             values.append(None)
-            cell_errors.setdefault(n, []).append(
-                f"{exc.column}: {exc.value!r} is not {exc.expected}")
+            cell_errors.setdefault(n, {})[field] = str(exc)
     return values
 
 

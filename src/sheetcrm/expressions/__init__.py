@@ -17,7 +17,9 @@ The package reads in the order an expression travels:
   a did-you-mean instead of being false forever);
 * ``semantics``: what the operators, filters and tests do at run time (Python's
   rules, made safe for blank cells) and the limits that keep a short expression
-  from taking gigabytes or forever.
+  from taking gigabytes or forever;
+* ``partial``: a row's values with some not known (a cell that could not be read),
+  and the exception that says a condition depends on one.
 
 This module is the public face: import from ``sheetcrm.expressions``.
 """
@@ -31,6 +33,7 @@ from sheetcrm.expressions.compile import (
     one_of,
     unknown,
 )
+from sheetcrm.expressions.partial import PartialValues, UnknownValue
 from sheetcrm.expressions.semantics import (
     MAX_DIGITS,
     MAX_REPEAT,
@@ -50,6 +53,8 @@ __all__ = [
     "ArgumentCheck",
     "CompiledExpression",
     "ExpressionRuntimeError",
+    "PartialValues",
+    "UnknownValue",
     "check_round_precision",
     "compile_expression",
     "one_of",

@@ -17,7 +17,9 @@ The package:
 * ``sandbox``: the Jinja environment, the immutable sandbox with every operation
   that can build a large value intercepted;
 * ``limits``: how big such a value would be, worked out before it is built, and the
-  work budget of one block.
+  work budget of one block;
+* ``korean``: the filters that make Korean read right: ``josa`` (은/는, 이/가, ...),
+  ``kdate`` (``11월 1일 (일)``) and ``won`` (``39,000원``).
 
 This module is the public face: import from ``sheetcrm.templates``.
 """

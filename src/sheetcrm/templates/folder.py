@@ -9,6 +9,10 @@ CP949 decoder accepts many byte sequences that are not Korean at all. A template
 at load: a missing file or a template that reaches itself is an error naming both
 files. ``{% extends %}`` works for blocks: a block the template does not define comes
 from its parent.
+
+``reads`` tells which variables a template (with every file it reaches by name)
+looks up, so a customer whose cell for one of them could not be read is not sent a
+message with a hole in it, while every other template still goes.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from jinja2 import (
     FileSystemLoader,
     TemplateNotFound,
     TemplateSyntaxError,
+    meta,
     nodes,
 )
 from jinja2.exceptions import SecurityError, UndefinedError
@@ -93,6 +98,7 @@ class Templates:
         self._html = Sandbox(_Loader(folder), autoescape=True)
         self._names: list[str] | None = None
         self._parents: dict[str, list[str]] = {}  # file -> its ancestors, nearest first
+        self._reads: dict[str, frozenset[str]] = {}  # template -> the variables it reads
 
     def names(self) -> list[str]:
         """Template names in the folder, listed once per Templates object (one run)."""
@@ -105,6 +111,34 @@ class Templates:
         """Load and compile; raises TemplateError with the file and line."""
         self._load(self._plain, name)
         self._load(self._html, name)
+
+    def reads(self, name: str) -> frozenset[str]:
+        """The variables template ``name`` looks up, in it and every file it reaches.
+
+        A file reached only through a name worked out at render time cannot be
+        followed; its variables are not listed. Raises TemplateError as ``check``.
+        """
+        found = self._reads.get(name)
+        if found is None:
+            self._load(self._plain, name)  # a missing or broken file is its clean error
+            file = f"{name}{SUFFIX}"
+            try:
+                found = frozenset(self._variables(file, {file}))
+            except (JinjaError, RecursionError, ValueError) as exc:  # in a file it reaches
+                raise TemplateError(f"cannot be read through: {exc}",
+                                    path=self._file(name)) from None
+            self._reads[name] = found
+        return found
+
+    def _variables(self, file: str, seen: set[str]) -> set[str]:
+        source = self._plain.loader.get_source(self._plain, file)[0]  # type: ignore[union-attr]
+        tree = self._plain.parse(source, file)
+        names = set(meta.find_undeclared_variables(tree))
+        for other in meta.find_referenced_templates(tree):
+            if other is not None and other not in seen and (self.folder / other).is_file():
+                seen.add(other)
+                names |= self._variables(other, seen)
+        return names
 
     def render(self, name: str, context: dict[str, Any]) -> Rendered:
         plain = self._load(self._plain, name)

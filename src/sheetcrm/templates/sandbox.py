@@ -27,6 +27,7 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from sheetcrm.expressions import product_size
+from sheetcrm.templates.korean import josa, kdate, won
 from sheetcrm.templates.limits import (
     JINJA_KEYWORDS,
     LIPSUM_PARAMETERS,
@@ -41,13 +42,6 @@ from sheetcrm.templates.limits import (
     printf_size,
     sized,
 )
-
-
-def _won(value: Any) -> str:
-    """12000 -> '12,000원'."""
-    if value is None or value == "":
-        return ""
-    return f"{float(value):,.0f}원"
 
 
 def _datefmt(value: Any, fmt: str = "%Y-%m-%d") -> str:
@@ -71,8 +65,10 @@ class Sandbox(ImmutableSandboxedEnvironment):
             lstrip_blocks=True,
             finalize=_finalize,
         )
-        self.filters["won"] = _won
+        self.filters["won"] = won
         self.filters["datefmt"] = _datefmt
+        self.filters["kdate"] = kdate
+        self.filters["josa"] = josa
         guard_filters(self.filters)
         self._lipsum = self.globals["lipsum"]
 
