@@ -51,7 +51,7 @@ def missing(template: Catalog, language: str) -> list[str]:
 def test_the_code_has_messages_to_translate(template: Catalog) -> None:
     texts = {ids(m.id)[0] for m in template if m.id}
     assert len(texts) > 300
-    assert "{column}: {value!r} is not {expected}" in texts  # errors.CellError
+    assert "{column}: {shown} is not {expected}" in texts  # errors.CellError
     assert "a run failed" in texts  # app.alerts.TEXTS, marked with N_()
 
 

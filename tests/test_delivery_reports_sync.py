@@ -66,6 +66,17 @@ def queries(nhn: NhnEmulator) -> list[Any]:
 
 
 @pytest.fixture
+def sample(sample: Path) -> Path:
+    """The shipped sample without ``min_gap``: every message due on day 0 goes at once,
+    so the later syncs here send nothing new and only settle the reports."""
+    config = sample / "config.toml"
+    text = config.read_text(encoding="utf-8")
+    assert 'min_gap = "1h"' in text
+    config.write_text(text.replace('min_gap = "1h"', "# min_gap", 1), encoding="utf-8")
+    return sample
+
+
+@pytest.fixture
 def solapi() -> Iterator[SolapiEmulator]:
     with SolapiEmulator() as emulator:
         yield emulator

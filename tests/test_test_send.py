@@ -120,7 +120,7 @@ HEADER = "이메일,이름,연락처,결제 여부,수신 동의,상태 태그,�
 ROWS = (
     "lee@example.com,이영희,010-3333-4444,O,X,,\n"  # paid, no consent: in no flow
     "kim@example.com,김철수,01011112222,X,O,,\n"  # unpaid: in the payment flow
-    "park@,박지민,010-5555-6666,X,O,,\n"  # not an email: a row error
+    "park@,박지민,010-5555-6666,X,O,,\n"  # not an email: her email waits, her AlimTalk goes
 )
 
 
@@ -186,18 +186,21 @@ def test_a_test_counts_for_no_customer(shop: Shop) -> None:
     send_test(shop.config, NOW, TrialOrder("vip", "1", ME, row="lee@example.com"))
 
     # The frequency cap (1 a week) is untouched by the tests: kim's own first message
-    # goes, and only her second one this run waits for it.
+    # goes, and only her second one this run waits for it. (park@'s unreadable address
+    # holds only her email: the AlimTalk goes to her phone.)
     plan = preview(shop.config, NOW).plan
-    assert [(s.key, s.flow) for s in plan.sends] == [("kim@example.com", "kakao")]
-    assert [(h.send.flow, h.reason) for h in plan.held] == [
-        ("payment", "frequency cap 1/7d reached")]
+    assert [(s.key, s.flow) for s in plan.sends] == [("kim@example.com", "kakao"),
+                                                      ("park@", "kakao")]
+    assert [(h.send.key, h.send.flow, h.reason) for h in plan.held
+            if h.send.key == "kim@example.com"] == [
+        ("kim@example.com", "payment", "frequency cap 1/7d reached")]
     result = sync(shop.config, NOW)
-    assert result.summary()["sent"] == 1
+    assert result.summary()["sent"] == 2
     assert [m.rcpt_tos for m in shop.smtp.messages] == [[ME], [ME]]
-    assert [m.to for m in shop.solapi.received] == ["01011112222"]
+    assert [m.to for m in shop.solapi.received] == ["01011112222", "01055556666"]
     report = status_report(shop.config, NOW)
     assert report["test_sends"]["counts"] == {"sent": 2}
-    assert report["last_runs"][0]["summary"]["sent"] == 1
+    assert report["last_runs"][0]["summary"]["sent"] == 2
     ledger = Ledger.open_readonly(shop.folder / "state.db")
     try:
         state = ledger.load_state()
