@@ -14,6 +14,7 @@ them sharing the proxy's address, and a client elsewhere cannot claim another's.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -59,9 +60,12 @@ class Endpoint:
         """
         server = self._server
         server.task_dispatcher.shutdown()
+        sockets = server._map  # waitress's own map of this server's sockets
         if self._thread.is_alive():
-            sockets = server._map  # waitress's own map of this server's sockets
-            server.trigger.pull_trigger(lambda: wasyncore.close_all(sockets, ignore_all=True))
+            # OSError: the loop closed its trigger already, it is ending by itself.
+            with contextlib.suppress(OSError):
+                server.trigger.pull_trigger(
+                    lambda: wasyncore.close_all(sockets, ignore_all=True))
             self._thread.join(timeout=10)
-        else:
-            server.close()
+        if not self._thread.is_alive():  # whatever the loop left open
+            wasyncore.close_all(sockets, ignore_all=True)
