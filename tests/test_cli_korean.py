@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 import pytest
+from rich.cells import cell_len
 
 from sheetcrm.cli.running import say_left_at_once, say_stopped
 from tests.support.sample import DAY0, DAY2, copy_sample
@@ -80,6 +81,16 @@ def test_a_command_s_help_speaks_the_language_of_its_config(korean_sample: Path,
     result = run_cli(english, "sync", "--help")
     assert "Recompute tags, send what is due" in result.out
     assert not HANGUL.search(result.out.replace("리포트", ""))
+
+
+@pytest.mark.parametrize("command", ["test-send", "sync", "report", "run"])
+def test_korean_help_fits_80_columns(korean_sample: Path, run_cli, command: str) -> None:
+    """A Hangul character takes two cells: help is wrapped by cells, not characters."""
+    result = run_cli(korean_sample, command, "--help", columns=80)
+    assert result.code == 0 and HANGUL.search(result.out)
+    lines = result.out.splitlines()
+    assert max(cell_len(line) for line in lines) <= 80, result.out
+    assert "  --to ADDRESS   내 이메일 주소" in result.out or command != "test-send"
 
 
 def test_the_top_level_help_follows_the_environment_not_the_config(

@@ -37,7 +37,10 @@ CONVERTED = sorted({
     *(f"app/{name}.py" for name in (
         "checks", "deliveries", "events", "explain", "history", "mailbox", "reading", "runner",
         "schedule", "serve", "stall", "status", "test_send")),
-    "app/report/sheet.py",
+    # The report's words are in its own catalogs (app/report/words.py, by [report] language).
+    *(f"app/report/{p.name}" for p in (SOURCE / "app" / "report").glob("*.py")
+      if p.name != "words.py"),
+    "app/__init__.py",
 })
 
 #: Exceptions the operator reads besides sheetcrm's own classes (found below).

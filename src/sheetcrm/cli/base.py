@@ -20,13 +20,14 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
+from rich.cells import cell_len
 from rich.console import Console
 
 from sheetcrm import __version__
@@ -143,8 +144,32 @@ CLICK_TEXTS = (
 )
 
 
+def wrap_cells(text: str, width: int, indent: str = "") -> list[str]:
+    """``text`` wrapped at spaces to ``width`` terminal cells, each line after ``indent``.
+
+    Click wraps help by characters, and a Hangul character takes two cells: Korean
+    help wrapped by click runs past the terminal's edge. Otherwise it wraps as click
+    does: paragraphs (blank lines) stay apart, the spaces between words are kept (two
+    before ``[default: …]``), a word longer than a line stays whole on its own line.
+    """
+    lines: list[str] = []
+    for paragraph in re.split(r"\n\s*\n", text.strip()):
+        if lines:
+            lines.append("")
+        line = ""
+        for word in re.findall(r"\s*\S+", " ".join(p.strip() for p in paragraph.splitlines())):
+            candidate = line + word if line else word.lstrip()
+            if line and cell_len(indent + candidate) > width:
+                lines.append(indent + line)
+                candidate = word.lstrip()
+            line = candidate
+        lines.append(indent + line)
+    return lines
+
+
 class TranslatedFormatter(click.HelpFormatter):
-    """Click's headings (``Usage:``, ``Options``, ``Commands``) in the operator's language."""
+    """Click's headings (``Usage:``, ``Options``, ``Commands``) in the operator's language,
+    and help text wrapped by the cells it takes on the terminal (``wrap_cells``)."""
 
     def write_usage(self, prog: str, args: str = "", prefix: str | None = None) -> None:
         super().write_usage(prog, args, prefix if prefix is not None
@@ -152,6 +177,30 @@ class TranslatedFormatter(click.HelpFormatter):
 
     def write_heading(self, heading: str) -> None:
         super().write_heading(_(heading))
+
+    def write_text(self, text: str) -> None:
+        self.write("\n".join(wrap_cells(text, self.width, " " * self.current_indent)))
+        self.write("\n")
+
+    def write_dl(self, rows: Iterable[tuple[str, str]], col_max: int = 30,
+                 col_spacing: int = 2) -> None:
+        rows = list(rows)
+        first_col = min(max((cell_len(term) for term, _text in rows), default=0),
+                        col_max) + col_spacing
+        text_width = max(self.width - first_col - 2, 10)
+        for term, text in rows:
+            self.write(" " * self.current_indent + term)
+            if not text:
+                self.write("\n")
+                continue
+            if cell_len(term) <= first_col - col_spacing:
+                self.write(" " * (first_col - cell_len(term)))
+            else:
+                self.write("\n" + " " * (first_col + self.current_indent))
+            lines = wrap_cells(text, text_width)
+            self.write(lines[0] + "\n")
+            for line in lines[1:]:
+                self.write((" " * (first_col + self.current_indent) + line).rstrip() + "\n")
 
 
 class TranslatedContext(click.Context):
