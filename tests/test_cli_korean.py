@@ -125,3 +125,23 @@ def test_the_ctrl_c_notices_read_in_korean(korean: None,
                       "보낸 것은 시트에 적었습니다.")
     assert err[1].startswith("Ctrl-C를 눌렀을 때는 이미 마지막 메시지까지 보낸 뒤였습니다: 42건")
     assert err[2].startswith("Ctrl-C를 한 번 더 눌러 바로 멈췄습니다")
+
+
+def test_history_preview_and_check_read_in_korean(korean_sample: Path, run_cli) -> None:
+    run_cli(korean_sample, "--now", DAY0, "sync")
+    history = run_cli(korean_sample, "history", "soohyun.kim@example.com")
+    assert history.code == 0, history.err
+    assert history.out.startswith(
+        "soohyun.kim@example.com의 기록 (최신순, 시각은 Asia/Seoul 기준):")
+    assert "payment 흐름에 들어갔습니다." in history.out and "태그 추가: " in history.out
+    assert "메시지" in history.out and "Entered the flow" not in history.out
+
+    preview = run_cli(korean_sample, "--now", DAY2, "preview", "soohyun.kim@example.com",
+                      "--flow", "payment")
+    assert preview.code == 0, preview.err
+    assert "soohyun.kim@example.com (" in preview.out and "행) 태그: " in preview.out
+    assert "시작 조건 " in preview.out and " (row " not in preview.out
+
+    check = run_cli(korean_sample, "--now", DAY0, "check")
+    assert re.search(r"오류 \d+개, 주의 \d+개", check.out), check.out
+    assert "수준" in check.out and "level" not in check.out
