@@ -32,6 +32,15 @@ CONVERTED = sorted({
     *(f"texting/{p.name}" for p in (SOURCE / "texting").glob("*.py")),
     "http.py", "fsutil.py", "errors.py", "alerts.py", "app/alerts.py",
     "config/channels.py", "config/hearing.py", "config/explain.py", "config/language.py",
+    *(f"cli/{p.name}" for p in (SOURCE / "cli").glob("*.py")),
+    *(f"daemon/{p.name}" for p in (SOURCE / "daemon").glob("*.py")),
+    *(f"app/{name}.py" for name in (
+        "checks", "deliveries", "events", "explain", "history", "mailbox", "reading", "runner",
+        "schedule", "serve", "stall", "status", "test_send")),
+    # The report's words are in its own catalogs (app/report/words.py, by [report] language).
+    *(f"app/report/{p.name}" for p in (SOURCE / "app" / "report").glob("*.py")
+      if p.name != "words.py"),
+    "app/__init__.py",
 })
 
 #: Exceptions the operator reads besides sheetcrm's own classes (found below).

@@ -36,6 +36,7 @@ from sheetcrm.core.rules import RowContext, Rules, compile_rules
 from sheetcrm.core.schema import header_problems, read_records
 from sheetcrm.errors import ChannelError, SheetcrmError, TemplateError
 from sheetcrm.expressions import ExpressionRuntimeError
+from sheetcrm.i18n import _
 from sheetcrm.ledger import Ledger
 from sheetcrm.model import Enrollment, LedgerState, PlannedSend, Record
 from sheetcrm.table import open_table
@@ -86,14 +87,16 @@ def run_checks(config: Config, now: datetime, *, connect: bool = False) -> list[
     problems = header_problems(snapshot.header, config)
     blank = [i + 1 for i, h in enumerate(snapshot.header) if not h]
     if blank:
-        findings.append(Finding("warning", "header", f"blank header cells at columns {blank}"))
+        findings.append(Finding("warning", "header", _("blank header cells at columns {columns}",
+                                                        columns=blank)))
     if problems:
         findings.extend(Finding("error", "header", p) for p in problems)
         return findings
     table = read_records(snapshot, config)
     for col in table.missing_writeback:
         findings.append(Finding("info", "writeback",
-                                f"column {col!r} is not in the sheet; sync will append it"))
+                                _("column {column} is not in the sheet; sync will append it",
+                                  column=repr(col))))
     good = [r for r in table.records if r.ok]
 
     try:
@@ -105,13 +108,15 @@ def run_checks(config: Config, now: datetime, *, connect: bool = False) -> list[
     for error in plan.errors:
         if error.kind == "rule":
             continue  # reported once per rule below, with the rows it fails on
-        where = f"row {error.line}" + (f" ({error.key})" if error.key else "")
+        where = (_("row {row} ({key})", row=error.line, key=error.key) if error.key
+                 else _("row {row}", row=error.line))
         findings.append(Finding("error", where, error.message))
-    _, foreign = column_ownership(snapshot.header, plan.records, config, state.owned_columns)
+    _owned, foreign = column_ownership(snapshot.header, plan.records, config, state.owned_columns)
     findings.extend(Finding("error", f"writeback.{f.role}", f.message()) for f in foreign)
     findings.extend(Finding("warning", "flows", note) for note in plan.notes)
     if plan.stopped:
-        findings.append(Finding("warning", "sending", f"sync would hold sends: {plan.stopped}"))
+        findings.append(Finding("warning", "sending", _("sync would hold sends: {why}",
+                                                        why=plan.stopped)))
 
     findings.extend(_rule_findings(config, rules, good, state, now))
     findings.extend(_render_findings(config, templates, broken, good, now))
@@ -127,15 +132,17 @@ def _state_findings(config: Config) -> list[Finding]:
         folder = folder.parent
     problem = ""
     if path.exists() and not path.is_file():
-        problem = f"{path} is not a file"
+        problem = _("{path} is not a file", path=path)
     elif not folder.is_dir():
-        problem = f"{folder} is a file, so the folder {path.parent} cannot be made"
+        problem = _("{file} is a file, so the folder {folder} cannot be made", file=folder,
+                    folder=path.parent)
     elif not os.access(folder, os.W_OK | os.X_OK):
-        problem = f"no permission to write in {folder}"
+        problem = _("no permission to write in {folder}", folder=folder)
     if not problem:
         return []
-    return [Finding("error", "state", f"the state file {path} cannot be created: {problem}; "
-                    "point state at a folder sheetcrm may write")]
+    return [Finding("error", "state", _("the state file {path} cannot be created: {problem}; "
+                                        "point state at a folder sheetcrm may write",
+                                        path=path, problem=problem))]
 
 
 def _server_findings(config: Config) -> list[Finding]:
@@ -143,19 +150,20 @@ def _server_findings(config: Config) -> list[Finding]:
     server = config.server
     if server is not None and not server.https and not server.public_on_loopback:
         return [Finding("warning", "server.public_url",
-                        f"{server.public_url!r} is not https: mail providers expect an "
-                        "https one-click unsubscribe link, and the link's token would travel "
-                        "in clear; put the endpoint behind a TLS proxy (docs/server.md)")]
+                        _("{url} is not https: mail providers expect an https one-click "
+                          "unsubscribe link, and the link's token would travel in clear; put "
+                          "the endpoint behind a TLS proxy (docs/server.md)",
+                          url=repr(server.public_url)))]
     if server is None:
         ads = sorted({f"flows.{name}" for name, flow in config.flows.items()
                       for step in flow.steps if step.kind == "ad"
                       and isinstance(config.channels.get(step.channel), EmailSettings)})
         if ads:
             return [Finding("warning", "server",
-                            f"ads are sent by email ({', '.join(ads)}) without [server]: "
-                            "they carry no working one-click unsubscribe link (Gmail and "
-                            "Yahoo require one from bulk senders); add [server] "
-                            "(docs/server.md)")]
+                            _("ads are sent by email ({flows}) without [server]: they carry "
+                              "no working one-click unsubscribe link (Gmail and Yahoo require "
+                              "one from bulk senders); add [server] (docs/server.md)",
+                              flows=", ".join(ads)))]
     return []
 
 
@@ -168,10 +176,10 @@ def _reply_opt_out_findings(config: Config) -> list[Finding]:
                for flow in config.flows.values() for step in flow.steps):
         return []
     return [Finding("warning", "sending.opt_out",
-                    "the ads' footer asks customers to reply to opt out, but no [mailbox] "
-                    "reads the replies: add [mailbox] (docs/mailbox.md) so a reply saying "
-                    "수신거부 stops the ads, or read the replies yourself and mark the "
-                    "customer in the sheet")]
+                    _("the ads' footer asks customers to reply to opt out, but no [mailbox] "
+                      "reads the replies: add [mailbox] (docs/mailbox.md) so a reply saying "
+                      "수신거부 stops the ads, or read the replies yourself and mark the "
+                      "customer in the sheet"))]
 
 
 def _signal_findings(config: Config, rules: Rules) -> list[Finding]:
@@ -179,12 +187,12 @@ def _signal_findings(config: Config, rules: Rules) -> list[Finding]:
     server = config.server
     missing = {
         "clicked": "" if server and server.track_clicks else
-        "clicks are heard only with [server] and track_clicks = true",
+        _("clicks are heard only with [server] and track_clicks = true"),
         "opened": "" if server and server.track_opens else
-        "opens are heard only with [server] and track_opens = true",
-        "unsubscribed": "" if server else "opt-outs are heard only with [server]",
-        "replied": "" if config.model.mailbox else "replies are read only with [mailbox]",
-        "bounced": "" if config.model.mailbox else "bounces are read only with [mailbox]",
+        _("opens are heard only with [server] and track_opens = true"),
+        "unsubscribed": "" if server else _("opt-outs are heard only with [server]"),
+        "replied": "" if config.model.mailbox else _("replies are read only with [mailbox]"),
+        "bounced": "" if config.model.mailbox else _("bounces are read only with [mailbox]"),
     }
     conditions = [(f"tags.{_quote_key(tag)}", expr) for tag, expr in rules.tags]
     for name, flow in rules.flows.items():
@@ -192,8 +200,9 @@ def _signal_findings(config: Config, rules: Rules) -> list[Finding]:
         conditions.append((f"{where}.trigger", flow.trigger))
         if flow.goal is not None:
             conditions.append((f"{where}.goal", flow.goal))
-    return [Finding("warning", where, f"{helper}() is always false here: {missing[helper]} "
-                    "(docs/server.md, docs/mailbox.md)")
+    return [Finding("warning", where, _("{helper}() is always false here: {why} "
+                                        "(docs/server.md, docs/mailbox.md)", helper=helper,
+                                        why=missing[helper]))
             for where, expr in conditions for helper in sorted(expr.helpers)
             if missing.get(helper)]
 
@@ -269,7 +278,9 @@ def _rule_findings(config: Config, rules: Rules, rows: list[Record], state: Ledg
     ctx = RowContext(now, config.tz, state)
     for rec in rows:
         def failed(where: str, exc: ExpressionRuntimeError, rec: Record = rec) -> None:
-            failures.setdefault(where, []).append(f"row {rec.line} ({rec.key}): {exc.message}")
+            failures.setdefault(where, []).append(
+                _("row {row} ({key}): {problem}", row=rec.line, key=rec.key,
+                  problem=exc.message))
 
         row = RowConditions(rules, rec, ctx, on_error=failed)
         row.tags()
@@ -278,10 +289,11 @@ def _rule_findings(config: Config, rules: Rules, rows: list[Record], state: Ledg
             row.goal_met(name)
     findings = []
     for where, problems in failures.items():
-        every = " — on every row: sync would act on no one" if len(problems) == len(rows) else ""
-        findings.append(Finding(
-            "error", where,
-            f"fails on {len(problems)} of {len(rows)} row(s){every}; first: {problems[0]}"))
+        values = dict(failed=len(problems), rows=len(rows), first=problems[0])
+        findings.append(Finding("error", where, _(
+            "fails on {failed} of {rows} row(s) — on every row: sync would act on no one; "
+            "first: {first}", **values) if len(problems) == len(rows) else _(
+            "fails on {failed} of {rows} row(s); first: {first}", **values)))
     return findings
 
 
@@ -310,8 +322,8 @@ def _render_findings(config: Config, templates: Templates, broken: set[str],
                                                                 now))
                     except TemplateError as exc:
                         failures[name] = failures.get(name, 0) + 1
-                        findings.append(Finding("error", f"row {rec.line} ({rec.key})",
-                                                str(exc)))
+                        findings.append(Finding("error", _("row {row} ({key})", row=rec.line,
+                                                           key=rec.key), str(exc)))
     return findings
 
 
@@ -322,11 +334,13 @@ def _ad_marker_findings(config: Config, templates: Templates, rec: Record,
                                context_for(rec, send, [], now, config)).subject
     where = f"templates/{template_name(send, templates)}"
     if misspelled_marker(subject):
-        return [Finding("warning", where, f"subject {subject!r} marks the ad otherwise than "
-                        "'(광고)' at the very start, as Korean law requires")]
+        return [Finding("warning", where, _("subject {subject} marks the ad otherwise than "
+                                            "'(광고)' at the very start, as Korean law "
+                                            "requires", subject=repr(subject)))]
     if config.sending.compliance != "kr" and not subject.startswith(AD_MARKER):
-        return [Finding("warning", where, "an ad without '(광고)' at the start of the subject; "
-                        "set [sending] compliance = \"kr\" to add it and the footer")]
+        return [Finding("warning", where, _("an ad without '(광고)' at the start of the "
+                                            "subject; set [sending] compliance = \"kr\" to "
+                                            "add it and the footer"))]
     return []
 
 
@@ -351,18 +365,20 @@ def text_findings(config: Config, templates: Templates, broken: set[str],
         field = config.fields.get(settings.to)
         if field is not None and field.type in ("int", "number"):
             findings.append(Finding("warning", f"fields.{settings.to}.type",
-                                    f"{field.type!r} for phone numbers: a number keeps no "
-                                    "leading zero in the sheet or elsewhere; use type = "
-                                    '"phone"'))
+                                    _("{type} for phone numbers: a number keeps no leading "
+                                      "zero in the sheet or elsewhere; use type = \"phone\"",
+                                      type=repr(field.type))))
         bad = [rec for rec in rows if not _mobile(rec.values.get(settings.to))]
         for rec in bad[:MAX_PER_TEMPLATE]:
-            findings.append(Finding("error", f"row {rec.line} ({rec.key})",
-                                    f"{config.fields[settings.to].column}: "
-                                    f"{masked(rec.values.get(settings.to))} is not {EXPECTED}; "
-                                    f"its {name} messages would fail"))
+            findings.append(Finding("error", _("row {row} ({key})", row=rec.line, key=rec.key),
+                                    _("{column}: {value} is not {expected}; its {channel} "
+                                      "messages would fail",
+                                      column=config.fields[settings.to].column,
+                                      value=masked(rec.values.get(settings.to)),
+                                      expected=EXPECTED, channel=name)))
         if len(bad) > MAX_PER_TEMPLATE:
             findings.append(Finding("error", f"channels.{name}.to",
-                                    f"{len(bad)} rows in all have no mobile number"))
+                                    _("{n} rows in all have no mobile number", n=len(bad))))
         findings.extend(_euc_kr_findings(config, templates, broken, rows, now, used))
     return findings
 
@@ -394,6 +410,7 @@ def _euc_kr_findings(config: Config, templates: Templates, broken: set[str],
         odd = outside_euc_kr(text)
         if odd:
             findings.append(Finding("warning", f"templates/{template_name(send, templates)}",
-                                    f"characters outside EUC-KR ({' '.join(odd[:10])}): "
-                                    "carriers may refuse the SMS/LMS or show '?' for them"))
+                                    _("characters outside EUC-KR ({characters}): carriers "
+                                      "may refuse the SMS/LMS or show '?' for them",
+                                      characters=" ".join(odd[:10]))))
     return findings

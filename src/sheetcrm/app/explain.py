@@ -19,6 +19,7 @@ from sheetcrm.core.messages import build_message, template_name
 from sheetcrm.core.projection import flow_text
 from sheetcrm.core.rules import RowContext, compile_rules
 from sheetcrm.errors import SheetcrmError, TemplateError
+from sheetcrm.i18n import _
 from sheetcrm.ledger import Ledger
 from sheetcrm.model import Enrollment, EnrollmentStatus, LedgerState, Plan, PlannedSend, Record
 from sheetcrm.table import open_table
@@ -47,7 +48,8 @@ class RowExplanation:
 def explain(config: Config, now: datetime, key: str, only_flow: str | None = None
             ) -> RowExplanation:
     if only_flow is not None and only_flow not in config.flows:
-        raise SheetcrmError(f"unknown flow {only_flow!r}; defined: {sorted(config.flows)}")
+        raise SheetcrmError(_("unknown flow {flow}; defined: {flows}", flow=repr(only_flow),
+                              flows=sorted(config.flows)))
     ledger = Ledger.open_readonly(config.state_path)
     try:
         state = ledger.load_state()
@@ -58,7 +60,7 @@ def explain(config: Config, now: datetime, key: str, only_flow: str | None = Non
     rec = next((r for r in plan.records if r.key == key), None)
     if rec is None:
         problem = next((e.message for e in plan.errors if e.key == key), None)
-        raise SheetcrmError(problem or f"no row has the key {key!r}")
+        raise SheetcrmError(problem or _("no row has the key {key}", key=repr(key)))
 
     row = RowConditions(rules, rec, RowContext(now, config.tz, state))
     tags = row.tags() if rec.usable else {}
@@ -77,15 +79,19 @@ class _Explainer:
     def flow(self, name: str) -> FlowTrail:
         trail = FlowTrail(name)
         if not self.rec.usable:
-            trail.decision = "row has errors: nothing is done until they are fixed"
+            trail.decision = _("row has errors: nothing is done until they are fixed")
             return trail
         settings = self.config.flows[name]
-        trail.trail.append(f"trigger {settings.trigger!r} is {_known(self.row.triggered(name))}")
+        trail.trail.append(_("trigger {rule} is {value}", rule=repr(settings.trigger),
+                             value=_known(self.row.triggered(name))))
         if settings.goal:
-            trail.trail.append(f"goal {settings.goal!r} is {_known(self.row.goal_met(name))}")
+            trail.trail.append(_("goal {rule} is {value}", rule=repr(settings.goal),
+                                 value=_known(self.row.goal_met(name))))
         for m in self.plan.moves:
             if m.key == self.rec.key and m.flow == name:
-                trail.trail.append(f"this run: {m.action}" + (f" ({m.detail})" if m.detail else ""))
+                trail.trail.append(_("this run: {move} ({detail})", move=m.action,
+                                     detail=m.detail) if m.detail
+                                   else _("this run: {move}", move=m.action))
         self._decide(trail, name)
         return trail
 
@@ -93,28 +99,30 @@ class _Explainer:
         key = self.rec.key
         send = next((s for s in self.plan.sends if s.key == key and s.flow == name), None)
         if send is not None:
-            trail.decision = (f"sends now: step {send.step + 1}/{send.steps}, "
-                              f"due {self._t(send.due_at)}")
+            trail.decision = _("sends now: step {step}/{steps}, due {due}", step=send.step + 1,
+                               steps=send.steps, due=self._t(send.due_at))
             self._render(trail, send)
             return
         held = next((h for h in self.plan.held if h.send.key == key and h.send.flow == name),
                     None)
         if held is not None:
-            what = "skipped for good" if held.skip else "held back"
-            trail.decision = f"step {held.send.step + 1}/{held.send.steps} {what}: {held.reason}"
+            values = dict(step=held.send.step + 1, steps=held.send.steps, reason=held.reason)
+            trail.decision = (_("step {step}/{steps} skipped for good: {reason}", **values)
+                              if held.skip else
+                              _("step {step}/{steps} held back: {reason}", **values))
             self._render(trail, held.send)
             return
         e = self._latest(name)
         if e is None:
-            trail.decision = "not in this flow"
+            trail.decision = _("not in this flow")
             return
-        trail.trail.append(f"state: {flow_text(e, self.config)}")
+        trail.trail.append(_("state: {state}", state=flow_text(e, self.config)))
         if e.status != EnrollmentStatus.ACTIVE:
-            trail.decision = f"exited ({e.exit_reason or e.status})"
+            trail.decision = _("exited ({why})", why=e.exit_reason or e.status)
             return
         waiting = next_send(e, self.config.flows[name])
-        trail.decision = (f"waiting: step {waiting.step + 1}/{waiting.steps} is due "
-                          f"{self._t(waiting.due_at)}")
+        trail.decision = _("waiting: step {step}/{steps} is due {due}", step=waiting.step + 1,
+                           steps=waiting.steps, due=self._t(waiting.due_at))
         self._render(trail, waiting)
 
     def _latest(self, flow: str) -> Enrollment | None:
@@ -129,7 +137,7 @@ class _Explainer:
             message = build_message(self.rec, send, self.plan.tags.get(self.rec.key, []),
                                     self.now, self.config, self.templates)
         except TemplateError as exc:
-            trail.trail.append(f"template error: {exc}")
+            trail.trail.append(_("template error: {error}", error=exc))
             return
         trail.subject, trail.text = message.subject, message.text
 
@@ -139,4 +147,6 @@ class _Explainer:
 
 def _known(value: bool | None) -> str:
     """True, False, or what a condition reading an unreadable cell is."""
-    return "unknown (it reads a cell that could not be read)" if value is None else str(value)
+    if value is None:
+        return _("unknown (it reads a cell that could not be read)")
+    return _("True") if value else _("False")

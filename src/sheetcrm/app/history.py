@@ -28,6 +28,7 @@ from typing import Any
 from sheetcrm.config import Config
 from sheetcrm.core.schema import read_records
 from sheetcrm.errors import ExitStatus, SheetcrmError
+from sheetcrm.i18n import N_, _
 from sheetcrm.ledger import EnrollmentRow, Ledger, SendRow, TagChange, TrialSend
 from sheetcrm.model import DeliveryState, EnrollmentStatus, Event, EventKind, SendStatus
 from sheetcrm.table import open_table
@@ -103,7 +104,7 @@ def customer_history(config: Config, key: str, limit: int | None = None) -> Hist
     if not items:
         _require_in_sheet(config, key, known)
     ranked = sorted(enumerate(items), key=lambda n: (n[1].at, n[1].order, n[0]), reverse=True)
-    items = [item for _, item in ranked]
+    items = [item for _n, item in ranked]
     return History(key, config.model.timezone, items[:limit] if limit else items, len(items))
 
 
@@ -130,13 +131,15 @@ def _require_in_sheet(config: Config, key: str, known: set[str]) -> None:
             return
     close = closest_key(key, keys)
     if close is not None:
-        raise UnknownKeyError(f"no customer has the key {key!r}; did you mean {close!r}?")
-    raise UnknownKeyError(f"no customer has the key {key!r}, in the ledger or in the sheet")
+        raise UnknownKeyError(_("no customer has the key {key}; did you mean {close}?",
+                                key=repr(key), close=repr(close)))
+    raise UnknownKeyError(_("no customer has the key {key}, in the ledger or in the sheet",
+                            key=repr(key)))
 
 
 def _reason(text: str | None) -> str:
     """A stored reason, ready to end a sentence."""
-    return (text or "").strip().rstrip(".") or "no reason was recorded"
+    return (text or "").strip().rstrip(".") or _("no reason was recorded")
 
 
 def closest_key(key: str, keys: Iterable[str]) -> str | None:
@@ -147,6 +150,42 @@ def closest_key(key: str, keys: Iterable[str]) -> str | None:
         return folded[0]
     close = difflib.get_close_matches(key, keys, n=1, cutoff=0.6)
     return close[0] if close else None
+
+
+def _variant(template: str, variant: str | None) -> str:
+    return (_("{template}, variant {variant}", template=template, variant=variant)
+            if variant else template)
+
+
+_FLOW_ENDS = {
+    EnrollmentStatus.CONVERTED: N_("Left the flow {flow} as converted: {why}."),
+    EnrollmentStatus.REPLIED: N_("Left the flow {flow} because the customer replied."),
+    EnrollmentStatus.LEFT: N_("Left the flow {flow}: {why}."),
+    EnrollmentStatus.FINISHED: N_("Finished the flow {flow}: {why}."),
+    EnrollmentStatus.FAILED: N_("Left the flow {flow} because a message could not be sent: "
+                                "{why}."),
+}
+_MESSAGES = {
+    SendStatus.SENT: N_("Sent {step} ({template}) by {channel}."),
+    SendStatus.FAILED: N_("Sending {step} ({template}) by {channel} failed: {detail}."),
+    SendStatus.RETRY: N_("Sending {step} ({template}) by {channel} failed and will be tried "
+                         "again: {detail}."),
+    SendStatus.UNCERTAIN: N_("Sending {step} ({template}) by {channel} may have reached the "
+                             "customer, so it is never sent again: {detail}."),
+    SendStatus.SKIPPED: N_("Skipped {step} ({template}) for good: {detail}."),
+    SendStatus.PENDING: N_("Sending {step} ({template}) by {channel} began and has not been "
+                           "marked done."),
+}
+_TESTS = {
+    SendStatus.SENT: N_("Test of {step} ({template}) sent to {to}, rendered for this "
+                        "customer."),
+    SendStatus.FAILED: N_("Test of {step} ({template}) to {to} failed: {detail}."),
+    SendStatus.UNCERTAIN: N_("Test of {step} ({template}) to {to} may have arrived: "
+                             "{detail}."),
+    SendStatus.PENDING: N_("Test of {step} ({template}) to {to} began and has not been "
+                           "marked done."),
+}
+_TEST_OTHER = N_("Test of {step} ({template}) to {to}.")
 
 
 class _Words:
@@ -168,11 +207,12 @@ class _Words:
         for c in changes:
             added, removed = ", ".join(c.added), ", ".join(c.removed)
             if c.added and c.removed:
-                text = f"Tags added: {added}. Tags removed: {removed}."
+                text = _("Tags added: {added}. Tags removed: {removed}.", added=added,
+                         removed=removed)
             elif c.added:
-                text = f"Tags added: {added}."
+                text = _("Tags added: {added}.", added=added)
             else:
-                text = f"Tags removed: {removed}."
+                text = _("Tags removed: {removed}.", removed=removed)
             yield Item(self.when(c.at), Kind.TAGS, "tags", text,
                        {"added": c.added, "removed": c.removed}, _Order.TAGS)
 
@@ -185,15 +225,7 @@ class _Words:
                 continue
             why = _reason(e.exit_reason)
             status = EnrollmentStatus(e.status)
-            text = {
-                EnrollmentStatus.CONVERTED: f"Left the flow {e.flow} as converted: {why}.",
-                EnrollmentStatus.REPLIED: f"Left the flow {e.flow} because the customer "
-                                          "replied.",
-                EnrollmentStatus.LEFT: f"Left the flow {e.flow}: {why}.",
-                EnrollmentStatus.FINISHED: f"Finished the flow {e.flow}: {why}.",
-                EnrollmentStatus.FAILED: f"Left the flow {e.flow} because a message could not "
-                                         f"be sent: {why}.",
-            }[status]
+            text = _(_FLOW_ENDS[status], flow=e.flow, why=why)
             order = (_Order.EXIT_AFTER_SEND if status in (EnrollmentStatus.FINISHED,
                                                           EnrollmentStatus.FAILED)
                      else _Order.EXIT_ON_READ)
@@ -202,38 +234,29 @@ class _Words:
 
     def _entered(self, e: EnrollmentRow) -> str:
         if e.via == "handoff":
-            text = f"Entered the flow {e.flow}, handed over when another flow finished."
+            text = _("Entered the flow {flow}, handed over when another flow finished.",
+                     flow=e.flow)
         elif e.via == "sheet":
-            text = f"Entered the flow {e.flow} as the sheet's flow column showed it."
+            text = _("Entered the flow {flow} as the sheet's flow column showed it.",
+                     flow=e.flow)
         else:
-            text = f"Entered the flow {e.flow}."
+            text = _("Entered the flow {flow}.", flow=e.flow)
         if e.entry > 1:
-            text += f" It is entry number {e.entry} into this flow."
+            text += " " + _("It is entry number {entry} into this flow.", entry=e.entry)
         if e.holdout:
-            text += " In the holdout group: tracked for the goal, sent nothing."
+            text += " " + _("In the holdout group: tracked for the goal, sent nothing.")
         return text
 
     def messages(self, rows: list[SendRow]) -> Iterable[Item]:
         for s in rows:
             step = self.step(s.flow, s.step)
-            template = f"{s.template}, variant {s.variant}" if s.variant else s.template
+            template = _variant(s.template, s.variant)
             detail = _reason(s.detail)
             status = SendStatus(s.status)
-            text = {
-                SendStatus.SENT: f"Sent {step} ({template}) by {s.channel}.",
-                SendStatus.FAILED: f"Sending {step} ({template}) by {s.channel} failed: "
-                                   f"{detail}.",
-                SendStatus.RETRY: f"Sending {step} ({template}) by {s.channel} failed and will "
-                                  f"be tried again: {detail}.",
-                SendStatus.UNCERTAIN: f"Sending {step} ({template}) by {s.channel} may have "
-                                      f"reached the customer, so it is never sent again: "
-                                      f"{detail}.",
-                SendStatus.SKIPPED: f"Skipped {step} ({template}) for good: {detail}.",
-                SendStatus.PENDING: f"Sending {step} ({template}) by {s.channel} began and has "
-                                    "not been marked done.",
-            }[status]
+            text = _(_MESSAGES[status], step=step, template=template, channel=s.channel,
+                     detail=detail)
             if s.attempts > 1:
-                text += f" Tried {s.attempts} times."
+                text += " " + _("Tried {attempts} times.", attempts=s.attempts)
             text += self._delivery(s)
             data = {"flow": s.flow, "step": s.step + 1, "template": s.template,
                     "variant": s.variant, "channel": s.channel, "message_kind": s.kind,
@@ -247,13 +270,13 @@ class _Words:
         if s.delivery is None:
             return ""
         reported = self.when(s.delivered_at) if s.delivered_at else None
-        at = f"{reported:%Y-%m-%d %H:%M}" if reported else "an unknown time"
+        at = f"{reported:%Y-%m-%d %H:%M}" if reported else _("an unknown time")
         if s.delivery == DeliveryState.DELIVERED:
-            return f" The provider reported it delivered at {at}."
+            return " " + _("The provider reported it delivered at {at}.", at=at)
         if s.delivery == DeliveryState.FAILED:
-            return (f" The provider reported it not delivered at {at}: "
-                    f"{_reason(s.delivery_detail)}.")
-        return " The provider took it; no delivery report yet."
+            return " " + _("The provider reported it not delivered at {at}: {why}.", at=at,
+                           why=_reason(s.delivery_detail))
+        return " " + _("The provider took it; no delivery report yet.")
 
     def events(self, events: list[Event]) -> Iterable[Item]:
         for e in events:
@@ -261,24 +284,26 @@ class _Words:
             why = str(e.data.get("automatic", ""))
             url = str(e.data.get("url", ""))
             if e.kind is EventKind.OPT_OUT:
-                text = f"Opted out (through {e.data.get('via', e.source)})."
+                text = _("Opted out (through {via}).", via=e.data.get("via", e.source))
             elif e.kind is EventKind.OPT_IN:
-                text = "Took the opt-out back."
+                text = _("Took the opt-out back.")
             elif e.kind is EventKind.CLICK:
-                text = (f"An automatic visit to {url} was not counted as a click: {why}."
-                        if e.machine else f"Clicked {url}.")
+                text = (_("An automatic visit to {url} was not counted as a click: {why}.",
+                          url=url, why=why)
+                        if e.machine else _("Clicked {url}.", url=url))
             elif e.kind is EventKind.OPEN:
-                text = (f"An automatic open was not counted: {why}." if e.machine else
-                        "Opened a message (unreliable: image proxies open mail too).")
+                text = (_("An automatic open was not counted: {why}.", why=why) if e.machine
+                        else _("Opened a message (unreliable: image proxies open mail too)."))
             elif e.kind is EventKind.BOUNCE:
                 bounce = _reason(e.data.get("reason") or e.data.get("status"))
-                text = f"A message bounced: {bounce}."
+                text = _("A message bounced: {why}.", why=bounce)
             elif e.kind is EventKind.REPLY:
-                text = "Replied to a message."
+                text = _("Replied to a message.")
             else:
                 values = ", ".join(f"{k} = {v}" for k, v in (e.data.get("set") or {}).items())
-                text = (f"The event {e.name} arrived and sets {values}." if values
-                        else f"The event {e.name} arrived.")
+                text = (_("The event {name} arrived and sets {values}.", name=e.name,
+                          values=values) if values
+                        else _("The event {name} arrived.", name=e.name))
             if e.machine:
                 data["automatic"] = why
             yield Item(e.at.astimezone(self.tz), Kind.EVENT, str(e.kind), text, data,
@@ -287,18 +312,10 @@ class _Words:
     def tests(self, rows: list[TrialSend]) -> Iterable[Item]:
         for t in rows:
             step = self.step(t.flow, t.step)
-            template = f"{t.template}, variant {t.variant}" if t.variant else t.template
+            template = _variant(t.template, t.variant)
             detail = _reason(t.detail)
-            text = {
-                SendStatus.SENT: f"Test of {step} ({template}) sent to {t.recipient}, "
-                                 "rendered for this customer.",
-                SendStatus.FAILED: f"Test of {step} ({template}) to {t.recipient} failed: "
-                                   f"{detail}.",
-                SendStatus.UNCERTAIN: f"Test of {step} ({template}) to {t.recipient} may "
-                                      f"have arrived: {detail}.",
-                SendStatus.PENDING: f"Test of {step} ({template}) to {t.recipient} began "
-                                    "and has not been marked done.",
-            }.get(SendStatus(t.status), f"Test of {step} ({template}) to {t.recipient}.")
+            shape = _TESTS.get(SendStatus(t.status), _TEST_OTHER)
+            text = _(shape, step=step, template=template, to=t.recipient, detail=detail)
             data = {"flow": t.flow, "step": t.step + 1, "template": t.template,
                     "variant": t.variant, "channel": t.channel, "to": t.recipient,
                     "status": t.status, "detail": t.detail or ""}

@@ -27,6 +27,7 @@ from typing import Any
 
 from sheetcrm.config import Config
 from sheetcrm.config.channels import EmailSettings
+from sheetcrm.i18n import _
 from sheetcrm.ledger import Ledger
 from sheetcrm.mailbox import Batch, Cursor, Kind, Mail, MailboxError, read_new_mail
 from sheetcrm.model import Event, EventKind
@@ -78,15 +79,17 @@ def hear_mailbox(config: Config, ledger: Ledger, now: datetime, **connect: Any
         batch = read_new_mail(settings, Cursor(*saved) if saved else None,
                               (now - FIRST_READ).date(), **connect)
     except MailboxError as exc:
-        log.warning("mailbox not read, the run goes on without it: %s", exc)
+        log.warning(_("mailbox not read, the run goes on without it: {error}", error=exc))
         return MailboxReport(error=str(exc))
     report = record(batch, ledger, now, _own_addresses(config))
     if batch.cursor is not None:
         ledger.save_mailbox_cursor(name, batch.cursor.uidvalidity, batch.cursor.uid)
     if report.bounces or report.replies or report.more:
-        log.info("mailbox read: %d mail(s), %d bounce(s), %d repl(ies)%s", report.read,
-                 report.bounces, report.replies, "; more waits for the next run"
-                 if report.more else "")
+        counts = dict(read=report.read, bounces=report.bounces, replies=report.replies)
+        log.info(_("mailbox read: {read} mail(s), {bounces} bounce(s), {replies} repl(ies); "
+                   "more waits for the next run", **counts) if report.more else
+                 _("mailbox read: {read} mail(s), {bounces} bounce(s), {replies} repl(ies)",
+                   **counts))
     return report
 
 

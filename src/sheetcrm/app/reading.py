@@ -18,6 +18,7 @@ from sheetcrm.core.evaluate import RowConditions
 from sheetcrm.core.events import event_writes
 from sheetcrm.core.rules import RowContext, Rules
 from sheetcrm.core.schema import read_records
+from sheetcrm.i18n import N_
 from sheetcrm.model import LedgerState, PlannedSend, Record
 from sheetcrm.table import Table
 
@@ -71,20 +72,21 @@ class FreshCheck:
         return self.records.get(key) if self.records is not None else None
 
     def exit_reason(self, send: PlannedSend) -> str:
-        """'goal met', 'trigger no longer true', 'row gone' or '' to go ahead."""
+        """'goal met', 'trigger no longer true', 'row gone' or '' to go ahead (English,
+        marked for the catalogs: the caller translates it where it is shown or kept)."""
         self._refresh()
         if self.records is None:
             return ""
         rec = self.records.get(send.key)
         if rec is None or not rec.usable:
-            return "row gone or unreadable"
+            return N_("row gone or unreadable")
         row = RowConditions(self.rules, rec, RowContext(self.now, self.config.tz, self.state))
         goal = row.goal_met(send.flow)
         if goal:
-            return "goal met"
+            return N_("goal met")
         triggered = send.enrollment.via == "handoff" or row.triggered(send.flow)
         if goal is None or triggered is None:
-            return "row unreadable: a cell the flow reads could not be read"
+            return N_("row unreadable: a cell the flow reads could not be read")
         if not triggered:
-            return "trigger no longer true"
+            return N_("trigger no longer true")
         return ""

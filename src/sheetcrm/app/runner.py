@@ -32,6 +32,7 @@ from sheetcrm.core.rules import Rules, compile_rules
 from sheetcrm.core.schema import read_records
 from sheetcrm.errors import ChannelError, ConfigError, TemplateError
 from sheetcrm.fsutil import RunLock
+from sheetcrm.i18n import _
 from sheetcrm.ledger import Ledger, TagSnapshot
 from sheetcrm.model import (
     CellUpdate,
@@ -255,7 +256,7 @@ def sync(
             raise
         events = result.plan.events
         alert_finished_run(config, now, result.summary(), unmatched={
-            name: f"{count} event(s) wait: {events.reasons[name]}"
+            name: _("{count} event(s) wait: {why}", count=count, why=events.reasons[name])
             for name, count in events.waiting.items() if count})
         return result
 
@@ -321,7 +322,7 @@ def _sync_locked(config: Config, now: datetime, ledger: Ledger,
 def _channel(name: str, config: Config, opened: dict[str, Channel], own: bool) -> Channel:
     if name not in opened:
         if not own:
-            raise ChannelError(f"channel {name!r} was not provided")
+            raise ChannelError(_("channel {name} was not provided", name=repr(name)))
         opened[name] = make_channel(name, config.channels[name], base_dir=config.base_dir)
     return opened[name]
 
@@ -343,7 +344,8 @@ def _recover_interrupted(config: Config, ledger: Ledger, now: datetime,
         channel_ok = rec.channel in config.channels
         if channel_ok and _channel(rec.channel, config, opened, own).redelivery_safe:
             ledger.forget_pending(rec.idem_key)
-            notes.append(f"{rec.key} {rec.flow} step {rec.step + 1}: re-sent (safe channel)")
+            notes.append(_("{key} {flow} step {step}: re-sent (safe channel)", key=rec.key,
+                           flow=rec.flow, step=rec.step + 1))
             continue
         e = state.enrollments.get((rec.key, rec.flow))
         if e is not None and e.entry == rec.entry and e.next_step == rec.step:
@@ -356,8 +358,9 @@ def _recover_interrupted(config: Config, ledger: Ledger, now: datetime,
         settings = config.channels.get(rec.channel)
         ledger.finish_send(rec.idem_key, SendStatus.UNCERTAIN, now, enrollment=e,
                            message_id=message_id_of(settings, rec.idem_key) if settings else None,
-                           detail="interrupted by a crash; not re-sent")
-        notes.append(f"{rec.key} {rec.flow} step {rec.step + 1}: uncertain, not re-sent")
+                           detail=_("interrupted by a crash; not re-sent"))
+        notes.append(_("{key} {flow} step {step}: uncertain, not re-sent", key=rec.key,
+                       flow=rec.flow, step=rec.step + 1))
     return notes
 
 
@@ -388,7 +391,7 @@ def _send_all(run: _Sending, plan: Plan, state: LedgerState) -> list[SendOutcome
     for send in plan.sends:
         progress("sending", len(outcomes), len(plan.sends))
         if stop():
-            outcomes.append(SendOutcome(send, "stopped", "stop requested; next run"))
+            outcomes.append(SendOutcome(send, "stopped", _("stop requested; next run")))
             continue
         if send.channel in down:
             outcomes.append(SendOutcome(send, "channel down", down[send.channel]))
@@ -396,19 +399,20 @@ def _send_all(run: _Sending, plan: Plan, state: LedgerState) -> list[SendOutcome
         exit_reason = fresh.exit_reason(send)
         if exit_reason:
             _exit_before_send(send, exit_reason, plan, ledger, now)
-            outcomes.append(SendOutcome(send, "exited", exit_reason))
+            outcomes.append(SendOutcome(send, "exited", _(exit_reason)))
             continue
         rec = fresh.record(send.key) or by_key[send.key]
         try:
             message = build_message(rec, send, plan.tags.get(send.key, []), now, config,
                                     run.templates)
         except TemplateError as exc:
-            plan.row_error(rec, f"template {send.template}: {exc}")
+            plan.row_error(rec, _("template {template}: {error}", template=send.template,
+                                  error=exc))
             outcomes.append(SendOutcome(send, "error", str(exc)))
             continue
         claim = _record(send, SendStatus.PENDING, now)
         if not ledger.claim_send(claim, run.run_id):
-            outcomes.append(SendOutcome(send, "skipped", "already claimed"))
+            outcomes.append(SendOutcome(send, "skipped", _("already claimed")))
             continue
         faults.checkpoint("after-claim")
         try:
@@ -457,7 +461,7 @@ def _exit_before_send(send: PlannedSend, reason: str, plan: Plan, ledger: Ledger
     """The re-read row meets the goal or no longer the trigger: exit, send nothing."""
     e = send.enrollment
     status = EnrollmentStatus.CONVERTED if reason == "goal met" else EnrollmentStatus.LEFT
-    e.exit(status, f"{reason} (re-checked before sending)", now)
+    e.exit(status, _("{reason} (re-checked before sending)", reason=_(reason)), now)
     ledger.save_enrollments([e])
     plan.moves.append(FlowMove(send.key, send.flow, e.status, e.exit_reason or ""))
 
@@ -466,12 +470,13 @@ def _failed(send: PlannedSend, exc: ChannelError, plan: Plan, rec: Record, ledge
             now: datetime) -> SendOutcome:
     if exc.retryable:
         ledger.finish_send(send.idem_key, SendStatus.RETRY, now, detail=str(exc))
-        plan.row_error(rec, f"send {send.label} failed, will retry: {exc}")
+        plan.row_error(rec, _("send {step} failed, will retry: {error}", step=send.label,
+                              error=exc))
         return SendOutcome(send, "retry", str(exc))
     e = send.enrollment
-    e.exit(EnrollmentStatus.FAILED, f"send failed: {exc}", now)
+    e.exit(EnrollmentStatus.FAILED, _("send failed: {error}", error=exc), now)
     ledger.finish_send(send.idem_key, SendStatus.FAILED, now, enrollment=e, detail=str(exc))
-    plan.row_error(rec, f"send {send.label} failed: {exc}")
+    plan.row_error(rec, _("send {step} failed: {error}", step=send.label, error=exc))
     return SendOutcome(send, "failed", str(exc))
 
 

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from sheetcrm.config import Config, ScheduleSettings, crontab_trigger, parse_duration
 from sheetcrm.errors import ConfigError
+from sheetcrm.i18n import _
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,8 @@ class Schedule:
         """
         if seconds is not None:
             if seconds <= 0:
-                raise ConfigError(f"{seconds:g} seconds is not longer than 0",
-                                  path=f"{where}.every")
+                raise ConfigError(_("{seconds} seconds is not longer than 0",
+                                    seconds=f"{seconds:g}"), path=f"{where}.every")
             return cls(every=timedelta(seconds=seconds))
         given = {"cron": cron} if cron else {"every": every} if every is not None else {}
         try:
@@ -76,9 +77,9 @@ class Schedule:
 
     def describe(self) -> str:
         if self.cron:
-            return f"cron {self.cron}"
+            return _("cron {expression}", expression=self.cron)
         assert self.every is not None
-        return f"every {human_duration(self.every)}"
+        return _("every {duration}", duration=human_duration(self.every))
 
     def next_run(self, last_started: datetime | None, now: datetime, tz: tzinfo) -> datetime:
         """The next run of a daemon whose last run started at ``last_started``.

@@ -25,6 +25,7 @@ from typing import Any
 
 from sheetcrm.config import Config
 from sheetcrm.errors import ConfigError
+from sheetcrm.i18n import _
 from sheetcrm.ledger import Ledger
 from sheetcrm.server import events, tracking, unsubscribe
 from sheetcrm.server.app import EventStore, ServerContext, make_app
@@ -51,8 +52,8 @@ def running_clock(config: Config, start_at: datetime | None = None) -> Clock:
 def server_context(config: Config, now: Clock | None = None) -> ServerContext:
     """What the handlers get: the config, a ledger per thread, the clock."""
     if config.server is None:
-        raise ConfigError("there is no [server] table: add one with public_url, listen and "
-                          "secret (see docs/server.md)", path="server")
+        raise ConfigError(_("there is no [server] table: add one with public_url, listen and "
+                            "secret (see docs/server.md)"), path="server")
     path = config.state_path
 
     def open_store() -> EventStore:

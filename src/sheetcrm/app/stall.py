@@ -14,15 +14,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sheetcrm.app.schedule import human_duration
+from sheetcrm.i18n import _
 
 
 def stall_reason(status: str, summary: Mapping[str, Any]) -> str:
     """Why a run that was not ``ok`` sent nothing (or not all): from its summary."""
     if status == "sending_stopped":
-        return str(summary.get("sending_stopped") or "sending stopped")
+        return str(summary.get("sending_stopped") or _("sending stopped"))
     if status == "channel_down":
         down = [why for key, why in run_incidents(summary).items() if key.startswith("channel:")]
-        return "; ".join(down) or "a channel is down"
+        return "; ".join(down) or _("a channel is down")
     return str(summary.get("error") or status)
 
 
@@ -33,7 +34,7 @@ def run_incidents(summary: Mapping[str, Any]) -> dict[str, str]:
     (or a flow change) held the run's sends. The alerts (``app.alerts``) tell each
     of them once; a finished run that no longer shows one has ended it.
     """
-    found = {f"channel:{name}": f"channel {name} down: {why}"
+    found = {f"channel:{name}": _("channel {name} down: {why}", name=name, why=why)
              for name, why in (summary.get("channels_down") or {}).items()}
     if summary.get("sending_stopped"):
         found["sending"] = str(summary["sending_stopped"])

@@ -42,6 +42,7 @@ from sheetcrm.core.schema import read_records
 from sheetcrm.errors import ChannelError, ConfigError, ExitStatus, SheetcrmError, TemplateError
 from sheetcrm.expressions import ExpressionRuntimeError
 from sheetcrm.expressions.compile import unknown
+from sheetcrm.i18n import _
 from sheetcrm.ledger import Ledger, TrialSend
 from sheetcrm.ledger.schema import iso
 from sheetcrm.model import Enrollment, LedgerState, Message, PlannedSend, Record, SendStatus
@@ -108,8 +109,8 @@ def send_test(config: Config, now: datetime, order: TrialOrder,
               channels: dict[str, Channel] | None = None) -> TrialResult:
     """Render the step for one customer and send it to ``order.to`` only."""
     if config.sending.paused:
-        raise ConfigError("sending is paused, so no test is sent either; set it to false "
-                          "to send a test", path="sending.paused")
+        raise ConfigError(_("sending is paused, so no test is sent either; set it to false "
+                            "to send a test"), path="sending.paused")
     flow = _flow(config, order.flow)
     step = _step(config, flow, order.step)
     settings = config.flows[flow].steps[step]
@@ -155,15 +156,17 @@ def _step(config: Config, flow: str, given: str) -> int:
         if step.template == text:
             return i
     templates = ", ".join(s.template for s in steps)
-    raise TrialError(f"{given!r} is not a step of the flow {flow}; give its number, 1 to "
-                        f"{len(steps)}, or its template: {templates}")
+    raise TrialError(_("{given} is not a step of the flow {flow}; give its number, 1 to "
+                       "{last}, or its template: {templates}", given=repr(given), flow=flow,
+                       last=len(steps), templates=templates))
 
 
 def _variant(variants: dict[str, float] | None, given: str | None) -> str | None:
     if given is None:
         return None
     if not variants:
-        raise TrialError(f"--variant {given!r}: this step has no A/B variants")
+        raise TrialError(_("--variant {given}: this step has no A/B variants",
+                           given=repr(given)))
     if given not in variants:
         listed = ", ".join(variants)
         raise TrialError(unknown("variant", given, list(variants), listed))
@@ -177,15 +180,16 @@ def _recipient(settings: ChannelSettings, to: str) -> str:
         try:
             return normalize_mobile(to)
         except ValueError:
-            raise TrialError(f"--to {to!r} is not a number this channel can text; "
-                                f"expected {EXPECTED_MOBILE}") from None
+            raise TrialError(_("--to {to} is not a number this channel can text; expected "
+                               "{expected}", to=repr(to), expected=EXPECTED_MOBILE)) from None
     if isinstance(settings, EmailSettings):
         try:
             parse_address(to)
         except ValueError as exc:
-            raise TrialError(f"--to {to!r} is not an email address: {exc}") from None
+            raise TrialError(_("--to {to} is not an email address: {problem}", to=repr(to),
+                               problem=exc)) from None
     if not to:
-        raise TrialError("--to is blank; give your own address or number")
+        raise TrialError(_("--to is blank; give your own address or number"))
     return to
 
 
@@ -217,9 +221,9 @@ def _refuse_customer_address(config: Config, settings: ChannelSettings,
     for rec in records:
         cells = [rec.key, *(rec.values.get(name) for name in fields)]
         if any(form in mine for cell in cells for form in _forms(cell)):
-            raise TrialError(f"--to {to} is the address or number of the customer on row "
-                                f"{rec.line}; a test goes only to your own, never to a "
-                                "customer")
+            raise TrialError(_("--to {to} is the address or number of the customer on row "
+                               "{row}; a test goes only to your own, never to a customer",
+                               to=to, row=rec.line))
 
 
 def _test_key(flow: str, step: int) -> str:
@@ -261,20 +265,22 @@ class _Making:
                 return rec, "in flow", *made
             fallback = (rec, "any", *made)
         if fallback is None:
-            raise TrialError(f"no row can receive {flow} step {step + 1}: every row has "
-                                "errors, no recipient for its channel, or fails to render it; "
-                                "sheetcrm check says why")
+            raise TrialError(_("no row can receive {flow} step {step}: every row has errors, "
+                               "no recipient for its channel, or fails to render it; sheetcrm "
+                               "check says why", flow=flow, step=step + 1))
         return fallback
 
     def _given(self, records: list[Record], key: str) -> Record:
         rec = next((r for r in records if r.key == key), None)
         if rec is None:
             close = closest_key(key, (r.key for r in records))
-            hint = f"; did you mean {close!r}?" if close else ""
-            raise TrialError(f"--row {key!r}: no row of the sheet has this key{hint}")
+            raise TrialError(
+                _("--row {key}: no row of the sheet has this key; did you mean {close}?",
+                  key=repr(key), close=repr(close)) if close else
+                _("--row {key}: no row of the sheet has this key", key=repr(key)))
         if not rec.ok:
-            raise TrialError(f"--row {key!r}: row {rec.line} has errors, so no flow acts "
-                                f"on it: {rec.errors[0]}")
+            raise TrialError(_("--row {key}: row {row} has errors, so no flow acts on it: "
+                               "{error}", key=repr(key), row=rec.line, error=rec.errors[0]))
         return rec
 
     def _in_flow(self, rec: Record, flow: str) -> bool:
@@ -297,10 +303,11 @@ class _Making:
         field_name = settings.recipient_field
         try:
             if not rec.ok:
-                raise TrialError(f"row {rec.line} has errors: {rec.errors[0]}")
+                raise TrialError(_("row {row} has errors: {error}", row=rec.line,
+                                   error=rec.errors[0]))
             if field_name and not rec.values.get(field_name):
-                raise TrialError(f"--row {rec.key!r}: row {rec.line} has no "
-                                    f"{field_name} to send this step to")
+                raise TrialError(_("--row {key}: row {row} has no {field} to send this step "
+                                   "to", key=repr(rec.key), row=rec.line, field=field_name))
             try:
                 tags = [t for t, on in self._conditions(rec).tags().items() if on]
             except ExpressionRuntimeError:

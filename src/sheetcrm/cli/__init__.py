@@ -20,6 +20,7 @@ import click
 from sheetcrm.cli import commands, daemon, report, serve, tools  # noqa: F401  (the commands register on ``cli``)
 from sheetcrm.cli.base import cli, printable
 from sheetcrm.errors import ExitStatus, SheetcrmError
+from sheetcrm.i18n import _
 
 __all__ = ["cli", "main", "printable"]
 
@@ -34,12 +35,12 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         status = ExitStatus.USAGE
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+        click.echo(_("aborted"), err=True)
         status = ExitStatus.INTERRUPTED
     except SheetcrmError as exc:
         click.echo(printable(f"sheetcrm: {type(exc).__name__}: {exc}"), err=True)
         status = exc.exit_code
     except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
+        click.echo(_("interrupted"), err=True)
         status = ExitStatus.INTERRUPTED
     sys.exit(int(status or 0))

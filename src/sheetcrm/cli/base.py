@@ -1,6 +1,13 @@
 """What every command shares: the ``sheetcrm`` group and its global options, the
 per-invocation ``State`` and a console that prints data as text, never as markup.
 
+Help texts are English in the code, marked ``N_()``, and translated when help is
+printed (``Translated``): click reads them at import time, before any language is
+chosen. ``sheetcrm --help`` follows the environment (no config is read before it is
+printed); a command's ``--help`` speaks the language of ``--config`` when it can be
+read (``_help_language``). Click's own headings (``Usage:``, ``Options``) go through the
+same catalogs (``TranslatedFormatter``).
+
 The global options (``--config``, ``--now``, ``--json``, ``--wide``) are declared once,
 in ``GLOBAL_OPTIONS``, and accepted on both sides of the command name: people type
 ``sheetcrm plan --json`` as often as ``sheetcrm --json plan``. The group adds them to
@@ -13,15 +20,19 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
+from rich.cells import cell_len
 from rich.console import Console
 
 from sheetcrm import __version__
 from sheetcrm.config import Config, load_config, use_language_of
+from sheetcrm.i18n import N_, _, language_from_env, set_language
 
 MAX_ROWS = 40
 WIDE = 100_000  # --wide: a console this wide never wraps a line
@@ -84,19 +95,22 @@ class State:
             value = datetime.fromisoformat(self.now_text)
         except ValueError:
             raise click.BadParameter(
-                f"{self.now_text!r} is not an ISO timestamp like 2025-06-01T09:00",
+                _("{value} is not an ISO timestamp like 2025-06-01T09:00",
+                  value=repr(self.now_text)),
                 param_hint="--now") from None
         return value if value.tzinfo else value.replace(tzinfo=config.tz)
 
 
 #: The global options: flag, the State attribute it sets, and its click settings.
 GLOBAL_OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
-    ("--config", "config_path", {"metavar": "PATH", "help": "Path to the config file."}),
-    ("--now", "now_text", {"metavar": "ISO", "help": "Pretend the time is this (ISO "
-                           "timestamp; the config time zone if naive)."}),
-    ("--json", "as_json", {"is_flag": True, "help": "Print machine-readable JSON."}),
-    ("--wide", "wide", {"is_flag": True, "help": "Show every column in full, however "
-                        "wide the lines get (without it, output fits the terminal)."}),
+    ("--config", "config_path", {"metavar": "PATH",
+                                 "help": N_("Path to the config file.")}),
+    ("--now", "now_text", {"metavar": "ISO", "help": N_(
+        "Pretend the time is this (ISO timestamp; the config time zone if naive).")}),
+    ("--json", "as_json", {"is_flag": True, "help": N_("Print machine-readable JSON.")}),
+    ("--wide", "wide", {"is_flag": True, "help": N_(
+        "Show every column in full, however wide the lines get (without it, output fits "
+        "the terminal).")}),
 ]
 _GROUP_DEFAULTS: dict[str, dict[str, Any]] = {
     "--config": {"default": "config.toml", "show_default": True,
@@ -122,8 +136,137 @@ def _global_options(function: Any) -> Any:
     return function
 
 
+#: Click's own words in a help page, for the catalogs (click looks them up in its own
+#: domain, which sheetcrm does not ship; ``Translated`` and the formatter translate them).
+CLICK_TEXTS = (
+    N_("Usage:"), N_("Options"), N_("Commands"), N_("Show this message and exit."),
+    N_("Show the version and exit."),
+)
+
+
+def wrap_cells(text: str, width: int, indent: str = "") -> list[str]:
+    """``text`` wrapped at spaces to ``width`` terminal cells, each line after ``indent``.
+
+    Click wraps help by characters, and a Hangul character takes two cells: Korean
+    help wrapped by click runs past the terminal's edge. Otherwise it wraps as click
+    does: paragraphs (blank lines) stay apart, the spaces between words are kept (two
+    before ``[default: …]``), a word longer than a line stays whole on its own line.
+    """
+    lines: list[str] = []
+    for paragraph in re.split(r"\n\s*\n", text.strip()):
+        if lines:
+            lines.append("")
+        line = ""
+        for word in re.findall(r"\s*\S+", " ".join(p.strip() for p in paragraph.splitlines())):
+            candidate = line + word if line else word.lstrip()
+            if line and cell_len(indent + candidate) > width:
+                lines.append(indent + line)
+                candidate = word.lstrip()
+            line = candidate
+        lines.append(indent + line)
+    return lines
+
+
+class TranslatedFormatter(click.HelpFormatter):
+    """Click's headings (``Usage:``, ``Options``, ``Commands``) in the operator's language,
+    and help text wrapped by the cells it takes on the terminal (``wrap_cells``)."""
+
+    def write_usage(self, prog: str, args: str = "", prefix: str | None = None) -> None:
+        super().write_usage(prog, args, prefix if prefix is not None
+                            else _("Usage:") + " ")
+
+    def write_heading(self, heading: str) -> None:
+        super().write_heading(_(heading))
+
+    def write_text(self, text: str) -> None:
+        self.write("\n".join(wrap_cells(text, self.width, " " * self.current_indent)))
+        self.write("\n")
+
+    def write_dl(self, rows: Iterable[tuple[str, str]], col_max: int = 30,
+                 col_spacing: int = 2) -> None:
+        rows = list(rows)
+        first_col = min(max((cell_len(term) for term, _text in rows), default=0),
+                        col_max) + col_spacing
+        text_width = max(self.width - first_col - 2, 10)
+        for term, text in rows:
+            self.write(" " * self.current_indent + term)
+            if not text:
+                self.write("\n")
+                continue
+            if cell_len(term) <= first_col - col_spacing:
+                self.write(" " * (first_col - cell_len(term)))
+            else:
+                self.write("\n" + " " * (first_col + self.current_indent))
+            lines = wrap_cells(text, text_width)
+            self.write(lines[0] + "\n")
+            for line in lines[1:]:
+                self.write((" " * (first_col + self.current_indent) + line).rstrip() + "\n")
+
+
+class TranslatedContext(click.Context):
+    formatter_class = TranslatedFormatter
+
+
+@contextmanager
+def _translated(command: click.Command, ctx: click.Context | None = None) -> Iterator[None]:
+    """While help is printed, the command's help texts are in the current language
+    (with ``ctx``, its options' too, ``--help`` included).
+
+    The texts are put back afterwards: they are the msgids, looked up again next time.
+    """
+    given = command.get_params(ctx) if ctx is not None else []
+    params = [p for p in given if isinstance(p, click.Option) and p.help]
+    saved = (command.help, command.short_help, command.epilog, [p.help for p in params])
+    try:
+        command.help = _(command.help) if command.help else command.help
+        command.short_help = _(command.short_help) if command.short_help else None
+        command.epilog = _(command.epilog) if command.epilog else command.epilog
+        for p in params:
+            p.help = _(p.help) if p.help else p.help
+        yield
+    finally:
+        command.help, command.short_help, command.epilog, helps = saved
+        for p, text in zip(params, helps, strict=True):
+            p.help = text
+
+
+def _help_language(ctx: click.Context) -> None:
+    """A command's help speaks its config's language (the one ``--config`` names before
+    the command, else config.toml); the environment's when there is none. ``sheetcrm
+    --help`` is printed before any config is read: the environment's language."""
+    state = ctx.find_object(State)
+    if state is not None:
+        use_language_of(state.config_path, os.environ)
+    else:
+        set_language(language_from_env(os.environ))
+
+
+class Translated(click.Command):
+    """A command whose help (page, options, one-line summary) is translated when shown."""
+
+    context_class = TranslatedContext
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        _help_language(ctx)
+        with _translated(self, ctx):
+            super().format_help(ctx, formatter)
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        with _translated(self):
+            return super().get_short_help_str(limit)
+
+
 class SheetcrmGroup(click.Group):
-    """The ``sheetcrm`` group: every command also takes the global options."""
+    """The ``sheetcrm`` group: every command also takes the global options, and every
+    help text is translated when shown."""
+
+    context_class = TranslatedContext
+    command_class = Translated
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        _help_language(ctx)
+        with _translated(self, ctx):
+            super().format_help(ctx, formatter)
 
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
         own = {opt for param in cmd.params for opt in param.opts}
@@ -132,16 +275,16 @@ class SheetcrmGroup(click.Group):
         super().add_command(cmd, name)
 
 
-@click.group(cls=SheetcrmGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=SheetcrmGroup, context_settings={"help_option_names": ["-h", "--help"]},
+             help=N_("Turn a customer spreadsheet into an automated CRM.\n\n"
+                     "The options above may also follow the command: sheetcrm plan --json."))
 @_global_options
-@click.version_option(__version__, prog_name="sheetcrm")
+@click.version_option(__version__, prog_name="sheetcrm", help=N_("Show the version and exit."))
 @click.pass_context
 def cli(ctx: click.Context, config_path: str, now_text: str | None, as_json: bool,
         wide: bool) -> None:
-    """Turn a customer spreadsheet into an automated CRM.
-
-    The options above may also follow the command: sheetcrm plan --json.
-    """
+    # The help text is above (translated when printed); ``sheetcrm --help`` is printed
+    # before this runs, so it speaks the environment's language.
     use_language_of(config_path, os.environ)  # before the config is read: its errors too
     ctx.obj = State(config_path, now_text, as_json, wide)
 

@@ -16,18 +16,19 @@ from sheetcrm.app.checks import run_checks
 from sheetcrm.app.explain import explain
 from sheetcrm.app.runner import RunOptions, RunResult, Watch, preview, sync
 from sheetcrm.cli.base import MAX_ROWS, State, cli, print_json
-from sheetcrm.cli.layout import Col, Kind, indented, table
+from sheetcrm.cli.layout import Col, Kind, indented, table, word
 from sheetcrm.cli.running import RunProgress, ctrl_c_stops, say_left_at_once, say_stopped
 from sheetcrm.errors import ExitStatus
+from sheetcrm.i18n import N_, _
 
 
-@cli.command()
+@cli.command(help=N_("Check config, rules, templates, columns, keys and cells; render "
+                     "every template."))
 @click.option("--connect", is_flag=True,
-              help="Also reach every channel (SMTP login, webhook host) without sending, "
-                   "and log in to the [mailbox] without reading.")
+              help=N_("Also reach every channel (SMTP login, webhook host) without sending, "
+                      "and log in to the [mailbox] without reading."))
 @click.pass_obj
 def check(state: State, connect: bool) -> ExitStatus:
-    """Check config, rules, templates, columns, keys and cells; render every template."""
     config = state.config()
     findings = run_checks(config, state.now(config), connect=connect)
     errors = sum(1 for f in findings if f.level == "error")
@@ -36,12 +37,16 @@ def check(state: State, connect: bool) -> ExitStatus:
     else:
         if findings:
             state.out.print(table(state.out, "sheetcrm check", [
-                Col("level"), Col("where", Kind.TEXT, least=16),
-                Col("problem", Kind.TEXT, least=30),
-            ], [(f.level, f.where, f.message) for f in findings], wide=state.wide))
-        state.out.print(f"{errors} error(s), "
-                        f"{sum(1 for f in findings if f.level == 'warning')} warning(s)"
-                        + ("" if errors else " — ready to sync"))
+                Col(_("level")), Col(_("where"), Kind.TEXT, least=16),
+                Col(_("problem"), Kind.TEXT, least=30),
+            ], [(word(f.level), f.where, f.message) for f in findings], wide=state.wide))
+        warnings = sum(1 for f in findings if f.level == "warning")
+        if errors:
+            state.out.print(_("{errors} error(s), {warnings} warning(s)",
+                              errors=errors, warnings=warnings))
+        else:
+            state.out.print(_("{errors} error(s), {warnings} warning(s) — ready to sync",
+                              errors=errors, warnings=warnings))
     return ExitStatus.FAILED if errors else ExitStatus.OK
 
 
@@ -49,14 +54,14 @@ def run_options(function: Any) -> Any:
     """The operator's explicit decisions, shared by ``plan`` and ``sync``."""
     for option in reversed([
         click.option("--allow-blast", is_flag=True,
-                     help="Send even when more sends are due than [sending] "
-                          "max_sends_per_run allows."),
+                     help=N_("Send even when more sends are due than [sending] "
+                             "max_sends_per_run allows.")),
         click.option("--allow-flow-change", is_flag=True,
-                     help="Let a new flow message customers of a flow removed from the "
-                          "config (when it is not that flow renamed: see renamed_from)."),
+                     help=N_("Let a new flow message customers of a flow removed from the "
+                             "config (when it is not that flow renamed: see renamed_from).")),
         click.option("--restore-from-sheet", is_flag=True,
-                     help="Take flow state from the sheet's flow column for rows the "
-                          "ledger does not know (automatic on a new ledger)."),
+                     help=N_("Take flow state from the sheet's flow column for rows the "
+                             "ledger does not know (automatic on a new ledger).")),
     ]):
         function = option(function)
     return function
@@ -68,25 +73,24 @@ def _options(allow_blast: bool, allow_flow_change: bool, restore_from_sheet: boo
                       restore_from_sheet=restore_from_sheet)
 
 
-@cli.command()
-@click.option("--all", "show_all", is_flag=True, help="List every row, not the first 40.")
+@cli.command(help=N_("Show what sync would do, changing nothing: no send, no write, no "
+                     "ledger change."))
+@click.option("--all", "show_all", is_flag=True, help=N_("List every row, not the first 40."))
 @run_options
 @click.pass_obj
 def plan(state: State, show_all: bool, **flags: bool) -> None:
-    """Show what sync would do, changing nothing: no send, no write, no ledger change."""
     config = state.config()
     result = preview(config, state.now(config), options=_options(**flags))
     _report(state, result, "plan", show_all)
 
 
-@cli.command(name="sync")
-@click.option("--all", "show_all", is_flag=True, help="List every row, not the first 40.")
+@cli.command(name="sync", help=N_(
+    "Recompute tags, send what is due, write state back into the sheet.\n\n"
+    "Ctrl-C stops sending; what was sent is still written back."))
+@click.option("--all", "show_all", is_flag=True, help=N_("List every row, not the first 40."))
 @run_options
 @click.pass_obj
 def sync_command(state: State, show_all: bool, **flags: bool) -> ExitStatus:
-    """Recompute tags, send what is due, write state back into the sheet.
-
-    Ctrl-C stops sending; what was sent is still written back."""
     config = state.config()
     now = state.now(config)
     with ctrl_c_stops() as stop:
@@ -109,12 +113,12 @@ def sync_command(state: State, show_all: bool, **flags: bool) -> ExitStatus:
     return ExitStatus.FAILED if failed else ExitStatus.OK
 
 
-@cli.command(name="preview")
+@cli.command(name="preview", help=N_(
+    "Show what the row KEY would receive next, with the decision trail. Changes nothing."))
 @click.argument("key")
-@click.option("--flow", default=None, help="Only this flow.")
+@click.option("--flow", default=None, help=N_("Only this flow."))
 @click.pass_obj
 def preview_command(state: State, key: str, flow: str | None) -> None:
-    """Show what the row KEY would receive next, with the decision trail. Changes nothing."""
     config = state.config()
     result = explain(config, state.now(config), key, flow)
     if state.as_json:
@@ -124,24 +128,23 @@ def preview_command(state: State, key: str, flow: str | None) -> None:
         return
     out = state.out
     on = [t for t, v in result.tags.items() if v]
-    out.print(f"{result.key} (row {result.line}) tags: {', '.join(on) or 'none'}",
-              style="bold")
+    out.print(_("{key} (row {row}) tags: {tags}", key=result.key, row=result.line,
+                tags=", ".join(on) or _("none")), style="bold")
     for e in result.errors:
-        out.print(f"  error: {e}", style="red")
+        out.print("  " + _("error: {error}", error=e), style="red")
     for f in result.flows:
         out.print()
         out.print(f"{f.flow}: {f.decision}", style="bold")
         for line in f.trail:
             indented(out, f"· {line}")
         if f.subject is not None:
-            out.print(f"  template {f.template}")
-            out.print(f"  Subject: {f.subject}")
+            out.print("  " + _("template {template}", template=f.template))
+            out.print("  " + _("Subject: {subject}", subject=f.subject))
             for line in (f.text or "").splitlines():
                 out.print(f"  | {line}")
 
 
 def _report(state: State, result: RunResult, verb: str, show_all: bool) -> None:
-    summary = result.summary()
     if state.as_json:
         print_json(state, _result_json(result, verb))
         return
@@ -151,84 +154,109 @@ def _report(state: State, result: RunResult, verb: str, show_all: bool) -> None:
     if plan.stopped:
         out.print(plan.stopped, style="bold red")
     for note in plan.notes:
-        out.print(f"note: {note}", style="yellow")
+        out.print(_("note: {note}", note=note), style="yellow")
     for rule in plan.broken_rules:
-        out.print(f"{rule} failed on every row: no customer was acted on by it; "
-                  "see the row errors or run sheetcrm check", style="bold red")
+        out.print(_("{rule} failed on every row: no customer was acted on by it; see the row "
+                    "errors or run sheetcrm check", rule=rule), style="bold red")
     for channel, why in result.channels_down.items():
         waiting = sum(1 for o in result.outcomes
                       if o.status == "channel down" and o.send.channel == channel)
-        out.print(f"channel {channel} is down: {why}. {waiting} send(s) wait "
-                  "for the next run; no customer was failed for it.", style="bold red")
+        out.print(_("channel {channel} is down: {why}. {waiting} send(s) wait for the next "
+                    "run; no customer was failed for it.", channel=channel, why=why,
+                    waiting=waiting), style="bold red")
     write = result.write
     if write is not None and (write.missing_keys or write.ambiguous_keys):
-        out.print(f"not written: {len(write.missing_keys)} row(s) whose key vanished from the "
-                  f"sheet during the run, {len(write.ambiguous_keys)} whose key now appears "
-                  "twice; the next run writes them", style="yellow")
-    if write is not None and write.repaired_keys:
-        out.print(f"{len(write.repaired_keys)} row(s) moved in the sheet while sheetcrm wrote; "
-                  "they were found by key and written again", style="yellow")
-    for note in result.recovered:
-        out.print(f"recovered: {note}", style="yellow")
-    heard = result.mailbox
-    if heard is not None and heard.error:
-        out.print(f"mailbox not read: {heard.error}; the run went on without it",
+        out.print(_("not written: {missing} row(s) whose key vanished from the sheet during "
+                    "the run, {twice} whose key now appears twice; the next run writes them",
+                    missing=len(write.missing_keys), twice=len(write.ambiguous_keys)),
                   style="yellow")
-    elif heard is not None:
-        out.print(f"mailbox: {heard.read} new mail(s), {heard.bounces} bounce(s), "
-                  f"{heard.replies} repl(ies) heard"
-                  + (f", {heard.opt_outs} asking to stop" if heard.opt_outs else "")
-                  + ("; more next run" if heard.more else ""))
-    held = ", ".join(f"{n} {r}" for r, n in summary["held"].items()) or "none"
-    writes = (f"{summary['cells_written']} cells written" if result.executed
-              else f"{len(result.updates)} cells would be written")
-    sent = f"{summary['sent']} sent" if result.executed else f"{summary['due']} would be sent"
-    out.print(
-        f"{verb} at {plan.now:%Y-%m-%d %H:%M %Z}: {summary['rows_read']} rows read, "
-        f"{summary['tags_changed']} tag changes, {summary['entered']} entered, "
-        f"{summary['exited']} exited, {sent}, {summary['failed']} failed, held back: {held}, "
-        f"{summary['row_errors']} row errors, {writes}."
-    )
+    if write is not None and write.repaired_keys:
+        out.print(_("{n} row(s) moved in the sheet while sheetcrm wrote; they were found by "
+                    "key and written again", n=len(write.repaired_keys)), style="yellow")
+    for note in result.recovered:
+        out.print(_("recovered: {note}", note=note), style="yellow")
+    _mailbox_line(state, result)
+    out.print(_summary_line(result, verb))
     hidden = max(len(plan.sends), len(plan.held), len(plan.errors), len(plan.tag_changes),
                  len(plan.moves))
     if limit is not None and hidden > limit:
-        out.print(f"(lists cut at {limit} rows; --all shows every row)")
+        out.print(_("(lists cut at {limit} rows; --all shows every row)", limit=limit))
+
+
+def _mailbox_line(state: State, result: RunResult) -> None:
+    heard = result.mailbox
+    if heard is not None and heard.error:
+        state.out.print(_("mailbox not read: {error}; the run went on without it",
+                          error=heard.error), style="yellow")
+    elif heard is not None:
+        counts = dict(read=heard.read, bounces=heard.bounces, replies=heard.replies,
+                      stop=heard.opt_outs)
+        line = (_("mailbox: {read} new mail(s), {bounces} bounce(s), {replies} repl(ies) "
+                  "heard, {stop} asking to stop", **counts) if heard.opt_outs else
+                _("mailbox: {read} new mail(s), {bounces} bounce(s), {replies} repl(ies) "
+                  "heard", **counts))
+        state.out.print(_("{line}; more next run", line=line) if heard.more else line)
+
+
+def _summary_line(result: RunResult, verb: str) -> str:
+    """The last line of ``plan`` and ``sync``: what the run did (or would do), in counts."""
+    summary, plan = result.summary(), result.plan
+    held = ", ".join(_("{n} {reason}", n=n, reason=r) for r, n in summary["held"].items()
+                     ) or _("none")
+    counts = dict(when=f"{plan.now:%Y-%m-%d %H:%M %Z}", rows=summary["rows_read"],
+                  tags=summary["tags_changed"], entered=summary["entered"],
+                  exited=summary["exited"], failed=summary["failed"], held=held,
+                  errors=summary["row_errors"])
+    if result.executed:
+        return _("sync at {when}: {rows} rows read, {tags} tag changes, {entered} entered, "
+                 "{exited} exited, {sent} sent, {failed} failed, held back: {held}, "
+                 "{errors} row errors, {cells} cells written.", sent=summary["sent"],
+                 cells=summary["cells_written"], **counts)
+    return _("{verb} at {when}: {rows} rows read, {tags} tag changes, {entered} entered, "
+             "{exited} exited, {due} would be sent, {failed} failed, held back: {held}, "
+             "{errors} row errors, {cells} cells would be written.", verb=verb,
+             due=summary["due"], cells=len(result.updates), **counts)
 
 
 def _tables(state: State, result: RunResult, limit: int | None) -> None:
     """The tag changes, flow moves, sends, held-back sends and row errors of a run."""
     out, plan, wide = state.out, result.plan, state.wide
     if plan.tag_changes:
-        out.print(table(out, "tag changes", [
-            Col("key", Kind.KEY), Col("before", Kind.TEXT, least=12),
-            Col("after", Kind.TEXT, least=12),
+        out.print(table(out, _("tag changes"), [
+            Col(_("key"), Kind.KEY), Col(_("before"), Kind.TEXT, least=12),
+            Col(_("after"), Kind.TEXT, least=12),
         ], [(c.key, ", ".join(c.before), ", ".join(c.after))
             for c in plan.tag_changes[:limit]], wide=wide))
     if plan.moves:
-        out.print(table(out, "flow moves", [
-            Col("key", Kind.KEY), Col("flow"), Col("move"), Col("detail", Kind.TEXT),
-        ], [(m.key, m.flow, m.action, m.detail) for m in plan.moves[:limit]], wide=wide))
+        out.print(table(out, _("flow moves"), [
+            Col(_("key"), Kind.KEY), Col(_("flow")), Col(_("move")),
+            Col(_("detail"), Kind.TEXT),
+        ], [(m.key, m.flow, word(m.action), m.detail) for m in plan.moves[:limit]],
+            wide=wide))
     outcome = {id(o.send): o for o in result.outcomes}
     if plan.sends:
         done = result.executed
-        out.print(table(out, "sends" if done else "sends due (would go now)", [
-            Col("key", Kind.KEY), Col("flow step"), Col("template"),
-            Col("channel", wide=True), Col("due", wide=done), Col("result", wide=not done),
-            Col("detail", Kind.TEXT, wide=True),
+        out.print(table(out, _("sends") if done else _("sends due (would go now)"), [
+            Col(_("key"), Kind.KEY), Col(_("flow step")), Col(_("template")),
+            Col(_("channel"), wide=True), Col(_("due"), wide=done),
+            Col(_("result"), wide=not done), Col(_("detail"), Kind.TEXT, wide=True),
         ], [(s.key, s.label, s.template, s.channel,
              f"{s.due_at.astimezone(plan.now.tzinfo):%m-%d %H:%M}",
-             o.status if (o := outcome.get(id(s))) else "would send", o.detail if o else "")
+             word(o.status) if (o := outcome.get(id(s))) else _("would send"),
+             o.detail if o else "")
             for s in plan.sends[:limit]], wide=wide))
     if plan.held:
-        out.print(table(out, "held back", [
-            Col("key", Kind.KEY), Col("flow step"), Col("template", wide=True),
-            Col("reason", Kind.TEXT),
+        out.print(table(out, _("held back"), [
+            Col(_("key"), Kind.KEY), Col(_("flow step")), Col(_("template"), wide=True),
+            Col(_("reason"), Kind.TEXT),
         ], [(h.send.key, h.send.label, h.send.template,
-             h.reason + (" — step skipped" if h.skip else "")) for h in plan.held[:limit]],
+             _("{reason} — step skipped", reason=h.reason) if h.skip else h.reason)
+            for h in plan.held[:limit]],
             wide=wide))
     if plan.errors:
-        out.print(table(out, "row errors", [
-            Col("row", Kind.NUMBER), Col("key", Kind.KEY), Col("error", Kind.TEXT, least=30),
+        out.print(table(out, _("row errors"), [
+            Col(_("row"), Kind.NUMBER), Col(_("key"), Kind.KEY),
+            Col(_("error"), Kind.TEXT, least=30),
         ], [(str(e.line), e.key, e.message) for e in plan.errors[:limit]], wide=wide))
 
 

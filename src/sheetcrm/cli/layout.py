@@ -34,8 +34,27 @@ from rich.table import Table
 from rich.text import Text
 
 from sheetcrm.cli.base import printable
+from sheetcrm.i18n import N_, _
 
 GAP = 3  # the characters between two columns
+
+#: The states and levels the tables show as words (a send's outcome, a delivery, a
+#: finding's level, a flow move), marked for the catalogs; ``word`` translates one when
+#: shown (``--json`` keeps them as they are, for scripts).
+WORDS = (
+    N_("pending"), N_("sent"), N_("retry"), N_("failed"), N_("uncertain"), N_("skipped"),
+    N_("already claimed"), N_("channel down"), N_("exited"), N_("stopped"), N_("error"),
+    N_("warning"), N_("info"), N_("accepted"), N_("delivered"), N_("running"),
+    N_("ok"), N_("interrupted"), N_("channel_down"), N_("sending_stopped"),
+    N_("not running (died)"), N_("never started"), N_("tags"), N_("flow"), N_("message"),
+    N_("event"), N_("test"), N_("enter"), N_("skip"), N_("restored"), N_("active"),
+    N_("converted"), N_("replied"), N_("left"), N_("finished"),
+)
+
+
+def word(text: str) -> str:
+    """A state or level in the operator's language (itself when it is not one of WORDS)."""
+    return _(text) if text else text
 
 
 class Kind(Enum):

@@ -1,8 +1,9 @@
 """``sheetcrm report``: the terminal tables, ``--json``, and the flags that write the
 HTML file (``--html``) and the Google Sheets tab (``--to-sheet``).
 
-The numbers come from one ``Report`` (``app.report``); this module only formats them
-(English, as every command speaks in the terminal) and parses the filters.
+The numbers come from one ``Report`` (``app.report``); this module only formats them,
+in the language every command speaks in the terminal (the report's own words, from
+``app.report.words``, in that language too), and parses the filters.
 """
 
 from __future__ import annotations
@@ -27,38 +28,41 @@ from sheetcrm.cli.base import State, cli, print_json
 from sheetcrm.cli.layout import Col, Kind, indented, table
 from sheetcrm.config import parse_duration
 from sheetcrm.errors import ConfigError
+from sheetcrm.i18n import N_, _, current_language
 from sheetcrm.stats import Interval
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-@cli.command(name="report")
+@cli.command(name="report", help=N_(
+    "Conversion per flow and A/B variant with 95% intervals and plain verdicts, the lift "
+    "over the holdout, the funnel, clicks, replies, opt-outs and bounces per step and "
+    "variant (opens apart: unreliable), messages and held-back sends per day."))
 @click.option("--since", default=None, metavar="DATE|AGE",
-              help="Only customers who entered a flow since this date (2026-11-01) or this "
-                   "long ago (30d); the charts over time start there too.")
-@click.option("--flow", default=None, help="Only this flow.")
+              help=N_("Only customers who entered a flow since this date (2026-11-01) or "
+                      "this long ago (30d); the charts over time start there too."))
+@click.option("--flow", default=None, help=N_("Only this flow."))
 @click.option("--html", "html_path", default=None, metavar="FILE", type=click.Path(),
-              help="Also write the report as one self-contained HTML file with charts.")
+              help=N_("Also write the report as one self-contained HTML file with charts."))
 @click.option("--to-sheet", is_flag=True,
-              help="Also write the summary into a 'sheetcrm 리포트' tab of the Google "
-                   "spreadsheet (backend gsheets), in one request.")
+              help=N_("Also write the summary into a 'sheetcrm 리포트' tab of the Google "
+                      "spreadsheet (backend gsheets), in one request."))
 @click.pass_obj
 def report_command(state: State, since: str | None, flow: str | None, html_path: str | None,
                    to_sheet: bool) -> None:
-    """Conversion per flow and A/B variant with 95% intervals and plain verdicts, the lift
-    over the holdout, the funnel, clicks, replies, opt-outs and bounces per step and
-    variant (opens apart: unreliable), messages and held-back sends per day."""
     config = state.config()
     now = state.now(config)
     scope = Scope(since=_since(since, now, config.tz), flow=flow)
     if flow is not None and flow not in config.flows:
-        raise click.BadParameter(f"{flow!r} is not a flow of the config; its flows are "
-                                 f"{', '.join(sorted(config.flows)) or 'none'}",
+        raise click.BadParameter(_("{flow} is not a flow of the config; its flows are "
+                                   "{flows}", flow=repr(flow),
+                                   flows=", ".join(sorted(config.flows)) or _("none")),
                                  param_hint="--flow")
     if to_sheet and config.table.backend != "gsheets":
         raise ConfigError(
-            f"report --to-sheet writes a tab of a Google spreadsheet, and the backend is "
-            f"{config.table.backend!r}; use report --html FILE for a report file instead",
+            _("report --to-sheet writes a tab of a Google spreadsheet, and the backend is "
+              "{backend}; use report --html FILE for a report file instead",
+              backend=repr(config.table.backend)),
             path="table.backend")
     report = read_report(config, now, scope)
     language = config.model.report.language
@@ -71,9 +75,9 @@ def report_command(state: State, since: str | None, flow: str | None, html_path:
         return
     _print(state, report)
     if html_path is not None:
-        state.out.print(f"report written to {html_path}")
+        state.out.print(_("report written to {path}", path=html_path))
     if to_sheet:
-        state.out.print(f"summary written to the {Words(language)('tab')!r} tab")
+        state.out.print(_("summary written to the {tab} tab", tab=repr(Words(language)("tab"))))
 
 
 def _since(text: str | None, now: datetime, tz: object) -> datetime | None:
@@ -90,41 +94,41 @@ def _since(text: str | None, now: datetime, tz: object) -> datetime | None:
             return now - parse_duration(text)
         except ValueError:
             pass
-    raise click.BadParameter(f"{text!r} is neither a date like 2026-11-01 nor an age like "
-                             "30d or 2w", param_hint="--since")
+    raise click.BadParameter(_("{value} is neither a date like 2026-11-01 nor an age like "
+                               "30d or 2w", value=repr(text)), param_hint="--since")
 
 
 def _interval(words: Words, interval: Interval | None, points: bool = False) -> str:
     if interval is None:
         return ""
     show = words.points if points else words.pct
-    return f"{show(interval.low)} to {show(interval.high)}"
+    return _("{low} to {high}", low=show(interval.low), high=show(interval.high))
 
 
 def _print(state: State, report: Report) -> None:
-    words, out = Words("en"), state.out
+    words, out = Words(current_language()), state.out
     if not report.flows:
         out.print(words("nothing"))
         return
     rows = []
     for r in report.flows:
         if not r.has_goal:
-            rows.append((r.flow, "messaged", str(r.treated.entered), "no goal", "", ""))
+            rows.append((r.flow, _("messaged"), str(r.treated.entered), _("no goal"), "", ""))
             continue
-        groups = [("messaged", r.treated), ("holdout", r.holdout), *r.variants.items()]
+        groups = [(_("messaged"), r.treated), (_("holdout"), r.holdout), *r.variants.items()]
         for label, g in groups:
             if g.entered:
                 rows.append((r.flow, label, str(g.entered), str(g.converted),
                              f"{g.rate:.1%}" if g.rate is not None else "",
                              _interval(words, g.interval)))
         if r.lift is not None:
-            rows.append((r.flow, "lift over holdout", "", "", words.points(r.lift),
+            rows.append((r.flow, _("lift over holdout"), "", "", words.points(r.lift),
                          _interval(words, r.lift_interval, points=True)))
     number = Kind.NUMBER
-    out.print(table(out, "conversion", [
-        Col("flow"), Col("group", Kind.TEXT, least=10), Col("customers", number),
-        Col("converted", number), Col("rate", number),
-        Col("95% interval", Kind.TEXT, least=10),
+    out.print(table(out, _("conversion"), [
+        Col(_("flow")), Col(_("group"), Kind.TEXT, least=10), Col(_("customers"), number),
+        Col(_("converted"), number), Col(_("rate"), number),
+        Col(_("95% interval"), Kind.TEXT, least=10),
     ], rows, wide=state.wide))
     for r in report.flows:
         _verdicts(state, words, r)
@@ -134,45 +138,51 @@ def _print(state: State, report: Report) -> None:
 
 def _verdicts(state: State, words: Words, r: FlowReport) -> None:
     out = state.out
-    lines = []
+    lines: list[tuple[str, str | None]] = []
     if r.has_goal and r.treated.entered and (r.holdout.entered or r.holdout_share):
-        lines.append(f"lift: {lift_sentence(words, r)}; {sizes_sentence(words, r)}")
+        lines.append((_("lift: {lift}; {sizes}", lift=lift_sentence(words, r),
+                        sizes=sizes_sentence(words, r)), None))
     for test in r.ab_tests:
-        lines.append(f"A/B step {test.step}: {ab_sentence(words, test)}")
+        lines.append((_("A/B step {step}: {verdict}", step=test.step,
+                        verdict=ab_sentence(words, test)), None))
     for warning in r.warnings:
-        lines.append(f"warning: {warning_sentence(words, r, warning)}")
+        lines.append((_("warning: {warning}", warning=warning_sentence(words, r, warning)),
+                      "yellow"))
     if r.days_to_convert:
         median = r.median_days_to_convert or 0.0
-        lines.append(f"{words('time_to_convert')}: "
-                     f"{words('median_days', days=f'{median:.1f}', n=len(r.days_to_convert))}")
+        lines.append((f"{words('time_to_convert')}: "
+                      f"{words('median_days', days=f'{median:.1f}', n=len(r.days_to_convert))}",
+                      None))
     if r.revenue is not None:
-        lines.append(f"revenue: {words('revenue_converted')} "
-                     f"{words.money(r.revenue.converted_total)} "
-                     f"({r.revenue.converted_with_value} customers)")
+        lines.append((_("revenue: {converted} {total} ({n} customers)",
+                        converted=words("revenue_converted"),
+                        total=words.money(r.revenue.converted_total),
+                        n=r.revenue.converted_with_value), None))
     if lines:
         out.print(r.flow, style="bold")
-        for line in lines:
-            indented(out, line, style="yellow" if line.startswith("warning") else None)
+        for line, style in lines:
+            indented(out, line, style=style)
 
 
 def _engagement_tables(state: State, reports: list[FlowReport]) -> None:
     """What each step's messages heard back; opens in a table of their own."""
-    words, out, wide = Words("en"), state.out, state.wide
+    words, out, wide = Words(current_language()), state.out, state.wide
     steps = [(r.flow, label, e) for r in reports for label, e in r.steps.items()]
     if not steps:
         return
     number = Kind.NUMBER
     out.print(table(out, words("heard"), [
-        Col("flow"), Col("step", Kind.TEXT, least=8), Col("sent", number),
-        *(Col(name, number) for name in ("clicked", "replied", "opted out", "bounced")),
-        Col("automatic hits (not counted)", number, wide=True),
+        Col(_("flow")), Col(_("step"), Kind.TEXT, least=8), Col(_("sent"), number),
+        Col(_("clicked"), number), Col(_("replied"), number), Col(_("opted out"), number),
+        Col(_("bounced"), number),
+        Col(_("automatic hits (not counted)"), number, wide=True),
     ], [(flow, label, str(e.sent),
          *(_share(getattr(e, name), e.sent, e.interval(name)) for name in RELIABLE),
          str(e.automatic)) for flow, label, e in steps], wide=wide))
-    if any(e.opened for _, _, e in steps):
+    if any(e.opened for _flow, _label, e in steps):
         out.print(table(out, words("opens"), [
-            Col("flow"), Col("step", Kind.TEXT, least=8), Col("sent", number),
-            Col("opened", number),
+            Col(_("flow")), Col(_("step"), Kind.TEXT, least=8), Col(_("sent"), number),
+            Col(_("opened"), number),
         ], [(flow, label, str(e.sent), _share(e.opened, e.sent, None))
             for flow, label, e in steps], wide=wide))
 

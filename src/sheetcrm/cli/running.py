@@ -27,16 +27,17 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from sheetcrm.daemon.stopflag import StopFlag
+from sheetcrm.i18n import N_, _
 
 PROGRESS_DELAY = 2.0  # seconds a run goes on before the bar appears
 
 _PHASES = {
-    "reading": "Reading the sheet and planning",
-    "sending": "Sending",
-    "writing": "Writing back into the sheet",
+    "reading": N_("Reading the sheet and planning"),
+    "sending": N_("Sending"),
+    "writing": N_("Writing back into the sheet"),
 }
-STOPPING = ("Stopping: the message being sent finishes, then what was sent is written "
-            "into the sheet. Press Ctrl-C again to leave at once.")
+STOPPING = N_("Stopping: the message being sent finishes, then what was sent is written "
+              "into the sheet. Press Ctrl-C again to leave at once.")
 
 
 class RunProgress:
@@ -52,18 +53,19 @@ class RunProgress:
                              TextColumn("{task.fields[count]}"), TimeElapsedColumn(),
                              console=self.console, transient=True,
                              redirect_stdout=False, redirect_stderr=False)
-        self._task = self._bar.add_task(_PHASES["reading"], total=None, count="")
+        self._task = self._bar.add_task(_(_PHASES["reading"]), total=None, count="")
         self._lock = threading.Lock()
         self._shown = self._ended = False
         self._timer = threading.Timer(delay, self._show)
         self._timer.daemon = True
 
     def __call__(self, phase: str, done: int, total: int) -> None:
-        self._bar.update(self._task, description=_PHASES.get(phase, phase), completed=done,
+        description = _PHASES.get(phase, phase)
+        self._bar.update(self._task, description=_(description), completed=done,
                          total=total or None, count=f"{done}/{total}" if total else "")
         if self._stop is not None and self._stop.is_set() and not self._told:
             self._told = True
-            self.console.print(STOPPING, style="bold", markup=False, highlight=False)
+            self.console.print(_(STOPPING), style="bold", markup=False, highlight=False)
 
     def _show(self) -> None:
         with self._lock:
@@ -110,15 +112,16 @@ def ctrl_c_stops() -> Iterator[StopFlag]:
 def say_stopped(sent: int, left: int) -> None:
     """The last word of a sync that Ctrl-C stopped (on standard error)."""
     if left:
-        click.echo(f"Stopped by Ctrl-C: {sent} message(s) sent, {left} left for the next "
-                   "sync. What was sent is written into the sheet.", err=True)
+        click.echo(_("Stopped by Ctrl-C: {sent} message(s) sent, {left} left for the next "
+                     "sync. What was sent is written into the sheet.", sent=sent, left=left),
+                   err=True)
     else:
-        click.echo(f"Ctrl-C came after the last message: {sent} message(s) sent, and "
-                   "written into the sheet.", err=True)
+        click.echo(_("Ctrl-C came after the last message: {sent} message(s) sent, and "
+                     "written into the sheet.", sent=sent), err=True)
 
 
 def say_left_at_once() -> None:
     """The last word of a sync left by a second Ctrl-C."""
-    click.echo("Stopped at once by a second Ctrl-C: the sheet was not written this time. "
-               "Every message sent is in the ledger: the next sync writes it into the "
-               "sheet and sends nothing twice.", err=True)
+    click.echo(_("Stopped at once by a second Ctrl-C: the sheet was not written this time. "
+                 "Every message sent is in the ledger: the next sync writes it into the "
+                 "sheet and sends nothing twice."), err=True)

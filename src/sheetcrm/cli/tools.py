@@ -20,29 +20,31 @@ from rich.text import Text
 from sheetcrm.app.history import History, customer_history
 from sheetcrm.app.test_send import TrialOrder, TrialResult, send_test
 from sheetcrm.cli.base import State, cli, print_json
+from sheetcrm.cli.layout import word
 from sheetcrm.errors import ExitStatus
+from sheetcrm.i18n import N_, _
 from sheetcrm.model import SendStatus
 
 HISTORY_LIMIT = 50
 
 
-@cli.command(name="test-send")
+@cli.command(name="test-send", help=N_(
+    "Send step STEP (its number or template) of FLOW, rendered for one customer, to your "
+    "own address only, through the step's real channel. Recorded apart from customers' "
+    "sends; [sending] paused stops it too."))
 @click.argument("flow")
 @click.argument("step")
 @click.option("--to", "to", required=True, metavar="ADDRESS",
-              help="Your own email address (email channels), mobile number (AlimTalk, SMS) "
-                   "or name (webhooks): the test goes there and nowhere else.")
+              help=N_("Your own email address (email channels), mobile number (AlimTalk, "
+                      "SMS) or name (webhooks): the test goes there and nowhere else."))
 @click.option("--row", default=None, metavar="KEY",
-              help="Render the step for the customer with this key (default: the first row "
-                   "that could receive it).")
+              help=N_("Render the step for the customer with this key (default: the first "
+                      "row that could receive it)."))
 @click.option("--variant", default=None, metavar="V",
-              help="Render this A/B variant (default: the customer's own).")
+              help=N_("Render this A/B variant (default: the customer's own)."))
 @click.pass_obj
 def try_step(state: State, flow: str, step: str, to: str, row: str | None,
              variant: str | None) -> ExitStatus:
-    """Send step STEP (its number or template) of FLOW, rendered for one customer, to your
-    own address only, through the step's real channel. Recorded apart from customers'
-    sends; [sending] paused stops it too."""
     config = state.config()
     result = send_test(config, state.now(config), TrialOrder(flow, step, to, row, variant))
     if state.as_json:
@@ -53,45 +55,49 @@ def try_step(state: State, flow: str, step: str, to: str, row: str | None,
 
 
 def _print_test(out: Console, r: TrialResult) -> None:
-    template = f"{r.template}, variant {r.variant}" if r.variant else r.template
+    template = (_("{template}, variant {variant}", template=r.template, variant=r.variant)
+                if r.variant else r.template)
+    values = dict(label=r.label, template=template, to=r.to, channel=r.channel,
+                  detail=r.detail)
     if r.status == SendStatus.SENT:
-        head = (f"Sent a test of {r.label} ({template}) to {r.to} through the channel "
-                f"{r.channel} ({r.channel_type}).")
+        head = _("Sent a test of {label} ({template}) to {to} through the channel {channel} "
+                 "({type}).", type=r.channel_type, **values)
     elif r.status == SendStatus.UNCERTAIN:
-        head = (f"The test of {r.label} ({template}) to {r.to} through the channel "
-                f"{r.channel} may or may not have arrived: {r.detail}")
+        head = _("The test of {label} ({template}) to {to} through the channel {channel} may "
+                 "or may not have arrived: {detail}", **values)
     else:
-        head = (f"The test of {r.label} ({template}) to {r.to} through the channel "
-                f"{r.channel} was not sent: {r.detail}")
+        head = _("The test of {label} ({template}) to {to} through the channel {channel} was "
+                 "not sent: {detail}", **values)
     out.print(head, style="bold" if r.status == SendStatus.SENT else "bold red",
               soft_wrap=False)
     rendered = {
-        "given": f"It was rendered for row {r.line} ({r.key}), as asked.",
-        "in flow": f"It was rendered for row {r.line} ({r.key}), the first row in this flow "
-                   "or meeting its trigger.",
-        "any": f"It was rendered for row {r.line} ({r.key}), the first row that can receive "
-               "this step: no row is in this flow or meets its trigger.",
+        "given": N_("It was rendered for row {row} ({key}), as asked."),
+        "in flow": N_("It was rendered for row {row} ({key}), the first row in this flow or "
+                      "meeting its trigger."),
+        "any": N_("It was rendered for row {row} ({key}), the first row that can receive "
+                  "this step: no row is in this flow or meets its trigger."),
     }[r.chosen]
-    out.print(rendered, soft_wrap=False)
+    out.print(_(rendered, row=r.line, key=r.key), soft_wrap=False)
     if r.status == SendStatus.SENT and r.detail:
-        out.print(f"The channel answered: {r.detail}", soft_wrap=False)
+        out.print(_("The channel answered: {detail}", detail=r.detail), soft_wrap=False)
     if not r.text_marked:
-        out.print("An AlimTalk must match its approved template word for word, so its text "
-                  "carries no test mark; the ledger records it as a test.", soft_wrap=False)
+        out.print(_("An AlimTalk must match its approved template word for word, so its text "
+                    "carries no test mark; the ledger records it as a test."), soft_wrap=False)
     if r.subject:
-        out.print(f"Subject: {r.subject}", soft_wrap=False)
+        out.print(_("Subject: {subject}", subject=r.subject), soft_wrap=False)
     for line in r.text.rstrip("\n").splitlines():
         _hanging(out, "  | ", line)
 
 
-@cli.command(name="history")
+@cli.command(name="history", help=N_(
+    "Everything that happened to the customer KEY, newest first: tag changes, flow moves, "
+    "messages and their outcomes, what came back, test sends. Changes nothing."))
 @click.argument("key")
 @click.option("--limit", default=HISTORY_LIMIT, show_default=True,
-              type=click.IntRange(1, None), help="Show at most this many items, the newest.")
+              type=click.IntRange(1, None),
+              help=N_("Show at most this many items, the newest."))
 @click.pass_obj
 def history_command(state: State, key: str, limit: int) -> None:
-    """Everything that happened to the customer KEY, newest first: tag changes, flow moves,
-    messages and their outcomes, what came back, test sends. Changes nothing."""
     config = state.config()
     history = customer_history(config, key, limit)
     if state.as_json:
@@ -102,17 +108,20 @@ def history_command(state: State, key: str, limit: int) -> None:
 
 def _print_history(out: Console, history: History) -> None:
     if not history.total:
-        out.print(f"No history yet for {history.key}: sheetcrm has recorded nothing about "
-                  "this customer.", soft_wrap=False)
+        out.print(_("No history yet for {key}: sheetcrm has recorded nothing about this "
+                    "customer.", key=history.key), soft_wrap=False)
         return
-    out.print(f"History of {history.key}, newest first, times in {history.timezone}:",
-              style="bold", soft_wrap=False)
-    for item in history.items:
-        _hanging(out, f"{item.at:%Y-%m-%d %H:%M}  {item.kind:<7}  ", item.text)
+    out.print(_("History of {key}, newest first, times in {timezone}:", key=history.key,
+                timezone=history.timezone), style="bold", soft_wrap=False)
+    kinds = [word(item.kind) for item in history.items]
+    pad = max((cell_len(k) for k in kinds), default=0)
+    for item, kind in zip(history.items, kinds, strict=True):
+        _hanging(out, f"{item.at:%Y-%m-%d %H:%M}  {kind}{' ' * (max(pad, 7) - cell_len(kind))}  ",
+                 item.text)
     hidden = history.total - len(history.items)
     if hidden:
-        out.print(f"{hidden} older item(s) are not shown; --limit {history.total} shows all.",
-                  soft_wrap=False)
+        out.print(_("{hidden} older item(s) are not shown; --limit {total} shows all.",
+                    hidden=hidden, total=history.total), soft_wrap=False)
 
 
 def print_test_sends(out: Console, section: dict[str, Any] | None, tz: tzinfo) -> None:
@@ -121,13 +130,16 @@ def print_test_sends(out: Console, section: dict[str, Any] | None, tz: tzinfo) -
     if not section or not counts:
         return
     total = sum(counts.values())
-    out.print(f"Test sends: {total}, to the operator only; customers' counts leave them out.",
-              style="bold", soft_wrap=False)
+    out.print(_("Test sends: {total}, to the operator only; customers' counts leave them "
+                "out.", total=total), style="bold", soft_wrap=False)
     for t in section["items"]:
         when = datetime.fromisoformat(t["finished_at"] or t["created_at"]).astimezone(tz)
-        _hanging(out, f"  {when:%Y-%m-%d %H:%M}  {t['status']:<9}  ",
-                 f"{t['flow']} {t['step']} ({t['template']}) for {t['key']}, to "
-                 f"{t['recipient']}")
+        status = word(t["status"])
+        _hanging(out, f"  {when:%Y-%m-%d %H:%M}  {status}"
+                      f"{' ' * max(9 - cell_len(status), 0)}  ",
+                 _("{flow} {step} ({template}) for {key}, to {recipient}", flow=t["flow"],
+                   step=t["step"], template=t["template"], key=t["key"],
+                   recipient=t["recipient"]))
 
 
 def _hanging(out: Console, prefix: str, text: str) -> None:

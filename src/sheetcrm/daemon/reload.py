@@ -17,6 +17,7 @@ from sheetcrm.config import Config, load_config, use_language_of
 from sheetcrm.core.rules import compile_rules
 from sheetcrm.daemon.logs import emit
 from sheetcrm.errors import ConfigError, SheetcrmError, TemplateError
+from sheetcrm.i18n import _
 from sheetcrm.templates import Templates
 
 
@@ -72,9 +73,9 @@ class ConfigFile:
             return None
         self._seen_digest = digest  # judge each version once, not at every tick
         if digest is None:
-            self.rejection = f"{self.path} cannot be read"
+            self.rejection = _("{path} cannot be read", path=self.path)
             emit("config_rejected", logging.ERROR, error=self.rejection,
-                 message="keeping the loaded config")
+                 message=_("keeping the loaded config"))
             return None
         try:
             use_language_of(self.path, self.env)  # the new version's language, errors too
@@ -84,6 +85,6 @@ class ConfigFile:
             error = str(exc) if isinstance(exc, SheetcrmError) else f"{type(exc).__name__}: {exc}"
             self.rejection = error
             emit("config_rejected", logging.ERROR, error=error,
-                 message="keeping the loaded config")
+                 message=_("keeping the loaded config"))
             return None
         return config, schedule or Schedule.from_config(config)

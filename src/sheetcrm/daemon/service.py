@@ -56,6 +56,7 @@ from sheetcrm.daemon.statusfile import write_json
 from sheetcrm.daemon.stopflag import StopFlag
 from sheetcrm.errors import ConfigError, LockedError, SheetcrmError
 from sheetcrm.fsutil import WAIT_ENV, RunLock, open_private
+from sheetcrm.i18n import _
 from sheetcrm.ledger import Ledger
 from sheetcrm.redact import Redactor
 from sheetcrm.table import Table, open_table
@@ -134,7 +135,7 @@ class Daemon:
     def _shutdown(self) -> int:
         began = time.monotonic()
         emit("stopping", in_run=self.in_run,
-             message="finishing the current send and writing back" if self.in_run else "")
+             message=_("finishing the current send and writing back") if self.in_run else "")
         self.scheduler.shutdown(wait=True)  # waits for the run in progress
         if self.health is not None:
             self.health.stop()
@@ -161,7 +162,7 @@ class Daemon:
             return
         line = {"time": datetime.now(UTC).isoformat(timespec="milliseconds"),
                 "level": "warning", "event": "exit_now", "signal": signal.Signals(signum).name,
-                "message": "second signal: exiting without waiting for the run"}
+                "message": _("second signal: exiting without waiting for the run")}
         os.write(2, (json.dumps(line) + "\n").encode())
         os._exit(128 + signum)
 
@@ -174,7 +175,8 @@ class Daemon:
         try:
             self.health = HealthServer(port, self.snapshot)
         except OSError as exc:
-            raise ConfigError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}",
+            raise ConfigError(_("cannot listen on 127.0.0.1:{port}: {problem}", port=port,
+                                problem=exc.strerror or exc),
                               path="schedule.health_port") from None
         self.health.start()
 
@@ -235,7 +237,7 @@ class Daemon:
             result = self._sync(now)
         except LockedError as exc:
             emit("run", logging.WARNING, status="busy", error=str(exc),
-                 message="another run holds the lock; skipped this tick")
+                 message=_("another run holds the lock; skipped this tick"))
         except Exception as exc:  # any failure: log, back off, keep serving
             self._failed(exc, now, time.monotonic() - started)
         else:
@@ -350,8 +352,8 @@ class Daemon:
         if (self.served is not None or config.server is not None) and (
                 self.served is None or not self.served.follow(config)):
             emit("endpoint_restart_needed", logging.WARNING,
-                 message="[server] listen, rate_limit or state changed (or [server] was "
-                         "added or removed): restart sheetcrm run to apply it")
+                 message=_("[server] listen, rate_limit or state changed (or [server] was "
+                           "added or removed): restart sheetcrm run to apply it"))
 
     # -- files and health ------------------------------------------------------------
 

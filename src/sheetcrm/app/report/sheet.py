@@ -16,6 +16,7 @@ from sheetcrm.app.report.sentences import ab_sentence, lift_sentence, warning_se
 from sheetcrm.app.report.words import Words
 from sheetcrm.config import Config
 from sheetcrm.errors import ConfigError
+from sheetcrm.i18n import _
 from sheetcrm.stats import Interval
 from sheetcrm.table import open_table
 
@@ -89,7 +90,8 @@ def write_to_sheet(config: Config, report: Report, words: Words) -> None:
     table = open_table(config)
     write_tab = getattr(table, "write_tab", None)
     if write_tab is None:
-        raise ConfigError(f"report --to-sheet needs a Google spreadsheet; [table] backend is "
-                          f"{config.table.backend!r}", path="table.backend")
+        raise ConfigError(_("report --to-sheet needs a Google spreadsheet; [table] backend is "
+                            "{backend}", backend=repr(config.table.backend)),
+                          path="table.backend")
     when = f"{report.generated_at.astimezone(config.tz):%Y-%m-%d %H:%M}"
     write_tab(words("tab"), summary_rows(report, words, when))
