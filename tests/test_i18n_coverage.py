@@ -30,6 +30,9 @@ CONVERTED = sorted({
     *(f"server/{p.name}" for p in (SOURCE / "server").glob("*.py")),
     *(f"mailbox/{p.name}" for p in (SOURCE / "mailbox").glob("*.py")),
     *(f"texting/{p.name}" for p in (SOURCE / "texting").glob("*.py")),
+    *(f"core/{p.name}" for p in (SOURCE / "core").glob("*.py")),
+    *(f"expressions/{p.name}" for p in (SOURCE / "expressions").glob("*.py")),
+    "fields.py",
     "http.py", "fsutil.py", "errors.py", "alerts.py", "app/alerts.py",
     "config/channels.py", "config/hearing.py", "config/explain.py", "config/language.py",
 })
