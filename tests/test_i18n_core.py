@@ -14,8 +14,9 @@ from sheetcrm.app.report.build import held_category
 from sheetcrm.config import Config, load_config
 from sheetcrm.core.projection import project, written_by_sheetcrm
 from sheetcrm.core.wording import said_in
-from sheetcrm.errors import CellError
+from sheetcrm.errors import CellError, TemplateError
 from sheetcrm.model import LedgerState, Record
+from sheetcrm.templates import Templates
 from tests.support.journeys import World
 from tests.test_config import BASE, error_of
 
@@ -119,3 +120,27 @@ def test_a_message_is_said_again_in_the_other_language_with_its_inner_messages()
     assert said_in(english, "en", "ko") == korean
     assert said_in(korean, "ko", "en") == english
     assert said_in("a note the operator typed", "en", "ko") is None
+
+
+def test_a_config_naming_a_field_that_does_not_exist_reads_in_korean(
+        tmp_path: Path, korean: None) -> None:
+    message = error_of(tmp_path, BASE.replace('to = "email"', 'to = "mail"'))
+    assert "'mail'은(는) 항목이 아닙니다. 다음 중 하나를 적으세요: " in message
+
+
+def test_a_template_without_its_blocks_reads_in_korean(tmp_path: Path, korean: None) -> None:
+    (tmp_path / "t.j2").write_text("{% block text %}hello{% endblock %}", encoding="utf-8")
+    with pytest.raises(TemplateError) as info:
+        Templates(tmp_path).render("t", {})
+    assert "템플릿 't'에는 'subject'와 'text' 블록이 있어야 합니다" in str(info.value)
+
+
+def test_a_josa_filter_given_no_particle_pair_reads_in_korean(tmp_path: Path,
+                                                              korean: None) -> None:
+    (tmp_path / "t.j2").write_text(
+        '{% block subject %}s{% endblock %}{% block text %}{{ "강의"|josa("을/는") }}'
+        "{% endblock %}", encoding="utf-8")
+    with pytest.raises(TemplateError) as info:
+        Templates(tmp_path).render("t", {})
+    assert "josa('을/는'): 조사 짝이 아닙니다. 은/는, 이/가, 을/를, 과/와, (으)로처럼 적으세요" \
+        in str(info.value)

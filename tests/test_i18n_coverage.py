@@ -33,6 +33,10 @@ CONVERTED = sorted({
     *(f"core/{p.name}" for p in (SOURCE / "core").glob("*.py")),
     *(f"expressions/{p.name}" for p in (SOURCE / "expressions").glob("*.py")),
     "fields.py",
+    *(f"templates/{p.name}" for p in (SOURCE / "templates").glob("*.py")),
+    *(f"ledger/{p.name}" for p in (SOURCE / "ledger").glob("*.py")),
+    "config/load.py", "config/sections.py", "config/table.py", "config/schedule.py",
+    "config/report.py", "config/alerts.py", "redact.py",
     "http.py", "fsutil.py", "errors.py", "alerts.py", "app/alerts.py",
     "config/channels.py", "config/hearing.py", "config/explain.py", "config/language.py",
 })

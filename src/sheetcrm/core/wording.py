@@ -31,6 +31,8 @@ def _forms(source: Language, target: Language) -> tuple[tuple[re.Pattern[str], s
     """(a message's form in ``source`` as a pattern, its form in ``target``), the
     longest forms first (the most particular message wins)."""
     src, dst = translations(source), translations(target)
+    # Every message sheetcrm has: the English catalog holds each (as its own
+    # translation); gettext keeps them in ``_catalog`` (plural forms are tuples).
     msgids = [k for k in getattr(translations("en"), "_catalog", {}) if isinstance(k, str)
               and k]
     forms = []
