@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sheetcrm.errors import CellError
+from sheetcrm.i18n import N_, _
 
 __all__ = ["DATE_ORDERS", "FIELD_TYPES", "SERIAL_RANGE", "Parse", "cell_text", "make_parser"]
 
@@ -49,24 +50,26 @@ _Convert = Callable[[str], Any]  # receives stripped, non-blank text; raises Val
 _SHEETS_EPOCH = dt.datetime(1899, 12, 30)
 _MS_PER_DAY = 86_400_000
 
+#: What a column of each type takes, in the operator's language where shown
+#: (marked here, translated when a cell fails: the language is set after import).
 EXPECTED = {
-    "text": "text",
-    "int": "a whole number like 42, 007 or 1,234",
-    "number": "a number like 12.5, 1,234.5, ₩12,000, \\12,000, 12,000원 or 15%",
-    "bool": "yes or no, like TRUE/FALSE, O/X, 예/아니요, 동의/미동의, V, Y/N, 1/0 or ✅/❌",
-    "date": "a date like 2025-06-01, 2025. 6. 1. or 2025/06/01",
-    "datetime": (
+    "text": N_("text"),
+    "int": N_("a whole number like 42, 007 or 1,234"),
+    "number": N_("a number like 12.5, 1,234.5, ₩12,000, \\12,000, 12,000원 or 15%"),
+    "bool": N_("yes or no, like TRUE/FALSE, O/X, 예/아니요, 동의/미동의, V, Y/N, 1/0 or ✅/❌"),
+    "date": N_("a date like 2025-06-01, 2025. 6. 1. or 2025/06/01"),
+    "datetime": N_(
         "a date and time like 2025-06-01 15:04, 2025. 6. 1. 오후 3:04:05 "
         "or 2025-06-01T15:04:05+09:00"
     ),
-    "email": "an email address like name@example.com",
-    "phone": "a phone number like 010-1234-5678 or +82 10 1234 5678 (7 to 15 digits)",
-    "list": "a list of items separated by commas",
+    "email": N_("an email address like name@example.com"),
+    "phone": N_("a phone number like 010-1234-5678 or +82 10 1234 5678 (7 to 15 digits)"),
+    "list": N_("a list of items separated by commas"),
 }
 
 
 def make_parser(type_: str, *, column: str, tz: dt.tzinfo, date_order: str | None = None,
-                setting: str = "the field's date_order") -> Parse:
+                setting: str | None = None) -> Parse:
     """Return ``parse(raw) -> value`` for one column of type ``type_``.
 
     Blank cells (empty after stripping) give ``None`` for every type. A cell that does
@@ -75,17 +78,20 @@ def make_parser(type_: str, *, column: str, tz: dt.tzinfo, date_order: str | Non
 
     ``date_order`` (one of ``DATE_ORDERS``) lets a date or datetime column read
     ``6/1/2026``; ``setting`` is where the operator sets it, named in the error a cell
-    like that gives without it.
+    like that gives without it (by default "the field's date_order"). What the column
+    expects is put in words when a cell fails, in the language spoken then.
     """
     if type_ not in _CONVERTERS:
         raise ValueError(f"unknown field type {type_!r}; valid types: {', '.join(FIELD_TYPES)}")
     if date_order is not None and date_order not in DATE_ORDERS:
         raise ValueError(f"unknown date order {date_order!r}; valid: {', '.join(DATE_ORDERS)}")
-    expected = EXPECTED[type_]
+    def expected() -> str:
+        if date_order is not None and type_ in ("date", "datetime"):
+            return _with_order(type_, date_order)
+        return _(EXPECTED[type_])
+
     if type_ in ("date", "datetime"):
         convert = _CONVERTERS[type_](tz, date_order)
-        if date_order is not None:
-            expected = _with_order(type_, date_order)
     else:
         convert = _CONVERTERS[type_](tz)
     parse = _guarded(convert, column, expected, setting)
@@ -119,7 +125,8 @@ def cell_text(value: Any) -> str:
     raise ValueError(f"an object ({type(value).__name__}) has no cell text")
 
 
-def _guarded(convert: _Convert, column: str, expected: str, setting: str) -> Parse:
+def _guarded(convert: _Convert, column: str, expected: Callable[[], str],
+             setting: str | None) -> Parse:
     """Wrap ``convert`` with the blank check and the translation to CellError."""
 
     def parse(raw: str) -> Any:
@@ -129,11 +136,12 @@ def _guarded(convert: _Convert, column: str, expected: str, setting: str) -> Par
         try:
             return convert(text)
         except _NeedsOrder as exc:
-            fix = (f'a date like {exc} needs {setting} set to "M/D/YYYY" (month first) '
-                   'or "D/M/YYYY" (day first)')
-            raise CellError(column, raw, expected, fix) from None
+            fix = _('a date like {value} needs {setting} set to "M/D/YYYY" (month first) '
+                    'or "D/M/YYYY" (day first)', value=exc,
+                    setting=setting or _("the field's date_order"))
+            raise CellError(column, raw, expected(), fix) from None
         except (ValueError, OverflowError):
-            raise CellError(column, raw, expected) from None
+            raise CellError(column, raw, expected()) from None
 
     return parse
 
@@ -142,9 +150,10 @@ def _with_order(type_: str, order: str) -> str:
     """What a date or datetime column expects once its ``date_order`` is set."""
     example = "6/1/2025" if order == "M/D/YYYY" else "1/6/2025"
     if type_ == "date":
-        return f"a date like 2025-06-01, 2025. 6. 1. or {example} ({order})"
-    return (f"a date and time like 2025-06-01 15:04, 2025. 6. 1. 오후 3:04:05 "
-            f"or {example} 15:04 ({order})")
+        return _("a date like 2025-06-01, 2025. 6. 1. or {example} ({order})",
+                 example=example, order=order)
+    return _("a date and time like 2025-06-01 15:04, 2025. 6. 1. 오후 3:04:05 "
+             "or {example} 15:04 ({order})", example=example, order=order)
 
 
 def _memoised(parse: Parse) -> Parse:

@@ -17,6 +17,7 @@ from typing import Annotated
 from pydantic import AfterValidator, Field, SecretStr
 
 from sheetcrm.config.base import SettingError, Settings, ShownAs
+from sheetcrm.i18n import _
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,31}")
 
@@ -29,8 +30,9 @@ def url_scheme(url: str) -> str:
 
 def _is_url(value: SecretStr) -> SecretStr:
     if not url_scheme(value.get_secret_value()):
-        raise SettingError("not an apprise URL like \"slack://…\", \"tgram://…\" or "
-                           "\"json://host/path\" (the value is not shown: it may hold a token)")
+        raise SettingError(_("not an apprise URL like \"slack://…\", \"tgram://…\" or "
+                             "\"json://host/path\" (the value is not shown: it may hold a "
+                             "token)"))
     return value
 
 

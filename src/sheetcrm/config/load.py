@@ -45,7 +45,7 @@ from sheetcrm.config.sections import (
 from sheetcrm.config.table import TableSettings
 from sheetcrm.errors import CellError, ConfigError
 from sheetcrm.fields import cell_text
-from sheetcrm.i18n import Language
+from sheetcrm.i18n import Language, _
 from sheetcrm.redact import ENV_REFERENCE
 
 _FLOW_NAME = re.compile(r"^\w[\w-]*$")
@@ -154,11 +154,11 @@ def load_config(path: Path | str, env: Mapping[str, str]) -> Config:
         text = path.read_text(encoding="utf-8")
         raw = tomllib.loads(text)
     except FileNotFoundError:
-        raise ConfigError(
-            f"config file {str(path)!r} not found; pass --config PATH or create config.toml"
-        ) from None
+        raise ConfigError(_("config file {path} not found; pass --config PATH or create "
+                            "config.toml", path=repr(str(path)))) from None
     except UnicodeDecodeError:
-        raise ConfigError(f"config file {str(path)!r} is not UTF-8 text") from None
+        raise ConfigError(_("config file {path} is not UTF-8 text",
+                            path=repr(str(path)))) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(toml_problem(path, text, str(exc))) from None
     return config_from_dict(raw, env, path=path)
@@ -248,7 +248,8 @@ def config_from_dict(raw: dict[str, Any], env: Mapping[str, str], *, path: Path)
         tz = ZoneInfo(model.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(
-            f"unknown time zone {model.timezone!r}; expected an IANA name like 'Asia/Seoul'",
+            _("unknown time zone {zone}; expected an IANA name like 'Asia/Seoul'",
+              zone=repr(model.timezone)),
             path="timezone",
         ) from None
     _check_references(model)
@@ -267,7 +268,8 @@ def _expand_env(value: Any, env: Mapping[str, str], where: str) -> Any:
         def sub(m: re.Match[str]) -> str:
             name = m.group(1)
             if name not in env:
-                raise ConfigError(f"environment variable {name} is not set", path=where)
+                raise ConfigError(_("environment variable {name} is not set", name=name),
+                                  path=where)
             return env[name]
 
         return ENV_REFERENCE.sub(sub, value)
@@ -277,57 +279,58 @@ def _expand_env(value: Any, env: Mapping[str, str], where: str) -> Any:
 def _check_references(model: ConfigModel) -> None:
     """Names that point elsewhere in the file must exist."""
     if model.table.key not in model.fields:
-        raise ConfigError(
-            f"{model.table.key!r} is not a field; expected one of {sorted(model.fields)}",
-            path="table.key",
-        )
+        raise ConfigError(_not_a_field(model.table.key, model), path="table.key")
     owned = model.writeback.columns()
     if len(set(owned)) != len(owned):
-        raise ConfigError(f"writeback columns must differ, got {owned}", path="writeback")
+        raise ConfigError(_("writeback columns must differ, got {columns}", columns=owned),
+                          path="writeback")
     for column in model.writeback.adopt:
         if column not in owned:
-            raise ConfigError(f"{column!r} is not one of the writeback columns {owned}; "
-                              "adopt names a column sheetcrm writes", path="writeback.adopt")
+            raise ConfigError(_("{column} is not one of the writeback columns {columns}; "
+                                "adopt names a column sheetcrm writes", column=repr(column),
+                                columns=owned), path="writeback.adopt")
     for name, field in model.fields.items():
         if field.column in owned:
             raise ConfigError(
-                f"column {field.column!r} is a writeback column; sheetcrm would overwrite it",
+                _("column {column} is a writeback column; sheetcrm would overwrite it",
+                  column=repr(field.column)),
                 path=f"fields.{quote_key(name)}.column",
             )
     for key in ("consent", "unsubscribed"):
         name = getattr(model.sending, key)
         if name is not None and name not in model.fields:
-            raise ConfigError(f"{name!r} is not a field; expected one of {sorted(model.fields)}",
-                              path=f"sending.{key}")
+            raise ConfigError(_not_a_field(name, model), path=f"sending.{key}")
     if model.sending.compliance == "kr":
         for key in ("sender_name", "sender_contact", "opt_out"):
             if not getattr(model.sending, key):
-                raise ConfigError("compliance = 'kr' needs the sender's name, contact and "
-                                  "how to opt out for the ad footer", path=f"sending.{key}")
+                raise ConfigError(_("compliance = 'kr' needs the sender's name, contact and "
+                                    "how to opt out for the ad footer"), path=f"sending.{key}")
     for name, event in model.events.items():
         _check_event(model, name, event)
     channels = model.channels
     for name, settings in channels.items():
         to = settings.recipient_field
         if to is not None and to not in model.fields:
-            raise ConfigError(f"{to!r} is not a field; expected one of {sorted(model.fields)}",
-                              path=f"channels.{quote_key(name)}.to")
+            raise ConfigError(_not_a_field(to, model), path=f"channels.{quote_key(name)}.to")
     renamed: dict[str, str] = {}
     for flow_name, flow in model.flows.items():
         where = f"flows.{quote_key(flow_name)}"
         if flow.renamed_from is not None and flow.renamed_from in renamed:
-            raise ConfigError(f"{renamed[flow.renamed_from]!r} already says it was renamed "
-                              f"from {flow.renamed_from!r}", path=f"{where}.renamed_from")
+            raise ConfigError(_("{flow} already says it was renamed from {old}",
+                                flow=repr(renamed[flow.renamed_from]),
+                                old=repr(flow.renamed_from)), path=f"{where}.renamed_from")
         if flow.renamed_from is not None:
             renamed[flow.renamed_from] = flow_name
         if not _FLOW_NAME.match(flow_name):
-            raise ConfigError("a flow name is letters, digits, '_' or '-'", path=where)
+            raise ConfigError(_("a flow name is letters, digits, '_' or '-'"), path=where)
         if flow.anchor is not None and flow.anchor not in model.fields:
-            raise ConfigError(f"{flow.anchor!r} is not a field", path=f"{where}.anchor")
+            raise ConfigError(_("{name} is not a field", name=repr(flow.anchor)),
+                              path=f"{where}.anchor")
         for i, step in enumerate(flow.steps):
             if step.channel not in channels:
                 raise ConfigError(
-                    f"unknown channel {step.channel!r}; defined: {sorted(channels) or 'none'}",
+                    _("unknown channel {name}; defined: {defined}", name=repr(step.channel),
+                      defined=sorted(channels) or _("none")),
                     path=f"{where}.steps[{i}].channel",
                 )
             channel = channels[step.channel]
@@ -336,33 +339,38 @@ def _check_references(model: ConfigModel) -> None:
             if problem:
                 raise ConfigError(problem, path=f"{where}.steps[{i}]")
         if flow.then is not None and flow.then not in model.flows:
-            raise ConfigError(f"unknown flow {flow.then!r}; defined: {sorted(model.flows)}",
+            raise ConfigError(_("unknown flow {name}; defined: {defined}",
+                                name=repr(flow.then), defined=sorted(model.flows)),
                               path=f"{where}.then")
         old = flow.renamed_from
         if old is not None and (old in model.flows or not _FLOW_NAME.match(old)):
-            problem = ("is still a flow of this config" if old in model.flows
-                       else "is not a flow name (letters, digits, '_' or '-')")
-            raise ConfigError(f"{old!r} {problem}; renamed_from names the flow's old name",
-                              path=f"{where}.renamed_from")
+            if old in model.flows:
+                problem = _("{old} is still a flow of this config; renamed_from names the "
+                            "flow's old name", old=repr(old))
+            else:
+                problem = _("{old} is not a flow name (letters, digits, '_' or '-'); "
+                            "renamed_from names the flow's old name", old=repr(old))
+            raise ConfigError(problem, path=f"{where}.renamed_from")
         cycle = _handoff_cycle(model.flows, flow_name)
         if cycle:
             raise ConfigError(
-                f"hand-offs go round in a circle ({' → '.join(cycle)}): a customer would "
-                "be messaged by these flows forever; remove one 'then'", path=f"{where}.then")
+                _("hand-offs go round in a circle ({cycle}): a customer would be messaged "
+                  "by these flows forever; remove one 'then'", cycle=" → ".join(cycle)),
+                path=f"{where}.then")
         afters = [s.after for s in flow.steps]
         if afters != sorted(afters):
-            raise ConfigError("step 'after' offsets must not decrease", path=f"{where}.steps")
+            raise ConfigError(_("step 'after' offsets must not decrease"), path=f"{where}.steps")
 
 
 def _check_event(model: ConfigModel, name: str, event: EventSettings) -> None:
     """``[events.NAME]``: a URL-safe name, fields that exist, literals that fit them."""
     where = f"events.{quote_key(name)}"
     if not _FLOW_NAME.match(name):
-        raise ConfigError("an event name is letters, digits, '_' or '-' (it is the URL "
-                          "/e/NAME)", path=where)
+        raise ConfigError(_("an event name is letters, digits, '_' or '-' (it is the URL "
+                            "/e/NAME)"), path=where)
     if model.server is None:
-        raise ConfigError("events arrive at the endpoint (POST /e/NAME): add a [server] "
-                          "section with public_url and secret", path=where)
+        raise ConfigError(_("events arrive at the endpoint (POST /e/NAME): add a [server] "
+                            "section with public_url and secret"), path=where)
     if event.reports:
         try:
             report_channel(event, model.channels)
@@ -371,23 +379,31 @@ def _check_event(model: ConfigModel, name: str, event: EventSettings) -> None:
     for field_name, value in event.set.items():
         field = model.fields.get(field_name)
         if field is None:
-            raise ConfigError(f"{field_name!r} is not a field; expected one of "
-                              f"{sorted(model.fields)}", path=f"{where}.set")
+            raise ConfigError(_not_a_field(field_name, model), path=f"{where}.set")
         if field_name == model.table.key:
-            raise ConfigError(f"{field_name!r} is the key: an event finds its row by key "
-                              "and never changes it", path=f"{where}.set")
+            raise ConfigError(_("{name} is the key: an event finds its row by key and never "
+                                "changes it", name=repr(field_name)), path=f"{where}.set")
         if isinstance(value, dict):
             continue  # { from = "path" }: checked on each event as it arrives
         parse = field.parser(field_name, ZoneInfo("UTC"))
         try:
             parse(cell_text(value))
         except CellError as exc:
-            raise ConfigError(f"{field_name}: {value!r} is not {exc.expected} (the type of "
-                              f"field {field_name!r})", path=f"{where}.set") from None
+            raise ConfigError(_("{field}: {value} is not {expected} (the type of field "
+                                "{name})", field=field_name, value=repr(value),
+                                expected=exc.expected, name=repr(field_name)),
+                              path=f"{where}.set") from None
     if event.append and model.table.backend != "csv":
-        raise ConfigError("append = true adds rows, which only the csv backend does for now; "
-                          f"with {model.table.backend}, add the rows yourself (or collect the "
-                          "form into a CSV table)", path=f"{where}.append")
+        raise ConfigError(_("append = true adds rows, which only the csv backend does for "
+                            "now; with {backend}, add the rows yourself (or collect the form "
+                            "into a CSV table)", backend=model.table.backend),
+                          path=f"{where}.append")
+
+
+def _not_a_field(name: str | None, model: ConfigModel) -> str:
+    """``'x' is not a field; expected one of [...]``, in the operator's language."""
+    return _("{name} is not a field; expected one of {fields}", name=repr(name),
+             fields=sorted(model.fields))
 
 
 def _handoff_cycle(flows: Mapping[str, FlowSettings], start: str) -> list[str]:

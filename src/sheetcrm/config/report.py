@@ -17,6 +17,7 @@ from pydantic import Field
 from sheetcrm.config.base import Settings
 from sheetcrm.config.sections import FieldSettings
 from sheetcrm.errors import ConfigError
+from sheetcrm.i18n import _
 
 #: Field types a sum of money can be read from.
 MONEY_TYPES = ("number", "int")
@@ -42,10 +43,11 @@ def check_report(report: ReportSettings, fields: Mapping[str, FieldSettings]) ->
     name = report.value_field(fields)
     if name is None:
         columns = sorted(f.column for f in fields.values() if f.type in MONEY_TYPES)
-        raise ConfigError(f"{report.value!r} is neither a field nor the column of one; "
-                          f"expected a number field or its column, e.g. {columns or ['결제 금액']}",
+        raise ConfigError(_("{value} is neither a field nor the column of one; expected a "
+                            "number field or its column, e.g. {columns}",
+                            value=repr(report.value), columns=columns or ["결제 금액"]),
                           path="report.value")
     if fields[name].type not in MONEY_TYPES:
-        raise ConfigError(f"{report.value!r} is a {fields[name].type!r} field; a sum of money "
-                          f"needs type = \"number\" (or \"int\") in fields.{name}",
-                          path="report.value")
+        raise ConfigError(_("{value} is a {type} field; a sum of money needs type = "
+                            "\"number\" (or \"int\") in fields.{name}", value=repr(report.value),
+                            type=repr(fields[name].type), name=name), path="report.value")

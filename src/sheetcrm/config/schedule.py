@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from sheetcrm.config.base import Settings, parse_duration
+from sheetcrm.i18n import _
 
 _CRON_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # crontab's 0-6; 7 is sun
 
@@ -32,17 +33,17 @@ def crontab_weekdays(field: str) -> str:
     for item in field.split(","):
         span, slash, step_text = item.partition("/")
         if slash and not (step_text.isdigit() and int(step_text) > 0):
-            raise ValueError(f"weekday {item!r}: the step after '/' must be a whole number "
-                             "above 0, as in */2")
+            raise ValueError(_("weekday {item}: the step after '/' must be a whole number "
+                               "above 0, as in */2", item=repr(item)))
         step = int(step_text) if slash else 1
         if span == "*":
             first, last = 0, 7
         elif "-" in span:
-            start, _, end = span.partition("-")
+            start, _dash, end = span.partition("-")
             first, last = _crontab_weekday(start), _crontab_weekday(end, at_end=True)
             if first > last:
-                raise ValueError(f"weekday {item!r} runs backwards; write it as in 1-5 or "
-                                 "mon-fri (0 and 7 are Sunday)")
+                raise ValueError(_("weekday {item} runs backwards; write it as in 1-5 or "
+                                   "mon-fri (0 and 7 are Sunday)", item=repr(item)))
         else:
             first = _crontab_weekday(span)
             last = 7 if slash else first
@@ -56,8 +57,8 @@ def _crontab_weekday(text: str, *, at_end: bool = False) -> int:
     if text in _CRON_WEEKDAYS:
         # "fri-sun": Sunday closing a range is day 7, as in 5-7
         return 7 if at_end and text == "sun" else _CRON_WEEKDAYS.index(text)
-    raise ValueError(f"weekday {text!r} is not 0-7 (0 and 7 are Sunday) or one of "
-                     f"{', '.join(_CRON_WEEKDAYS)}")
+    raise ValueError(_("weekday {text} is not 0-7 (0 and 7 are Sunday) or one of {days}",
+                       text=repr(text), days=", ".join(_CRON_WEEKDAYS)))
 
 
 def crontab_trigger(line: str, tz: tzinfo | None = None) -> Any:
@@ -73,8 +74,8 @@ def crontab_trigger(line: str, tz: tzinfo | None = None) -> Any:
 
     fields = line.split()
     if len(fields) != 5:
-        raise ValueError(f"{len(fields)} fields; a crontab line has 5: "
-                         "minute hour day month weekday")
+        raise ValueError(_("{n} fields; a crontab line has 5: minute hour day month weekday",
+                           n=len(fields)))
     minute, hour, day, month, weekday = fields
     days = crontab_weekdays(weekday)
 
@@ -98,7 +99,8 @@ class ScheduleSettings(Settings):
     @classmethod
     def _every(cls, v: str | None) -> str | None:
         if v is not None and parse_duration(v) <= timedelta(0):
-            raise ValueError(f"{v!r} must be longer than 0, like 30s, 5m or 1h")
+            raise ValueError(_("{value} must be longer than 0, like 30s, 5m or 1h",
+                               value=repr(v)))
         return v
 
     @field_validator("cron")
@@ -108,6 +110,7 @@ class ScheduleSettings(Settings):
             try:
                 crontab_trigger(v)
             except ValueError as exc:
-                raise ValueError(f"{v!r} is not a crontab line like '*/5 * * * *' "
-                                 f"(minute hour day month weekday): {exc}") from None
+                raise ValueError(_("{value} is not a crontab line like '*/5 * * * *' (minute "
+                                   "hour day month weekday): {problem}", value=repr(v),
+                                   problem=exc)) from None
         return v

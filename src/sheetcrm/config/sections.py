@@ -16,6 +16,7 @@ from pydantic import Field, field_validator, model_validator
 
 from sheetcrm.config.base import SettingError, Settings, parse_duration, quote_key
 from sheetcrm.fields import FIELD_TYPES, Parse, make_parser
+from sheetcrm.i18n import _
 
 
 class FieldSettings(Settings):
@@ -28,14 +29,15 @@ class FieldSettings(Settings):
     @classmethod
     def _known_type(cls, v: str) -> str:
         if v not in FIELD_TYPES:
-            raise ValueError(f"unknown field type {v!r}; expected one of {', '.join(FIELD_TYPES)}")
+            raise ValueError(_("unknown field type {type}; expected one of {types}",
+                               type=repr(v), types=", ".join(FIELD_TYPES)))
         return v
 
     @model_validator(mode="after")
     def _order_for_dates(self) -> FieldSettings:
         if self.date_order is not None and self.type not in ("date", "datetime"):
-            raise SettingError(f"date_order is for date and datetime fields; this one is "
-                               f"of type {self.type!r}")
+            raise SettingError(_("date_order is for date and datetime fields; this one is "
+                                 "of type {type}", type=repr(self.type)))
         return self
 
     def parser(self, name: str, tz: tzinfo) -> Parse:

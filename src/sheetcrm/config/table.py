@@ -27,7 +27,7 @@ from pydantic import (
 
 from sheetcrm.config.base import SettingError, Settings, TagOf, is_loopback, union_members
 from sheetcrm.config.explain import validation_error
-from sheetcrm.i18n import N_
+from sheetcrm.i18n import N_, _
 
 _KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{20,}")
 _URL_KEY = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
@@ -69,16 +69,17 @@ class CsvTableSettings(_TableSettings):
             try:
                 codecs.lookup(value)
             except LookupError:
-                raise SettingError(f"unknown encoding {value!r}; expected e.g. 'utf-8' or "
-                                   "'cp949', or leave it out to detect it") from None
+                raise SettingError(_("unknown encoding {value}; expected e.g. 'utf-8' or "
+                                     "'cp949', or leave it out to detect it",
+                                     value=repr(value))) from None
         return value
 
     @field_validator("delimiter")
     @classmethod
     def _one_character(cls, value: str) -> str:
         if len(value) != 1 or value in '"\r\n':
-            raise ValueError("a CSV delimiter is one character other than a quote or a "
-                             "newline, like ',' or ';'")
+            raise ValueError(_("a CSV delimiter is one character other than a quote or a "
+                               "newline, like ',' or ';'"))
         return value
 
 
@@ -103,8 +104,8 @@ class GoogleSheetsSettings(_TableSettings):
     @classmethod
     def _worksheet(cls, value: str | None) -> str | None:
         if value is not None and not value.strip():
-            raise SettingError("'' is blank; expected a worksheet title such as '고객 목록', "
-                               "or leave it out for the first worksheet")
+            raise SettingError(_("'' is blank; expected a worksheet title such as '고객 목록', "
+                                 "or leave it out for the first worksheet"))
         return value
 
     @field_validator("endpoint")
@@ -135,9 +136,10 @@ class AirtableSettings(_TableSettings):
             match = _BASE_ID.search(value)
             if match:
                 return match.group()
-        raise SettingError(
-            f"{value!r} is not an Airtable base id; expected 'app' and 14 letters or digits, "
-            "as in the base's URL https://airtable.com/appXXXXXXXXXXXXXX/...")
+        raise SettingError(_(
+            "{value} is not an Airtable base id; expected 'app' and 14 letters or digits, "
+            "as in the base's URL https://airtable.com/appXXXXXXXXXXXXXX/...",
+            value=repr(value)))
 
     @field_validator("table")
     @classmethod
@@ -148,7 +150,7 @@ class AirtableSettings(_TableSettings):
     @classmethod
     def _view(cls, value: str | None) -> str | None:
         if value is not None and not value.strip():
-            raise SettingError("is blank; remove it or name a view")
+            raise SettingError(_("is blank; remove it or name a view"))
         return value.strip() if value is not None else None
 
     @field_validator("endpoint")
@@ -184,14 +186,15 @@ def parse_spreadsheet(value: str) -> tuple[str, int | None]:
     if "/" in text:
         match = _URL_KEY.search(text)
         if match is None or not text.startswith(("https://", "http://", "docs.google.com")):
-            raise SettingError(f"{text!r} is not a Google Sheets URL; expected "
-                               "'https://docs.google.com/spreadsheets/d/KEY/edit' or the KEY")
+            raise SettingError(_("{value} is not a Google Sheets URL; expected "
+                                 "'https://docs.google.com/spreadsheets/d/KEY/edit' or the KEY",
+                                 value=repr(text)))
         gid = _URL_GID.search(text)
         return match.group(1), int(gid.group(1)) if gid else None
     if not _KEY_PATTERN.fullmatch(text):
-        raise SettingError(f"{text!r} is not a spreadsheet key; expected the long id from "
-                           "the sheet's URL (https://docs.google.com/spreadsheets/d/KEY/edit) "
-                           "or the full URL, not the spreadsheet's title")
+        raise SettingError(_("{value} is not a spreadsheet key; expected the long id from "
+                             "the sheet's URL (https://docs.google.com/spreadsheets/d/KEY/edit) "
+                             "or the full URL, not the spreadsheet's title", value=repr(text)))
     return text, None
 
 
@@ -207,9 +210,11 @@ def api_endpoint(value: str | None, *, example: str) -> str | None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query \
             or parts.fragment:
-        raise SettingError(f"{value!r} is not a base URL; expected e.g. {example!r} or "
-                           "'http://127.0.0.1:8080'")
+        raise SettingError(_("{value} is not a base URL; expected e.g. {example} or "
+                             "'http://127.0.0.1:8080'", value=repr(value),
+                             example=repr(example)))
     if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise SettingError(f"{value!r} would send credentials in clear text; use https "
-                           "(plain http is accepted only for 127.0.0.1 or localhost)")
+        raise SettingError(_("{value} would send credentials in clear text; use https "
+                             "(plain http is accepted only for 127.0.0.1 or localhost)",
+                             value=repr(value)))
     return url

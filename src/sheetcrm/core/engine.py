@@ -26,6 +26,7 @@ from sheetcrm.core.guards import Guards, blast_radius_limit
 from sheetcrm.core.projection import UnreadableFlowCell, enrollments_from_sheet
 from sheetcrm.core.rules import RowContext, Rules
 from sheetcrm.expressions import ExpressionRuntimeError
+from sheetcrm.i18n import _
 from sheetcrm.model import (
     DELIVERED,
     Enrollment,
@@ -92,7 +93,7 @@ def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
     run = _Run(plan, config, rules, state, Guards(config, now, state, suppressed, templates))
     ctx = RowContext(now, config.tz, state)
     restoring = bool(config.writeback.flow) and (state.fresh or options.restore_from_sheet)
-    known = {key for key, _ in state.enrollments} if restoring else set()
+    known = {key for key, _flow in state.enrollments} if restoring else set()
     failures: Counter[str] = Counter()
     unknown: Counter[str] = Counter()  # rows a condition could not be known on
     evaluated = 0
@@ -110,7 +111,7 @@ def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
         except ExpressionRuntimeError as exc:
             _undo(plan, marks)  # nothing is done for a row that cannot be evaluated
             failures[exc.source] += 1
-            plan.row_error(rec, f"rule {exc}", kind="rule")
+            plan.row_error(rec, _("rule {problem}", problem=exc), kind="rule")
             continue
         except UnreadableFlowCell as exc:
             _undo(plan, marks)
@@ -140,8 +141,9 @@ def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
     _check_flow_changes(plan, state, config, options.allow_flow_change)
     limit = blast_radius_limit(config, plan.rows_read)
     if limit is not None and len(plan.sends) > limit and not options.allow_blast:
-        reason = (f"blast-radius stop: {len(plan.sends)} sends due, more than the limit of "
-                  f"{limit} per run; check the rules, then sync --allow-blast to send them")
+        reason = _("blast-radius stop: {due} sends due, more than the limit of {limit} per "
+                   "run; check the rules, then sync --allow-blast to send them",
+                   due=len(plan.sends), limit=limit)
         plan.held[:0] = [HeldSend(s, reason) for s in plan.sends]
         plan.sends = []
         plan.stopped = reason
@@ -163,12 +165,15 @@ def _say_what_waits(rec: Record, waiting: dict[tuple[str, str], str]) -> None:
         flows = [repr(name) for (kind, name), f in waiting.items() if kind == "flow" and f == field]
         if not tags and not flows:
             continue
-        what = []
-        if tags:
-            what.append(f"tags {', '.join(tags)}")
-        if flows:
-            what.append(f"flows {', '.join(flows)}")
-        said = f"{message}; until it is fixed, these wait: {' and '.join(what)}"
+        if tags and flows:
+            said = _("{message}; until it is fixed, these wait: tags {tags} and flows {flows}",
+                     message=message, tags=", ".join(tags), flows=", ".join(flows))
+        elif tags:
+            said = _("{message}; until it is fixed, these wait: tags {tags}",
+                     message=message, tags=", ".join(tags))
+        else:
+            said = _("{message}; until it is fixed, these wait: flows {flows}",
+                     message=message, flows=", ".join(flows))
         rec.unknown[field] = said
         rec.errors[rec.errors.index(message)] = said
 
@@ -218,10 +223,11 @@ def _check_flow_changes(plan: Plan, state: LedgerState, config: Config,
                      if e.flow in removed and e.status == EnrollmentStatus.ACTIVE)
     for flow in sorted(removed):
         if active[flow]:
-            plan.notes.append(
-                f"flow {flow!r} is no longer in the config but {active[flow]} customer(s) "
-                f"are still in it: their remaining steps will not be sent. If it was "
-                f"renamed, add renamed_from = {flow!r} to the flow's new name")
+            plan.notes.append(_(
+                "flow {flow} is no longer in the config but {n} customer(s) are still in "
+                "it: their remaining steps will not be sent. If it was renamed, add "
+                "renamed_from = {flow} to the flow's new name", flow=repr(flow),
+                n=active[flow]))
     new = configured - set(before) - set(config.renames.values())
     if not new or allowed:
         plan.retired_flows = sorted(removed)
@@ -233,10 +239,10 @@ def _check_flow_changes(plan: Plan, state: LedgerState, config: Config,
         plan.retired_flows = sorted(removed)
         return
     flows = ", ".join(sorted({s.flow for s in held}))
-    reason = (f"flow change: new flow {flows} would message customers that removed flow "
-              f"{', '.join(sorted(removed))} already messaged. If it is the same flow "
-              "renamed, add renamed_from to it; if it is meant to start over, run "
-              "sync --allow-flow-change")
+    reason = _("flow change: new flow {flows} would message customers that removed flow "
+               "{removed} already messaged. If it is the same flow renamed, add "
+               "renamed_from to it; if it is meant to start over, run "
+               "sync --allow-flow-change", flows=flows, removed=", ".join(sorted(removed)))
     plan.held.extend(HeldSend(s, reason) for s in held)
     kept = set(map(id, held))
     plan.sends = [s for s in plan.sends if id(s) not in kept]
@@ -315,7 +321,7 @@ def _plan_flow(run: _Run, rec: Record, row: RowConditions, name: str,
         enrollment = _changeable(current, plan)
     send = next_send(enrollment, flow)
     if send.idem_key in run.state.sent_keys:
-        hold: Hold | None = Hold("already recorded in the ledger")
+        hold: Hold | None = Hold(_("already recorded in the ledger"))
     else:
         hold = run.guards.check(send, rec)
     if hold is not None:
@@ -387,7 +393,8 @@ def _restore_from_sheet(rec: Record, plan: Plan, config: Config, known: set[str]
     for flow, e in restored.items():
         plan.enrollments.append(e)
         plan.moves.append(FlowMove(rec.key, flow, "restored",
-                                   f"from the sheet: {e.next_step} step(s) already sent"))
+                                   _("from the sheet: {n} step(s) already sent",
+                                     n=e.next_step)))
         if e.status == EnrollmentStatus.ACTIVE:
             skipped = _skip_overdue(e, config.flows[flow], now)
             if skipped:
@@ -433,11 +440,11 @@ def _enter(run: _Run, rec: Record, name: str, previous: Enrollment | None,
 def _entry_detail(e: Enrollment) -> str:
     parts = []
     if e.via == "handoff":
-        parts.append("handed over")
+        parts.append(_("handed over"))
     if e.entry > 1:
-        parts.append(f"re-entry {e.entry}")
+        parts.append(_("re-entry {n}", n=e.entry))
     if e.holdout:
-        parts.append("holdout (no messages)")
+        parts.append(_("holdout (no messages)"))
     return ", ".join(parts)
 
 
@@ -468,7 +475,8 @@ def _skip_overdue(e: Enrollment, flow: FlowSettings, now: datetime) -> str:
         e.exit(EnrollmentStatus.FINISHED, "all steps overdue at entry", now)
     if not skipped:
         return ""
-    return f"step {', '.join(skipped)} overdue by more than {_fmt_td(flow.grace)} at entry"
+    return _("step {steps} overdue by more than {grace} at entry", steps=", ".join(skipped),
+             grace=_fmt_td(flow.grace))
 
 
 def _base(e: Enrollment) -> datetime:

@@ -23,6 +23,7 @@ from typing import Any
 
 from sheetcrm.config import Config
 from sheetcrm.errors import CellError
+from sheetcrm.i18n import _
 from sheetcrm.model import (
     CellUpdate,
     Event,
@@ -89,7 +90,7 @@ def event_writes(table: TypedRows, state: LedgerState, config: Config, *,
     writes.new_rows = list(new_rows.values())
     writes.waiting = dict(waiting)
     writes.reasons = {name: why[name] for name in sorted(waiting)}
-    writes.notes = [f"events.{name}: {n} event(s) wait: {why[name]}"
+    writes.notes = [_("events.{name}: {n} event(s) wait: {why}", name=name, n=n, why=why[name])
                     for name, n in sorted(waiting.items())]
     return writes
 
@@ -125,19 +126,20 @@ def _typed(event: Event, config: Config, parsers: dict[str, Callable[[str], Any]
     """Field -> (cell text, typed value) of the event, or why it cannot be applied now."""
     stored = event.data.get("set")
     if not isinstance(stored, dict):
-        return {}, "they carry no values (stored by another version)"
+        return {}, _("they carry no values (stored by another version)")
     typed: dict[str, tuple[str, Any]] = {}
     for field, text in stored.items():
         spec = config.fields.get(field)
         if spec is None or field == config.table.key or not isinstance(text, str):
-            return {}, f"field {field!r} is not in [fields] any more"
+            return {}, _("field {field} is not in [fields] any more", field=repr(field))
         parse = parsers.get(field)
         if parse is None:
             parse = parsers[field] = spec.parser(field, config.tz)
         try:
             typed[field] = (text, parse(text))
         except CellError as exc:
-            return {}, f"field {field!r} expects {exc.expected} now"
+            return {}, _("field {field} expects {expected} now", field=repr(field),
+                         expected=exc.expected)
     return typed, None
 
 

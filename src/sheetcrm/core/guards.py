@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from sheetcrm.config import EmailSettings
 from sheetcrm.core.messages import unreadable_in_template
 from sheetcrm.errors import ConfigError
+from sheetcrm.i18n import _
 from sheetcrm.model import DELIVERED, EventKind, Hold, LedgerState
 
 if TYPE_CHECKING:
@@ -39,7 +40,8 @@ def load_suppression(config: Config) -> frozenset[str]:
     try:
         lines = path.read_text(encoding="utf-8-sig").splitlines()
     except OSError as exc:
-        raise ConfigError(f"cannot read the suppression list {path}: {exc.strerror}",
+        raise ConfigError(_("cannot read the suppression list {path}: {problem}", path=path,
+                            problem=exc.strerror),
                           path="sending.suppression") from None
     return frozenset(s.strip().lower() for s in lines if s.strip() and not s.startswith("#"))
 
@@ -62,22 +64,24 @@ class Guards:
         """The first reason this send may not go now, or None."""
         s = self.sending
         if send.enrollment.holdout:
-            return Hold("holdout: control group, no message", skip=True)
+            return Hold(_("holdout: control group, no message"), skip=True)
         ad = send.kind == "ad"
         unread = self._unreadable(send, rec, ad)
         if unread:
             return Hold(unread)
         if ad and s.consent and not rec.values.get(s.consent):
-            return Hold(f"no consent to advertising ({s.consent} is not true)", skip=True)
+            return Hold(_("no consent to advertising ({field} is not true)", field=s.consent),
+                        skip=True)
         if ad and self._opted_out(rec, send):
-            return Hold("opted out: only transactional messages", skip=True)
+            return Hold(_("opted out: only transactional messages"), skip=True)
         if self._bounced(send, rec):
-            return Hold("the address bounced for good: nothing more is sent to it", skip=True)
+            return Hold(_("the address bounced for good: nothing more is sent to it"),
+                        skip=True)
         if s.paused:
-            return Hold("paused (sending.paused = true)")
+            return Hold(_("paused (sending.paused = true)"))
         to_field = self.config.channels[send.channel].recipient_field
         if to_field and not rec.values.get(to_field):
-            return Hold(f"no recipient: field {to_field!r} is blank")
+            return Hold(_("no recipient: field {field} is blank", field=repr(to_field)))
         if send.kind in s.quiet_kinds:
             hold = self._quiet() or self._holiday()
             if hold:
@@ -98,8 +102,8 @@ class Guards:
         for field in needed:
             if field and field in rec.unknown:
                 column = self.config.fields[field].column
-                return (f"the cell {column!r} could not be read and this message needs it; "
-                        "it waits until the cell is fixed")
+                return _("the cell {column} could not be read and this message needs it; "
+                         "it waits until the cell is fixed", column=repr(column))
         if self.templates is None:
             return None
         return unreadable_in_template(rec, send, self.config, self.templates)
@@ -135,8 +139,9 @@ class Guards:
         if window is None or not window.contains(self.local.time()):
             return None
         until = self._next_time(window.end)
-        return Hold(f"quiet hours {window.start:%H:%M}–{window.end:%H:%M} "
-                    f"({self.config.model.timezone}): deferred to {until:%Y-%m-%d %H:%M}")
+        return Hold(_("quiet hours {start}–{end} ({timezone}): deferred to {until}",
+                      start=f"{window.start:%H:%M}", end=f"{window.end:%H:%M}",
+                      timezone=self.config.model.timezone, until=f"{until:%Y-%m-%d %H:%M}"))
 
     def _holiday(self) -> Hold | None:
         if not self.sending.skip_holidays:
@@ -149,7 +154,8 @@ class Guards:
             day += timedelta(days=1)
         start = self.sending.quiet_hours.end if self.sending.quiet_hours else time(0)
         name = self._holidays.get(today)
-        return Hold(f"public holiday ({name}): deferred to {day:%Y-%m-%d} {start:%H:%M}")
+        return Hold(_("public holiday ({name}): deferred to {until}", name=name,
+                      until=f"{day:%Y-%m-%d} {start:%H:%M}"))
 
     @cached_property
     def _holidays(self) -> dict[date, str]:
@@ -169,17 +175,18 @@ class Guards:
             return None
         shown = _duration_text(gap)
         if self.planned.get(key):
-            return Hold(f"min_gap {shown}: another message goes to this customer in this run; "
-                        "this one waits for a later run")
+            return Hold(_("min_gap {gap}: another message goes to this customer in this run; "
+                          "this one waits for a later run", gap=shown))
         times = [r.finished_at or r.created_at for r in self.state.sends_for(key)
                  if r.status in DELIVERED]
         last = max(times, default=None)
         if last is None or self.now - last >= gap:
             return None
         until = (last + gap).astimezone(self.config.tz)
-        return Hold(f"min_gap {shown}: the last message to this customer went out "
-                    f"{last.astimezone(self.config.tz):%Y-%m-%d %H:%M}; this one waits until "
-                    f"{until:%Y-%m-%d %H:%M}")
+        return Hold(_("min_gap {gap}: the last message to this customer went out {last}; "
+                      "this one waits until {until}", gap=shown,
+                      last=f"{last.astimezone(self.config.tz):%Y-%m-%d %H:%M}",
+                      until=f"{until:%Y-%m-%d %H:%M}"))
 
     def _frequency(self, key: str) -> Hold | None:
         cap = self.sending.frequency_cap
@@ -193,7 +200,8 @@ class Guards:
         )
         if delivered + self.planned.get(key, 0) >= limit:
             days = period.total_seconds() / 86400
-            return Hold(f"frequency cap {limit}/{days:g}d reached")
+            return Hold(_("frequency cap {limit}/{days}d reached", limit=limit,
+                          days=f"{days:g}"))
         return None
 
 

@@ -33,6 +33,7 @@ from sheetcrm.config.channels import TextSettings
 from sheetcrm.core.links import Tracking, tracked
 from sheetcrm.core.texts import text_message
 from sheetcrm.errors import TemplateError
+from sheetcrm.i18n import _
 from sheetcrm.model import Message, PlannedSend, Record
 from sheetcrm.templates import Rendered, Templates
 
@@ -84,8 +85,8 @@ def unreadable_in_template(rec: Record, send: PlannedSend, config: Config,
     if not columns:
         return None
     shown = ", ".join(repr(c) for c in columns)
-    return (f"template {name!r} uses {shown}, which could not be read on this row; "
-            "the message waits until the cell is fixed")
+    return _("template {name} uses {columns}, which could not be read on this row; "
+             "the message waits until the cell is fixed", name=repr(name), columns=shown)
 
 
 def build_message(rec: Record, send: PlannedSend, tags: list[str], now: datetime,

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
 from sheetcrm.config import Config
+from sheetcrm.core.wording import said_in
+from sheetcrm.i18n import LANGUAGES, _, current_language
 from sheetcrm.model import (
     DELIVERED,
     CellUpdate,
@@ -84,8 +86,22 @@ def written_by_sheetcrm(role: str, text: str, rec: Record, config: Config) -> bo
         return bool(_OPT_OUT.match(text))
     if role == "engagement":
         return bool(_ENGAGEMENT.match(text))
-    # Notes (a bounce, a text message not delivered), written last, may follow.
+    # Notes (a bounce, a text message not delivered), written last, may follow. The
+    # errors may have been written by a run in the other language.
     errors = "; ".join(rec.errors)
+    if _says(text, errors):
+        return True
+    here = current_language()
+    for other in LANGUAGES:
+        if other != here and rec.errors:
+            said = [said_in(e, here, other) for e in rec.errors]
+            if None not in said and _says(text, "; ".join(s for s in said if s is not None)):
+                return True
+    return False
+
+
+def _says(text: str, errors: str) -> bool:
+    """The error cell ``text`` is ``errors``, perhaps followed by notes."""
     return text == errors or any(text[: note.start()] == errors
                                  for note in _NOTE.finditer(text))
 
@@ -99,10 +115,12 @@ class ForeignColumn:
     rows: int  # rows whose cell sheetcrm would overwrite
 
     def message(self) -> str:
-        return (f"writeback.{self.role}: column {self.column!r} already holds values sheetcrm "
-                f"did not write ({self.rows} row(s)), and sync would overwrite them. Point "
-                f"writeback.{self.role} at a new or empty column, or let sheetcrm take it over "
-                f"with adopt = [{json.dumps(self.column, ensure_ascii=False)}] in [writeback]")
+        return _("writeback.{role}: column {column} already holds values sheetcrm did not "
+                 "write ({rows} row(s)), and sync would overwrite them. Point "
+                 "writeback.{role} at a new or empty column, or let sheetcrm take it over "
+                 "with adopt = [{adopt}] in [writeback]", role=self.role,
+                 column=repr(self.column), rows=self.rows,
+                 adopt=json.dumps(self.column, ensure_ascii=False))
 
 
 def column_ownership(header: list[str], records: list[Record], config: Config,
@@ -172,7 +190,7 @@ def enrollments_from_sheet(key: str, cell: str, config: Config) -> dict[str, Enr
             continue
         try:
             if not m:
-                raise ValueError("not in the form 'payment 1/3 · 다음 2026-11-25 10:00'")
+                raise ValueError(_("not in the form 'payment 1/3 · 다음 2026-11-25 10:00'"))
             flow = config.flows[m["flow"]]
             done = min(int(m["done"]), len(flow.steps))
             e = Enrollment(key=key, flow=m["flow"], entry=1, entered_at=datetime.min,
@@ -187,9 +205,10 @@ def enrollments_from_sheet(key: str, cell: str, config: Config) -> dict[str, Enr
                 e.exit(status, "restored from the sheet", exited.replace(tzinfo=config.tz))
                 e.entered_at = e.exited_at or e.entered_at
         except (ValueError, OverflowError) as exc:
-            raise UnreadableFlowCell(
-                f"{config.writeback.flow}: cannot read {part!r} ({exc}); fix it or clear "
-                "the cell to start this customer afresh") from None
+            raise UnreadableFlowCell(_(
+                "{column}: cannot read {part} ({problem}); fix it or clear the cell to "
+                "start this customer afresh", column=config.writeback.flow, part=repr(part),
+                problem=exc)) from None
         found[e.flow] = e
     return found
 

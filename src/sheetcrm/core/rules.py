@@ -30,6 +30,7 @@ from sheetcrm.expressions import (
     one_of,
     shown,
 )
+from sheetcrm.i18n import _
 from sheetcrm.model import (
     DELIVERED,
     Enrollment,
@@ -263,10 +264,11 @@ def _tag_above(tags: list[str], index: int) -> ArgumentCheck:
     def check(tag: Any) -> None:
         known(tag)
         if tag == tags[index]:
-            raise ValueError(f"the tag {tag!r} cannot depend on itself")
+            raise ValueError(_("the tag {tag} cannot depend on itself", tag=repr(tag)))
         if tag in tags[index + 1 :]:
-            raise ValueError(f"the tag {tag!r} is worked out after this one, so it is never "
-                             "set yet here: move it above this tag in [tags]")
+            raise ValueError(_("the tag {tag} is worked out after this one, so it is never "
+                               "set yet here: move it above this tag in [tags]",
+                               tag=repr(tag)))
 
     return check
 
@@ -276,15 +278,17 @@ def _days(days: Any) -> None:
         return
     if isinstance(days, bool) or not isinstance(days, (int, float)) \
             or not 0 <= days <= MAX_DAYS:
-        raise ValueError(f"days must be a number from 0 to {MAX_DAYS:,}, not {shown(days)}")
+        raise ValueError(_("days must be a number from 0 to {most}, not {value}",
+                           most=f"{MAX_DAYS:,}", value=shown(days)))
 
 
 def _trigger_hint(trigger: str, tags: list[str]) -> str:
     close = difflib.get_close_matches(trigger, tags, n=1)
     if close:
-        return f" (a trigger is a tag name or an expression; did you mean the tag {close[0]!r}?)"
-    listed = ", ".join(repr(tag) for tag in tags) or "none defined"
-    return f" (a trigger is a tag name — {listed} — or an expression)"
+        return " " + _("(a trigger is a tag name or an expression; did you mean the tag "
+                       "{tag}?)", tag=repr(close[0]))
+    listed = ", ".join(repr(tag) for tag in tags) or _("none defined")
+    return " " + _("(a trigger is a tag name — {tags} — or an expression)", tags=listed)
 
 
 def _compile(source: str, names: list[str], path: str, checks: Checks,

@@ -16,6 +16,7 @@ from typing import Any
 
 from sheetcrm.config import Config
 from sheetcrm.errors import CellError, ConfigError
+from sheetcrm.i18n import _
 from sheetcrm.model import Record, RowProblem, Snapshot, TypedRows
 
 
@@ -25,10 +26,12 @@ def header_problems(header: list[str], config: Config) -> list[str]:
     counts = Counter(h for h in header if h)
     for name, n in counts.items():
         if n > 1:
-            problems.append(f"column {name!r} appears {n} times in the header")
+            problems.append(_("column {column} appears {n} times in the header",
+                              column=repr(name), n=n))
     for name, spec in config.fields.items():
         if spec.column not in counts:
-            problems.append(f"column {spec.column!r} (field {name!r}) is not in the header")
+            problems.append(_("column {column} (field {field}) is not in the header",
+                              column=repr(spec.column), field=repr(name)))
     return problems
 
 
@@ -37,10 +40,9 @@ def read_records(snapshot: Snapshot, config: Config) -> TypedRows:
     header = snapshot.header
     problems = header_problems(header, config)
     if problems:
-        raise ConfigError(
-            f"{snapshot.source or 'table'}: " + "; ".join(problems)
-            + f". Header is: {', '.join(repr(h) for h in header)}"
-        )
+        raise ConfigError(_("{source}: {problems}. Header is: {header}",
+                            source=snapshot.source or _("table"), problems="; ".join(problems),
+                            header=", ".join(repr(h) for h in header)))
     index = {name: i for i, name in enumerate(header) if name}
     key_i = index[config.key_column]
     owned = config.writeback.columns()
@@ -59,7 +61,7 @@ def read_records(snapshot: Snapshot, config: Config) -> TypedRows:
         columns.append(_parse_column(rows, index[spec.column], parse,
                                      cell_errors, name))
     owned_columns = [[_cell(row, i) for row in rows] if i is not None else None
-                     for _, i in owned_idx]
+                     for _col, i in owned_idx]
 
     # The row numbers the operator sees: the header is row 1 in Excel and Sheets.
     lines = snapshot.lines or range(2, len(rows) + 2)
@@ -68,15 +70,16 @@ def read_records(snapshot: Snapshot, config: Config) -> TypedRows:
     for n, (key, typed) in enumerate(zip(keys, zip(*columns, strict=True), strict=True)):
         line = lines[n]
         if not key:
-            bad.append(RowProblem(line, "", f"the key column {config.key_column!r} is blank"))
+            bad.append(RowProblem(line, "", _("the key column {column} is blank",
+                                                     column=repr(config.key_column))))
             continue
         if key_counts[key] > 1:
             bad.append(RowProblem(
-                line, key, f"key {key!r} appears on {key_counts[key]} rows; "
-                "none of them is acted on until the key is unique"))
+                line, key, _("key {key} appears on {n} rows; none of them is acted on "
+                             "until the key is unique", key=repr(key), n=key_counts[key])))
             continue
         current = {col: (cells[n] if cells is not None else "")
-                   for (col, _), cells in zip(owned_idx, owned_columns, strict=True)}
+                   for (col, _i), cells in zip(owned_idx, owned_columns, strict=True)}
         unknown = cell_errors.get(n, {})
         records.append(Record(line, key, dict(zip(names, typed, strict=True)), current,
                               list(unknown.values()), unknown=unknown))

@@ -25,6 +25,7 @@ from typing import Any
 from sheetcrm.config import Config
 from sheetcrm.config.channels import TextSettings
 from sheetcrm.errors import TemplateError
+from sheetcrm.i18n import _
 from sheetcrm.model import Message
 from sheetcrm.templates import Rendered
 from sheetcrm.texting import (
@@ -70,7 +71,8 @@ def text_message(base: Message, rendered: Rendered, context: Mapping[str, Any],
                 text = ad_text(text, sender, settings.opt_out_number or "")
             meta["type"] = sms_type(text)
     except TextProblem as exc:
-        raise TemplateError(f"template {template!r}: {exc}") from None
+        raise TemplateError(_("template {name}: {problem}", name=repr(template),
+                              problem=exc)) from None
     return Message(
         idempotency_key=base.idempotency_key,
         recipient=recipient,

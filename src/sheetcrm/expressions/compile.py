@@ -38,6 +38,7 @@ from sheetcrm.expressions.semantics import (
     as_text,
     shown,
 )
+from sheetcrm.i18n import N_, _
 
 Evaluator = Callable[[Mapping[str, Any], Any], Any]
 
@@ -51,7 +52,8 @@ class ExpressionRuntimeError(Exception):
     def __init__(self, source: str, message: str) -> None:
         self.source = source
         self.message = message
-        super().__init__(f"expression {shown(source)}: {message}")
+        super().__init__(_("expression {source}: {problem}", source=shown(source),
+                           problem=message))
 
 
 class CompiledExpression:
@@ -76,7 +78,8 @@ class CompiledExpression:
         try:
             return self._evaluate(values, ctx)
         except KeyError as exc:
-            raise ExpressionRuntimeError(self.source, f"no value for {exc}") from exc
+            raise ExpressionRuntimeError(self.source,
+                                         _("no value for {name}", name=exc)) from exc
         except (TypeError, ValueError, ArithmeticError) as exc:
             raise ExpressionRuntimeError(self.source, str(exc)) from exc
 
@@ -113,28 +116,49 @@ def one_of(what: str, known: Collection[str]) -> ArgumentCheck:
 
     def check(value: Any) -> None:
         if value not in known:
-            listed = ", ".join(repr(name) for name in known) or "(none)"
+            listed = ", ".join(repr(name) for name in known) or _("(none)")
             raise ValueError(unknown(what, value, known, listed))
 
     return check
 
 
+#: What ``unknown`` says for each kind of name: without and with a close match.
+UNKNOWN = {
+    "name": (N_("unknown name {value}; known names: {known}"),
+             N_("unknown name {value}; did you mean {guess}?; known names: {known}")),
+    "function": (N_("unknown function {value}; known functions: {known}"),
+                 N_("unknown function {value}; did you mean {guess}?; "
+                    "known functions: {known}")),
+    "flow": (N_("unknown flow {value}; known flows: {known}"),
+             N_("unknown flow {value}; did you mean {guess}?; known flows: {known}")),
+    "tag": (N_("unknown tag {value}; known tags: {known}"),
+            N_("unknown tag {value}; did you mean {guess}?; known tags: {known}")),
+    "event": (N_("unknown event {value}; known events: {known}"),
+              N_("unknown event {value}; did you mean {guess}?; known events: {known}")),
+    "variant": (N_("unknown variant {value}; known variants: {known}"),
+                N_("unknown variant {value}; did you mean {guess}?; known variants: {known}")),
+}
+
+
 def unknown(what: str, value: Any, known: Collection[str], listed: str) -> str:
-    """``unknown flow 'paymnt'; did you mean 'payment'?; known flows: ...``."""
-    message = f"unknown {what} {shown(value)}"
+    """``unknown flow 'paymnt'; did you mean 'payment'?; known flows: ...``.
+
+    ``what`` is one of ``UNKNOWN``'s kinds.
+    """
+    plain, guessed = UNKNOWN[what]
     close = difflib.get_close_matches(value, known, n=1) if isinstance(value, str) else []
     if close:
-        message += f"; did you mean {close[0]!r}?"
-    return f"{message}; known {what}s: {listed}"
+        return _(guessed, value=shown(value), guess=repr(close[0]), known=listed)
+    return _(plain, value=shown(value), known=listed)
 
 
 # Constructs that are refused, named the way an operator would recognise them.
 _REFUSED = {
-    nodes.Getattr: "attribute access (x.y)",
-    nodes.Getitem: "subscripts (x[...])",
-    nodes.Slice: "slicing (x[a:b])",
-    nodes.Dict: "dict literals ({...})",
-    nodes.Pow: "the power operator (**)",
+    nodes.Getattr: N_("attribute access (x.y)"),
+    nodes.Getitem: N_("subscripts (x[...])"),
+    nodes.Slice: N_("slicing (x[a:b])"),
+    nodes.Dict: N_("dict literals ({...})"),
+    nodes.Pow: N_("the power operator (**)"),
 }
 
 
@@ -184,16 +208,19 @@ class _Compiler:
         }
 
     def fail(self, problem: str) -> NoReturn:
-        raise RuleError(f"{problem} (in expression {shown(self.source)})", path=self.path)
+        raise RuleError(_("{problem} (in expression {source})", problem=problem,
+                          source=shown(self.source)), path=self.path)
 
     def compile(self, node: nodes.Node) -> Evaluator:
         method = self._methods.get(type(node))
         if method is None:
-            what = _REFUSED.get(type(node), f"{type(node).__name__} nodes")  # type: ignore[arg-type]
-            self.fail(f"not allowed in an expression: {what}")
+            refused = _REFUSED.get(type(node))  # type: ignore[arg-type]
+            what = _(refused) if refused else f"{type(node).__name__} nodes"
+            self.fail(_("not allowed in an expression: {what}", what=what))
         self._depth += 1
         if self._depth > MAX_DEPTH:
-            self.fail(f"the expression is nested more than {MAX_DEPTH} levels deep")
+            self.fail(_("the expression is nested more than {most} levels deep",
+                        most=MAX_DEPTH))
         dynamic = self._dynamic
         try:
             evaluate = method(node)
@@ -246,13 +273,14 @@ class _Compiler:
 
     def _unknown_name(self, name: str) -> str:
         if name in self.helpers:
-            return f"unknown name {name!r}: {name} is a function, write {name}(...)"
-        return unknown("name", name, self.names, ", ".join(sorted(self.names)) or "(none)")
+            return _("unknown name {quoted}: {name} is a function, write {name}(...)",
+                     quoted=repr(name), name=name)
+        return unknown("name", name, self.names, ", ".join(sorted(self.names)) or _("(none)"))
 
     def _const(self, node: nodes.Const) -> Evaluator:
         value = node.value
         if value is not None and type(value) not in (str, int, float, bool):
-            self.fail(f"constants of type {type(value).__name__} are not allowed")
+            self.fail(_("constants of type {type} are not allowed", type=type(value).__name__))
         return lambda values, ctx: value
 
     def _list(self, node: nodes.List) -> Evaluator:
@@ -270,7 +298,7 @@ class _Compiler:
         steps = []
         for operand in node.ops:
             if operand.op not in COMPARISONS:
-                self.fail(f"the comparison {operand.op!r} is not allowed")
+                self.fail(_("the comparison {op} is not allowed", op=repr(operand.op)))
             steps.append((COMPARISONS[operand.op], self.compile(operand.expr)))
         if len(steps) > 1:
             return _chain(first, tuple(steps))
@@ -329,7 +357,7 @@ class _Compiler:
     def _call(self, node: nodes.Call) -> Evaluator:
         callee = node.node
         if not isinstance(callee, nodes.Name):
-            self.fail("calling the result of an expression is not allowed")
+            self.fail(_("calling the result of an expression is not allowed"))
         name = callee.name
         if name not in self.helpers:
             self.fail(self._unknown_function(name))
@@ -356,14 +384,16 @@ class _Compiler:
 
     def _unknown_function(self, name: str) -> str:
         if name in self.names:
-            return f"{name!r} is a value, not a function: calling it is not allowed"
-        listed = ", ".join(sorted(self.helpers)) or "(none)"
+            return _("{name} is a value, not a function: calling it is not allowed",
+                     name=repr(name))
+        listed = ", ".join(sorted(self.helpers)) or _("(none)")
         return unknown("function", name, self.helpers, listed)
 
     def _filter(self, node: nodes.Filter) -> Evaluator:
         if node.name not in FILTERS:
             allowed = ", ".join(FILTERS)
-            self.fail(f"unknown filter {node.name!r}; allowed filters: {allowed}")
+            self.fail(_("unknown filter {name}; allowed filters: {allowed}",
+                        name=repr(node.name), allowed=allowed))
         self._refuse_star_args(node, f"|{node.name}")
         function = FILTERS[node.name]
         subject = self.compile(node.node) if node.node is not None else _none
@@ -378,9 +408,10 @@ class _Compiler:
     def _test(self, node: nodes.Test) -> Evaluator:
         if node.name not in TESTS:
             allowed = ", ".join(TESTS)
-            self.fail(f"unknown test 'is {node.name}'; allowed tests: {allowed}")
+            self.fail(_("unknown test 'is {name}'; allowed tests: {allowed}", name=node.name,
+                        allowed=allowed))
         if node.args or node.kwargs or node.dyn_args or node.dyn_kwargs:
-            self.fail(f"the test 'is {node.name}' takes no arguments")
+            self.fail(_("the test 'is {name}' takes no arguments", name=node.name))
         test = TESTS[node.name]
         subject = self.compile(node.node)
         return lambda values, ctx: test(subject(values, ctx))
@@ -390,7 +421,7 @@ class _Compiler:
 
     def _refuse_star_args(self, node: nodes.Call | nodes.Filter, what: str) -> None:
         if node.dyn_args is not None or node.dyn_kwargs is not None:
-            self.fail(f"*args and **kwargs are not allowed in {what}")
+            self.fail(_("*args and **kwargs are not allowed in {what}", what=what))
 
     def _check_arguments(
         self,

@@ -21,6 +21,7 @@ from jinja2.parser import Parser
 
 from sheetcrm.errors import RuleError
 from sheetcrm.expressions.semantics import SHOWN, shown
+from sheetcrm.i18n import _
 
 _ENV = Environment()  # only its lexer and parser are used; nothing is rendered
 
@@ -30,14 +31,16 @@ def parse(source: str, path: str) -> nodes.Expr:
     text = re.sub(r"\r\n?", "\n", source)  # as Jinja's lexer does, so offsets agree
     stripped = text.strip()
     if not stripped:
-        raise RuleError("the expression is empty", path=path)
+        raise RuleError(_("the expression is empty"), path=path)
     if stripped.startswith("{%"):
         raise RuleError(
-            f"statements ({{% ... %}}) are not allowed in expression {source!r}", path=path
+            _("statements ({{% ... %}}) are not allowed in expression {source}",
+              source=repr(source)), path=path
         )
     if stripped.startswith("{{"):
         raise RuleError(
-            f"write the expression {source!r} without the {{{{ }}}} around it", path=path
+            _("write the expression {source} without the {{{{ }}}} around it",
+              source=repr(source)), path=path
         )
     tokens = _TrackedTokens(text)
     parser = Parser(_ENV, "", state="variable")
@@ -47,7 +50,7 @@ def parse(source: str, path: str) -> nodes.Expr:
         if not parser.stream.eos:
             found = parser.stream.current
             what = found.value if found.value not in ("", None) else describe_token(found)
-            parser.fail(f"unexpected '{what}' after the end of the expression")
+            parser.fail(_("unexpected '{what}' after the end of the expression", what=what))
     except TemplateSyntaxError as exc:
         message = (exc.message or "invalid syntax").replace("end of template", "end of input")
         offset = tokens.error_offset(parser)
@@ -57,11 +60,12 @@ def parse(source: str, path: str) -> nodes.Expr:
         # than sys.get_int_max_str_digits() digits, deep inside the lexer.
         number = tokens.last_token()
         digits = sum(ch.isdigit() for ch in number)
-        problem = (f"a number of {digits:,} digits is too long "
-                   f"(at most {sys.get_int_max_str_digits():,})")
+        problem = _("a number of {digits} digits is too long (at most {most})",
+                    digits=f"{digits:,}", most=f"{sys.get_int_max_str_digits():,}")
         raise RuleError(_syntax_message(text, tokens.last_start(), problem), path=path) from None
     except RecursionError:
-        raise RuleError(f"expression {shown(source)} is nested too deeply", path=path) from None
+        raise RuleError(_("expression {source} is nested too deeply", source=shown(source)),
+                        path=path) from None
     return node
 
 
@@ -127,7 +131,6 @@ def _syntax_message(text: str, offset: int, problem: str) -> str:
     if len(after) > SHOWN // 2:
         after = after[: SHOWN // 2] + "…"
     pad = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in before)
-    return (
-        f"syntax error in expression {shown(text)}: {problem} "
-        f"(line {lineno}, column {column})\n    {before}{after}\n    {' ' * pad}^"
-    )
+    said = _("syntax error in expression {source}: {problem} (line {line}, column {column})",
+             source=shown(text), problem=problem, line=lineno, column=column)
+    return f"{said}\n    {before}{after}\n    {' ' * pad}^"

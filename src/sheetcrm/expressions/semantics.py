@@ -34,6 +34,8 @@ from typing import Any
 
 from jinja2 import nodes
 
+from sheetcrm.i18n import _
+
 #: Checks one literal argument of a helper at load: raises ValueError saying why not.
 ArgumentCheck = Callable[[Any], None]
 
@@ -134,11 +136,12 @@ def product_size(a: Any, b: Any, limit: int) -> int:
     else:
         if (isinstance(a, int) and isinstance(b, int)
                 and (a.bit_length() + b.bit_length()) * _LOG10_2 > MAX_DIGITS):
-            raise ValueError(f"'*' would build a number of more than {MAX_DIGITS:,} digits")
+            raise ValueError(_("'*' would build a number of more than {most} digits",
+                               most=f"{MAX_DIGITS:,}"))
         return 1
     size = size_of(seq, limit) * count if count > 0 else 0
     if count > 1 and size > limit:
-        raise ValueError(f"'*' would build a value longer than {limit:,}")
+        raise ValueError(_("'*' would build a value longer than {most}", most=f"{limit:,}"))
     return size
 
 
@@ -160,7 +163,7 @@ def _numbers_only(op: Callable[[Any, Any], Any], symbol: str) -> Callable[[Any, 
 
     def apply(a: Any, b: Any) -> Any:
         if isinstance(a, str) or isinstance(b, str):
-            raise TypeError(f"'{symbol}' needs numbers, not text")
+            raise TypeError(_("'{symbol}' needs numbers, not text", symbol=symbol))
         return op(a, b)
 
     return apply
@@ -224,8 +227,9 @@ def _f_int(value: Any, default: Any = _NO_DEFAULT) -> Any:
         return int(value)
     except (TypeError, ValueError, OverflowError) as exc:
         if default is _NO_DEFAULT:
-            what = "too large" if isinstance(exc, OverflowError) else "not a number"
-            raise ValueError(f"int: {shown(value)} is {what}") from None
+            if isinstance(exc, OverflowError):
+                raise ValueError(_("int: {value} is too large", value=shown(value))) from None
+            raise ValueError(_("int: {value} is not a number", value=shown(value))) from None
         return default
 
 
@@ -236,8 +240,9 @@ def _f_float(value: Any, default: Any = _NO_DEFAULT) -> Any:
         return float(value.strip().replace(",", "") if isinstance(value, str) else value)
     except (TypeError, ValueError, OverflowError) as exc:
         if default is _NO_DEFAULT:
-            what = "too large" if isinstance(exc, OverflowError) else "not a number"
-            raise ValueError(f"float: {shown(value)} is {what}") from None
+            if isinstance(exc, OverflowError):
+                raise ValueError(_("float: {value} is too large", value=shown(value))) from None
+            raise ValueError(_("float: {value} is not a number", value=shown(value))) from None
         return default
 
 
@@ -249,13 +254,13 @@ def check_round_precision(precision: Any) -> None:
     """``round`` builds ``10**precision``: a whole number of at most MAX_ROUND_DIGITS."""
     if (isinstance(precision, bool) or not isinstance(precision, int)
             or not -MAX_ROUND_DIGITS <= precision <= MAX_ROUND_DIGITS):
-        raise ValueError(f"precision must be a whole number from -{MAX_ROUND_DIGITS} "
-                         f"to {MAX_ROUND_DIGITS}, not {shown(precision)}")
+        raise ValueError(_("precision must be a whole number from -{most} to {most}, "
+                           "not {value}", most=MAX_ROUND_DIGITS, value=shown(precision)))
 
 
 def _check_round_method(method: Any) -> None:
     if method not in ("common", "ceil", "floor"):
-        raise ValueError("method must be 'common', 'ceil' or 'floor'")
+        raise ValueError(_("method must be 'common', 'ceil' or 'floor'"))
 
 
 def _f_round(value: Any, precision: int = 0, method: str = "common") -> Any:

@@ -31,6 +31,7 @@ from typing import Any
 
 from sheetcrm.errors import ExitStatus, SheetcrmError
 from sheetcrm.fsutil import open_private
+from sheetcrm.i18n import _
 from sheetcrm.ledger.cursors import MailboxCursor
 from sheetcrm.ledger.deliveries import Applied, DeliveryDetail, DeliveryLog
 from sheetcrm.ledger.events import EventLog
@@ -124,14 +125,16 @@ class Ledger(RunHistory, OperatorQueries, EventLog, MailboxCursor, IncidentBook,
             path.parent.mkdir(parents=True, exist_ok=True)
             os.close(open_private(path, os.O_RDWR))
         except OSError as exc:
-            raise LedgerError(f"state file {path}: {exc.strerror or exc}") from None
+            raise LedgerError(_("state file {path}: {problem}", path=path,
+                                problem=exc.strerror or exc)) from None
         try:
             conn = sqlite3.connect(path, isolation_level=None, timeout=30)
             conn.execute("PRAGMA journal_mode=DELETE")
             conn.execute("PRAGMA synchronous=FULL")
             migrate(conn)
         except sqlite3.DatabaseError as exc:
-            raise LedgerError(f"state file {path}: {exc}") from None
+            raise LedgerError(_("state file {path}: {problem}", path=path,
+                                problem=exc)) from None
         return cls(conn, path, readonly=False)
 
     @classmethod
@@ -145,7 +148,8 @@ class Ledger(RunHistory, OperatorQueries, EventLog, MailboxCursor, IncidentBook,
                 if schema_version(conn) < SCHEMA_VERSION:
                     conn = upgraded_copy(conn)
             except sqlite3.DatabaseError as exc:
-                raise LedgerError(f"state file {path}: {exc}") from None
+                raise LedgerError(_("state file {path}: {problem}", path=path,
+                                    problem=exc)) from None
             return cls(conn, path, readonly=True)
         conn = sqlite3.connect(":memory:", isolation_level=None)
         conn.executescript(SCHEMA)

@@ -36,6 +36,7 @@ from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.exceptions import TemplateError as JinjaError
 
 from sheetcrm.errors import TemplateError
+from sheetcrm.i18n import _
 from sheetcrm.templates.limits import TooMuch, budgeted, joined
 from sheetcrm.templates.sandbox import Sandbox
 
@@ -125,7 +126,7 @@ class Templates:
             try:
                 found = frozenset(self._variables(file, {file}))
             except (JinjaError, RecursionError, ValueError) as exc:  # in a file it reaches
-                raise TemplateError(f"cannot be read through: {exc}",
+                raise TemplateError(_("cannot be read through: {problem}", problem=exc),
                                     path=self._file(name)) from None
             self._reads[name] = found
         return found
@@ -144,7 +145,8 @@ class Templates:
         plain = self._load(self._plain, name)
         blocks = self._blocks(plain, name)
         if "subject" not in blocks or "text" not in blocks:
-            raise TemplateError(f"template {name!r} needs a 'subject' and a 'text' block",
+            raise TemplateError(_("template {name} needs a 'subject' and a 'text' block",
+                                  name=repr(name)),
                                 path=self._file(name))
         subject = " ".join(self._block(plain, "subject", name, context).split())
         text = self._block(plain, "text", name, context).strip() + "\n"
@@ -157,10 +159,11 @@ class Templates:
             try:
                 payload = json.loads(raw)
             except json.JSONDecodeError as exc:
-                raise TemplateError(f"the json block is not valid JSON ({exc}); "
-                                    "pass values through |tojson", path=self._file(name)) from None
+                raise TemplateError(_("the json block is not valid JSON ({problem}); pass "
+                                      "values through |tojson", problem=exc),
+                                    path=self._file(name)) from None
             if not isinstance(payload, dict):
-                raise TemplateError("the json block must be a JSON object",
+                raise TemplateError(_("the json block must be a JSON object"),
                                     path=self._file(name))
         return Rendered(subject, text, html, payload)
 
@@ -172,18 +175,19 @@ class Templates:
         try:
             template = env.get_template(file)
         except TemplateNotFound:
-            known = ", ".join(self.names()) or "none"
-            raise TemplateError(f"template {name!r} not found (looked for {self._file(name)}; "
-                                f"available: {known})") from None
+            known = ", ".join(self.names()) or _("none")
+            raise TemplateError(_("template {name} not found (looked for {file}; available: "
+                                  "{known})", name=repr(name), file=self._file(name),
+                                  known=known)) from None
         except TemplateSyntaxError as exc:
-            raise TemplateError(f"line {exc.lineno}: {exc.message}",
+            raise TemplateError(_("line {line}: {problem}", line=exc.lineno, problem=exc.message),
                                 path=str(self.folder / (exc.name or file))) from None
         except ValueError:  # Jinja's lexer turning a number of over 4,300 digits into int
-            raise TemplateError("a number in the template is too long (at most "
-                                f"{sys.get_int_max_str_digits():,} digits)",
+            raise TemplateError(_("a number in the template is too long (at most {most} "
+                                  "digits)", most=f"{sys.get_int_max_str_digits():,}"),
                                 path=self._file(name)) from None
         except RecursionError:
-            raise TemplateError("nested too deeply", path=self._file(name)) from None
+            raise TemplateError(_("nested too deeply"), path=self._file(name)) from None
         if file not in self._parents:
             self._parents[file] = self._follow(file, ())
         return template
@@ -200,33 +204,34 @@ class Templates:
             source = self._plain.loader.get_source(self._plain, file)[0]  # type: ignore[union-attr]
             tree = self._plain.parse(source, file)
         except TemplateSyntaxError as exc:
-            raise TemplateError(f"line {exc.lineno}: {exc.message}{asked}", path=where) from None
+            raise TemplateError(_("line {line}: {problem}", line=exc.lineno,
+                                  problem=exc.message) + asked, path=where) from None
         except ValueError:
-            raise TemplateError("a number in the template is too long (at most "
-                                f"{sys.get_int_max_str_digits():,} digits){asked}",
+            raise TemplateError(_("a number in the template is too long (at most {most} "
+                                  "digits)", most=f"{sys.get_int_max_str_digits():,}") + asked,
                                 path=where) from None
         except RecursionError:
-            raise TemplateError(f"nested too deeply{asked}", path=where) from None
+            raise TemplateError(_("nested too deeply") + asked, path=where) from None
         seen = {step[0] for step in chain} | {file}
         parents: list[str] = []
         for node in tree.find_all(tuple(_REFERENCES)):
             verb = _REFERENCES[type(node)]
             target = node.template  # type: ignore[attr-defined]
             if isinstance(node, nodes.Extends) and not isinstance(target, nodes.Const):
-                raise TemplateError("{% extends %} needs the file name in quotes, like "
-                                    "{% extends 'base.j2' %}", path=where)
+                raise TemplateError(_("{% extends %} needs the file name in quotes, like "
+                                      "{% extends 'base.j2' %}"), path=where)
             listed = [target] if isinstance(target, nodes.Const) else getattr(target, "items", [])
             for name in (n.value for n in listed if isinstance(n, nodes.Const)):
                 steps = (*chain, (file, verb, name))
                 if name in seen:
                     top = str(self.folder / steps[0][0])
-                    raise TemplateError(f"{_steps(steps)}: a template that reaches itself "
-                                        "never ends", path=top)
+                    raise TemplateError(_("{steps}: a template that reaches itself never ends",
+                                          steps=_steps(steps)), path=top)
                 if not (self.folder / name).is_file():
                     if getattr(node, "ignore_missing", False):
                         continue
-                    raise TemplateError(f"{verb} {name!r}, which is not in {self.folder}",
-                                        path=where)
+                    raise TemplateError(_("{verb} {name}, which is not in {folder}", verb=verb,
+                                          name=repr(name), folder=self.folder), path=where)
                 ancestors = self._follow(name, steps)
                 if isinstance(node, nodes.Extends):
                     parents = [name, *ancestors]
@@ -242,7 +247,7 @@ class Templates:
         return blocks
 
     def _block(self, template: Any, block: str, name: str, context: dict[str, Any]) -> str:
-        where = f"block {block!r}"
+        where = _("block {name}", name=repr(block))
         try:
             with budgeted():
                 ctx = template.new_context(context)
@@ -251,20 +256,23 @@ class Templates:
         except TooMuch as exc:
             raise TemplateError(f"{where}: {exc}", path=self._file(name)) from None
         except TemplateNotFound as exc:
-            raise TemplateError(f"{where}: {exc.name!r} is not in {self.folder} "
-                                "(asked for by this template)", path=self._file(name)) from None
+            raise TemplateError(_("{where}: {name} is not in {folder} (asked for by this "
+                                  "template)", where=where, name=repr(exc.name),
+                                  folder=self.folder), path=self._file(name)) from None
         except TemplateSyntaxError as exc:  # in a file it includes or imports
-            raise TemplateError(f"{where}: {exc.name or 'an included file'}, line {exc.lineno}: "
-                                f"{exc.message}", path=self._file(name)) from None
+            raise TemplateError(_("{where}: {file}, line {line}: {problem}", where=where,
+                                  file=exc.name or _("an included file"), line=exc.lineno,
+                                  problem=exc.message), path=self._file(name)) from None
         except UndefinedError as exc:
             raise TemplateError(f"{where}: {exc.message}", path=self._file(name)) from None
         except SecurityError as exc:
-            raise TemplateError(f"{where}: not allowed: {exc}",
+            raise TemplateError(_("{where}: not allowed: {problem}", where=where, problem=exc),
                                 path=self._file(name)) from None
         except JinjaError as exc:  # the rest of Jinja's run-time errors
             raise TemplateError(f"{where}: {exc}", path=self._file(name)) from None
         except RecursionError:
-            raise TemplateError(f"{where}: a macro or include calls itself without end",
+            raise TemplateError(_("{where}: a macro or include calls itself without end",
+                                  where=where),
                                 path=self._file(name)) from None
         except (TypeError, ValueError, ArithmeticError) as exc:
             raise TemplateError(f"{where}: {type(exc).__name__}: {_clipped(str(exc))}",

@@ -31,6 +31,8 @@ import re
 from datetime import date, datetime
 from typing import Any
 
+from sheetcrm.i18n import _
+
 __all__ = ["josa", "kdate", "won"]
 
 # (form after a final consonant, form after a vowel)
@@ -58,8 +60,8 @@ def josa(word: Any, pair: str) -> str:
     """``word`` followed by the form of ``pair`` its last sound takes."""
     forms = _BY_SPEC.get(str(pair).replace(" ", ""))
     if forms is None:
-        raise ValueError(f"josa({pair!r}): not a particle pair; write one like 은/는, 이/가, "
-                         "을/를, 과/와 or (으)로")
+        raise ValueError(_("josa({pair}): not a particle pair; write one like 은/는, 이/가, "
+                           "을/를, 과/와 or (으)로", pair=repr(pair)))
     if word is None:
         return ""
     text = str(word)
@@ -114,7 +116,8 @@ def kdate(value: Any, year: bool = False, weekday: bool = True) -> str:
     if value is None or value == "":
         return ""
     if not isinstance(value, (date, datetime)):
-        raise ValueError(f"kdate formats a date or datetime field, not {value!r}")
+        raise ValueError(_("kdate formats a date or datetime field, not {value}",
+                           value=repr(value)))
     day = f"{value.month}월 {value.day}일"
     if weekday:
         day += f" ({_WEEKDAYS[value.weekday()]})"

@@ -26,6 +26,7 @@ from jinja2.nodes import EvalContext
 from jinja2.runtime import Context
 
 from sheetcrm.expressions import MAX_DIGITS, check_round_precision, size_of
+from sheetcrm.i18n import _
 
 #: Longest text (or list, counting what it holds) a template may build, and the
 #: longest a block may render to.
@@ -53,8 +54,8 @@ def charge(units: int) -> None:
     if budget is not None:
         budget.left -= units
         if budget.left < 0:
-            raise TooMuch(f"the template does too much work (more than {MAX_WORK:,} steps: "
-                          "characters built, loop items, calls)")
+            raise TooMuch(_("the template does too much work (more than {most} steps: "
+                            "characters built, loop items, calls)", most=f"{MAX_WORK:,}"))
 
 
 def sized(what: str, size: int) -> None:
@@ -64,9 +65,10 @@ def sized(what: str, size: int) -> None:
     built here at all: Jinja then leaves the part to the render, within the budget.
     """
     if _BUDGET.get() is None:
-        raise TooMuch(f"{what} runs only while rendering")
+        raise TooMuch(_("{what} runs only while rendering", what=what))
     if size > MAX_TEXT:
-        raise TooMuch(f"{what} would build a value longer than {MAX_TEXT:,}")
+        raise TooMuch(_("{what} would build a value longer than {most}", what=what,
+                        most=f"{MAX_TEXT:,}"))
     charge(size)
 
 
@@ -105,7 +107,7 @@ def printf_size(fmt: str, args: Any) -> int:
 def _format_size(fmt: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int:
     """How long ``fmt.format(...)`` can get: ``'{:>999999999}'.format(1)`` is 1 GB."""
     numbers: list[str | None] = []
-    for _, field, spec, _ in string.Formatter().parse(fmt):
+    for _text, field, spec, _conv in string.Formatter().parse(fmt):
         if field is not None and spec:
             numbers += ["{"] if "{" in spec else re.findall(r"\d+", spec)
     return len(fmt) + _widths(numbers, [*args, *kwargs.values()]) + length(args)
@@ -114,7 +116,8 @@ def _format_size(fmt: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> 
 def power(base: Any, exponent: Any) -> Any:
     if (isinstance(base, int) and isinstance(exponent, int) and exponent > 0
             and abs(base) > 1 and exponent * math.log10(abs(base)) > MAX_DIGITS):
-        raise TooMuch(f"'**' would build a number of more than {MAX_DIGITS:,} digits")
+        raise TooMuch(_("'**' would build a number of more than {most} digits",
+                        most=f"{MAX_DIGITS:,}"))
     return base**exponent
 
 
@@ -282,6 +285,7 @@ def joined(chunks: Iterator[str]) -> str:
     for chunk in chunks:
         size += len(chunk)
         if size > MAX_TEXT:
-            raise TooMuch(f"the block renders to more than {MAX_TEXT:,} characters")
+            raise TooMuch(_("the block renders to more than {most} characters",
+                            most=f"{MAX_TEXT:,}"))
         parts.append(chunk)
     return "".join(parts)

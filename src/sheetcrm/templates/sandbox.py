@@ -27,6 +27,7 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from sheetcrm.expressions import product_size
+from sheetcrm.i18n import _
 from sheetcrm.templates.korean import josa, kdate, won
 from sheetcrm.templates.limits import (
     JINJA_KEYWORDS,
@@ -99,7 +100,8 @@ class Sandbox(ImmutableSandboxedEnvironment):
             args = (list(args[0]), *args[1:])  # to know how many parts there are
         for arg in (*args, *given.values()):
             if isinstance(arg, str) and len(arg) > MAX_TEXT:
-                raise TooMuch(f"a value longer than {MAX_TEXT:,} was passed to a call")
+                raise TooMuch(_("a value longer than {most} was passed to a call",
+                                most=f"{MAX_TEXT:,}"))
         if __obj is __self._lipsum:
             size = lipsum_size(**dict(zip(LIPSUM_PARAMETERS, args, strict=False)), **given)
             what = "lipsum"
@@ -112,7 +114,7 @@ class Sandbox(ImmutableSandboxedEnvironment):
         if isinstance(result, range):
             charge(len(result))  # loops over range() count toward the budget
         elif isinstance(result, str) and len(result) > MAX_TEXT:
-            raise TooMuch(f"a call returned a value longer than {MAX_TEXT:,}")
+            raise TooMuch(_("a call returned a value longer than {most}", most=f"{MAX_TEXT:,}"))
         return result
 
     def getattr(self, obj: Any, attribute: str) -> Any:
@@ -125,7 +127,8 @@ class Sandbox(ImmutableSandboxedEnvironment):
 def _held(value: Any, name: Any) -> Any:
     """A value read back from a namespace must not have grown past MAX_TEXT by ``~``."""
     if isinstance(value, str) and len(value) > MAX_TEXT:
-        raise TooMuch(f"{name!r} holds a value longer than {MAX_TEXT:,}")
+        raise TooMuch(_("{name} holds a value longer than {most}", name=repr(name),
+                        most=f"{MAX_TEXT:,}"))
     return value
 
 

@@ -33,6 +33,7 @@ from sheetcrm.app.report.model import (
 )
 from sheetcrm.app.report.verdict import judge
 from sheetcrm.config import Config
+from sheetcrm.core.wording import said_in
 from sheetcrm.ledger import RUNS_KEPT, Ledger
 from sheetcrm.ledger.queries import Scope
 from sheetcrm.model import DeliveryState, EnrollmentStatus, SendStatus
@@ -53,11 +54,15 @@ DELIVERY_COUNTS = {DeliveryState.DELIVERED: "delivered", DeliveryState.FAILED: "
 
 
 def held_category(reason: str) -> str:
-    """The category a held-back reason is shown under (``other`` when unknown)."""
+    """The category a held-back reason is shown under (``other`` when unknown).
+
+    A reason held back by a run in Korean is read as its English words first.
+    """
     for start, category in HELD_CATEGORIES:
         if reason.startswith(start):
             return category
-    return "other"
+    english = said_in(reason, "ko", "en")
+    return held_category(english) if english and english != reason else "other"
 
 
 def build_report(ledger: Ledger, config: Config | None, now: datetime, *,
