@@ -53,7 +53,8 @@ class RunProgress:
                              TextColumn("{task.fields[count]}"), TimeElapsedColumn(),
                              console=self.console, transient=True,
                              redirect_stdout=False, redirect_stderr=False)
-        self._task = self._bar.add_task(_(_PHASES["reading"]), total=None, count="")
+        first = _PHASES["reading"]  # not inside _(): Babel 2.18 would extract "reading" too
+        self._task = self._bar.add_task(_(first), total=None, count="")
         self._lock = threading.Lock()
         self._shown = self._ended = False
         self._timer = threading.Timer(delay, self._show)
