@@ -34,7 +34,13 @@ from urllib.parse import quote
 
 import requests
 
-from sheetcrm.channels.provider import JsonPoster, check_recipient, json_body, what_came
+from sheetcrm.channels.provider import (
+    JsonPoster,
+    check_recipient,
+    json_body,
+    refused,
+    what_came,
+)
 from sheetcrm.channels.webhook import webhook_id
 from sheetcrm.config.channels import NhnSettings
 from sheetcrm.errors import ChannelError
@@ -148,14 +154,7 @@ class NhnChannel:
             raise ChannelError(_("{where}: the same message was already requested (-1005 "
                                  "{reason}); it may have been sent, so it is not sent again",
                                  where=self._where, reason=words), uncertain=True)
-        fix = CHANNEL_CODES.get(code or 0)
-        if fix is not None:
-            raise ChannelError(_("{where} refused the request ({code} {reason}): {fix}",
-                                 where=self._where, code=code, reason=words, fix=_(fix)),
-                               channel_down=True)
-        raise ChannelError(_("{where} refused the message to {recipient}: {code} {reason}",
-                             where=self._where, recipient=masked(message.recipient),
-                             code=code, reason=words).rstrip(), retryable=False)
+        raise refused(self._where, code, words, message, CHANNEL_CODES.get(code or 0))
 
     def query(self, message_id: str) -> DeliveryReport | None:
         """The delivery report of one sent message (``requestId:recipientSeq``), asked of

@@ -57,6 +57,19 @@ def check_recipient(message: Message, where: str) -> str:
                            retryable=False) from None
 
 
+def refused(where: str, code: object, words: str, message: Message,
+            fix: str | None) -> ChannelError:
+    """A provider's refusal: of the whole channel when ``fix`` (untranslated) says what
+    the operator must change, else of this recipient alone (that customer's step fails)."""
+    if fix is not None:
+        return ChannelError(_("{where} refused the message ({code} {reason}): {fix}",
+                              where=where, code=code, reason=words, fix=_(fix)),
+                            channel_down=True)
+    return ChannelError(_("{where} refused the message to {recipient}: {code} {reason}",
+                          where=where, recipient=masked(message.recipient),
+                          code=code, reason=words).rstrip(), retryable=False)
+
+
 def _never_sent(exc: requests.ConnectionError) -> bool:
     """True when the connection was never made (refused, no such host, connect timeout)."""
     if isinstance(exc, requests.ConnectTimeout):

@@ -39,12 +39,18 @@ from typing import Any, NoReturn
 
 import requests
 
-from sheetcrm.channels.provider import JsonPoster, check_recipient, json_body, what_came
+from sheetcrm.channels.provider import (
+    JsonPoster,
+    check_recipient,
+    json_body,
+    refused,
+    what_came,
+)
 from sheetcrm.config.channels import SolapiSettings
 from sheetcrm.errors import ChannelError
 from sheetcrm.i18n import N_, _
 from sheetcrm.model import Delivery, Message
-from sheetcrm.texting import masked, sms_type
+from sheetcrm.texting import sms_type
 from sheetcrm.texting.signature import authorization, iso_date
 
 SEND_PATH = "/messages/v4/send-many/detail"
@@ -162,14 +168,7 @@ class SolapiChannel:
                            channel_down=True)
 
     def _refused(self, code: str, words: str, message: Message) -> NoReturn:
-        fix = CHANNEL_CODES.get(code)
-        if fix is not None:
-            raise ChannelError(_("{where} refused the message ({code} {reason}): {fix}",
-                                 where=self._where, code=code, reason=words, fix=_(fix)),
-                               channel_down=True)
-        raise ChannelError(_("{where} refused the message to {recipient}: {code} {reason}",
-                             where=self._where, recipient=masked(message.recipient),
-                             code=code, reason=words).rstrip(), retryable=False)
+        raise refused(self._where, code, words, message, CHANNEL_CODES.get(code))
 
     def _error(self, error: str, words: str, status: int) -> NoReturn:
         known = AUTH_ERRORS.get(error)
