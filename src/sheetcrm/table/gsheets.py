@@ -136,7 +136,7 @@ class GoogleSheetsTable:
     def __init__(self, spreadsheet_id: str, service_account_info: Mapping[str, Any], *,
                  place: SheetPlace = SheetPlace(), http: HttpOptions = HttpOptions(),
                  max_request_bytes: int = MAX_REQUEST_BYTES,
-                 credentials_path: str = "") -> None:
+                 credentials_path: str = "", tabs: tuple[str, ...] = ()) -> None:
         credentials = _credentials(service_account_info, credentials_path)
         endpoint = http.endpoint
         timeout = http.timeout or DEFAULT_TIMEOUT
@@ -154,6 +154,9 @@ class GoogleSheetsTable:
         self.retry = http.retry or DEFAULT_RETRY
         self._transport = SheetsAdapter(endpoint, self.pacer, self.retry)
         self._client = build_client(credentials, endpoint, timeout, self._transport)
+        self.tabs = tabs  # rule tabs ([rules]), read in the same values.batchGet
+        self._titles: set[str] = set()  # every tab's title, from the last metadata read
+        self._staged: dict[str, dict[tuple[int, int], str]] = {}  # rule tab -> cells
         self._sheet: Worksheet | None = None
         self._header: list[str] = []  # as last read: where the key column probably is
         self._width = 0  # widest row last read: appended columns go past it
@@ -171,7 +174,8 @@ class GoogleSheetsTable:
         path = _credentials_path(settings.credentials, context)
         place = SheetPlace(settings.worksheet, gid, settings.header_row)
         return cls(key, load_service_account(path), place=place,
-                   http=HttpOptions(endpoint=settings.endpoint), credentials_path=str(path))
+                   http=HttpOptions(endpoint=settings.endpoint), credentials_path=str(path),
+                   tabs=context.tabs)
 
     # -- the Table protocol ---------------------------------------------------------
 
@@ -196,7 +200,10 @@ class GoogleSheetsTable:
 
     def read(self) -> Snapshot:
         """Header (row ``header_row``) and non-blank rows below it, in one values request."""
-        data = self._sheet_call(_("reading the cells"), lambda sheet: self._read_values(sheet))
+        if self.tabs and self._sheet is not None and not set(self.tabs) <= self._titles:
+            self._sheet = None  # a rule tab missing: look again whether it was added since
+        data, tabs = self._sheet_call(_("reading the cells"),
+                                      lambda sheet: self._read_values(sheet))
         rows: list[list[str]] = data.get("values", [])
         h = self.header_row
         header = [cell.strip() for cell in rows[h - 1]] if len(rows) >= h else []
@@ -206,7 +213,7 @@ class GoogleSheetsTable:
         self._header = header
         self._width = max(map(len, body), default=0)
         return Snapshot(header=header, rows=body, source=self.source,
-                        lines=[n + 1 for n in kept])
+                        lines=[n + 1 for n in kept], tabs=tabs)
 
     def write(self, key_column: str, updates: list[CellUpdate]) -> WriteReport:
         """Apply ``updates`` to the rows that hold their keys now, in one batchUpdate.
@@ -259,14 +266,41 @@ class GoogleSheetsTable:
         if self._sheet is None:
             spreadsheet = self._call(_("opening the spreadsheet"),
                                      lambda: self._client.open_by_key(self.spreadsheet_id))
-            self._sheet = pick_worksheet(spreadsheet, last_metadata(self._client),
-                                         title=self.worksheet, gid=self.gid)
+            metadata = last_metadata(self._client)
+            self._sheet = pick_worksheet(spreadsheet, metadata, title=self.worksheet,
+                                         gid=self.gid)
+            self._titles = {str(s.get("properties", {}).get("title"))
+                            for s in metadata.get("sheets", [])}
         return self._sheet
 
-    def _read_values(self, sheet: Worksheet) -> dict[str, Any]:
-        data = sheet.spreadsheet.values_get(a1(sheet.title), params=dict(_READ_PARAMS))
+    def _read_values(self, sheet: Worksheet
+                     ) -> tuple[dict[str, Any], dict[str, list[list[str]]]]:
+        """The customer tab's values, and the rule tabs' in the same request."""
+        tabs = [tab for tab in self.tabs if tab in self._titles and tab != sheet.title]
+        if not tabs:
+            data = sheet.spreadsheet.values_get(a1(sheet.title), params=dict(_READ_PARAMS))
+            refresh_grid(sheet, data.get("range", ""), rows=True)
+            return data, {}
+        ranges = [a1(sheet.title), *(a1(tab) for tab in tabs)]
+        got = sheet.spreadsheet.values_batch_get(ranges, params=dict(_READ_PARAMS))
+        answers = got.get("valueRanges", [])
+        data = answers[0] if answers else {}
         refresh_grid(sheet, data.get("range", ""), rows=True)
-        return data
+        return data, {tab: [[str(cell) for cell in row] for row in answer.get("values", [])]
+                      for tab, answer in zip(tabs, answers[1:], strict=False)}
+
+    def stage_tab_cells(self, tab: str, cells: dict[tuple[int, int], str]) -> None:
+        """Cells of a rule tab (0-based row, column -> text) to send with the next
+        write's values.batchUpdate (or by ``flush_tab_cells`` when it sends none)."""
+        self._staged.setdefault(tab, {}).update(cells)
+
+    def flush_tab_cells(self) -> int:
+        """Send the staged rule-tab cells no write took along; the requests spent."""
+        if not self._staged:
+            return 0
+        before = self.requests
+        self._send({})
+        return self.requests - before
 
     def _plan(self, key_column: str, updates: list[CellUpdate], report: WriteReport) -> Plan:
         """Read the rows as they are now and place every update (grows the grid if needed)."""
@@ -399,9 +433,11 @@ class GoogleSheetsTable:
             limit = self.max_request_bytes
             while True:
                 try:
-                    for body in bodies(vertical_runs(cells), sheet.title, limit):
+                    tabs = {tab: vertical_runs(staged) for tab, staged in self._staged.items()}
+                    for body in bodies(vertical_runs(cells), sheet.title, limit, tabs):
                         self._client.http_client.request("post", url, data=body,
                                                          headers=_JSON_UTF8)
+                    self._staged = {}
                     return True
                 except APIError as exc:  # refused as too large: halve (writes are idempotent)
                     if beyond_grid(exc):

@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import (
+    BaseLoader,
+    DictLoader,
     Environment,
     FileSystemLoader,
     TemplateNotFound,
@@ -93,16 +95,37 @@ _REFERENCES = {nodes.Extends: "extends", nodes.Include: "includes",
 class Templates:
     """The template folder. Compiles each template once per process."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, sources: dict[str, str] | None = None) -> None:
         self.folder = folder
-        self._plain = Sandbox(_Loader(folder), autoescape=False)
-        self._html = Sandbox(_Loader(folder), autoescape=True)
+        self._sources = None if sources is None else {
+            f"{name}{SUFFIX}": source for name, source in sources.items()}
+        self._plain = Sandbox(self._loader(), autoescape=False)
+        self._html = Sandbox(self._loader(), autoescape=True)
         self._names: list[str] | None = None
         self._parents: dict[str, list[str]] = {}  # file -> its ancestors, nearest first
         self._reads: dict[str, frozenset[str]] = {}  # template -> the variables it reads
 
+    @classmethod
+    def from_sources(cls, sources: dict[str, str], where: str) -> Templates:
+        """Templates given as name -> Jinja source (the sheet's 템플릿 tab, named
+        ``where`` in messages), in the same sandbox, with the same filters and checks
+        as files; ``{% include 'x.j2' %}`` finds the template named ``x``."""
+        return cls(Path(where), sources)
+
+    def _loader(self) -> BaseLoader:
+        if self._sources is not None:
+            return DictLoader(self._sources)
+        return _Loader(self.folder)
+
+    def _exists(self, file: str) -> bool:
+        if self._sources is not None:
+            return file in self._sources
+        return (self.folder / file).is_file()
+
     def names(self) -> list[str]:
         """Template names in the folder, listed once per Templates object (one run)."""
+        if self._sources is not None:
+            return sorted(name[: -len(SUFFIX)] for name in self._sources)
         if self._names is None:
             found = self.folder.glob(f"*{SUFFIX}") if self.folder.is_dir() else ()
             self._names = sorted(p.name[: -len(SUFFIX)] for p in found)
@@ -136,7 +159,7 @@ class Templates:
         tree = self._plain.parse(source, file)
         names = set(meta.find_undeclared_variables(tree))
         for other in meta.find_referenced_templates(tree):
-            if other is not None and other not in seen and (self.folder / other).is_file():
+            if other is not None and other not in seen and self._exists(other):
                 seen.add(other)
                 names |= self._variables(other, seen)
         return names
@@ -168,6 +191,8 @@ class Templates:
         return Rendered(subject, text, html, payload)
 
     def _file(self, name: str) -> str:
+        if self._sources is not None:
+            return f"{self.folder}: {name}"
         return str(self.folder / f"{name}{SUFFIX}")
 
     def _load(self, env: Sandbox, name: str) -> Any:
@@ -227,7 +252,7 @@ class Templates:
                     top = str(self.folder / steps[0][0])
                     raise TemplateError(_("{steps}: a template that reaches itself never ends",
                                           steps=_steps(steps)), path=top)
-                if not (self.folder / name).is_file():
+                if not self._exists(name):
                     if getattr(node, "ignore_missing", False):
                         continue
                     raise TemplateError(_("{verb} {name}, which is not in {folder}", verb=verb,
