@@ -103,7 +103,20 @@ def parse_tabs(tabs: dict[str, str], read: dict[str, list[list[str]]], known: Kn
             result.flows = _flows(table, result, known)
         else:
             result.templates = _templates(table, result)
+    if result.flows is not None and result.templates is not None:
+        _check_template_names(result.flows, result.templates, result)
     return result
+
+
+def _check_template_names(flows: dict[str, dict[str, Any]], templates: dict[str, str],
+                          result: TabRules) -> None:
+    """A step's template must be a row of the 템플릿 tab (a did-you-mean if not)."""
+    for name, flow in flows.items():
+        for i, step in enumerate(flow["steps"]):
+            if step["template"] not in templates:
+                tab, row = result.places[f"flows.{quote_key(name)}.steps[{i}]"]
+                result.problems.append(Problem(tab, row, _unknown(
+                    _("template"), step["template"], templates, _("a row of the 템플릿 tab"))))
 
 
 def _required(kind: str) -> tuple[str, ...]:
