@@ -272,3 +272,16 @@ def test_airtable_refuses_rules_in_tables_for_now(tmp_path: Path) -> None:
            "fields": {"email": {"column": "이메일"}}, "rules": {"tags": "태그"}}
     with pytest.raises(ConfigError, match="not read from Airtable yet"):
         config_from_dict(raw, {}, path=tmp_path / "config.toml")
+
+
+def test_check_names_the_rows_of_the_rule_tabs_to_fix(tmp_path: Path, run_cli: Any) -> None:
+    folder = tabs_folder(tmp_path)
+    good = json.loads(run_cli(folder, "--now", DAY0, "--json", "check").out)["findings"]
+    assert not [f for f in good if f["where"].startswith(("태그", "흐름", "템플릿"))]
+    assert any("'2026-02-30' is not a date" in f["message"] for f in good)  # got to the rows
+    edit_tab(folder, "태그", lambda rows: row_of(rows, "결제 대기").__setitem__(1, "not paidd"))
+    result = run_cli(folder, "--now", DAY0, "--json", "check")
+    assert result.code == 1
+    [finding] = [f for f in json.loads(result.out)["findings"] if f["level"] == "error"]
+    assert finding["where"] == "태그 row 2"
+    assert finding["message"].startswith("condition error: ") and "'paidd'" in finding["message"]

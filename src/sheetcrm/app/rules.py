@@ -219,6 +219,15 @@ def choose(config: Config, snapshot: Snapshot, ledger: Ledger, now: datetime, *,
     return choice
 
 
+def check_tabs(config: Config, snapshot: Snapshot) -> tuple[RuleSet | None, list[Problem]]:
+    """What ``check`` says of the rule tabs: the set they hold when it checks out, and
+    every problem found, row by row (nothing is recorded)."""
+    parsed = parse_tabs({str(k): v for k, v in config.rule_tabs.items()}, snapshot.tabs,
+                        Known(list(config.channels), list(config.fields)))
+    candidate = _candidate(config, parsed)
+    return (candidate if isinstance(candidate, RuleSet) else None), parsed.problems
+
+
 def _confirm_word(config: Config) -> str:
     return config.model.rules.confirm_word if config.model.rules else "적용"
 
