@@ -164,7 +164,8 @@ def _tags(tab: _Tab, result: TabRules) -> dict[str, str]:
     for number, cells in tab.body():
         name, condition = cells.get("이름", ""), cells.get("조건", "")
         if not name and not condition:
-            continue  # only a note in 설명
+            result.rows[tab.name].pop(number, None)  # only a note in 설명: not a rule
+            continue
         if not name or not condition:
             result.problems.append(Problem(tab.name, number, _(
                 "a tag needs both 이름 (its name) and 조건 (when it applies); fill the "

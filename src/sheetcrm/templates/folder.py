@@ -191,9 +191,13 @@ class Templates:
         return Rendered(subject, text, html, payload)
 
     def _file(self, name: str) -> str:
+        return self._where(f"{name}{SUFFIX}")
+
+    def _where(self, file: str) -> str:
+        """A file for messages: its path, or for sources ``<tab>: <name>``."""
         if self._sources is not None:
-            return f"{self.folder}: {name}"
-        return str(self.folder / f"{name}{SUFFIX}")
+            return f"{self.folder}: {file.removesuffix(SUFFIX)}"
+        return str(self.folder / file)
 
     def _load(self, env: Sandbox, name: str) -> Any:
         file = f"{name}{SUFFIX}"
@@ -206,7 +210,7 @@ class Templates:
                                   known=known)) from None
         except TemplateSyntaxError as exc:
             raise TemplateError(_("line {line}: {problem}", line=exc.lineno, problem=exc.message),
-                                path=str(self.folder / (exc.name or file))) from None
+                                path=self._where(exc.name or file)) from None
         except ValueError:  # Jinja's lexer turning a number of over 4,300 digits into int
             raise TemplateError(_("a number in the template is too long (at most {most} "
                                   "digits)", most=f"{sys.get_int_max_str_digits():,}"),
@@ -223,7 +227,7 @@ class Templates:
         ``chain`` is how the top template reached ``file``, as (file, verb, file) steps.
         A named file must exist, and no file may reach itself again.
         """
-        where = str(self.folder / file)
+        where = self._where(file)
         asked = f" ({_steps(chain[-1:])})" if chain else ""
         try:
             source = self._plain.loader.get_source(self._plain, file)[0]  # type: ignore[union-attr]
@@ -249,7 +253,7 @@ class Templates:
             for name in (n.value for n in listed if isinstance(n, nodes.Const)):
                 steps = (*chain, (file, verb, name))
                 if name in seen:
-                    top = str(self.folder / steps[0][0])
+                    top = self._where(steps[0][0])
                     raise TemplateError(_("{steps}: a template that reaches itself never ends",
                                           steps=_steps(steps)), path=top)
                 if not self._exists(name):
