@@ -266,14 +266,6 @@ def test_a_rule_kept_both_in_the_file_and_in_a_tab_is_refused(tmp_path: Path) ->
         config_from_dict(raw, {}, path=tmp_path / "config.toml")
 
 
-def test_airtable_refuses_rules_in_tables_for_now(tmp_path: Path) -> None:
-    raw = {"table": {"backend": "airtable", "base": "appABCDEFGHIJKLMN", "table": "고객",
-                     "token": "patX.y"},
-           "fields": {"email": {"column": "이메일"}}, "rules": {"tags": "태그"}}
-    with pytest.raises(ConfigError, match="not read from Airtable yet"):
-        config_from_dict(raw, {}, path=tmp_path / "config.toml")
-
-
 def test_check_names_the_rows_of_the_rule_tabs_to_fix(tmp_path: Path, run_cli: Any) -> None:
     folder = tabs_folder(tmp_path)
     good = json.loads(run_cli(folder, "--now", DAY0, "--json", "check").out)["findings"]

@@ -108,7 +108,7 @@ def build(config: Config, tags: dict[str, str] | None, flows: dict[str, Any] | N
     else:
         loaded = Templates(config.templates_dir)
     rules = compile_rules(effective)
-    _require_templates(effective, loaded)
+    require_templates(effective, loaded)
     flows_json = flows if flows is not None else {
         name: flow.model_dump(mode="json") for name, flow in config.flows.items()}
     sources = templates if templates is not None else _folder_sources(config)
@@ -116,7 +116,10 @@ def build(config: Config, tags: dict[str, str] | None, flows: dict[str, Any] | N
     return RuleSet(effective, loaded, rules, digest, body)
 
 
-def _require_templates(config: Config, templates: Templates) -> None:
+def require_templates(config: Config, templates: Templates) -> None:
+    """Every step's template (and its variants' files) exists and compiles, or the run
+    does not start: a missing or broken template is the config's mistake, found before
+    any row is touched, not once per customer in the middle of sending."""
     for name, flow in config.flows.items():
         for i, step in enumerate(flow.steps):
             variants = [f"{step.template}.{v}" for v in step.variants or ()]

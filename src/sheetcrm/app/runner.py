@@ -15,19 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from sheetcrm import faults
+from sheetcrm.app import rules as sheet_rules
 from sheetcrm.app.alerts import alert_failed_run, alert_finished_run
 from sheetcrm.app.deliveries import follow_up_deliveries
 from sheetcrm.app.events import mark_applied, write_batch
 from sheetcrm.app.mailbox import MailboxReport, hear_mailbox
 from sheetcrm.app.reading import FreshCheck, gc_paused
-from sheetcrm.app.rules import (
-    RuleChoice,
-    choose,
-    due_keys,
-    finish_statuses,
-    last_accepted,
-    stage_statuses,
-)
 from sheetcrm.channels import make_channel, message_id_of
 from sheetcrm.channels.base import Channel
 from sheetcrm.config import Config
@@ -99,7 +92,7 @@ class RunResult:
     channels_down: dict[str, str] = field(default_factory=dict)  # channel -> why
     events_applied: int = 0  # outside events written into the sheet by this run
     mailbox: MailboxReport | None = None  # what the mailbox read first brought (sync)
-    rules: RuleChoice | None = None  # the rule set in force, and an edit that waits
+    rules: sheet_rules.RuleChoice | None = None  # the rule set in force, and an edit that waits
 
     @property
     def status(self) -> str:
@@ -170,21 +163,6 @@ class RunResult:
         }
 
 
-def require_templates(config: Config, templates: Templates) -> None:
-    """Every step's template exists and compiles, or the run does not start.
-
-    A missing or broken template is the config's mistake, found before any row is
-    touched, not once per customer in the middle of sending.
-    """
-    for name, flow in config.flows.items():
-        for i, step in enumerate(flow.steps):
-            try:
-                templates.check(step.template)
-            except TemplateError as exc:
-                raise TemplateError(str(exc), path=f"flows.{name}.steps[{i}].template"
-                                    ) from None
-
-
 def prepare(config: Config, state: LedgerState, now: datetime, table: Table,
             options: RunOptions = RunOptions(), rules: Rules | None = None,
             templates: Templates | None = None, *, snapshot: Snapshot | None = None) -> Plan:
@@ -195,7 +173,7 @@ def prepare(config: Config, state: LedgerState, now: datetime, table: Table,
     """
     rules = rules if rules is not None else compile_rules(config)
     templates = templates or Templates(config.templates_dir)
-    require_templates(config, templates)
+    sheet_rules.require_templates(config, templates)
     suppressed = load_suppression(config)
     snapshot = snapshot if snapshot is not None else table.read()
     faults.checkpoint("after-read")
@@ -221,9 +199,9 @@ def preview(config: Config, now: datetime, table: Table | None = None,
     try:
         state = ledger.load_state(config.renames)
         snapshot = table.read()
-        choice = choose(config, snapshot, ledger, now, record=False,
-                        due=due_keys(snapshot, state, now, options),
-                        allow_blast=options.allow_blast)
+        choice = sheet_rules.choose(config, snapshot, ledger, now, record=False,
+                                    due=sheet_rules.due_keys(snapshot, state, now, options),
+                                    allow_blast=options.allow_blast)
     finally:
         ledger.close()
     ruleset = choice.in_force
@@ -291,7 +269,7 @@ def _sync_locked(config: Config, now: datetime, ledger: Ledger,
     try:
         if config.renames:
             ledger.rename_flows(config.renames)
-        before = last_accepted(config, ledger)  # the flows of sends a crash interrupted
+        before = sheet_rules.last_accepted(config, ledger)  # flows of interrupted sends
         recovered = _recover_interrupted(before.config if before else config, ledger, now,
                                          opened, own_channels)
         heard = hear_mailbox(config, ledger, now)  # bounces and replies count in this run
@@ -300,8 +278,9 @@ def _sync_locked(config: Config, now: datetime, ledger: Ledger,
         with gc_paused():
             state = ledger.load_state()
             snapshot = table.read()
-            choice = choose(config, snapshot, ledger, now, allow_blast=options.allow_blast,
-                            due=due_keys(snapshot, state, now, options))
+            choice = sheet_rules.choose(config, snapshot, ledger, now,
+                                        allow_blast=options.allow_blast,
+                                        due=sheet_rules.due_keys(snapshot, state, now, options))
             config, rules = choice.in_force.config, choice.in_force.rules
             templates = choice.in_force.templates
             if choice.confirmed:  # the operator confirmed this edit's sends in the sheet
@@ -326,9 +305,9 @@ def _sync_locked(config: Config, now: datetime, ledger: Ledger,
         updates += plan.events.updates
         watch.progress("writing", 0, 0)
         faults.checkpoint("before-write")
-        stage_statuses(table, choice, snapshot)  # Google Sheets: in the same batchUpdate
+        sheet_rules.stage_statuses(table, choice, snapshot)  # with the writeback's batchUpdate
         report = write_batch(table, config.key_column, updates, plan.events)
-        finish_statuses(table, choice)
+        sheet_rules.finish_statuses(table, choice)
         faults.checkpoint("after-write")
         applied = mark_applied(ledger, plan.events, report, now)
         if plan.flows_seen is not None:

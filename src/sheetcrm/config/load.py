@@ -410,10 +410,6 @@ def _check_rules(model: ConfigModel, *, given_templates: bool) -> None:
                                 "this file; keep one (remove {written}, or rules.{kind})",
                                 kind=kind, tab=repr(tab), written=written),
                               path=f"rules.{kind}")
-    if tabs and model.table.backend == "airtable":
-        raise ConfigError(_("rules in tables of the base are not read from Airtable yet; "
-                            "keep [tags], [flows.*] and the templates folder in this file "
-                            "for an Airtable table"), path="rules")
 
 
 def _check_event(model: ConfigModel, name: str, event: EventSettings) -> None:
