@@ -143,3 +143,24 @@ def test_an_invalid_edit_in_a_tab_keeps_the_rules_and_writes_the_problem(
     assert "'review_rewrd'" in status and "did you mean 'review_reward'?" in status
     assert "waits: fix the problems" in status_of(emulator.display(KEY2, "태그"))[
         "고액 결제#10"]
+
+
+def test_a_header_problem_is_reported_and_the_header_row_is_left_alone(
+        tmp_path: Path, emulator: SheetsEmulator, account: Account, run_cli: Any) -> None:
+    load(emulator, KEY2, tabs=True)
+    folder = tmp_path / "tabs"
+    folder.mkdir()
+    copy_sample(folder)
+    path = config(folder, emulator, account.path, spreadsheet=URL2)
+    path.write_text(tabs_config(path.read_text(encoding="utf-8")), encoding="utf-8")
+    first = sync(run_cli, folder, DAY0)
+    header = emulator.display(KEY2, "템플릿")[0]
+    emulator.put(KEY2, "템플릿", [["이름", "제목", "내용"]], input="RAW")  # 본문 renamed
+
+    data = sync(run_cli, folder, LATER)
+    assert data["rules"]["in_force"] == first["rules"]["in_force"]
+    [problem] = data["rules"]["problems"]
+    assert (problem["tab"], problem["row"]) == ("템플릿", 1)
+    assert "the header row lacks '본문'" in problem["message"]
+    assert emulator.display(KEY2, "템플릿")[0] == ["이름", "제목", "내용", *header[3:]]
+    assert "상태" in emulator.display(KEY2, "템플릿")[0]

@@ -24,7 +24,7 @@ from typing import Any
 
 from sheetcrm.config import Config, with_rules
 from sheetcrm.config.rule_tabs import Known, Problem, TabRules, parse_tabs, row_identity
-from sheetcrm.config.rules import STATUS_COLUMN
+from sheetcrm.config.rules import DEFAULT_CONFIRM_WORD, STATUS_COLUMN
 from sheetcrm.core.engine import RunOptions, make_plan
 from sheetcrm.core.rules import Rules, compile_rules
 from sheetcrm.core.schema import read_records
@@ -232,7 +232,7 @@ def check_tabs(config: Config, snapshot: Snapshot) -> tuple[RuleSet | None, list
 
 
 def _confirm_word(config: Config) -> str:
-    return config.model.rules.confirm_word if config.model.rules else "적용"
+    return config.model.rules.confirm_word if config.model.rules else DEFAULT_CONFIRM_WORD
 
 
 def _candidate(config: Config, parsed: TabRules) -> RuleSet | TabRules:
@@ -271,12 +271,9 @@ def _tell(choice: RuleChoice, parsed: TabRules, otherwise: str) -> None:
     said: dict[tuple[str, int], list[str]] = {}
     for problem in parsed.problems:
         said.setdefault((problem.tab, problem.row), []).append(problem.message)
-    for tab, rows in parsed.rows.items():
+    for tab, rows in parsed.rows.items():  # never the header row: it names the columns
         choice.statuses[tab] = {row: " / ".join(said.get((tab, row), [])) or otherwise
                                 for row in rows}
-    for (tab, row), messages in said.items():  # the header row
-        if row >= 1 and row not in choice.statuses.get(tab, {}):
-            choice.statuses.setdefault(tab, {})[row] = " / ".join(messages)
 
 
 def _newly(due: DueKeys, old: RuleSet, new: RuleSet) -> tuple[int, dict[str, tuple[int, int]]]:
