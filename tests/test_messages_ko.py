@@ -26,6 +26,7 @@ import pytest
 from sheetcrm.config import parse_duration
 from sheetcrm.fields import cell_text, make_parser
 from sheetcrm.i18n import set_language
+from tests.support.events import Listening, body_of, make_world, stripe_event, stripe_headers
 from tests.support.journeys import SEOUL, World
 from tests.support.sample import CSV, copy_sample
 
@@ -139,6 +140,19 @@ def test_the_history_of_a_customer_says_why_the_flow_ended_in_korean(
     assert history.code == 0, history.err
     assert "목표 달성" in history.out
     assert "goal met" not in history.out
+
+
+def test_why_an_outside_event_waits_is_said_in_korean(tmp_path: Path) -> None:
+    w = make_world(tmp_path, {"kim@x.com": {"applied": "2026-03-02"}})
+    body = body_of(stripe_event("evt_lee", "lee@x.com"))  # a payment for a key on no row
+    with Listening(w.config) as server:
+        assert server.post("paid", body, stripe_headers(body)).status_code == 200
+    set_language("ko")
+    waiting = w.sync(0)
+    assert waiting.summary()["events_waiting"] == 1
+    assert any("키가 어느 행에도 없습니다(append = true로 두면 행을 추가합니다)" in note
+               for note in waiting.plan.notes), waiting.plan.notes
+    assert not any("no row" in note for note in waiting.plan.notes)
 
 
 # -- the command line --------------------------------------------------------------------
