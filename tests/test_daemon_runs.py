@@ -132,7 +132,7 @@ def test_ticks_edits_sigterm_mid_run_and_restart(sample: Path, start) -> None:
     _, rows = read_sheet(sample)
     assert rows[SOOHYUN]["결제 여부"] == "O" and rows[SOOHYUN]["결제 금액"] == "99,000"
     assert "결제 대기" not in rows[SOOHYUN]["상태 태그"]
-    assert "전환" in rows[SOOHYUN]["자동화 흐름"]
+    assert "converted" in rows[SOOHYUN]["자동화 흐름"]
     after = assert_one_eml_per_sent_key(sample)
     new = {(s["key"], s["flow"], s["step"]) for s in after} - {
         (s["key"], s["flow"], s["step"]) for s in sent}

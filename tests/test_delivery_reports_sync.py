@@ -103,8 +103,8 @@ def test_solapis_reports_reach_the_customers_row_with_the_next_sync(
     assert errors(sample)[SOOHYUN] == ""  # the endpoint stores; the next sync writes
     sync(run_cli, sample, HOUR_LATER)
     cells = errors(sample)
-    assert cells[SOOHYUN] == "2026-11-25 알림톡 미전달(3104): 카카오톡 미사용자"
-    assert [k for k, v in cells.items() if "미전달" in v] == [SOOHYUN]  # delivered: no note
+    assert cells[SOOHYUN] == "2026-11-25 AlimTalk not delivered (3104): 카카오톡 미사용자"
+    assert [k for k, v in cells.items() if "not delivered" in v] == [SOOHYUN]  # delivered: no note
     status = json.loads(run_cli(sample, "--json", "status").out)["deliveries"]
     assert status["counts"] == {"accepted": 0, "delivered": sent - 1, "failed": 1}
 
@@ -158,7 +158,7 @@ def test_nhn_reports_and_the_next_syncs_queries_settle_every_alimtalk(
     assert counts["failed"] == 1 and counts["accepted"] == sum(
         1 for m in texted if m.to == PHONES[CHAERIN])
     assert errors(sample)[SOOHYUN] == \
-        "2026-11-25 알림톡·대체 문자 미전달(3020): 카카오톡 유저가 아님"
+        "2026-11-25 AlimTalk and its SMS substitute not delivered (3020): 카카오톡 유저가 아님"
     assert errors(sample)[JIHOON] == ""  # delivered by SMS instead
     assert errors(sample)[CHAERIN] == ""  # not known yet
 
@@ -233,7 +233,7 @@ def test_a_delivery_note_in_the_error_column_is_recognised_as_sheetcrms_own(
         for m in list(solapi.received):
             solapi.post_report(m.message_id, f"{server.url}/e/kakao?secret={SOLAPI_SECRET}")
     sync(run_cli, sample, HOUR_LATER)
-    assert "미전달" in errors(sample)[SOOHYUN]
+    assert "not delivered" in errors(sample)[SOOHYUN]
     shutil.rmtree(sample / ".sheetcrm")  # a lost ledger: the column must be told by its text
     result = run_cli(sample, "--now", HOUR_LATER, "plan")
     assert result.code == 0, result.err
@@ -247,21 +247,23 @@ def _send(channel: str, delivery: DeliveryState, at: datetime, detail: str) -> S
                       delivery=delivery, delivered_at=at, delivery_detail=detail)
 
 
-def test_the_delivery_note_speaks_korean_first_and_goes_once_a_later_message_arrives(
+def test_the_delivery_note_says_the_channel_first_and_goes_once_a_later_message_arrives(
         sample: Path, solapi: SolapiEmulator) -> None:
-    use_solapi(sample, solapi)  # SMS/LMS: 문자
+    use_solapi(sample, solapi)  # SMS/LMS: a text message
     config = config_of(sample)
     state = LedgerState()
     first = datetime(2026, 11, 23, 1, tzinfo=UTC)
     state.sends_by_key[SOOHYUN].append(
         _send("email", DeliveryState.FAILED, first, "3059 변작된 발신번호"))
-    assert delivery_text(SOOHYUN, state, config) == "2026-11-23 문자 미전달(3059): 변작된 발신번호"
+    assert delivery_text(SOOHYUN, state, config) == (
+        "2026-11-23 text message not delivered (3059): 변작된 발신번호")
     state.sends_by_key[SOOHYUN].append(_send(
         "email", DeliveryState.DELIVERED, first.replace(hour=5), "4000 수신완료"))
     assert delivery_text(SOOHYUN, state, config) == ""
     state.sends_by_key[SOOHYUN].append(_send(
         "email", DeliveryState.FAILED, first.replace(day=24), "reason without a code"))
-    assert delivery_text(SOOHYUN, state, config) == "2026-11-24 문자 미전달: reason without a code"
+    assert delivery_text(SOOHYUN, state, config) == (
+        "2026-11-24 text message not delivered: reason without a code")
 
 
 def test_an_error_cell_is_sheetcrms_with_a_bounce_and_a_delivery_note_after_its_errors(

@@ -3,16 +3,20 @@
 A Korean operator copies the quick start from README.ko.md, follows its links and types
 the commands it shows; each of those is checked against README.md, the files on disk
 and the click group itself, so a translation cannot drift from what the program does.
+The terminal output README.ko.md shows is what those commands print on the sample (in
+Korean, at the date the walk-through fixes), run again here.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from sheetcrm.cli import cli
+from tests.support.sample import copy_sample
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -79,7 +83,8 @@ def test_the_korean_readme_and_the_english_one_link_each_other() -> None:
 
 def test_the_key_pages_exist_in_korean_and_the_english_pages_link_them() -> None:
     names = {page.name for page in KO_PAGES}
-    assert {"server.md", "kakao.md", "gsheets.md", "daemon.md"} <= names
+    assert {"server.md", "kakao.md", "gsheets.md", "daemon.md", "airtable.md", "events.md",
+            "mailbox.md"} <= names
     for name in names:
         english = ROOT / "docs" / name
         assert english.is_file(), f"docs/ko/{name} has no English page"
@@ -117,3 +122,32 @@ def test_the_command_finder_reads_global_options_and_ignores_prose() -> None:
             "```sh\nSHEETCRM_LOCK_WAIT=60 sheetcrm report\njournalctl -u sheetcrm -o cat\n"
             "install -o sheetcrm -g sheetcrm key.json\n```\n")
     assert commands_shown(text) == {"sync", "plan", "status", "report"}
+
+
+def terminal_blocks(text: str) -> list[tuple[list[str], str]]:
+    """(the command's words, what the block shows it print) for each ``text`` block that
+    opens with ``$ sheetcrm …``."""
+    found = []
+    for lang, body in fences(text):
+        first, _, shown = body.partition("\n")
+        if lang == "text" and first.startswith("$ sheetcrm "):
+            found.append((first.split()[2:], shown))
+    return found
+
+
+def test_the_terminal_output_the_korean_readme_shows_is_what_the_sample_prints(
+        run_cli: Any, tmp_path: Path) -> None:
+    blocks = terminal_blocks(README_KO.read_text(encoding="utf-8"))
+    now = ["--now", "2026-11-23T10:00"]
+    assert [words for words, _shown in blocks] == [
+        [*now, "sync"], [*now, "status"], [*now, "history", "minjun.choi@example.com"]]
+    folder = copy_sample(tmp_path, "ko")
+    for words, shown in blocks:  # in the README's order, on one copy of the sample
+        result = run_cli(folder, *words, columns=80)
+        assert result.code == 0, result.err
+        printed = " ".join(result.out.split())
+        # "..." stands for lines left out; each part shown is printed as shown (the
+        # README wraps long lines at other places than an 80-column terminal).
+        for part in shown.split("\n...\n"):
+            words_shown = " ".join(part.replace("...\n", "").split())
+            assert words_shown in printed, f"sheetcrm {' '.join(words)}: {part!r}"

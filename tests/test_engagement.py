@@ -39,7 +39,7 @@ def test_a_reply_ends_a_flow_with_exit_on_reply_and_nothing_more_is_sent(
     assert w.messages("a@x.com") == [("payment", 1, 0)]
     assert w.messages("b@x.com") == [("payment", 1, 0), ("payment", 2, 2)]
     assert w.statuses()[("a@x.com", "payment")] == "replied"
-    assert w.sheet()["a@x.com"]["자동화 흐름"] == "payment 1/3 종료(답장) 2026-03-04"
+    assert w.sheet()["a@x.com"]["자동화 흐름"] == "payment 1/3 ended (replied) 2026-03-04"
     assert result.summary()["exited"] == 1
 
 

@@ -39,7 +39,7 @@ def test_a_row_copied_with_its_flow_cell_is_a_new_customer(tmp_path: Path) -> No
     result = w.sync(2, minute=30)
     assert [(s.key, s.flow, s.step) for s in result.plan.sends] == [("c@x.com", "payment", 0)]
     assert "restored" not in {m.action for m in result.plan.moves}
-    assert w.sheet()["c@x.com"]["자동화 흐름"].startswith("payment 1/3 · 다음")
+    assert w.sheet()["c@x.com"]["자동화 흐름"].startswith("payment 1/3 · next")
 
 
 def test_restoring_on_a_new_ledger_skips_steps_overdue_beyond_grace(tmp_path: Path) -> None:

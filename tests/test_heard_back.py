@@ -123,6 +123,10 @@ def test_the_opt_out_and_engagement_cells_say_what_came_back() -> None:
               event(EventKind.REPLY, event_id="5", at=NOW - timedelta(days=1)),
               event(EventKind.OPT_OUT, event_id="6")):
         state.events_by_key[e.key].append(e)
-    assert engagement_text("a@x.com", state, SEOUL) == "클릭 2 · 답장 1 · 최근 2026-11-28"
-    assert opt_out_text("a@x.com", state, SEOUL) == "2026-11-28 수신 거부"
-    assert engagement_text("b@x.com", state, SEOUL) == opt_out_text("b@x.com", state, SEOUL) == ""
+    assert engagement_text("a@x.com", state, SEOUL, "ko") == "클릭 2 · 답장 1 · 최근 2026-11-28"
+    assert opt_out_text("a@x.com", state, SEOUL, "ko") == "2026-11-28 수신 거부"
+    assert engagement_text("a@x.com", state, SEOUL, "en") == (
+        "clicks 2 · replies 1 · latest 2026-11-28")
+    assert opt_out_text("a@x.com", state, SEOUL, "en") == "2026-11-28 opted out"
+    assert engagement_text("b@x.com", state, SEOUL, "en") == ""
+    assert opt_out_text("b@x.com", state, SEOUL, "en") == ""

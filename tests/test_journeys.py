@@ -83,8 +83,8 @@ def test_thirty_days_of_daily_syncs(tmp_path: Path) -> None:
     assert p2.subject == f"p2-{_variant('pays@x.com', 'payment', 1, {'a': 1, 'b': 1})}"
     sheet = w.sheet()
     assert sheet["pays@x.com"]["자동화 흐름"] == (
-        "payment 2/3 전환(목표 달성) 2026-03-05 | onboarding 3/3 완료 2026-03-09"
-        " | dormant 3/3 완료 2026-03-24")
+        "payment 2/3 converted (goal met) 2026-03-05 | onboarding 3/3 done 2026-03-09"
+        " | dormant 3/3 done 2026-03-24")
 
 
 def test_left_when_the_trigger_stops_and_reentry_after_the_gap(tmp_path: Path) -> None:

@@ -72,7 +72,7 @@ def test_a_bounced_customer_gets_nothing_more_the_row_says_why_and_a_reply_ends_
     assert world.messages("c@x.com") == [("payment", 1, 0), ("payment", 2, 2)]  # auto-reply
     sheet = world.sheet()
     assert sheet["a@x.com"]["오류"] == (
-        f"{world.date(1)} 메일 반송(5.1.1): 550 5.1.1 <a@x.com>: Recipient address "
+        f"{world.date(1)} mail bounced (5.1.1): 550 5.1.1 <a@x.com>: Recipient address "
         "rejected: User unknown in virtual mailbox table")
     assert not sheet["b@x.com"]["오류"] and not sheet["c@x.com"]["오류"]
 
@@ -80,7 +80,7 @@ def test_a_bounced_customer_gets_nothing_more_the_row_says_why_and_a_reply_ends_
     assert third.summary()["mailbox"]["mails"] == 0
     assert world.messages("a@x.com") == [("payment", 1, 0)]
     assert [(h.send.key, h.reason) for h in third.plan.held] == [("a@x.com", BOUNCED)]
-    assert world.sheet()["a@x.com"]["오류"].startswith(f"{world.date(1)} 메일 반송(5.1.1): ")
+    assert world.sheet()["a@x.com"]["오류"].startswith(f"{world.date(1)} mail bounced (5.1.1): ")
 
 
 def test_an_unreachable_mailbox_is_logged_and_the_run_goes_on(
@@ -148,5 +148,5 @@ def test_a_reply_asking_to_stop_is_an_opt_out_honoured_in_the_same_run(
     assert world.messages("a@x.com") == [("payment", 1, 0), ("payment", 2, 2)]
     assert world.messages("b@x.com") == [("payment", 1, 0)]
     sheet = world.sheet()
-    assert sheet["b@x.com"]["수신 거부일"] == f"{world.date(1)} 수신 거부"
+    assert sheet["b@x.com"]["수신 거부일"] == f"{world.date(1)} opted out"
     assert not sheet["a@x.com"].get("수신 거부일")

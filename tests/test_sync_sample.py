@@ -70,8 +70,8 @@ def test_first_sync_tags_sends_and_writes_back(sample: Path, run_cli) -> None:
     # 3 mails unopened by the sheet's say-so, but nothing sent yet: not a churn risk.
     assert rows["jiho.yoon@example.com"]["상태 태그"] == "우수 참여자"
     assert rows["doyoon.kang@example.com"]["자동화 흐름"] == (
-        "payment 1/3 · 다음 2026-11-25 10:00 (대조군)")
-    assert rows["soohyun.kim@example.com"]["자동화 흐름"] == "payment 1/3 · 다음 2026-11-25 10:00"
+        "payment 1/3 · next 2026-11-25 10:00 (holdout)")
+    assert rows["soohyun.kim@example.com"]["자동화 흐름"] == "payment 1/3 · next 2026-11-25 10:00"
     assert rows["soohyun.kim@example.com"]["최근 발송"] == (
         "2026-11-23 10:00 payment_reminder (email)")
     assert rows["yuna.shin@example.com"]["오류"].startswith("신청일: '2026-02-30' is not a date")
@@ -158,9 +158,9 @@ def test_steps_follow_on_later_days_and_ads_need_consent(sample: Path, run_cli) 
     assert not any(flow in ("churn", "review") and step == 2 for _, flow, step in sends)
 
     _, rows = rows_by_key(sample)
-    assert rows["soohyun.kim@example.com"]["자동화 흐름"] == "payment 2/3 · 다음 2026-11-27 10:00"
+    assert rows["soohyun.kim@example.com"]["자동화 흐름"] == "payment 2/3 · next 2026-11-27 10:00"
     # A step held for lack of consent is skipped for good; the flow moves on.
-    assert rows["eunbi.noh@example.com"]["자동화 흐름"] == "payment 2/3 · 다음 2026-11-27 10:00"
+    assert rows["eunbi.noh@example.com"]["자동화 흐름"] == "payment 2/3 · next 2026-11-27 10:00"
 
 
 def test_paying_customer_leaves_the_payment_flow_as_converted(sample: Path, run_cli) -> None:
@@ -179,9 +179,9 @@ def test_paying_customer_leaves_the_payment_flow_as_converted(sample: Path, run_
                    for s in data["sends"])
     _, rows = rows_by_key(sample)
     flows = rows["soohyun.kim@example.com"]["자동화 흐름"].split(" | ")
-    assert "payment 1/3 전환(목표 달성) 2026-11-25" in flows
+    assert "payment 1/3 converted (goal met) 2026-11-25" in flows
     # Now paid and not yet started, she enters onboarding (and the review flow).
-    assert "onboarding 1/3 · 다음 2026-11-27 10:00" in flows
+    assert "onboarding 1/3 · next 2026-11-27 10:00" in flows
 
 
 def test_kill_switch_holds_every_send_but_updates_tags(sample: Path, run_cli) -> None:

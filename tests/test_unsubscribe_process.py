@@ -91,7 +91,7 @@ def test_a_one_click_post_of_a_synced_ads_link_holds_the_ads_and_fills_the_opt_o
     assert SOHEE not in {s["key"] for s in json.loads(synced.stdout)["sends"]}
     header, rows = read_sheet(sample)
     assert OPT_OUT_COLUMN in header
-    assert rows[SOHEE][OPT_OUT_COLUMN] == "2026-11-25 수신 거부"  # serve's clock: HEARD_AT
+    assert rows[SOHEE][OPT_OUT_COLUMN] == "2026-11-25 opted out"  # serve's clock: HEARD_AT
     assert all(row[OPT_OUT_COLUMN] == "" for key, row in rows.items() if key != SOHEE)
     after = outbox(sample)
     assert after[SOHEE] == before[SOHEE] and after.total() > before.total()  # others do
@@ -117,7 +117,7 @@ def test_sheetcrm_run_answers_the_links_too_so_one_unit_does_everything(
     assert request(url, "POST", ONE_CLICK, FORM)[0] == 200
     daemon.wait_for("the opt-out cell",
                     lambda: read_sheet(sample)[1][SOHEE].get(OPT_OUT_COLUMN))
-    assert read_sheet(sample)[1][SOHEE][OPT_OUT_COLUMN] == "2026-11-25 수신 거부"
+    assert read_sheet(sample)[1][SOHEE][OPT_OUT_COLUMN] == "2026-11-25 opted out"
     assert daemon.terminate()[0] == 0
     [stopped] = daemon.events("endpoint_stopped")
     assert stopped["answered"] == {"2xx": 1}

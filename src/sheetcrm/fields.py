@@ -82,9 +82,11 @@ def make_parser(type_: str, *, column: str, tz: dt.tzinfo, date_order: str | Non
     expects is put in words when a cell fails, in the language spoken then.
     """
     if type_ not in _CONVERTERS:
-        raise ValueError(f"unknown field type {type_!r}; valid types: {', '.join(FIELD_TYPES)}")
+        raise ValueError(_("unknown field type {type}; valid types: {types}", type=repr(type_),
+                           types=", ".join(FIELD_TYPES)))
     if date_order is not None and date_order not in DATE_ORDERS:
-        raise ValueError(f"unknown date order {date_order!r}; valid: {', '.join(DATE_ORDERS)}")
+        raise ValueError(_("unknown date order {order}; valid: {orders}",
+                           order=repr(date_order), orders=", ".join(DATE_ORDERS)))
     def expected() -> str:
         if date_order is not None and type_ in ("date", "datetime"):
             return _with_order(type_, date_order)
@@ -116,13 +118,13 @@ def cell_text(value: Any) -> str:
         return str(value)
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise ValueError(f"{value!r} is not a number a cell can hold")
+            raise ValueError(_("{value} is not a number a cell can hold", value=repr(value)))
         return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
     if isinstance(value, str):
         return value.strip()
     if isinstance(value, list | tuple):
         return ", ".join(text for text in map(cell_text, value) if text)
-    raise ValueError(f"an object ({type(value).__name__}) has no cell text")
+    raise ValueError(_("an object ({kind}) has no cell text", kind=type(value).__name__))
 
 
 def _guarded(convert: _Convert, column: str, expected: Callable[[], str],

@@ -1,7 +1,7 @@
 """The domain's plain types: rows, flow state, sends, plans, messages. No I/O, no behaviour
 beyond what keeps a value consistent (an enrollment exits through one method).
 
-Every layer may import this module; it imports nothing of sheetcrm's. Statuses are
+Every layer may import this module; of sheetcrm's it imports only i18n's marker. Statuses are
 enums whose values are the words stored in the ledger and shown in JSON.
 """
 
@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+from sheetcrm.i18n import N_
 
 
 class EnrollmentStatus(StrEnum):
@@ -160,6 +162,16 @@ class TypedRows:
     missing_writeback: list[str]  # owned columns not yet in the header
 
 
+#: Why an enrollment ended, as the ledger keeps it: stable English words whatever the
+#: language (what a query or a later version reads), translated with ``_()`` where
+#: shown. A reason not among these (an older version's) is shown as stored.
+GOAL_MET = N_("goal met")
+TRIGGER_GONE = N_("trigger no longer true")
+REPLIED = N_("replied")
+LAST_STEP_DONE = N_("last step done")
+RESTORED = N_("restored from the sheet")
+
+
 @dataclass(slots=True)
 class Enrollment:
     """One customer's pass through one flow."""
@@ -292,7 +304,7 @@ class PlannedSend:
         e = self.enrollment
         e.next_step = self.step + 1
         if e.next_step >= self.steps:
-            e.exit(EnrollmentStatus.FINISHED, "last step done", now)
+            e.exit(EnrollmentStatus.FINISHED, LAST_STEP_DONE, now)
 
 
 @dataclass(frozen=True)

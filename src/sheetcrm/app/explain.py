@@ -118,7 +118,8 @@ class _Explainer:
             return
         trail.trail.append(_("state: {state}", state=flow_text(e, self.config)))
         if e.status != EnrollmentStatus.ACTIVE:
-            trail.decision = _("exited ({why})", why=e.exit_reason or e.status)
+            why = _(e.exit_reason) if e.exit_reason else e.status  # stored in English
+            trail.decision = _("exited ({why})", why=why)
             return
         waiting = next_send(e, self.config.flows[name])
         trail.decision = _("waiting: step {step}/{steps} is due {due}", step=waiting.step + 1,

@@ -141,8 +141,10 @@ def _require_in_sheet(config: Config, key: str, known: set[str]) -> None:
 
 
 def _reason(text: str | None) -> str:
-    """A stored reason, ready to end a sentence."""
-    return (text or "").strip().rstrip(".") or _("no reason was recorded")
+    """A stored reason, ready to end a sentence (in the operator's words when it is one of
+    sheetcrm's: the ledger keeps them in English, model.GOAL_MET and the others)."""
+    reason = (text or "").strip().rstrip(".")
+    return _(reason) if reason else _("no reason was recorded")
 
 
 def closest_key(key: str, keys: Iterable[str]) -> str | None:

@@ -18,7 +18,7 @@ import sys
 import click
 
 from sheetcrm.cli import commands, daemon, report, serve, tools  # noqa: F401  (the commands register on ``cli``)
-from sheetcrm.cli.base import cli, printable
+from sheetcrm.cli.base import cli, error_line, printable, show_usage_error
 from sheetcrm.errors import ExitStatus, SheetcrmError
 from sheetcrm.i18n import _
 
@@ -32,13 +32,13 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as exc:
         status = exc.exit_code
     except click.ClickException as exc:
-        exc.show()
+        show_usage_error(exc)
         status = ExitStatus.USAGE
     except click.exceptions.Abort:
         click.echo(_("aborted"), err=True)
         status = ExitStatus.INTERRUPTED
     except SheetcrmError as exc:
-        click.echo(printable(f"sheetcrm: {type(exc).__name__}: {exc}"), err=True)
+        click.echo(error_line(exc), err=True)
         status = exc.exit_code
     except KeyboardInterrupt:
         click.echo(_("interrupted"), err=True)

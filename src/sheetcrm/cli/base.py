@@ -6,7 +6,10 @@ printed (``Translated``): click reads them at import time, before any language i
 chosen. ``sheetcrm --help`` follows the environment (no config is read before it is
 printed); a command's ``--help`` speaks the language of ``--config`` when it can be
 read (``_help_language``). Click's own headings (``Usage:``, ``Options``) go through the
-same catalogs (``TranslatedFormatter``).
+same catalogs (``TranslatedFormatter``), and so do click's usage errors (``No such
+option``, ``Missing argument``: ``show_usage_error`` says them again from sheetcrm's
+catalog, where click's English forms are listed, as core.wording says sheetcrm's own
+messages again), and the name of an error's kind (``sheetcrm: 설정 오류: …``).
 
 The global options (``--config``, ``--now``, ``--json``, ``--wide``) are declared once,
 in ``GLOBAL_OPTIONS``, and accepted on both sides of the command name: people type
@@ -31,8 +34,18 @@ from rich.cells import cell_len
 from rich.console import Console
 
 from sheetcrm import __version__
+from sheetcrm.cli.running import say_interrupted
 from sheetcrm.config import Config, load_config, use_language_of
-from sheetcrm.i18n import N_, _, language_from_env, set_language
+from sheetcrm.core.wording import said_in
+from sheetcrm.errors import ExitStatus
+from sheetcrm.i18n import (
+    N_,
+    _,
+    current_language,
+    language_from_env,
+    ngettext,
+    set_language,
+)
 
 MAX_ROWS = 40
 WIDE = 100_000  # --wide: a console this wide never wraps a line
@@ -142,6 +155,75 @@ CLICK_TEXTS = (
     N_("Usage:"), N_("Options"), N_("Commands"), N_("Show this message and exit."),
     N_("Show the version and exit."),
 )
+
+
+#: Click's usage errors as click writes them in English (``{name!r}`` gives the quotes),
+#: for the catalogs: ``show_usage_error`` finds the form and says it in the operator's
+#: language. A message not listed is shown as click wrote it.
+CLICK_ERRORS = (
+    N_("No such option {name}."), N_("No such command {name}."),
+    N_("Missing argument {name}."), N_("Missing option {name}."),
+    N_("Missing parameter {name}."), N_("Missing argument."), N_("Missing option."),
+    N_("Option {name} requires an argument."),
+    N_("Option {name} requires {nargs} arguments."),
+    N_("Got unexpected extra argument ({args})"),
+    N_("Got unexpected extra arguments ({args})"),
+    N_("Invalid value for {name}: {message}"), N_("Invalid value: {message}"),
+    N_("{value} is not a valid integer."), N_("{value} is not a valid float."),
+    N_("{value} is not one of {choices}."), N_("Option {name} does not take a value."),
+)
+#: The kind of each of sheetcrm's errors, as ``sheetcrm: KIND: message`` names it (the
+#: class name in English, plain words in Korean); an error not listed shows its class.
+ERROR_KINDS = (
+    N_("ConfigError"), N_("RuleError"), N_("TemplateError"), N_("BackendError"),
+    N_("ChannelError"), N_("LockedError"), N_("AirtableError"), N_("AirtableWriteError"),
+    N_("LedgerError"), N_("MailboxError"), N_("StateFileError"), N_("TrialError"),
+    N_("UnknownKeyError"),
+)
+
+
+def error_line(exc: BaseException) -> str:
+    """``sheetcrm: ConfigError: …`` (``sheetcrm: 설정 오류: …`` in Korean), printable."""
+    kind = type(exc).__name__
+    return printable(_("sheetcrm: {kind}: {message}", kind=_(kind), message=str(exc)))
+
+
+def _click_words(text: str) -> str:
+    """One of click's English messages in the operator's language (as it is if unknown)."""
+    language = current_language()
+    return said_in(text, "en", language) or text if language != "en" else text
+
+
+def usage_error_text(exc: click.ClickException) -> str:
+    """What click says of a usage error, in the operator's language."""
+    if isinstance(exc, click.NoSuchOption | click.exceptions.NoSuchCommand):
+        message = _click_words(exc.message)
+        if exc.possibilities:
+            shown = ", ".join(repr(p) for p in sorted(exc.possibilities))
+            message += " " + ngettext("Did you mean {options}?",
+                                      "(Did you mean one of: {options}?)",
+                                      len(exc.possibilities), options=shown)
+        return message
+    return _click_words(exc.format_message())
+
+
+def show_usage_error(exc: click.ClickException) -> None:
+    """Click's ``exc.show()``, every word through sheetcrm's catalogs: the usage line,
+    the hint to ``--help``, and the error, in the language of the config the command
+    would read (the environment's when there is none)."""
+    ctx: click.Context | None = getattr(exc, "ctx", None)
+    if ctx is not None:
+        state = ctx.find_object(State)
+        path = state.config_path if state is not None else (
+            ctx.params.get("config_path") or os.environ.get("SHEETCRM_CONFIG", "config.toml"))
+        use_language_of(path, os.environ)
+        hint = ""
+        if ctx.command.get_help_option(ctx) is not None:
+            option = max(ctx.command.get_help_option_names(ctx), key=len)
+            hint = _("Try '{command} {option}' for help.", command=ctx.command_path,
+                     option=option) + "\n"
+        click.echo(f"{ctx.get_usage()}\n{hint}", err=True)
+    click.echo(printable(_("Error: {message}", message=usage_error_text(exc))), err=True)
 
 
 def wrap_cells(text: str, width: int, indent: str = "") -> list[str]:
@@ -267,6 +349,15 @@ class SheetcrmGroup(click.Group):
         _help_language(ctx)
         with _translated(self, ctx):
             super().format_help(ctx, formatter)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """The command, and one line in the operator's words if Ctrl-C stops it (sync
+        handles its own Ctrl-C: cli.running)."""
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            say_interrupted(ctx.invoked_subcommand)
+            raise click.exceptions.Exit(ExitStatus.INTERRUPTED) from None
 
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
         own = {opt for param in cmd.params for opt in param.opts}

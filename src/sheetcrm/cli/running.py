@@ -12,6 +12,8 @@
   land in the middle of another). A second Ctrl-C leaves at once
   (``KeyboardInterrupt``); every send is in the ledger before it leaves, so the
   next sync writes the sheet and sends nothing twice.
+- Any other command that Ctrl-C stops says so in one line (``say_interrupted``: plan
+  and check change nothing), never click's bare "Aborted".
 """
 
 from __future__ import annotations
@@ -119,6 +121,19 @@ def say_stopped(sent: int, left: int) -> None:
     else:
         click.echo(_("Ctrl-C came after the last message: {sent} message(s) sent, and "
                      "written into the sheet.", sent=sent), err=True)
+
+
+#: The commands that change nothing: a Ctrl-C leaves nothing half done.
+CHANGES_NOTHING = frozenset({"plan", "check", "preview", "status", "history"})
+
+
+def say_interrupted(command: str | None) -> None:
+    """The last word of a command other than sync that Ctrl-C stopped."""
+    if command in CHANGES_NOTHING:
+        click.echo(_("Stopped by Ctrl-C: {command} changes nothing, so nothing was sent or "
+                     "written.", command=command), err=True)
+    else:
+        click.echo(_("Stopped by Ctrl-C."), err=True)
 
 
 def say_left_at_once() -> None:

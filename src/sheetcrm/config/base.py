@@ -22,7 +22,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Tag
 
-from sheetcrm.i18n import N_
+from sheetcrm.i18n import N_, _
 
 _DURATION_PART = re.compile(r"(\d+)\s*(w|d|h|m|s)")
 _DURATION_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
@@ -40,7 +40,8 @@ def parse_duration(text: str) -> timedelta:
         seconds += int(m.group(1)) * _DURATION_UNITS[m.group(2)]
         pos = m.end()
     if pos != len(s) or not s:
-        raise ValueError(f"{text!r} is not a duration like 1d, 36h, 1d12h, 30m or 2w")
+        raise ValueError(_("{text} is not a duration like 1d, 36h, 1d12h, 30m or 2w",
+                           text=repr(text)))
     return timedelta(seconds=seconds)
 
 

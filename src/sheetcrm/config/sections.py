@@ -87,11 +87,11 @@ class StepSettings(Settings):
     def _weights(cls, v: dict[str, float] | None) -> dict[str, float] | None:
         if v is not None:
             if len(v) < 2:
-                raise ValueError("an A/B test needs at least two variants")
+                raise ValueError(_("an A/B test needs at least two variants"))
             if any(w <= 0 for w in v.values()):
-                raise ValueError("variant weights must be positive numbers")
+                raise ValueError(_("variant weights must be positive numbers"))
             if any(not re.fullmatch(r"\w+", name) for name in v):
-                raise ValueError("variant names are letters, digits or '_'")
+                raise ValueError(_("variant names are letters, digits or '_'"))
         return v
 
 
@@ -160,14 +160,15 @@ class SendingSettings(Settings):
         if isinstance(v, str):
             m = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", v)
             if not m:
-                raise ValueError(f"{v!r} is not a window like '21:00-08:00' or 'off'")
+                raise ValueError(_("{value} is not a window like '21:00-08:00' or 'off'",
+                                   value=repr(v)))
             h1, m1, h2, m2 = map(int, m.groups())
             if max(h1, h2) > 24 or max(m1, m2) > 59 or 24 in (h1, h2) and m1 + m2 > 0:
-                raise ValueError(f"{v!r} is not a window of clock times (00:00 to 24:00), "
-                                 "like '21:00-08:00'")
+                raise ValueError(_("{value} is not a window of clock times (00:00 to "
+                                   "24:00), like '21:00-08:00'", value=repr(v)))
             if (h1 % 24, m1) == (h2 % 24, m2):
-                raise ValueError(f"{v!r} starts and ends at the same time; write 'off' "
-                                 "to turn quiet hours off")
+                raise ValueError(_("{value} starts and ends at the same time; write 'off' "
+                                   "to turn quiet hours off", value=repr(v)))
             return {"start": time(h1 % 24, m1), "end": time(h2 % 24, m2)}
         return v
 
@@ -178,11 +179,12 @@ class SendingSettings(Settings):
             return None
         m = re.fullmatch(r"\s*(\d+)\s*/\s*(\S+)\s*", str(v))
         if not m:
-            raise ValueError(f"{v!r} is not a cap like '2/7d' (messages / period)")
+            raise ValueError(_("{value} is not a cap like '2/7d' (messages / period)",
+                               value=repr(v)))
         limit, period = int(m.group(1)), parse_duration(m.group(2))
         if limit < 1 or period <= timedelta(0):
-            raise ValueError(f"{v!r} allows nothing: the number of messages and the period "
-                             "must be more than 0, like '2/7d'")
+            raise ValueError(_("{value} allows nothing: the number of messages and the "
+                               "period must be more than 0, like '2/7d'", value=repr(v)))
         return (limit, period)
 
     @field_validator("min_gap", mode="before")

@@ -29,6 +29,9 @@ from sheetcrm.expressions import ExpressionRuntimeError
 from sheetcrm.i18n import _
 from sheetcrm.model import (
     DELIVERED,
+    GOAL_MET,
+    REPLIED,
+    TRIGGER_GONE,
     Enrollment,
     EnrollmentStatus,
     EventKind,
@@ -295,12 +298,14 @@ def _plan_flow(run: _Run, rec: Record, row: RowConditions, name: str,
         if converted or replied or left:
             e = _changeable(current, plan)
             if converted:
-                e.exit(EnrollmentStatus.CONVERTED, "goal met", now)
+                e.exit(EnrollmentStatus.CONVERTED, GOAL_MET, now)
             elif replied:
-                e.exit(EnrollmentStatus.REPLIED, "replied", now)
+                e.exit(EnrollmentStatus.REPLIED, REPLIED, now)
             else:
-                e.exit(EnrollmentStatus.LEFT, "trigger no longer true", now)
-            plan.moves.append(FlowMove(key, name, e.status, e.exit_reason or ""))
+                e.exit(EnrollmentStatus.LEFT, TRIGGER_GONE, now)
+            # The ledger keeps the English key; the plan shows it in the operator's words.
+            why = _(e.exit_reason) if e.exit_reason else ""
+            plan.moves.append(FlowMove(key, name, e.status, why))
             return
         enrollment = current  # copied below only if a step is due
     elif converted:

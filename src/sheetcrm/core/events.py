@@ -66,11 +66,11 @@ def event_writes(table: TypedRows, state: LedgerState, config: Config, *,
         settings = config.events.get(event.name)
         if problem is None and rec is None:
             if rows.unusable(event.key):
-                problem = "their keys are on several rows (make each key unique)"
+                problem = _("their keys are on several rows (make each key unique)")
             elif settings is None or not settings.append:
-                problem = "their keys are on no row (append = true adds one)"
+                problem = _("their keys are on no row (append = true adds one)")
             elif not adds_rows:
-                problem = "adding rows is done for CSV tables only, for now"
+                problem = _("adding rows is done for CSV tables only, for now")
         if problem is not None:
             waiting[event.name] += 1
             why.setdefault(event.name, problem)

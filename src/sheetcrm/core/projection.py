@@ -15,9 +15,10 @@ from datetime import datetime, tzinfo
 
 from sheetcrm.config import Config
 from sheetcrm.core.wording import said_in
-from sheetcrm.i18n import LANGUAGES, _, current_language
+from sheetcrm.i18n import LANGUAGES, N_, Language, _, current_language, in_language
 from sheetcrm.model import (
     DELIVERED,
+    RESTORED,
     CellUpdate,
     DeliveryState,
     Enrollment,
@@ -28,45 +29,75 @@ from sheetcrm.model import (
     SendStatus,
 )
 
+# The words sheetcrm writes into its cells, in the config's ``language`` (translated
+# where written: a sheet is written in the language its config asks for). They are
+# read back in either language (``_either``): a sheet written by a Korean run keeps
+# its flow states and opt-outs when the config turns to English.
 EXIT_LABELS = {
-    EnrollmentStatus.FINISHED: "완료",
-    EnrollmentStatus.CONVERTED: "전환(목표 달성)",
-    EnrollmentStatus.REPLIED: "종료(답장)",
-    EnrollmentStatus.LEFT: "종료(조건 해제)",
-    EnrollmentStatus.FAILED: "실패",
+    EnrollmentStatus.FINISHED: N_("done"),
+    EnrollmentStatus.CONVERTED: N_("converted (goal met)"),
+    EnrollmentStatus.REPLIED: N_("ended (replied)"),
+    EnrollmentStatus.LEFT: N_("ended (no longer true)"),
+    EnrollmentStatus.FAILED: N_("failed"),
 }
-OPTED_OUT = "수신 거부"
-BOUNCED = "메일 반송"
-NOT_DELIVERED = "미전달"
+OPTED_OUT = N_("opted out")
+BOUNCED = N_("mail bounced ({status})")
+NOT_DELIVERED = N_("{what} not delivered")
+NOT_DELIVERED_CODE = N_("{what} not delivered ({code})")
+ALIMTALK, TEXT, SUBSTITUTE = (N_("AlimTalk"), N_("text message"),
+                              N_("AlimTalk and its SMS substitute"))
+NO_REASON = N_("no reason given")
+TO_CHECK = N_("to be checked")
 # The provider's code and words as texting.reports keeps them: "3104 카카오톡 미사용자",
 # or inside NHN Cloud's "AlimTalk not delivered (3020 …); the SMS substitute failed too".
 _CODE = r"(?P<code>-?[A-Za-z]{0,4}\d{3,5})"
 _REASON = re.compile(rf"^{_CODE} (?P<words>.+)$")
 _WRAPPED_REASON = re.compile(rf"\({_CODE} (?P<words>[^()]+)\)")
-LATEST = "최근"
-ENGAGEMENT_LABELS = {EventKind.CLICK: "클릭", EventKind.REPLY: "답장"}
-HOLDOUT_MARK = " (대조군)"
-NEXT = "다음"
+LATEST = N_("latest")
+ENGAGEMENT_LABELS = {EventKind.CLICK: N_("clicks"), EventKind.REPLY: N_("replies")}
+HOLDOUT = N_("holdout")
+NEXT = N_("next")
 
-# "payment 1/3 · 다음 2026-11-25 10:00" or "payment 3/3 완료 2026-11-27 (대조군)"
+
+def _either(message: str, **values: str) -> str:
+    """A pattern for ``message`` as any language writes it, each ``{value}`` replaced by
+    the pattern given (the forms are read from the catalogs, as core.wording does)."""
+    forms = []
+    for language in LANGUAGES:
+        said = in_language(language, message)
+        parts = re.split(r"\{(\w+)\}", said)  # text, name, text, name, ..., text
+        forms.append("".join(values[part] if i % 2 else re.escape(part)
+                             for i, part in enumerate(parts)))
+    return "(?:" + "|".join(sorted(set(forms), key=len, reverse=True)) + ")"
+
+
+_DATE = r"\d{4}-\d{2}-\d{2}"
+# "payment 1/3 · 다음 2026-11-25 10:00" or "payment 3/3 완료 2026-11-27 (대조군)", or in English
+# "payment 1/3 · next 2026-11-25 10:00", "payment 3/3 done 2026-11-27 (holdout)".
 _FLOW_PART = re.compile(
-    r"^(?P<flow>[\w-]+) (?P<done>\d+)/(?P<n>\d+)"
-    r"(?: · 다음 (?P<due>\d{4}-\d{2}-\d{2} \d{2}:\d{2})"
-    r"| (?P<label>\S+) (?P<exited>\d{4}-\d{2}-\d{2}))"
-    r"(?P<holdout> \(대조군\))?$"
+    rf"^(?P<flow>[\w-]+) (?P<done>\d+)/(?P<n>\d+)"
+    rf"(?: · {_either(NEXT)} (?P<due>{_DATE} \d{{2}}:\d{{2}})"
+    rf"| (?P<label>{'|'.join(_either(label) for label in EXIT_LABELS.values())}|\S+)"
+    rf" (?P<exited>{_DATE}))"
+    rf"(?P<holdout> \({_either(HOLDOUT)}\))?$"
 )
 
 
-_LAST_SENT = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2} \S+ \(\S+\)(?: \(확인 필요\))?$")
+_LAST_SENT = re.compile(rf"^{_DATE} \d{{2}}:\d{{2}} \S+ \(\S+\)(?: \({_either(TO_CHECK)}\))?$")
 
 
-_OPT_OUT = re.compile(r"^\d{4}-\d{2}-\d{2} 수신 거부$")
-_ENGAGEMENT = re.compile(r"^(?:(?:클릭|답장) \d+ · )+최근 \d{4}-\d{2}-\d{2}$")
+_OPT_OUT = re.compile(rf"^{_DATE} {_either(OPTED_OUT)}$")
+_ENGAGEMENT = re.compile(
+    rf"^(?:(?:{'|'.join(_either(label) for label in ENGAGEMENT_LABELS.values())})"
+    rf" \d+ · )+{_either(LATEST)} {_DATE}$")
 # The notes that end an error cell, each after "; ": the bounce ("2026-11-28 메일
 # 반송(5.1.1): 550 ...") and the text message not delivered ("2026-11-25 알림톡
-# 미전달(3104): 카카오톡 미사용자").
-_NOTE = re.compile(r"(?:^|; )\d{4}-\d{2}-\d{2} (?:메일 반송\(5\.\d{1,3}\.\d{1,3}\)"
-                   r"|(?:알림톡|문자)(?:·대체 문자)? 미전달(?:\([^()]{1,20}\))?): ")
+# 미전달(3104): 카카오톡 미사용자"), in either language.
+_WHAT = "(?:" + "|".join(_either(what) for what in (SUBSTITUTE, ALIMTALK, TEXT)) + ")"
+_NOTE = re.compile("(?:^|; )" + _DATE + " (?:" + "|".join((
+    _either(BOUNCED, status=r"5\.\d{1,3}\.\d{1,3}"),
+    _either(NOT_DELIVERED_CODE, what=_WHAT, code=r"[^()]{1,20}"),
+    _either(NOT_DELIVERED, what=_WHAT))) + "): ")
 
 
 def written_by_sheetcrm(role: str, text: str, rec: Record, config: Config) -> bool:
@@ -160,11 +191,14 @@ def flow_text(e: Enrollment, config: Config) -> str:
     tz = config.tz
     flow = config.flows.get(e.flow)
     n = len(flow.steps) if flow else 0
-    mark = HOLDOUT_MARK if e.holdout else ""
+    lang = config.model.language
+    mark = f" ({in_language(lang, HOLDOUT)})" if e.holdout else ""
     if e.status == "active" and flow is not None:
         due = (e.anchor_at or e.entered_at) + flow.steps[e.next_step].after
-        return f"{e.flow} {e.next_step}/{n} · {NEXT} {_local(due, tz):%Y-%m-%d %H:%M}{mark}"
-    label = EXIT_LABELS.get(e.status, str(e.status))
+        nxt = in_language(lang, NEXT)
+        return f"{e.flow} {e.next_step}/{n} · {nxt} {_local(due, tz):%Y-%m-%d %H:%M}{mark}"
+    known = EXIT_LABELS.get(e.status)
+    label = in_language(lang, known) if known else str(e.status)
     when = f" {_local(e.exited_at, tz):%Y-%m-%d}" if e.exited_at else ""
     return f"{e.flow} {e.next_step}/{n} {label}{when}{mark}"
 
@@ -182,7 +216,8 @@ def enrollments_from_sheet(key: str, cell: str, config: Config) -> dict[str, Enr
     by hand: ``payment 1/3 · 다음 2026-02-30 10:00``) raises UnreadableFlowCell.
     """
     found: dict[str, Enrollment] = {}
-    exit_status = {v: k for k, v in EXIT_LABELS.items()}
+    exit_status = {in_language(language, label): status for status, label in EXIT_LABELS.items()
+                   for language in LANGUAGES}
     for part in cell.split(" | "):
         part = part.strip()
         m = _FLOW_PART.match(part)
@@ -190,7 +225,7 @@ def enrollments_from_sheet(key: str, cell: str, config: Config) -> dict[str, Enr
             continue
         try:
             if not m:
-                raise ValueError(_("not in the form 'payment 1/3 · 다음 2026-11-25 10:00'"))
+                raise ValueError(_("not in the form 'payment 1/3 · next 2026-11-25 10:00'"))
             flow = config.flows[m["flow"]]
             done = min(int(m["done"]), len(flow.steps))
             e = Enrollment(key=key, flow=m["flow"], entry=1, entered_at=datetime.min,
@@ -202,7 +237,7 @@ def enrollments_from_sheet(key: str, cell: str, config: Config) -> dict[str, Enr
             else:
                 status = exit_status.get(m["label"] or "", EnrollmentStatus.FINISHED)
                 exited = datetime.strptime(m["exited"] or m["due"][:10], "%Y-%m-%d")
-                e.exit(status, "restored from the sheet", exited.replace(tzinfo=config.tz))
+                e.exit(status, RESTORED, exited.replace(tzinfo=config.tz))
                 e.entered_at = e.exited_at or e.entered_at
         except (ValueError, OverflowError) as exc:
             raise UnreadableFlowCell(_(
@@ -213,13 +248,13 @@ def enrollments_from_sheet(key: str, cell: str, config: Config) -> dict[str, Enr
     return found
 
 
-def opt_out_text(key: str, state: LedgerState, tz: tzinfo) -> str:
+def opt_out_text(key: str, state: LedgerState, tz: tzinfo, language: Language) -> str:
     """``2026-11-28 수신 거부``: when the customer opted out (blank after an undo)."""
     when = state.opted_out(key)
-    return f"{_local(when, tz):%Y-%m-%d} {OPTED_OUT}" if when else ""
+    return f"{_local(when, tz):%Y-%m-%d} {in_language(language, OPTED_OUT)}" if when else ""
 
 
-def bounce_text(key: str, state: LedgerState, tz: tzinfo) -> str:
+def bounce_text(key: str, state: LedgerState, tz: tzinfo, language: Language) -> str:
     """``2026-11-28 메일 반송(5.1.1): 550 5.1.1 User unknown``: the latest permanent bounce.
 
     It goes in the error column: the address is what the operator must fix, and
@@ -231,7 +266,8 @@ def bounce_text(key: str, state: LedgerState, tz: tzinfo) -> str:
     latest = bounces[-1]
     status = str(latest.data.get("status") or "5.0.0")
     reason = " ".join(str(latest.data.get("reason") or "").split()) or status
-    return f"{_local(latest.at, tz):%Y-%m-%d} {BOUNCED}({status}): {reason}"
+    bounced = in_language(language, BOUNCED, status=status)
+    return f"{_local(latest.at, tz):%Y-%m-%d} {bounced}: {reason}"
 
 
 def delivery_text(key: str, state: LedgerState, config: Config) -> str:
@@ -254,16 +290,19 @@ def delivery_text(key: str, state: LedgerState, config: Config) -> str:
     when = latest.delivered_at or latest.finished_at or latest.created_at
     detail = " ".join((latest.delivery_detail or "").split())
     settings = config.channels.get(latest.channel)
-    label = "알림톡" if getattr(settings, "mode", "sms") == "alimtalk" else "문자"
+    what = ALIMTALK if getattr(settings, "mode", "sms") == "alimtalk" else TEXT
     if "substitute failed" in detail:
-        label += "·대체 문자"
+        what = SUBSTITUTE
     m = _REASON.match(detail) or _WRAPPED_REASON.search(detail)
-    code, words = (f"({m['code']})", m["words"].strip()) if m else ("", detail)
-    return f"{_local(when, tz=config.tz):%Y-%m-%d} {label} {NOT_DELIVERED}{code}: " \
-           f"{words or '사유 없음'}"
+    words = m["words"].strip() if m else detail
+    lang = config.model.language
+    what = in_language(lang, what)
+    note = (in_language(lang, NOT_DELIVERED_CODE, what=what, code=m["code"]) if m
+            else in_language(lang, NOT_DELIVERED, what=what))
+    return f"{_local(when, tz=config.tz):%Y-%m-%d} {note}: {words or in_language(lang, NO_REASON)}"
 
 
-def engagement_text(key: str, state: LedgerState, tz: tzinfo) -> str:
+def engagement_text(key: str, state: LedgerState, tz: tzinfo, language: Language) -> str:
     """``클릭 2 · 답장 1 · 최근 2026-11-28``: what the customer did, automatic hits left out.
 
     Opens are not shown: image proxies open mail nobody read.
@@ -273,13 +312,13 @@ def engagement_text(key: str, state: LedgerState, tz: tzinfo) -> str:
     if not heard:
         return ""
     counts = Counter(e.kind for e in heard)
-    parts = [f"{label} {counts[kind]}" for kind, label in ENGAGEMENT_LABELS.items()
-             if counts[kind]]
+    parts = [f"{in_language(language, label)} {counts[kind]}"
+             for kind, label in ENGAGEMENT_LABELS.items() if counts[kind]]
     latest = max(e.at for e in heard)
-    return f"{' · '.join(parts)} · {LATEST} {_local(latest, tz):%Y-%m-%d}"
+    return f"{' · '.join(parts)} · {in_language(language, LATEST)} {_local(latest, tz):%Y-%m-%d}"
 
 
-def last_sent_text(key: str, state: LedgerState, tz: tzinfo) -> str:
+def last_sent_text(key: str, state: LedgerState, tz: tzinfo, language: Language) -> str:
     sends = state.sends_by_key.get(key)
     if not sends:
         return ""
@@ -288,14 +327,14 @@ def last_sent_text(key: str, state: LedgerState, tz: tzinfo) -> str:
         return ""
     last = max(delivered, key=lambda r: r.finished_at or r.created_at)
     when = _local(last.finished_at or last.created_at, tz)
-    mark = "" if last.status == SendStatus.SENT else " (확인 필요)"
+    mark = "" if last.status == SendStatus.SENT else f" ({in_language(language, TO_CHECK)})"
     return f"{when:%Y-%m-%d %H:%M} {last.template} ({last.channel}){mark}"
 
 
 def project(records: list[Record], tags: dict[str, list[str]], state: LedgerState,
             config: Config) -> list[CellUpdate]:
     """Cell updates that bring every owned column in line with the ledger."""
-    wb = config.writeback
+    wb, lang = config.writeback, config.model.language
     flow_order = list(config.flows)
     # Most rows share a few flow states (entered in the same run): format each once.
     texts: dict[tuple[object, ...], str] = {}
@@ -321,15 +360,15 @@ def project(records: list[Record], tags: dict[str, list[str]], state: LedgerStat
             ]
             wanted[wb.flow] = " | ".join(parts)
         if wb.last_sent:
-            wanted[wb.last_sent] = last_sent_text(rec.key, state, config.tz)
+            wanted[wb.last_sent] = last_sent_text(rec.key, state, config.tz, lang)
         if wb.error:
-            notes = [note for note in (bounce_text(rec.key, state, config.tz),
+            notes = [note for note in (bounce_text(rec.key, state, config.tz, lang),
                                        delivery_text(rec.key, state, config)) if note]
             wanted[wb.error] = "; ".join([*rec.errors, *notes])
         if wb.opt_out:
-            wanted[wb.opt_out] = opt_out_text(rec.key, state, config.tz)
+            wanted[wb.opt_out] = opt_out_text(rec.key, state, config.tz, lang)
         if wb.engagement:
-            wanted[wb.engagement] = engagement_text(rec.key, state, config.tz)
+            wanted[wb.engagement] = engagement_text(rec.key, state, config.tz, lang)
         for column, text in wanted.items():
             if column not in rec.keep and rec.current.get(column, "") != text:
                 updates.append(CellUpdate(rec.key, column, text))

@@ -8,10 +8,15 @@
 - a digit: the number as read in Sino-Korean, by its last word: 1 일, 2 이, 3 삼, 4 사,
   5 오, 6 육, 7 칠, 8 팔, 9 구, 0 영, and a number ending in zeros by its unit (10 십,
   100 백, 1,000 천, 10,000 만, 10^8 억, 10^12 조); after a decimal point the last digit;
-- a Latin letter: its name as read in Korean (A 에이, B 비, ... L 엘, M 엠, N 엔,
-  R 알, ...): only L, M, N and R end in a consonant. A word is read by its last
-  letter, which fits acronyms (SQL은) and many words (Excel은, Python은, Java는) but
-  not all (Slack: 슬랙은, read by K as 케이는); write the particle out for such a word;
+- Latin letters in capitals (an acronym: ``SQL``, ``CRM``, or ``ChatGPT``'s ``GPT``):
+  the last letter's name as read in Korean (A 에이, B 비, ... L 엘, M 엠, N 엔, R 알, ...):
+  only L, M, N and R end in a consonant (SQL은, CSS는);
+- an English word (``Slack``, ``Excel``): its ending as Korean writes the word
+  (외래어 표기법), where the spelling tells it for certain (``_ENGLISH_ENDINGS``): l 엑셀,
+  m/n/ng 줌·파이선·스프링, -ck and -ook 슬랙·페이스북, a short vowel and p or c 숍·맥; a
+  vowel, y, w, r, s, x, d, f, h, v, z or a consonant before a final p/t/k 자바·서버·
+  데스크·스타트: none. Where it does not (``Chat`` 챗 but ``Set`` 세트, ``KakaoTalk``
+  카카오톡 but ``Talk`` 토크), both forms;
 - anything else (or nothing): both forms, ``은(는)``, as Korean writes an unknown case.
 
 Pairs: 은/는, 이/가, 을/를, 과/와, 아/야, (으)로, (이)나, (이)랑, (이)라, (이)며, (이)여,
@@ -54,6 +59,21 @@ _TENS = {1: _OTHER, 2: _OTHER, 3: _OTHER}
 _MYRIADS = {1: _OTHER, 2: _OTHER, 3: _NONE, 4: _OTHER}
 _LETTERS = {"l": _RIEUL, "r": _RIEUL, "m": _OTHER, "n": _OTHER}
 _NUMBER_AT_END = re.compile(r"(\.?)(\d[\d,]*)$")
+_LATIN_AT_END = re.compile(r"[A-Za-z]+$")
+_CAPITALS_AT_END = re.compile(r"[A-Z]*$")
+# How an English word ends as Korean writes it, where its spelling tells for certain:
+# (the end of the lowercased word, its final sound or None when it cannot be told);
+# the first that matches decides, and a word none matches is unknown.
+_ENGLISH_ENDINGS = [(re.compile(end), sound) for end, sound in (
+    (r"(?:ck|ook)$", _OTHER),  # Slack 슬랙, Facebook 페이스북
+    (r"lk$", None),  # Talk 토크, but KakaoTalk 카카오톡
+    (r"pp$", _OTHER),  # App 앱
+    (r"(?:^|[^aeiou])[aeiou][pc]$", _OTHER),  # Shop 숍, Setup 셋업, Mac 맥, Music 뮤직
+    (r"[bcdfghjklmnpqrsvwxz][ptk]$", _NONE),  # Desk 데스크, Start 스타트, Script 스크립트
+    (r"(?:ng|[mn]|[mn]e)$", _OTHER),  # Spring 스프링, Zoom 줌, Python 파이선, Chrome 크롬
+    (r"(?:l|le)$", _RIEUL),  # Excel 엑셀, Google 구글
+    (r"[aeiouywrsxzdfhv]$", _NONE),  # Java 자바, Shopify, Flow, Docker, Docs, Word, Office
+)]
 
 
 def josa(word: Any, pair: str) -> str:
@@ -89,8 +109,20 @@ def _final(text: str) -> int | None:
     if last.isascii() and last.isdigit():
         return _number(text[:end])
     if last.isascii() and last.isalpha():
-        return _LETTERS.get(last.lower(), _NONE)
+        return _latin(text[:end])
     return None
+
+
+def _latin(text: str) -> int | None:
+    """How Latin letters at the end of ``text`` end when read aloud (None: unknown)."""
+    match = _LATIN_AT_END.search(text)
+    assert match is not None  # text ends in a Latin letter
+    word = match.group()
+    capitals = _CAPITALS_AT_END.search(word)
+    if word.isupper() or (capitals is not None and len(capitals.group()) >= 2):
+        return _LETTERS.get(word[-1].lower(), _NONE)  # read letter by letter
+    lowered = word.lower()
+    return next((sound for end, sound in _ENGLISH_ENDINGS if end.search(lowered)), None)
 
 
 def _number(text: str) -> int | None:
