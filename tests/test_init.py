@@ -343,3 +343,48 @@ def test_config_is_taken_before_and_after_the_command(sheet: Path, run_cli: Any)
     assert before.code == after.code == 0, before.err + after.err
     assert (sheet / "a" / "crm.toml").is_file() and (sheet / "b" / "crm.toml").is_file()
     assert not (sheet / "config.toml").exists()
+
+
+# --------------------------------------------------------------------------- Google Sheets
+
+
+@pytest.mark.usefixtures("loopback_only", "fast_retries", "no_stdin")
+def test_init_on_a_google_sheet_writes_the_rule_tabs_into_the_spreadsheet(
+        tmp_path: Path, run_cli: Any, emulator: Any, account: Any) -> None:
+    from tests.support.gsheets import KEY, SHEET, URL
+
+    emulator.add_spreadsheet(KEY)
+    emulator.add_sheet(KEY, SHEET)
+    rows = list(csv.reader(io.StringIO(SAMPLE_CSV.read_text(encoding="utf-8-sig"))))
+    emulator.put(KEY, SHEET, rows, input="RAW")  # the sample's cells, as typed text
+    folder = tmp_path / "gs"
+    folder.mkdir()
+    args = ("init", URL, "--worksheet", SHEET, "--credentials", str(account.path),
+            "--endpoint", emulator.url, "--yes")
+    result = run_cli(folder, *args)
+    assert result.code == 0, result.err
+    config = tomllib.loads((folder / "config.toml").read_text(encoding="utf-8"))
+    assert config["table"] == {"backend": "gsheets", "spreadsheet": URL, "worksheet": SHEET,
+                               "credentials": "../service-account.json",
+                               "endpoint": emulator.url, "key": "이메일"}
+    sample = shipped()["fields"]
+    for old, new in RENAMED.items():
+        assert config["fields"][new].get("type", "text") == sample[old].get("type", "text")
+    tags = as_dicts(emulator.display(KEY, "태그"))
+    assert {t["이름"]: t["조건"] for t in tags} == {
+        name: renamed(condition) for name, condition in shipped()["tags"].items()}
+    flows = as_dicts(emulator.display(KEY, "흐름"))
+    assert list(dict.fromkeys(f["흐름"] for f in flows)) == list(shipped()["flows"])
+    templates = as_dicts(emulator.display(KEY, "템플릿"))
+    assert templates[0]["이름"] == "onboarding_welcome"
+    assert templates[0]["제목"] == "{{ 고객명 }}님, {{ 강의 }} 수강을 환영합니다"
+    assert emulator.display(KEY, SHEET) == [r + [""] * (len(rows[0]) - len(r)) for r in rows]
+    loaded(folder / "config.toml", tmp_path)
+
+    emulator.put(KEY, "태그", [["내 태그", "true"]], start="A30")
+    mine = emulator.display(KEY, "태그")
+    (folder / "config.toml").unlink()
+    again = run_cli(folder, *args)
+    assert again.code == 2 and "tab '태그'" in again.err and "--force" in again.err
+    assert emulator.display(KEY, "태그") == mine
+    assert not (folder / "config.toml").exists()
