@@ -26,11 +26,12 @@ _TEXT = "text"
 
 
 @cli.command(name="init", help=N_(
-    "Set up sheetcrm for an existing sheet: TARGET is a CSV file, or a Google "
-    "spreadsheet's URL or key. Reads the header and rows, proposes the fields with their "
+    "Set up sheetcrm for an existing sheet: TARGET is a CSV file, a Google spreadsheet's "
+    "URL or key, or an Airtable table (appXXXXXXXXXXXXXX/TABLE or its URL; the token from "
+    "AIRTABLE_TOKEN). Reads the header and rows, proposes the fields with their "
     "types, asks only what it cannot tell (the key column), and writes config.toml and "
     "the rule tabs (태그, 흐름, 템플릿) with a starter set. Overwrites nothing without "
-    "--force."))
+    "--force (an Airtable table is never replaced: its API cannot delete one)."))
 @click.argument("target")
 @click.option("--worksheet", metavar="TITLE", default=None,
               help=N_("Google Sheets: the tab holding the customers (default: the first)."))
@@ -38,7 +39,7 @@ _TEXT = "text"
               help=N_("Google Sheets: the service account's JSON key file (default: the "
                       "GOOGLE_APPLICATION_CREDENTIALS environment variable)."))
 @click.option("--endpoint", metavar="URL", default=None,
-              help=N_("Google Sheets: another API host, such as a proxy."))
+              help=N_("Google Sheets and Airtable: another API host, such as a proxy."))
 @click.option("--key", "key", metavar="COLUMN", default=None,
               help=N_("The column that identifies a row (default: the email column when "
                       "its values are unique, else the phone column)."))

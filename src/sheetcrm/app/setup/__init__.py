@@ -17,12 +17,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sheetcrm.app.setup.configfile import Choices, config_text
 from sheetcrm.app.setup.infer import Column
-from sheetcrm.app.setup.survey import RULE_TABS, Place, Survey, locate, open_source, survey
-from sheetcrm.app.setup.tabs import RuleTabsWriter, rule_rows
+from sheetcrm.app.setup.source import Source, locate, open_source
+from sheetcrm.app.setup.survey import RULE_TABS, Survey, survey
+from sheetcrm.app.setup.tabs import rule_rows, tab_writer
 from sheetcrm.errors import ConfigError
 from sheetcrm.fsutil import atomic_write
 from sheetcrm.i18n import _
-from sheetcrm.table import Table
 
 __all__ = ["Choices", "Column", "InitRequest", "Prepared", "Survey", "prepare", "write_setup"]
 
@@ -33,7 +33,7 @@ CONFIG_NAME = "config.toml"
 class InitRequest:
     """What the operator pointed ``init`` at, and where the config goes."""
 
-    target: str  # a CSV path, a spreadsheet URL or key
+    target: str  # a CSV path, a spreadsheet URL or key, an Airtable base/table
     config: Path | None = None  # None: beside the CSV, else in the current folder
     worksheet: str | None = None
     credentials: str | None = None
@@ -47,8 +47,7 @@ class Prepared:
 
     request: InitRequest
     config_path: Path
-    place: Place
-    table: Table
+    source: Source
     survey: Survey
     existing: list[str] = field(default_factory=list)  # what writing would overwrite
 
@@ -62,10 +61,10 @@ def prepare(request: InitRequest, env: Mapping[str, str], cwd: Path) -> Prepared
                             value=request.timezone), path="--timezone") from None
     config_path = _config_path(request, cwd)
     place = locate(request.target, config_path.parent, worksheet=request.worksheet,
-                   credentials=request.credentials, endpoint=request.endpoint, env=env)
-    table = open_source(place, env)
-    found = survey(table.read(), tz)
-    prepared = Prepared(request, config_path, place, table, found)
+                   credentials=request.credentials, endpoint=request.endpoint)
+    source = open_source(place, env)
+    found = survey(source.table.read(), tz, source.hints)
+    prepared = Prepared(request, config_path, source, found)
     prepared.existing = _existing(prepared)
     return prepared
 
@@ -83,7 +82,7 @@ def _config_path(request: InitRequest, cwd: Path) -> Path:
 
 def _existing(prepared: Prepared) -> list[str]:
     found = [str(prepared.config_path)] if prepared.config_path.exists() else []
-    return found + RuleTabsWriter(prepared.table).existing(list(RULE_TABS.values()))
+    return found + tab_writer(prepared.source).existing(list(RULE_TABS.values()))
 
 
 def write_setup(prepared: Prepared, choices: Choices, *, force: bool = False) -> list[str]:
@@ -92,14 +91,16 @@ def write_setup(prepared: Prepared, choices: Choices, *, force: bool = False) ->
     Refuses (ConfigError naming each file or tab, and ``--force``) when any exists and
     ``force`` is not given; then nothing is written.
     """
+    writer = tab_writer(prepared.source)
     if prepared.existing and not force:
         raise ConfigError(_("sheetcrm init does not overwrite what exists: {names}. Move it "
                             "away, or run again with --force to replace it",
                             names=", ".join(prepared.existing)))
-    writer = RuleTabsWriter(prepared.table)
+    writer.refuse_replacing(prepared.existing)
     written = [writer.write(RULE_TABS[kind], rows)
                for kind, rows in rule_rows(prepared.survey.tabs).items()]
-    text = config_text(prepared.place, prepared.survey, choices)
+    written += writer.add_columns(prepared.survey.writeback)
+    text = config_text(prepared.source.place, prepared.survey, choices)
     path = prepared.config_path
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

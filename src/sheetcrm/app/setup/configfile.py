@@ -16,7 +16,8 @@ import json
 from dataclasses import dataclass
 
 from sheetcrm.app.setup.infer import Column
-from sheetcrm.app.setup.survey import RULE_TABS, Place, Survey
+from sheetcrm.app.setup.source import Place
+from sheetcrm.app.setup.survey import RULE_TABS, Survey
 from sheetcrm.config.base import quote_key
 
 FILL_IN = "채워 주세요"

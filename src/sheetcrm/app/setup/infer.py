@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
 
@@ -98,9 +98,14 @@ def field_name(column: str) -> str:
 
 
 def infer_columns(header: Sequence[str], rows: Sequence[Sequence[str]], tz: tzinfo,
-                  lines: Sequence[int] | None = None, skip: Sequence[str] = ()
-                  ) -> list[Column]:
-    """A ``Column`` for each named header cell not in ``skip``, in the sheet's order."""
+                  lines: Sequence[int] | None = None, skip: Sequence[str] = (),
+                  hints: Mapping[str, str] | None = None) -> list[Column]:
+    """A ``Column`` for each named header cell not in ``skip``, in the sheet's order.
+
+    ``hints`` (column -> type) are what the backend knows of a column (an Airtable
+    checkbox, a currency): taken when every non-empty cell reads as it, and for a
+    column with no value at all.
+    """
     numbers = list(lines) if lines is not None else list(range(2, len(rows) + 2))
     columns: list[Column] = []
     taken: set[str] = set()
@@ -111,7 +116,11 @@ def infer_columns(header: Sequence[str], rows: Sequence[Sequence[str]], tz: tzin
                  if index < len(row) and row[index].strip()]
         column = Column(name, _unique(field_name(name), taken), filled=len(cells),
                         distinct=len({cell for _line, cell in cells}))
-        _type(column, cells, tz)
+        hint = (hints or {}).get(name)
+        if hint is not None and not _failures(hint, cells, tz):
+            column.type = hint
+        else:
+            _type(column, cells, tz)
         columns.append(column)
     _roles(columns)
     return columns
