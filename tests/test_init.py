@@ -507,3 +507,51 @@ def test_the_starter_set_in_the_toml_form_checks_tags_and_sends_as_the_hand_writ
     ours_tags = tag_cells(sheet / "customers.csv")
     assert ours_tags == tag_cells(sample / "sample_sheets" / "customers.csv")
     assert sum(1 for cell in ours_tags.values() if cell) >= 10
+
+
+# --------------------------------------------------------------------------- Airtable
+
+
+@pytest.mark.usefixtures("virtual_time", "no_stdin")
+def test_init_on_an_airtable_table_creates_the_rule_tables_and_the_written_fields(
+        tmp_path: Path, run_cli: Any, emu: Any) -> None:
+    from tests.support.airtable import BASE, OWNED, TABLE, sample_records
+
+    types, records = sample_records()
+    for name in OWNED:  # the operator's table, before sheetcrm: no columns of its own
+        types.pop(name)
+        for record in records:
+            record.pop(name, None)
+    emu.add_table(BASE, TABLE, types, records)
+    folder = tmp_path / "at"
+    folder.mkdir()
+    args = ("init", f"https://airtable.com/{BASE}/{TABLE}", "--endpoint", emu.url, "--yes")
+    result = run_cli(folder, *args)
+    assert result.code == 0, result.err
+    text = (folder / "config.toml").read_text(encoding="utf-8")
+    config = tomllib.loads(text)
+    assert config["table"] == {"backend": "airtable", "base": BASE, "table": TABLE,
+                               "token": "${AIRTABLE_TOKEN}", "endpoint": emu.url,
+                               "key": "이메일"}
+    assert "patSheetcrmTest" not in text  # the token stays in the environment
+    sample = shipped()["fields"]
+    for old, new in RENAMED.items():
+        assert config["fields"][new].get("type", "text") == sample[old].get("type", "text"), old
+    tags = {r["fields"]["이름"]: r["fields"]["조건"] for r in emu.records(BASE, "태그")}
+    assert tags == {name: renamed(c) for name, c in shipped()["tags"].items()}
+    assert list(emu.table(BASE, "흐름").fields)[:3] == ["흐름", "시작 조건", "목표"]
+    steps = [r["fields"] for r in emu.records(BASE, "흐름")]
+    assert [s["템플릿"] for s in steps][:3] == [
+        "onboarding_welcome", "onboarding_guide", "onboarding_offer"]
+    welcome = emu.records(BASE, "템플릿")[0]["fields"]
+    assert welcome["제목"] == "{{ 고객명 }}님, {{ 강의 }} 수강을 환영합니다"
+    assert set(OWNED) <= set(emu.table(BASE, TABLE).fields)  # sync can write them
+    assert loaded(folder / "config.toml", tmp_path).table.backend == "airtable"
+
+    (folder / "config.toml").unlink()
+    again = run_cli(folder, *args)
+    assert again.code == 2 and "Airtable table '태그'" in again.err and "--force" in again.err
+    forced = run_cli(folder, *args, "--force")
+    assert forced.code == 2 and "delete or rename it in Airtable" in forced.err
+    assert not (folder / "config.toml").exists()
+    assert len(emu.records(BASE, "태그")) == len(tags)

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 
 from sheetcrm.app.setup import Choices, InitRequest, Prepared, prepare, write_setup
 from sheetcrm.app.setup.infer import Column
-from sheetcrm.cli.base import State, cli
+from sheetcrm.cli.base import State, cli, print_json
 from sheetcrm.cli.layout import Col, Kind, indented, table
 from sheetcrm.errors import ExitStatus
 from sheetcrm.fields import DATE_ORDERS
@@ -68,8 +69,12 @@ def init_command(ctx: click.Context, target: str, worksheet: str | None,
     _settle_dates(state, found.columns, yes)
     found.refresh_rules()
     chosen = _key(state, prepared, key, yes)
-    _summary(state, prepared, chosen)
+    if not state.as_json:
+        _summary(state, prepared, chosen)
     written = write_setup(prepared, Choices(key=chosen.field, timezone=timezone), force=force)
+    if state.as_json:
+        print_json(state, _as_json(prepared, chosen, written))
+        return ExitStatus.OK
     state.out.print(_("Written:"), style="bold")
     for where in written:
         indented(state.out, where)
@@ -169,3 +174,16 @@ def _note(column: Column) -> str:
     if not column.filled:
         return _("empty: taken as text")
     return ""
+
+
+def _as_json(prepared: Prepared, key: Column, written: list[str]) -> dict[str, Any]:
+    found = prepared.survey
+    return {
+        "source": found.snapshot.source, "rows": found.rows, "key": key.field,
+        "fields": {c.field: {"column": c.name, "type": c.type, "date_order": c.date_order,
+                             "role": c.role, "unread": c.unread_count} for c in found.columns},
+        "writeback": found.writeback,
+        "rules": {"tags": found.tabs.tag_names, "flows": found.tabs.flow_names,
+                  "templates": [row[0] for row in found.tabs.templates[1:]]},
+        "written": written,
+    }

@@ -13,6 +13,7 @@ TOML reads the same way (quotes and backslashes escaped), and keys as
 from __future__ import annotations
 
 import json
+import unicodedata
 from dataclasses import dataclass
 
 from sheetcrm.app.setup.infer import Column
@@ -42,8 +43,16 @@ def _s(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _width(text: str) -> int:
+    """Columns ``text`` takes in an editor: Hangul and other wide characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
 def _line(text: str, comment: str = "", width: int = 36) -> str:
-    return f"{text.ljust(width)}# {comment}" if comment else text
+    """``text``, then ``# comment`` lined up at ``width`` columns (one space at least)."""
+    if not comment:
+        return text
+    return f"{text}{' ' * max(width - _width(text), 1)}# {comment}"
 
 
 def config_text(place: Place, found: Survey, choices: Choices) -> str:
@@ -91,8 +100,10 @@ def _fields(columns: list[Column]) -> str:
             settings.append(f"type = {_s(c.type)}")
         if c.date_order:
             settings.append(f"date_order = {_s(c.date_order)}")
-        line = f"{quote_key(c.field)} = {{ {', '.join(settings)} }}"
-        lines.append(_line(line, _note(c), width=48))
+        note = _note(c)
+        if note:
+            lines.append(f"# {note}")
+        lines.append(f"{quote_key(c.field)} = {{ {', '.join(settings)} }}")
     return "\n".join(lines) + "\n"
 
 
@@ -100,7 +111,7 @@ def _note(c: Column) -> str:
     if c.unread_count:
         cells = ", ".join(f"{line}행 {cell!r}" for line, cell in c.unread)
         more = f" 외 {c.unread_count - len(c.unread)}개" if c.unread_count > len(c.unread) else ""
-        return f"이 종류로 읽히지 않는 칸: {cells}{more} (고쳐 주세요)"
+        return f"아래 항목의 종류로 읽히지 않는 칸: {cells}{more} (고쳐 주세요)"
     if c.orders:
         return "날짜 순서(월/일, 일/월)를 알 수 없어 글자로 둡니다: date_order를 정해 주세요"
     return ""
@@ -137,7 +148,7 @@ def _sending(found: Survey) -> str:
 
 def _channel(found: Survey) -> str:
     lines = ["# 메일은 outbox 폴더에 .eml 파일로 쌓입니다 (밖으로 나가지 않음). 실제로 보내려면",
-             '# type = "smtp"로 바꾸세요: README의 "메일 보내기"를 보세요.',
+             '# type = "smtp"로 바꾸세요: README.ko.md의 "진짜 이메일 보내기 (SMTP)"를 보세요.',
              "[channels.email]", 'type = "outbox"', 'path = "outbox"',
              _line(f"from = {_s(SENDER_FROM)}", FILL_IN)]
     email = found.email()
