@@ -1,14 +1,12 @@
-"""``sheetcrm init``: from an existing sheet (the shipped sample's CSV, a CP949 Excel
-export with other column names, a Google Sheet in the emulator) to config.toml and
-the rule tabs, with types inferred by the project's own cell parsers."""
+"""``sheetcrm init`` on CSV files: the shipped sample's, a CP949 Excel export with other
+column names, dates that prove their order or do not; types inferred by the project's
+own cell parsers, the key, the config written, the tabs written, nothing overwritten
+without --force, --yes never reading standard input."""
 
 from __future__ import annotations
 
 import csv
 import io
-import os
-import re
-import shutil
 import sys
 import tomllib
 from pathlib import Path
@@ -17,87 +15,28 @@ from typing import Any
 import pytest
 
 from sheetcrm.app.setup.samples import SOURCES
-from sheetcrm.config import load_config
-from sheetcrm.errors import ConfigError
+from tests.support.init import (
+    RENAMED,
+    as_dicts,
+    close_stdin,
+    config_of,
+    copy_sheet,
+    loaded,
+    read_tab,
+    renamed,
+    shipped,
+)
 from tests.support.sample import ROOT
-
-SAMPLE_CSV = ROOT / "sample_sheets" / "customers.csv"
-# The sample's field names -> the ones init makes from the sample's columns.
-RENAMED = {"name": "고객명", "applied_at": "신청일", "course": "강의", "paid": "결제_여부",
-           "clicked": "링크_클릭", "reviewed": "후기_작성", "last_login": "최근_접속",
-           "missed": "과제_미제출", "consent": "수신_동의", "amount": "결제_금액"}
-
-
-def read_tab(path: Path) -> list[list[str]]:
-    data = path.read_bytes()
-    assert data.startswith(b"\xef\xbb\xbf"), f"{path.name} has no UTF-8 BOM (Excel)"
-    return list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
-
-
-def as_dicts(rows: list[list[str]]) -> list[dict[str, str]]:
-    return [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
-
-
-def shipped() -> dict[str, Any]:
-    return tomllib.loads((ROOT / "config.toml").read_text(encoding="utf-8"))
-
-
-def renamed(condition: str) -> str:
-    """A condition of the sample in init's field names (``clicked(...)`` stays a call)."""
-    for old, new in RENAMED.items():
-        condition = re.sub(rf"\b{old}\b(?!\s*\()", new, condition)
-    return condition
-
-
-def rules_accepted(tmp_path: Path) -> bool:
-    """Whether config loading takes a ``[rules]`` section (the rules reader has landed)."""
-    probe = tmp_path / "probe"
-    probe.mkdir()
-    (probe / "c.csv").write_text("email\na@example.com\n", encoding="utf-8")
-    (probe / "config.toml").write_text(
-        '[table]\npath = "c.csv"\nkey = "email"\n[fields]\nemail = { column = "email" }\n'
-        '[rules]\ntags = "태그"\n', encoding="utf-8")
-    (probe / "태그.csv").write_text("이름,조건,설명,상태\n", encoding="utf-8")
-    try:
-        load_config(probe / "config.toml", {})
-    except ConfigError as exc:
-        if "rules" in str(exc):
-            return False
-    return True
-
-
-def loaded(config: Path, tmp_path: Path) -> Any:
-    """The written config as load_config reads it; before the rules reader lands, the
-    same file without its [rules] section (everything else must load as written)."""
-    if rules_accepted(tmp_path):
-        return load_config(config, os.environ)
-    text = config.read_text(encoding="utf-8")
-    without = re.sub(r"\[rules\][^\[]*\Z", "", text)
-    assert without != text
-    stripped = config.with_name("without-rules.toml")
-    stripped.write_text(without, encoding="utf-8")
-    return load_config(stripped, os.environ)
 
 
 @pytest.fixture
 def sheet(tmp_path: Path) -> Path:
-    folder = tmp_path / "sheet"
-    folder.mkdir()
-    shutil.copy(SAMPLE_CSV, folder / "customers.csv")
-    return folder
+    return copy_sheet(tmp_path)
 
 
 @pytest.fixture
 def no_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Standard input that fails the test when read."""
-
-    class Closed(io.StringIO):
-        def read(self, *args: Any) -> str:
-            raise AssertionError("standard input was read")
-
-        readline = read
-
-    monkeypatch.setattr(sys, "stdin", Closed())
+    close_stdin(monkeypatch)
 
 
 # --------------------------------------------------------------------------- the sample
@@ -108,7 +47,7 @@ def test_init_on_the_sample_csv_proposes_the_sample_fields_with_their_types(
         sheet: Path, run_cli: Any, tmp_path: Path) -> None:
     result = run_cli(sheet, "init", "customers.csv", "--yes")
     assert result.code == 0, result.err
-    config = tomllib.loads((sheet / "config.toml").read_text(encoding="utf-8"))
+    config = config_of(sheet)
     types = {name: spec.get("type", "text") for name, spec in config["fields"].items()}
     sample = shipped()["fields"]
     for old, new in RENAMED.items():
@@ -209,7 +148,7 @@ def test_init_on_a_cp949_excel_export_reads_its_own_column_names(
     write_cp949(folder / "고객.csv", EXPORT)
     result = run_cli(folder, "init", "고객.csv", "--yes")
     assert result.code == 0, result.err
-    config = tomllib.loads((folder / "config.toml").read_text(encoding="utf-8"))
+    config = config_of(folder)
     fields = config["fields"]
     assert {name: spec.get("type", "text") for name, spec in fields.items()} == {
         "성함": "text", "메일주소": "email", "휴대폰": "phone", "가입일": "date",
@@ -262,7 +201,7 @@ def test_slash_dates_take_the_order_their_values_prove_and_no_other(
     (folder / "c.csv").write_text("\n".join(",".join(r) for r in rows) + "\n", encoding="utf-8")
     result = run_cli(folder, "init", "c.csv", "--yes")
     assert result.code == 0, result.err
-    fields = tomllib.loads((folder / "config.toml").read_text(encoding="utf-8"))["fields"]
+    fields = config_of(folder)["fields"]
     assert fields["day_first"] == {"column": "day first", "type": "date",
                                    "date_order": "D/M/YYYY"}
     assert fields["unsettled"] == {"column": "unsettled"}  # never guessed
@@ -273,11 +212,11 @@ def test_asked_the_key_the_operator_may_take_the_default_or_name_another(
         sheet: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "stdin", io.StringIO("\n"))
     assert run_cli(sheet, "init", "customers.csv").code == 0
-    config = tomllib.loads((sheet / "config.toml").read_text(encoding="utf-8"))
+    config = config_of(sheet)
     assert config["table"]["key"] == "이메일"
     monkeypatch.setattr(sys, "stdin", io.StringIO("연락처\n"))
     assert run_cli(sheet, "init", "customers.csv", "--force").code == 0
-    config = tomllib.loads((sheet / "config.toml").read_text(encoding="utf-8"))
+    config = config_of(sheet)
     assert config["table"]["key"] == "연락처"
 
 
@@ -293,7 +232,7 @@ def test_yes_stops_when_no_column_can_be_the_key_by_default(
     assert not (folder / "config.toml").exists() and not (folder / "태그.csv").exists()
     result = run_cli(folder, "init", "c.csv", "--yes", "--key", "이름")
     assert result.code == 0, result.err
-    config = tomllib.loads((folder / "config.toml").read_text(encoding="utf-8"))
+    config = config_of(folder)
     assert config["table"]["key"] == "이름" and "consent" not in config["sending"]
 
 
@@ -346,212 +285,45 @@ def test_config_is_taken_before_and_after_the_command(sheet: Path, run_cli: Any)
     assert not (sheet / "config.toml").exists()
 
 
-# --------------------------------------------------------------------------- Google Sheets
+# --------------------------------------------------------------------------- the terminal
 
 
-@pytest.mark.usefixtures("loopback_only", "fast_retries", "no_stdin")
-def test_init_on_a_google_sheet_writes_the_rule_tabs_into_the_spreadsheet(
-        tmp_path: Path, run_cli: Any, emulator: Any, account: Any) -> None:
-    from tests.support.gsheets import KEY, SHEET, URL
-
-    emulator.add_spreadsheet(KEY)
-    emulator.add_sheet(KEY, SHEET)
-    rows = list(csv.reader(io.StringIO(SAMPLE_CSV.read_text(encoding="utf-8-sig"))))
-    emulator.put(KEY, SHEET, rows, input="RAW")  # the sample's cells, as typed text
-    folder = tmp_path / "gs"
+def test_asked_the_order_of_slash_dates_the_operator_settles_it(
+        tmp_path: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "ask"
     folder.mkdir()
-    args = ("init", URL, "--worksheet", SHEET, "--credentials", str(account.path),
-            "--endpoint", emulator.url, "--yes")
-    result = run_cli(folder, *args)
+    rows = ["email,paid on", "a@example.com,1/2/2026", "b@example.com,3/4/2026",
+            "c@example.com,5/6/2026"]
+    (folder / "c.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    monkeypatch.setattr(sys, "stdin", io.StringIO("M/D/YYYY\n\n"))  # then the default key
+    result = run_cli(folder, "init", "c.csv")
     assert result.code == 0, result.err
-    config = tomllib.loads((folder / "config.toml").read_text(encoding="utf-8"))
-    assert config["table"] == {"backend": "gsheets", "spreadsheet": URL, "worksheet": SHEET,
-                               "credentials": "../service-account.json",
-                               "endpoint": emulator.url, "key": "이메일"}
-    sample = shipped()["fields"]
-    for old, new in RENAMED.items():
-        assert config["fields"][new].get("type", "text") == sample[old].get("type", "text")
-    tags = as_dicts(emulator.display(KEY, "태그"))
-    assert {t["이름"]: t["조건"] for t in tags} == {
-        name: renamed(condition) for name, condition in shipped()["tags"].items()}
-    flows = as_dicts(emulator.display(KEY, "흐름"))
-    assert list(dict.fromkeys(f["흐름"] for f in flows)) == list(shipped()["flows"])
-    templates = as_dicts(emulator.display(KEY, "템플릿"))
-    assert templates[0]["이름"] == "onboarding_welcome"
-    assert templates[0]["제목"] == "{{ 고객명 }}님, {{ 강의 }} 수강을 환영합니다"
-    assert emulator.display(KEY, SHEET) == [r + [""] * (len(rows[0]) - len(r)) for r in rows]
-    loaded(folder / "config.toml", tmp_path)
-
-    emulator.put(KEY, "태그", [["내 태그", "true"]], start="A30")
-    mine = emulator.display(KEY, "태그")
-    (folder / "config.toml").unlink()
-    again = run_cli(folder, *args)
-    assert again.code == 2 and "tab '태그'" in again.err and "--force" in again.err
-    assert emulator.display(KEY, "태그") == mine
-    assert not (folder / "config.toml").exists()
+    assert "month first (M/D/YYYY) or day first (D/M/YYYY)?" in result.out
+    fields = config_of(folder)["fields"]
+    assert fields["paid_on"] == {"column": "paid on", "type": "date", "date_order": "M/D/YYYY"}
+    assert config_of(folder)["table"]["key"] == "email"
 
 
-# --------------------------------------------------------------------------- end to end
+def test_init_speaks_korean_in_a_korean_terminal(
+        sheet: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LANG", "ko_KR.UTF-8")
+    result = run_cli(sheet, "init", "customers.csv", "--yes")
+    assert result.code == 0, result.err
+    assert "기본 규칙: 태그 8개, 흐름 5개, 메시지 14개" in result.out
+    assert "1칸이 email 종류가 아닙니다: 20행 'suzy.bae@'" in result.out
+    again = run_cli(sheet, "init", "customers.csv", "--yes")
+    assert again.code == 2 and "덮어쓰지 않습니다" in again.err and "--force" in again.err
 
-NOW = "2026-11-23T10:00"
 
-
-def findings(run_cli: Any, folder: Path) -> tuple[int, dict[str, set[str]]]:
-    """``check``'s exit code and the places of its findings, by level."""
+def test_json_prints_the_proposal_and_what_was_written(sheet: Path, run_cli: Any) -> None:
     import json
 
-    result = run_cli(folder, "--now", NOW, "--json", "check")
-    by_level: dict[str, set[str]] = {}
-    for finding in json.loads(result.out)["findings"]:
-        by_level.setdefault(finding["level"], set()).add(finding["where"])
-    return result.code, by_level
-
-
-def tag_cells(path: Path) -> dict[tuple[int, str], str]:
-    """(line, key) -> the 상태 태그 cell, for every row of a customer CSV."""
-    rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
-    key, tags = rows[0].index("이메일"), rows[0].index("상태 태그")
-    return {(n, row[key]): row[tags] for n, row in enumerate(rows[1:], start=2)}
-
-
-def test_what_init_writes_checks_out_and_tags_the_sample_as_the_hand_written_config(
-        sheet: Path, sample: Path, run_cli: Any, tmp_path: Path) -> None:
-    if not rules_accepted(tmp_path):
-        pytest.skip("config loading does not take [rules] yet: the rules reader "
-                    "(rule tabs read with the customers) has not landed on this branch")
-    assert run_cli(sheet, "init", "customers.csv", "--yes").code == 0
-    config = sheet / "config.toml"  # the tests read English; the sample's copy speaks it
-    config.write_text(config.read_text(encoding="utf-8").replace(
-        'language = "ko"', 'language = "en"'), encoding="utf-8")
-    # check finds no problem in what init wrote: its errors are the sample's own bad
-    # cells and duplicate keys, which the hand-written sample's check reports the same.
-    _code, ours = findings(run_cli, sheet)
-    _code, theirs = findings(run_cli, sample)
-    assert ours.get("error") == theirs.get("error")
-    assert all(re.match(r"row \d+", where) for where in ours["error"]), ours
-    assert sends(run_cli, sheet) == sends(run_cli, sample)
-    assert run_cli(sheet, "--now", NOW, "sync").code in (0, 1)
-    assert run_cli(sample, "--now", NOW, "sync").code in (0, 1)
-    ours_tags = tag_cells(sheet / "customers.csv")
-    assert ours_tags == tag_cells(sample / "sample_sheets" / "customers.csv")
-    assert any(ours_tags.values())  # the comparison compares tags, not blanks
-
-
-def toml_form(folder: Path) -> None:
-    """Turn what init wrote into the TOML form today's loader takes: the 태그 tab into
-    ``[tags]``, the 흐름 tab into ``[flows]``, the 템플릿 tab into template files, each
-    as RULES_SPEC.md defines its columns. No reader of this repository is used, so this
-    checks the starter set itself, apart from the rules reader."""
-    def q(text: str) -> str:
-        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-    text = (folder / "config.toml").read_text(encoding="utf-8")
-    text = re.sub(r"\[rules\][^\[]*\Z", "", text).replace('language = "ko"', 'language = "en"')
-    lines = ['templates = "templates"', text, "[tags]"]
-    lines += [f"{q(t['이름'])} = {q(t['조건'])}" for t in as_dicts(read_tab(folder / "태그.csv"))]
-    rows = as_dicts(read_tab(folder / "흐름.csv"))
-    for name in dict.fromkeys(r["흐름"] for r in rows):
-        steps = [r for r in rows if r["흐름"] == name]
-        first = steps[0]
-        lines += [f"[flows.{name}]", f"trigger = {q(first['시작 조건'])}"]
-        lines += [f"goal = {q(first['목표'])}"] * bool(first["목표"])
-        lines += [f"then = {q(first['다음 흐름'])}"] * bool(first["다음 흐름"])
-        if first["대조군 비율"]:
-            lines.append(f"holdout = {float(first['대조군 비율'].rstrip('%')) / 100}")
-        lines += ["exit_on_reply = true"] * (first["답장 시 종료"] == "O")
-        lines.append("steps = [")
-        for step in steps:
-            kind = ', kind = "ad"' if step["광고 여부"] == "O" else ""
-            variants = ", ".join(f"{v.split(':')[0].strip()} = {v.split(':')[1].strip()}"
-                                 for v in step["A/B 비율"].split(",") if v.strip())
-            variants = f", variants = {{ {variants} }}" if variants else ""
-            lines.append(f"  {{ after = {q(step['대기'].replace('일', 'd'))}, channel = "
-                         f"{q(step['채널'])}, template = {q(step['템플릿'])}{kind}{variants} }},")
-        lines.append("]")
-    (folder / "config.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (folder / "templates").mkdir()
-    for t in as_dicts(read_tab(folder / "템플릿.csv")):
-        source = (f"{{% block subject %}}{t['제목']}{{% endblock %}}"
-                  f"{{% block text %}}{t['본문']}{{% endblock %}}")
-        if t["HTML"]:
-            source += f"{{% block html %}}{t['HTML']}{{% endblock %}}"
-        (folder / "templates" / f"{t['이름']}.j2").write_text(source, encoding="utf-8")
-
-
-def sends(run_cli: Any, folder: Path) -> list[tuple[str, str, int, str, str]]:
-    import json
-
-    result = run_cli(folder, "--now", NOW, "--json", "plan")
+    result = run_cli(sheet, "init", "customers.csv", "--yes", "--json")
     assert result.code == 0, result.err
-    plan = json.loads(result.out)
-    due = [(s["key"], s["flow"], s["step"], s["template"], "due") for s in plan["sends"]]
-    held = [(h["key"], h["flow"], h["step"], h["template"], h["reason"]) for h in plan["held"]]
-    return sorted(due + held)
-
-
-def test_the_starter_set_in_the_toml_form_checks_tags_and_sends_as_the_hand_written_one(
-        sheet: Path, sample: Path, run_cli: Any) -> None:
-    assert run_cli(sheet, "init", "customers.csv", "--yes").code == 0
-    toml_form(sheet)
-    # check finds nothing wrong in the set-up: its errors are the sample's own bad cells
-    # and duplicate keys, reported by the hand-written sample's check the same way.
-    _code, ours = findings(run_cli, sheet)
-    _code, theirs = findings(run_cli, sample)
-    assert ours.get("error") == theirs.get("error")
-    assert all(re.match(r"row \d+", where) for where in ours["error"]), ours
-    # The same messages are due (or held back, for the same reasons) for the same rows.
-    planned = sends(run_cli, sheet)
-    assert planned == sends(run_cli, sample) and len(planned) >= 10
-    assert run_cli(sheet, "--now", NOW, "sync").code in (0, 1)
-    assert run_cli(sample, "--now", NOW, "sync").code in (0, 1)
-    ours_tags = tag_cells(sheet / "customers.csv")
-    assert ours_tags == tag_cells(sample / "sample_sheets" / "customers.csv")
-    assert sum(1 for cell in ours_tags.values() if cell) >= 10
-
-
-# --------------------------------------------------------------------------- Airtable
-
-
-@pytest.mark.usefixtures("virtual_time", "no_stdin")
-def test_init_on_an_airtable_table_creates_the_rule_tables_and_the_written_fields(
-        tmp_path: Path, run_cli: Any, emu: Any) -> None:
-    from tests.support.airtable import BASE, OWNED, TABLE, sample_records
-
-    types, records = sample_records()
-    for name in OWNED:  # the operator's table, before sheetcrm: no columns of its own
-        types.pop(name)
-        for record in records:
-            record.pop(name, None)
-    emu.add_table(BASE, TABLE, types, records)
-    folder = tmp_path / "at"
-    folder.mkdir()
-    args = ("init", f"https://airtable.com/{BASE}/{TABLE}", "--endpoint", emu.url, "--yes")
-    result = run_cli(folder, *args)
-    assert result.code == 0, result.err
-    text = (folder / "config.toml").read_text(encoding="utf-8")
-    config = tomllib.loads(text)
-    assert config["table"] == {"backend": "airtable", "base": BASE, "table": TABLE,
-                               "token": "${AIRTABLE_TOKEN}", "endpoint": emu.url,
-                               "key": "이메일"}
-    assert "patSheetcrmTest" not in text  # the token stays in the environment
-    sample = shipped()["fields"]
-    for old, new in RENAMED.items():
-        assert config["fields"][new].get("type", "text") == sample[old].get("type", "text"), old
-    tags = {r["fields"]["이름"]: r["fields"]["조건"] for r in emu.records(BASE, "태그")}
-    assert tags == {name: renamed(c) for name, c in shipped()["tags"].items()}
-    assert list(emu.table(BASE, "흐름").fields)[:3] == ["흐름", "시작 조건", "목표"]
-    steps = [r["fields"] for r in emu.records(BASE, "흐름")]
-    assert [s["템플릿"] for s in steps][:3] == [
-        "onboarding_welcome", "onboarding_guide", "onboarding_offer"]
-    welcome = emu.records(BASE, "템플릿")[0]["fields"]
-    assert welcome["제목"] == "{{ 고객명 }}님, {{ 강의 }} 수강을 환영합니다"
-    assert set(OWNED) <= set(emu.table(BASE, TABLE).fields)  # sync can write them
-    assert loaded(folder / "config.toml", tmp_path).table.backend == "airtable"
-
-    (folder / "config.toml").unlink()
-    again = run_cli(folder, *args)
-    assert again.code == 2 and "Airtable table '태그'" in again.err and "--force" in again.err
-    forced = run_cli(folder, *args, "--force")
-    assert forced.code == 2 and "delete or rename it in Airtable" in forced.err
-    assert not (folder / "config.toml").exists()
-    assert len(emu.records(BASE, "태그")) == len(tags)
+    answer = json.loads(result.out)
+    assert answer["key"] == "이메일" and answer["rows"] == 26
+    assert answer["fields"]["결제_여부"] == {"column": "결제 여부", "type": "bool",
+                                          "date_order": None, "role": "paid", "unread": 1}
+    assert answer["rules"]["flows"] == ["onboarding", "payment", "dormant", "churn", "review"]
+    assert [Path(w).name for w in answer["written"]] == [
+        "태그.csv", "흐름.csv", "템플릿.csv", "config.toml"]
