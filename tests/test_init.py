@@ -327,3 +327,10 @@ def test_json_prints_the_proposal_and_what_was_written(sheet: Path, run_cli: Any
     assert answer["rules"]["flows"] == ["onboarding", "payment", "dormant", "churn", "review"]
     assert [Path(w).name for w in answer["written"]] == [
         "태그.csv", "흐름.csv", "템플릿.csv", "config.toml"]
+
+
+@pytest.mark.usefixtures("no_stdin")
+def test_init_refuses_to_overwrite_before_asking_anything(sheet: Path, run_cli: Any) -> None:
+    (sheet / "태그.csv").write_text("이름,조건\n", encoding="utf-8")
+    result = run_cli(sheet, "init", "customers.csv")  # would ask for the key
+    assert result.code == 2 and "태그.csv" in result.err and "--force" in result.err

@@ -54,12 +54,12 @@ _TEXT = "text"
 @click.option("--force", is_flag=True,
               help=N_("Replace an existing config.toml and rule tabs."))
 @click.pass_context
-def init_command(ctx: click.Context, target: str, worksheet: str | None,
-                 credentials: str | None, endpoint: str | None, key: str | None,
-                 timezone: str, config_path: str | None, yes: bool, force: bool) -> ExitStatus:
+def init_command(ctx: click.Context, target: str, key: str | None, yes: bool,
+                 config_path: str | None, **options: Any) -> ExitStatus:
+    """``options``: worksheet, credentials, endpoint, timezone and force, as InitRequest
+    names them."""
     state: State = ctx.obj
-    request = InitRequest(target, _config_option(ctx, config_path), worksheet, credentials,
-                          endpoint, timezone)
+    request = InitRequest(target, _config_option(ctx, config_path), **options)
     prepared = prepare(request, os.environ, Path.cwd())
     found = prepared.survey
     if not found.rows:
@@ -71,7 +71,7 @@ def init_command(ctx: click.Context, target: str, worksheet: str | None,
     chosen = _key(state, prepared, key, yes)
     if not state.as_json:
         _summary(state, prepared, chosen)
-    written = write_setup(prepared, Choices(key=chosen.field, timezone=timezone), force=force)
+    written = write_setup(prepared, Choices(key=chosen.field, timezone=request.timezone))
     if state.as_json:
         print_json(state, _as_json(prepared, chosen, written))
         return ExitStatus.OK

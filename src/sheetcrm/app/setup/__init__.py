@@ -39,6 +39,7 @@ class InitRequest:
     credentials: str | None = None
     endpoint: str | None = None
     timezone: str = "Asia/Seoul"
+    force: bool = False  # replace an existing config and rule tabs
 
 
 @dataclass
@@ -53,7 +54,11 @@ class Prepared:
 
 
 def prepare(request: InitRequest, env: Mapping[str, str], cwd: Path) -> Prepared:
-    """Read the sheet once and propose its set-up; nothing is written."""
+    """Read the sheet once and propose its set-up; nothing is written.
+
+    What writing would overwrite is refused here already (see ``write_setup``), before
+    the operator is asked anything.
+    """
     try:
         tz = ZoneInfo(request.timezone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -66,6 +71,7 @@ def prepare(request: InitRequest, env: Mapping[str, str], cwd: Path) -> Prepared
     found = survey(source.table.read(), tz, source.hints)
     prepared = Prepared(request, config_path, source, found)
     prepared.existing = _existing(prepared)
+    _refuse_overwriting(prepared)
     return prepared
 
 
@@ -85,18 +91,24 @@ def _existing(prepared: Prepared) -> list[str]:
     return found + tab_writer(prepared.source).existing(list(RULE_TABS.values()))
 
 
-def write_setup(prepared: Prepared, choices: Choices, *, force: bool = False) -> list[str]:
-    """Write the rule tabs, then ``config.toml``; returns where each went.
-
-    Refuses (ConfigError naming each file or tab, and ``--force``) when any exists and
-    ``force`` is not given; then nothing is written.
-    """
-    writer = tab_writer(prepared.source)
-    if prepared.existing and not force:
+def _refuse_overwriting(prepared: Prepared) -> None:
+    """ConfigError naming each file or tab that exists, and ``--force``, unless forced;
+    forced, the backends that cannot replace a tab (Airtable) still refuse."""
+    if prepared.existing and not prepared.request.force:
         raise ConfigError(_("sheetcrm init does not overwrite what exists: {names}. Move it "
                             "away, or run again with --force to replace it",
                             names=", ".join(prepared.existing)))
-    writer.refuse_replacing(prepared.existing)
+    tab_writer(prepared.source).refuse_replacing(prepared.existing)
+
+
+def write_setup(prepared: Prepared, choices: Choices) -> list[str]:
+    """Write the rule tabs, then ``config.toml``; returns where each went.
+
+    Nothing is written when anything would be overwritten without ``force``
+    (``InitRequest.force``): each file and tab was looked at by ``prepare``.
+    """
+    _refuse_overwriting(prepared)
+    writer = tab_writer(prepared.source)
     written = [writer.write(RULE_TABS[kind], rows)
                for kind, rows in rule_rows(prepared.survey.tabs).items()]
     written += writer.add_columns(prepared.survey.writeback)
