@@ -123,3 +123,23 @@ def test_init_on_an_airtable_table_creates_the_rule_tables_and_the_written_field
     assert forced.code == 2 and "delete or rename it in Airtable" in forced.err
     assert not (folder / "config.toml").exists()
     assert len(emu.records(BASE, "태그")) == len(tags)
+
+
+@pytest.mark.usefixtures("loopback_only", "fast_retries", "no_stdin")
+def test_a_key_file_from_the_environment_stays_an_environment_reference(
+        tmp_path: Path, run_cli: Any, book: Any, account: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.support.gsheets import KEY, SHEET
+
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(account.path))
+    folder = tmp_path / "gs"
+    folder.mkdir()
+    result = run_cli(folder, "init", KEY, "--worksheet", SHEET, "--endpoint", book.url,
+                     "--yes", "--key", "이메일")
+    assert result.code == 0, result.err
+    text = (folder / "config.toml").read_text(encoding="utf-8")
+    assert 'credentials = "${GOOGLE_APPLICATION_CREDENTIALS}"' in text
+    assert str(account.path) not in text
+    assert loaded(folder / "config.toml", tmp_path).table.backend == "gsheets"
+    # The customers' 상태 태그 holds the operator's values: sheetcrm writes beside it.
+    assert config_of(folder)["writeback"]["tags"] == "상태 태그 2"

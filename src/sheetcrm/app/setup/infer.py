@@ -252,7 +252,7 @@ def default_key(columns: Sequence[Column], rows: int) -> Column | None:
     return None
 
 
-def repeated(column: Column, rows: Sequence[Sequence[str]], index: int) -> list[str]:
-    """The values of a key column that more than one row holds."""
+def repeated(rows: Sequence[Sequence[str]], index: int) -> list[str]:
+    """The values of column ``index`` that more than one row holds."""
     counts = Counter(row[index].strip() for row in rows if index < len(row) and row[index].strip())
     return [value for value, n in counts.items() if n > 1]

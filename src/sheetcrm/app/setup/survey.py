@@ -71,7 +71,7 @@ def survey(snapshot: Snapshot, tz: tzinfo, hints: Mapping[str, str] | None = Non
     result = Survey(snapshot, columns, writeback, default_key(columns, len(snapshot.rows)))
     for column in columns:
         index = snapshot.header.index(column.name)
-        twice = repeated(column, snapshot.rows, index)
+        twice = repeated(snapshot.rows, index)
         if twice:
             result.repeats[column.field] = twice
     result.refresh_rules()
