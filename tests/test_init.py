@@ -5,7 +5,6 @@ without --force, --yes never reading standard input."""
 
 from __future__ import annotations
 
-import csv
 import io
 import sys
 import tomllib
@@ -16,6 +15,7 @@ import pytest
 
 from sheetcrm.app.setup.samples import SOURCES
 from tests.support.init import (
+    EXPORT,
     RENAMED,
     as_dicts,
     close_stdin,
@@ -25,6 +25,7 @@ from tests.support.init import (
     read_tab,
     renamed,
     shipped,
+    write_cp949,
 )
 from tests.support.sample import ROOT
 
@@ -118,27 +119,6 @@ def test_the_starter_messages_are_the_samples_template_files_word_for_word() -> 
 
 
 # --------------------------------------------------------------------------- an Excel export
-
-# Korean Excel writes the won sign as ￦ (U+FFE6) or, in CP949, as a backslash.
-EXPORT = [
-    ["성함", "메일주소", "휴대폰", "가입일", "결제완료", "금액", "마지막 로그인", "마케팅 동의",
-     "비고"],
-    ["김수현", "soohyun@example.com", "010-1111-2222", "2026. 11. 3.", "예", "￦39,000",
-     "2026. 11. 20. 오후 3:04:05", "V", "VIP"],
-    ["이지훈", "jihoon@example.com", "01098765432", "2026. 11. 1.", "아니오", "\\39,000", "",
-     "", ""],
-    ["박채린", "chaerin@example.com", "010-3333-4444", "2026. 10. 28.", "예", "49,000원",
-     "2026. 11. 2. 오전 9:00:00", "V", ""],
-    ["최민준", "minjun@example.com", "010-5555-6666", "2026. 11. 5.", "아니오", "", "", "V",
-     "전화 요망"],
-]
-
-
-def write_cp949(path: Path, rows: list[list[str]]) -> None:
-    text = io.StringIO()
-    csv.writer(text, lineterminator="\r\n").writerows(rows)
-    path.write_bytes(text.getvalue().encode("cp949"))
-
 
 @pytest.mark.usefixtures("no_stdin")
 def test_init_on_a_cp949_excel_export_reads_its_own_column_names(

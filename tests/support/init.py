@@ -29,6 +29,27 @@ RENAMED = {"name": "고객명", "applied_at": "신청일", "course": "강의", "
 NOW = "2026-11-23T10:00"
 
 
+# Korean Excel writes the won sign as ￦ (U+FFE6) or, in CP949, as a backslash.
+EXPORT = [
+    ["성함", "메일주소", "휴대폰", "가입일", "결제완료", "금액", "마지막 로그인", "마케팅 동의",
+     "비고"],
+    ["김수현", "soohyun@example.com", "010-1111-2222", "2026. 11. 3.", "예", "￦39,000",
+     "2026. 11. 20. 오후 3:04:05", "V", "VIP"],
+    ["이지훈", "jihoon@example.com", "01098765432", "2026. 11. 1.", "아니오", "\\39,000", "",
+     "", ""],
+    ["박채린", "chaerin@example.com", "010-3333-4444", "2026. 10. 28.", "예", "49,000원",
+     "2026. 11. 2. 오전 9:00:00", "V", ""],
+    ["최민준", "minjun@example.com", "010-5555-6666", "2026. 11. 5.", "아니오", "", "", "V",
+     "전화 요망"],
+]
+
+
+def write_cp949(path: Path, rows: list[list[str]]) -> None:
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\r\n").writerows(rows)
+    path.write_bytes(text.getvalue().encode("cp949"))
+
+
 def copy_sheet(tmp_path: Path) -> Path:
     """A folder holding only a copy of the sample's customers.csv."""
     folder = tmp_path / "sheet"
