@@ -121,3 +121,28 @@ def test_the_google_sheet_set_up_by_init_tags_as_the_hand_written_sample(
     ours_tags = {(n, row[key]): row[column] for n, row in enumerate(shown[1:], start=2)}
     assert ours_tags == tag_cells(sample / "sample_sheets" / "customers.csv")
     assert emulator.display(KEY, "태그")[1][-1] == "✅"  # 상태, written by the rules reader
+
+
+@pytest.mark.usefixtures("virtual_time", "no_stdin")
+def test_the_airtable_set_up_by_init_tags_as_the_hand_written_sample(
+        tmp_path: Path, sample: Path, run_cli: Any, emu: Any) -> None:
+    from tests.support.airtable import BASE, OWNED, TABLE, sample_records
+
+    types, records = sample_records()
+    for name in OWNED:
+        types.pop(name)
+        for record in records:
+            record.pop(name, None)
+    emu.add_table(BASE, TABLE, types, records)
+    folder = tmp_path / "at"
+    folder.mkdir()
+    assert run_cli(folder, "init", f"{BASE}/{TABLE}", "--endpoint", emu.url,
+                   "--yes").code == 0
+    ready(folder, "tabs", tmp_path)
+    assert run_cli(folder, "--now", NOW, "sync").code in (0, 1)
+    assert run_cli(sample, "--now", NOW, "sync").code in (0, 1)
+    theirs = {key: tags for (_line, key), tags in
+              tag_cells(sample / "sample_sheets" / "customers.csv").items() if key}
+    ours = {r["fields"].get("이메일", ""): r["fields"].get("상태 태그", "")
+            for r in emu.records(BASE, TABLE)}
+    assert {k: v for k, v in ours.items() if k} == theirs and any(theirs.values())
