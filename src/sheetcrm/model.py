@@ -71,12 +71,16 @@ class Snapshot:
     ``lines`` holds each row's number as the sheet shows it (Excel and Sheets count
     the header as row 1 and keep counting over blank rows left out of ``rows``);
     ``None`` when the header is row 1 and the rows follow it without a gap.
+    ``tabs`` holds the rule tabs (``[rules]``) read with the customers: tab name ->
+    its rows as text, header first, blank rows kept (a row's number is its index + 1);
+    a configured tab that does not exist is absent.
     """
 
     header: list[str]
     rows: list[list[str]]
     source: str = ""  # human-readable origin (file path, sheet URL) for messages
     lines: list[int] | None = None
+    tabs: dict[str, list[list[str]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sheetcrm.app.alerts import check_urls
+from sheetcrm.app.rules import check_tabs
 from sheetcrm.config import Config, StepSettings, _quote_key
 from sheetcrm.config.channels import EmailSettings, TextSettings
 from sheetcrm.core.engine import make_plan, next_send
@@ -57,13 +58,25 @@ class Finding:
 
 def run_checks(config: Config, now: datetime, *, connect: bool = False) -> list[Finding]:
     findings: list[Finding] = []
+    templates: Templates | None = None
+    if config.rule_tabs:  # the rules are in the sheet: read and check them first
+        try:
+            ruleset, tab_problems = check_tabs(config, open_table(config).read())
+        except SheetcrmError as exc:
+            findings.append(Finding("error", "table", str(exc)))
+            return findings
+        findings.extend(Finding("error", f"{p.tab} {_('row {row}', row=p.row)}" if p.row
+                                else p.tab, p.message) for p in tab_problems)
+        if ruleset is None:
+            return findings
+        config, templates = ruleset.config, ruleset.templates
     try:
         rules = compile_rules(config)
     except SheetcrmError as exc:
         findings.append(Finding("error", "rules", str(exc)))
         return findings
 
-    templates = Templates(config.templates_dir)
+    templates = templates or Templates(config.templates_dir)
     broken = _template_findings(config, templates, findings)
     findings.extend(_state_findings(config))
     findings.extend(_server_findings(config))

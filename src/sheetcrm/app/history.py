@@ -25,6 +25,7 @@ from datetime import datetime, tzinfo
 from enum import IntEnum, StrEnum
 from typing import Any
 
+from sheetcrm.app.rules import last_accepted
 from sheetcrm.config import Config
 from sheetcrm.core.schema import read_records
 from sheetcrm.errors import ExitStatus, SheetcrmError
@@ -97,7 +98,8 @@ def customer_history(config: Config, key: str, limit: int | None = None) -> Hist
     is neither in the ledger nor in the sheet."""
     ledger = Ledger.open_readonly(config.state_path)
     try:
-        items = _items(ledger, key, config)
+        in_force = last_accepted(config, ledger)  # rules kept in the sheet: their flows
+        items = _items(ledger, key, in_force.config if in_force else config)
         known = ledger.known_keys() if not items else set()
     finally:
         ledger.close()
@@ -110,6 +112,7 @@ def customer_history(config: Config, key: str, limit: int | None = None) -> Hist
 
 def _items(ledger: Ledger, key: str, config: Config) -> list[Item]:
     words = _Words(config)
+    words.rulesets = ledger.send_rulesets(key)
     return [*words.tags(ledger.tag_changes_of(key)),
             *words.flows(ledger.enrollments_of(key)),
             *words.messages(ledger.sends_to(key)),
@@ -194,6 +197,7 @@ class _Words:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.tz: tzinfo = config.tz
+        self.rulesets: dict[tuple[str, int, int], str] = {}  # send -> its rule set
 
     def when(self, text: str) -> datetime:
         return datetime.fromisoformat(text).astimezone(self.tz)
@@ -258,7 +262,11 @@ class _Words:
             if s.attempts > 1:
                 text += " " + _("Tried {attempts} times.", attempts=s.attempts)
             text += self._delivery(s)
-            data = {"flow": s.flow, "step": s.step + 1, "template": s.template,
+            ruleset = self.rulesets.get((s.flow, s.entry, s.step))
+            if ruleset and self.config.rule_tabs:  # the rules are edited in the sheet
+                text += " " + _("Rule set {hash}.", hash=ruleset)
+            data = {"ruleset": ruleset,
+                    "flow": s.flow, "step": s.step + 1, "template": s.template,
                     "variant": s.variant, "channel": s.channel, "message_kind": s.kind,
                     "status": s.status, "detail": s.detail or "", "delivery": s.delivery,
                     "delivered_at": s.delivered_at and self.when(s.delivered_at).isoformat(),

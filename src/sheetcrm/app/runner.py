@@ -9,12 +9,13 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sheetcrm import faults
+from sheetcrm.app import rules as sheet_rules
 from sheetcrm.app.alerts import alert_failed_run, alert_finished_run
 from sheetcrm.app.deliveries import follow_up_deliveries
 from sheetcrm.app.events import mark_applied, write_batch
@@ -44,6 +45,7 @@ from sheetcrm.model import (
     Record,
     SendRecord,
     SendStatus,
+    Snapshot,
     WriteReport,
 )
 from sheetcrm.table import Table, open_table
@@ -90,6 +92,7 @@ class RunResult:
     channels_down: dict[str, str] = field(default_factory=dict)  # channel -> why
     events_applied: int = 0  # outside events written into the sheet by this run
     mailbox: MailboxReport | None = None  # what the mailbox read first brought (sync)
+    rules: sheet_rules.RuleChoice | None = None  # the rule set in force, and an edit that waits
 
     @property
     def status(self) -> str:
@@ -156,36 +159,23 @@ class RunResult:
             "keys_ambiguous_sample": write.ambiguous_keys[:samples],
             "rows_repaired_sample": write.repaired_keys[:samples],
             "events_waiting_why": self.plan.events.reasons,
+            "ruleset": self.rules.in_force.hash if self.rules else None,
         }
-
-
-def require_templates(config: Config, templates: Templates) -> None:
-    """Every step's template exists and compiles, or the run does not start.
-
-    A missing or broken template is the config's mistake, found before any row is
-    touched, not once per customer in the middle of sending.
-    """
-    for name, flow in config.flows.items():
-        for i, step in enumerate(flow.steps):
-            try:
-                templates.check(step.template)
-            except TemplateError as exc:
-                raise TemplateError(str(exc), path=f"flows.{name}.steps[{i}].template"
-                                    ) from None
 
 
 def prepare(config: Config, state: LedgerState, now: datetime, table: Table,
             options: RunOptions = RunOptions(), rules: Rules | None = None,
-            templates: Templates | None = None) -> Plan:
-    """Read the table and plan: the shared path of plan and sync.
+            templates: Templates | None = None, *, snapshot: Snapshot | None = None) -> Plan:
+    """Read the table (unless ``snapshot`` holds it read) and plan: the shared path of
+    plan and sync.
 
     Refuses (ConfigError) to go on when a writeback column holds the operator's values.
     """
     rules = rules if rules is not None else compile_rules(config)
     templates = templates or Templates(config.templates_dir)
-    require_templates(config, templates)
+    sheet_rules.require_templates(config, templates)
     suppressed = load_suppression(config)
-    snapshot = table.read()
+    snapshot = snapshot if snapshot is not None else table.read()
     faults.checkpoint("after-read")
     records = read_records(snapshot, config)
     heard = event_writes(records, state, config, adds_rows=can_add_rows(table))
@@ -208,10 +198,17 @@ def preview(config: Config, now: datetime, table: Table | None = None,
     ledger = Ledger.open_readonly(config.state_path)
     try:
         state = ledger.load_state(config.renames)
+        snapshot = table.read()
+        choice = sheet_rules.choose(config, snapshot, ledger, now, record=False,
+                                    due=sheet_rules.due_keys(snapshot, state, now, options),
+                                    allow_blast=options.allow_blast)
     finally:
         ledger.close()
+    ruleset = choice.in_force
+    config = ruleset.config
     with gc_paused():
-        plan = prepare(config, state, now, table, options)
+        plan = prepare(config, state, now, table, options, ruleset.rules, ruleset.templates,
+                       snapshot=snapshot)
         _apply_to_state(plan, state)
         for held in plan.held:
             if held.skip:
@@ -220,7 +217,7 @@ def preview(config: Config, now: datetime, table: Table | None = None,
             send.advance(now)
             state.sends_by_key[send.key].append(_record(send, SendStatus.SENT, now))
         updates = project(plan.records, plan.tags, state, config) + plan.events.updates
-    return RunResult(plan, updates, seconds=time.perf_counter() - started)
+    return RunResult(plan, updates, seconds=time.perf_counter() - started, rules=choice)
 
 
 def lock_path(config: Config) -> Path:
@@ -272,15 +269,24 @@ def _sync_locked(config: Config, now: datetime, ledger: Ledger,
     try:
         if config.renames:
             ledger.rename_flows(config.renames)
-        recovered = _recover_interrupted(config, ledger, now, opened, own_channels)
+        before = sheet_rules.last_accepted(config, ledger)  # flows of interrupted sends
+        recovered = _recover_interrupted(before.config if before else config, ledger, now,
+                                         opened, own_channels)
         heard = hear_mailbox(config, ledger, now)  # bounces and replies count in this run
         follow_up_deliveries(config, ledger, now)  # NHN Cloud's outcomes, shown in this run
-        templates = Templates(config.templates_dir)
         watch.progress("reading", 0, 0)
         with gc_paused():
             state = ledger.load_state()
-            rules = compile_rules(config)
-            plan = prepare(config, state, now, table, options, rules, templates)
+            snapshot = table.read()
+            choice = sheet_rules.choose(config, snapshot, ledger, now,
+                                        allow_blast=options.allow_blast,
+                                        due=sheet_rules.due_keys(snapshot, state, now, options))
+            config, rules = choice.in_force.config, choice.in_force.rules
+            templates = choice.in_force.templates
+            if choice.confirmed:  # the operator confirmed this edit's sends in the sheet
+                options = replace(options, allow_blast=True)
+            plan = prepare(config, state, now, table, options, rules, templates,
+                           snapshot=snapshot)
         read_at = time.monotonic()
         with gc_paused():  # the run's tags go with its flow moves, for `history`
             ledger.save_enrollments(plan.enrollments, tags=TagSnapshot(plan.tags, now, run_id))
@@ -293,19 +299,22 @@ def _sync_locked(config: Config, now: datetime, ledger: Ledger,
         sending = _Sending(config, ledger, now, run_id, templates, opened, own_channels, watch,
                            FreshCheck(config, rules, table, state, now, read_at))
         outcomes = _send_all(sending, plan, state)
+        ledger.stamp_sends(run_id, choice.in_force.hash)
         with gc_paused():
             updates = project(plan.records, plan.tags, state, config)
         updates += plan.events.updates
         watch.progress("writing", 0, 0)
         faults.checkpoint("before-write")
+        sheet_rules.stage_statuses(table, choice, snapshot)  # with the writeback's batchUpdate
         report = write_batch(table, config.key_column, updates, plan.events)
+        sheet_rules.finish_statuses(table, choice)
         faults.checkpoint("after-write")
         applied = mark_applied(ledger, plan.events, report, now)
         if plan.flows_seen is not None:
             ledger.record_flows(plan.flows_seen, plan.retired_flows, now)
         result = RunResult(plan, updates, outcomes, recovered, report, executed=True,
                            channels_down=sending.down, mailbox=heard,
-                           events_applied=applied)
+                           events_applied=applied, rules=choice)
         result.seconds = time.perf_counter() - started
         result.requests = int(getattr(table, "requests", 0)) - requests_before
         ledger.finish_run(run_id, now, result.status, result.details())

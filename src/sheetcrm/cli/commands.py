@@ -14,6 +14,7 @@ import click
 
 from sheetcrm.app.checks import run_checks
 from sheetcrm.app.explain import explain
+from sheetcrm.app.rules import rules_json, rules_lines
 from sheetcrm.app.runner import RunOptions, RunResult, Watch, preview, sync
 from sheetcrm.cli.base import MAX_ROWS, State, cli, print_json
 from sheetcrm.cli.layout import Col, Kind, indented, table, word
@@ -150,6 +151,8 @@ def _report(state: State, result: RunResult, verb: str, show_all: bool) -> None:
         return
     out, plan = state.out, result.plan
     limit = None if show_all else MAX_ROWS
+    for line in rules_lines(result.rules):  # a rules tab edit that waits or fails
+        out.print(line, style="yellow")
     _tables(state, result, limit)
     if plan.stopped:
         out.print(plan.stopped, style="bold red")
@@ -282,6 +285,7 @@ def _result_json(result: RunResult, verb: str) -> dict[str, Any]:
         "errors": [dataclasses.asdict(e) for e in plan.errors],
         "writes": [u.__dict__ for u in result.updates],
         "recovered": result.recovered,
+        "rules": rules_json(result.rules),
     }
 
 

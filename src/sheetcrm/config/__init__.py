@@ -36,8 +36,10 @@ from sheetcrm.config.load import (
     ConfigModel,
     config_from_dict,
     load_config,
+    with_rules,
 )
 from sheetcrm.config.report import ReportSettings
+from sheetcrm.config.rules import RulesSettings
 from sheetcrm.config.schedule import ScheduleSettings, crontab_trigger, crontab_weekdays
 from sheetcrm.config.sections import (
     FieldSettings,
@@ -78,6 +80,7 @@ __all__ = [
     "OutboxSettings",
     "QuietHours",
     "ReportSettings",
+    "RulesSettings",
     "ScheduleSettings",
     "SendingSettings",
     "SettingError",
@@ -97,4 +100,5 @@ __all__ = [
     "peek_language",
     "quote_key",
     "use_language_of",
+    "with_rules",
 ]

@@ -35,6 +35,7 @@ from sheetcrm.config.hearing import (
 )
 from sheetcrm.config.language import with_language
 from sheetcrm.config.report import ReportSettings, check_report
+from sheetcrm.config.rules import RuleKind, RulesSettings
 from sheetcrm.config.schedule import ScheduleSettings
 from sheetcrm.config.sections import (
     FieldSettings,
@@ -69,6 +70,7 @@ class ConfigModel(Settings):
     mailbox: MailboxSettings | None = None
     alerts: AlertsTable = None
     report: ReportSettings = ReportSettings()
+    rules: RulesSettings | None = None  # tags, flows, templates kept in the sheet's tabs
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,11 @@ class Config:
     @property
     def events(self) -> dict[str, EventSettings]:
         return self.model.events
+
+    @property
+    def rule_tabs(self) -> dict[RuleKind, str]:
+        """Kind (tags, flows, templates) -> the tab holding it, for ``[rules]``."""
+        return self.model.rules.tabs() if self.model.rules else {}
 
     @property
     def key_column(self) -> str:
@@ -252,9 +259,35 @@ def config_from_dict(raw: dict[str, Any], env: Mapping[str, str], *, path: Path)
               zone=repr(model.timezone)),
             path="timezone",
         ) from None
+    _check_rules(model, given_templates="templates" in expanded)
     _check_references(model)
     check_report(model.report, model.fields)
     return Config(model=model, path=path, base_dir=path.resolve().parent, tz=tz)
+
+
+def with_rules(config: Config, tags: dict[str, str] | None,
+               flows: Mapping[str, Any] | None) -> Config:
+    """The config with tags and flows read from the sheet's tabs, checked as the file's.
+
+    ``flows`` holds each flow as ``[flows.NAME]`` would (a dict); ``None`` keeps the
+    file's own. Raises ConfigError naming the key path (``flows.NAME.steps[1].channel``).
+    """
+    update: dict[str, Any] = {}
+    if tags is not None:
+        update["tags"] = dict(tags)
+    if flows is not None:
+        validated = {}
+        for name, raw in flows.items():
+            try:
+                validated[name] = FlowSettings.model_validate(raw)
+            except ValidationError as exc:
+                raise validation_error(exc, FlowSettings, ("flows", name)) from None
+        update["flows"] = validated
+    if not update:
+        return config
+    model = config.model.model_copy(update=update)
+    _check_references(model)
+    return Config(model=model, path=config.path, base_dir=config.base_dir, tz=config.tz)
 
 
 def _expand_env(value: Any, env: Mapping[str, str], where: str) -> Any:
@@ -360,6 +393,23 @@ def _check_references(model: ConfigModel) -> None:
         afters = [s.after for s in flow.steps]
         if afters != sorted(afters):
             raise ConfigError(_("step 'after' offsets must not decrease"), path=f"{where}.steps")
+
+
+def _check_rules(model: ConfigModel, *, given_templates: bool) -> None:
+    """``[rules]``: each kind in one place only, on a backend that reads the tabs."""
+    if model.rules is None:
+        return
+    tabs = model.rules.tabs()
+    twice = {"tags": bool(model.tags), "flows": bool(model.flows),
+             "templates": given_templates}
+    for kind, tab in tabs.items():
+        if twice[kind]:
+            written = {"tags": "[tags]", "flows": "[flows.*]",
+                       "templates": "templates = ..."}[kind]
+            raise ConfigError(_("{kind} are given twice: in the tab {tab} and in {written} of "
+                                "this file; keep one (remove {written}, or rules.{kind})",
+                                kind=kind, tab=repr(tab), written=written),
+                              path=f"rules.{kind}")
 
 
 def _check_event(model: ConfigModel, name: str, event: EventSettings) -> None:

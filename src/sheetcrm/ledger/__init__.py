@@ -43,6 +43,7 @@ from sheetcrm.ledger.queries import (
     SendDetail,
     VariantConversion,
 )
+from sheetcrm.ledger.rulesets import AcceptedRules, PendingRules, RulesetLog
 from sheetcrm.ledger.runs import RUN_INTERRUPTED, RUN_OK, RUN_RUNNING, RUNS_KEPT, RunHistory
 from sheetcrm.ledger.schema import (
     SCHEMA,
@@ -70,12 +71,14 @@ __all__ = [
     "RUN_OK",
     "RUN_RUNNING",
     "SCHEMA_VERSION",
+    "AcceptedRules",
     "Applied",
     "DeliveryDetail",
     "EnrollmentRow",
     "GroupConversion",
     "Ledger",
     "LedgerError",
+    "PendingRules",
     "SendDetail",
     "SendRow",
     "TagChange",
@@ -104,7 +107,7 @@ def _send_record(r: tuple[Any, ...], parse: Any) -> SendRecord:
 
 
 class Ledger(RunHistory, OperatorQueries, EventLog, MailboxCursor, IncidentBook, DeliveryLog,
-             CustomerHistory, TrialLog):
+             CustomerHistory, TrialLog, RulesetLog):
     """Read and write the state file. One instance per process and run."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path | None, readonly: bool) -> None:

@@ -13,8 +13,9 @@ import sqlite3
 from datetime import UTC, datetime
 
 # 5: refused_events (webhooks turned away, for status); 6: providers' delivery reports;
-# 7: customer_tags and tag_changes (history), test_sends (test-send)
-SCHEMA_VERSION = 7
+# 7: customer_tags and tag_changes (history), test_sends (test-send);
+# 8: rulesets and ruleset_pending (accepted rule sets), sends.ruleset
+SCHEMA_VERSION = 8
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -52,7 +53,8 @@ CREATE TABLE IF NOT EXISTS sends (
     run_id      INTEGER,
     delivery    TEXT,                      -- accepted | delivered | failed (providers' reports)
     delivered_at TEXT,
-    delivery_detail TEXT
+    delivery_detail TEXT,
+    ruleset     TEXT                       -- the rule set's short hash (rulesets)
 );
 CREATE INDEX IF NOT EXISTS sends_by_key ON sends (key);
 CREATE INDEX IF NOT EXISTS sends_by_message_id ON sends (message_id);
@@ -132,6 +134,20 @@ CREATE TABLE IF NOT EXISTS test_sends (
     detail      TEXT
 );
 CREATE INDEX IF NOT EXISTS test_sends_by_key ON test_sends (key);
+-- Every rule set (tags + flows + templates) a run accepted, the latest one in force;
+-- hash: the first 8 hex digits of the sha256 of ``body``, its canonical JSON.
+CREATE TABLE IF NOT EXISTS rulesets (
+    id          INTEGER PRIMARY KEY,
+    hash        TEXT NOT NULL,
+    accepted_at TEXT NOT NULL,
+    body        TEXT NOT NULL
+);
+-- A valid edit that would message many customers at once, waiting to be confirmed.
+CREATE TABLE IF NOT EXISTS ruleset_pending (
+    hash        TEXT PRIMARY KEY,
+    since       TEXT NOT NULL,
+    newly       INTEGER NOT NULL           -- customers it would newly message
+);
 CREATE TABLE IF NOT EXISTS runs (
     id          INTEGER PRIMARY KEY,
     command     TEXT NOT NULL,
@@ -152,6 +168,8 @@ MIGRATIONS = [
     ("sends", "delivery", "TEXT"),  # accepted | delivered | failed; NULL: no report comes
     ("sends", "delivered_at", "TEXT"),
     ("sends", "delivery_detail", "TEXT"),
+    # Version 8: the rule set (its short hash) the send came from.
+    ("sends", "ruleset", "TEXT"),
 ]
 
 

@@ -44,6 +44,7 @@ def table_context(config: Config, env: Mapping[str, str] | None = None) -> Table
         env=os.environ if env is None else env,
         columns=tuple(spec.column for spec in config.fields.values()),
         writeback=config.writeback.roles(),
+        tabs=tuple(dict.fromkeys(config.rule_tabs.values())),
     )
 
 

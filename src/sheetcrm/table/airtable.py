@@ -55,6 +55,7 @@ from sheetcrm.table.airtable_errors import (
     is_monthly_cap,
     unknown_field,
 )
+from sheetcrm.table.airtable_tabs import BATCH_SIZE, PAGE_SIZE, RuleTables
 from sheetcrm.table.base import TableContext, match_rows
 
 if TYPE_CHECKING:
@@ -75,8 +76,6 @@ TOKEN_ENV = "AIRTABLE_TOKEN"
 #: column is ``_id`` makes the record id the row key.
 RECORD_ID_COLUMN = "_id"
 
-PAGE_SIZE = 100  # Airtable's maximum page
-BATCH_SIZE = 10  # Airtable's maximum records per write request
 REQUESTS_PER_SECOND = 4.5  # Airtable allows 5 per base; keep a margin
 RATE_LIMIT_PENALTY = 30.0  # seconds Airtable refuses every call after a 429
 MAX_WAIT = 300.0  # seconds; no wait between tries is longer (Retry-After included)
@@ -112,7 +111,7 @@ def retry_policy(max_retries: int = MAX_RETRIES) -> RetryPolicy:
 # --------------------------------------------------------------------------- table
 
 
-class AirtableTable:
+class AirtableTable(RuleTables):
     """A customer table in an Airtable base, read and written through pyairtable.
 
     ``columns`` are the fields to read, in snapshot order (``_id`` is the record id);
@@ -133,8 +132,12 @@ class AirtableTable:
         owned: Mapping[str, str] | None = None,
         view: str | None = None,
         http: HttpOptions = HttpOptions(),
+        tabs: Sequence[str] = (),
     ) -> None:
         self.base = base
+        self.tabs = tuple(tabs)  # rule tables ([rules]) of the same base, read with it
+        self._tab_records: dict[str, tuple[list[str], list[str]]] = {}  # header, ids
+        self._staged: dict[str, dict[tuple[int, int], str]] = {}
         self.table = table
         self.view = view
         self.endpoint = http.endpoint or DEFAULT_ENDPOINT
@@ -161,7 +164,8 @@ class AirtableTable:
         pacer = base_pacer(clock) if clock is not None else None
         return cls(token=token, base=settings.base, table=settings.table, columns=columns,
                    owned=owned, view=settings.view,
-                   http=HttpOptions(endpoint=settings.endpoint, pacer=pacer))
+                   http=HttpOptions(endpoint=settings.endpoint, pacer=pacer),
+                   tabs=context.tabs)
 
     def __repr__(self) -> str:  # never the token
         return f"<AirtableTable {self.source}>"
@@ -194,7 +198,7 @@ class AirtableTable:
         rows = [self._row(record, header) for record in records]
         # Airtable's grid numbers records from 1, with no header row.
         return Snapshot(header=header, rows=rows, source=self.source,
-                        lines=list(range(1, len(rows) + 1)))
+                        lines=list(range(1, len(rows) + 1)), tabs=self._read_tabs())
 
     def write(self, key_column: str, updates: list[CellUpdate]) -> WriteReport:
         """Apply ``updates`` to the records holding their keys now.

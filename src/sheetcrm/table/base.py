@@ -70,6 +70,7 @@ class TableContext:
     env: Mapping[str, str] = field(default_factory=dict)
     columns: tuple[str, ...] = ()  # the columns [fields] names, in its order
     writeback: Mapping[str, str] = field(default_factory=dict)  # column -> role (tags, ...)
+    tabs: tuple[str, ...] = ()  # the rule tabs ([rules]) read with the customers
 
     def resolve(self, relative: str) -> Path:
         """A path from the settings: relative ones start in the config's folder."""

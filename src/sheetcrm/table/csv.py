@@ -65,7 +65,7 @@ class CsvTable:
 
     def __init__(
         self, path: Path | str, *, encoding: str | None = None, delimiter: str = ",",
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = time.sleep, tabs: tuple[str, ...] = (),
     ) -> None:
         if len(delimiter) != 1 or delimiter in '"\r\n':
             raise ConfigError(_(
@@ -73,6 +73,8 @@ class CsvTable:
                 "got {delimiter!r}", delimiter=delimiter))
         self.path = Path(path)
         self.delimiter = delimiter
+        self.tabs = tabs  # rule tabs: sibling files "<tab>.csv" read with the customers
+        self._encoding_setting = encoding
         self._requested = _normalise_encoding(encoding, self.path) if encoding else None
         self._encoding: str | None = None
         self.sleep = sleep  # the short pause while another program is writing the file
@@ -85,7 +87,7 @@ class CsvTable:
     def from_settings(cls, settings: CsvTableSettings, context: TableContext) -> CsvTable:
         """The table of ``[table] backend = "csv"``; ``path`` is relative to the config."""
         return cls(context.resolve(settings.path), encoding=settings.encoding,
-                   delimiter=settings.delimiter)
+                   delimiter=settings.delimiter, tabs=context.tabs)
 
     @property
     def encoding(self) -> str | None:
@@ -95,13 +97,37 @@ class CsvTable:
     def read(self) -> Snapshot:
         """Read header and non-blank rows. Raises BackendError when it cannot."""
         rows = self._parse(_read_bytes(self.path))
+        tabs = self._read_tabs()
         if not rows:
-            return Snapshot(header=[], rows=[], source=str(self.path))
+            return Snapshot(header=[], rows=[], source=str(self.path), tabs=tabs)
         header = [name.strip() for name in rows[0]]
         # Blank rows are left out, and still counted: Excel numbers every row.
         kept = [n for n in range(1, len(rows)) if any(map(str.strip, rows[n]))]
         return Snapshot(header=header, rows=[rows[n] for n in kept], source=str(self.path),
-                        lines=[n + 1 for n in kept])
+                        lines=[n + 1 for n in kept], tabs=tabs)
+
+    def tab_file(self, tab: str) -> CsvTable:
+        """The sibling file ``<tab>.csv`` holding a rule tab, read and written as this one."""
+        return CsvTable(self.path.parent / f"{tab}.csv", encoding=self._encoding_setting,
+                        delimiter=self.delimiter, sleep=self.sleep)
+
+    def _read_tabs(self) -> dict[str, list[list[str]]]:
+        """Every rule tab whose file exists, as rows (blank ones kept: row numbers)."""
+        found: dict[str, list[list[str]]] = {}
+        for tab in self.tabs:
+            sibling = self.tab_file(tab)
+            if sibling.path.is_file():
+                found[tab] = sibling._parse(_read_bytes(sibling.path))
+        return found
+
+    def write_column(self, column: str, value_for: Callable[[dict[str, str]], str | None]
+                     ) -> WriteReport:
+        """Set ``column`` of each row to ``value_for(row as header -> cell)`` unless None.
+
+        The file is re-read and rewritten as ``write`` does (atomic, byte-exact, redone
+        on an operator's save), so a row edited meanwhile is judged as it is now.
+        """
+        return self._write_with(lambda edit: edit.apply_column(column, value_for))
 
     #: Rows can be added (``write(..., append=keys)``): ``base.GrowingTable``.
     adds_rows = True
@@ -125,6 +151,11 @@ class CsvTable:
         """
         if not updates and not append:
             return WriteReport()
+        return self._write_with(lambda edit: edit.apply(key_column, updates, append))
+
+    def _write_with(self, change: Callable[[Rewrite], tuple[str | None, WriteReport]]
+                    ) -> WriteReport:
+        """Re-read the file, apply ``change`` to its text, put the result in place."""
         target = Path(os.path.realpath(self.path))  # replace the file, not a symlink
         busy = False
         try:
@@ -135,7 +166,7 @@ class CsvTable:
                     self.sleep(_BUSY_PAUSE * (attempt + 1))
                     continue
                 try:
-                    new, report = self._rewrite(original, key_column, updates, append)
+                    new, report = self._rewrite(original, change)
                 except BackendError:
                     if _read_file(target)[0] == original:
                         raise
@@ -169,8 +200,7 @@ class CsvTable:
     # -- internals -------------------------------------------------------------
 
     def _rewrite(
-        self, original: bytes, key_column: str, updates: list[CellUpdate],
-        append: Collection[str] = (),
+        self, original: bytes, change: Callable[[Rewrite], tuple[str | None, WriteReport]],
     ) -> tuple[bytes | None, WriteReport]:
         """New file content (None when nothing changes) and the report for it."""
         text = self._decode(original)
@@ -180,8 +210,7 @@ class CsvTable:
             raise BackendError(_(
                 "{path}: the text does not come back the same in {codec}; sheetcrm does not "
                 "write the file, so nothing in it is lost", path=self.path, codec=codec))
-        edit = Rewrite(text, self.delimiter, codec, str(self.path))
-        new_text, report = edit.apply(key_column, updates, append)
+        new_text, report = change(Rewrite(text, self.delimiter, codec, str(self.path)))
         return (None if new_text is None else new_text.encode(codec)), report
 
     def _parse(self, data: bytes) -> list[list[str]]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from sheetcrm.errors import BackendError
@@ -69,6 +69,33 @@ class Rewrite:
             if rows:
                 edits.append((len(self.text), len(self.text),
                               self._append_text(rows, header_width)))
+        return (splice(self.text, edits) if edits else None), report
+
+    def apply_column(self, column: str, value_for: Callable[[dict[str, str]], str | None]
+                     ) -> tuple[str | None, WriteReport]:
+        """Set ``column`` of each row to ``value_for(its cells by header name)``, where
+        that is not None (the column is added past the widest row when missing)."""
+        if not self.records:
+            return None, WriteReport()
+        width = max(len(record.raws) for record in self.records)
+        probe = [CellUpdate("", column, "")]
+        columns, added = column_positions(self.header, width, probe, self.source)
+        index = columns[column.strip()]
+        report = WriteReport(columns_added=added)
+        edits: list[tuple[int, int, str]] = []
+        if added:
+            header = self.records[0]
+            tail = [""] * (width - len(header.raws)) + [self._cell_text(self._storable(column))]
+            edits.append((header.end, header.end, "".join(self.delimiter + t for t in tail)))
+        for record in self.records[1:]:
+            cells = {name: record.value(i) for i, name in enumerate(self.header) if name}
+            value = value_for(cells)
+            if value is None:
+                continue
+            row_edits, changed = self._row_edits(record, {index: self._storable(value)})
+            edits.extend(row_edits)
+            report.cells_written += changed
+            report.rows_written += 1 if changed else 0
         return (splice(self.text, edits) if edits else None), report
 
     def _new_rows(self, key_index: int, columns: dict[str, int], updates: list[CellUpdate],

@@ -33,23 +33,25 @@ Why it is built the way it is:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
-from google.oauth2 import service_account
 from gspread.exceptions import APIError
 from gspread.urls import SPREADSHEET_VALUES_BATCH_UPDATE_URL
 
 from sheetcrm.config.table import GoogleSheetsSettings, parse_spreadsheet
-from sheetcrm.errors import BackendError, ConfigError
-from sheetcrm.fsutil import os_reason
+from sheetcrm.errors import BackendError
 from sheetcrm.http import HttpOptions
 from sheetcrm.i18n import _
 from sheetcrm.model import CellUpdate, Snapshot, WriteReport
 from sheetcrm.table.base import TableContext, column_positions
+from sheetcrm.table.gsheets_account import (
+    CREDENTIALS_ENV,
+    credentials,
+    credentials_path,
+    load_service_account,
+)
 from sheetcrm.table.gsheets_errors import (
     Access,
     beyond_grid,
@@ -82,15 +84,11 @@ from sheetcrm.table.gsheets_write import (
     written_columns,
 )
 
-__all__ = ["DEFAULT_RETRY", "GoogleSheetsTable", "column_letter", "load_service_account",
-           "parse_spreadsheet", "quota_pacer"]
+__all__ = ["CREDENTIALS_ENV", "DEFAULT_RETRY", "GoogleSheetsTable", "column_letter",
+           "load_service_account", "parse_spreadsheet", "quota_pacer"]
 
 T = TypeVar("T")
 
-SCOPES = ("https://www.googleapis.com/auth/spreadsheets",)
-CREDENTIALS_ENV = "GOOGLE_APPLICATION_CREDENTIALS"
-SERVICE_ACCOUNT_FIELDS = ("type", "project_id", "private_key_id", "private_key",
-                          "client_email", "token_uri")
 DEFAULT_TIMEOUT = (10.0, 60.0)  # (connect, read) seconds, on every request
 #: A write body above this is split into several batchUpdates (the API refuses bodies
 #: of about 10 MB; the first run over 100k Korean rows, about 8 MB, still fits in one).
@@ -136,15 +134,15 @@ class GoogleSheetsTable:
     def __init__(self, spreadsheet_id: str, service_account_info: Mapping[str, Any], *,
                  place: SheetPlace = SheetPlace(), http: HttpOptions = HttpOptions(),
                  max_request_bytes: int = MAX_REQUEST_BYTES,
-                 credentials_path: str = "") -> None:
-        credentials = _credentials(service_account_info, credentials_path)
+                 credentials_path: str = "", tabs: tuple[str, ...] = ()) -> None:
+        signed = credentials(service_account_info, credentials_path)
         endpoint = http.endpoint
         timeout = http.timeout or DEFAULT_TIMEOUT
         self.spreadsheet_id = spreadsheet_id
         self.worksheet = place.worksheet
         self.gid = place.gid
         self.header_row = place.header_row
-        self.client_email: str = credentials.service_account_email
+        self.client_email: str = signed.service_account_email
         self.token_uri = str(service_account_info.get("token_uri", ""))
         self.project_id = str(service_account_info.get("project_id", ""))
         self.credentials_path = credentials_path
@@ -153,7 +151,10 @@ class GoogleSheetsTable:
         self.pacer = http.pacer or quota_pacer()
         self.retry = http.retry or DEFAULT_RETRY
         self._transport = SheetsAdapter(endpoint, self.pacer, self.retry)
-        self._client = build_client(credentials, endpoint, timeout, self._transport)
+        self._client = build_client(signed, endpoint, timeout, self._transport)
+        self.tabs = tabs  # rule tabs ([rules]), read in the same values.batchGet
+        self._titles: set[str] = set()  # every tab's title, from the last metadata read
+        self._staged: dict[str, dict[tuple[int, int], str]] = {}  # rule tab -> cells
         self._sheet: Worksheet | None = None
         self._header: list[str] = []  # as last read: where the key column probably is
         self._width = 0  # widest row last read: appended columns go past it
@@ -168,10 +169,11 @@ class GoogleSheetsTable:
         metadata, so a tick costs one request less than a one-off sync.
         """
         key, gid = parse_spreadsheet(settings.spreadsheet)
-        path = _credentials_path(settings.credentials, context)
+        path = credentials_path(settings.credentials, context)
         place = SheetPlace(settings.worksheet, gid, settings.header_row)
         return cls(key, load_service_account(path), place=place,
-                   http=HttpOptions(endpoint=settings.endpoint), credentials_path=str(path))
+                   http=HttpOptions(endpoint=settings.endpoint), credentials_path=str(path),
+                   tabs=context.tabs)
 
     # -- the Table protocol ---------------------------------------------------------
 
@@ -196,7 +198,10 @@ class GoogleSheetsTable:
 
     def read(self) -> Snapshot:
         """Header (row ``header_row``) and non-blank rows below it, in one values request."""
-        data = self._sheet_call(_("reading the cells"), lambda sheet: self._read_values(sheet))
+        if self.tabs and self._sheet is not None and not set(self.tabs) <= self._titles:
+            self._sheet = None  # a rule tab missing: look again whether it was added since
+        data, tabs = self._sheet_call(_("reading the cells"),
+                                      lambda sheet: self._read_values(sheet))
         rows: list[list[str]] = data.get("values", [])
         h = self.header_row
         header = [cell.strip() for cell in rows[h - 1]] if len(rows) >= h else []
@@ -206,7 +211,7 @@ class GoogleSheetsTable:
         self._header = header
         self._width = max(map(len, body), default=0)
         return Snapshot(header=header, rows=body, source=self.source,
-                        lines=[n + 1 for n in kept])
+                        lines=[n + 1 for n in kept], tabs=tabs)
 
     def write(self, key_column: str, updates: list[CellUpdate]) -> WriteReport:
         """Apply ``updates`` to the rows that hold their keys now, in one batchUpdate.
@@ -267,14 +272,41 @@ class GoogleSheetsTable:
         if self._sheet is None:
             spreadsheet = self._call(_("opening the spreadsheet"),
                                      lambda: self._client.open_by_key(self.spreadsheet_id))
-            self._sheet = pick_worksheet(spreadsheet, last_metadata(self._client),
-                                         title=self.worksheet, gid=self.gid)
+            metadata = last_metadata(self._client)
+            self._sheet = pick_worksheet(spreadsheet, metadata, title=self.worksheet,
+                                         gid=self.gid)
+            self._titles = {str(s.get("properties", {}).get("title"))
+                            for s in metadata.get("sheets", [])}
         return self._sheet
 
-    def _read_values(self, sheet: Worksheet) -> dict[str, Any]:
-        data = sheet.spreadsheet.values_get(a1(sheet.title), params=dict(_READ_PARAMS))
+    def _read_values(self, sheet: Worksheet
+                     ) -> tuple[dict[str, Any], dict[str, list[list[str]]]]:
+        """The customer tab's values, and the rule tabs' in the same request."""
+        tabs = [tab for tab in self.tabs if tab in self._titles and tab != sheet.title]
+        if not tabs:
+            data = sheet.spreadsheet.values_get(a1(sheet.title), params=dict(_READ_PARAMS))
+            refresh_grid(sheet, data.get("range", ""), rows=True)
+            return data, {}
+        ranges = [a1(sheet.title), *(a1(tab) for tab in tabs)]
+        got = sheet.spreadsheet.values_batch_get(ranges, params=dict(_READ_PARAMS))
+        answers = got.get("valueRanges", [])
+        data = answers[0] if answers else {}
         refresh_grid(sheet, data.get("range", ""), rows=True)
-        return data
+        return data, {tab: [[str(cell) for cell in row] for row in answer.get("values", [])]
+                      for tab, answer in zip(tabs, answers[1:], strict=False)}
+
+    def stage_tab_cells(self, tab: str, cells: dict[tuple[int, int], str]) -> None:
+        """Cells of a rule tab (0-based row, column -> text) to send with the next
+        write's values.batchUpdate (or by ``flush_tab_cells`` when it sends none)."""
+        self._staged.setdefault(tab, {}).update(cells)
+
+    def flush_tab_cells(self) -> int:
+        """Send the staged rule-tab cells no write took along; the requests spent."""
+        if not self._staged:
+            return 0
+        before = self.requests
+        self._send({})
+        return self.requests - before
 
     def _plan(self, key_column: str, updates: list[CellUpdate], report: WriteReport) -> Plan:
         """Read the rows as they are now and place every update (grows the grid if needed)."""
@@ -407,9 +439,11 @@ class GoogleSheetsTable:
             limit = self.max_request_bytes
             while True:
                 try:
-                    for body in bodies(vertical_runs(cells), sheet.title, limit):
+                    tabs = {tab: vertical_runs(staged) for tab, staged in self._staged.items()}
+                    for body in bodies(vertical_runs(cells), sheet.title, limit, tabs):
                         self._client.http_client.request("post", url, data=body,
                                                          headers=_JSON_UTF8)
+                    self._staged = {}
                     return True
                 except APIError as exc:  # refused as too large: halve (writes are idempotent)
                     if beyond_grid(exc):
@@ -449,60 +483,3 @@ class GoogleSheetsTable:
                         self.credentials_path, self.token_uri)
         return explain(exc, action, where=f"Google Sheets ({self.source})", access=access,
                        read_timeout=self.timeout[1], attempts=self._transport.last_attempts)
-
-
-# --------------------------------------------------------------------------- settings
-
-
-def _credentials_path(value: str | None, context: TableContext) -> Path:
-    if value:
-        return context.resolve(value)
-    env = context.env.get(CREDENTIALS_ENV)
-    if env:
-        return Path(env).expanduser()
-    raise ConfigError(_("no service-account key file: set table.credentials to the JSON "
-                        "key's path, or the {variable} environment variable",
-                        variable=CREDENTIALS_ENV), path="table.credentials")
-
-
-def load_service_account(path: Path) -> dict[str, Any]:
-    """The parsed service-account key file; ConfigError (never showing the key) if not."""
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(_("{path!r} not found; expected the service account's JSON key "
-                            "file (Google Cloud console → IAM → Service accounts → Keys)",
-                            path=str(path)), path="table.credentials") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        reason = os_reason(exc) if isinstance(exc, OSError) else _("not JSON")
-        raise ConfigError(_("{path!r} cannot be read ({reason}); expected a service-account "
-                            "JSON key file", path=str(path), reason=reason),
-                          path="table.credentials") from None
-    if not isinstance(info, dict) or info.get("type") != "service_account":
-        kind = info.get("type") if isinstance(info, dict) else type(info).__name__
-        raise ConfigError(_("{path!r} holds a {kind!r} credential; expected a service-account "
-                            "key (\"type\": \"service_account\")", path=str(path), kind=kind),
-                          path="table.credentials")
-    missing = [name for name in SERVICE_ACCOUNT_FIELDS if not info.get(name)]
-    if missing:
-        raise ConfigError(_("{path!r} lacks {names}; expected a service-account key file as "
-                            "Google Cloud downloads it", path=str(path),
-                            names=", ".join(missing)), path="table.credentials")
-    return info
-
-
-def _credentials(info: Mapping[str, Any], path: str) -> service_account.Credentials:
-    """Service-account credentials for the Sheets scope; the key is never shown."""
-    missing = [name for name in ("client_email", "private_key", "token_uri") if not info.get(name)]
-    if missing:
-        raise ConfigError(_("{path} lacks {names}; expected a service-account JSON key file",
-                            path=path or _("the service-account info"),
-                            names=", ".join(missing)), path="table.credentials")
-    try:
-        return service_account.Credentials.from_service_account_info(dict(info),
-                                                                     scopes=list(SCOPES))
-    except (ValueError, TypeError, KeyError):
-        raise ConfigError(_("{path}: private_key is not a valid PEM private key; expected a "
-                            "service-account JSON key file as Google Cloud downloads it",
-                            path=path or _("the service-account info")),
-                          path="table.credentials") from None

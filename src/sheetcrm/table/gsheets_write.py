@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from gspread.utils import absolute_range_name, rowcol_to_a1
@@ -233,28 +233,32 @@ def vertical_runs(cells: dict[tuple[int, int], str]) -> list[Run]:
     return runs
 
 
-def bodies(runs: list[Run], title: str, limit: int) -> Iterator[bytes]:
+def bodies(runs: list[Run], title: str, limit: int,
+           others: Mapping[str, list[Run]] | None = None) -> Iterator[bytes]:
     """values.batchUpdate bodies of at most about ``limit`` bytes (one, unless huge).
 
-    Each run is serialised once; a run that does not fit in the current body is cut
-    at a row boundary, and the rest starts the next body.
+    ``others`` adds runs in other tabs (the rule tabs' ``상태`` cells) to the same
+    bodies. Each run is serialised once; a run that does not fit in the current body
+    is cut at a row boundary, and the rest starts the next body.
     """
     parts: list[bytes] = []
     size = len(_BODY_HEAD) + len(_BODY_TAIL)
-    overhead = 80 + 2 * len(title.encode())  # the range, its key and majorDimension
-    for run in runs:
+    placed = [(title, run) for run in runs]
+    placed += [(tab, run) for tab, tab_runs in (others or {}).items() for run in tab_runs]
+    for where, run in placed:
+        overhead = 80 + 2 * len(where.encode())  # the range, its key and majorDimension
         start, pending = 0, overhead
         for index, value in enumerate(run.values):
             cost = 7 if value is None else 6 + (len(value) if value.isascii()
                                                 else len(value.encode()))
             if size + pending + cost > limit and (index > start or parts):
                 if index > start:
-                    parts.append(_piece(title, run, start, index))
+                    parts.append(_piece(where, run, start, index))
                 yield _BODY_HEAD + b",".join(parts) + _BODY_TAIL
                 parts, size = [], len(_BODY_HEAD) + len(_BODY_TAIL)
                 start, pending = index, overhead
             pending += cost
-        part = _piece(title, run, start, len(run.values))
+        part = _piece(where, run, start, len(run.values))
         parts.append(part)
         size += len(part) + 1
     if parts:

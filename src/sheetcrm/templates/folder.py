@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import (
+    BaseLoader,
+    DictLoader,
     Environment,
     FileSystemLoader,
     TemplateNotFound,
@@ -93,16 +95,37 @@ _REFERENCES = {nodes.Extends: "extends", nodes.Include: "includes",
 class Templates:
     """The template folder. Compiles each template once per process."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, sources: dict[str, str] | None = None) -> None:
         self.folder = folder
-        self._plain = Sandbox(_Loader(folder), autoescape=False)
-        self._html = Sandbox(_Loader(folder), autoescape=True)
+        self._sources = None if sources is None else {
+            f"{name}{SUFFIX}": source for name, source in sources.items()}
+        self._plain = Sandbox(self._loader(), autoescape=False)
+        self._html = Sandbox(self._loader(), autoescape=True)
         self._names: list[str] | None = None
         self._parents: dict[str, list[str]] = {}  # file -> its ancestors, nearest first
         self._reads: dict[str, frozenset[str]] = {}  # template -> the variables it reads
 
+    @classmethod
+    def from_sources(cls, sources: dict[str, str], where: str) -> Templates:
+        """Templates given as name -> Jinja source (the sheet's 템플릿 tab, named
+        ``where`` in messages), in the same sandbox, with the same filters and checks
+        as files; ``{% include 'x.j2' %}`` finds the template named ``x``."""
+        return cls(Path(where), sources)
+
+    def _loader(self) -> BaseLoader:
+        if self._sources is not None:
+            return DictLoader(self._sources)
+        return _Loader(self.folder)
+
+    def _exists(self, file: str) -> bool:
+        if self._sources is not None:
+            return file in self._sources
+        return (self.folder / file).is_file()
+
     def names(self) -> list[str]:
         """Template names in the folder, listed once per Templates object (one run)."""
+        if self._sources is not None:
+            return sorted(name[: -len(SUFFIX)] for name in self._sources)
         if self._names is None:
             found = self.folder.glob(f"*{SUFFIX}") if self.folder.is_dir() else ()
             self._names = sorted(p.name[: -len(SUFFIX)] for p in found)
@@ -136,7 +159,7 @@ class Templates:
         tree = self._plain.parse(source, file)
         names = set(meta.find_undeclared_variables(tree))
         for other in meta.find_referenced_templates(tree):
-            if other is not None and other not in seen and (self.folder / other).is_file():
+            if other is not None and other not in seen and self._exists(other):
                 seen.add(other)
                 names |= self._variables(other, seen)
         return names
@@ -168,7 +191,13 @@ class Templates:
         return Rendered(subject, text, html, payload)
 
     def _file(self, name: str) -> str:
-        return str(self.folder / f"{name}{SUFFIX}")
+        return self._where(f"{name}{SUFFIX}")
+
+    def _where(self, file: str) -> str:
+        """A file for messages: its path, or for sources ``<tab>: <name>``."""
+        if self._sources is not None:
+            return f"{self.folder}: {file.removesuffix(SUFFIX)}"
+        return str(self.folder / file)
 
     def _load(self, env: Sandbox, name: str) -> Any:
         file = f"{name}{SUFFIX}"
@@ -181,7 +210,7 @@ class Templates:
                                   known=known)) from None
         except TemplateSyntaxError as exc:
             raise TemplateError(_("line {line}: {problem}", line=exc.lineno, problem=exc.message),
-                                path=str(self.folder / (exc.name or file))) from None
+                                path=self._where(exc.name or file)) from None
         except ValueError:  # Jinja's lexer turning a number of over 4,300 digits into int
             raise TemplateError(_("a number in the template is too long (at most {most} "
                                   "digits)", most=f"{sys.get_int_max_str_digits():,}"),
@@ -198,7 +227,7 @@ class Templates:
         ``chain`` is how the top template reached ``file``, as (file, verb, file) steps.
         A named file must exist, and no file may reach itself again.
         """
-        where = str(self.folder / file)
+        where = self._where(file)
         asked = f" ({_steps(chain[-1:])})" if chain else ""
         try:
             source = self._plain.loader.get_source(self._plain, file)[0]  # type: ignore[union-attr]
@@ -224,10 +253,10 @@ class Templates:
             for name in (n.value for n in listed if isinstance(n, nodes.Const)):
                 steps = (*chain, (file, verb, name))
                 if name in seen:
-                    top = str(self.folder / steps[0][0])
+                    top = self._where(steps[0][0])
                     raise TemplateError(_("{steps}: a template that reaches itself never ends",
                                           steps=_steps(steps)), path=top)
-                if not (self.folder / name).is_file():
+                if not self._exists(name):
                     if getattr(node, "ignore_missing", False):
                         continue
                     raise TemplateError(_("{verb} {name}, which is not in {folder}", verb=verb,
