@@ -70,7 +70,8 @@ def test_init_on_the_sample_csv_proposes_the_sample_fields_with_their_types(
     assert "'suzy.bae@'" in result.out and "'2026-02-30'" in result.out
     assert "'몰라'" in result.out
     assert "gayoung.moon@example.com" in result.out  # the duplicate key
-    loaded(sheet / "config.toml", tmp_path)
+    assert loaded(sheet / "config.toml").rule_tabs == {
+        "tags": "태그", "flows": "흐름", "templates": "템플릿"}
 
 
 def test_init_writes_the_sample_rules_in_its_own_field_names(
@@ -153,7 +154,7 @@ def test_init_on_a_cp949_excel_export_reads_its_own_column_names(
     assert templates["onboarding_welcome"]["제목"] == '{{ 성함 }}님, {{ "강의" }} 수강을 환영합니다'
     assert "{% if none and none >= 2 %}" in templates["churn_checkin"]["본문"]
     assert "left out: the tag 결제 유도 (no column for clicked)" in result.out
-    loaded(folder / "config.toml", tmp_path)
+    loaded(folder / "config.toml")
 
 
 def test_won_amounts_counts_and_phone_numbers_are_told_apart() -> None:
@@ -246,7 +247,7 @@ def test_config_goes_where_config_says(sheet: Path, run_cli: Any, tmp_path: Path
     config = tomllib.loads(elsewhere.read_text(encoding="utf-8"))
     assert config["table"]["path"] == "../sheet/customers.csv"
     assert not (sheet / "config.toml").exists() and (sheet / "태그.csv").exists()
-    loaded(elsewhere, tmp_path)
+    loaded(elsewhere)
 
 
 def test_an_unknown_target_names_the_three_forms(tmp_path: Path, run_cli: Any) -> None:

@@ -66,7 +66,7 @@ def test_init_on_a_google_sheet_writes_the_rule_tabs_into_the_spreadsheet(
     assert templates[0]["이름"] == "onboarding_welcome"
     assert templates[0]["제목"] == "{{ 고객명 }}님, {{ 강의 }} 수강을 환영합니다"
     assert emulator.display(KEY, SHEET) == [r + [""] * (len(rows[0]) - len(r)) for r in rows]
-    loaded(folder / "config.toml", tmp_path)
+    loaded(folder / "config.toml")
 
     emulator.put(KEY, "태그", [["내 태그", "true"]], start="A30")
     mine = emulator.display(KEY, "태그")
@@ -114,7 +114,7 @@ def test_init_on_an_airtable_table_creates_the_rule_tables_and_the_written_field
     welcome = emu.records(BASE, "템플릿")[0]["fields"]
     assert welcome["제목"] == "{{ 고객명 }}님, {{ 강의 }} 수강을 환영합니다"
     assert set(OWNED) <= set(emu.table(BASE, TABLE).fields)  # sync can write them
-    assert loaded(folder / "config.toml", tmp_path).table.backend == "airtable"
+    assert loaded(folder / "config.toml").table.backend == "airtable"
 
     (folder / "config.toml").unlink()
     again = run_cli(folder, *args)
@@ -140,6 +140,6 @@ def test_a_key_file_from_the_environment_stays_an_environment_reference(
     text = (folder / "config.toml").read_text(encoding="utf-8")
     assert 'credentials = "${GOOGLE_APPLICATION_CREDENTIALS}"' in text
     assert str(account.path) not in text
-    assert loaded(folder / "config.toml", tmp_path).table.backend == "gsheets"
+    assert loaded(folder / "config.toml").table.backend == "gsheets"
     # The customers' 상태 태그 holds the operator's values: sheetcrm writes beside it.
     assert config_of(folder)["writeback"]["tags"] == "상태 태그 2"

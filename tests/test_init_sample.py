@@ -4,7 +4,7 @@ bad cells; the same messages are due and the same tags written at the same clock
 and for a CP949 Excel export with other column names (check clean, rows tagged).
 Through the rules reader (the tabs as init wrote them) and through the TOML form (the
 tabs turned into [tags], [flows] and template files by the column meanings
-RULES_SPEC.md gives), which today's loader takes while the reader is not merged."""
+RULES_SPEC.md gives: the starter set itself, apart from the reader)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ from tests.support.init import (
     close_stdin,
     copy_sheet,
     findings,
-    rules_accepted,
     sends,
     tag_cells,
     toml_form,
@@ -41,12 +40,9 @@ def no_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
     close_stdin(monkeypatch)
 
 
-def ready(folder: Path, form: str, tmp_path: Path) -> None:
+def ready(folder: Path, form: str) -> None:
     """The set-up init wrote in ``folder``, in English (as the tests read), read through
     the rules reader (``tabs``) or turned into the TOML form (``toml``)."""
-    if form == "tabs" and not rules_accepted(tmp_path):
-        pytest.skip("config loading does not take [rules] yet: the rules reader "
-                    "(rule tabs read with the customers) has not landed on this branch")
     if form == "toml":
         toml_form(folder)
     config = folder / "config.toml"
@@ -61,7 +57,7 @@ FORMS = pytest.mark.parametrize("form", ["tabs", "toml"])
 def test_the_sample_set_up_by_init_checks_plans_and_tags_as_the_hand_written_one(
         sheet: Path, sample: Path, run_cli: Any, tmp_path: Path, form: str) -> None:
     assert run_cli(sheet, "init", "customers.csv", "--yes").code == 0
-    ready(sheet, form, tmp_path)
+    ready(sheet, form)
     # check finds nothing wrong in the set-up: its errors are the sample's own bad cells
     # and duplicate keys, reported by the hand-written sample's check the same way.
     _code, ours = findings(run_cli, sheet)
@@ -86,7 +82,7 @@ def test_the_excel_export_set_up_by_init_checks_clean_and_tags_its_rows(
     folder.mkdir()
     write_cp949(folder / "고객.csv", EXPORT)
     assert run_cli(folder, "init", "고객.csv", "--yes").code == 0
-    ready(folder, form, tmp_path)
+    ready(folder, form)
     code, found = findings(run_cli, folder)
     assert code == 0 and "error" not in found, found
     assert run_cli(folder, "--now", NOW, "sync").code == 0
@@ -110,7 +106,7 @@ def test_the_google_sheet_set_up_by_init_tags_as_the_hand_written_sample(
     folder.mkdir()
     assert run_cli(folder, "init", URL, "--worksheet", SHEET, "--credentials",
                    str(account.path), "--endpoint", emulator.url, "--yes").code == 0
-    ready(folder, "tabs", tmp_path)
+    ready(folder, "tabs")
     _code, ours = findings(run_cli, folder)
     _code, theirs = findings(run_cli, sample)
     assert ours.get("error") == theirs.get("error")
@@ -138,7 +134,7 @@ def test_the_airtable_set_up_by_init_tags_as_the_hand_written_sample(
     folder.mkdir()
     assert run_cli(folder, "init", f"{BASE}/{TABLE}", "--endpoint", emu.url,
                    "--yes").code == 0
-    ready(folder, "tabs", tmp_path)
+    ready(folder, "tabs")
     assert run_cli(folder, "--now", NOW, "sync").code in (0, 1)
     assert run_cli(sample, "--now", NOW, "sync").code in (0, 1)
     theirs = {key: tags for (_line, key), tags in

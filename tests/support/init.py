@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 
 from sheetcrm.config import load_config
-from sheetcrm.errors import ConfigError
 from tests.support.sample import ROOT
 
 SAMPLE_CSV = ROOT / "sample_sheets" / "customers.csv"
@@ -91,34 +90,9 @@ def renamed(condition: str) -> str:
     return condition
 
 
-def rules_accepted(tmp_path: Path) -> bool:
-    """Whether config loading takes a ``[rules]`` section (the rules reader has landed)."""
-    probe = tmp_path / "probe"
-    probe.mkdir()
-    (probe / "c.csv").write_text("email\na@example.com\n", encoding="utf-8")
-    (probe / "config.toml").write_text(
-        '[table]\npath = "c.csv"\nkey = "email"\n[fields]\nemail = { column = "email" }\n'
-        '[rules]\ntags = "태그"\n', encoding="utf-8")
-    (probe / "태그.csv").write_text("이름,조건,설명,상태\n", encoding="utf-8")
-    try:
-        load_config(probe / "config.toml", {})
-    except ConfigError as exc:
-        if "rules" in str(exc):
-            return False
-    return True
-
-
-def loaded(config: Path, tmp_path: Path) -> Any:
-    """The written config as load_config reads it; before the rules reader lands, the
-    same file without its [rules] section (everything else must load as written)."""
-    if rules_accepted(tmp_path):
-        return load_config(config, os.environ)
-    text = config.read_text(encoding="utf-8")
-    without = re.sub(r"\[rules\][^\[]*\Z", "", text)
-    assert without != text
-    stripped = config.with_name("without-rules.toml")
-    stripped.write_text(without, encoding="utf-8")
-    return load_config(stripped, os.environ)
+def loaded(config: Path) -> Any:
+    """The written config as load_config reads it, [rules] and its tabs included."""
+    return load_config(config, os.environ)
 
 
 def config_of(folder: Path, name: str = "config.toml") -> dict[str, Any]:
