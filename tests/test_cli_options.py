@@ -39,7 +39,8 @@ def required(command: click.Command) -> list[str]:
     return values
 
 
-@pytest.mark.parametrize("command", sorted(cli.commands))
+# ``init`` writes the config --config names instead of reading it (test_init.py).
+@pytest.mark.parametrize("command", sorted(set(cli.commands) - {"init"}))
 def test_config_is_taken_before_and_after_every_command(tmp_path: Path, run_cli,
                                                         command: str) -> None:
     args = required(cli.commands[command])

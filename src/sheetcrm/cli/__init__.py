@@ -17,7 +17,7 @@ import sys
 
 import click
 
-from sheetcrm.cli import commands, daemon, report, serve, tools  # noqa: F401  (the commands register on ``cli``)
+from sheetcrm.cli import commands, daemon, init, report, serve, tools  # noqa: F401  (the commands register on ``cli``)
 from sheetcrm.cli.base import cli, error_line, printable, show_usage_error
 from sheetcrm.errors import ExitStatus, SheetcrmError
 from sheetcrm.i18n import _

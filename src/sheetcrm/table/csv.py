@@ -30,13 +30,20 @@ import io
 import os
 import stat
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from pathlib import Path
 
 from sheetcrm.config.table import CsvTableSettings
 from sheetcrm.errors import BackendError, ConfigError
-from sheetcrm.fsutil import being_written, exchange, fsync_directory, os_reason, write_temp_beside
+from sheetcrm.fsutil import (
+    atomic_write,
+    being_written,
+    exchange,
+    fsync_directory,
+    os_reason,
+    write_temp_beside,
+)
 from sheetcrm.i18n import _
 from sheetcrm.model import CellUpdate, Snapshot, WriteReport
 from sheetcrm.table.base import TableContext
@@ -378,3 +385,26 @@ def _normalise_encoding(name: str, path: Path) -> str:
 
 def _is_utf8(codec: str) -> bool:
     return codec in ("utf-8", "utf-8-sig")
+
+
+# --------------------------------------------------------------------------- rule tabs
+
+
+def tab_file(table_path: Path, title: str) -> Path:
+    """Where a CSV table's tab ``title`` (태그, 흐름, 템플릿) is kept: ``<title>.csv``
+    beside the customer file."""
+    return table_path.with_name(f"{title}.csv")
+
+
+def write_tab_file(path: Path, rows: Sequence[Sequence[str]]) -> None:
+    """Write a whole tab as a CSV file, atomically (``fsutil.atomic_write``).
+
+    UTF-8 with a BOM and CRLF line ends, as Excel saves "CSV UTF-8": Excel on Korean
+    Windows reads a file without the BOM as CP949 and shows the Hangul garbled.
+    """
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\r\n").writerows(rows)
+    try:
+        atomic_write(path, text.getvalue().encode("utf-8-sig"), mode=0o644)
+    except OSError as exc:
+        raise BackendError(_os_message(path, _("cannot write"), exc)) from exc

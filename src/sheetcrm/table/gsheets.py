@@ -59,7 +59,7 @@ from sheetcrm.table.gsheets_errors import (
     too_large,
     unparsable_range,
 )
-from sheetcrm.table.gsheets_tab import TabCell, tab_requests
+from sheetcrm.table.gsheets_tab import TabCell, tab_requests, tab_titles
 from sheetcrm.table.gsheets_transport import (
     DEFAULT_RETRY,
     SheetsAdapter,
@@ -256,6 +256,14 @@ class GoogleSheetsTable:
 
         self._call(_("writing the tab {title!r}", title=title), write)
         return self.requests - before
+
+    def tab_titles(self) -> list[str]:
+        """The titles of the spreadsheet's tabs, from its metadata (one request)."""
+        def titles() -> list[str]:
+            self._client.open_by_key(self.spreadsheet_id)
+            return tab_titles(last_metadata(self._client))
+
+        return self._call(_("reading the tabs"), titles)
 
     # -- requests ---------------------------------------------------------------------
 

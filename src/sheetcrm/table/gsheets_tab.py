@@ -63,3 +63,8 @@ def tab_requests(metadata: Mapping[str, Any], title: str,
         "rows": [{"values": [_cell(v) for v in row]} for row in rows],
         "fields": "userEnteredValue"}})
     return {"requests": requests}
+
+
+def tab_titles(metadata: Mapping[str, Any]) -> list[str]:
+    """The titles of the tabs the spreadsheet's metadata lists, in their order."""
+    return [str(s.get("properties", {}).get("title", "")) for s in metadata.get("sheets", [])]

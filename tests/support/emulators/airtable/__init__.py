@@ -16,6 +16,8 @@ Emulated (``/v0/...``):
   Airtable does for the field types below and creates select options.
 - Records omit empty and false fields: an unchecked checkbox, a blank text, an empty
   list are simply absent.
+- the schema (``meta``): list a base's tables (``GET meta/bases/{base}/tables``), create a
+  table (``POST`` there) and add a field (``POST .../tables/{table}/fields``).
 - Errors with Airtable's bodies: 401 ``AUTHENTICATION_REQUIRED``; 403
   ``INVALID_PERMISSIONS_OR_MODEL_NOT_FOUND`` (unknown base or table); 404
   ``{"error": "NOT_FOUND"}`` (unknown route or record); 422 ``UNKNOWN_FIELD_NAME``,
@@ -37,9 +39,9 @@ Airtable's terms (a status on the n-th matching request, optionally after applyi
 it, or a delay) and ``rate_limit_storm()`` refuses every request for a while.
 
 The package: ``fields`` (field types, what a write stores), ``faults`` (Airtable's
-error bodies), ``records`` (the records routes) and ``server`` (``AirtableEmulator``:
-setup, faults, the token, the monthly cap and the rate limit). The names tests use
-are importable from the package itself.
+error bodies), ``records`` (the records routes), ``meta`` (the schema routes) and
+``server`` (``AirtableEmulator``: setup, faults, the token, the monthly cap and the rate
+limit). The names tests use are importable from the package itself.
 """
 
 from tests.support.emulators.airtable.faults import MONTHLY_CAP_BODY, RATE_LIMIT_BODY, ApiError

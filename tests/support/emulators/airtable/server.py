@@ -30,6 +30,7 @@ from tests.support.emulators.airtable.fields import (
     EmulatedTable,
     present,
 )
+from tests.support.emulators.airtable.meta import MetaApi
 from tests.support.emulators.airtable.records import RecordsApi
 from tests.support.servers import Fault, LoopbackServer, Reply, Request, json_reply
 
@@ -60,7 +61,7 @@ class AirtableRequest(Request):
         return 0
 
 
-class AirtableEmulator(RecordsApi, LoopbackServer):
+class AirtableEmulator(MetaApi, RecordsApi, LoopbackServer):
     """The emulator; a context manager (``with AirtableEmulator() as emu:``)."""
 
     request_type = AirtableRequest
