@@ -32,7 +32,7 @@ def bad_date(raw: str = "11/3/2026") -> str:
 
 def test_a_date_cell_that_needs_date_order_reads_in_korean(korean: None) -> None:
     assert bad_date() == (
-        "가입일: '11/3/2026'은(는) 2025-06-01, 2025. 6. 1., 2025/06/01 같은 날짜이(가) "
+        "가입일: '11/3/2026'은(는) 2025-06-01, 2025. 6. 1., 2025/06/01 같은 날짜 형식이 "
         "아닙니다; 11/3/2026 같은 날짜를 읽으려면 이 항목의 date_order을(를) "
         '"M/D/YYYY"(월이 먼저) 또는 "D/M/YYYY"(일이 먼저)로 정해 주세요')
 
@@ -90,7 +90,7 @@ def test_the_error_cell_written_into_the_sheet_reads_in_korean(tmp_path: Path,
                                                                korean: None) -> None:
     text, config = error_cell([bad_date("13/13/2026")], tmp_path)
     assert text.startswith("가입일: '13/13/2026'은(는) 2025-06-01, 2025. 6. 1., "
-                           "2025/06/01 같은 날짜이(가) 아닙니다; ")
+                           "2025/06/01 같은 날짜 형식이 아닙니다; ")
     i18n.set_language("en")  # the next run speaks English: the cell is still its own
     rec = Record(line=2, key="a@x.com", values={}, current={}, errors=[bad_date("13/13/2026")])
     assert written_by_sheetcrm("error", text, rec, config)

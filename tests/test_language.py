@@ -211,7 +211,7 @@ def test_a_bad_cell_is_described_in_the_language_of_the_run() -> None:
     assert str(CellError("가입일", "11/3/2026", "a date")) == "가입일: '11/3/2026' is not a date"
     i18n.set_language("ko")
     korean = str(CellError("가입일", "11/3/2026", "날짜"))
-    assert korean == "가입일: '11/3/2026'은(는) 날짜이(가) 아닙니다"
+    assert korean == "가입일: '11/3/2026'은(는) 날짜 형식이 아닙니다"
 
 
 def test_every_korean_message_is_korean() -> None:
