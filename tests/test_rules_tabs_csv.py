@@ -277,3 +277,17 @@ def test_check_names_the_rows_of_the_rule_tabs_to_fix(tmp_path: Path, run_cli: A
     [finding] = [f for f in json.loads(result.out)["findings"] if f["level"] == "error"]
     assert finding["where"] == "태그 row 2"
     assert finding["message"].startswith("condition error: ") and "'paidd'" in finding["message"]
+
+
+def test_preview_and_test_send_use_the_rules_kept_in_the_tabs(tmp_path: Path,
+                                                              run_cli: Any) -> None:
+    folder = tabs_folder(tmp_path)
+    shown = run_cli(folder, "--now", DAY0, "preview", "soohyun.kim@example.com")
+    assert shown.code == 0, shown.err
+    assert "payment" in shown.out and "결제 대기" in shown.out
+    sent = run_cli(folder, "--now", DAY0, "--json", "test-send", "payment", "1", "--to",
+                   "me@example.org", "--row", "soohyun.kim@example.com")
+    assert sent.code == 0, sent.out + sent.err
+    result = json.loads(sent.out)
+    assert result["template"] == "payment_reminder" and result["status"] == "sent"
+    assert result["subject"].endswith("김수현님, 엑셀 기초 결제가 아직 완료되지 않았어요")
