@@ -21,8 +21,10 @@ import pytest
 
 from sheetcrm.app.history import customer_history
 from sheetcrm.config import config_from_dict, load_config
+from sheetcrm.config.rule_tabs import row_identity
 from sheetcrm.errors import ConfigError
 from sheetcrm.i18n import set_language
+from sheetcrm.table.csv import CsvTable
 from tests.support.rule_tabs import read_csv, sample_tabs, status_of, tabs_config, write_csv
 from tests.support.sample import DAY0, DAY2, copy_sample
 
@@ -277,3 +279,37 @@ def test_check_names_the_rows_of_the_rule_tabs_to_fix(tmp_path: Path, run_cli: A
     [finding] = [f for f in json.loads(result.out)["findings"] if f["level"] == "error"]
     assert finding["where"] == "태그 row 2"
     assert finding["message"].startswith("condition error: ") and "'paidd'" in finding["message"]
+
+
+def test_preview_and_test_send_use_the_rules_kept_in_the_tabs(tmp_path: Path,
+                                                              run_cli: Any) -> None:
+    folder = tabs_folder(tmp_path)
+    shown = run_cli(folder, "--now", DAY0, "preview", "soohyun.kim@example.com")
+    assert shown.code == 0, shown.err
+    assert "payment" in shown.out and "결제 대기" in shown.out
+    sent = run_cli(folder, "--now", DAY0, "--json", "test-send", "payment", "1", "--to",
+                   "me@example.org", "--row", "soohyun.kim@example.com")
+    assert sent.code == 0, sent.out + sent.err
+    result = json.loads(sent.out)
+    assert result["template"] == "payment_reminder" and result["status"] == "sent"
+    assert result["subject"].endswith("김수현님, 엑셀 기초 결제가 아직 완료되지 않았어요")
+
+
+def test_a_tab_saved_while_its_status_is_written_keeps_the_operators_edit(
+        tmp_path: Path) -> None:
+    path = tmp_path / "태그.csv"
+    write_csv(path, [["이름", "조건", "상태"], ["a", "paid", ""], ["b", "not paid", ""]])
+    saved = [["이름", "조건", "상태"], ["a", "paid and clicked", ""], ["b", "not paid", ""],
+             ["c", "clicked", ""]]
+
+    class SavedMeanwhile(CsvTable):
+        def _before_replace(self, target: Path) -> None:
+            if read_csv(path)[1][1] == "paid":  # the operator saves once, right now
+                write_csv(path, saved)
+
+    judged = {row_identity({"이름": n, "조건": c}): "✅" for n, c in (("a", "paid"),
+                                                                     ("b", "not paid"))}
+    SavedMeanwhile(path).write_column("상태", lambda cells: judged.get(row_identity(cells)))
+    assert read_csv(path) == [["이름", "조건", "상태"], ["a", "paid and clicked", ""],
+                              ["b", "not paid", "✅"], ["c", "clicked", ""]]
+    assert path.read_bytes().startswith(b"\xef\xbb\xbf") and b"\r\n" in path.read_bytes()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sheetcrm.app.rules import resolved
 from sheetcrm.app.runner import prepare
 from sheetcrm.config import Config
 from sheetcrm.core.engine import next_send
@@ -47,6 +48,7 @@ class RowExplanation:
 
 def explain(config: Config, now: datetime, key: str, only_flow: str | None = None
             ) -> RowExplanation:
+    config, templates = resolved(config)  # [rules]: the flows kept in the sheet
     if only_flow is not None and only_flow not in config.flows:
         raise SheetcrmError(_("unknown flow {flow}; defined: {flows}", flow=repr(only_flow),
                               flows=sorted(config.flows)))
@@ -56,7 +58,8 @@ def explain(config: Config, now: datetime, key: str, only_flow: str | None = Non
     finally:
         ledger.close()
     rules = compile_rules(config)
-    plan = prepare(config, state, now, open_table(config), rules=rules)  # state unchanged
+    plan = prepare(config, state, now, open_table(config), rules=rules,  # state unchanged
+                   templates=templates)
     rec = next((r for r in plan.records if r.key == key), None)
     if rec is None:
         problem = next((e.message for e in plan.errors if e.key == key), None)
@@ -65,6 +68,7 @@ def explain(config: Config, now: datetime, key: str, only_flow: str | None = Non
     row = RowConditions(rules, rec, RowContext(now, config.tz, state))
     tags = row.tags() if rec.usable else {}
     explainer = _Explainer(config, plan, state, rec, row)
+    explainer.templates = templates
     flows = [explainer.flow(name) for name in config.flows if only_flow in (None, name)]
     return RowExplanation(key, rec.line, tags, rec.errors, flows)
 

@@ -32,6 +32,7 @@ from sheetcrm.errors import ConfigError, RuleError, TemplateError
 from sheetcrm.i18n import _
 from sheetcrm.ledger import AcceptedRules, Ledger
 from sheetcrm.model import LedgerState, Snapshot
+from sheetcrm.table import open_table
 from sheetcrm.templates import SUFFIX, Templates
 
 IN_FORCE = "✅"
@@ -220,6 +221,24 @@ def choose(config: Config, snapshot: Snapshot, ledger: Ledger, now: datetime, *,
         choice.statuses[tab] = {row: waiting if (tab, row) in changed else IN_FORCE
                                 for row in rows}
     return choice
+
+
+def resolved(config: Config) -> tuple[Config, Templates]:
+    """For the commands besides sync and plan (``preview``, ``test-send``): the rule set
+    the tabs hold when it checks out, else the last accepted one; without ``[rules]``,
+    the file's own. Raises ConfigError when neither exists."""
+    if not config.rule_tabs:
+        return config, Templates(config.templates_dir)
+    ruleset, problems = check_tabs(config, open_table(config).read())
+    if ruleset is None:
+        ledger = Ledger.open_readonly(config.state_path)
+        try:
+            ruleset = last_accepted(config, ledger)
+        finally:
+            ledger.close()
+    if ruleset is None:
+        raise ConfigError(_not_yet(problems))
+    return ruleset.config, ruleset.templates
 
 
 def check_tabs(config: Config, snapshot: Snapshot) -> tuple[RuleSet | None, list[Problem]]:

@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import Any
 
 from sheetcrm.app.history import closest_key
+from sheetcrm.app.rules import resolved
 from sheetcrm.channels import make_channel
 from sheetcrm.channels.base import Channel
 from sheetcrm.channels.webhook import default_payload
@@ -111,6 +112,7 @@ def send_test(config: Config, now: datetime, order: TrialOrder,
     if config.sending.paused:
         raise ConfigError(_("sending is paused, so no test is sent either; set it to false "
                             "to send a test"), path="sending.paused")
+    config, templates = resolved(config)  # [rules]: the flows kept in the sheet
     flow = _flow(config, order.flow)
     step = _step(config, flow, order.step)
     settings = config.flows[flow].steps[step]
@@ -124,7 +126,7 @@ def send_test(config: Config, now: datetime, order: TrialOrder,
         state = ledger.load_state()
     finally:
         ledger.close()
-    making = _Making(config, now, state, compile_rules(config), Templates(config.templates_dir),
+    making = _Making(config, now, state, compile_rules(config), templates,
                      _test_key(flow, step))
     rec, chosen, send, message = making.pick(flow, step, variant, rows.records, order.row)
     message = _as_test(message, channel_settings, to)

@@ -19,6 +19,10 @@ stays beside the file as ``.<name>.*.tmp``). Where the exchange is not available
 their window of a few microseconds. The new file itself is always written by
 ``fsutil.write_temp_beside`` (fsynced, with the old file's permissions), and the
 folder is fsynced once it is in place, as ``fsutil.atomic_write`` does.
+
+The rule tabs of ``[rules]`` are sibling files ``<tab>.csv`` beside the customer file,
+read with it (``Snapshot.tabs``) by the same encoding detection, and their ``상태``
+column is written through the same rewrite (``write_column``).
 """
 
 from __future__ import annotations

@@ -8,7 +8,11 @@ Why it is built the way it is:
   pays it once), one values read, one re-read of the header row, key column and
   written columns right before writing, one ``values.batchUpdate`` holding every
   changed cell, and one read of the same columns right after it. Nothing to change
-  means no write and no re-read at all.
+  means no write and no re-read at all. The rule tabs (``[rules]``) cost nothing more:
+  they are ranges of the same values read (a ``values.batchGet``), and their ``상태``
+  cells ride in the writeback's ``values.batchUpdate`` (alone, one request, only when
+  a ``상태`` changes and no customer cell does). ``상태`` cells are written at the rows
+  the read saw: unlike the customers' they are sheetcrm's notes, redone every run.
 - **Render options.** Values are read as ``FORMATTED_VALUE``: cells arrive as the
   operator sees them, so leading zeros survive (text ``007`` or a ``000`` format) and
   dates come as Korean display forms (``2025. 6. 1``, ``2025. 6. 1 오후 3:04:05``) that
