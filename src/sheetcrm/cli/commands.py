@@ -3,23 +3,25 @@
 
 Each parses its options, calls the library and formats the result; it returns an
 ExitStatus and never exits by itself (``main`` does, in one place).
+
+A command imports the use cases it calls inside its function: every command is
+registered on ``cli`` at start, and ``sheetcrm --help`` or ``check`` should not pay
+for importing the planner, the channels and the ledger they do not use.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from sheetcrm.app.checks import run_checks
-from sheetcrm.app.explain import explain
-from sheetcrm.app.runner import RunOptions, RunResult, Watch, preview, sync
 from sheetcrm.cli.base import MAX_ROWS, State, cli, print_json
-from sheetcrm.cli.layout import Col, Kind, indented, table, word
-from sheetcrm.cli.running import RunProgress, ctrl_c_stops, say_left_at_once, say_stopped
 from sheetcrm.errors import ExitStatus
 from sheetcrm.i18n import N_, _
+
+if TYPE_CHECKING:
+    from sheetcrm.app.runner import RunOptions, RunResult
 
 
 @cli.command(help=N_("Check config, rules, templates, columns, keys and cells; render "
@@ -29,6 +31,9 @@ from sheetcrm.i18n import N_, _
                       "and log in to the [mailbox] without reading."))
 @click.pass_obj
 def check(state: State, connect: bool) -> ExitStatus:
+    from sheetcrm.app.checks import run_checks
+    from sheetcrm.cli.layout import Col, Kind, table, word
+
     config = state.config()
     findings = run_checks(config, state.now(config), connect=connect)
     errors = sum(1 for f in findings if f.level == "error")
@@ -69,6 +74,8 @@ def run_options(function: Any) -> Any:
 
 def _options(allow_blast: bool, allow_flow_change: bool, restore_from_sheet: bool
              ) -> RunOptions:
+    from sheetcrm.app.runner import RunOptions
+
     return RunOptions(allow_blast=allow_blast, allow_flow_change=allow_flow_change,
                       restore_from_sheet=restore_from_sheet)
 
@@ -79,6 +86,8 @@ def _options(allow_blast: bool, allow_flow_change: bool, restore_from_sheet: boo
 @run_options
 @click.pass_obj
 def plan(state: State, show_all: bool, **flags: bool) -> None:
+    from sheetcrm.app.runner import preview
+
     config = state.config()
     result = preview(config, state.now(config), options=_options(**flags))
     _report(state, result, "plan", show_all)
@@ -91,6 +100,9 @@ def plan(state: State, show_all: bool, **flags: bool) -> None:
 @run_options
 @click.pass_obj
 def sync_command(state: State, show_all: bool, **flags: bool) -> ExitStatus:
+    from sheetcrm.app.runner import Watch, sync
+    from sheetcrm.cli.running import RunProgress, ctrl_c_stops, say_left_at_once, say_stopped
+
     config = state.config()
     now = state.now(config)
     with ctrl_c_stops() as stop:
@@ -119,6 +131,9 @@ def sync_command(state: State, show_all: bool, **flags: bool) -> ExitStatus:
 @click.option("--flow", default=None, help=N_("Only this flow."))
 @click.pass_obj
 def preview_command(state: State, key: str, flow: str | None) -> None:
+    from sheetcrm.app.explain import explain
+    from sheetcrm.cli.layout import indented
+
     config = state.config()
     result = explain(config, state.now(config), key, flow)
     if state.as_json:
@@ -220,6 +235,8 @@ def _summary_line(result: RunResult, verb: str) -> str:
 
 def _tables(state: State, result: RunResult, limit: int | None) -> None:
     """The tag changes, flow moves, sends, held-back sends and row errors of a run."""
+    from sheetcrm.cli.layout import Col, Kind, table, word
+
     out, plan, wide = state.out, result.plan, state.wide
     if plan.tag_changes:
         out.print(table(out, _("tag changes"), [

@@ -71,11 +71,10 @@ class RowConditions:
             values, ctx = self.values, self.ctx
             for tag, expr in self.rules.tags:
                 self.evaluations += 1
-                where = f"tags.{_quote_key(tag)}"
                 try:
                     on = bool(expr(values, ctx))
                 except ExpressionRuntimeError as exc:
-                    on = self._failed(exc, where)
+                    on = self._failed(exc, f"tags.{_quote_key(tag)}")
                 except UnknownValue as exc:
                     on = False
                     ctx.unknown_tags[tag] = self.waiting["tag", tag] = exc.name
@@ -98,14 +97,13 @@ class RowConditions:
         rules = self.rules.flows[flow]
         if self._tags is None:
             self.tags()
-        where = f"flows.{_quote_key(flow)}.trigger"
         if rules.trigger_tag is not None:
             field = self.ctx.unknown_tags.get(rules.trigger_tag)
             if field is not None:
                 self.waiting["flow", flow] = field
                 return None
             return rules.trigger_tag in self.ctx.tags
-        return self._holds(rules.trigger, where, flow)
+        return self._holds(rules.trigger, "trigger", flow)
 
     def trigger_not_needed(self, flow: str) -> None:
         """The flow goes on without its trigger (a hand-over): nothing waits for it."""
@@ -118,14 +116,15 @@ class RowConditions:
             return False
         if self._tags is None:
             self.tags()
-        return self._holds(rules.goal, f"flows.{_quote_key(flow)}.goal", flow)
+        return self._holds(rules.goal, "goal", flow)
 
-    def _holds(self, expr: CompiledExpression, where: str, flow: str) -> bool | None:
+    def _holds(self, expr: CompiledExpression, which: str, flow: str) -> bool | None:
+        """``which`` is "trigger" or "goal": the key path is made only when it fails."""
         self.evaluations += 1
         try:
             return bool(expr(self.values, self.ctx))
         except ExpressionRuntimeError as exc:
-            return self._failed(exc, where)
+            return self._failed(exc, f"flows.{_quote_key(flow)}.{which}")
         except UnknownValue as exc:
             self.waiting["flow", flow] = exc.name
             self.unknown_sources.add(expr.source)
