@@ -12,11 +12,13 @@ for importing the planner, the channels and the ledger they do not use.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from sheetcrm.cli.base import MAX_ROWS, State, cli, print_json
+from sheetcrm.cli.streaming import Rows, write_json
 from sheetcrm.errors import ExitStatus
 from sheetcrm.i18n import N_, _
 
@@ -161,7 +163,7 @@ def preview_command(state: State, key: str, flow: str | None) -> None:
 
 def _report(state: State, result: RunResult, verb: str, show_all: bool) -> None:
     if state.as_json:
-        print_json(state, _result_json(result, verb))
+        write_json(_result_json(result, verb))
         return
     out, plan = state.out, result.plan
     limit = None if show_all else MAX_ROWS
@@ -277,28 +279,34 @@ def _tables(state: State, result: RunResult, limit: int | None) -> None:
         ], [(str(e.line), e.key, e.message) for e in plan.errors[:limit]], wide=wide))
 
 
-def _result_json(result: RunResult, verb: str) -> dict[str, Any]:
+def _result_json(result: RunResult, verb: str) -> Iterator[tuple[str, Any]]:
+    """The members of ``plan --json`` / ``sync --json``; the long lists are made as they
+    are written (``streaming``)."""
     plan = result.plan
     status = {id(o.send): o.status for o in result.outcomes}
-    return {
-        "command": verb,
-        "summary": result.summary(),
-        "tag_changes": [{"key": c.key, "before": c.before, "after": c.after}
-                        for c in plan.tag_changes],
-        "moves": [dataclasses.asdict(m) for m in plan.moves],
-        "sends": [
-            {"key": s.key, "flow": s.flow, "step": s.step + 1, "template": s.template,
-             "channel": s.channel, "kind": s.kind, "due_at": s.due_at.isoformat(),
-             "idempotency_key": s.idem_key,
-             "result": status.get(id(s), "would send" if not result.executed else "")}
-            for s in plan.sends
-        ],
-        "held": [{"key": h.send.key, "flow": h.send.flow, "step": h.send.step + 1,
-                  "template": h.send.template, "reason": h.reason, "skip": h.skip}
-                 for h in plan.held],
-        "errors": [dataclasses.asdict(e) for e in plan.errors],
-        "writes": [u.__dict__ for u in result.updates],
-        "recovered": result.recovered,
-    }
+    yield "command", verb
+    yield "summary", result.summary()
+    yield "tag_changes", Rows({"key": c.key, "before": c.before, "after": c.after}
+                              for c in plan.tag_changes)
+    yield "moves", Rows(_flat(plan.moves))
+    yield "sends", Rows(
+        {"key": s.key, "flow": s.flow, "step": s.step + 1, "template": s.template,
+         "channel": s.channel, "kind": s.kind, "due_at": s.due_at.isoformat(),
+         "idempotency_key": s.idem_key,
+         "result": status.get(id(s), "would send" if not result.executed else "")}
+        for s in plan.sends)
+    yield "held", Rows({"key": h.send.key, "flow": h.send.flow, "step": h.send.step + 1,
+                        "template": h.send.template, "reason": h.reason, "skip": h.skip}
+                       for h in plan.held)
+    yield "errors", Rows(_flat(plan.errors))
+    yield "writes", Rows(_flat(result.updates))
+    yield "recovered", result.recovered
 
 
+def _flat(items: list[Any]) -> Iterator[dict[str, Any]]:
+    """``dataclasses.asdict`` of flat dataclasses, without its deep copy of each item."""
+    if not items:
+        return
+    names = [f.name for f in dataclasses.fields(items[0])]
+    for item in items:
+        yield {name: getattr(item, name) for name in names}
