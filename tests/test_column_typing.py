@@ -1,0 +1,44 @@
+"""A column is typed in one pass: each distinct cell parsed once, equal cells sharing
+the value, and the result is the one parsing cell by cell gives."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from sheetcrm.errors import CellError
+from sheetcrm.fields import FIELD_TYPES, make_parser, parse_column
+
+SEOUL = ZoneInfo("Asia/Seoul")
+CELLS = {
+    "text": [" 파이썬 입문 ", "", "엑셀", "엑셀", "  "],
+    "int": ["1", "007", "1,234", "", "1"],
+    "number": ["₩12,000", "12.5", "15%", "", "12.5"],
+    "bool": ["O", "X", "예", "", "TRUE", "O"],
+    "date": ["2026-11-01", "2026. 6. 1.", "", "2026-11-01", "45000"],
+    "datetime": ["2026-11-01 10:00", "", "2026. 6. 1. 오후 3:04:05", "2026-11-01 10:00"],
+    "email": ["a@example.com", "b@example.com", "", "a@example.com"],
+    "phone": ["010-1234-5678", "+82 10 1234 5678", "", "010-1234-5678"],
+    "list": ["a, b", "", "a, b", "c"],
+}
+
+
+@pytest.mark.parametrize("type_", FIELD_TYPES)
+def test_a_column_types_as_its_cells_one_by_one(type_: str) -> None:
+    parse = make_parser(type_, column="열", tz=SEOUL)
+    cells = CELLS[type_]
+    assert parse_column(parse, cells, type_) == [parse(cell) for cell in cells]
+
+
+def test_equal_list_cells_do_not_share_a_list() -> None:
+    parse = make_parser("list", column="열", tz=SEOUL)
+    first, _blank, again, _c = parse_column(parse, CELLS["list"], "list")
+    assert first == again and first is not again
+
+
+def test_a_bad_cell_fails_the_column_as_it_fails_alone() -> None:
+    parse = make_parser("int", column="점수", tz=SEOUL)
+    with pytest.raises(CellError) as caught:
+        parse_column(parse, ["1", "many", "2"], "int")
+    assert "'many'" in str(caught.value)
