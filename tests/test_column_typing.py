@@ -42,3 +42,19 @@ def test_a_bad_cell_fails_the_column_as_it_fails_alone() -> None:
     with pytest.raises(CellError) as caught:
         parse_column(parse, ["1", "many", "2"], "int")
     assert "'many'" in str(caught.value)
+
+
+def test_records_dicts_are_each_rows_own_though_they_share_their_keys() -> None:
+    from sheetcrm.core.schema import read_records
+    from sheetcrm.model import Snapshot
+    from tests.test_unknown_cells import HEADER, make_config, row
+
+    table = read_records(Snapshot(HEADER, [row(), row("b@x.com", paid="O", score="7")]),
+                         make_config())
+    a, b = table.records
+    assert type(a.values) is dict and list(a.values) == list(b.values)
+    assert a.values["email"] == "a@x.com" and b.values["score"] == 7
+    a.settle("score", 3)
+    a.values["extra"] = "x"
+    assert (a.values["score"], b.values["score"]) == (3, 7) and "extra" not in b.values
+    assert a.current == {"상태 태그": "", "오류": ""} and a.current is not b.current
