@@ -37,11 +37,13 @@ def test_equal_list_cells_do_not_share_a_list() -> None:
     assert first == again and first is not again
 
 
-def test_a_bad_cell_fails_the_column_as_it_fails_alone() -> None:
-    parse = make_parser("int", column="점수", tz=SEOUL)
+@pytest.mark.parametrize(("type_", "bad"), [("int", "many"), ("email", "a@"),
+                                            ("phone", "12"), ("date", "someday")])
+def test_a_bad_cell_fails_the_column_as_it_fails_alone(type_: str, bad: str) -> None:
+    parse = make_parser(type_, column="열", tz=SEOUL)
     with pytest.raises(CellError) as caught:
-        parse_column(parse, ["1", "many", "2"], "int")
-    assert "'many'" in str(caught.value)
+        parse_column(parse, [*CELLS[type_][:2], bad, ""], type_)
+    assert f"'{bad}'" in str(caught.value)
 
 
 def test_records_dicts_are_each_rows_own_though_they_share_their_keys() -> None:

@@ -126,7 +126,8 @@ def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
             continue
         finally:
             plan.evaluations += row.evaluations
-            unknown.update(row.unknown_sources)
+            if row.unknown_sources:
+                unknown.update(row.unknown_sources)
             if rec.unknown:
                 _say_what_waits(rec, row.waiting)
                 plan.errors[at:at] = [RowError(rec.line, rec.key, m)
