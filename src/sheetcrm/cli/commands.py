@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -308,5 +309,9 @@ def _flat(items: list[Any]) -> Iterator[dict[str, Any]]:
     if not items:
         return
     names = [f.name for f in dataclasses.fields(items[0])]
+    if len(names) == 1:  # attrgetter of one name gives the value, not a tuple
+        yield from ({names[0]: getattr(item, names[0])} for item in items)
+        return
+    values = attrgetter(*names)
     for item in items:
-        yield {name: getattr(item, name) for name in names}
+        yield dict(zip(names, values(item), strict=True))
