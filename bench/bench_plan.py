@@ -156,8 +156,9 @@ def parse_floor(folder: Path) -> float:
     return elapsed
 
 
-def evaluations_per_second(folder: Path) -> float:
-    """Every compiled tag, trigger and goal over every typed row, in a tight loop."""
+def evaluations_per_second(folder: Path) -> dict[str, float]:
+    """Every compiled tag, trigger and goal over every typed row, in a tight loop: one
+    closure call per row, and (what ``plan`` uses) one column function per condition."""
     import os
 
     from sheetcrm.app.runner import gc_paused
@@ -180,7 +181,14 @@ def evaluations_per_second(folder: Path) -> float:
     for expr in exprs:
         for v in values:
             expr(v, ctx)
-    return len(exprs) * len(values) / (time.perf_counter() - t)
+    closures = len(exprs) * len(values) / (time.perf_counter() - t)
+    columnar = [e for e in exprs if getattr(e, "column", None) is not None]
+    t = time.perf_counter()
+    for expr in columnar:
+        expr.column(values, ctx)  # type: ignore[misc]
+    columns = len(columnar) * len(values) / (time.perf_counter() - t)
+    return {"evaluations_per_s": closures, "column_evaluations_per_s": columns,
+            "columnar": len(columnar), "conditions": len(exprs)}
 
 
 def measure(folder: Path, scenario: str) -> dict[str, float]:
@@ -193,11 +201,14 @@ def measure(folder: Path, scenario: str) -> dict[str, float]:
     config = load_config(write_config(folder, paused=False), os.environ)
     out: dict[str, float] = {}
     if scenario == "empty":
-        (folder / "state.db").unlink(missing_ok=True)
-        out["floor_s"] = parse_floor(folder)
-        t = time.perf_counter()
-        result = preview(config, NOW)
-        out["plan_s"] = time.perf_counter() - t
+        # The best of two of each: this shared machine only ever adds time.
+        out["floor_s"] = min(parse_floor(folder) for _ in range(2))
+        out["plan_s"] = float("inf")
+        for _ in range(2):
+            (folder / "state.db").unlink(missing_ok=True)
+            t = time.perf_counter()
+            result = preview(config, NOW)
+            out["plan_s"] = min(out["plan_s"], time.perf_counter() - t)
         out["sends_due"] = len(result.plan.sends)
         out["rows"] = result.plan.rows_read
     elif scenario == "setup":
@@ -211,7 +222,7 @@ def measure(folder: Path, scenario: str) -> dict[str, float]:
         preview(config, NOW + timedelta(days=1))
         out["plan_full_s"] = time.perf_counter() - t
     elif scenario == "evals":
-        out["evaluations_per_s"] = evaluations_per_second(folder)
+        out.update(evaluations_per_second(folder))
     out[f"rss_{scenario}_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
 
@@ -275,6 +286,13 @@ def print_processes(p: dict[str, float], floor: float, plan: float) -> None:
           f"{p['json_out_mb']:.0f} MB written")
 
 
+def _columns(r: dict[str, float]) -> str:
+    if "column_evaluations_per_s" not in r or not r["columnar"]:
+        return "–"
+    return (f"{r['column_evaluations_per_s'] / 1e6:.1f} M ({r['columnar']:.0f} of "
+            f"{r['conditions']:.0f} conditions)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="1000,10000,100000")
@@ -304,12 +322,14 @@ def main() -> None:
     ticks = [first_tick(Path(args.out), int(s)) for s in args.ticks.split(",") if s]
     sample = sample_commands()
     print("| rows | parse floor | plan, empty ledger | ratio | plan, ledger holding every "
-          "enrollment | ratio | condition evaluations/s | peak RSS (empty / full) |")
+          "enrollment | ratio | condition evaluations/s (closures / columns) "
+          "| peak RSS (empty / full) |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         print(f"| {r['rows']:,.0f} | {r['floor_s']:.3f} s | {r['plan_s']:.3f} s "
               f"| {r['plan_s'] / r['floor_s']:.1f}× | {r['plan_full_s']:.3f} s "
-              f"| {r['plan_full_s'] / r['floor_s']:.1f}× | {r['evaluations_per_s'] / 1e6:.2f} M "
+              f"| {r['plan_full_s'] / r['floor_s']:.1f}× | {r['evaluations_per_s'] / 1e6:.2f} M / "
+              f"{_columns(r)} "
               f"| {r['rss_empty_mb']:.0f} / {r['rss_full_mb']:.0f} MB |")
     if "procs" in locals():
         print_processes(procs, *proc_at)

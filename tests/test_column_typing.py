@@ -27,8 +27,8 @@ CELLS = {
 @pytest.mark.parametrize("type_", FIELD_TYPES)
 def test_a_column_types_as_its_cells_one_by_one(type_: str) -> None:
     parse = make_parser(type_, column="열", tz=SEOUL)
-    cells = CELLS[type_]
-    assert parse_column(parse, cells, type_) == [parse(cell) for cell in cells]
+    for cells in (CELLS[type_], CELLS[type_] * 5):  # mostly distinct, mostly repeated
+        assert parse_column(parse, cells, type_) == [parse(cell) for cell in cells]
 
 
 def test_equal_list_cells_do_not_share_a_list() -> None:
@@ -42,7 +42,7 @@ def test_equal_list_cells_do_not_share_a_list() -> None:
 def test_a_bad_cell_fails_the_column_as_it_fails_alone(type_: str, bad: str) -> None:
     parse = make_parser(type_, column="열", tz=SEOUL)
     with pytest.raises(CellError) as caught:
-        parse_column(parse, [*CELLS[type_][:2], bad, ""], type_)
+        parse_column(parse, [*CELLS[type_][:2], bad, "", *CELLS[type_] * 5], type_)
     assert f"'{bad}'" in str(caught.value)
 
 

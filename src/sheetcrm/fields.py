@@ -120,7 +120,10 @@ def parse_column(parse: Parse, cells: list[str], type_: str) -> list[Any]:
         if type_ == "text" or all(map(_EMAIL_RE.fullmatch, filter(None, texts))):
             return [text or None for text in texts]
         return [parse(cell) for cell in cells]  # the first bad address raises
-    parsed = {text: parse(text) for text in set(cells)}
+    distinct = set(cells)
+    if 2 * len(distinct) > len(cells):  # mostly unique (phone numbers): nothing to share
+        return [parse(cell) for cell in cells]
+    parsed = {text: parse(text) for text in distinct}
     return list(map(parsed.__getitem__, cells))
 
 
