@@ -11,7 +11,8 @@ acted on.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
@@ -75,7 +76,12 @@ def read_records(snapshot: Snapshot, config: Config) -> TypedRows:
     values_of, cells_of = _dicts_sharing_keys(names), _dicts_sharing_keys(owned)
     records: list[Record] = []
     bad: list[RowProblem] = []
-    for n, (key, typed) in enumerate(zip(keys, zip(*columns, strict=True), strict=True)):
+    blank = [""] * len(rows)
+    owned_rows: Iterable[tuple[str, ...]] = (
+        zip(*[cells if cells is not None else blank for cells in owned_columns], strict=True)
+        if owned_columns else repeat((), len(rows)))
+    for n, (key, typed, owned_cells) in enumerate(zip(keys, zip(*columns, strict=True),
+                                                      owned_rows, strict=True)):
         line = lines[n]
         if not key:
             bad.append(RowProblem(line, "", _("the key column {column} is blank",
@@ -86,10 +92,13 @@ def read_records(snapshot: Snapshot, config: Config) -> TypedRows:
                 line, key, _("key {key} appears on {n} rows; none of them is acted on "
                              "until the key is unique", key=repr(key), n=key_counts[key])))
             continue
-        current = cells_of([cells[n] if cells is not None else "" for cells in owned_columns])
-        unknown = cell_errors.get(n, {})
-        records.append(Record(line, key, values_of(typed), current,
-                              list(unknown.values()), unknown=unknown))
+        unknown = cell_errors.get(n)
+        if unknown is None:  # most rows: every cell read
+            records.append(Record(line, key, values_of(typed), cells_of(owned_cells), [], (),
+                                  {}))
+        else:
+            records.append(Record(line, key, values_of(typed), cells_of(owned_cells),
+                                  list(unknown.values()), (), unknown))
     missing = [col for col, i in owned_idx if i is None]
     return TypedRows(records, bad, missing)
 
