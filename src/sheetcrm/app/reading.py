@@ -1,5 +1,5 @@
-"""Reading whole tables in a run: with the garbage collector paused, and again right
-before sending (``FreshCheck``) when the first read has grown old.
+"""Reading whole tables in a run: with the garbage collector paused (``collector``),
+and again right before sending (``FreshCheck``) when the first read has grown old.
 
 Kept apart from ``runner`` so that the run's steps read in one place; ``runner``
 uses both.
@@ -7,12 +7,10 @@ uses both.
 
 from __future__ import annotations
 
-import gc
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 
+from sheetcrm.app.collector import gc_paused
 from sheetcrm.config import Config
 from sheetcrm.core.evaluate import RowConditions
 from sheetcrm.core.events import event_writes
@@ -22,23 +20,7 @@ from sheetcrm.i18n import N_
 from sheetcrm.model import LedgerState, PlannedSend, Record
 from sheetcrm.table import Table
 
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while whole tables are built.
-
-    Reading and typing 100k rows allocates millions of small containers; CPython's
-    collector would re-scan them many times over (a third of the run time) although
-    none of them is part of a cycle. Reference counting still frees everything.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
+__all__ = ["FreshCheck", "gc_paused"]
 
 
 class FreshCheck:

@@ -17,6 +17,7 @@ import sys
 
 import click
 
+from sheetcrm.app.collector import one_shot
 from sheetcrm.cli import commands, daemon, init, report, serve, tools  # noqa: F401  (the commands register on ``cli``)
 from sheetcrm.cli.base import cli, error_line, printable, show_usage_error
 from sheetcrm.errors import ExitStatus, SheetcrmError
@@ -28,7 +29,8 @@ __all__ = ["cli", "main", "printable"]
 def main(argv: list[str] | None = None) -> None:
     """Entry point: the one place where results and errors become exit statuses."""
     try:
-        status = cli.main(args=argv, prog_name="sheetcrm", standalone_mode=False)
+        with one_shot():  # ``run`` and ``serve`` say they are not
+            status = cli.main(args=argv, prog_name="sheetcrm", standalone_mode=False)
     except click.exceptions.Exit as exc:
         status = exc.exit_code
     except click.ClickException as exc:

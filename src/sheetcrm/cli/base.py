@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.cells import cell_len
@@ -35,7 +35,6 @@ from rich.console import Console
 
 from sheetcrm import __version__
 from sheetcrm.cli.running import say_interrupted
-from sheetcrm.config import Config, load_config, use_language_of
 from sheetcrm.core.wording import said_in
 from sheetcrm.errors import ExitStatus
 from sheetcrm.i18n import (
@@ -46,6 +45,9 @@ from sheetcrm.i18n import (
     ngettext,
     set_language,
 )
+
+if TYPE_CHECKING:  # the config (pydantic) is imported when a command reads it, not for --help
+    from sheetcrm.config import Config
 
 MAX_ROWS = 40
 WIDE = 100_000  # --wide: a console this wide never wraps a line
@@ -97,6 +99,8 @@ class State:
         return self._out
 
     def config(self) -> Config:
+        from sheetcrm.config import load_config, use_language_of
+
         # --config may have come after the command: speak that config's language.
         use_language_of(self.config_path, os.environ)
         return load_config(Path(self.config_path), os.environ)
@@ -216,6 +220,8 @@ def show_usage_error(exc: click.ClickException) -> None:
         state = ctx.find_object(State)
         path = state.config_path if state is not None else (
             ctx.params.get("config_path") or os.environ.get("SHEETCRM_CONFIG", "config.toml"))
+        from sheetcrm.config import use_language_of
+
         use_language_of(path, os.environ)
         hint = ""
         if ctx.command.get_help_option(ctx) is not None:
@@ -318,6 +324,8 @@ def _help_language(ctx: click.Context) -> None:
     --help`` is printed before any config is read: the environment's language."""
     state = ctx.find_object(State)
     if state is not None:
+        from sheetcrm.config import use_language_of
+
         use_language_of(state.config_path, os.environ)
     else:
         set_language(language_from_env(os.environ))
@@ -376,6 +384,8 @@ def cli(ctx: click.Context, config_path: str, now_text: str | None, as_json: boo
         wide: bool) -> None:
     # The help text is above (translated when printed); ``sheetcrm --help`` is printed
     # before this runs, so it speaks the environment's language.
+    from sheetcrm.config import use_language_of
+
     use_language_of(config_path, os.environ)  # before the config is read: its errors too
     ctx.obj = State(config_path, now_text, as_json, wide)
 

@@ -3,24 +3,28 @@
 
 Each parses its options, calls the library and formats the result; it returns an
 ExitStatus and never exits by itself (``main`` does, in one place).
+
+A command imports the use cases it calls inside its function: every command is
+registered on ``cli`` at start, and ``sheetcrm --help`` or ``check`` should not pay
+for importing the planner, the channels and the ledger they do not use.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from collections.abc import Iterator
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from sheetcrm.app.checks import run_checks
-from sheetcrm.app.explain import explain
-from sheetcrm.app.rules import rules_json, rules_lines
-from sheetcrm.app.runner import RunOptions, RunResult, Watch, preview, sync
 from sheetcrm.cli.base import MAX_ROWS, State, cli, print_json
-from sheetcrm.cli.layout import Col, Kind, indented, table, word
-from sheetcrm.cli.running import RunProgress, ctrl_c_stops, say_left_at_once, say_stopped
+from sheetcrm.cli.streaming import Rows, write_json
 from sheetcrm.errors import ExitStatus
 from sheetcrm.i18n import N_, _
+
+if TYPE_CHECKING:
+    from sheetcrm.app.runner import RunOptions, RunResult
 
 
 @cli.command(help=N_("Check config, rules, templates, columns, keys and cells; render "
@@ -30,6 +34,9 @@ from sheetcrm.i18n import N_, _
                       "and log in to the [mailbox] without reading."))
 @click.pass_obj
 def check(state: State, connect: bool) -> ExitStatus:
+    from sheetcrm.app.checks import run_checks
+    from sheetcrm.cli.layout import Col, Kind, table, word
+
     config = state.config()
     findings = run_checks(config, state.now(config), connect=connect)
     errors = sum(1 for f in findings if f.level == "error")
@@ -70,6 +77,8 @@ def run_options(function: Any) -> Any:
 
 def _options(allow_blast: bool, allow_flow_change: bool, restore_from_sheet: bool
              ) -> RunOptions:
+    from sheetcrm.app.runner import RunOptions
+
     return RunOptions(allow_blast=allow_blast, allow_flow_change=allow_flow_change,
                       restore_from_sheet=restore_from_sheet)
 
@@ -80,6 +89,8 @@ def _options(allow_blast: bool, allow_flow_change: bool, restore_from_sheet: boo
 @run_options
 @click.pass_obj
 def plan(state: State, show_all: bool, **flags: bool) -> None:
+    from sheetcrm.app.runner import preview
+
     config = state.config()
     result = preview(config, state.now(config), options=_options(**flags))
     _report(state, result, "plan", show_all)
@@ -92,6 +103,9 @@ def plan(state: State, show_all: bool, **flags: bool) -> None:
 @run_options
 @click.pass_obj
 def sync_command(state: State, show_all: bool, **flags: bool) -> ExitStatus:
+    from sheetcrm.app.runner import Watch, sync
+    from sheetcrm.cli.running import RunProgress, ctrl_c_stops, say_left_at_once, say_stopped
+
     config = state.config()
     now = state.now(config)
     with ctrl_c_stops() as stop:
@@ -120,6 +134,9 @@ def sync_command(state: State, show_all: bool, **flags: bool) -> ExitStatus:
 @click.option("--flow", default=None, help=N_("Only this flow."))
 @click.pass_obj
 def preview_command(state: State, key: str, flow: str | None) -> None:
+    from sheetcrm.app.explain import explain
+    from sheetcrm.cli.layout import indented
+
     config = state.config()
     result = explain(config, state.now(config), key, flow)
     if state.as_json:
@@ -146,8 +163,10 @@ def preview_command(state: State, key: str, flow: str | None) -> None:
 
 
 def _report(state: State, result: RunResult, verb: str, show_all: bool) -> None:
+    from sheetcrm.app.rules import rules_lines
+
     if state.as_json:
-        print_json(state, _result_json(result, verb))
+        write_json(_result_json(result, verb))
         return
     out, plan = state.out, result.plan
     limit = None if show_all else MAX_ROWS
@@ -223,6 +242,8 @@ def _summary_line(result: RunResult, verb: str) -> str:
 
 def _tables(state: State, result: RunResult, limit: int | None) -> None:
     """The tag changes, flow moves, sends, held-back sends and row errors of a run."""
+    from sheetcrm.cli.layout import Col, Kind, table, word
+
     out, plan, wide = state.out, result.plan, state.wide
     if plan.tag_changes:
         out.print(table(out, _("tag changes"), [
@@ -263,29 +284,41 @@ def _tables(state: State, result: RunResult, limit: int | None) -> None:
         ], [(str(e.line), e.key, e.message) for e in plan.errors[:limit]], wide=wide))
 
 
-def _result_json(result: RunResult, verb: str) -> dict[str, Any]:
+def _result_json(result: RunResult, verb: str) -> Iterator[tuple[str, Any]]:
+    """The members of ``plan --json`` / ``sync --json``; the long lists are made as they
+    are written (``streaming``)."""
+    from sheetcrm.app.rules import rules_json
+
     plan = result.plan
     status = {id(o.send): o.status for o in result.outcomes}
-    return {
-        "command": verb,
-        "summary": result.summary(),
-        "tag_changes": [{"key": c.key, "before": c.before, "after": c.after}
-                        for c in plan.tag_changes],
-        "moves": [dataclasses.asdict(m) for m in plan.moves],
-        "sends": [
-            {"key": s.key, "flow": s.flow, "step": s.step + 1, "template": s.template,
-             "channel": s.channel, "kind": s.kind, "due_at": s.due_at.isoformat(),
-             "idempotency_key": s.idem_key,
-             "result": status.get(id(s), "would send" if not result.executed else "")}
-            for s in plan.sends
-        ],
-        "held": [{"key": h.send.key, "flow": h.send.flow, "step": h.send.step + 1,
-                  "template": h.send.template, "reason": h.reason, "skip": h.skip}
-                 for h in plan.held],
-        "errors": [dataclasses.asdict(e) for e in plan.errors],
-        "writes": [u.__dict__ for u in result.updates],
-        "recovered": result.recovered,
-        "rules": rules_json(result.rules),
-    }
+    yield "command", verb
+    yield "summary", result.summary()
+    yield "tag_changes", Rows({"key": c.key, "before": c.before, "after": c.after}
+                              for c in plan.tag_changes)
+    yield "moves", Rows(_flat(plan.moves))
+    yield "sends", Rows(
+        {"key": s.key, "flow": s.flow, "step": s.step + 1, "template": s.template,
+         "channel": s.channel, "kind": s.kind, "due_at": s.due_at.isoformat(),
+         "idempotency_key": s.idem_key,
+         "result": status.get(id(s), "would send" if not result.executed else "")}
+        for s in plan.sends)
+    yield "held", Rows({"key": h.send.key, "flow": h.send.flow, "step": h.send.step + 1,
+                        "template": h.send.template, "reason": h.reason, "skip": h.skip}
+                       for h in plan.held)
+    yield "errors", Rows(_flat(plan.errors))
+    yield "writes", Rows(_flat(result.updates))
+    yield "recovered", result.recovered
+    yield "rules", rules_json(result.rules)
 
 
+def _flat(items: list[Any]) -> Iterator[dict[str, Any]]:
+    """``dataclasses.asdict`` of flat dataclasses, without its deep copy of each item."""
+    if not items:
+        return
+    names = [f.name for f in dataclasses.fields(items[0])]
+    if len(names) == 1:  # attrgetter of one name gives the value, not a tuple
+        yield from ({names[0]: getattr(item, names[0])} for item in items)
+        return
+    values = attrgetter(*names)
+    for item in items:
+        yield dict(zip(names, values(item), strict=True))

@@ -10,20 +10,19 @@ from __future__ import annotations
 import json
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 
-from sheetcrm.app.schedule import Schedule
-from sheetcrm.app.status import status_report
 from sheetcrm.cli.base import State, cli
 from sheetcrm.cli.layout import Col, Kind, labelled, table, word
 from sheetcrm.cli.tools import print_test_sends
-from sheetcrm.daemon.logs import setup_logging
-from sheetcrm.daemon.service import Daemon, DaemonOptions
 from sheetcrm.errors import ConfigError, ExitStatus
 from sheetcrm.i18n import N_, _
+
+if TYPE_CHECKING:  # the daemon and the use cases are imported when their command runs
+    from sheetcrm.app.schedule import Schedule
 
 
 @cli.command(help=N_("Sync on a schedule until stopped (the daemon; SIGTERM finishes the "
@@ -42,6 +41,11 @@ from sheetcrm.i18n import N_, _
 @click.pass_obj
 def run(state: State, every: str | None, cron: str | None, every_seconds: float | None,
         heartbeat: Path | None, health_port: int | None) -> ExitStatus:
+    from sheetcrm.app.collector import long_running
+    from sheetcrm.daemon.logs import setup_logging
+    from sheetcrm.daemon.service import Daemon, DaemonOptions
+
+    long_running()  # the daemon collects and freezes what stays alive itself
     config = state.config()
     schedule = _schedule_option(every, cron, every_seconds)
     options = DaemonOptions(
@@ -59,6 +63,8 @@ def run(state: State, every: str | None, cron: str | None, every_seconds: float 
 def _schedule_option(every: str | None, cron: str | None,
                      seconds: float | None) -> Schedule | None:
     """The schedule given on the command line, if any (it wins over the config)."""
+    from sheetcrm.app.schedule import Schedule
+
     given = [name for name, v in (("--every", every), ("--cron", cron),
                                   ("--every-seconds", seconds)) if v is not None]
     if len(given) > 1:
@@ -77,6 +83,8 @@ def _schedule_option(every: str | None, cron: str | None,
               help=N_("How many recent runs to list."))
 @click.pass_obj
 def status(state: State, runs: int) -> None:
+    from sheetcrm.app.status import status_report
+
     config = state.config()
     report = status_report(config, state.now(config), runs=runs)
     if state.as_json:

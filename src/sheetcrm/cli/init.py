@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from sheetcrm.app.setup import Choices, InitRequest, Prepared, prepare, write_setup
-from sheetcrm.app.setup.infer import Column
 from sheetcrm.cli.base import State, cli, print_json
 from sheetcrm.cli.layout import Col, Kind, indented, table
 from sheetcrm.errors import ExitStatus
 from sheetcrm.fields import DATE_ORDERS
 from sheetcrm.i18n import N_, _
+
+if TYPE_CHECKING:  # the use case (pydantic, the table backends) loads when init runs
+    from sheetcrm.app.setup import Prepared
+    from sheetcrm.app.setup.infer import Column
 
 _TEXT = "text"
 
@@ -59,6 +61,8 @@ def init_command(ctx: click.Context, target: str, key: str | None, yes: bool,
     """``options``: worksheet, credentials, endpoint, timezone and force, as InitRequest
     names them."""
     state: State = ctx.obj
+    from sheetcrm.app.setup import Choices, InitRequest, prepare, write_setup
+
     request = InitRequest(target, _config_option(ctx, config_path), **options)
     prepared = prepare(request, os.environ, Path.cwd())
     found = prepared.survey

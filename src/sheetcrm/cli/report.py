@@ -3,7 +3,8 @@ HTML file (``--html``) and the Google Sheets tab (``--to-sheet``).
 
 The numbers come from one ``Report`` (``app.report``); this module only formats them,
 in the language every command speaks in the terminal (the report's own words, from
-``app.report.words``, in that language too), and parses the filters.
+``app.report.words``, in that language too), and parses the filters. What it uses of
+``app.report`` and of the table layout is imported when the command runs.
 """
 
 from __future__ import annotations
@@ -11,25 +12,18 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from sheetcrm.app.report import RELIABLE, FlowReport, Report, Scope, read_report
-from sheetcrm.app.report.html import write_html
-from sheetcrm.app.report.sentences import (
-    ab_sentence,
-    lift_sentence,
-    sizes_sentence,
-    warning_sentence,
-)
-from sheetcrm.app.report.sheet import write_to_sheet
-from sheetcrm.app.report.words import Words
 from sheetcrm.cli.base import State, cli, print_json
-from sheetcrm.cli.layout import Col, Kind, indented, table
-from sheetcrm.config import parse_duration
 from sheetcrm.errors import ConfigError
 from sheetcrm.i18n import N_, _, current_language
-from sheetcrm.stats import Interval
+
+if TYPE_CHECKING:
+    from sheetcrm.app.report import FlowReport, Report
+    from sheetcrm.app.report.words import Words
+    from sheetcrm.stats import Interval
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -50,6 +44,11 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 @click.pass_obj
 def report_command(state: State, since: str | None, flow: str | None, html_path: str | None,
                    to_sheet: bool) -> None:
+    from sheetcrm.app.report import Scope, read_report
+    from sheetcrm.app.report.html import write_html
+    from sheetcrm.app.report.sheet import write_to_sheet
+    from sheetcrm.app.report.words import Words
+
     config = state.config()
     now = state.now(config)
     scope = Scope(since=_since(since, now, config.tz), flow=flow)
@@ -81,6 +80,8 @@ def report_command(state: State, since: str | None, flow: str | None, html_path:
 
 
 def _since(text: str | None, now: datetime, tz: object) -> datetime | None:
+    from sheetcrm.config import parse_duration
+
     if text is None:
         return None
     text = text.strip()
@@ -106,6 +107,9 @@ def _interval(words: Words, interval: Interval | None, points: bool = False) -> 
 
 
 def _print(state: State, report: Report) -> None:
+    from sheetcrm.app.report.words import Words
+    from sheetcrm.cli.layout import Col, Kind, table
+
     words, out = Words(current_language()), state.out
     if not report.flows:
         out.print(words("nothing"))
@@ -137,6 +141,14 @@ def _print(state: State, report: Report) -> None:
 
 
 def _verdicts(state: State, words: Words, r: FlowReport) -> None:
+    from sheetcrm.app.report.sentences import (
+        ab_sentence,
+        lift_sentence,
+        sizes_sentence,
+        warning_sentence,
+    )
+    from sheetcrm.cli.layout import indented
+
     out = state.out
     lines: list[tuple[str, str | None]] = []
     if r.has_goal and r.treated.entered and (r.holdout.entered or r.holdout_share):
@@ -166,6 +178,10 @@ def _verdicts(state: State, words: Words, r: FlowReport) -> None:
 
 def _engagement_tables(state: State, reports: list[FlowReport]) -> None:
     """What each step's messages heard back; opens in a table of their own."""
+    from sheetcrm.app.report import RELIABLE
+    from sheetcrm.app.report.words import Words
+    from sheetcrm.cli.layout import Col, Kind, table
+
     words, out, wide = Words(current_language()), state.out, state.wide
     steps = [(r.flow, label, e) for r in reports for label, e in r.steps.items()]
     if not steps:

@@ -14,19 +14,22 @@ from types import FrameType
 
 import click
 
-from sheetcrm.app.serve import ROUTE_MODULES, Served, running_clock
 from sheetcrm.cli.base import State, cli
-from sheetcrm.daemon.logs import emit, setup_logging
-from sheetcrm.daemon.stopflag import StopFlag
 from sheetcrm.errors import ExitStatus
 from sheetcrm.i18n import N_
-from sheetcrm.redact import Redactor
 
 
 @cli.command(help=N_("Answer the links in messages and providers' webhooks until "
                      "SIGTERM/SIGINT."))
 @click.pass_obj
 def serve(state: State) -> ExitStatus:
+    from sheetcrm.app.collector import long_running
+    from sheetcrm.app.serve import ROUTE_MODULES, Served, running_clock
+    from sheetcrm.daemon.logs import emit, setup_logging
+    from sheetcrm.daemon.stopflag import StopFlag
+    from sheetcrm.redact import Redactor
+
+    long_running()
     config = state.config()
     redactor = Redactor.for_config(config, os.environ)
     setup_logging(lambda: redactor)

@@ -10,20 +10,21 @@ lists the latest test sends.
 from __future__ import annotations
 
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.cells import cell_len
 from rich.console import Console
 from rich.text import Text
 
-from sheetcrm.app.history import History, customer_history
-from sheetcrm.app.test_send import TrialOrder, TrialResult, send_test
 from sheetcrm.cli.base import State, cli, print_json
-from sheetcrm.cli.layout import word
 from sheetcrm.errors import ExitStatus
 from sheetcrm.i18n import N_, _
 from sheetcrm.model import SendStatus
+
+if TYPE_CHECKING:  # the use cases are imported when their command runs
+    from sheetcrm.app.history import History
+    from sheetcrm.app.test_send import TrialResult
 
 HISTORY_LIMIT = 50
 
@@ -45,6 +46,8 @@ HISTORY_LIMIT = 50
 @click.pass_obj
 def try_step(state: State, flow: str, step: str, to: str, row: str | None,
              variant: str | None) -> ExitStatus:
+    from sheetcrm.app.test_send import TrialOrder, send_test
+
     config = state.config()
     result = send_test(config, state.now(config), TrialOrder(flow, step, to, row, variant))
     if state.as_json:
@@ -98,6 +101,8 @@ def _print_test(out: Console, r: TrialResult) -> None:
               help=N_("Show at most this many items, the newest."))
 @click.pass_obj
 def history_command(state: State, key: str, limit: int) -> None:
+    from sheetcrm.app.history import customer_history
+
     config = state.config()
     history = customer_history(config, key, limit)
     if state.as_json:
@@ -107,6 +112,8 @@ def history_command(state: State, key: str, limit: int) -> None:
 
 
 def _print_history(out: Console, history: History) -> None:
+    from sheetcrm.cli.layout import word
+
     if not history.total:
         out.print(_("No history yet for {key}: sheetcrm has recorded nothing about this "
                     "customer.", key=history.key), soft_wrap=False)
@@ -126,6 +133,8 @@ def _print_history(out: Console, history: History) -> None:
 
 def print_test_sends(out: Console, section: dict[str, Any] | None, tz: tzinfo) -> None:
     """``status``: how many test sends there were, and the latest ones."""
+    from sheetcrm.cli.layout import word
+
     counts = (section or {}).get("counts") or {}
     if not section or not counts:
         return

@@ -21,7 +21,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sheetcrm.config import Config, FlowSettings, _quote_key
-from sheetcrm.core.evaluate import RowConditions
+from sheetcrm.core.evaluate import Columns, RowConditions
 from sheetcrm.core.guards import Guards, blast_radius_limit
 from sheetcrm.core.projection import UnreadableFlowCell, enrollments_from_sheet
 from sheetcrm.core.rules import RowContext, Rules
@@ -100,13 +100,19 @@ def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
     failures: Counter[str] = Counter()
     unknown: Counter[str] = Counter()  # rows a condition could not be known on
     evaluated = 0
+    # Conditions over every row with all cells read at once; the rest row by row.
+    columns = Columns(rules, [r.values for r in table.records if r.usable and not r.unknown],
+                      ctx)
+    slot = 0
     for rec in table.records:
         if not rec.usable:
             plan.errors.extend(RowError(rec.line, rec.key, m) for m in rec.errors)
             continue
         marks = _marks(plan)
         at = len(plan.errors)  # the row's unreadable cells are listed first
-        row = RowConditions(rules, rec, ctx)
+        row = RowConditions(rules, rec, ctx, columns=columns,
+                            slot=-1 if rec.unknown else slot)
+        slot += not rec.unknown
         try:
             restored = _restore_from_sheet(rec, plan, config, known, now) if restoring else {}
             evaluated += 1
@@ -123,7 +129,8 @@ def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
             continue
         finally:
             plan.evaluations += row.evaluations
-            unknown.update(row.unknown_sources)
+            if row.unknown_sources:
+                unknown.update(row.unknown_sources)
             if rec.unknown:
                 _say_what_waits(rec, row.waiting)
                 plan.errors[at:at] = [RowError(rec.line, rec.key, m)
@@ -158,6 +165,8 @@ def _tags_in_sheet(rec: Record, config: Config) -> list[str]:
     if not config.writeback.tags:
         return []
     cell = rec.current.get(config.writeback.tags, "")
+    if not cell:
+        return []
     return [t.strip() for t in cell.split(",") if t.strip()]
 
 
@@ -263,17 +272,22 @@ def _check_flow_changes(plan: Plan, state: LedgerState, config: Config,
 def _plan_row(run: _Run, rec: Record, row: RowConditions,
               restored: dict[str, Enrollment]) -> None:
     row.tags()
+    enrollments, handoffs, key = run.state.enrollments, run.config.handoffs, rec.key
     for name in run.rules.flows:
-        _plan_flow(run, rec, row, name, restored.get(name))
+        triggered = row.triggered(name)
+        current = enrollments.get((key, name)) or restored.get(name)
+        if current is None and not triggered and name not in handoffs:
+            continue  # not in the flow, not entering it: most rows, most flows
+        _plan_flow(run, rec, row, name, current, triggered)
 
 
 def _plan_flow(run: _Run, rec: Record, row: RowConditions, name: str,
-               restored: Enrollment | None) -> None:
+               current: Enrollment | None, triggered: bool | None) -> None:
+    """One flow for one row; ``current`` is its enrollment (from the ledger or restored
+    from the sheet) and ``triggered`` whether its trigger holds (None: not known)."""
     plan, config, key, now = run.plan, run.config, rec.key, run.plan.now
     flow = config.flows[name]
-    current = run.state.enrollments.get((key, name)) or restored
     active = current is not None and current.status == EnrollmentStatus.ACTIVE
-    triggered = row.triggered(name)
     handoff = (not active and name in config.handoffs
                and _handed_off(key, name, current, run)
                and _may_reenter(current, flow, now))

@@ -21,11 +21,20 @@ A condition that reads it is unknown too: a tag that is not known is not set (an
 each such tag and flow, with the field that stopped it, for the row's error cell. A
 condition that gets its answer without reading the unknown field (``not paid and
 ...`` for a customer who paid) is known, and counts as usual.
+
+The planner asks the same questions of every row: ``Columns`` works out each
+condition that reads only the row and the time over all rows with every cell read,
+one generated function per condition (``expressions.columns``), before the rows are
+planned one by one. A row then reads its answer from the column; a condition that
+reads per-row state (``in_flow``, ``tagged``), a row with an unreadable cell, and
+every row of a column that failed somewhere are evaluated row by row as before, so
+the answers, the failures and ``evaluations`` are the same either way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from sheetcrm.config import _quote_key
 from sheetcrm.core.rules import RowContext, Rules
@@ -41,15 +50,47 @@ from sheetcrm.model import Record
 OnError = Callable[[str, ExpressionRuntimeError], None]
 
 
+class Columns:
+    """Every row-free condition of the rules, worked out over many rows at once.
+
+    ``tags[i]``, ``triggers[flow]`` and ``goals[flow]`` hold each row's value in the
+    order of ``rows``, or None: that condition is evaluated row by row.
+    """
+
+    __slots__ = ("tags", "triggers", "goals")
+
+    def __init__(self, rules: Rules, rows: list[Mapping[str, Any]], ctx: RowContext) -> None:
+        self.tags = [_column(expr, rows, ctx) for _tag, expr in rules.tags]
+        self.triggers = {name: _column(f.trigger, rows, ctx) if f.trigger_tag is None else None
+                         for name, f in rules.flows.items()}
+        self.goals = {name: _column(f.goal, rows, ctx) if f.goal is not None else None
+                      for name, f in rules.flows.items()}
+
+
+def _column(expr: CompiledExpression, rows: list[Mapping[str, Any]],
+            ctx: RowContext) -> list[Any] | None:
+    if expr.column is None or not rows:
+        return None
+    try:
+        return expr.column(rows, ctx)
+    except Exception:  # it fails on some row: row by row, where it says which and why
+        return None
+
+
 class RowConditions:
-    """The tags, triggers and goals of one row. ``ctx`` is set up for this row."""
+    """The tags, triggers and goals of one row. ``ctx`` is set up for this row.
+
+    With ``columns``, the row is row ``slot`` of them (-1: not in them).
+    """
 
     __slots__ = ("rules", "ctx", "values", "evaluations", "waiting", "unknown_sources",
-                 "_on_error", "_tags")
+                 "_on_error", "_tags", "_columns", "_slot")
 
     def __init__(self, rules: Rules, rec: Record, ctx: RowContext,
-                 on_error: OnError | None = None) -> None:
+                 on_error: OnError | None = None, columns: Columns | None = None,
+                 slot: int = -1) -> None:
         self.rules, self.ctx = rules, ctx
+        self._columns, self._slot = (columns, slot) if slot >= 0 else (None, -1)
         self.values = PartialValues(rec.values, rec.unknown) if rec.unknown else rec.values
         self.evaluations = 0
         # ("tag" or "flow", its name) -> the field whose unreadable cell stopped it
@@ -68,14 +109,21 @@ class RowConditions:
         """
         if self._tags is None:
             found: dict[str, bool] = {}
-            values, ctx = self.values, self.ctx
-            for tag, expr in self.rules.tags:
+            values, ctx, slot = self.values, self.ctx, self._slot
+            columns = self._columns.tags if self._columns is not None else None
+            for i, (tag, expr) in enumerate(self.rules.tags):
                 self.evaluations += 1
-                where = f"tags.{_quote_key(tag)}"
+                column = columns[i] if columns is not None else None
+                if column is not None:
+                    on = bool(column[slot])
+                    if on:
+                        ctx.tags.add(tag)
+                    found[tag] = on
+                    continue
                 try:
                     on = bool(expr(values, ctx))
                 except ExpressionRuntimeError as exc:
-                    on = self._failed(exc, where)
+                    on = self._failed(exc, f"tags.{_quote_key(tag)}")
                 except UnknownValue as exc:
                     on = False
                     ctx.unknown_tags[tag] = self.waiting["tag", tag] = exc.name
@@ -98,14 +146,17 @@ class RowConditions:
         rules = self.rules.flows[flow]
         if self._tags is None:
             self.tags()
-        where = f"flows.{_quote_key(flow)}.trigger"
         if rules.trigger_tag is not None:
             field = self.ctx.unknown_tags.get(rules.trigger_tag)
             if field is not None:
                 self.waiting["flow", flow] = field
                 return None
             return rules.trigger_tag in self.ctx.tags
-        return self._holds(rules.trigger, where, flow)
+        column = self._columns.triggers[flow] if self._columns is not None else None
+        if column is not None:
+            self.evaluations += 1
+            return bool(column[self._slot])
+        return self._holds(rules.trigger, "trigger", flow)
 
     def trigger_not_needed(self, flow: str) -> None:
         """The flow goes on without its trigger (a hand-over): nothing waits for it."""
@@ -118,14 +169,19 @@ class RowConditions:
             return False
         if self._tags is None:
             self.tags()
-        return self._holds(rules.goal, f"flows.{_quote_key(flow)}.goal", flow)
+        column = self._columns.goals[flow] if self._columns is not None else None
+        if column is not None:
+            self.evaluations += 1
+            return bool(column[self._slot])
+        return self._holds(rules.goal, "goal", flow)
 
-    def _holds(self, expr: CompiledExpression, where: str, flow: str) -> bool | None:
+    def _holds(self, expr: CompiledExpression, which: str, flow: str) -> bool | None:
+        """``which`` is "trigger" or "goal": the key path is made only when it fails."""
         self.evaluations += 1
         try:
             return bool(expr(self.values, self.ctx))
         except ExpressionRuntimeError as exc:
-            return self._failed(exc, where)
+            return self._failed(exc, f"flows.{_quote_key(flow)}.{which}")
         except UnknownValue as exc:
             self.waiting["flow", flow] = exc.name
             self.unknown_sources.add(expr.source)

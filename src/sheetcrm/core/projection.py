@@ -12,6 +12,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from operator import itemgetter
 
 from sheetcrm.config import Config
 from sheetcrm.core.wording import said_in
@@ -333,9 +334,58 @@ def last_sent_text(key: str, state: LedgerState, tz: tzinfo, language: Language)
 
 def project(records: list[Record], tags: dict[str, list[str]], state: LedgerState,
             config: Config) -> list[CellUpdate]:
-    """Cell updates that bring every owned column in line with the ledger."""
-    wb, lang = config.writeback, config.model.language
-    flow_order = list(config.flows)
+    """Cell updates that bring every owned column in line with the ledger.
+
+    Each column's texts are worked out for all rows at once; a row the ledger holds
+    nothing about (no send, no event: most rows on a first run) has blank ledger
+    columns without a call. The updates come row by row, in column order, as always.
+    """
+    wb, tz, lang = config.writeback, config.tz, config.model.language
+    keys = [rec.key for rec in records]
+    sends, events = state.sends_by_key, state.events_by_key
+    wanted: dict[str, list[str | None]] = {}  # column -> each row's text (None: not set)
+    if wb.tags:
+        wanted[wb.tags] = [", ".join(tags[key]) if key in tags else None for key in keys]
+    if wb.flow:
+        wanted[wb.flow] = _flow_column(keys, state, config)
+    if wb.last_sent:
+        wanted[wb.last_sent] = [last_sent_text(key, state, tz, lang) if key in sends else ""
+                                for key in keys]
+    if wb.error:
+        wanted[wb.error] = [_error_text(rec, state, config)
+                            if rec.key in sends or rec.key in events else "; ".join(rec.errors)
+                            for rec in records]
+    if wb.opt_out:
+        wanted[wb.opt_out] = [opt_out_text(key, state, tz, lang) if key in events else ""
+                              for key in keys]
+    if wb.engagement:
+        wanted[wb.engagement] = [engagement_text(key, state, tz, lang) if key in events else ""
+                                 for key in keys]
+    columns = list(wanted.items())
+    updates: list[CellUpdate] = []
+    for n, rec in enumerate(records):
+        for column, texts in columns:
+            text = texts[n]
+            if text is not None and column not in rec.keep \
+                    and rec.current.get(column, "") != text:
+                updates.append(CellUpdate(rec.key, column, text))
+    return updates
+
+
+def _error_text(rec: Record, state: LedgerState, config: Config) -> str:
+    """The row's errors, then a bounce or a failed delivery the ledger heard of."""
+    notes = [note for note in (bounce_text(rec.key, state, config.tz, config.model.language),
+                               delivery_text(rec.key, state, config)) if note]
+    return "; ".join([*rec.errors, *notes])
+
+
+def _flow_column(keys: list[str], state: LedgerState, config: Config) -> list[str | None]:
+    """Each row's flow cell: its enrollments in the config's flow order."""
+    order = {name: i for i, name in enumerate(config.flows)}
+    by_key: dict[str, list[tuple[int, Enrollment]]] = {}
+    for (key, name), e in state.enrollments.items():
+        if name in order:
+            by_key.setdefault(key, []).append((order[name], e))
     # Most rows share a few flow states (entered in the same run): format each once.
     texts: dict[tuple[object, ...], str] = {}
 
@@ -347,32 +397,15 @@ def project(records: list[Record], tags: dict[str, list[str]], state: LedgerStat
             text = texts[memo_key] = flow_text(e, config)
         return text
 
-    updates: list[CellUpdate] = []
-    for rec in records:
-        wanted: dict[str, str] = {}
-        if wb.tags and rec.key in tags:
-            wanted[wb.tags] = ", ".join(tags[rec.key])
-        if wb.flow:
-            parts = [
-                text_of(e)
-                for name in flow_order
-                if (e := state.enrollments.get((rec.key, name))) is not None
-            ]
-            wanted[wb.flow] = " | ".join(parts)
-        if wb.last_sent:
-            wanted[wb.last_sent] = last_sent_text(rec.key, state, config.tz, lang)
-        if wb.error:
-            notes = [note for note in (bounce_text(rec.key, state, config.tz, lang),
-                                       delivery_text(rec.key, state, config)) if note]
-            wanted[wb.error] = "; ".join([*rec.errors, *notes])
-        if wb.opt_out:
-            wanted[wb.opt_out] = opt_out_text(rec.key, state, config.tz, lang)
-        if wb.engagement:
-            wanted[wb.engagement] = engagement_text(rec.key, state, config.tz, lang)
-        for column, text in wanted.items():
-            if column not in rec.keep and rec.current.get(column, "") != text:
-                updates.append(CellUpdate(rec.key, column, text))
-    return updates
+    column: list[str | None] = []
+    for key in keys:
+        found = by_key.get(key)
+        if found is None:
+            column.append("")
+        else:
+            found.sort(key=itemgetter(0))
+            column.append(" | ".join([text_of(e) for _i, e in found]))
+    return column
 
 
 def _local(dt: datetime | None, tz: tzinfo) -> datetime:

@@ -199,6 +199,11 @@ HELPERS: dict[str, Callable[..., Any]] = {
 }
 
 
+#: Helpers that read nothing of the row but the time: a condition calling only these is
+#: also compiled to run over a whole column of rows at once (``evaluate.Columns``).
+ROW_FREE = frozenset({"days_since", "hours_since", "now", "today"})
+
+
 @dataclass(frozen=True)
 class FlowRules:
     name: str
@@ -295,7 +300,7 @@ def _compile(source: str, names: list[str], path: str, checks: Checks,
              hint: str = "") -> CompiledExpression:
     try:
         return compile_expression(source, names=names, helpers=HELPERS, path=path,
-                                  checks=checks)
+                                  checks=checks, row_free=ROW_FREE)
     except RuleError as exc:
         if not hint:
             raise

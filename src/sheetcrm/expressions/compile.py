@@ -26,6 +26,7 @@ from typing import Any, NoReturn
 from jinja2 import nodes
 
 from sheetcrm.errors import RuleError
+from sheetcrm.expressions.columns import ColumnFunction, column_function
 from sheetcrm.expressions.parse import parse
 from sheetcrm.expressions.semantics import (
     ARITHMETIC,
@@ -59,7 +60,7 @@ class ExpressionRuntimeError(Exception):
 class CompiledExpression:
     """A condition compiled once at config load, evaluated for every row."""
 
-    __slots__ = ("source", "names", "helpers", "_evaluate")
+    __slots__ = ("source", "names", "helpers", "_evaluate", "column")
 
     def __init__(
         self,
@@ -67,11 +68,14 @@ class CompiledExpression:
         names: frozenset[str],
         helpers: frozenset[str],
         evaluate: Evaluator,
+        column: ColumnFunction | None = None,
     ) -> None:
         self.source = source
         self.names = names  # variables the expression reads
         self.helpers = helpers  # helper functions it calls
         self._evaluate = evaluate
+        # Over many rows at once (``columns``); None: row by row only.
+        self.column = column
 
     def __call__(self, values: Mapping[str, Any], ctx: Any) -> Any:
         """Evaluate with ``values`` (name -> typed value); ``ctx`` goes to every helper."""
@@ -94,6 +98,7 @@ def compile_expression(
     helpers: Mapping[str, Callable[..., Any]],
     path: str,
     checks: Mapping[str, Mapping[str, ArgumentCheck]] | None = None,
+    row_free: Collection[str] = (),
 ) -> CompiledExpression:
     """Compile ``source`` or raise RuleError (at ``path``) saying what is wrong and where.
 
@@ -102,13 +107,15 @@ def compile_expression(
     checked here, including ones short-circuiting would never reach at run time.
     ``checks`` maps a helper's name to its parameters' checks: each literal argument
     given for such a parameter is checked here (``{"in_flow": {"flow": one_of(...)}}``).
+    The helpers in ``row_free`` read nothing of a row but the time: a condition calling
+    no other gets a ``column`` function too.
     """
     node = parse(source, path)
     compiler = _Compiler(source, frozenset(names), helpers, path, checks or {})
     evaluate = compiler.compile(node)
-    return CompiledExpression(
-        source, frozenset(compiler.used_names), frozenset(compiler.used_helpers), evaluate
-    )
+    column = column_function(node, compiler._constants, helpers, row_free)
+    return CompiledExpression(source, frozenset(compiler.used_names),
+                              frozenset(compiler.used_helpers), evaluate, column)
 
 
 def one_of(what: str, known: Collection[str]) -> ArgumentCheck:
