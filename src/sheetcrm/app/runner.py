@@ -411,7 +411,11 @@ def _send_all(run: _Sending, plan: Plan, state: LedgerState) -> list[SendOutcome
             outcomes.append(SendOutcome(send, "error", str(exc)))
             continue
         claim = _record(send, SendStatus.PENDING, now)
-        if not ledger.claim_send(claim, run.run_id):
+        # Durable before the message leaves, unless a second delivery makes no copy
+        # (known once the channel is open: until then the claim is durable anyway).
+        opened = run.opened.get(send.channel)
+        safe = opened is not None and opened.redelivery_safe
+        if not ledger.claim_send(claim, run.run_id, durable=not safe):
             outcomes.append(SendOutcome(send, "skipped", _("already claimed")))
             continue
         faults.checkpoint("after-claim")
@@ -438,11 +442,14 @@ def _send_all(run: _Sending, plan: Plan, state: LedgerState) -> list[SendOutcome
             continue
         faults.checkpoint("after-send")
         send.advance(now)
+        # Fsynced with the next claim: lost only to a power cut, which leaves this
+        # send's claim pending, settled by the next run without a second send.
         ledger.finish_send(send.idem_key, SendStatus.SENT, now, enrollment=send.enrollment,
                            message_id=delivery.message_id, detail=delivery.detail,
-                           accepted=delivery.accepted)
+                           accepted=delivery.accepted, durable=False)
         state.sends_by_key[send.key].append(_record(send, SendStatus.SENT, now))
         outcomes.append(SendOutcome(send, "sent", delivery.detail))
+    ledger.flush()
     progress("sending", len(outcomes), len(plan.sends))
     return outcomes
 
