@@ -33,7 +33,7 @@ from sheetcrm.core.schema import read_records
 from sheetcrm.errors import ChannelError, ConfigError, TemplateError
 from sheetcrm.fsutil import RunLock
 from sheetcrm.i18n import _
-from sheetcrm.ledger import Ledger, TagSnapshot
+from sheetcrm.ledger import Ledger, TagSnapshot, history_scope
 from sheetcrm.model import (
     CellUpdate,
     EnrollmentStatus,
@@ -207,7 +207,7 @@ def preview(config: Config, now: datetime, table: Table | None = None,
     started = time.perf_counter()
     ledger = Ledger.open_readonly(config.state_path)
     try:
-        state = ledger.load_state(config.renames)
+        state = ledger.load_state(config.renames, scope=history_scope(config, now))
     finally:
         ledger.close()
     with gc_paused():
@@ -278,7 +278,7 @@ def _sync_locked(config: Config, now: datetime, ledger: Ledger,
         templates = Templates(config.templates_dir)
         watch.progress("reading", 0, 0)
         with gc_paused():
-            state = ledger.load_state()
+            state = ledger.load_state(scope=history_scope(config, now))
             rules = compile_rules(config)
             plan = prepare(config, state, now, table, options, rules, templates)
         read_at = time.monotonic()

@@ -68,6 +68,7 @@ from sheetcrm.ledger.queries import (
     SendDetail,
     VariantConversion,
 )
+from sheetcrm.ledger.recent import HistoryScope, RecentSends, history_scope, note_delivered
 from sheetcrm.ledger.runs import RUN_INTERRUPTED, RUN_OK, RUN_RUNNING, RUNS_KEPT, RunHistory
 from sheetcrm.ledger.schema import (
     SCHEMA,
@@ -80,6 +81,7 @@ from sheetcrm.ledger.schema import (
 )
 from sheetcrm.ledger.trials import TrialLog, TrialSend
 from sheetcrm.model import (
+    DELIVERED,
     SETTLED,
     DeliveryState,
     Enrollment,
@@ -99,6 +101,7 @@ __all__ = [
     "DeliveryDetail",
     "EnrollmentRow",
     "GroupConversion",
+    "HistoryScope",
     "Ledger",
     "LedgerError",
     "SendDetail",
@@ -107,6 +110,7 @@ __all__ = [
     "TagSnapshot",
     "TrialSend",
     "VariantConversion",
+    "history_scope",
 ]
 
 
@@ -129,7 +133,7 @@ def _send_record(r: tuple[Any, ...], parse: Any) -> SendRecord:
 
 
 class Ledger(RunHistory, OperatorQueries, EventLog, MailboxCursor, IncidentBook, DeliveryLog,
-             CustomerHistory, TrialLog):
+             CustomerHistory, TrialLog, RecentSends):
     """Read and write the state file. One instance per process and run."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path | None, readonly: bool) -> None:
@@ -224,9 +228,12 @@ class Ledger(RunHistory, OperatorQueries, EventLog, MailboxCursor, IncidentBook,
 
     # -- reading ---------------------------------------------------------------
 
-    def load_state(self, renames: dict[str, str] | None = None) -> LedgerState:
+    def load_state(self, renames: dict[str, str] | None = None, *,
+                   scope: HistoryScope | None = None) -> LedgerState:
         """Everything the planner needs. ``renames`` maps an old flow name to its new one
-        (``renamed_from``), so a read-only plan sees a rename not yet saved."""
+        (``renamed_from``), so a read-only plan sees a rename not yet saved. With
+        ``scope`` (``history_scope``), only the sends the planner can read under that
+        config (``recent``); without, every send."""
         state = LedgerState()
         renamed = renames or {}
         # Timestamps repeat (everyone who entered in one run shares one): parse once.
@@ -260,8 +267,14 @@ class Ledger(RunHistory, OperatorQueries, EventLog, MailboxCursor, IncidentBook,
                 exited_at=from_iso(r[8]), exit_reason=r[9] and word(r[9]),
                 holdout=bool(r[10]), via=word(r[11]),
             )
-        rows = self._conn.execute(f"SELECT {_SEND_COLUMNS} FROM sends")
-        for r in rows:
+        row = self._conn.execute("SELECT value FROM meta WHERE name = 'config_flows'").fetchone()
+        state.config_flows = json.loads(row[0]) if row else None
+        if scope is None or scope.since is None:
+            sends: Iterable[tuple[Any, ...]] = self._conn.execute(
+                f"SELECT {_SEND_COLUMNS} FROM sends")
+        else:
+            sends = self.scoped_send_rows(_SEND_COLUMNS, scope, state.config_flows, renamed)
+        for r in sends:
             rec = _send_record(r, from_iso)
             if rec.flow in renamed:
                 rec.flow = renamed[rec.flow]
@@ -270,8 +283,6 @@ class Ledger(RunHistory, OperatorQueries, EventLog, MailboxCursor, IncidentBook,
                 state.sent_keys.add(rec.idem_key)
         state.owned_columns = dict(
             self._conn.execute("SELECT name, origin FROM owned_columns").fetchall())
-        row = self._conn.execute("SELECT value FROM meta WHERE name = 'config_flows'").fetchone()
-        state.config_flows = json.loads(row[0]) if row else None
         self.load_events(state)
         return state
 
@@ -364,6 +375,8 @@ class Ledger(RunHistory, OperatorQueries, EventLog, MailboxCursor, IncidentBook,
                 (status, iso(now), message_id, detail[:500],
                  DeliveryState.ACCEPTED if accepted else None, idem_key),
             )
+            if status in DELIVERED:
+                note_delivered(db, idem_key)
             if enrollment is not None and enrollment.id is not None:
                 db.execute(
                     "UPDATE enrollments SET next_step = ?, status = ?, exited_at = ?,"
