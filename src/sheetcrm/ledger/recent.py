@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -88,33 +88,30 @@ class RecentSends:
 
     def scoped_send_rows(self, columns: str, scope: HistoryScope,
                          config_flows: Iterable[str] | None,
-                         renamed: Iterable[str]) -> Iterator[tuple[Any, ...]]:
+                         renamed: Iterable[str]) -> Iterable[tuple[Any, ...]]:
         """Rows of ``SELECT {columns} FROM sends`` the planner can read, in the order
         they were recorded (as an unscoped load gives them)."""
-        qualified = ", ".join(f"s.{c.strip()}" for c in columns.split(","))
         parts = [
             # the recent ones
-            f"SELECT {qualified}, s.rowid FROM sends s"
-            " WHERE COALESCE(s.finished_at, s.created_at) >= :since",
+            "SELECT rowid FROM sends WHERE COALESCE(finished_at, created_at) >= :since",
             # those of every active enrollment's current entry
-            f"SELECT {qualified}, s.rowid FROM enrollments e JOIN sends s"
+            "SELECT s.rowid FROM enrollments e JOIN sends s"
             " ON s.key = e.key AND s.flow = e.flow AND s.entry = e.entry"
             " WHERE e.status = 'active'",
             # each customer's latest delivered and latest reported
-            f"SELECT {qualified}, s.rowid FROM latest_sends l JOIN sends s"
-            " ON s.idem_key = l.delivered",
-            f"SELECT {qualified}, s.rowid FROM latest_sends l JOIN sends s"
-            " ON s.idem_key = l.reported",
+            "SELECT s.rowid FROM latest_sends l JOIN sends s ON s.idem_key = l.delivered",
+            "SELECT s.rowid FROM latest_sends l JOIN sends s ON s.idem_key = l.reported",
         ]
         args: dict[str, Any] = {"since": iso(scope.since) if scope.since else ""}
         gone = sorted(set(config_flows or ()) - scope.flows - set(renamed))
         for i, flow in enumerate(gone):  # the flow-change guard reads all of theirs
-            parts.append(f"SELECT {qualified}, s.rowid FROM sends s WHERE s.flow = :gone{i}")
+            parts.append(f"SELECT rowid FROM sends WHERE flow = :gone{i}")
             args[f"gone{i}"] = flow
-        rowid = len(columns.split(",")) + 1  # the last column
-        query = " UNION ".join(parts) + f" ORDER BY {rowid}"
-        for row in self._conn.execute(query, args):
-            yield row[:-1]
+        # A union of row numbers only (every part reads an index alone), then the rows
+        # in the order they were recorded, as a full load reads them.
+        return self._conn.execute(
+            f"SELECT {columns} FROM sends WHERE rowid IN ({' UNION '.join(parts)})"
+            " ORDER BY rowid", args)
 
 
 def note_delivered(db: sqlite3.Connection, idem_key: str) -> None:
