@@ -15,7 +15,7 @@ from rich.cells import cell_len
 from sheetcrm.app.history import UnknownKeyError, customer_history
 from sheetcrm.app.runner import preview
 from sheetcrm.app.test_send import TrialOrder, send_test
-from sheetcrm.ledger import Ledger
+from sheetcrm.ledger import SCHEMA_VERSION, Ledger
 from sheetcrm.model import (
     DeliveryReport,
     DeliveryState,
@@ -261,5 +261,5 @@ def test_a_ledger_from_before_history_is_upgraded(journey: World) -> None:
     w.sync(5)
     with sqlite3.connect(w.folder / "state.db") as db:
         assert db.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone() \
-            == ("7",)
+            == (str(SCHEMA_VERSION),)
         assert db.execute("SELECT COUNT(*) FROM customer_tags").fetchone() == (2,)

@@ -6,7 +6,10 @@ from __future__ import annotations
 import email
 import email.policy
 import hashlib
+import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -133,3 +136,31 @@ def test_an_outbox_file_an_earlier_version_named_is_the_one_written_again(
     assert Path(delivery.detail) == earlier
     assert [p.name for p in (tmp_path / "outbox").iterdir()] == [earlier.name]
     assert parsed(earlier.read_bytes())["X-Sheetcrm-Key"] == key
+
+
+KILLED_RUN = """
+import os, signal, sys
+from datetime import UTC, datetime
+from sheetcrm.ledger import Ledger
+from sheetcrm.model import SendRecord, SendStatus
+ledger = Ledger.open(__import__("pathlib").Path(sys.argv[1]))
+rec = SendRecord(idem_key="k1", key="c1@x.com", flow="payment", entry=1, step=0,
+                 channel="email", template="t", kind="transactional",
+                 status=SendStatus.PENDING, created_at=datetime(2026, 3, 3, tzinfo=UTC))
+ledger.claim_send(rec, run_id=1)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_after_a_run_was_killed_a_read_only_open_reads_its_log_and_changes_no_byte(
+        tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    killed = subprocess.run([sys.executable, "-c", KILLED_RUN, str(path)], timeout=60)
+    assert killed.returncode == -signal.SIGKILL
+    files = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert {"state.db-wal", "state.db-shm"} <= set(files)  # the log of the killed run
+
+    readonly = Ledger.open_readonly(path)
+    assert readonly.pending_sends()[0].idem_key == "k1"
+    readonly.close()
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == files

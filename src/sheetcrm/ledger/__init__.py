@@ -11,7 +11,8 @@ The journal, and why no crash can send twice:
   close puts it back in rollback-journal mode: a read-only open (``plan``) of a file
   in WAL mode would create its ``-wal`` and ``-shm`` files, and ``plan`` never creates
   or changes a file. While a writer is open (or after one was killed) those files
-  exist already, and a read-only open reads the latest commits from them. When
+  exist already, and a read-only open reads the latest commits from them without
+  writing to them either (``readonly_shm``). When
   another connection is still open at close (the endpoint's, a ``status``), the
   switch back is not waited for: that connection's own close makes it.
 - Every commit is ``synchronous=FULL`` (in WAL: the log is fsynced before the commit
@@ -39,7 +40,8 @@ migration in ``schema``, the run history in ``runs``, what operators read
 (``status``, ``report``) in ``queries``, what came back in ``events``, where the
 mailbox reader stopped in ``cursors``, the incidents alerted about in ``incidents``,
 the tags each sync found and one customer's history in ``history``, the operator's
-test sends in ``trials``.
+test sends in ``trials``, which sends a run loads (not the whole history) in
+``recent``.
 """
 
 from __future__ import annotations
@@ -132,6 +134,13 @@ def _send_record(r: tuple[Any, ...], parse: Any) -> SendRecord:
                       delivered_at=parse(r[13]), delivery_detail=r[14])
 
 
+def _readonly_uri(path: Path) -> str:
+    """Read-only; with a write-ahead log about (a run writing, or one killed), its index
+    is read without being written either (``readonly_shm``)."""
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    return f"{uri}&readonly_shm=1" if path.with_name(f"{path.name}-shm").exists() else uri
+
+
 class Ledger(RunHistory, OperatorQueries, EventLog, MailboxCursor, IncidentBook, DeliveryLog,
              CustomerHistory, TrialLog, RecentSends):
     """Read and write the state file. One instance per process and run."""
@@ -172,7 +181,7 @@ class Ledger(RunHistory, OperatorQueries, EventLog, MailboxCursor, IncidentBook,
         """Open without changing anything; a missing file reads as an empty ledger."""
         if path.exists():
             try:
-                conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
+                conn = sqlite3.connect(_readonly_uri(path), uri=True,
                                        isolation_level=None, timeout=30)
                 conn.execute("SELECT 1 FROM sends LIMIT 1")
                 if schema_version(conn) < SCHEMA_VERSION:
