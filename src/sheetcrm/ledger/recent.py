@@ -94,12 +94,15 @@ class RecentSends:
         parts = [
             # the recent ones
             "SELECT rowid FROM sends WHERE COALESCE(finished_at, created_at) >= :since",
-            # those of every active enrollment's current entry
-            "SELECT s.rowid FROM enrollments e JOIN sends s"
+            # older ones of every active enrollment's current entry (the index holds
+            # the time: no row is read to leave out the recent ones). CROSS JOIN keeps
+            # SQLite from walking every older send instead: that is the whole history.
+            "SELECT s.rowid FROM enrollments e CROSS JOIN sends s"
             " ON s.key = e.key AND s.flow = e.flow AND s.entry = e.entry"
-            " WHERE e.status = 'active'",
-            # each customer's latest delivered and latest reported
-            "SELECT s.rowid FROM latest_sends l JOIN sends s ON s.idem_key = l.delivered",
+            " WHERE e.status = 'active' AND COALESCE(s.finished_at, s.created_at) < :since",
+            # each customer's latest delivered, if older, and latest reported
+            "SELECT s.rowid FROM latest_sends l JOIN sends s ON s.idem_key = l.delivered"
+            " WHERE l.delivered_at < :since",
             "SELECT s.rowid FROM latest_sends l JOIN sends s ON s.idem_key = l.reported",
         ]
         args: dict[str, Any] = {"since": iso(scope.since) if scope.since else ""}

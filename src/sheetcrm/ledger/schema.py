@@ -56,7 +56,8 @@ CREATE TABLE IF NOT EXISTS sends (
     delivery_detail TEXT
 );
 CREATE INDEX IF NOT EXISTS sends_by_key ON sends (key);
-CREATE INDEX IF NOT EXISTS sends_by_entry ON sends (key, flow, entry);
+CREATE INDEX IF NOT EXISTS sends_by_entry
+    ON sends (key, flow, entry, COALESCE(finished_at, created_at));
 CREATE INDEX IF NOT EXISTS sends_by_time ON sends (COALESCE(finished_at, created_at));
 -- Per customer, the latest send that may have reached them and the latest one a
 -- provider reported on (idempotency keys), kept as they happen: a run loads these
