@@ -164,6 +164,7 @@ def test_the_scope_reaches_back_as_far_as_the_config_reads() -> None:
 
 def test_a_config_that_counts_every_message_ever_sent_loads_the_whole_history() -> None:
     for condition in ("sent_count() == 0", "sent_count(flow='payment') < 2",
-                      "sent_count(days=(7 if paid else 30)) > 1"):
+                      "sent_count(days=(7 if paid else 30)) > 1",
+                      "sent_count(flow='a, days=3, b') < 2"):
         scope = history_scope(config({"새 고객": condition, "결제 대기": "not paid"}), NOW)
         assert scope.since is None, condition
