@@ -146,10 +146,10 @@ def test_a_new_ledger_and_its_journal_are_0600_whatever_the_umask(tmp_path: Path
                                                                   no_umask) -> None:
     path = tmp_path / ".sheetcrm" / "state.db"
     ledger = Ledger.open(path)
-    with ledger.transaction() as db:  # the rollback journal exists while writing
+    with ledger.transaction() as db:  # the write-ahead log exists while a run writes
         db.execute("INSERT INTO meta VALUES ('probe', '1')")
-        journal = path.with_name("state.db-journal")
-        assert stat.S_IMODE(journal.stat().st_mode) == 0o600
+        for journal in ("state.db-wal", "state.db-shm"):
+            assert stat.S_IMODE(path.with_name(journal).stat().st_mode) == 0o600
     ledger.close()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 

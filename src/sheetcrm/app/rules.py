@@ -159,15 +159,21 @@ def last_accepted(config: Config, ledger: Ledger) -> RuleSet | None:
 DueKeys = Callable[[RuleSet], tuple[set[str], dict[str, list[str]]]]
 
 
-def due_keys(snapshot: Snapshot, state: LedgerState, now: datetime, options: RunOptions
-             ) -> DueKeys:
-    """Who a rule set would message this run, and the tags it gives (the blast check)."""
+def due_keys(snapshot: Snapshot, load: Callable[[], LedgerState], now: datetime,
+             options: RunOptions) -> DueKeys:
+    """Who a rule set would message this run, and the tags it gives (the blast check).
+
+    ``load`` gives the ledger's whole history, read only when an edit is compared (the
+    two rule sets may look back over different windows)."""
+    loaded: list[LedgerState] = []
     trial = RunOptions(allow_blast=True, allow_flow_change=options.allow_flow_change,
                        restore_from_sheet=options.restore_from_sheet)
 
     def keys(ruleset: RuleSet) -> tuple[set[str], dict[str, list[str]]]:
+        if not loaded:
+            loaded.append(load())
         records = read_records(snapshot, ruleset.config)
-        plan = make_plan(records, state, now, ruleset.config, ruleset.rules, options=trial,
+        plan = make_plan(records, loaded[0], now, ruleset.config, ruleset.rules, options=trial,
                          templates=ruleset.templates)
         return {send.key for send in plan.sends}, plan.tags
 

@@ -34,7 +34,7 @@ from sheetcrm.core.schema import read_records
 from sheetcrm.errors import ChannelError, ConfigError, TemplateError
 from sheetcrm.fsutil import RunLock
 from sheetcrm.i18n import _
-from sheetcrm.ledger import Ledger, TagSnapshot
+from sheetcrm.ledger import Ledger, TagSnapshot, history_scope
 from sheetcrm.model import (
     CellUpdate,
     EnrollmentStatus,
@@ -197,11 +197,7 @@ def preview(config: Config, now: datetime, table: Table | None = None,
     started = time.perf_counter()
     ledger = Ledger.open_readonly(config.state_path)
     try:
-        state = ledger.load_state(config.renames)
-        snapshot = table.read()
-        choice = sheet_rules.choose(config, snapshot, ledger, now, record=False,
-                                    due=sheet_rules.due_keys(snapshot, state, now, options),
-                                    allow_blast=options.allow_blast)
+        snapshot, choice, state = _read(config, ledger, table, now, options, record=False)
     finally:
         ledger.close()
     ruleset = choice.in_force
@@ -218,6 +214,30 @@ def preview(config: Config, now: datetime, table: Table | None = None,
             state.sends_by_key[send.key].append(_record(send, SendStatus.SENT, now))
         updates = project(plan.records, plan.tags, state, config) + plan.events.updates
     return RunResult(plan, updates, seconds=time.perf_counter() - started, rules=choice)
+
+
+def _read(config: Config, ledger: Ledger, table: Table, now: datetime, options: RunOptions,
+          *, record: bool) -> tuple[Snapshot, sheet_rules.RuleChoice, LedgerState]:
+    """The ledger, then the sheet, then the rule set in force (``record``: sync).
+
+    The ledger is read first, as always (an event stored after it is the next run's),
+    over the sends the last accepted rule set can look at; when the sheet's tabs bring
+    a rule set that looks elsewhere, the ledger is read again for it. The whole history
+    is read only to weigh an edit's blast radius (``rules.due_keys``).
+    """
+    renames = config.renames if not record else None  # sync has renamed them in the file
+    before = sheet_rules.last_accepted(config, ledger)
+    scope = history_scope(before.config if before else config, now)
+    state = ledger.load_state(renames, scope=scope)
+    snapshot = table.read()
+    choice = sheet_rules.choose(config, snapshot, ledger, now, record=record,
+                                allow_blast=options.allow_blast,
+                                due=sheet_rules.due_keys(
+                                    snapshot, lambda: ledger.load_state(renames), now, options))
+    wanted = history_scope(choice.in_force.config, now)
+    if wanted != scope:
+        state = ledger.load_state(renames, scope=wanted)
+    return snapshot, choice, state
 
 
 def lock_path(config: Config) -> Path:
@@ -276,11 +296,7 @@ def _sync_locked(config: Config, now: datetime, ledger: Ledger,
         follow_up_deliveries(config, ledger, now)  # NHN Cloud's outcomes, shown in this run
         watch.progress("reading", 0, 0)
         with gc_paused():
-            state = ledger.load_state()
-            snapshot = table.read()
-            choice = sheet_rules.choose(config, snapshot, ledger, now,
-                                        allow_blast=options.allow_blast,
-                                        due=sheet_rules.due_keys(snapshot, state, now, options))
+            snapshot, choice, state = _read(config, ledger, table, now, options, record=True)
             config, rules = choice.in_force.config, choice.in_force.rules
             templates = choice.in_force.templates
             if choice.confirmed:  # the operator confirmed this edit's sends in the sheet
@@ -420,7 +436,11 @@ def _send_all(run: _Sending, plan: Plan, state: LedgerState) -> list[SendOutcome
             outcomes.append(SendOutcome(send, "error", str(exc)))
             continue
         claim = _record(send, SendStatus.PENDING, now)
-        if not ledger.claim_send(claim, run.run_id):
+        # Durable before the message leaves, unless a second delivery makes no copy
+        # (known once the channel is open: until then the claim is durable anyway).
+        opened = run.opened.get(send.channel)
+        safe = opened is not None and opened.redelivery_safe
+        if not ledger.claim_send(claim, run.run_id, durable=not safe):
             outcomes.append(SendOutcome(send, "skipped", _("already claimed")))
             continue
         faults.checkpoint("after-claim")
@@ -447,11 +467,14 @@ def _send_all(run: _Sending, plan: Plan, state: LedgerState) -> list[SendOutcome
             continue
         faults.checkpoint("after-send")
         send.advance(now)
+        # Fsynced with the next claim: lost only to a power cut, which leaves this
+        # send's claim pending, settled by the next run without a second send.
         ledger.finish_send(send.idem_key, SendStatus.SENT, now, enrollment=send.enrollment,
                            message_id=delivery.message_id, detail=delivery.detail,
-                           accepted=delivery.accepted)
+                           accepted=delivery.accepted, durable=False)
         state.sends_by_key[send.key].append(_record(send, SendStatus.SENT, now))
         outcomes.append(SendOutcome(send, "sent", delivery.detail))
+    ledger.flush()
     progress("sending", len(outcomes), len(plan.sends))
     return outcomes
 

@@ -4,7 +4,13 @@ It is the default channel, so a fresh config can run end to end with no account.
 file per idempotency key makes re-delivery harmless: sending the same message again
 overwrites the same file. Each file is written by ``fsutil.atomic_write``: a crash
 leaves the old file or the whole new one, never half of one, and the temporary name
-(``.<name>.*.tmp``) does not end in .eml, so readers listing the outbox skip it.
+(``.<name>.*.tmp``) does not end in .eml, so readers listing the outbox skip it. A
+file's name starts with as much of the key as reads well on every system (Hangul
+included: a Korean flow name stays in it) and ends with a hash of the whole key.
+
+The per-file fsync stays: its result may be committed without an fsync of its own
+(``sheetcrm.ledger``), so the file must already be on disk when it is, or a power cut
+could leave a send marked sent whose file is gone.
 """
 
 from __future__ import annotations
@@ -12,20 +18,35 @@ from __future__ import annotations
 import hashlib
 import re
 import tempfile
+import unicodedata
 from pathlib import Path
 
-from sheetcrm.channels.email import build_email, email_bytes
+from sheetcrm.channels.email import EmailBuilder, email_bytes
 from sheetcrm.config.channels import OutboxSettings
 from sheetcrm.errors import ChannelError
 from sheetcrm.fsutil import atomic_write, os_reason
 from sheetcrm.i18n import _
 from sheetcrm.model import Delivery, Message
 
+#: What a name keeps of the key: letters and digits of any script (a Korean flow name
+#: stays readable), ``@ . _ -``. Nothing Windows reserves (``<>:"/\\|?*``, control
+#: characters) is a word character, and the name never ends in a dot or a space.
+_KEPT = re.compile(r"[^\w@.-]+")
+_PREFIX = 40  # characters: at most 160 bytes, so the name stays under 255 everywhere
+
 
 def outbox_file_name(idempotency_key: str) -> str:
     """A readable, filesystem-safe prefix of the key plus a hash that makes it unique."""
     digest = hashlib.sha256(idempotency_key.encode("utf-8")).hexdigest()[:32]
-    prefix = re.sub(r"[^A-Za-z0-9@._-]+", "-", idempotency_key)[:40].strip("-.")
+    readable = unicodedata.normalize("NFC", idempotency_key)  # one spelling on every system
+    prefix = _KEPT.sub("-", readable)[:_PREFIX].strip("-.")
+    return f"{prefix}_{digest}.eml" if prefix else f"{digest}.eml"
+
+
+def _earlier_name(idempotency_key: str) -> str:
+    """The name versions before Hangul was kept gave the key (ASCII keys: the same)."""
+    digest = hashlib.sha256(idempotency_key.encode("utf-8")).hexdigest()[:32]
+    prefix = re.sub(r"[^A-Za-z0-9@._-]+", "-", idempotency_key)[:_PREFIX].strip("-.")
     return f"{prefix}_{digest}.eml" if prefix else f"{digest}.eml"
 
 
@@ -38,6 +59,7 @@ class OutboxChannel:
         self.name = name
         self.settings = settings
         self.folder = Path(base_dir) / settings.path
+        self.builder = EmailBuilder(settings)
 
     @classmethod
     def from_settings(cls, name: str, settings: OutboxSettings, *, base_dir: Path
@@ -46,8 +68,8 @@ class OutboxChannel:
         return cls(name, settings, base_dir=base_dir)
 
     def send(self, message: Message) -> Delivery:
-        msg = build_email(message, self.settings)
-        path = self.folder / outbox_file_name(message.idempotency_key)
+        msg = self.builder.build(message)
+        path = self._path(message.idempotency_key)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             atomic_write(path, email_bytes(msg))
@@ -56,6 +78,16 @@ class OutboxChannel:
             text = _("cannot write {path}: {reason}", path=path, reason=os_reason(exc))
             raise ChannelError(text, channel_down=True) from exc
         return Delivery(message_id=str(msg["Message-ID"]), detail=str(path))
+
+    def _path(self, idempotency_key: str) -> Path:
+        """The key's file; one an earlier version wrote under its older name is the
+        file written again (a send interrupted before an upgrade makes no second)."""
+        path = self.folder / outbox_file_name(idempotency_key)
+        if not idempotency_key.isascii():
+            earlier = self.folder / _earlier_name(idempotency_key)
+            if earlier != path and earlier.exists():
+                return earlier
+        return path
 
     def probe(self) -> str:
         """The folder exists or can be made, and a file can be written in it."""

@@ -28,7 +28,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from pathlib import Path
 
-from sheetcrm.channels.email import build_email, email_bytes, needs_smtputf8, shown
+from sheetcrm.channels.email import EmailBuilder, email_bytes, needs_smtputf8, shown
 from sheetcrm.config.channels import SmtpSettings
 from sheetcrm.deadline import Deadline, capped, watch
 from sheetcrm.errors import ChannelError
@@ -120,6 +120,7 @@ class SmtpChannel:
     ) -> None:
         self.name = name
         self.settings = settings
+        self.builder = EmailBuilder(settings)  # the sender and static headers, once a run
         self._ssl_context = ssl_context  # tests pass one that trusts a self-signed cert
         self._conn: smtplib.SMTP | None = None
 
@@ -204,7 +205,7 @@ class SmtpChannel:
                              reason=reason), channel_down=True)
 
     def send(self, message: Message) -> Delivery:
-        msg = build_email(message, self.settings)
+        msg = self.builder.build(message)
         sender = msg["From"].addresses[0].addr_spec
         recipient = msg["To"].addresses[0]
         size = len(recipient.addr_spec.encode("utf-8"))

@@ -5,8 +5,34 @@ shows a projection of it. A send is recorded as ``pending`` (and committed) befo
 the message leaves and marked after, under a unique idempotency key, so no crash
 point can make the same step reach the same customer twice.
 
-Rollback-journal mode (not WAL) so that a read-only open, as ``plan`` does, never
-creates or changes a file.
+The journal, and why no crash can send twice:
+
+- A connection that writes (``open``) puts the file in WAL mode, and the last one to
+  close puts it back in rollback-journal mode: a read-only open (``plan``) of a file
+  in WAL mode would create its ``-wal`` and ``-shm`` files, and ``plan`` never creates
+  or changes a file. While a writer is open (or after one was killed) those files
+  exist already, and a read-only open reads the latest commits from them without
+  writing to them either (``readonly_shm``). When
+  another connection is still open at close (the endpoint's, a ``status``), the
+  switch back is not waited for: that connection's own close makes it.
+- Every commit is ``synchronous=FULL`` (in WAL: the log is fsynced before the commit
+  returns), except the result of a message that left (``finish_send(durable=False)``).
+  That one is written to the log at once, so a killed process loses nothing, but it
+  is fsynced with the next commit that is: the next send's claim, or ``flush`` at the
+  end of sending. A power cut can lose only that tail, and what it loses is a result,
+  never a claim: the claim of a message that left was fsynced before it left, so the
+  next run finds it ``pending`` and does what it does after any crash (the outbox
+  writes the same file again; elsewhere the send is ``uncertain`` and never re-sent).
+  A lost tail can therefore never cause a second send; it can only turn ``sent``
+  into ``uncertain``. One fsync per message instead of two, and no rollback journal
+  to write, sync and delete around each of them.
+- On a channel where delivering twice makes no second copy (the outbox: one file
+  per idempotency key, replaced whole), the claim rides too
+  (``claim_send(durable=False)``). A power cut that loses it loses the result after
+  it as well (the log is replayed in order, up to the first frame not on disk), so
+  the step is simply planned again and writes the same file again: no second copy.
+  Every .eml is on disk before its result is committed (``fsutil.atomic_write``), so
+  a result that survives never points at a file that did not.
 
 ``Ledger`` owns the connection and all the SQL: no other module runs a query. Its
 methods live by concern: opening and the flow state here, the tables and their
@@ -14,7 +40,8 @@ migration in ``schema``, the run history in ``runs``, what operators read
 (``status``, ``report``) in ``queries``, what came back in ``events``, where the
 mailbox reader stopped in ``cursors``, the incidents alerted about in ``incidents``,
 the tags each sync found and one customer's history in ``history``, the operator's
-test sends in ``trials``.
+test sends in ``trials``, which sends a run loads (not the whole history) in
+``recent``.
 """
 
 from __future__ import annotations
@@ -24,7 +51,7 @@ import os
 import sqlite3
 import sys
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -43,6 +70,7 @@ from sheetcrm.ledger.queries import (
     SendDetail,
     VariantConversion,
 )
+from sheetcrm.ledger.recent import HistoryScope, RecentSends, history_scope, note_delivered
 from sheetcrm.ledger.rulesets import AcceptedRules, PendingRules, RulesetLog
 from sheetcrm.ledger.runs import RUN_INTERRUPTED, RUN_OK, RUN_RUNNING, RUNS_KEPT, RunHistory
 from sheetcrm.ledger.schema import (
@@ -56,6 +84,7 @@ from sheetcrm.ledger.schema import (
 )
 from sheetcrm.ledger.trials import TrialLog, TrialSend
 from sheetcrm.model import (
+    DELIVERED,
     SETTLED,
     DeliveryState,
     Enrollment,
@@ -76,6 +105,7 @@ __all__ = [
     "DeliveryDetail",
     "EnrollmentRow",
     "GroupConversion",
+    "HistoryScope",
     "Ledger",
     "LedgerError",
     "PendingRules",
@@ -85,6 +115,7 @@ __all__ = [
     "TagSnapshot",
     "TrialSend",
     "VariantConversion",
+    "history_scope",
 ]
 
 
@@ -106,14 +137,22 @@ def _send_record(r: tuple[Any, ...], parse: Any) -> SendRecord:
                       delivered_at=parse(r[13]), delivery_detail=r[14])
 
 
+def _readonly_uri(path: Path) -> str:
+    """Read-only; with a write-ahead log about (a run writing, or one killed), its index
+    is read without being written either (``readonly_shm``)."""
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    return f"{uri}&readonly_shm=1" if path.with_name(f"{path.name}-shm").exists() else uri
+
+
 class Ledger(RunHistory, OperatorQueries, EventLog, MailboxCursor, IncidentBook, DeliveryLog,
-             CustomerHistory, TrialLog, RulesetLog):
+             CustomerHistory, TrialLog, RulesetLog, RecentSends):
     """Read and write the state file. One instance per process and run."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path | None, readonly: bool) -> None:
         self._conn = conn
         self.path = path
         self.readonly = readonly
+        self._unsynced = False  # a commit waits to be fsynced with the next durable one
 
     # -- opening ---------------------------------------------------------------
 
@@ -132,7 +171,7 @@ class Ledger(RunHistory, OperatorQueries, EventLog, MailboxCursor, IncidentBook,
                                 problem=exc.strerror or exc)) from None
         try:
             conn = sqlite3.connect(path, isolation_level=None, timeout=30)
-            conn.execute("PRAGMA journal_mode=DELETE")
+            conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             migrate(conn)
         except sqlite3.DatabaseError as exc:
@@ -145,7 +184,7 @@ class Ledger(RunHistory, OperatorQueries, EventLog, MailboxCursor, IncidentBook,
         """Open without changing anything; a missing file reads as an empty ledger."""
         if path.exists():
             try:
-                conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
+                conn = sqlite3.connect(_readonly_uri(path), uri=True,
                                        isolation_level=None, timeout=30)
                 conn.execute("SELECT 1 FROM sends LIMIT 1")
                 if schema_version(conn) < SCHEMA_VERSION:
@@ -159,23 +198,54 @@ class Ledger(RunHistory, OperatorQueries, EventLog, MailboxCursor, IncidentBook,
         return cls(conn, None, readonly=True)
 
     def close(self) -> None:
+        """Close; the last writer to close puts the file back in rollback-journal mode."""
+        if not self.readonly:
+            with suppress(sqlite3.Error):
+                self.flush()
+                # Another connection still open keeps WAL mode (and its files) until
+                # it closes in turn: do not wait for it.
+                self._conn.execute("PRAGMA busy_timeout = 0")
+                self._conn.execute("PRAGMA journal_mode=DELETE")
         self._conn.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        self._conn.execute("BEGIN IMMEDIATE")
+    def transaction(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """One commit; ``durable=False`` leaves its fsync to the next durable commit
+        (see the module's docstring for the only commit that may)."""
+        before = self._conn.total_changes
+        if not durable:
+            self._conn.execute("PRAGMA synchronous=NORMAL")
         try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+        finally:
+            if not durable:
+                self._conn.execute("PRAGMA synchronous=FULL")
+        if not durable:
+            self._unsynced = True
+        elif self._conn.total_changes != before:  # a commit that wrote was fsynced
+            self._unsynced = False
+
+    def flush(self) -> None:
+        """Make the commits left to ride with the next durable one durable now."""
+        if not self._unsynced:
+            return
+        with self.transaction() as db:
+            db.execute("UPDATE meta SET value = value WHERE name = 'schema_version'")
 
     # -- reading ---------------------------------------------------------------
 
-    def load_state(self, renames: dict[str, str] | None = None) -> LedgerState:
+    def load_state(self, renames: dict[str, str] | None = None, *,
+                   scope: HistoryScope | None = None) -> LedgerState:
         """Everything the planner needs. ``renames`` maps an old flow name to its new one
-        (``renamed_from``), so a read-only plan sees a rename not yet saved."""
+        (``renamed_from``), so a read-only plan sees a rename not yet saved. With
+        ``scope`` (``history_scope``), only the sends the planner can read under that
+        config (``recent``); without, every send."""
         state = LedgerState()
         renamed = renames or {}
         # Timestamps repeat (everyone who entered in one run shares one): parse once.
@@ -209,8 +279,14 @@ class Ledger(RunHistory, OperatorQueries, EventLog, MailboxCursor, IncidentBook,
                 exited_at=from_iso(r[8]), exit_reason=r[9] and word(r[9]),
                 holdout=bool(r[10]), via=word(r[11]),
             )
-        rows = self._conn.execute(f"SELECT {_SEND_COLUMNS} FROM sends")
-        for r in rows:
+        row = self._conn.execute("SELECT value FROM meta WHERE name = 'config_flows'").fetchone()
+        state.config_flows = json.loads(row[0]) if row else None
+        if scope is None or scope.since is None:
+            sends: Iterable[tuple[Any, ...]] = self._conn.execute(
+                f"SELECT {_SEND_COLUMNS} FROM sends")
+        else:
+            sends = self.scoped_send_rows(_SEND_COLUMNS, scope, state.config_flows, renamed)
+        for r in sends:
             rec = _send_record(r, from_iso)
             if rec.flow in renamed:
                 rec.flow = renamed[rec.flow]
@@ -219,8 +295,6 @@ class Ledger(RunHistory, OperatorQueries, EventLog, MailboxCursor, IncidentBook,
                 state.sent_keys.add(rec.idem_key)
         state.owned_columns = dict(
             self._conn.execute("SELECT name, origin FROM owned_columns").fetchall())
-        row = self._conn.execute("SELECT value FROM meta WHERE name = 'config_flows'").fetchone()
-        state.config_flows = json.loads(row[0]) if row else None
         self.load_events(state)
         return state
 
@@ -256,14 +330,17 @@ class Ledger(RunHistory, OperatorQueries, EventLog, MailboxCursor, IncidentBook,
                         (*values, e.id),
                     )
 
-    def claim_send(self, rec: SendRecord, run_id: int) -> bool:
+    def claim_send(self, rec: SendRecord, run_id: int, *, durable: bool = True) -> bool:
         """Record the intent to send, durably, before the message leaves.
 
         Returns False when this idempotency key was already claimed (sent, in
         flight in a crashed run, or failed for good): the caller must not send.
         A send that failed with a retryable error may be claimed again.
+        ``durable=False`` only on a channel where delivering twice makes no second
+        copy (the outbox): a claim lost to a power cut there only means the same
+        file is written again (the module's docstring).
         """
-        with self.transaction() as db:
+        with self.transaction(durable=durable) as db:
             row = db.execute("SELECT status FROM sends WHERE idem_key = ?",
                              (rec.idem_key,)).fetchone()
             if row is None:
@@ -294,18 +371,24 @@ class Ledger(RunHistory, OperatorQueries, EventLog, MailboxCursor, IncidentBook,
         message_id: str | None = None,
         detail: str = "",
         accepted: bool = False,
+        durable: bool = True,
     ) -> None:
         """Mark a claimed send and move its enrollment on, atomically.
 
         ``accepted``: the provider took it and reports delivery later (``deliveries``).
+        ``durable=False``: fsynced with the next durable commit (the next claim, or
+        ``flush``); only for a result whose loss leaves a claim the next run settles
+        without sending again (the module's docstring).
         """
-        with self.transaction() as db:
+        with self.transaction(durable=durable) as db:
             db.execute(
                 "UPDATE sends SET status = ?, finished_at = ?, message_id = ?, detail = ?,"
                 " delivery = ? WHERE idem_key = ?",
                 (status, iso(now), message_id, detail[:500],
                  DeliveryState.ACCEPTED if accepted else None, idem_key),
             )
+            if status in DELIVERED:
+                note_delivered(db, idem_key)
             if enrollment is not None and enrollment.id is not None:
                 db.execute(
                     "UPDATE enrollments SET next_step = ?, status = ?, exited_at = ?,"

@@ -25,6 +25,7 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from sheetcrm.ledger.queries import Scope
+from sheetcrm.ledger.recent import note_reported
 from sheetcrm.ledger.schema import iso
 from sheetcrm.model import DeliveryReport, DeliveryState
 
@@ -85,6 +86,7 @@ class DeliveryLog:
                        " WHERE message_id = ? AND delivery = ?",
                        (report.state, at, report.reason[:500], report.message_id,
                         DeliveryState.ACCEPTED))
+            note_reported(db, report.message_id)
         return Applied.APPLIED
 
     def count_deliveries(self) -> dict[DeliveryState, int]:

@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 
 # 5: refused_events (webhooks turned away, for status); 6: providers' delivery reports;
 # 7: customer_tags and tag_changes (history), test_sends (test-send);
-# 8: rulesets and ruleset_pending (accepted rule sets), sends.ruleset
-SCHEMA_VERSION = 8
+# 8: rulesets and ruleset_pending (accepted rule sets), sends.ruleset; 9: latest_sends
+# and the indexes that load recent sends only (``recent``)
+SCHEMA_VERSION = 9
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -57,6 +58,19 @@ CREATE TABLE IF NOT EXISTS sends (
     ruleset     TEXT                       -- the rule set's short hash (rulesets)
 );
 CREATE INDEX IF NOT EXISTS sends_by_key ON sends (key);
+CREATE INDEX IF NOT EXISTS sends_by_entry
+    ON sends (key, flow, entry, COALESCE(finished_at, created_at));
+CREATE INDEX IF NOT EXISTS sends_by_time ON sends (COALESCE(finished_at, created_at));
+-- Per customer, the latest send that may have reached them and the latest one a
+-- provider reported on (idempotency keys), kept as they happen: a run loads these
+-- two and the recent sends, not the whole history (``recent``).
+CREATE TABLE IF NOT EXISTS latest_sends (
+    key          TEXT PRIMARY KEY,
+    delivered    TEXT,                     -- sent or uncertain, the latest finished
+    delivered_at TEXT,
+    reported     TEXT,                     -- delivery delivered or failed, the latest
+    reported_at  TEXT
+);
 CREATE INDEX IF NOT EXISTS sends_by_message_id ON sends (message_id);
 CREATE INDEX IF NOT EXISTS enrollments_by_key ON enrollments (key, flow);
 -- The sheet columns sheetcrm writes and how each became its own: created (appended
@@ -206,5 +220,31 @@ def migrate(conn: sqlite3.Connection) -> None:
         have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
         if column not in have:
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+    if schema_version(conn) < 9:
+        fill_latest_sends(conn)
+
+
+#: A send that may have reached the customer (``model.DELIVERED``), and a provider's
+#: final word on one.
+DELIVERED_SQL = "('sent', 'uncertain')"
+REPORTED_SQL = "('delivered', 'failed')"
+
+
+def fill_latest_sends(conn: sqlite3.Connection) -> None:
+    """Version 9: ``latest_sends`` from the sends recorded so far.
+
+    Reads only ``sends`` (every version has it), so it applies the same after version
+    7 or 8. SQLite returns the row holding the ``MAX`` for the bare columns.
+    """
+    conn.execute(
+        "INSERT OR REPLACE INTO latest_sends (key, delivered, delivered_at)"
+        " SELECT key, idem_key, MAX(COALESCE(finished_at, created_at)) FROM sends"
+        f" WHERE status IN {DELIVERED_SQL} GROUP BY key")
+    conn.execute(
+        "INSERT INTO latest_sends (key, reported, reported_at)"
+        " SELECT key, idem_key, MAX(COALESCE(delivered_at, finished_at, created_at))"
+        f" FROM sends WHERE delivery IN {REPORTED_SQL} GROUP BY key"
+        " ON CONFLICT (key) DO UPDATE SET reported = excluded.reported,"
+        " reported_at = excluded.reported_at")
     conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
                  (str(SCHEMA_VERSION),))
