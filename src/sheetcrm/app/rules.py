@@ -156,6 +156,16 @@ def last_accepted(config: Config, ledger: Ledger) -> RuleSet | None:
     return from_ledger(config, accepted) if accepted and config.rule_tabs else None
 
 
+def in_force(config: Config, ledger: Ledger) -> Config:
+    """The config carrying the rule set in force, for the commands that look back at what
+    was sent (``report``, ``status``, ``history``): with ``[rules]``, the last set a run
+    accepted. Not the tabs as they read now: an edit that waits or does not check out has
+    sent nothing, and looking back costs no request to the sheet. Without ``[rules]``, or
+    before any run accepted a set, the config itself."""
+    ruleset = last_accepted(config, ledger)
+    return ruleset.config if ruleset is not None else config
+
+
 DueKeys = Callable[[RuleSet], tuple[set[str], dict[str, list[str]]]]
 
 
