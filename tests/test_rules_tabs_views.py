@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.sample import DAY0
-from tests.test_rules_tabs_csv import sync, tabs_folder
+from tests.test_rules_tabs_csv import HOURS_LATER, edit_tab, sync, tabs_folder
 
 
 def report(run_cli: Any, folder: Path, *flags: str) -> dict[str, Any]:
@@ -41,3 +41,32 @@ def test_the_report_covers_the_flows_of_the_tabs_and_its_advice_points_at_the_ta
     assert "대조군 비율 column on the first row of flow onboarding in the 흐름" in " ".join(
         text.out.split())
     assert "[flows.onboarding] holdout" not in text.out
+
+
+def test_status_shows_the_rule_set_in_force_from_the_tabs_and_an_edit_that_waits(
+        tmp_path: Path, run_cli: Any) -> None:
+    folder = tabs_folder(tmp_path)
+    config = folder / "config.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        "max_sends_per_run = 200", "max_sends_per_run = 3"), encoding="utf-8")
+    first = sync(run_cli, folder, DAY0, "--allow-blast")
+    edit_tab(folder, "흐름", lambda rows: rows.append(
+        ["welcome", "paid", "", "1", "0", "email", "onboarding_welcome", "", "", "", "", "",
+         ""]))
+    waiting = sync(run_cli, folder, HOURS_LATER)
+
+    result = run_cli(folder, "--now", HOURS_LATER, "--json", "status")
+    assert result.code == 0, result.out + result.err
+    rules = json.loads(result.out)["rules"]
+    assert rules["in_force"] == first["rules"]["in_force"]
+    assert rules["tabs"] == {"tags": "태그", "flows": "흐름", "templates": "템플릿"}
+    assert rules["flows"] == sorted(["onboarding", "payment", "dormant", "churn", "review"])
+    assert "결제 대기" in rules["tags"] and "payment_reminder" in rules["templates"]
+    assert rules["pending"]["hash"] == waiting["rules"]["pending"]["hash"]
+    assert rules["pending"]["newly"] == waiting["rules"]["pending"]["newly"] > 3
+
+    text = " ".join(run_cli(folder, "--now", HOURS_LATER, "status").out.split())
+    assert f"{first['rules']['in_force']} since" in text
+    assert "kept in the tabs 태그, 흐름, 템플릿" in text
+    assert "flows: churn, dormant, onboarding, payment, review" in text
+    assert f"the edit {rules['pending']['hash']} waits" in text
