@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tests.support.daemon import Daemon, read_sheet, save
 from tests.support.sample import DAY0
 from tests.test_rules_tabs_csv import HOURS_LATER, edit_tab, sync, tabs_folder
 
@@ -70,3 +71,33 @@ def test_status_shows_the_rule_set_in_force_from_the_tabs_and_an_edit_that_waits
     assert "kept in the tabs 태그, 흐름, 템플릿" in text
     assert "flows: churn, dormant, onboarding, payment, review" in text
     assert f"the edit {rules['pending']['hash']} waits" in text
+
+
+def test_the_daemon_takes_a_tab_edit_each_tick_and_checks_a_config_edit_with_the_tabs(
+        tmp_path: Path) -> None:
+    folder = tabs_folder(tmp_path)
+    config = folder / "config.toml"
+    good = config.read_text(encoding="utf-8")
+    d = Daemon(folder, "--every-seconds", "0.2")
+    try:
+        d.wait_runs(1)
+        edit_tab(folder, "태그", lambda rows: rows.append(["테스트 태그", "paid", "", ""]))
+        d.ticks_after(2)
+        _, rows = read_sheet(folder)
+        assert "테스트 태그" in rows["jihoon.lee@example.com"]["상태 태그"]  # paid
+
+        # The flows in the 흐름 tab send by "email": a file without it is rejected.
+        save(config, good.replace("[channels.email]", "[channels.mail]"))
+        rejected = d.wait_for("the rejection", lambda: d.events("config_rejected"))
+        error = rejected[0]["error"]
+        assert "flows." in error and ".channel" in error and "'email'" in error, error
+        d.ticks_after(2)  # still running, on the config it had
+        assert not d.events("config_reloaded")
+
+        save(config, good.replace("max_sends_per_run = 200", "max_sends_per_run = 199"))
+        d.wait_for("the reload", lambda: d.events("config_reloaded"))
+        d.ticks_after(1)
+        assert not d.runs("failed")
+        assert d.terminate()[0] == 0
+    finally:
+        d.kill()

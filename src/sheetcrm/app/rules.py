@@ -251,6 +251,36 @@ def resolved(config: Config) -> tuple[Config, Templates]:
     return ruleset.config, ruleset.templates
 
 
+def check_with_tabs(config: Config) -> None:
+    """A config.toml with ``[rules]``, before a daemon adopts it: the rules kept in the
+    sheet must still run under it (a channel or field they use still there). The last
+    accepted set is tried first (no request); when it no longer fits, the tabs as they
+    read now (an edit made for the new file). Raises ConfigError naming the key path
+    when neither fits; passes when no set was ever accepted and the tabs do not check
+    out either, since a run says on their rows what is wrong, and the file is not why."""
+    ledger = Ledger.open_readonly(config.state_path)
+    try:
+        accepted = ledger.rules_in_force()
+    finally:
+        ledger.close()
+    problem: ConfigError | None = None
+    if accepted is not None:
+        body = json.loads(accepted.body)
+        tabs = config.rule_tabs
+        try:
+            build(config, *(body[kind] if kind in tabs else None
+                            for kind in ("tags", "flows", "templates")))
+            return
+        except ConfigError as exc:
+            problem = exc
+    ruleset, _problems = check_tabs(config, open_table(config).read())
+    if ruleset is None and problem is not None:
+        raise ConfigError(_("the rule set in force ({hash}) would no longer run with this "
+                            "file, nor would the rule tabs as they read now: {problem}",
+                            hash=accepted.hash if accepted else "-",
+                            problem=_message(problem)), path=problem.path)
+
+
 def check_tabs(config: Config, snapshot: Snapshot) -> tuple[RuleSet | None, list[Problem]]:
     """What ``check`` says of the rule tabs: the set they hold when it checks out, and
     every problem found, row by row (nothing is recorded)."""
