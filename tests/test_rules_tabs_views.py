@@ -1,5 +1,5 @@
 """What looks back on the runs of rules kept in the sheet (``[rules]``): ``report``,
-``status``, the daemon's config reload and a send interrupted by a crash.
+``status``, the daemon's config reload and the sends of a run that crashed.
 
 Each is run on the shipped sample whose rules are typed into the CSV sibling files
 (``tests.test_rules_tabs_csv.tabs_folder``), so the config file itself holds no tag,
@@ -9,11 +9,16 @@ flow or template: whatever a command shows of them comes from the rule set in fo
 from __future__ import annotations
 
 import json
+import signal
+import sqlite3
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from tests.support.daemon import Daemon, read_sheet, save
-from tests.support.sample import DAY0
+from tests.support.sample import DAY0, use_webhook
+from tests.support.servers import WebhookServer
+from tests.test_crash_safety import run_sync
 from tests.test_rules_tabs_csv import HOURS_LATER, edit_tab, sync, tabs_folder
 
 
@@ -101,3 +106,25 @@ def test_the_daemon_takes_a_tab_edit_each_tick_and_checks_a_config_edit_with_the
         assert d.terminate()[0] == 0
     finally:
         d.kill()
+
+
+def test_a_send_interrupted_by_a_crash_is_named_with_the_rule_set_it_was_claimed_under(
+        tmp_path: Path) -> None:
+    folder = tabs_folder(tmp_path)
+    with WebhookServer() as server:
+        use_webhook(folder, server.url)
+        code, _out, err = run_sync(folder, "after-send:2")
+        assert code == -signal.SIGKILL, err
+        code, out, err = run_sync(folder)
+        assert code == 0, err
+        data = json.loads(out)
+    assert len(data["recovered"]) == 1
+    with sqlite3.connect(folder / ".sheetcrm/state.db") as db:
+        [accepted] = [h for (h,) in db.execute("SELECT hash FROM rulesets")]
+        stamps = db.execute("SELECT run_id, status, ruleset FROM sends").fetchall()
+    assert data["rules"]["in_force"] == accepted
+    crashed = [(status, ruleset) for run_id, status, ruleset in stamps if run_id == 1]
+    assert Counter(status for status, _r in crashed)["uncertain"] == 1
+    assert Counter(status for status, _r in crashed)["sent"] == 1  # the first, before
+    assert {ruleset for _s, ruleset in crashed} == {accepted}
+    assert all(ruleset == accepted for _run, _s, ruleset in stamps)

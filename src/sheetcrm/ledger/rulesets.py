@@ -5,7 +5,8 @@ A rule set is recorded whole (its canonical JSON) so the last accepted one can b
 back in force while an edit in the sheet does not check out, on any later run. The
 short hash names it in ``history`` and in the rule tabs' ``상태`` cells. A send is
 stamped with the hash of the run that sent it once the run's sends are done
-(``stamp_sends``), so the send path itself is not touched.
+(``stamp_sends``), so the send path itself is not touched; the sends of a run that
+died first are stamped when the next run recovers them (``stamp_interrupted``).
 """
 
 from __future__ import annotations
@@ -68,6 +69,15 @@ class RulesetLog:
     def stamp_sends(self, run_id: int, hash_: str) -> None:
         """Name the rule set of every send this run claimed."""
         self._conn.execute("UPDATE sends SET ruleset = ? WHERE run_id = ?", (hash_, run_id))
+
+    def stamp_interrupted(self, idem_keys: list[str], hash_: str) -> None:
+        """Name the rule set of sends claimed by a run that died before ``stamp_sends``:
+        each of these, and every other send of the same runs not named yet."""
+        for idem_key in idem_keys:
+            self._conn.execute(
+                "UPDATE sends SET ruleset = ? WHERE ruleset IS NULL AND (idem_key = ? OR"
+                " run_id = (SELECT run_id FROM sends WHERE idem_key = ?))",
+                (hash_, idem_key, idem_key))
 
     def send_rulesets(self, key: str) -> dict[tuple[str, int, int], str]:
         """(flow, entry, step) -> the rule set's hash, for the sends to one customer."""
