@@ -380,10 +380,14 @@ def _not_yet(problems: list[Problem]) -> str:
 
 
 def stage_statuses(table: Any, choice: RuleChoice, snapshot: Snapshot) -> None:
-    """Google Sheets: the 상태 cells that change ride along with the customer write
-    (``stage_tab_cells``). Only a tab with a 상태 column in its header is written."""
+    """Google Sheets (and Airtable): the 상태 cells that change ride along with the
+    customer write. Only a tab with a 상태 column in its header is written. Sheets
+    takes them by row content (``stage_tab_statuses``: placed where those rows are at
+    write time); Airtable by the rows read (``stage_tab_cells``: its records keep their
+    ids whatever the order shown)."""
+    by_content = getattr(table, "stage_tab_statuses", None)
     stage = getattr(table, "stage_tab_cells", None)
-    if stage is None:
+    if by_content is None and stage is None:
         return
     for tab, statuses in choice.statuses.items():
         rows = snapshot.tabs.get(tab) or []
@@ -392,11 +396,17 @@ def stage_statuses(table: Any, choice: RuleChoice, snapshot: Snapshot) -> None:
             continue
         column = header.index(STATUS_COLUMN)
         cells = {}
+        said: dict[tuple[tuple[str, str], ...], list[str]] = {}
         for row, status in statuses.items():
             cells_now = rows[row - 1] if row - 1 < len(rows) else []
             if (cells_now[column] if column < len(cells_now) else "") != status:
                 cells[(row, column)] = status
-        if cells:
+            identity = choice.identities.get(tab, {}).get(row)
+            if identity is not None:
+                said.setdefault(identity, []).append(status)
+        if cells and by_content is not None:
+            by_content(tab, said)
+        elif cells and stage is not None:
             stage(tab, cells)
 
 
