@@ -128,3 +128,39 @@ def test_a_send_interrupted_by_a_crash_is_named_with_the_rule_set_it_was_claimed
     assert Counter(status for status, _r in crashed)["sent"] == 1  # the first, before
     assert {ruleset for _s, ruleset in crashed} == {accepted}
     assert all(ruleset == accepted for _run, _s, ruleset in stamps)
+
+
+def test_a_flow_renamed_in_the_tab_keeps_its_customers_and_sends_nothing_twice(
+        tmp_path: Path, run_cli: Any) -> None:
+    folder = tabs_folder(tmp_path)
+    config = folder / "config.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        "max_sends_per_run = 200", "max_sends_per_run = 3"), encoding="utf-8")
+    first = sync(run_cli, folder, DAY0, "--allow-blast")
+    paid_reminders = {s["key"] for s in first["sends"]
+                      if s["flow"] == "payment" and s["result"] == "sent"}
+    assert paid_reminders
+
+    def rename(rows: list[list[str]]) -> None:
+        rows[0] += ["이전 이름", "지연 허용"]
+        for row in rows[1:]:
+            if row[0] == "payment":
+                first_row = row[rows[0].index("시작 조건")] != ""
+                row[0] = "결제안내"
+                row += ["payment" if first_row else "", "2일" if first_row else ""]
+            else:
+                row += ["", ""]
+
+    edit_tab(folder, "흐름", rename)
+    plan = json.loads(run_cli(folder, "--now", HOURS_LATER, "--json", "plan").out)
+    assert plan["rules"]["pending"] is None  # nobody is newly messaged by a rename
+    assert not [s for s in plan["sends"] if s["flow"] == "결제안내"]
+    data = sync(run_cli, folder, HOURS_LATER)
+    assert data["rules"]["in_force"] == data["rules"]["candidate"] != first["rules"]["in_force"]
+    assert not [s for s in data["sends"] if s["flow"] == "결제안내"]  # step 1: sent already
+    with sqlite3.connect(folder / ".sheetcrm/state.db") as db:
+        flows = {flow for (flow,) in db.execute("SELECT DISTINCT flow FROM enrollments")}
+        sent = {key for (key,) in db.execute(
+            "SELECT key FROM sends WHERE flow = '결제안내' AND step = 0 AND status = 'sent'")}
+    assert "결제안내" in flows and "payment" not in flows
+    assert sent == paid_reminders

@@ -169,19 +169,36 @@ def in_force(config: Config, ledger: Ledger) -> Config:
 DueKeys = Callable[[RuleSet], tuple[set[str], dict[str, list[str]]]]
 
 
-def due_keys(snapshot: Snapshot, state: LedgerState, now: datetime, options: RunOptions
-             ) -> DueKeys:
-    """Who a rule set would message this run, and the tags it gives (the blast check)."""
+def due_keys(snapshot: Snapshot, state: LedgerState, now: datetime, options: RunOptions,
+             ledger: Ledger | None = None) -> DueKeys:
+    """Who a rule set would message this run, and the tags it gives (the blast check).
+    A set that renames flows (이전 이름) is tried on the ledger's state as renamed, so
+    the customers carried over are not counted as newly messaged."""
     trial = RunOptions(allow_blast=True, allow_flow_change=options.allow_flow_change,
                        restore_from_sheet=options.restore_from_sheet)
 
     def keys(ruleset: RuleSet) -> tuple[set[str], dict[str, list[str]]]:
         records = read_records(snapshot, ruleset.config)
-        plan = make_plan(records, state, now, ruleset.config, ruleset.rules, options=trial,
+        renames = ruleset.config.renames
+        seen = ledger.load_state(renames) if renames and ledger is not None else state
+        plan = make_plan(records, seen, now, ruleset.config, ruleset.rules, options=trial,
                          templates=ruleset.templates)
         return {send.key for send in plan.sends}, plan.tags
 
     return keys
+
+
+def renamed_in_tab(config: Config, ledger: Ledger, state: LedgerState) -> LedgerState:
+    """Flows renamed in the 흐름 tab (이전 이름) carry their customers over, as
+    ``renamed_from`` does at the start of a run for the file's flows: the state is read
+    again when any customer was still under an old name."""
+    renames = config.renames if "flows" in config.rule_tabs else {}
+    if not renames:
+        return state
+    ledger.rename_flows(renames)
+    if any(flow in renames for _key, flow in state.enrollments):
+        return ledger.load_state()
+    return state
 
 
 def choose(config: Config, snapshot: Snapshot, ledger: Ledger, now: datetime, *,

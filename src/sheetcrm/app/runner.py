@@ -200,8 +200,11 @@ def preview(config: Config, now: datetime, table: Table | None = None,
         state = ledger.load_state(config.renames)
         snapshot = table.read()
         choice = sheet_rules.choose(config, snapshot, ledger, now, record=False,
-                                    due=sheet_rules.due_keys(snapshot, state, now, options),
+                                    due=sheet_rules.due_keys(snapshot, state, now, options,
+                                                             ledger),
                                     allow_blast=options.allow_blast)
+        if choice.in_force.config.renames != config.renames:  # renamed in the 흐름 tab
+            state = ledger.load_state(choice.in_force.config.renames)
     finally:
         ledger.close()
     ruleset = choice.in_force
@@ -280,8 +283,10 @@ def _sync_locked(config: Config, now: datetime, ledger: Ledger,
             snapshot = table.read()
             choice = sheet_rules.choose(config, snapshot, ledger, now,
                                         allow_blast=options.allow_blast,
-                                        due=sheet_rules.due_keys(snapshot, state, now, options))
+                                        due=sheet_rules.due_keys(snapshot, state, now, options,
+                                                                 ledger))
             config, rules = choice.in_force.config, choice.in_force.rules
+            state = sheet_rules.renamed_in_tab(config, ledger, state)
             templates = choice.in_force.templates
             if choice.confirmed:  # the operator confirmed this edit's sends in the sheet
                 options = replace(options, allow_blast=True)
