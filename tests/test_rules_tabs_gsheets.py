@@ -226,3 +226,34 @@ def test_a_status_alone_is_written_on_its_row_where_it_moved_for_one_request_mor
     # Only 상태 to write: one values.batchGet to find the rows where they are now.
     assert emulator.kinds() == ["spreadsheets.get", "values.batchGet", "values.batchGet",
                                 "values.batchUpdate"]
+
+
+def test_a_blast_sized_edit_in_the_sheet_waits_for_the_confirm_word_typed_in_a_status_cell(
+        tmp_path: Path, emulator: SheetsEmulator, account: Account, run_cli: Any) -> None:
+    folder = tabs_only(tmp_path, emulator, account)
+    path = folder / "config.toml"
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "max_sends_per_run = 200", "max_sends_per_run = 3"), encoding="utf-8")
+    first = json.loads(run_cli(folder, "--now", DAY0, "--json", "sync", "--allow-blast").out)
+    rows = emulator.display(KEY2, "흐름")
+    welcome = len(rows) + 1
+    emulator.put(KEY2, "흐름", [["welcome", "paid", "", "1", "0", "email", "onboarding_welcome",
+                                "X"]], start=f"A{welcome}", input="RAW")
+
+    waiting = sync(run_cli, folder, LATER)
+    pending = waiting["rules"]["pending"]
+    assert waiting["rules"]["in_force"] == first["rules"]["in_force"]
+    assert pending["newly"] > 3 and not [s for s in waiting["sends"] if s["flow"] == "welcome"]
+    status = status_of(emulator.display(KEY2, "흐름"))
+    assert f"newly message {pending['newly']} customers" in status[f"welcome#{welcome}"]
+    assert "'적용'" in status[f"welcome#{welcome}"] and status["payment#5"] == "✅"
+
+    column = rows[0].index("상태")
+    emulator.put(KEY2, "흐름", [["적용"]], start=f"{chr(ord('A') + column)}2", input="RAW")
+    emulator.clear_log()
+    confirmed = sync(run_cli, folder, EVEN_LATER)
+    assert confirmed["rules"]["in_force"] == pending["hash"]
+    assert confirmed["rules"]["pending"] is None
+    assert len([s for s in confirmed["sends"] if s["flow"] == "welcome"]) > 3
+    assert set(status_of(emulator.display(KEY2, "흐름")).values()) == {"✅"}
+    assert emulator.count("values.batchUpdate") == 1  # 상태 with the customers' cells
