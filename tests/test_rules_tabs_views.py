@@ -15,11 +15,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from sheetcrm.app.rules import in_force
+from sheetcrm.config import load_config
+from sheetcrm.ledger import Ledger
 from tests.support.daemon import Daemon, read_sheet, save
 from tests.support.sample import DAY0, use_webhook
 from tests.support.servers import WebhookServer
 from tests.test_crash_safety import run_sync
-from tests.test_rules_tabs_csv import HOURS_LATER, edit_tab, sync, tabs_folder
+from tests.test_rules_tabs_csv import HOURS_LATER, edit_tab, sync, tab, tabs_folder
 
 
 def report(run_cli: Any, folder: Path, *flags: str) -> dict[str, Any]:
@@ -164,3 +167,23 @@ def test_a_flow_renamed_in_the_tab_keeps_its_customers_and_sends_nothing_twice(
             "SELECT key FROM sends WHERE flow = '결제안내' AND step = 0 AND status = 'sent'")}
     assert "결제안내" in flows and "payment" not in flows
     assert sent == paid_reminders
+
+
+def test_the_rule_set_kept_in_force_keeps_the_order_of_the_tabs_rows(
+        tmp_path: Path, run_cli: Any) -> None:
+    folder = tabs_folder(tmp_path)
+    sync(run_cli, folder, DAY0)
+    assert sync(run_cli, folder, DAY0)["summary"]["cells_written"] == 0  # nothing new
+    edit_tab(folder, "태그", lambda rows: rows.append(["고액 결제", "amont >= 150000", "", ""]))
+
+    data = sync(run_cli, folder, DAY0)  # the last accepted set runs: the same as before
+    assert data["rules"]["problems"]
+    assert data["summary"]["cells_written"] == 0
+    config = load_config(folder / "config.toml", {})
+    ledger = Ledger.open_readonly(config.state_path)
+    try:
+        kept = in_force(config, ledger)
+    finally:
+        ledger.close()
+    assert list(kept.flows) == ["onboarding", "payment", "dormant", "churn", "review"]
+    assert list(kept.tags)[0] == [row[0] for row in tab(folder, "태그")[1:]][0]

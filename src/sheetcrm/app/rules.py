@@ -73,9 +73,14 @@ class RuleChoice:
 
 
 def canonical(tags: Any, flows: Any, templates: Any) -> tuple[str, str]:
-    """(short hash, canonical JSON) of a rule set."""
+    """(short hash, canonical JSON) of a rule set.
+
+    The order of the tags and flows is kept (the rows' order in the tabs, the file's
+    in TOML): the planner goes through flows in it, and the flow state written into
+    the sheet lists them in it, so a set put back in force from the ledger must run
+    exactly as it did; a reordering is a different set."""
     body = json.dumps({"tags": tags, "flows": flows, "templates": templates},
-                      ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+                      ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(body.encode()).hexdigest()[:8], body
 
 
