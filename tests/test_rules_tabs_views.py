@@ -187,3 +187,17 @@ def test_the_rule_set_kept_in_force_keeps_the_order_of_the_tabs_rows(
         ledger.close()
     assert list(kept.flows) == ["onboarding", "payment", "dormant", "churn", "review"]
     assert list(kept.tags)[0] == [row[0] for row in tab(folder, "태그")[1:]][0]
+
+
+def test_the_sends_a_crashed_run_finished_on_the_outbox_are_named_too(tmp_path: Path) -> None:
+    folder = tabs_folder(tmp_path)
+    code, _out, err = run_sync(folder, "after-claim:3")  # the outbox: the claim is dropped
+    assert code == -signal.SIGKILL, err
+    code, out, err = run_sync(folder)
+    assert code == 0, err
+    with sqlite3.connect(folder / ".sheetcrm/state.db") as db:
+        [accepted] = [h for (h,) in db.execute("SELECT hash FROM rulesets")]
+        stamps = db.execute("SELECT run_id, status, ruleset FROM sends").fetchall()
+    assert json.loads(out)["rules"]["in_force"] == accepted
+    assert len([s for run, s, _r in stamps if run == 1 and s == "sent"]) == 2
+    assert {ruleset for _run, _s, ruleset in stamps} == {accepted}

@@ -347,19 +347,23 @@ def _recover_interrupted(config: Config, ledger: Ledger, now: datetime,
 
     On a channel where delivering twice cannot make a second copy (the outbox),
     the claim is dropped and the step is planned again. Elsewhere the message may
-    or may not have left: it is marked ``uncertain`` and never sent again, and named
-    with the rule set in force when it was claimed: the last one accepted, since the
-    run that claimed it accepted its set first and no run has accepted one since
-    (this runs before the run chooses its own), unless it was accepted after the claim
-    (a ledger from before rule sets were kept: unknown, left unnamed).
+    or may not have left: it is marked ``uncertain`` and never sent again.
+
+    Every send of a run that died (or failed) before naming its rule set, these and
+    the ones it finished, is named with the set in force when it was claimed: the
+    last one accepted, since that run accepted its set before claiming and no run has
+    accepted one since (this runs before the run chooses its own). A send claimed
+    before that set was accepted (a ledger from before rule sets were kept) cannot be
+    told apart and stays unnamed.
     """
+    accepted = ledger.rules_in_force()
+    if accepted is not None:
+        ledger.stamp_unnamed(accepted.hash, accepted.accepted_at)
     pending = ledger.pending_sends()
     if not pending:
         return []
     state = ledger.load_state()
     notes = []
-    accepted = ledger.rules_in_force()
-    uncertain = []
     for rec in pending:
         channel_ok = rec.channel in config.channels
         if channel_ok and _channel(rec.channel, config, opened, own).redelivery_safe:
@@ -381,10 +385,6 @@ def _recover_interrupted(config: Config, ledger: Ledger, now: datetime,
                            detail=_("interrupted by a crash; not re-sent"))
         notes.append(_("{key} {flow} step {step}: uncertain, not re-sent", key=rec.key,
                        flow=rec.flow, step=rec.step + 1))
-        if accepted is not None and datetime.fromisoformat(accepted.accepted_at) <= rec.created_at:
-            uncertain.append(rec.idem_key)
-    if accepted is not None:
-        ledger.stamp_interrupted(uncertain, accepted.hash)
     return notes
 
 

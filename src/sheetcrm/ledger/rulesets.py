@@ -6,7 +6,7 @@ back in force while an edit in the sheet does not check out, on any later run. T
 short hash names it in ``history`` and in the rule tabs' ``상태`` cells. A send is
 stamped with the hash of the run that sent it once the run's sends are done
 (``stamp_sends``), so the send path itself is not touched; the sends of a run that
-died first are stamped when the next run recovers them (``stamp_interrupted``).
+died or failed first are stamped when the next run starts (``stamp_unnamed``).
 """
 
 from __future__ import annotations
@@ -70,14 +70,12 @@ class RulesetLog:
         """Name the rule set of every send this run claimed."""
         self._conn.execute("UPDATE sends SET ruleset = ? WHERE run_id = ?", (hash_, run_id))
 
-    def stamp_interrupted(self, idem_keys: list[str], hash_: str) -> None:
-        """Name the rule set of sends claimed by a run that died before ``stamp_sends``:
-        each of these, and every other send of the same runs not named yet."""
-        for idem_key in idem_keys:
-            self._conn.execute(
-                "UPDATE sends SET ruleset = ? WHERE ruleset IS NULL AND (idem_key = ? OR"
-                " run_id = (SELECT run_id FROM sends WHERE idem_key = ?))",
-                (hash_, idem_key, idem_key))
+    def stamp_unnamed(self, hash_: str, since: str) -> int:
+        """Name the rule set of the sends claimed since ``since`` (UTC ISO) that have none:
+        those of a run that died or failed before ``stamp_sends``. Returns how many."""
+        return self._conn.execute(
+            "UPDATE sends SET ruleset = ? WHERE ruleset IS NULL AND created_at >= ?",
+            (hash_, since)).rowcount
 
     def send_rulesets(self, key: str) -> dict[tuple[str, int, int], str]:
         """(flow, entry, step) -> the rule set's hash, for the sends to one customer."""
