@@ -91,11 +91,13 @@ def test_sync_over_the_monthly_cap_ends_with_a_backend_error_and_no_traceback(
 
 def schedule_config(tmp_path: Path, *, backend: str = "airtable", **schedule: Any):
     monthly = schedule.pop("monthly_calls", None)
+    rules = schedule.pop("rules", None)
     table = {"backend": backend, "key": "email",
              **({"path": "customers.csv"} if backend == "csv" else {"base": BASE, "table": TABLE})}
     if monthly is not None:
         table["monthly_calls"] = monthly
-    raw = {"table": table, "fields": {"email": {"column": "이메일"}}, "schedule": schedule}
+    raw = {"table": table, "fields": {"email": {"column": "이메일"}}, "schedule": schedule,
+           **({"rules": rules} if rules else {})}
     return config_from_dict(raw, {}, path=tmp_path / "config.toml")
 
 
@@ -131,6 +133,19 @@ def test_the_budget_is_monthly_calls_when_set(tmp_path: Path) -> None:
     assert 'e.g. every = "10m" (about 86,400 calls a month)' in warning
     huge = airtable.monthly_budget_warning(schedule_config(tmp_path, every="1d"), rows=5_000)
     assert huge is not None and "even one sync a day costs more than that" in huge
+
+
+def test_the_rule_tables_listed_every_run_count_in_the_estimate(tmp_path: Path) -> None:
+    hourly = schedule_config(tmp_path, every="1h")
+    assert airtable.monthly_budget_warning(hourly, rows=26) is None  # 720 calls a month
+    rules = schedule_config(tmp_path, every="1h",
+                            rules={"tags": "태그", "flows": "흐름", "templates": "템플릿"})
+    least = airtable.monthly_budget_warning(rules, rows=26)  # a page each, at least
+    assert least is not None and "each costs at least 4 Airtable API calls" in least
+    warning = airtable.monthly_budget_warning(rules, rows=26, tab_rows={"흐름": 150})
+    assert warning is not None  # the customers, 태그, 흐름 in two pages, 템플릿
+    assert "each costs at least 5 Airtable API calls" in warning
+    assert "about 3,600 a month" in warning and 'e.g. every = "4h"' in warning
 
 
 def test_cron_schedules_are_counted_over_30_days(tmp_path: Path) -> None:

@@ -116,3 +116,20 @@ def test_templates_from_sources_render_in_the_same_sandbox_with_the_same_filters
         templates.check("nope")
     with pytest.raises(TemplateError):
         templates.render("sneaky", {"name": "x"})
+
+
+def test_a_flows_old_name_and_its_grace_are_read_from_their_optional_columns() -> None:
+    header = ["흐름", "시작 조건", "순서", "대기", "채널", "템플릿", "이전 이름", "지연 허용"]
+    parsed = parse_tabs({"flows": "흐름"}, {"흐름": [
+        header,
+        ["결제안내", "결제 대기", "1", "0", "email", "a", "payment", "2일"],
+        ["결제안내", "", "2", "2일", "email", "b", "", ""],
+        ["후기", "paid", "1", "0", "email", "c", "", "12시간"],
+        ["휴면", "paid", "1", "0", "email", "d", "", "언젠가"],
+    ]}, KNOWN)
+    flows = parsed.flows or {}
+    assert flows["결제안내"]["renamed_from"] == "payment"
+    assert flows["결제안내"]["grace"] == "2d" and flows["후기"]["grace"] == "12h"
+    assert "renamed_from" not in flows["후기"]
+    assert [(p.row, p.message) for p in parsed.problems] == [
+        (5, "지연 허용 '언젠가' is not a wait like 1일, 12시간 or 0")]

@@ -164,3 +164,96 @@ def test_a_header_problem_is_reported_and_the_header_row_is_left_alone(
     assert "the header row lacks '본문'" in problem["message"]
     assert emulator.display(KEY2, "템플릿")[0] == ["이름", "제목", "내용", *header[3:]]
     assert "상태" in emulator.display(KEY2, "템플릿")[0]
+
+
+def tabs_only(tmp_path: Path, emulator: SheetsEmulator, account: Account) -> Path:
+    """A folder whose config keeps its rules in the tabs of spreadsheet ``KEY2``."""
+    load(emulator, KEY2, tabs=True)
+    folder = tmp_path / "tabs"
+    folder.mkdir()
+    copy_sample(folder)
+    path = config(folder, emulator, account.path, spreadsheet=URL2)
+    path.write_text(tabs_config(path.read_text(encoding="utf-8")), encoding="utf-8")
+    return folder
+
+
+def tag_status(emulator: SheetsEmulator) -> dict[str, str]:
+    rows = emulator.display(KEY2, "태그")
+    column = rows[0].index("상태")
+    return {row[0]: row[column] if column < len(row) else "" for row in rows[1:]}
+
+
+def operator_edits(emu: SheetsEmulator) -> None:
+    """Between the run's read and its write: a row inserted at the top, the rest sorted."""
+    emu.insert_rows(KEY2, "태그", 2, [["새 태그", "paid", "", ""]])
+    emu.sort_rows(KEY2, "태그", 0, first=3)
+
+
+def test_rows_inserted_or_sorted_in_a_tab_before_the_write_keep_their_own_status(
+        tmp_path: Path, emulator: SheetsEmulator, account: Account, run_cli: Any) -> None:
+    folder = tabs_only(tmp_path, emulator, account)
+    sync(run_cli, folder, DAY0)
+    emulator.put(KEY2, "태그", [["고액 결제", "amont >= 150000", "", ""]], start="A10",
+                 input="RAW")
+    emulator.on("values.batchGet", operator_edits, when="after")  # right after the read
+    emulator.clear_log()
+    data = sync(run_cli, folder, LATER)
+    assert data["rules"]["problems"]
+    # The tabs ride in the re-read of the key column: no request more than before.
+    assert emulator.kinds() == ["spreadsheets.get", "values.batchGet", "values.batchGet",
+                                "values.batchUpdate", "values.batchGet"]
+    status = tag_status(emulator)
+    assert status["새 태그"] == ""  # not judged yet: the next run says
+    assert "'amont'" in status["고액 결제"]
+    assert {s for name, s in status.items() if name not in ("새 태그", "고액 결제")} == {
+        "waits: fix the problems on the other rows first; until then the rules of "
+        f"{data['rules']['in_force']} stay in force"}
+
+
+def test_a_status_alone_is_written_on_its_row_where_it_moved_for_one_request_more(
+        tmp_path: Path, emulator: SheetsEmulator, account: Account, run_cli: Any) -> None:
+    folder = tabs_only(tmp_path, emulator, account)
+    sync(run_cli, folder, DAY0)
+    sync(run_cli, folder, DAY0)  # the same run again: no customer cell changes any more
+    emulator.put(KEY2, "태그", [["지워진 상태"]], start="D9", input="RAW")  # 상태 of row 9
+    cleared = emulator.display(KEY2, "태그")[8][0]
+    emulator.on("values.batchGet", operator_edits, when="after")  # right after the read
+    emulator.clear_log()
+    sync(run_cli, folder, DAY0)
+    status = tag_status(emulator)
+    assert status[cleared] == "✅" and status["새 태그"] == ""
+    assert set(status.values()) == {"✅", ""}
+    # Only 상태 to write: one values.batchGet to find the rows where they are now.
+    assert emulator.kinds() == ["spreadsheets.get", "values.batchGet", "values.batchGet",
+                                "values.batchUpdate"]
+
+
+def test_a_blast_sized_edit_in_the_sheet_waits_for_the_confirm_word_typed_in_a_status_cell(
+        tmp_path: Path, emulator: SheetsEmulator, account: Account, run_cli: Any) -> None:
+    folder = tabs_only(tmp_path, emulator, account)
+    path = folder / "config.toml"
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "max_sends_per_run = 200", "max_sends_per_run = 3"), encoding="utf-8")
+    first = json.loads(run_cli(folder, "--now", DAY0, "--json", "sync", "--allow-blast").out)
+    rows = emulator.display(KEY2, "흐름")
+    welcome = len(rows) + 1
+    emulator.put(KEY2, "흐름", [["welcome", "paid", "", "1", "0", "email", "onboarding_welcome",
+                                "X"]], start=f"A{welcome}", input="RAW")
+
+    waiting = sync(run_cli, folder, LATER)
+    pending = waiting["rules"]["pending"]
+    assert waiting["rules"]["in_force"] == first["rules"]["in_force"]
+    assert pending["newly"] > 3 and not [s for s in waiting["sends"] if s["flow"] == "welcome"]
+    status = status_of(emulator.display(KEY2, "흐름"))
+    assert f"newly message {pending['newly']} customers" in status[f"welcome#{welcome}"]
+    assert "'적용'" in status[f"welcome#{welcome}"] and status["payment#5"] == "✅"
+
+    column = rows[0].index("상태")
+    emulator.put(KEY2, "흐름", [["적용"]], start=f"{chr(ord('A') + column)}2", input="RAW")
+    emulator.clear_log()
+    confirmed = sync(run_cli, folder, EVEN_LATER)
+    assert confirmed["rules"]["in_force"] == pending["hash"]
+    assert confirmed["rules"]["pending"] is None
+    assert len([s for s in confirmed["sends"] if s["flow"] == "welcome"]) > 3
+    assert set(status_of(emulator.display(KEY2, "흐름")).values()) == {"✅"}
+    assert emulator.count("values.batchUpdate") == 1  # 상태 with the customers' cells

@@ -94,7 +94,8 @@ def run_checks(config: Config, now: datetime, *, connect: bool = False) -> list[
     if config.table.backend == "airtable":
         from sheetcrm.table.airtable import monthly_budget_warning
 
-        budget = monthly_budget_warning(config, len(snapshot.rows), now=now)
+        budget = monthly_budget_warning(config, len(snapshot.rows), now=now, tab_rows={
+            tab: max(0, len(rows) - 1) for tab, rows in snapshot.tabs.items()})
         if budget:
             findings.append(Finding("warning", "schedule", budget))
     problems = header_problems(snapshot.header, config)

@@ -73,9 +73,14 @@ class RuleChoice:
 
 
 def canonical(tags: Any, flows: Any, templates: Any) -> tuple[str, str]:
-    """(short hash, canonical JSON) of a rule set."""
+    """(short hash, canonical JSON) of a rule set.
+
+    The order of the tags and flows is kept (the rows' order in the tabs, the file's
+    in TOML): the planner goes through flows in it, and the flow state written into
+    the sheet lists them in it, so a set put back in force from the ledger must run
+    exactly as it did; a reordering is a different set."""
     body = json.dumps({"tags": tags, "flows": flows, "templates": templates},
-                      ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+                      ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(body.encode()).hexdigest()[:8], body
 
 
@@ -156,28 +161,48 @@ def last_accepted(config: Config, ledger: Ledger) -> RuleSet | None:
     return from_ledger(config, accepted) if accepted and config.rule_tabs else None
 
 
+def in_force(config: Config, ledger: Ledger) -> Config:
+    """The config carrying the rule set in force, for the commands that look back at what
+    was sent (``report``, ``status``, ``history``): with ``[rules]``, the last set a run
+    accepted. Not the tabs as they read now: an edit that waits or does not check out has
+    sent nothing, and looking back costs no request to the sheet. Without ``[rules]``, or
+    before any run accepted a set, the config itself."""
+    ruleset = last_accepted(config, ledger)
+    return ruleset.config if ruleset is not None else config
+
+
 DueKeys = Callable[[RuleSet], tuple[set[str], dict[str, list[str]]]]
 
 
-def due_keys(snapshot: Snapshot, load: Callable[[], LedgerState], now: datetime,
-             options: RunOptions) -> DueKeys:
+def due_keys(snapshot: Snapshot, load: Callable[[dict[str, str]], LedgerState],
+             now: datetime, options: RunOptions) -> DueKeys:
     """Who a rule set would message this run, and the tags it gives (the blast check).
 
-    ``load`` gives the ledger's whole history, read only when an edit is compared (the
-    two rule sets may look back over different windows)."""
-    loaded: list[LedgerState] = []
+    ``load(renames)`` gives the ledger's whole history with those flows renamed, read
+    only when an edit is compared (the two rule sets may look back over different
+    windows). A set that renames flows (이전 이름) is tried on the state as renamed, so
+    the customers carried over are not counted as newly messaged."""
+    loaded: dict[tuple[tuple[str, str], ...], LedgerState] = {}
     trial = RunOptions(allow_blast=True, allow_flow_change=options.allow_flow_change,
                        restore_from_sheet=options.restore_from_sheet)
 
     def keys(ruleset: RuleSet) -> tuple[set[str], dict[str, list[str]]]:
-        if not loaded:
-            loaded.append(load())
         records = read_records(snapshot, ruleset.config)
-        plan = make_plan(records, loaded[0], now, ruleset.config, ruleset.rules, options=trial,
+        renames = ruleset.config.renames
+        seen = loaded.get(marker := tuple(sorted(renames.items())))
+        if seen is None:
+            seen = loaded[marker] = load(renames)
+        plan = make_plan(records, seen, now, ruleset.config, ruleset.rules, options=trial,
                          templates=ruleset.templates)
         return {send.key for send in plan.sends}, plan.tags
 
     return keys
+
+
+def tab_renames(config: Config) -> dict[str, str]:
+    """Flows renamed in the 흐름 tab (이전 이름): their customers carry over, as
+    ``renamed_from`` does for the file's flows."""
+    return config.renames if "flows" in config.rule_tabs else {}
 
 
 def choose(config: Config, snapshot: Snapshot, ledger: Ledger, now: datetime, *,
@@ -245,6 +270,36 @@ def resolved(config: Config) -> tuple[Config, Templates]:
     if ruleset is None:
         raise ConfigError(_not_yet(problems))
     return ruleset.config, ruleset.templates
+
+
+def check_with_tabs(config: Config) -> None:
+    """A config.toml with ``[rules]``, before a daemon adopts it: the rules kept in the
+    sheet must still run under it (a channel or field they use still there). The last
+    accepted set is tried first (no request); when it no longer fits, the tabs as they
+    read now (an edit made for the new file). Raises ConfigError naming the key path
+    when neither fits; passes when no set was ever accepted and the tabs do not check
+    out either, since a run says on their rows what is wrong, and the file is not why."""
+    ledger = Ledger.open_readonly(config.state_path)
+    try:
+        accepted = ledger.rules_in_force()
+    finally:
+        ledger.close()
+    problem: ConfigError | None = None
+    if accepted is not None:
+        body = json.loads(accepted.body)
+        tabs = config.rule_tabs
+        try:
+            build(config, *(body[kind] if kind in tabs else None
+                            for kind in ("tags", "flows", "templates")))
+            return
+        except ConfigError as exc:
+            problem = exc
+    ruleset, _problems = check_tabs(config, open_table(config).read())
+    if ruleset is None and problem is not None:
+        raise ConfigError(_("the rule set in force ({hash}) would no longer run with this "
+                            "file, nor would the rule tabs as they read now: {problem}",
+                            hash=accepted.hash if accepted else "-",
+                            problem=_message(problem)), path=problem.path)
 
 
 def check_tabs(config: Config, snapshot: Snapshot) -> tuple[RuleSet | None, list[Problem]]:
@@ -346,10 +401,14 @@ def _not_yet(problems: list[Problem]) -> str:
 
 
 def stage_statuses(table: Any, choice: RuleChoice, snapshot: Snapshot) -> None:
-    """Google Sheets: the 상태 cells that change ride along with the customer write
-    (``stage_tab_cells``). Only a tab with a 상태 column in its header is written."""
+    """Google Sheets (and Airtable): the 상태 cells that change ride along with the
+    customer write. Only a tab with a 상태 column in its header is written. Sheets
+    takes them by row content (``stage_tab_statuses``: placed where those rows are at
+    write time); Airtable by the rows read (``stage_tab_cells``: its records keep their
+    ids whatever the order shown)."""
+    by_content = getattr(table, "stage_tab_statuses", None)
     stage = getattr(table, "stage_tab_cells", None)
-    if stage is None:
+    if by_content is None and stage is None:
         return
     for tab, statuses in choice.statuses.items():
         rows = snapshot.tabs.get(tab) or []
@@ -358,11 +417,17 @@ def stage_statuses(table: Any, choice: RuleChoice, snapshot: Snapshot) -> None:
             continue
         column = header.index(STATUS_COLUMN)
         cells = {}
+        said: dict[tuple[tuple[str, str], ...], list[str]] = {}
         for row, status in statuses.items():
             cells_now = rows[row - 1] if row - 1 < len(rows) else []
             if (cells_now[column] if column < len(cells_now) else "") != status:
                 cells[(row, column)] = status
-        if cells:
+            identity = choice.identities.get(tab, {}).get(row)
+            if identity is not None:
+                said.setdefault(identity, []).append(status)
+        if cells and by_content is not None:
+            by_content(tab, said)
+        elif cells and stage is not None:
             stage(tab, cells)
 
 

@@ -225,17 +225,23 @@ def _read(config: Config, ledger: Ledger, table: Table, now: datetime, options: 
     a rule set that looks elsewhere, the ledger is read again for it. The whole history
     is read only to weigh an edit's blast radius (``rules.due_keys``).
     """
-    renames = config.renames if not record else None  # sync has renamed them in the file
+    file_renames = config.renames if not record else {}  # sync renamed them in the file
     before = sheet_rules.last_accepted(config, ledger)
     scope = history_scope(before.config if before else config, now)
-    state = ledger.load_state(renames, scope=scope)
+    state = ledger.load_state(file_renames, scope=scope)
     snapshot = table.read()
-    choice = sheet_rules.choose(config, snapshot, ledger, now, record=record,
-                                allow_blast=options.allow_blast,
-                                due=sheet_rules.due_keys(
-                                    snapshot, lambda: ledger.load_state(renames), now, options))
-    wanted = history_scope(choice.in_force.config, now)
-    if wanted != scope:
+    choice = sheet_rules.choose(
+        config, snapshot, ledger, now, record=record, allow_blast=options.allow_blast,
+        due=sheet_rules.due_keys(
+            snapshot, lambda renames: ledger.load_state({**file_renames, **renames}), now,
+            options))
+    chosen = choice.in_force.config
+    moved = sheet_rules.tab_renames(chosen)
+    if record and moved:
+        ledger.rename_flows(moved)
+    wanted = history_scope(chosen, now)
+    if wanted != scope or any(flow in moved for _key, flow in state.enrollments):
+        renames = file_renames if record else {**file_renames, **moved}
         state = ledger.load_state(renames, scope=wanted)
     return snapshot, choice, state
 
@@ -359,7 +365,17 @@ def _recover_interrupted(config: Config, ledger: Ledger, now: datetime,
     On a channel where delivering twice cannot make a second copy (the outbox),
     the claim is dropped and the step is planned again. Elsewhere the message may
     or may not have left: it is marked ``uncertain`` and never sent again.
+
+    Every send of a run that died (or failed) before naming its rule set, these and
+    the ones it finished, is named with the set in force when it was claimed: the
+    last one accepted, since that run accepted its set before claiming and no run has
+    accepted one since (this runs before the run chooses its own). A send claimed
+    before that set was accepted (a ledger from before rule sets were kept) cannot be
+    told apart and stays unnamed.
     """
+    accepted = ledger.rules_in_force()
+    if accepted is not None:
+        ledger.stamp_unnamed(accepted.hash, accepted.accepted_at)
     pending = ledger.pending_sends()
     if not pending:
         return []

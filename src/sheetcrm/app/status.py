@@ -1,7 +1,8 @@
 """What ``sheetcrm status`` shows: the daemon, the last runs, the next run, the
-incidents alerted about, the sends that need attention, the outside events waiting or
-turned away, the operator's test sends (apart from customers' counts), and the last
-run's row errors.
+incidents alerted about, the rule set in force (with ``[rules]``, the one kept in the
+sheet's tabs that a run last accepted, and an edit waiting for a confirmation), the
+sends that need attention, the outside events waiting or turned away, the operator's
+test sends (apart from customers' counts), and the last run's row errors.
 
 Read without changing any file: the ledger is opened read-only, the daemon's lock
 only probed, its status file only read. The daemon (``sheetcrm.daemon``) writes the
@@ -110,6 +111,21 @@ def sent_tests(ledger: Ledger, limit: int = 5) -> dict[str, Any]:
     return {"counts": ledger.count_test_sends(), "items": items}
 
 
+def rules_section(config: Config, ledger: Ledger) -> dict[str, Any] | None:
+    """The rule set in force as the ledger recorded it when a run accepted it (its
+    tags, flows and templates by name), the tabs holding it with ``[rules]``, and an
+    edit that waits for a confirmation; None before the first run."""
+    accepted = ledger.rules_in_force()
+    if accepted is None:
+        return None
+    body = json.loads(accepted.body)
+    pending = ledger.pending_rules()
+    return {"in_force": accepted.hash, "accepted_at": accepted.accepted_at,
+            "tabs": {str(kind): tab for kind, tab in config.rule_tabs.items()},
+            **{kind: sorted(body.get(kind) or {}) for kind in ("tags", "flows", "templates")},
+            "pending": pending._asdict() if pending else None}
+
+
 def status_report(config: Config, now: datetime, *, runs: int = 5,
                   env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Everything ``sheetcrm status`` shows, read without changing any file.
@@ -129,6 +145,7 @@ def status_report(config: Config, now: datetime, *, runs: int = 5,
             events = outside_events(ledger, recent)
             deliveries = delivery_section(ledger)
             tests = sent_tests(ledger)
+            rules = rules_section(config, ledger)
         finally:
             ledger.close()
     recorded = read_json(status_path(config)) or {}
@@ -142,6 +159,7 @@ def status_report(config: Config, now: datetime, *, runs: int = 5,
         "next_run_at": _next_run(config, daemon, last, now),
         "stalled": stall.report(now) if stall else None,
         "alerts": alerts,
+        "rules": rules,
         "last_runs": recent[:runs],
         "sends": sends,
         "events": events,

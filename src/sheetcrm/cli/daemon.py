@@ -117,6 +117,7 @@ def _print_status(out: Console, report: dict[str, Any], tz: tzinfo, wide: bool) 
     elif report["last_runs"]:
         labelled(out, _("sending"), word("ok"), style="bold")
     _print_alerts(out, report["alerts"], tz)
+    _print_rules(out, report.get("rules"), tz)
     _print_runs(out, report["last_runs"], tz, wide)
     _print_sends(out, report["sends"], tz, wide)
     _print_events(out, report["events"], tz)
@@ -136,6 +137,27 @@ def _print_alerts(out: Console, incidents: list[dict[str, Any]], tz: tzinfo) -> 
         if i["not_delivered"]:
             labelled(out, "", _("not delivered: {why}; tried again at the next run",
                                 why=i["not_delivered"]), style="red")
+
+
+def _print_rules(out: Console, rules: dict[str, Any] | None, tz: tzinfo) -> None:
+    """The rule set in force, and an edit of the rule tabs that waits."""
+    if not rules:
+        return
+    counts = _("{tags} tags, {flows} flows, {templates} templates", tags=len(rules["tags"]),
+               flows=len(rules["flows"]), templates=len(rules["templates"]))
+    where = (_("kept in the tabs {tabs}", tabs=", ".join(rules["tabs"].values()))
+             if rules["tabs"] else _("kept in config.toml"))
+    labelled(out, _("rules"), _("{hash} since {when} · {counts}, {where}",
+                                hash=rules["in_force"], when=_when(rules["accepted_at"], tz),
+                                counts=counts, where=where), style="bold")
+    labelled(out, "", _("flows: {flows}", flows=", ".join(rules["flows"]) or _("none")))
+    pending = rules.get("pending")
+    if pending:
+        labelled(out, "", _("the edit {hash} waits since {when}: it would newly message "
+                            "{count} customers; confirm it in a 상태 cell or with sync "
+                            "--allow-blast", hash=pending["hash"],
+                            when=_when(pending["since"], tz), count=pending["newly"]),
+                 style="yellow")
 
 
 def _print_runs(out: Console, runs: list[dict[str, Any]], tz: tzinfo, wide: bool) -> None:

@@ -44,7 +44,7 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 @click.pass_obj
 def report_command(state: State, since: str | None, flow: str | None, html_path: str | None,
                    to_sheet: bool) -> None:
-    from sheetcrm.app.report import Scope, read_report
+    from sheetcrm.app.report import Scope, flows_in_force, read_report
     from sheetcrm.app.report.html import write_html
     from sheetcrm.app.report.sheet import write_to_sheet
     from sheetcrm.app.report.words import Words
@@ -52,11 +52,13 @@ def report_command(state: State, since: str | None, flow: str | None, html_path:
     config = state.config()
     now = state.now(config)
     scope = Scope(since=_since(since, now, config.tz), flow=flow)
-    if flow is not None and flow not in config.flows:
-        raise click.BadParameter(_("{flow} is not a flow of the config; its flows are "
-                                   "{flows}", flow=repr(flow),
-                                   flows=", ".join(sorted(config.flows)) or _("none")),
-                                 param_hint="--flow")
+    if flow is not None:
+        flows = flows_in_force(config)
+        if flow not in flows:
+            raise click.BadParameter(_("{flow} is not a flow of the config; its flows are "
+                                       "{flows}", flow=repr(flow),
+                                       flows=", ".join(flows) or _("none")),
+                                     param_hint="--flow")
     if to_sheet and config.table.backend != "gsheets":
         raise ConfigError(
             _("report --to-sheet writes a tab of a Google spreadsheet, and the backend is "

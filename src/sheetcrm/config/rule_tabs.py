@@ -29,7 +29,7 @@ TEMPLATE_COLUMNS = ("이름", "제목", "본문")
 #: Flow-level columns: written on the flow's first row (-> the [flows.NAME] key).
 FLOW_LEVEL = {"시작 조건": "trigger", "목표": "goal", "대조군 비율": "holdout",
               "다음 흐름": "then", "답장 시 종료": "exit_on_reply", "재진입": "reentry",
-              "기준일": "anchor"}
+              "기준일": "anchor", "이전 이름": "renamed_from", "지연 허용": "grace"}
 _YES = {"o", "○", "예", "네", "광고", "true", "v", "✓", "✔", "y", "yes", "1"}
 _NO = {"", "x", "×", "아니요", "아니오", "false", "n", "no", "0"}
 _NEVER = {"", "never", "안 함", "안함", "없음"}
@@ -285,8 +285,12 @@ class _Bad:
 
 
 def _flow_value(key: str, value: str, known: Known) -> Any:
-    if key in ("trigger", "goal", "then"):
+    if key in ("trigger", "goal", "then", "renamed_from"):
         return value
+    if key == "grace":
+        grace = _duration(value)
+        return _Bad(_("지연 허용 {value} is not a wait like 1일, 12시간 or 0",
+                      value=repr(value))) if grace is None else grace
     if key == "anchor":
         if value not in known.fields:
             return _Bad(_unknown(_("field"), value, known.fields, _("a field of [fields]")))

@@ -1,7 +1,8 @@
 """The config file the daemon follows: re-read when its content changes, before a run.
 
 A new version is adopted only if a run could use it: the file loads, its schedule,
-every rule and every template a flow sends compile. Otherwise it is logged, once
+every rule and every template a flow sends compile (with ``[rules]``, the rules kept
+in the sheet, checked with the new file). Otherwise it is logged, once
 per version, and the previous config kept; ``rejection`` says why, for the alert.
 """
 
@@ -12,6 +13,7 @@ import logging
 from collections.abc import Mapping
 from pathlib import Path
 
+from sheetcrm.app.rules import check_with_tabs
 from sheetcrm.app.schedule import Schedule
 from sheetcrm.config import Config, load_config, use_language_of
 from sheetcrm.core.rules import compile_rules
@@ -32,8 +34,13 @@ def file_digest(path: Path) -> str | None:
 def check_config(config: Config) -> None:
     """What a run needs beyond a valid file: every rule and every template compiles.
 
-    Raises ConfigError naming the key path (and the template file and line).
+    Raises ConfigError naming the key path (and the template file and line). With
+    ``[rules]``, the rules kept in the sheet are what is checked with the file
+    (``check_with_tabs``); an edit of the tabs themselves is taken by the next run.
     """
+    if config.rule_tabs:
+        check_with_tabs(config)
+        return
     compile_rules(config)
     templates = Templates(config.templates_dir)
     checked: set[str] = set()

@@ -5,7 +5,8 @@ A rule set is recorded whole (its canonical JSON) so the last accepted one can b
 back in force while an edit in the sheet does not check out, on any later run. The
 short hash names it in ``history`` and in the rule tabs' ``상태`` cells. A send is
 stamped with the hash of the run that sent it once the run's sends are done
-(``stamp_sends``), so the send path itself is not touched.
+(``stamp_sends``), so the send path itself is not touched; the sends of a run that
+died or failed first are stamped when the next run starts (``stamp_unnamed``).
 """
 
 from __future__ import annotations
@@ -68,6 +69,13 @@ class RulesetLog:
     def stamp_sends(self, run_id: int, hash_: str) -> None:
         """Name the rule set of every send this run claimed."""
         self._conn.execute("UPDATE sends SET ruleset = ? WHERE run_id = ?", (hash_, run_id))
+
+    def stamp_unnamed(self, hash_: str, since: str) -> int:
+        """Name the rule set of the sends claimed since ``since`` (UTC ISO) that have none:
+        those of a run that died or failed before ``stamp_sends``. Returns how many."""
+        return self._conn.execute(
+            "UPDATE sends SET ruleset = ? WHERE ruleset IS NULL AND created_at >= ?",
+            (hash_, since)).rowcount
 
     def send_rulesets(self, key: str) -> dict[tuple[str, int, int], str]:
         """(flow, entry, step) -> the rule set's hash, for the sends to one customer."""

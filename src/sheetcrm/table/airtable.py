@@ -412,14 +412,16 @@ _EVERY_CHOICES = ("5m", "10m", "15m", "20m", "30m", "1h", "2h", "3h", "4h", "6h"
                   "1d")
 
 
-def monthly_budget_warning(config: Config, rows: int, *, now: datetime | None = None
-                           ) -> str | None:
+def monthly_budget_warning(config: Config, rows: int, *, now: datetime | None = None,
+                           tab_rows: Mapping[str, int] | None = None) -> str | None:
     """A warning when the schedule would spend more Airtable calls a month than allowed.
 
-    The estimate is the least a month costs: ``rows`` records read on every run, with
-    no writes (a run that changes cells costs more, see ``requests_per_run``). The
-    allowance is ``[table] monthly_calls``, or the Free plan's 1,000 when unset. None
-    for other backends, without a schedule, or when the estimate fits.
+    The estimate is the least a month costs: ``rows`` records read on every run, and
+    with ``[rules]`` each rule table listed too (``tab_rows``: its records, as read;
+    a page of 100 at least), with no writes (a run that changes cells costs more, see
+    ``requests_per_run``). The allowance is ``[table] monthly_calls``, or the Free
+    plan's 1,000 when unset. None for other backends, without a schedule, or when the
+    estimate fits.
     """
     from sheetcrm.config import parse_duration
 
@@ -429,7 +431,8 @@ def monthly_budget_warning(config: Config, rows: int, *, now: datetime | None = 
     runs = runs_per_month(config, now=now)
     if runs is None:
         return None
-    per_run = requests_per_run(rows)
+    per_run = requests_per_run(rows) + sum(
+        requests_per_run((tab_rows or {}).get(tab, 0)) for tab in config.rule_tabs.values())
     monthly = runs * per_run
     budget = settings.monthly_calls
     allowance = budget or FREE_PLAN_CALLS

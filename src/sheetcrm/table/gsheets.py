@@ -11,8 +11,9 @@ Why it is built the way it is:
   means no write and no re-read at all. The rule tabs (``[rules]``) cost nothing more:
   they are ranges of the same values read (a ``values.batchGet``), and their ``상태``
   cells ride in the writeback's ``values.batchUpdate`` (alone, one request, only when
-  a ``상태`` changes and no customer cell does). ``상태`` cells are written at the rows
-  the read saw: unlike the customers' they are sheetcrm's notes, redone every run.
+  a ``상태`` changes and no customer cell does), at the rows that still hold what was
+  judged (``gsheets_status.py``: the tabs are re-read with the key column, or by one
+  values.batchGet when no customer cell is written).
 - **Render options.** Values are read as ``FORMATTED_VALUE``: cells arrive as the
   operator sees them, so leading zeros survive (text ``007`` or a ``000`` format) and
   dates come as Korean display forms (``2025. 6. 1``, ``2025. 6. 1 오후 3:04:05``) that
@@ -63,6 +64,7 @@ from sheetcrm.table.gsheets_errors import (
     too_large,
     unparsable_range,
 )
+from sheetcrm.table.gsheets_status import Identity, status_cells
 from sheetcrm.table.gsheets_tab import TabCell, tab_requests, tab_titles
 from sheetcrm.table.gsheets_transport import (
     DEFAULT_RETRY,
@@ -158,7 +160,8 @@ class GoogleSheetsTable:
         self._client = build_client(signed, endpoint, timeout, self._transport)
         self.tabs = tabs  # rule tabs ([rules]), read in the same values.batchGet
         self._titles: set[str] = set()  # every tab's title, from the last metadata read
-        self._staged: dict[str, dict[tuple[int, int], str]] = {}  # rule tab -> cells
+        self._staged: dict[str, dict[Identity, list[str]]] = {}  # rule tab -> statuses
+        self._tabs_now: dict[str, list[list[str]]] = {}  # staged tabs, re-read to write
         self._sheet: Worksheet | None = None
         self._header: list[str] = []  # as last read: where the key column probably is
         self._width = 0  # widest row last read: appended columns go past it
@@ -214,6 +217,7 @@ class GoogleSheetsTable:
         body = [rows[n] for n in kept]
         self._header = header
         self._width = max(map(len, body), default=0)
+        self._tabs_now = {}
         return Snapshot(header=header, rows=body, source=self.source,
                         lines=[n + 1 for n in kept], tabs=tabs)
 
@@ -299,16 +303,18 @@ class GoogleSheetsTable:
         return data, {tab: [[str(cell) for cell in row] for row in answer.get("values", [])]
                       for tab, answer in zip(tabs, answers[1:], strict=False)}
 
-    def stage_tab_cells(self, tab: str, cells: dict[tuple[int, int], str]) -> None:
-        """Cells of a rule tab (0-based row, column -> text) to send with the next
+    def stage_tab_statuses(self, tab: str, statuses: dict[Identity, list[str]]) -> None:
+        """The ``상태`` of a rule tab's rows, by row content, to send with the next
         write's values.batchUpdate (or by ``flush_tab_cells`` when it sends none)."""
-        self._staged.setdefault(tab, {}).update(cells)
+        self._staged[tab] = statuses
 
     def flush_tab_cells(self) -> int:
         """Send the staged rule-tab cells no write took along; the requests spent."""
         if not self._staged:
             return 0
         before = self.requests
+        if set(self._staged) - set(self._tabs_now):  # no write re-read them
+            self._read_columns([], _("reading the rule tabs"))
         self._send({})
         return self.requests - before
 
@@ -409,12 +415,16 @@ class GoogleSheetsTable:
             for column in asked:
                 letter = column_letter(column)
                 ranges.append(a1(sheet.title, f"{letter}{h + 1}:{letter}"))
+            ranges += [a1(tab) for tab in self._staged]  # the rule tabs' 상태, placed now
             got = sheet.spreadsheet.values_batch_get(ranges, params=dict(_READ_PARAMS))
             answers = got.get("valueRanges", [])
             refresh_grid(sheet, answers[0].get("range", "") if answers else "", rows=False)
             return asked, answers
 
         asked, answers = self._sheet_call(action, fetch)
+        self._tabs_now.update({tab: [[str(cell) for cell in row] for row in a.get("values", [])]
+                               for tab, a in zip(self._staged, answers[1 + len(asked):],
+                                                 strict=False)})
         header_rows = answers[0].get("values", []) if answers else []
         header = [cell.strip() for cell in header_rows[0]] if header_rows else []
         cells = {column: [str(row[0]) if row else "" for row in answer.get("values", [])]
@@ -443,7 +453,8 @@ class GoogleSheetsTable:
             limit = self.max_request_bytes
             while True:
                 try:
-                    tabs = {tab: vertical_runs(staged) for tab, staged in self._staged.items()}
+                    tabs = {tab: vertical_runs(status_cells(self._tabs_now.get(tab, []), said))
+                            for tab, said in self._staged.items()}
                     for body in bodies(vertical_runs(cells), sheet.title, limit, tabs):
                         self._client.http_client.request("post", url, data=body,
                                                          headers=_JSON_UTF8)

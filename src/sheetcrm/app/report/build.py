@@ -30,6 +30,7 @@ from sheetcrm.app.report.model import (
     Group,
     Report,
     Revenue,
+    Verdict,
 )
 from sheetcrm.app.report.verdict import judge
 from sheetcrm.config import Config
@@ -70,7 +71,8 @@ def build_report(ledger: Ledger, config: Config | None, now: datetime, *,
     """The report of ``scope`` (every flow and all time by default).
 
     ``config`` gives the flows' step counts, holdout shares and the time zone of the
-    days (None: what the ledger shows, days in UTC); ``values`` maps row keys to the
+    days (None: what the ledger shows, days in UTC), and with ``[rules]`` the 흐름 tab
+    the holdout advice points at; ``values`` maps row keys to the
     ``[report] value`` field for revenue.
     """
     tz = config.tz if config is not None else UTC
@@ -85,8 +87,13 @@ def build_report(ledger: Ledger, config: Config | None, now: datetime, *,
         report.reached += [0] * (report.step_count - len(report.reached))
     if values is not None:
         _revenue(ledger, scope, flows, values)
+    tab = config.rule_tabs.get("flows") if config is not None else None
     for report in flows.values():
         judge(report)
+        if tab:  # the flows are kept in the sheet: the advice points at the tab's column
+            report.warnings = [Verdict("no_holdout_in_tab", other=tab)
+                               if w.code == "no_holdout_configured" else w
+                               for w in report.warnings]
     value = config.model.report.value if config is not None and values is not None else None
     result = Report(generated_at=now, flows=[flows[name] for name in sorted(flows)],
                     since=scope.since, flow=scope.flow, value_field=value)

@@ -39,4 +39,4 @@ def sizes_sentence(words: Words, flow: FlowReport) -> str:
 
 
 def warning_sentence(words: Words, flow: FlowReport, warning: Verdict) -> str:
-    return words(warning.code, n=warning.other or "", flow=flow.flow)
+    return words(warning.code, n=warning.other or "", tab=warning.other or "", flow=flow.flow)

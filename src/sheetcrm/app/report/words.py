@@ -58,6 +58,8 @@ KO: dict[str, str] = {
                       "(구간이 넓습니다)."),
     "no_holdout_configured": ("대조군(holdout)이 없어 메시지 덕분에 전환했는지 알 수 없습니다: "
                               "[flows.{flow}] holdout = 0.1 처럼 일부를 남겨 두세요."),
+    "no_holdout_in_tab": ("대조군이 없어 메시지 덕분에 전환했는지 알 수 없습니다: {tab} 탭의 "
+                          "흐름 {flow} 첫 줄 대조군 비율 칸에 10%처럼 적어 일부를 남겨 두세요."),
     "ab": "A/B 테스트: {step}단계",
     "ab_better": ("{leader}{leader_ga} {other}보다 낫습니다: 전환율 차이 {diff} "
                   "(95% 구간 {low} ~ {high}, 피셔 정확검정 p = {p})."),
@@ -167,6 +169,10 @@ EN: dict[str, str] = {
     "no_holdout_configured": ("no holdout: whether customers converted because of the "
                               "messages cannot be told; keep some back with "
                               "[flows.{flow}] holdout = 0.1"),
+    "no_holdout_in_tab": ("no holdout: whether customers converted because of the "
+                          "messages cannot be told; keep some back: write a share like 10% "
+                          "in the 대조군 비율 column on the first row of flow {flow} in the "
+                          "{tab} tab"),
     "ab": "A/B test: step {step}",
     "ab_better": ("{leader} is better than {other}: {diff} (95% interval {low} to {high}, "
                   "Fisher's exact test p = {p})"),
