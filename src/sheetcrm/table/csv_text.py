@@ -8,14 +8,18 @@ as ``csv.reader`` with the excel dialect does) which keeps every field's raw tex
 and only the spans of the cells that change are replaced. Every other byte stays.
 
 This module works on decoded text only (no files): ``sheetcrm.table.csv`` reads and
-decodes the file, hands the text to ``Rewrite``, and puts the result in place.
+decodes the file, hands the text to ``Rewrite``, and writes the result out piece by
+piece (``pieces``). A sheet of 200k rows is a few million fields, so nothing here keeps
+every field of the file at once: a record is kept as its two offsets (``Bounds``) and
+split into fields when it is looked at, and the new text is never built whole.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Collection
+from array import array
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 
 from sheetcrm.errors import BackendError
@@ -24,6 +28,39 @@ from sheetcrm.model import CellUpdate, WriteReport
 from sheetcrm.table.base import column_positions, match_rows
 
 _QUOTED = re.compile(r'"([^"]*(?:""[^"]*)*)"?(.*)', re.DOTALL)
+
+#: Span replacements (start, end, new text), in text order.
+Edits = list[tuple[int, int, str]]
+
+
+class Bounds:
+    """Where each record of the text starts and ends, and the most fields in one.
+
+    Two machine integers per record instead of a ``Record`` with a string per field:
+    the fields are split again (``record``) only for the records looked at.
+    """
+
+    def __init__(self, text: str, delimiter: str) -> None:
+        self.text, self.delimiter = text, delimiter
+        self.starts, self.ends = array("q"), array("q")
+        self.width = 0
+        for start, end in _scan(text, delimiter):
+            self.starts.append(start)
+            self.ends.append(end)
+            content = text[start:end]
+            if not content:
+                continue
+            fields = (content.count(delimiter) + 1 if '"' not in content
+                      else len(_split_fields(content, delimiter, _patterns(delimiter)[1])))
+            self.width = max(self.width, fields)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def record(self, n: int) -> Record:
+        """Record ``n`` (0 is the header) with its fields."""
+        start, end = self.starts[n], self.ends[n]
+        return Record(start, end, _fields(self.text[start:end], self.delimiter))
 
 
 class Rewrite:
@@ -34,60 +71,66 @@ class Rewrite:
         self.delimiter = delimiter
         self.codec = codec
         self.source = source
-        self.records = split_records(text, delimiter)
+        self.records = Bounds(text, delimiter)
         self.header = (
-            [unquote(raw).strip() for raw in self.records[0].raws] if self.records else []
+            [unquote(raw).strip() for raw in self.records.record(0).raws]
+            if self.records else []
         )
 
+    def _rows(self) -> Iterator[tuple[int, Record]]:
+        """Every record past the header, with its number, split one at a time."""
+        for n in range(1, len(self.records)):
+            yield n, self.records.record(n)
+
     def apply(self, key_column: str, updates: list[CellUpdate],
-              append: Collection[str] = ()) -> tuple[str | None, WriteReport]:
-        """Return the new text (None if nothing changes) and what was done.
+              append: Collection[str] = ()) -> tuple[Edits | None, WriteReport]:
+        """Return the edits to the text (None if nothing changes) and what was done.
 
         Keys in ``append`` that no row holds get a new row at the end of the text.
         """
         key_index = self._key_index(key_column)
         # Operators type notes in unnamed columns past the header: a new column goes
         # past the widest row, so none of its cells lands on a note.
-        width = max(len(record.raws) for record in self.records)
+        width = self.records.width
         columns, added = column_positions(self.header, width, updates, self.source)
         report = WriteReport(columns_added=added)
         targets = self._targets(key_index, columns, updates, report)
-        edits: list[tuple[int, int, str]] = []
+        edits: Edits = []
         if added:
-            header = self.records[0]
+            header = self.records.record(0)
             names = [self._cell_text(self._storable(name)) for name in added]
             tail = [""] * (width - len(header.raws)) + names
             edits.append((header.end, header.end, "".join(self.delimiter + t for t in tail)))
         for index in sorted(targets):
-            row_edits, changed = self._row_edits(self.records[index], targets[index])
+            row_edits, changed = self._row_edits(self.records.record(index), targets[index])
             edits.extend(row_edits)
             report.cells_written += changed
             report.rows_written += 1 if changed else 0
         if append:
-            header_width = width + len(added) if added else len(self.records[0].raws)
+            header_width = width + len(added) if added else len(self.records.record(0).raws)
             rows = self._new_rows(key_index, columns, updates, append, report)
             if rows:
                 edits.append((len(self.text), len(self.text),
                               self._append_text(rows, header_width)))
-        return (splice(self.text, edits) if edits else None), report
+        return (edits or None), report
 
     def apply_column(self, column: str, value_for: Callable[[dict[str, str]], str | None]
-                     ) -> tuple[str | None, WriteReport]:
+                     ) -> tuple[Edits | None, WriteReport]:
         """Set ``column`` of each row to ``value_for(its cells by header name)``, where
         that is not None (the column is added past the widest row when missing)."""
         if not self.records:
             return None, WriteReport()
-        width = max(len(record.raws) for record in self.records)
+        width = self.records.width
         probe = [CellUpdate("", column, "")]
         columns, added = column_positions(self.header, width, probe, self.source)
         index = columns[column.strip()]
         report = WriteReport(columns_added=added)
-        edits: list[tuple[int, int, str]] = []
+        edits: Edits = []
         if added:
-            header = self.records[0]
+            header = self.records.record(0)
             tail = [""] * (width - len(header.raws)) + [self._cell_text(self._storable(column))]
             edits.append((header.end, header.end, "".join(self.delimiter + t for t in tail)))
-        for record in self.records[1:]:
+        for _n, record in self._rows():
             cells = {name: record.value(i) for i, name in enumerate(self.header) if name}
             value = value_for(cells)
             if value is None:
@@ -96,12 +139,12 @@ class Rewrite:
             edits.extend(row_edits)
             report.cells_written += changed
             report.rows_written += 1 if changed else 0
-        return (splice(self.text, edits) if edits else None), report
+        return (edits or None), report
 
     def _new_rows(self, key_index: int, columns: dict[str, int], updates: list[CellUpdate],
                   append: Collection[str], report: WriteReport) -> dict[str, dict[int, str]]:
         """The cells of a row for each key to add that no row holds (no longer missing)."""
-        present = {self.records[n].value(key_index).strip() for n in range(1, len(self.records))}
+        present = {record.value(key_index).strip() for _n, record in self._rows()}
         adding = {key.strip() for key in append if key.strip()} - present
         rows: dict[str, dict[int, str]] = {}
         for update in updates:
@@ -118,7 +161,7 @@ class Rewrite:
 
     def _append_text(self, rows: dict[str, dict[int, str]], header_width: int) -> str:
         """New records at the end, in the file's line ending, keeping a missing last one."""
-        eol = _line_ending(self.text, self.records[0].end)
+        eol = _line_ending(self.text, self.records.ends[0])
         lines = []
         for cells in rows.values():
             count = max(header_width, max(cells) + 1)
@@ -145,8 +188,8 @@ class Rewrite:
     ) -> dict[int, dict[int, str]]:
         """Group updates by the record holding their key now; fill missing/ambiguous."""
         rows_by_key: dict[str, list[int]] = {}
-        for number in range(1, len(self.records)):  # record 0 is the header
-            key = self.records[number].value(key_index).strip()
+        for number, record in self._rows():  # record 0 is the header
+            key = record.value(key_index).strip()
             if key:
                 rows_by_key.setdefault(key, []).append(number)
         targets: dict[int, dict[int, str]] = {}
@@ -157,9 +200,9 @@ class Rewrite:
 
     def _row_edits(
         self, record: Record, cells: dict[int, str]
-    ) -> tuple[list[tuple[int, int, str]], int]:
+    ) -> tuple[Edits, int]:
         """Span replacements for one row, plus fields appended past its end."""
-        edits: list[tuple[int, int, str]] = []
+        edits: Edits = []
         appended: dict[int, str] = {}
         spans = record.spans()
         for column in sorted(cells):
@@ -251,8 +294,13 @@ def _patterns(delimiter: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
 
 def split_records(text: str, delimiter: str) -> list[Record]:
     """Split text into records keeping raw spans; agrees with csv.reader's rows."""
-    record_re, field_re = _patterns(delimiter)
-    records: list[Record] = []
+    return [Record(start, end, _fields(text[start:end], delimiter))
+            for start, end in _scan(text, delimiter)]
+
+
+def _scan(text: str, delimiter: str) -> Iterator[tuple[int, int]]:
+    """Each record's start and end (the offset of its line terminator), in order."""
+    record_re = _patterns(delimiter)[0]
     expected = 0
     for match in record_re.finditer(text):
         start, end = match.start(), match.start("eol")
@@ -261,15 +309,16 @@ def split_records(text: str, delimiter: str) -> list[Record]:
         expected = match.end()
         if start == match.end():  # the empty match at the end of the text
             continue
-        content = text[start:end]
-        if not content:
-            raws: list[str] = []
-        elif '"' not in content:
-            raws = content.split(delimiter)
-        else:
-            raws = _split_fields(content, delimiter, field_re)
-        records.append(Record(start, end, raws))
-    return records
+        yield start, end
+
+
+def _fields(content: str, delimiter: str) -> list[str]:
+    """The raw fields of one record's text (without its line terminator)."""
+    if not content:
+        return []
+    if '"' not in content:
+        return content.split(delimiter)
+    return _split_fields(content, delimiter, _patterns(delimiter)[1])
 
 
 def _split_fields(content: str, delimiter: str, field_re: re.Pattern[str]) -> list[str]:
@@ -295,13 +344,30 @@ def unquote(raw: str) -> str:
     return match.group(1).replace('""', '"') + match.group(2)
 
 
-def splice(text: str, edits: list[tuple[int, int, str]]) -> str:
+def splice(text: str, edits: Edits) -> str:
     """Replace each (start, end) span by its new text; edits are in text order."""
-    pieces: list[str] = []
+    return "".join(pieces(text, edits))
+
+
+def pieces(text: str, edits: Edits, size: int = 1 << 20) -> Iterator[str]:
+    """The text with the edits made, in pieces of about ``size`` characters, so that
+    the new text is never held whole (nor a long unchanged stretch copied at once)."""
+    batch: list[str] = []
+    held = 0
     pos = 0
-    for start, end, new in edits:
-        pieces.append(text[pos:start])
-        pieces.append(new)
+    for start, end, new in [*edits, (len(text), len(text), "")]:
+        while start - pos > size:  # a long stretch without edits: in slices
+            if batch:
+                yield "".join(batch)
+                batch, held = [], 0
+            yield text[pos:pos + size]
+            pos += size
+        batch.append(text[pos:start])
+        batch.append(new)
+        held += start - pos + len(new)
         pos = end
-    pieces.append(text[pos:])
-    return "".join(pieces)
+        if held >= size:
+            yield "".join(batch)
+            batch, held = [], 0
+    if batch:
+        yield "".join(batch)
