@@ -19,8 +19,10 @@ from __future__ import annotations
 import functools
 import re
 from array import array
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import chain, groupby
+from operator import itemgetter
 
 from sheetcrm.errors import BackendError
 from sheetcrm.i18n import _
@@ -29,8 +31,63 @@ from sheetcrm.table.base import column_positions, match_rows
 
 _QUOTED = re.compile(r'"([^"]*(?:""[^"]*)*)"?(.*)', re.DOTALL)
 
-#: Span replacements (start, end, new text), in text order.
-Edits = list[tuple[int, int, str]]
+
+
+class Edits:
+    """Span replacements (start, end, new text), in text order.
+
+    A run's write edits a few cells of every row: two machine integers and a
+    reference each, instead of a tuple and two int objects.
+    """
+
+    __slots__ = ("ends", "starts", "texts")
+
+    def __init__(self, edits: Iterable[tuple[int, int, str]] = ()) -> None:
+        self.starts, self.ends = array("q"), array("q")
+        self.texts: list[str] = []
+        self.extend(edits)
+
+    def append(self, start: int, end: int, text: str) -> None:
+        self.starts.append(start)
+        self.ends.append(end)
+        self.texts.append(text)
+
+    def extend(self, edits: Iterable[tuple[int, int, str]]) -> None:
+        for start, end, text in edits:
+            self.append(start, end, text)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def __iter__(self) -> Iterator[tuple[int, int, str]]:
+        return zip(self.starts, self.ends, self.texts, strict=True)
+
+
+class _RowsByKey(Mapping[str, list[int]]):
+    """Key -> the records holding it, for ``match_rows``: a record number where the
+    key is on one row (nearly always), a list only where it is on several."""
+
+    def __init__(self) -> None:
+        self._rows: dict[str, int | list[int]] = {}
+
+    def add(self, key: str, number: int) -> None:
+        held = self._rows.get(key)
+        if held is None:
+            self._rows[key] = number
+        elif isinstance(held, int):
+            self._rows[key] = [held, number]
+        else:
+            held.append(number)
+
+    def __getitem__(self, key: str) -> list[int]:
+        held = self._rows[key]
+        return [held] if isinstance(held, int) else held
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
 
 
 class Bounds:
@@ -94,15 +151,17 @@ class Rewrite:
         width = self.records.width
         columns, added = column_positions(self.header, width, updates, self.source)
         report = WriteReport(columns_added=added)
-        targets = self._targets(key_index, columns, updates, report)
-        edits: Edits = []
+        targets = self._targets(key_index, updates, report)
+        edits = Edits()
         if added:
             header = self.records.record(0)
             names = [self._cell_text(self._storable(name)) for name in added]
             tail = [""] * (width - len(header.raws)) + names
-            edits.append((header.end, header.end, "".join(self.delimiter + t for t in tail)))
-        for index in sorted(targets):
-            row_edits, changed = self._row_edits(self.records.record(index), targets[index])
+            edits.append(header.end, header.end, "".join(self.delimiter + t for t in tail))
+        for index, matched in groupby(targets, key=itemgetter(0)):
+            cells = {columns[update.column.strip()]: self._storable(update.value)
+                     for _index, update in matched}  # the last update of a cell wins
+            row_edits, changed = self._row_edits(self.records.record(index), cells)
             edits.extend(row_edits)
             report.cells_written += changed
             report.rows_written += 1 if changed else 0
@@ -110,8 +169,8 @@ class Rewrite:
             header_width = width + len(added) if added else len(self.records.record(0).raws)
             rows = self._new_rows(key_index, columns, updates, append, report)
             if rows:
-                edits.append((len(self.text), len(self.text),
-                              self._append_text(rows, header_width)))
+                edits.append(len(self.text), len(self.text),
+                             self._append_text(rows, header_width))
         return (edits or None), report
 
     def apply_column(self, column: str, value_for: Callable[[dict[str, str]], str | None]
@@ -125,11 +184,11 @@ class Rewrite:
         columns, added = column_positions(self.header, width, probe, self.source)
         index = columns[column.strip()]
         report = WriteReport(columns_added=added)
-        edits: Edits = []
+        edits = Edits()
         if added:
             header = self.records.record(0)
             tail = [""] * (width - len(header.raws)) + [self._cell_text(self._storable(column))]
-            edits.append((header.end, header.end, "".join(self.delimiter + t for t in tail)))
+            edits.append(header.end, header.end, "".join(self.delimiter + t for t in tail))
         for _n, record in self._rows():
             cells = {name: record.value(i) for i, name in enumerate(self.header) if name}
             value = value_for(cells)
@@ -179,30 +238,24 @@ class Rewrite:
                                  source=self.source, name=name))
         return self.header.index(name)
 
-    def _targets(
-        self,
-        key_index: int,
-        columns: dict[str, int],
-        updates: list[CellUpdate],
-        report: WriteReport,
-    ) -> dict[int, dict[int, str]]:
-        """Group updates by the record holding their key now; fill missing/ambiguous."""
-        rows_by_key: dict[str, list[int]] = {}
+    def _targets(self, key_index: int, updates: list[CellUpdate], report: WriteReport
+                 ) -> list[tuple[int, CellUpdate]]:
+        """Each update with the record holding its key now, in record order (updates of
+        one record in their order); fill missing/ambiguous."""
+        rows_by_key = _RowsByKey()
         for number, record in self._rows():  # record 0 is the header
             key = record.value(key_index).strip()
             if key:
-                rows_by_key.setdefault(key, []).append(number)
-        targets: dict[int, dict[int, str]] = {}
-        for number, update in match_rows(updates, rows_by_key, report):
-            cells = targets.setdefault(number, {})
-            cells[columns[update.column.strip()]] = self._storable(update.value)
-        return targets
+                rows_by_key.add(key, number)
+        matched = match_rows(updates, rows_by_key, report)
+        matched.sort(key=itemgetter(0))  # stable: a cell's last update stays last
+        return matched
 
     def _row_edits(
         self, record: Record, cells: dict[int, str]
-    ) -> tuple[Edits, int]:
+    ) -> tuple[list[tuple[int, int, str]], int]:
         """Span replacements for one row, plus fields appended past its end."""
-        edits: Edits = []
+        edits: list[tuple[int, int, str]] = []
         appended: dict[int, str] = {}
         spans = record.spans()
         for column in sorted(cells):
@@ -344,18 +397,19 @@ def unquote(raw: str) -> str:
     return match.group(1).replace('""', '"') + match.group(2)
 
 
-def splice(text: str, edits: Edits) -> str:
+def splice(text: str, edits: Iterable[tuple[int, int, str]]) -> str:
     """Replace each (start, end) span by its new text; edits are in text order."""
     return "".join(pieces(text, edits))
 
 
-def pieces(text: str, edits: Edits, size: int = 1 << 20) -> Iterator[str]:
+def pieces(text: str, edits: Iterable[tuple[int, int, str]], size: int = 1 << 20
+           ) -> Iterator[str]:
     """The text with the edits made, in pieces of about ``size`` characters, so that
     the new text is never held whole (nor a long unchanged stretch copied at once)."""
     batch: list[str] = []
     held = 0
     pos = 0
-    for start, end, new in [*edits, (len(text), len(text), "")]:
+    for start, end, new in chain(edits, [(len(text), len(text), "")]):
         while start - pos > size:  # a long stretch without edits: in slices
             if batch:
                 yield "".join(batch)
