@@ -168,19 +168,22 @@ class CsvTable:
         busy = False
         try:
             for attempt in range(_MAX_ATTEMPTS):
-                original, busy = _read_file(target)
-                if busy:  # being saved in place right now: what we read may be half
+                text, base = self._current(target)
+                busy = text is None
+                if text is None:  # being saved in place right now: what we read may be half
                     self.concurrent_saves += 1
                     self.sleep(_BUSY_PAUSE * (attempt + 1))
                     continue
                 try:
-                    new, report = self._rewrite(original, change)
+                    if isinstance(text, BackendError):
+                        raise text
+                    new, report = self._rewrite(text, change)
                 except BackendError:
-                    if _read_file(target)[0] == original:
+                    if _file_digest(target)[0] == base:
                         raise
                     self.concurrent_saves += 1  # a save cut short what we read
                     continue
-                if new is None or self._replace_if_unchanged(target, original, new):
+                if new is None or self._replace_if_unchanged(target, base, new):
                     return report
         except OSError as exc:
             raise BackendError(_os_message(self.path, _("cannot write"), exc)) from exc
@@ -207,17 +210,35 @@ class CsvTable:
 
     # -- internals -------------------------------------------------------------
 
+    def _current(self, target: Path) -> tuple[str | BackendError | None, bytes]:
+        """The file's text now and the SHA-256 of its bytes, which is all that is kept
+        of them (the checks before the swap compare digests).
+
+        The text is None while another program has the file open for writing, and the
+        BackendError saying why when it cannot be decoded and written back the same.
+        """
+        original, busy = _read_file(target)
+        if busy:
+            return None, b""
+        try:
+            text = self._decode(original)
+            codec = self._encoding
+            assert codec is not None
+            if not _is_utf8(codec) and text.encode(codec) != original:
+                raise BackendError(_(
+                    "{path}: the text does not come back the same in {codec}; sheetcrm does "
+                    "not write the file, so nothing in it is lost", path=self.path,
+                    codec=codec))
+        except BackendError as exc:
+            return exc, _digest(original)
+        return text, _digest(original)
+
     def _rewrite(
-        self, original: bytes, change: Callable[[Rewrite], tuple[Edits | None, WriteReport]],
+        self, text: str, change: Callable[[Rewrite], tuple[Edits | None, WriteReport]],
     ) -> tuple[_NewFile | None, WriteReport]:
         """New file content (None when nothing changes) and the report for it."""
-        text = self._decode(original)
         codec = self._encoding
         assert codec is not None
-        if not _is_utf8(codec) and text.encode(codec) != original:
-            raise BackendError(_(
-                "{path}: the text does not come back the same in {codec}; sheetcrm does not "
-                "write the file, so nothing in it is lost", path=self.path, codec=codec))
         edits, report = change(Rewrite(text, self.delimiter, codec, str(self.path)))
         return (None if edits is None else _NewFile(text, edits, codec)), report
 
@@ -278,8 +299,9 @@ class CsvTable:
             "{path}: cannot decode as {tried}; save it as \"CSV UTF-8\" or set the "
             "encoding in [table]", path=self.path, tried=_(" or ").join(candidates)))
 
-    def _replace_if_unchanged(self, target: Path, original: bytes, new: _NewFile) -> bool:
-        """Atomically replace ``target`` with ``new`` unless it no longer holds ``original``.
+    def _replace_if_unchanged(self, target: Path, base: bytes, new: _NewFile) -> bool:
+        """Atomically replace ``target`` with ``new`` unless it no longer holds the bytes
+        whose SHA-256 is ``base``.
 
         The content comparison (not mtime/size, whose granularity can hide a quick
         same-size save) decides; a False return makes write() redo the update. With
@@ -291,8 +313,8 @@ class CsvTable:
         assert side is not None
         try:
             self._before_replace(target)
-            current, busy = _read_file(target)
-            if busy or current != original:
+            current, busy = _file_digest(target)
+            if busy or current != base:
                 self.concurrent_saves += 1
                 return False
             self._before_swap(target)
@@ -302,10 +324,10 @@ class CsvTable:
             else:
                 out, side = side, None  # it holds what was in place: maybe a save of theirs
                 try:
-                    displaced, busy = _read_file(out)
+                    displaced, busy = _file_digest(out)
                 except BackendError:
                     displaced, busy = b"", True
-                if busy or displaced != original:
+                if busy or displaced != base:
                     self.concurrent_saves += 1
                     self.saves_given_back += 1
                     self._give_back(target, out, displaced, new.digest)
@@ -320,10 +342,11 @@ class CsvTable:
         return True
 
     def _give_back(self, target: Path, side: Path, theirs: bytes, ours: bytes) -> None:
-        """Swap the operator's save (at ``side``, holding ``theirs``) back into ``target``.
+        """Swap the operator's save (at ``side``) back into ``target``.
 
-        ``target`` holds our version (whose SHA-256 is ``ours``: it was written without
-        being held whole) unless the operator saved yet again;
+        Versions are told apart by the SHA-256 of their bytes (``theirs``, ``ours``): a
+        large file is not held whole to be compared. ``target`` holds our version
+        unless the operator saved yet again;
         then that newer save is what comes out of the swap, and it goes back in turn.
         A version is dropped only once it is known to be an older one, nobody writing
         it. Should the file never settle, the operator's save is kept beside it.
@@ -334,15 +357,15 @@ class CsvTable:
                 self._before_swap(target)
                 if not exchange(side, target):
                     break
-                came, busy = _read_file(side)
-                if not busy and _digest(came) == expected:
+                came, busy = _file_digest(side)
+                if not busy and came == expected:
                     with contextlib.suppress(OSError):
                         os.unlink(side)
                     fsync_directory(target.parent)
                     return
                 # A newer save came out: it goes back in, and the one just put in is
                 # what the next swap should bring out.
-                expected, theirs = _digest(theirs), came
+                expected, theirs = theirs, came
         except (OSError, BackendError):
             pass  # whatever is at side now is an operator's save: keep it
         kept = target.with_name(
@@ -385,6 +408,21 @@ def _read_bytes(path: Path) -> bytes:
     """The file's bytes, or a BackendError saying why not."""
     try:
         return path.read_bytes()
+    except FileNotFoundError as exc:
+        raise BackendError(_("{path}: file not found", path=path)) from exc
+    except OSError as exc:
+        raise BackendError(_os_message(path, _("cannot read"), exc)) from exc
+
+
+def _file_digest(path: Path) -> tuple[bytes, bool]:
+    """The SHA-256 of the file's bytes, read a piece at a time, and whether another
+    program has it open for writing now."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+            return digest.digest(), being_written(handle.fileno())
     except FileNotFoundError as exc:
         raise BackendError(_("{path}: file not found", path=path)) from exc
     except OSError as exc:
