@@ -402,7 +402,7 @@ def splice(text: str, edits: Iterable[tuple[int, int, str]]) -> str:
     return "".join(pieces(text, edits))
 
 
-def pieces(text: str, edits: Iterable[tuple[int, int, str]], size: int = 1 << 20
+def pieces(text: str, edits: Iterable[tuple[int, int, str]], size: int = 1 << 16
            ) -> Iterator[str]:
     """The text with the edits made, in pieces of about ``size`` characters, so that
     the new text is never held whole (nor a long unchanged stretch copied at once)."""
