@@ -94,16 +94,24 @@ class Bounds:
     """Where each record of the text starts and ends, and the most fields in one.
 
     Two machine integers per record instead of a ``Record`` with a string per field:
-    the fields are split again (``record``) only for the records looked at.
+    the fields are split again (``record``) only for the records looked at. ``visit``
+    sees each record's fields (its number, 0 for the header, and the raw fields) while
+    they are split anyway, to take what it needs of them (the keys).
     """
 
-    def __init__(self, text: str, delimiter: str) -> None:
+    def __init__(self, text: str, delimiter: str,
+                 visit: Callable[[int, list[str]], None] | None = None) -> None:
         self.text, self.delimiter = text, delimiter
         self.starts, self.ends = array("q"), array("q")
         self.width = 0
-        for start, end in _scan(text, delimiter):
+        for n, (start, end) in enumerate(_scan(text, delimiter)):
             self.starts.append(start)
             self.ends.append(end)
+            if visit is not None:
+                raws = _fields(text[start:end], delimiter)
+                visit(n, raws)
+                self.width = max(self.width, len(raws))
+                continue
             content = text[start:end]
             if not content:
                 continue
@@ -128,11 +136,18 @@ class Rewrite:
         self.delimiter = delimiter
         self.codec = codec
         self.source = source
-        self.records = Bounds(text, delimiter)
-        self.header = (
-            [unquote(raw).strip() for raw in self.records.record(0).raws]
-            if self.records else []
-        )
+        first = next(_scan(text, delimiter), None)
+        self.header = ([unquote(raw).strip() for raw in _fields(text[first[0]:first[1]],
+                                                                delimiter)]
+                       if first is not None else [])
+        self._bounds: Bounds | None = None
+
+    @property
+    def records(self) -> Bounds:
+        """Every record's bounds (one scan of the text, made when first needed)."""
+        if self._bounds is None:
+            self._bounds = Bounds(self.text, self.delimiter)
+        return self._bounds
 
     def _rows(self) -> Iterator[tuple[int, Record]]:
         """Every record past the header, with its number, split one at a time."""
@@ -146,12 +161,13 @@ class Rewrite:
         Keys in ``append`` that no row holds get a new row at the end of the text.
         """
         key_index = self._key_index(key_column)
+        rows_by_key = self._scan_keys(key_index)
         # Operators type notes in unnamed columns past the header: a new column goes
         # past the widest row, so none of its cells lands on a note.
         width = self.records.width
         columns, added = column_positions(self.header, width, updates, self.source)
         report = WriteReport(columns_added=added)
-        targets = self._targets(key_index, updates, report)
+        targets = self._targets(rows_by_key, updates, report)
         edits = Edits()
         if added:
             header = self.records.record(0)
@@ -238,15 +254,23 @@ class Rewrite:
                                  source=self.source, name=name))
         return self.header.index(name)
 
-    def _targets(self, key_index: int, updates: list[CellUpdate], report: WriteReport
-                 ) -> list[tuple[int, CellUpdate]]:
+    def _scan_keys(self, key_index: int) -> _RowsByKey:
+        """Scan the records (``records``), noting which hold each key on the way."""
+        rows_by_key = _RowsByKey()
+
+        def note(number: int, raws: list[str]) -> None:
+            if number and key_index < len(raws):  # record 0 is the header
+                key = unquote(raws[key_index]).strip()
+                if key:
+                    rows_by_key.add(key, number)
+
+        self._bounds = Bounds(self.text, self.delimiter, note)
+        return rows_by_key
+
+    def _targets(self, rows_by_key: _RowsByKey, updates: list[CellUpdate],
+                 report: WriteReport) -> list[tuple[int, CellUpdate]]:
         """Each update with the record holding its key now, in record order (updates of
         one record in their order); fill missing/ambiguous."""
-        rows_by_key = _RowsByKey()
-        for number, record in self._rows():  # record 0 is the header
-            key = record.value(key_index).strip()
-            if key:
-                rows_by_key.add(key, number)
         matched = match_rows(updates, rows_by_key, report)
         matched.sort(key=itemgetter(0))  # stable: a cell's last update stays last
         return matched
