@@ -36,7 +36,7 @@ import stat
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -106,8 +106,10 @@ def atomic_write(path: Path, data: bytes, *, mode: int = PRIVATE_MODE) -> None:
     fsync_directory(path.parent)
 
 
-def write_temp_beside(target: Path, data: bytes, *, mode: int = PRIVATE_MODE) -> Path:
-    """``data`` in a new hidden file next to ``target``, fsynced, with ``mode``.
+def write_temp_beside(target: Path, data: bytes | Iterable[bytes], *,
+                      mode: int = PRIVATE_MODE) -> Path:
+    """``data`` (bytes, or pieces of them written as they come) in a new hidden file
+    next to ``target``, fsynced, with ``mode``.
 
     The first half of ``atomic_write``, for a caller that puts the file in place
     its own way (the CSV backend checks the target, then swaps). The name is
@@ -117,7 +119,10 @@ def write_temp_beside(target: Path, data: bytes, *, mode: int = PRIVATE_MODE) ->
     try:
         with os.fdopen(fd, "wb") as handle:
             os.chmod(name, mode)  # before the fsync, which then covers it too
-            handle.write(data)
+            if isinstance(data, bytes):
+                handle.write(data)
+            else:
+                handle.writelines(data)
             handle.flush()
             os.fsync(handle.fileno())
     except BaseException:

@@ -169,6 +169,10 @@ def prepare(config: Config, state: LedgerState, now: datetime, table: Table,
     """Read the table (unless ``snapshot`` holds it read) and plan: the shared path of
     plan and sync.
 
+    A ``snapshot`` handed in is this plan's own: its rows are let go once typed (its
+    header and tabs stay), since a large sheet's cells as read weigh more than the
+    plan made of them.
+
     Refuses (ConfigError) to go on when a writeback column holds the operator's values.
     """
     rules = rules if rules is not None else compile_rules(config)
@@ -178,6 +182,7 @@ def prepare(config: Config, state: LedgerState, now: datetime, table: Table,
     snapshot = snapshot if snapshot is not None else table.read()
     faults.checkpoint("after-read")
     records = read_records(snapshot, config)
+    snapshot.rows, snapshot.lines = [], None  # the records hold what the run needs
     heard = event_writes(records, state, config, adds_rows=can_add_rows(table))
     plan = make_plan(records, state, now, config, rules, suppressed=suppressed,
                      options=options, templates=templates)

@@ -3,7 +3,10 @@
 Reading goes through ``csv.reader`` because it runs at C speed and is the floor the
 other backends are measured against. Writing replaces only the spans of the cells
 that change (``sheetcrm.table.csv_text``): the file's encoding, BOM, line endings
-and the quoting of every other cell stay as they were.
+and the quoting of every other cell stay as they were. The new file is encoded and
+written piece by piece as it is made (``_NewFile``): with the old file's bytes and
+text, a whole new text and its bytes held at once, a write cost four copies of the
+file and a string per field, more than the rest of a run at 200k rows.
 
 The operator may save the file while sheetcrm writes it, by renaming a new file over
 it or by rewriting it in place. A check ("does it still hold what we read?") followed
@@ -30,11 +33,12 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import hashlib
 import io
 import os
 import stat
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -51,7 +55,7 @@ from sheetcrm.fsutil import (
 from sheetcrm.i18n import _
 from sheetcrm.model import CellUpdate, Snapshot, WriteReport
 from sheetcrm.table.base import TableContext
-from sheetcrm.table.csv_text import Rewrite
+from sheetcrm.table.csv_text import Edits, Rewrite, pieces
 
 _MAX_ATTEMPTS = 5  # rewrites tried while the file keeps changing under us
 _BUSY_PAUSE = 0.005  # seconds, times the attempt: a program is writing the file right now
@@ -157,26 +161,29 @@ class CsvTable:
             return WriteReport()
         return self._write_with(lambda edit: edit.apply(key_column, updates, append))
 
-    def _write_with(self, change: Callable[[Rewrite], tuple[str | None, WriteReport]]
+    def _write_with(self, change: Callable[[Rewrite], tuple[Edits | None, WriteReport]]
                     ) -> WriteReport:
         """Re-read the file, apply ``change`` to its text, put the result in place."""
         target = Path(os.path.realpath(self.path))  # replace the file, not a symlink
         busy = False
         try:
             for attempt in range(_MAX_ATTEMPTS):
-                original, busy = _read_file(target)
-                if busy:  # being saved in place right now: what we read may be half
+                text, base = self._current(target)
+                busy = text is None
+                if text is None:  # being saved in place right now: what we read may be half
                     self.concurrent_saves += 1
                     self.sleep(_BUSY_PAUSE * (attempt + 1))
                     continue
                 try:
-                    new, report = self._rewrite(original, change)
+                    if isinstance(text, BackendError):
+                        raise text
+                    new, report = self._rewrite(text, change)
                 except BackendError:
-                    if _read_file(target)[0] == original:
+                    if _file_digest(target)[0] == base:
                         raise
                     self.concurrent_saves += 1  # a save cut short what we read
                     continue
-                if new is None or self._replace_if_unchanged(target, original, new):
+                if new is None or self._replace_if_unchanged(target, base, new):
                     return report
         except OSError as exc:
             raise BackendError(_os_message(self.path, _("cannot write"), exc)) from exc
@@ -203,19 +210,37 @@ class CsvTable:
 
     # -- internals -------------------------------------------------------------
 
+    def _current(self, target: Path) -> tuple[str | BackendError | None, bytes]:
+        """The file's text now and the SHA-256 of its bytes, which is all that is kept
+        of them (the checks before the swap compare digests).
+
+        The text is None while another program has the file open for writing, and the
+        BackendError saying why when it cannot be decoded and written back the same.
+        """
+        original, busy = _read_file(target)
+        if busy:
+            return None, b""
+        try:
+            text = self._decode(original)
+            codec = self._encoding
+            assert codec is not None
+            if not _is_utf8(codec) and text.encode(codec) != original:
+                raise BackendError(_(
+                    "{path}: the text does not come back the same in {codec}; sheetcrm does "
+                    "not write the file, so nothing in it is lost", path=self.path,
+                    codec=codec))
+        except BackendError as exc:
+            return exc, _digest(original)
+        return text, _digest(original)
+
     def _rewrite(
-        self, original: bytes, change: Callable[[Rewrite], tuple[str | None, WriteReport]],
-    ) -> tuple[bytes | None, WriteReport]:
+        self, text: str, change: Callable[[Rewrite], tuple[Edits | None, WriteReport]],
+    ) -> tuple[_NewFile | None, WriteReport]:
         """New file content (None when nothing changes) and the report for it."""
-        text = self._decode(original)
         codec = self._encoding
         assert codec is not None
-        if not _is_utf8(codec) and text.encode(codec) != original:
-            raise BackendError(_(
-                "{path}: the text does not come back the same in {codec}; sheetcrm does not "
-                "write the file, so nothing in it is lost", path=self.path, codec=codec))
-        new_text, report = change(Rewrite(text, self.delimiter, codec, str(self.path)))
-        return (None if new_text is None else new_text.encode(codec)), report
+        edits, report = change(Rewrite(text, self.delimiter, codec, str(self.path)))
+        return (None if edits is None else _NewFile(text, edits, codec)), report
 
     def _parse(self, data: bytes) -> list[list[str]]:
         """Rows exactly as csv.reader gives them, with the first codec that decodes.
@@ -274,8 +299,9 @@ class CsvTable:
             "{path}: cannot decode as {tried}; save it as \"CSV UTF-8\" or set the "
             "encoding in [table]", path=self.path, tried=_(" or ").join(candidates)))
 
-    def _replace_if_unchanged(self, target: Path, original: bytes, new: bytes) -> bool:
-        """Atomically replace ``target`` with ``new`` unless it no longer holds ``original``.
+    def _replace_if_unchanged(self, target: Path, base: bytes, new: _NewFile) -> bool:
+        """Atomically replace ``target`` with ``new`` unless it no longer holds the bytes
+        whose SHA-256 is ``base``.
 
         The content comparison (not mtime/size, whose granularity can hide a quick
         same-size save) decides; a False return makes write() redo the update. With
@@ -283,12 +309,12 @@ class CsvTable:
         a save that landed after the check.
         """
         mode = stat.S_IMODE(target.stat().st_mode)
-        side: Path | None = write_temp_beside(target, new, mode=mode)
+        side: Path | None = write_temp_beside(target, new.chunks(), mode=mode)
         assert side is not None
         try:
             self._before_replace(target)
-            current, busy = _read_file(target)
-            if busy or current != original:
+            current, busy = _file_digest(target)
+            if busy or current != base:
                 self.concurrent_saves += 1
                 return False
             self._before_swap(target)
@@ -298,13 +324,13 @@ class CsvTable:
             else:
                 out, side = side, None  # it holds what was in place: maybe a save of theirs
                 try:
-                    displaced, busy = _read_file(out)
+                    displaced, busy = _file_digest(out)
                 except BackendError:
                     displaced, busy = b"", True
-                if busy or displaced != original:
+                if busy or displaced != base:
                     self.concurrent_saves += 1
                     self.saves_given_back += 1
-                    self._give_back(target, out, displaced, new)
+                    self._give_back(target, out, displaced, new.digest)
                     return False
                 with contextlib.suppress(OSError):
                     os.unlink(out)
@@ -316,9 +342,11 @@ class CsvTable:
         return True
 
     def _give_back(self, target: Path, side: Path, theirs: bytes, ours: bytes) -> None:
-        """Swap the operator's save (at ``side``, holding ``theirs``) back into ``target``.
+        """Swap the operator's save (at ``side``) back into ``target``.
 
-        ``target`` holds our version (``ours``) unless the operator saved yet again;
+        Versions are told apart by the SHA-256 of their bytes (``theirs``, ``ours``): a
+        large file is not held whole to be compared. ``target`` holds our version
+        unless the operator saved yet again;
         then that newer save is what comes out of the swap, and it goes back in turn.
         A version is dropped only once it is known to be an older one, nobody writing
         it. Should the file never settle, the operator's save is kept beside it.
@@ -329,7 +357,7 @@ class CsvTable:
                 self._before_swap(target)
                 if not exchange(side, target):
                     break
-                came, busy = _read_file(side)
+                came, busy = _file_digest(side)
                 if not busy and came == expected:
                     with contextlib.suppress(OSError):
                         os.unlink(side)
@@ -350,10 +378,51 @@ class CsvTable:
             "one, then run again", path=self.path, kept=kept.name))
 
 
+class _NewFile:
+    """The new content of the file: the old text with the edits made, encoded and
+    handed out a piece at a time (``chunks``), so it is never held whole."""
+
+    def __init__(self, text: str, edits: Edits, codec: str) -> None:
+        self.text, self.edits, self.codec = text, edits, codec
+        self.digest = b""  # SHA-256 of what chunks() gave, once it has given it all
+
+    def chunks(self) -> Iterator[bytes]:
+        """The bytes, in order; an incremental encoder writes a BOM only once."""
+        encoder = codecs.getincrementalencoder(self.codec)()
+        digest = hashlib.sha256()
+        for piece in pieces(self.text, self.edits):
+            data = encoder.encode(piece)
+            digest.update(data)
+            yield data
+        data = encoder.encode("", final=True)
+        digest.update(data)
+        yield data
+        self.digest = digest.digest()
+
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
 def _read_bytes(path: Path) -> bytes:
     """The file's bytes, or a BackendError saying why not."""
     try:
         return path.read_bytes()
+    except FileNotFoundError as exc:
+        raise BackendError(_("{path}: file not found", path=path)) from exc
+    except OSError as exc:
+        raise BackendError(_os_message(path, _("cannot read"), exc)) from exc
+
+
+def _file_digest(path: Path) -> tuple[bytes, bool]:
+    """The SHA-256 of the file's bytes, read a piece at a time, and whether another
+    program has it open for writing now."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+            return digest.digest(), being_written(handle.fileno())
     except FileNotFoundError as exc:
         raise BackendError(_("{path}: file not found", path=path)) from exc
     except OSError as exc:

@@ -8,15 +8,21 @@ as ``csv.reader`` with the excel dialect does) which keeps every field's raw tex
 and only the spans of the cells that change are replaced. Every other byte stays.
 
 This module works on decoded text only (no files): ``sheetcrm.table.csv`` reads and
-decodes the file, hands the text to ``Rewrite``, and puts the result in place.
+decodes the file, hands the text to ``Rewrite``, and writes the result out piece by
+piece (``pieces``). A sheet of 200k rows is a few million fields, so nothing here keeps
+every field of the file at once: a record is kept as its two offsets (``Bounds``) and
+split into fields when it is looked at, and the new text is never built whole.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Collection
+from array import array
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import chain, groupby
+from operator import itemgetter
 
 from sheetcrm.errors import BackendError
 from sheetcrm.i18n import _
@@ -24,6 +30,102 @@ from sheetcrm.model import CellUpdate, WriteReport
 from sheetcrm.table.base import column_positions, match_rows
 
 _QUOTED = re.compile(r'"([^"]*(?:""[^"]*)*)"?(.*)', re.DOTALL)
+
+
+
+class Edits:
+    """Span replacements (start, end, new text), in text order.
+
+    A run's write edits a few cells of every row: two machine integers and a
+    reference each, instead of a tuple and two int objects.
+    """
+
+    __slots__ = ("ends", "starts", "texts")
+
+    def __init__(self, edits: Iterable[tuple[int, int, str]] = ()) -> None:
+        self.starts, self.ends = array("q"), array("q")
+        self.texts: list[str] = []
+        self.extend(edits)
+
+    def append(self, start: int, end: int, text: str) -> None:
+        self.starts.append(start)
+        self.ends.append(end)
+        self.texts.append(text)
+
+    def extend(self, edits: Iterable[tuple[int, int, str]]) -> None:
+        for start, end, text in edits:
+            self.append(start, end, text)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def __iter__(self) -> Iterator[tuple[int, int, str]]:
+        return zip(self.starts, self.ends, self.texts, strict=True)
+
+
+class _RowsByKey(Mapping[str, list[int]]):
+    """Key -> the records holding it, for ``match_rows``: a record number where the
+    key is on one row (nearly always), a list only where it is on several."""
+
+    def __init__(self) -> None:
+        self._rows: dict[str, int | list[int]] = {}
+
+    def add(self, key: str, number: int) -> None:
+        held = self._rows.get(key)
+        if held is None:
+            self._rows[key] = number
+        elif isinstance(held, int):
+            self._rows[key] = [held, number]
+        else:
+            held.append(number)
+
+    def __getitem__(self, key: str) -> list[int]:
+        held = self._rows[key]
+        return [held] if isinstance(held, int) else held
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
+class Bounds:
+    """Where each record of the text starts and ends, and the most fields in one.
+
+    Two machine integers per record instead of a ``Record`` with a string per field:
+    the fields are split again (``record``) only for the records looked at. ``visit``
+    sees each record's fields (its number, 0 for the header, and the raw fields) while
+    they are split anyway, to take what it needs of them (the keys).
+    """
+
+    def __init__(self, text: str, delimiter: str,
+                 visit: Callable[[int, list[str]], None] | None = None) -> None:
+        self.text, self.delimiter = text, delimiter
+        self.starts, self.ends = array("q"), array("q")
+        self.width = 0
+        for n, (start, end) in enumerate(_scan(text, delimiter)):
+            self.starts.append(start)
+            self.ends.append(end)
+            if visit is not None:
+                raws = _fields(text[start:end], delimiter)
+                visit(n, raws)
+                self.width = max(self.width, len(raws))
+                continue
+            content = text[start:end]
+            if not content:
+                continue
+            fields = (content.count(delimiter) + 1 if '"' not in content
+                      else len(_split_fields(content, delimiter, _patterns(delimiter)[1])))
+            self.width = max(self.width, fields)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def record(self, n: int) -> Record:
+        """Record ``n`` (0 is the header) with its fields."""
+        start, end = self.starts[n], self.ends[n]
+        return Record(start, end, _fields(self.text[start:end], self.delimiter))
 
 
 class Rewrite:
@@ -34,60 +136,76 @@ class Rewrite:
         self.delimiter = delimiter
         self.codec = codec
         self.source = source
-        self.records = split_records(text, delimiter)
-        self.header = (
-            [unquote(raw).strip() for raw in self.records[0].raws] if self.records else []
-        )
+        first = next(_scan(text, delimiter), None)
+        self.header = ([unquote(raw).strip() for raw in _fields(text[first[0]:first[1]],
+                                                                delimiter)]
+                       if first is not None else [])
+        self._bounds: Bounds | None = None
+
+    @property
+    def records(self) -> Bounds:
+        """Every record's bounds (one scan of the text, made when first needed)."""
+        if self._bounds is None:
+            self._bounds = Bounds(self.text, self.delimiter)
+        return self._bounds
+
+    def _rows(self) -> Iterator[tuple[int, Record]]:
+        """Every record past the header, with its number, split one at a time."""
+        for n in range(1, len(self.records)):
+            yield n, self.records.record(n)
 
     def apply(self, key_column: str, updates: list[CellUpdate],
-              append: Collection[str] = ()) -> tuple[str | None, WriteReport]:
-        """Return the new text (None if nothing changes) and what was done.
+              append: Collection[str] = ()) -> tuple[Edits | None, WriteReport]:
+        """Return the edits to the text (None if nothing changes) and what was done.
 
         Keys in ``append`` that no row holds get a new row at the end of the text.
         """
         key_index = self._key_index(key_column)
+        rows_by_key = self._scan_keys(key_index)
         # Operators type notes in unnamed columns past the header: a new column goes
         # past the widest row, so none of its cells lands on a note.
-        width = max(len(record.raws) for record in self.records)
+        width = self.records.width
         columns, added = column_positions(self.header, width, updates, self.source)
         report = WriteReport(columns_added=added)
-        targets = self._targets(key_index, columns, updates, report)
-        edits: list[tuple[int, int, str]] = []
+        targets = self._targets(rows_by_key, updates, report)
+        edits = Edits()
         if added:
-            header = self.records[0]
+            header = self.records.record(0)
             names = [self._cell_text(self._storable(name)) for name in added]
             tail = [""] * (width - len(header.raws)) + names
-            edits.append((header.end, header.end, "".join(self.delimiter + t for t in tail)))
-        for index in sorted(targets):
-            row_edits, changed = self._row_edits(self.records[index], targets[index])
+            edits.append(header.end, header.end, "".join(self.delimiter + t for t in tail))
+        for index, matched in groupby(targets, key=itemgetter(0)):
+            cells = {columns[update.column.strip()]: self._storable(update.value)
+                     for _index, update in matched}  # the last update of a cell wins
+            row_edits, changed = self._row_edits(self.records.record(index), cells)
             edits.extend(row_edits)
             report.cells_written += changed
             report.rows_written += 1 if changed else 0
         if append:
-            header_width = width + len(added) if added else len(self.records[0].raws)
+            header_width = width + len(added) if added else len(self.records.record(0).raws)
             rows = self._new_rows(key_index, columns, updates, append, report)
             if rows:
-                edits.append((len(self.text), len(self.text),
-                              self._append_text(rows, header_width)))
-        return (splice(self.text, edits) if edits else None), report
+                edits.append(len(self.text), len(self.text),
+                             self._append_text(rows, header_width))
+        return (edits or None), report
 
     def apply_column(self, column: str, value_for: Callable[[dict[str, str]], str | None]
-                     ) -> tuple[str | None, WriteReport]:
+                     ) -> tuple[Edits | None, WriteReport]:
         """Set ``column`` of each row to ``value_for(its cells by header name)``, where
         that is not None (the column is added past the widest row when missing)."""
         if not self.records:
             return None, WriteReport()
-        width = max(len(record.raws) for record in self.records)
+        width = self.records.width
         probe = [CellUpdate("", column, "")]
         columns, added = column_positions(self.header, width, probe, self.source)
         index = columns[column.strip()]
         report = WriteReport(columns_added=added)
-        edits: list[tuple[int, int, str]] = []
+        edits = Edits()
         if added:
-            header = self.records[0]
+            header = self.records.record(0)
             tail = [""] * (width - len(header.raws)) + [self._cell_text(self._storable(column))]
-            edits.append((header.end, header.end, "".join(self.delimiter + t for t in tail)))
-        for record in self.records[1:]:
+            edits.append(header.end, header.end, "".join(self.delimiter + t for t in tail))
+        for _n, record in self._rows():
             cells = {name: record.value(i) for i, name in enumerate(self.header) if name}
             value = value_for(cells)
             if value is None:
@@ -96,12 +214,12 @@ class Rewrite:
             edits.extend(row_edits)
             report.cells_written += changed
             report.rows_written += 1 if changed else 0
-        return (splice(self.text, edits) if edits else None), report
+        return (edits or None), report
 
     def _new_rows(self, key_index: int, columns: dict[str, int], updates: list[CellUpdate],
                   append: Collection[str], report: WriteReport) -> dict[str, dict[int, str]]:
         """The cells of a row for each key to add that no row holds (no longer missing)."""
-        present = {self.records[n].value(key_index).strip() for n in range(1, len(self.records))}
+        present = {record.value(key_index).strip() for _n, record in self._rows()}
         adding = {key.strip() for key in append if key.strip()} - present
         rows: dict[str, dict[int, str]] = {}
         for update in updates:
@@ -118,7 +236,7 @@ class Rewrite:
 
     def _append_text(self, rows: dict[str, dict[int, str]], header_width: int) -> str:
         """New records at the end, in the file's line ending, keeping a missing last one."""
-        eol = _line_ending(self.text, self.records[0].end)
+        eol = _line_ending(self.text, self.records.ends[0])
         lines = []
         for cells in rows.values():
             count = max(header_width, max(cells) + 1)
@@ -136,24 +254,26 @@ class Rewrite:
                                  source=self.source, name=name))
         return self.header.index(name)
 
-    def _targets(
-        self,
-        key_index: int,
-        columns: dict[str, int],
-        updates: list[CellUpdate],
-        report: WriteReport,
-    ) -> dict[int, dict[int, str]]:
-        """Group updates by the record holding their key now; fill missing/ambiguous."""
-        rows_by_key: dict[str, list[int]] = {}
-        for number in range(1, len(self.records)):  # record 0 is the header
-            key = self.records[number].value(key_index).strip()
-            if key:
-                rows_by_key.setdefault(key, []).append(number)
-        targets: dict[int, dict[int, str]] = {}
-        for number, update in match_rows(updates, rows_by_key, report):
-            cells = targets.setdefault(number, {})
-            cells[columns[update.column.strip()]] = self._storable(update.value)
-        return targets
+    def _scan_keys(self, key_index: int) -> _RowsByKey:
+        """Scan the records (``records``), noting which hold each key on the way."""
+        rows_by_key = _RowsByKey()
+
+        def note(number: int, raws: list[str]) -> None:
+            if number and key_index < len(raws):  # record 0 is the header
+                key = unquote(raws[key_index]).strip()
+                if key:
+                    rows_by_key.add(key, number)
+
+        self._bounds = Bounds(self.text, self.delimiter, note)
+        return rows_by_key
+
+    def _targets(self, rows_by_key: _RowsByKey, updates: list[CellUpdate],
+                 report: WriteReport) -> list[tuple[int, CellUpdate]]:
+        """Each update with the record holding its key now, in record order (updates of
+        one record in their order); fill missing/ambiguous."""
+        matched = match_rows(updates, rows_by_key, report)
+        matched.sort(key=itemgetter(0))  # stable: a cell's last update stays last
+        return matched
 
     def _row_edits(
         self, record: Record, cells: dict[int, str]
@@ -251,8 +371,13 @@ def _patterns(delimiter: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
 
 def split_records(text: str, delimiter: str) -> list[Record]:
     """Split text into records keeping raw spans; agrees with csv.reader's rows."""
-    record_re, field_re = _patterns(delimiter)
-    records: list[Record] = []
+    return [Record(start, end, _fields(text[start:end], delimiter))
+            for start, end in _scan(text, delimiter)]
+
+
+def _scan(text: str, delimiter: str) -> Iterator[tuple[int, int]]:
+    """Each record's start and end (the offset of its line terminator), in order."""
+    record_re = _patterns(delimiter)[0]
     expected = 0
     for match in record_re.finditer(text):
         start, end = match.start(), match.start("eol")
@@ -261,15 +386,16 @@ def split_records(text: str, delimiter: str) -> list[Record]:
         expected = match.end()
         if start == match.end():  # the empty match at the end of the text
             continue
-        content = text[start:end]
-        if not content:
-            raws: list[str] = []
-        elif '"' not in content:
-            raws = content.split(delimiter)
-        else:
-            raws = _split_fields(content, delimiter, field_re)
-        records.append(Record(start, end, raws))
-    return records
+        yield start, end
+
+
+def _fields(content: str, delimiter: str) -> list[str]:
+    """The raw fields of one record's text (without its line terminator)."""
+    if not content:
+        return []
+    if '"' not in content:
+        return content.split(delimiter)
+    return _split_fields(content, delimiter, _patterns(delimiter)[1])
 
 
 def _split_fields(content: str, delimiter: str, field_re: re.Pattern[str]) -> list[str]:
@@ -295,13 +421,31 @@ def unquote(raw: str) -> str:
     return match.group(1).replace('""', '"') + match.group(2)
 
 
-def splice(text: str, edits: list[tuple[int, int, str]]) -> str:
+def splice(text: str, edits: Iterable[tuple[int, int, str]]) -> str:
     """Replace each (start, end) span by its new text; edits are in text order."""
-    pieces: list[str] = []
+    return "".join(pieces(text, edits))
+
+
+def pieces(text: str, edits: Iterable[tuple[int, int, str]], size: int = 1 << 16
+           ) -> Iterator[str]:
+    """The text with the edits made, in pieces of about ``size`` characters, so that
+    the new text is never held whole (nor a long unchanged stretch copied at once)."""
+    batch: list[str] = []
+    held = 0
     pos = 0
-    for start, end, new in edits:
-        pieces.append(text[pos:start])
-        pieces.append(new)
+    for start, end, new in chain(edits, [(len(text), len(text), "")]):
+        while start - pos > size:  # a long stretch without edits: in slices
+            if batch:
+                yield "".join(batch)
+                batch, held = [], 0
+            yield text[pos:pos + size]
+            pos += size
+        batch.append(text[pos:start])
+        batch.append(new)
+        held += start - pos + len(new)
         pos = end
-    pieces.append(text[pos:])
-    return "".join(pieces)
+        if held >= size:
+            yield "".join(batch)
+            batch, held = [], 0
+    if batch:
+        yield "".join(batch)
