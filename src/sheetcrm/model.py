@@ -85,7 +85,7 @@ class Snapshot:
     tabs: dict[str, list[list[str]]] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CellUpdate:
     """Set ``column`` of the row whose key column holds ``key`` to ``value``."""
 
