@@ -22,13 +22,16 @@ every caller that passes no scope (``explain``, ``check``, recovery).
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from jinja2 import nodes
+
+from sheetcrm.errors import RuleError
+from sheetcrm.expressions.parse import parse
 from sheetcrm.ledger.schema import DELIVERED_SQL, REPORTED_SQL, iso
 
 if TYPE_CHECKING:
@@ -37,12 +40,6 @@ if TYPE_CHECKING:
 #: Added to every window: the sends of the day before it load too, so a clock a little
 #: off, or a window computed in another time zone, never cuts one the planner reads.
 MARGIN = timedelta(days=1)
-_SENT_COUNT = re.compile(r"\bsent_count\s*\(([^()]*)\)")
-_NUMBER = r"(\d+(?:\.\d*)?)"
-_DAYS = re.compile(rf"(?:^|,)\s*days\s*=\s*{_NUMBER}\s*(?:,|$)")
-_STRING = re.compile(r"'[^']*'|\"[^\"]*\"")
-_POSITIONAL_DAYS = re.compile(rf"^\s*{_NUMBER}\s*(?:,|$)")
-
 
 @dataclass(frozen=True)
 class HistoryScope:
@@ -61,13 +58,10 @@ def history_scope(config: Config, now: datetime) -> HistoryScope:
         sources += [flow.trigger, flow.goal or ""]
     windows = [timedelta(0)]
     for source in sources:
-        for call in _SENT_COUNT.finditer(source):
-            days = _fixed_days(call.group(1))
+        for days in _sent_count_days(source):
             if days is None:
                 return HistoryScope(None, flows)  # counts every message ever sent
             windows.append(timedelta(days=days))
-        if "sent_count" in _SENT_COUNT.sub("", source):
-            return HistoryScope(None, flows)  # called in a way not read here
     sending = config.sending
     if sending.frequency_cap is not None:
         windows.append(sending.frequency_cap[1])
@@ -76,11 +70,24 @@ def history_scope(config: Config, now: datetime) -> HistoryScope:
     return HistoryScope(now - max(windows) - MARGIN, flows)
 
 
-def _fixed_days(arguments: str) -> float | None:
-    """The literal ``days`` of a ``sent_count(...)`` call, or None (none, or not fixed)."""
-    arguments = _STRING.sub("''", arguments)  # a flow's name says nothing of days
-    found = _DAYS.search(arguments) or _POSITIONAL_DAYS.search(arguments)
-    return float(found.group(1)) if found else None
+def _sent_count_days(source: str) -> list[float | None]:
+    """The ``days`` of each ``sent_count(...)`` call in a condition, read from the
+    expression's syntax tree: None where it is not a number written in the call."""
+    if "sent_count" not in source:
+        return []
+    try:
+        tree = parse(source, "")
+    except RuleError:  # a tag name as a trigger; or not a condition: assume the worst
+        return [None]
+    found: list[float | None] = []
+    for call in tree.find_all(nodes.Call):
+        if not (isinstance(call.node, nodes.Name) and call.node.name == "sent_count"):
+            continue
+        given = [kw.value for kw in call.kwargs if kw.key == "days"] or call.args[:1]
+        days = given[0].value if given and isinstance(given[0], nodes.Const) else None
+        found.append(float(days) if isinstance(days, int | float) and not isinstance(
+            days, bool) else None)
+    return found
 
 
 class RecentSends:
