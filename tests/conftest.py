@@ -45,6 +45,9 @@ from tests.support.gsheets import HEADER, KEY, SHEET, Account, is_loopback, make
 from tests.support.imap import ImapServer
 from tests.support.sample import copy_sample
 
+# The init tests' fixtures (``sheet``, ``no_stdin``): shared by three test modules.
+pytest_plugins = ["tests.support.init"]
+
 
 @pytest.fixture(autouse=True)
 def english(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:

@@ -18,9 +18,7 @@ from tests.support.init import (
     EXPORT,
     RENAMED,
     as_dicts,
-    close_stdin,
     config_of,
-    copy_sheet,
     loaded,
     read_tab,
     renamed,
@@ -28,17 +26,6 @@ from tests.support.init import (
     write_cp949,
 )
 from tests.support.sample import ROOT
-
-
-@pytest.fixture
-def sheet(tmp_path: Path) -> Path:
-    return copy_sheet(tmp_path)
-
-
-@pytest.fixture
-def no_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
-    close_stdin(monkeypatch)
-
 
 # --------------------------------------------------------------------------- the sample
 

@@ -16,23 +16,11 @@ from tests.support.init import (
     RENAMED,
     SAMPLE_CSV,
     as_dicts,
-    close_stdin,
     config_of,
-    copy_sheet,
     loaded,
     renamed,
     shipped,
 )
-
-
-@pytest.fixture
-def sheet(tmp_path: Path) -> Path:
-    return copy_sheet(tmp_path)
-
-
-@pytest.fixture
-def no_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
-    close_stdin(monkeypatch)
 
 
 @pytest.mark.usefixtures("loopback_only", "fast_retries", "no_stdin")

@@ -20,24 +20,12 @@ from tests.support.init import (
     EXPORT,
     NOW,
     SAMPLE_CSV,
-    close_stdin,
-    copy_sheet,
     findings,
     sends,
     tag_cells,
     toml_form,
     write_cp949,
 )
-
-
-@pytest.fixture
-def sheet(tmp_path: Path) -> Path:
-    return copy_sheet(tmp_path)
-
-
-@pytest.fixture
-def no_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
-    close_stdin(monkeypatch)
 
 
 def ready(folder: Path, form: str) -> None:

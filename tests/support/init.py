@@ -49,6 +49,18 @@ def write_cp949(path: Path, rows: list[list[str]]) -> None:
     path.write_bytes(text.getvalue().encode("cp949"))
 
 
+@pytest.fixture
+def sheet(tmp_path: Path) -> Path:
+    """A fixture: the folder ``copy_sheet`` makes."""
+    return copy_sheet(tmp_path)
+
+
+@pytest.fixture
+def no_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fixture: standard input that fails the test when read (``close_stdin``)."""
+    close_stdin(monkeypatch)
+
+
 def copy_sheet(tmp_path: Path) -> Path:
     """A folder holding only a copy of the sample's customers.csv."""
     folder = tmp_path / "sheet"
