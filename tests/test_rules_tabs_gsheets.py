@@ -121,14 +121,20 @@ def test_the_tabs_come_with_the_customers_and_edits_cost_no_request(
     assert status_of(emulator.display(KEY2, "태그"))["고액 결제#10"] == "✅"
 
 
-def test_an_invalid_edit_in_a_tab_keeps_the_rules_and_writes_the_problem(
-        tmp_path: Path, emulator: SheetsEmulator, account: Account, run_cli: Any) -> None:
+def tabs_only(tmp_path: Path, emulator: SheetsEmulator, account: Account) -> Path:
+    """A folder whose config keeps its rules in the tabs of spreadsheet ``KEY2``."""
     load(emulator, KEY2, tabs=True)
     folder = tmp_path / "tabs"
     folder.mkdir()
     copy_sample(folder)
     path = config(folder, emulator, account.path, spreadsheet=URL2)
     path.write_text(tabs_config(path.read_text(encoding="utf-8")), encoding="utf-8")
+    return folder
+
+
+def test_an_invalid_edit_in_a_tab_keeps_the_rules_and_writes_the_problem(
+        tmp_path: Path, emulator: SheetsEmulator, account: Account, run_cli: Any) -> None:
+    folder = tabs_only(tmp_path, emulator, account)
     first = sync(run_cli, folder, DAY0)
     tags_before = tags_of(emulator, KEY2)
 
@@ -147,12 +153,7 @@ def test_an_invalid_edit_in_a_tab_keeps_the_rules_and_writes_the_problem(
 
 def test_a_header_problem_is_reported_and_the_header_row_is_left_alone(
         tmp_path: Path, emulator: SheetsEmulator, account: Account, run_cli: Any) -> None:
-    load(emulator, KEY2, tabs=True)
-    folder = tmp_path / "tabs"
-    folder.mkdir()
-    copy_sample(folder)
-    path = config(folder, emulator, account.path, spreadsheet=URL2)
-    path.write_text(tabs_config(path.read_text(encoding="utf-8")), encoding="utf-8")
+    folder = tabs_only(tmp_path, emulator, account)
     first = sync(run_cli, folder, DAY0)
     header = emulator.display(KEY2, "템플릿")[0]
     emulator.put(KEY2, "템플릿", [["이름", "제목", "내용"]], input="RAW")  # 본문 renamed
@@ -164,17 +165,6 @@ def test_a_header_problem_is_reported_and_the_header_row_is_left_alone(
     assert "the header row lacks '본문'" in problem["message"]
     assert emulator.display(KEY2, "템플릿")[0] == ["이름", "제목", "내용", *header[3:]]
     assert "상태" in emulator.display(KEY2, "템플릿")[0]
-
-
-def tabs_only(tmp_path: Path, emulator: SheetsEmulator, account: Account) -> Path:
-    """A folder whose config keeps its rules in the tabs of spreadsheet ``KEY2``."""
-    load(emulator, KEY2, tabs=True)
-    folder = tmp_path / "tabs"
-    folder.mkdir()
-    copy_sample(folder)
-    path = config(folder, emulator, account.path, spreadsheet=URL2)
-    path.write_text(tabs_config(path.read_text(encoding="utf-8")), encoding="utf-8")
-    return folder
 
 
 def tag_status(emulator: SheetsEmulator) -> dict[str, str]:
