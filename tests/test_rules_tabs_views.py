@@ -52,12 +52,18 @@ def test_the_report_covers_the_flows_of_the_tabs_and_its_advice_points_at_the_ta
     assert "[flows.onboarding] holdout" not in text.out
 
 
-def test_status_shows_the_rule_set_in_force_from_the_tabs_and_an_edit_that_waits(
-        tmp_path: Path, run_cli: Any) -> None:
+def tabs_folder_sending_3(tmp_path: Path) -> Path:
+    """The sample with its rules in tabs, sending at most 3 messages a run."""
     folder = tabs_folder(tmp_path)
     config = folder / "config.toml"
     config.write_text(config.read_text(encoding="utf-8").replace(
         "max_sends_per_run = 200", "max_sends_per_run = 3"), encoding="utf-8")
+    return folder
+
+
+def test_status_shows_the_rule_set_in_force_from_the_tabs_and_an_edit_that_waits(
+        tmp_path: Path, run_cli: Any) -> None:
+    folder = tabs_folder_sending_3(tmp_path)
     first = sync(run_cli, folder, DAY0, "--allow-blast")
     edit_tab(folder, "흐름", lambda rows: rows.append(
         ["welcome", "paid", "", "1", "0", "email", "onboarding_welcome", "", "", "", "", "",
@@ -135,10 +141,7 @@ def test_a_send_interrupted_by_a_crash_is_named_with_the_rule_set_it_was_claimed
 
 def test_a_flow_renamed_in_the_tab_keeps_its_customers_and_sends_nothing_twice(
         tmp_path: Path, run_cli: Any) -> None:
-    folder = tabs_folder(tmp_path)
-    config = folder / "config.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace(
-        "max_sends_per_run = 200", "max_sends_per_run = 3"), encoding="utf-8")
+    folder = tabs_folder_sending_3(tmp_path)
     first = sync(run_cli, folder, DAY0, "--allow-blast")
     paid_reminders = {s["key"] for s in first["sends"]
                       if s["flow"] == "payment" and s["result"] == "sent"}
