@@ -206,9 +206,11 @@ def tab_renames(config: Config) -> dict[str, str]:
 
 
 def choose(config: Config, snapshot: Snapshot, ledger: Ledger, now: datetime, *,
-           due: DueKeys, allow_blast: bool = False, record: bool = True) -> RuleChoice:
+           due: DueKeys, before: RuleSet | None, allow_blast: bool = False,
+           record: bool = True) -> RuleChoice:
     """The rule set for this run (see the module docstring). ``record`` False: ``plan``,
-    nothing is written. Raises ConfigError when nothing valid was ever accepted."""
+    nothing is written. ``before``: ``last_accepted``, which the caller has read. Raises
+    ConfigError when nothing valid was ever accepted."""
     if not config.rule_tabs:
         ruleset = build(config, None, None, None)
         if record:
@@ -218,8 +220,7 @@ def choose(config: Config, snapshot: Snapshot, ledger: Ledger, now: datetime, *,
     parsed = parse_tabs({str(k): v for k, v in tabs.items()}, snapshot.tabs,
                         Known(list(config.channels), list(config.fields)))
     candidate = _candidate(config, parsed)
-    accepted = ledger.rules_in_force()
-    old = from_ledger(config, accepted) if accepted else None
+    old = before  # the last accepted set (``last_accepted``), read once by the caller
     if not isinstance(candidate, RuleSet):
         if old is None:
             raise ConfigError(_not_yet(parsed.problems))

@@ -88,7 +88,9 @@ def preview(config: Config, now: datetime, table: Table | None = None,
     started = time.perf_counter()
     ledger = Ledger.open_readonly(config.state_path)
     try:
-        snapshot, choice, state = _read(config, ledger, table, now, options, record=False)
+        snapshot, choice, state = _read(config, ledger, table, now, options,
+                                          before=sheet_rules.last_accepted(config, ledger),
+                                          record=False)
     finally:
         ledger.close()
     ruleset = choice.in_force
@@ -108,8 +110,10 @@ def preview(config: Config, now: datetime, table: Table | None = None,
 
 
 def _read(config: Config, ledger: Ledger, table: Table, now: datetime, options: RunOptions,
-          *, record: bool) -> tuple[Snapshot, sheet_rules.RuleChoice, LedgerState]:
-    """The ledger, then the sheet, then the rule set in force (``record``: sync).
+          *, before: sheet_rules.RuleSet | None, record: bool
+          ) -> tuple[Snapshot, sheet_rules.RuleChoice, LedgerState]:
+    """The ledger, then the sheet, then the rule set in force (``record``: sync;
+    ``before``: the last accepted set, ``rules.last_accepted``).
 
     The ledger is read first, as always (an event stored after it is the next run's),
     over the sends the last accepted rule set can look at; when the sheet's tabs bring
@@ -117,12 +121,12 @@ def _read(config: Config, ledger: Ledger, table: Table, now: datetime, options: 
     is read only to weigh an edit's blast radius (``rules.due_keys``).
     """
     file_renames = config.renames if not record else {}  # sync renamed them in the file
-    before = sheet_rules.last_accepted(config, ledger)
     scope = history_scope(before.config if before else config, now)
     state = ledger.load_state(file_renames, scope=scope)
     snapshot = table.read()
     choice = sheet_rules.choose(
-        config, snapshot, ledger, now, record=record, allow_blast=options.allow_blast,
+        config, snapshot, ledger, now, before=before, record=record,
+        allow_blast=options.allow_blast,
         due=sheet_rules.due_keys(
             snapshot, lambda renames: ledger.load_state({**file_renames, **renames}), now,
             options))
@@ -193,7 +197,8 @@ def _sync_locked(config: Config, now: datetime, ledger: Ledger,
         follow_up_deliveries(config, ledger, now)  # NHN Cloud's outcomes, shown in this run
         watch.progress("reading", 0, 0)
         with gc_paused():
-            snapshot, choice, state = _read(config, ledger, table, now, options, record=True)
+            snapshot, choice, state = _read(config, ledger, table, now, options, before=before,
+                                              record=True)
             config, rules = choice.in_force.config, choice.in_force.rules
             templates = choice.in_force.templates
             if choice.confirmed:  # the operator confirmed this edit's sends in the sheet
