@@ -11,7 +11,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from types import MappingProxyType
+from typing import Any, cast
 
 from sheetcrm.i18n import N_
 
@@ -110,6 +111,26 @@ class WriteReport:
     added_keys: list[str] = field(default_factory=list)  # rows added (a form's intake)
 
 
+# What a record's values become once forgotten: empty, and read-only.
+_FORGOTTEN = cast(dict[str, Any], MappingProxyType({}))
+
+
+class _SharedEmpty(list[str]):
+    """An empty list no one may fill: the one a row read without a problem shares."""
+
+    def _refuse(self, *args: object) -> None:
+        raise TypeError("shared by every clean row: give the row a list of its own")
+
+    append = extend = insert = remove = clear = _refuse  # type: ignore[assignment]
+    __setitem__ = __delitem__ = __iadd__ = _refuse  # type: ignore[assignment]
+
+
+# A row read without a problem shares these (read-only) rather than holding an empty
+# list and dict of its own, 22 MB at 200k rows; a row that gets an error gets its own.
+NO_ERRORS: list[str] = _SharedEmpty()
+ALL_READ = cast(dict[str, str], MappingProxyType({}))
+
+
 @dataclass(slots=True)
 class Record:
     """One customer row.
@@ -138,12 +159,19 @@ class Record:
         """The row can be worked on: its only errors, if any, are unreadable cells."""
         return len(self.errors) <= len(self.unknown)
 
+    def forget_values(self) -> None:
+        """The row is planned and its messages sent: what is left (its cells written
+        back) reads the cells as read, never the typed values, which at 200k rows are
+        the run's largest part. A later write into ``values`` fails loudly."""
+        self.values = _FORGOTTEN
+
     def settle(self, name: str, value: Any) -> None:
         """Field ``name`` is known after all (an event set it): its error goes."""
         self.values[name] = value
-        message = self.unknown.pop(name, None)
-        if message is not None and message in self.errors:
-            self.errors.remove(message)
+        if name in self.unknown:  # only a row's own dict has entries
+            message = self.unknown.pop(name)
+            if message in self.errors:
+                self.errors.remove(message)
 
 
 @dataclass
@@ -441,5 +469,5 @@ class Plan:
 
     def row_error(self, rec: Record, message: str, kind: str = "row") -> None:
         """Mark one row: the message goes in its error cell and the run's row errors."""
-        rec.errors.append(message)
+        rec.errors = [*rec.errors, message]  # its own list (a clean row shares NO_ERRORS)
         self.errors.append(RowError(rec.line, rec.key, message, kind))

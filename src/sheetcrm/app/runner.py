@@ -67,8 +67,7 @@ def prepare(config: Config, state: LedgerState, now: datetime, table: Table,
     suppressed = load_suppression(config)
     snapshot = snapshot if snapshot is not None else table.read()
     faults.checkpoint("after-read")
-    records = read_records(snapshot, config)
-    snapshot.rows, snapshot.lines = [], None  # the records hold what the run needs
+    records = read_records(snapshot, config, let_go=True)  # the records hold what it needs
     heard = event_writes(records, state, config, adds_rows=can_add_rows(table))
     plan = make_plan(records, state, now, config, rules, suppressed=suppressed,
                      options=options, templates=templates)
@@ -218,9 +217,16 @@ def _sync_locked(config: Config, now: datetime, ledger: Ledger,
                            FreshCheck(config, rules, table, state, now, read_at))
         outcomes = _send_all(sending, plan, state)
         ledger.stamp_sends(run_id, choice.in_force.hash)
+        for rec in plan.records:
+            rec.forget_values()
         with gc_paused():
             updates = project(plan.records, plan.tags, state, config)
         updates += plan.events.updates
+        # The rows, their tags and the enrollments are saved and projected: the write
+        # needs only the updates, so at 200k rows it does not hold them too.
+        down = sending.down
+        del sending, state
+        plan.records, plan.tags, plan.enrollments = [], {}, []
         watch.progress("writing", 0, 0)
         faults.checkpoint("before-write")
         sheet_rules.stage_statuses(table, choice, snapshot)  # with the writeback's batchUpdate
@@ -231,7 +237,7 @@ def _sync_locked(config: Config, now: datetime, ledger: Ledger,
         if plan.flows_seen is not None:
             ledger.record_flows(plan.flows_seen, plan.retired_flows, now)
         result = RunResult(plan, updates, outcomes, recovered, report, executed=True,
-                           channels_down=sending.down, mailbox=heard,
+                           channels_down=down, mailbox=heard,
                            events_applied=applied, rules=choice)
         result.seconds = time.perf_counter() - started
         result.requests = int(getattr(table, "requests", 0)) - requests_before
@@ -323,7 +329,8 @@ class _Sending:
 def _send_all(run: _Sending, plan: Plan, state: LedgerState) -> list[SendOutcome]:
     config, ledger, now = run.config, run.ledger, run.now
     stop, progress, fresh, down = run.watch.stop, run.watch.progress, run.fresh, run.down
-    by_key = {r.key: r for r in plan.records}
+    due = {send.key for send in plan.sends}  # most runs send to a few of the rows
+    by_key = {r.key: r for r in plan.records if r.key in due}
     outcomes: list[SendOutcome] = []
     for send in plan.sends:
         progress("sending", len(outcomes), len(plan.sends))

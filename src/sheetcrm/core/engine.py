@@ -100,6 +100,8 @@ def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
     failures: Counter[str] = Counter()
     unknown: Counter[str] = Counter()  # rows a condition could not be known on
     evaluated = 0
+    tag_lists: dict[tuple[str, ...], list[str]] = {}
+    sheet_tags: dict[str, list[str]] = {}  # tag cell -> its tags, each read once
     # Conditions over every row with all cells read at once; the rest row by row.
     columns = Columns(rules, [r.values for r in table.records if r.usable and not r.unknown],
                       ctx)
@@ -135,12 +137,13 @@ def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
                 _say_what_waits(rec, row.waiting)
                 plan.errors[at:at] = [RowError(rec.line, rec.key, m)
                                       for m in rec.unknown.values()]
-        before = _tags_in_sheet(rec, config)
+        before = _tags_in_sheet(rec, config, sheet_tags)
         unknown_tags = row.unknown_tags
         # A tag not known on this row stays as the sheet shows it.
         tags = [tag for tag, on in row.tags().items()
                 if on or (tag in unknown_tags and tag in before)]
-        plan.tags[rec.key] = tags
+        # Rows share a few sets of tags: one list for each (read-only, as is the plan).
+        tags = plan.tags[rec.key] = tag_lists.setdefault(tuple(tags), tags)
         if config.writeback.tags and before != tags:
             plan.tag_changes.append(TagChange(rec.key, before, tags))
     plan.errors.sort(key=lambda e: e.line)
@@ -160,14 +163,14 @@ def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
     return plan
 
 
-def _tags_in_sheet(rec: Record, config: Config) -> list[str]:
-    """The tags the row's tag cell shows (none without a tag column)."""
-    if not config.writeback.tags:
-        return []
-    cell = rec.current.get(config.writeback.tags, "")
-    if not cell:
-        return []
-    return [t.strip() for t in cell.split(",") if t.strip()]
+def _tags_in_sheet(rec: Record, config: Config, seen: dict[str, list[str]]) -> list[str]:
+    """The tags the row's tag cell shows (none without a tag column); ``seen`` holds
+    the lists of the cells read so far, shared by the rows that show the same."""
+    cell = rec.current.get(config.writeback.tags, "") if config.writeback.tags else ""
+    tags = seen.get(cell)
+    if tags is None:
+        tags = seen[cell] = [t.strip() for t in cell.split(",") if t.strip()]
+    return tags
 
 
 def _say_what_waits(rec: Record, waiting: dict[tuple[str, str], str]) -> None:

@@ -397,6 +397,8 @@ def _flow_column(keys: list[str], state: LedgerState, config: Config) -> list[st
             text = texts[memo_key] = flow_text(e, config)
         return text
 
+    # And each combination of them once: 200k rows in two flows made 200k equal cells.
+    joined: dict[tuple[str, ...], str] = {}
     column: list[str | None] = []
     for key in keys:
         found = by_key.get(key)
@@ -404,7 +406,11 @@ def _flow_column(keys: list[str], state: LedgerState, config: Config) -> list[st
             column.append("")
         else:
             found.sort(key=itemgetter(0))
-            column.append(" | ".join([text_of(e) for _i, e in found]))
+            parts = tuple([text_of(e) for _i, e in found])
+            text = joined.get(parts)
+            if text is None:
+                text = joined[parts] = " | ".join(parts)
+            column.append(text)
     return column
 
 

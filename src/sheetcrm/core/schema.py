@@ -20,7 +20,7 @@ from sheetcrm.config import Config
 from sheetcrm.errors import CellError, ConfigError
 from sheetcrm.fields import parse_column
 from sheetcrm.i18n import _
-from sheetcrm.model import Record, RowProblem, Snapshot, TypedRows
+from sheetcrm.model import ALL_READ, NO_ERRORS, Record, RowProblem, Snapshot, TypedRows
 
 
 def header_problems(header: list[str], config: Config) -> list[str]:
@@ -38,8 +38,13 @@ def header_problems(header: list[str], config: Config) -> list[str]:
     return problems
 
 
-def read_records(snapshot: Snapshot, config: Config) -> TypedRows:
-    """Type every row. Raises ConfigError when the header does not fit the config."""
+def read_records(snapshot: Snapshot, config: Config, *, let_go: bool = False) -> TypedRows:
+    """Type every row. Raises ConfigError when the header does not fit the config.
+
+    With ``let_go`` the snapshot's rows are freed as they are typed (the caller is done
+    with them): the rows as read and the records made of them are then never both
+    whole in memory, which at 200k rows is the difference of the rows' ~170 MB.
+    """
     header = snapshot.header
     problems = header_problems(header, config)
     if problems:
@@ -55,52 +60,82 @@ def read_records(snapshot: Snapshot, config: Config) -> TypedRows:
     shortest = min(map(len, rows), default=0)
     keys = [cell.strip() for cell in _column(rows, key_i, shortest)]
     key_counts = Counter(keys)
-    # Type column by column: one call per field and distinct cell, not per cell
-    # (``fields.parse_column``); a column that fails is re-done cell by cell to collect
-    # its errors.
-    names = list(config.fields)
-    columns = []
-    cell_errors: dict[int, dict[str, str]] = {}  # row -> field -> why it could not be read
-    for name, spec in config.fields.items():
-        parse = spec.parser(name, config.tz)
-        cells = _column(rows, index[spec.column], shortest)
-        try:
-            columns.append(parse_column(parse, cells, spec.type))
-        except CellError:
-            columns.append(_parse_cells(cells, parse, cell_errors, name))
-    owned_columns = [_column(rows, i, shortest) if i is not None else None
-                     for _col, i in owned_idx]
-
     # The row numbers the operator sees: the header is row 1 in Excel and Sheets.
     lines = snapshot.lines or range(2, len(rows) + 2)
-    values_of, cells_of = _dicts_sharing_keys(names), _dicts_sharing_keys(owned)
-    records: list[Record] = []
-    bad: list[RowProblem] = []
-    blank = [""] * len(rows)
-    owned_rows: Iterable[tuple[str, ...]] = (
-        zip(*[cells if cells is not None else blank for cells in owned_columns], strict=True)
-        if owned_columns else repeat((), len(rows)))
-    for n, (key, typed, owned_cells) in enumerate(zip(keys, zip(*columns, strict=True),
-                                                      owned_rows, strict=True)):
-        line = lines[n]
-        if not key:
-            bad.append(RowProblem(line, "", _("the key column {column} is blank",
-                                                     column=repr(config.key_column))))
-            continue
-        if key_counts[key] > 1:
-            bad.append(RowProblem(
-                line, key, _("key {key} appears on {n} rows; none of them is acted on "
-                             "until the key is unique", key=repr(key), n=key_counts[key])))
-            continue
-        unknown = cell_errors.get(n)
-        if unknown is None:  # most rows: every cell read
-            records.append(Record(line, key, values_of(typed), cells_of(owned_cells), [], (),
-                                  {}))
+    made = _Making(config, index, owned_idx, keys, key_counts, lines)
+    for start in range(0, len(rows), _BLOCK):  # the range is fixed before any is taken
+        if let_go:  # taken off the front: once typed, nothing holds the block's rows
+            block = rows[:_BLOCK]
+            del rows[:_BLOCK]
         else:
-            records.append(Record(line, key, values_of(typed), cells_of(owned_cells),
-                                  list(unknown.values()), (), unknown))
+            block = rows[start:start + _BLOCK]
+        made.block(block, start, shortest)
+    if let_go:
+        snapshot.rows, snapshot.lines = [], None
     missing = [col for col, i in owned_idx if i is None]
-    return TypedRows(records, bad, missing)
+    return TypedRows(made.records, made.bad, missing)
+
+
+# Rows typed at a time: large enough that a column's repeats are parsed once per
+# block, small enough that a block's columns are a small part of a run's memory.
+_BLOCK = 16384
+
+
+class _Making:
+    """Records made block by block of rows: each block typed column by column (one call
+    per field and distinct cell, ``fields.parse_column``; a column that fails is re-done
+    cell by cell to collect its errors)."""
+
+    def __init__(self, config: Config, index: dict[str, int],
+                 owned_idx: list[tuple[str, int | None]], keys: list[str],
+                 key_counts: Counter[str], lines: Sequence[int]) -> None:
+        self.config, self.index, self.owned_idx = config, index, owned_idx
+        self.keys, self.key_counts, self.lines = keys, key_counts, lines
+        names = list(config.fields)
+        self.parsers = [(name, spec.parser(name, config.tz), index[spec.column], spec.type)
+                        for name, spec in config.fields.items()]
+        self.values_of = _dicts_sharing_keys(names)
+        self.cells_of = _dicts_sharing_keys([col for col, _i in owned_idx])
+        self.records: list[Record] = []
+        self.bad: list[RowProblem] = []
+
+    def block(self, rows: list[list[str]], start: int, shortest: int) -> None:
+        columns = []
+        cell_errors: dict[int, dict[str, str]] = {}  # row -> field -> why it could not be read
+        for name, parse, i, type_ in self.parsers:
+            cells = _column(rows, i, shortest)
+            try:
+                columns.append(parse_column(parse, cells, type_))
+            except CellError:
+                columns.append(_parse_cells(cells, parse, cell_errors, name))
+        blank = [""] * len(rows)
+        owned_columns = [_column(rows, i, shortest) if i is not None else blank
+                         for _col, i in self.owned_idx]
+        owned_rows: Iterable[tuple[str, ...]] = (
+            zip(*owned_columns, strict=True) if owned_columns else repeat((), len(rows)))
+        keys, lines, records, values_of, cells_of = (
+            self.keys, self.lines, self.records, self.values_of, self.cells_of)
+        key_column = self.config.key_column
+        for n, (typed, owned_cells) in enumerate(zip(zip(*columns, strict=True), owned_rows,
+                                                     strict=True)):
+            key, line = keys[start + n], lines[start + n]
+            if not key:
+                self.bad.append(RowProblem(line, "", _("the key column {column} is blank",
+                                                       column=repr(key_column))))
+                continue
+            count = self.key_counts[key]
+            if count > 1:
+                self.bad.append(RowProblem(
+                    line, key, _("key {key} appears on {n} rows; none of them is acted on "
+                                 "until the key is unique", key=repr(key), n=count)))
+                continue
+            unknown = cell_errors.get(n)
+            if unknown is None:  # most rows: every cell read
+                records.append(Record(line, key, values_of(typed), cells_of(owned_cells),
+                                      NO_ERRORS, (), ALL_READ))
+            else:
+                records.append(Record(line, key, values_of(typed), cells_of(owned_cells),
+                                      list(unknown.values()), (), unknown))
 
 
 def _dicts_sharing_keys(names: list[str]) -> Callable[[Sequence[Any]], dict[str, Any]]:
