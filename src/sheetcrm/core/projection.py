@@ -12,6 +12,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from functools import cache
 from operator import itemgetter
 
 from sheetcrm.config import Config
@@ -217,8 +218,7 @@ def enrollments_from_sheet(key: str, cell: str, config: Config) -> dict[str, Enr
     by hand: ``payment 1/3 · 다음 2026-02-30 10:00``) raises UnreadableFlowCell.
     """
     found: dict[str, Enrollment] = {}
-    exit_status = {in_language(language, label): status for status, label in EXIT_LABELS.items()
-                   for language in LANGUAGES}
+    exit_status = _exit_statuses()
     for part in cell.split(" | "):
         part = part.strip()
         m = _FLOW_PART.match(part)
@@ -232,12 +232,14 @@ def enrollments_from_sheet(key: str, cell: str, config: Config) -> dict[str, Enr
             e = Enrollment(key=key, flow=m["flow"], entry=1, entered_at=datetime.min,
                            anchor_at=None, next_step=done, holdout=bool(m["holdout"]),
                            via="sheet")
+            # The pattern holds them to 2026-11-25 10:00 and 2026-11-25, which
+            # fromisoformat reads (a day that does not exist still fails), ~40x strptime.
             if m["due"] and done < len(flow.steps):
-                due = datetime.strptime(m["due"], "%Y-%m-%d %H:%M").replace(tzinfo=config.tz)
+                due = datetime.fromisoformat(m["due"]).replace(tzinfo=config.tz)
                 e.entered_at = due - flow.steps[done].after
             else:
                 status = exit_status.get(m["label"] or "", EnrollmentStatus.FINISHED)
-                exited = datetime.strptime(m["exited"] or m["due"][:10], "%Y-%m-%d")
+                exited = datetime.fromisoformat(m["exited"] or m["due"][:10])
                 e.exit(status, RESTORED, exited.replace(tzinfo=config.tz))
                 e.entered_at = e.exited_at or e.entered_at
         except (ValueError, OverflowError) as exc:
@@ -247,6 +249,13 @@ def enrollments_from_sheet(key: str, cell: str, config: Config) -> dict[str, Enr
                 problem=exc)) from None
         found[e.flow] = e
     return found
+
+
+@cache
+def _exit_statuses() -> dict[str, EnrollmentStatus]:
+    """An exit label, in either language, to the status it stands for."""
+    return {in_language(language, label): status for status, label in EXIT_LABELS.items()
+            for language in LANGUAGES}
 
 
 def opt_out_text(key: str, state: LedgerState, tz: tzinfo, language: Language) -> str:
