@@ -204,6 +204,7 @@ def _sync_locked(config: Config, now: datetime, ledger: Ledger,
                 options = replace(options, allow_blast=True)
             plan = prepare(config, state, now, table, options, rules, templates,
                            snapshot=snapshot)
+            _forget_values(plan, keep={send.key for send in plan.sends})
         read_at = time.monotonic()
         with gc_paused():  # the run's tags go with its flow moves, for `history`
             ledger.save_enrollments(plan.enrollments, tags=TagSnapshot(plan.tags, now, run_id))
@@ -217,8 +218,7 @@ def _sync_locked(config: Config, now: datetime, ledger: Ledger,
                            FreshCheck(config, rules, table, state, now, read_at))
         outcomes = _send_all(sending, plan, state)
         ledger.stamp_sends(run_id, choice.in_force.hash)
-        for rec in plan.records:
-            rec.forget_values()
+        _forget_values(plan, keep=set())
         with gc_paused():
             updates = project(plan.records, plan.tags, state, config)
         updates += plan.events.updates
@@ -437,6 +437,14 @@ def _record(send: PlannedSend, status: SendStatus, now: datetime) -> SendRecord:
         step=send.step, channel=send.channel, template=send.template, kind=send.kind,
         status=status, created_at=now, finished_at=now, variant=send.variant,
     )
+
+
+def _forget_values(plan: Plan, keep: set[str]) -> None:
+    """Planned: what is left of a row not in ``keep`` (the rows messages go to) is
+    written back from its cells as read and the ledger, never from its typed values."""
+    for rec in plan.records:
+        if rec.key not in keep:
+            rec.forget_values()
 
 
 def _apply_to_state(plan: Plan, state: LedgerState) -> None:
