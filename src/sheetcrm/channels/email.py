@@ -366,7 +366,7 @@ class EmailBuilder:
         message_id = message_id_for(message.idempotency_key, self._domain)
         key = clean_header_value(message.idempotency_key)
         lines = [self._from_line, to, self._reply_line,
-                 _line("Subject", subject) or _folded("Subject", subject),
+                 _line("Subject", subject) or self._subject_line(subject),
                  self._date_line(message),
                  _line("Message-ID", message_id) or _folded("Message-ID", message_id),
                  _line("X-Sheetcrm-Key", key) or _folded("X-Sheetcrm-Key", key)]
@@ -378,6 +378,14 @@ class EmailBuilder:
                 lines.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click\n")
         lines.append(body)
         return "".join(lines).encode("ascii"), message_id
+
+    @staticmethod
+    def _subject_line(subject: str) -> str:
+        """A non-ASCII subject as the policy folds it (``_Policy._unfolded``): no
+        encoded word can be in it to decode first (``clean_header_value``)."""
+        if subject.isascii() or not subject.isprintable():
+            return _folded("Subject", subject)
+        return f"Subject: {encoded_subject(subject)}\n"
 
     def _date_line(self, message: Message) -> str:
         raw = message.meta.get("date")

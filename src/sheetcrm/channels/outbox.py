@@ -71,8 +71,11 @@ class OutboxChannel:
         data, message_id = self.builder.build_bytes(message)
         path = self._path(message.idempotency_key)
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            atomic_write(path, data)
+            try:
+                atomic_write(path, data)
+            except FileNotFoundError:  # the first message, or the folder was removed
+                self.folder.mkdir(parents=True, exist_ok=True)
+                atomic_write(path, data)
         except OSError as exc:
             # Retrying is harmless here (same file), and a full disk may clear up.
             text = _("cannot write {path}: {reason}", path=path, reason=os_reason(exc))
