@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,11 @@ def test_a_bad_recipient_is_not_written(tmp_path: Path) -> None:
     with pytest.raises(ChannelError, match="recipient"):
         channel.send(Message(**{**MESSAGE.__dict__, "recipient": "kim at example"}))
     assert not (tmp_path / "outbox").exists()
+
+
+def test_an_outbox_folder_removed_between_two_sends_is_made_again(tmp_path: Path) -> None:
+    channel = outbox(tmp_path, path="mail/out")
+    first = Path(channel.send(MESSAGE).detail)
+    shutil.rmtree(tmp_path / "mail")
+    second = Path(channel.send(MESSAGE).detail)
+    assert second == first and second.is_file()

@@ -164,3 +164,68 @@ def test_after_a_run_was_killed_a_read_only_open_reads_its_log_and_changes_no_by
     assert readonly.pending_sends()[0].idem_key == "k1"
     readonly.close()
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == files
+
+
+KILLED_WITH_A_DEFERRED_RESULT = """
+import os, signal, sys
+from datetime import UTC, datetime
+from pathlib import Path
+from sheetcrm.ledger import Ledger
+from sheetcrm.model import SendRecord, SendStatus
+now = datetime(2026, 3, 3, tzinfo=UTC)
+ledger = Ledger.open(Path(sys.argv[1]))
+for key in ("k1", "k2"):
+    rec = SendRecord(idem_key=key, key=f"{key}@x.com", flow="payment", entry=1, step=0,
+                     channel="email", template="t", kind="transactional",
+                     status=SendStatus.PENDING, created_at=now)
+    ledger.claim_send(rec, run_id=1, durable=False)
+    ledger.finish_send(key, SendStatus.SENT, now, durable=False, deferred=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_deferred_result_is_written_with_the_next_claim_and_a_kill_loses_only_the_last(
+        tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    killed = subprocess.run([sys.executable, "-c", KILLED_WITH_A_DEFERRED_RESULT, str(path)],
+                            timeout=60)
+    assert killed.returncode == -signal.SIGKILL
+    ledger = Ledger.open_readonly(path)
+    sends = ledger.load_state().sends_by_key
+    assert sends["k1@x.com"][0].status == SendStatus.SENT  # written with k2's claim
+    assert sends["k2@x.com"][0].status == SendStatus.PENDING  # the next run rewrites it
+    ledger.close()
+
+
+def test_a_deferred_result_outlives_a_transaction_rolled_back_and_flush_writes_it(
+        tmp_path: Path) -> None:
+    ledger = Ledger.open(tmp_path / "state.db")
+    key = claim(ledger, 1, durable=False)
+    ledger.finish_send(key, SendStatus.SENT, NOW, durable=False, deferred=True)
+    try:
+        with ledger.transaction():
+            raise RuntimeError("a write that failed")
+    except RuntimeError:
+        pass
+    assert ledger.pending_sends()[0].idem_key == key
+    ledger.flush()
+    assert ledger.pending_sends() == []
+    assert ledger.load_state().sends_by_key["c1@x.com"][0].status == SendStatus.SENT
+    ledger.close()
+
+
+def synchronous(db: sqlite3.Connection) -> int:
+    return int(db.execute("PRAGMA synchronous").fetchone()[0])
+
+
+def test_commits_without_an_fsync_leave_every_other_use_of_the_ledger_fully_synced(
+        tmp_path: Path) -> None:
+    ledger = Ledger.open(tmp_path / "state.db")
+    claim(ledger, 1, durable=False)
+    with ledger.transaction(durable=False) as db:
+        assert synchronous(db) == 1  # NORMAL: the log is fsynced by a later commit
+    with ledger.transaction() as db:
+        assert synchronous(db) == 2  # FULL
+    claim(ledger, 2, durable=False)
+    assert synchronous(ledger._conn) == 2  # what every other query and write goes through
+    ledger.close()

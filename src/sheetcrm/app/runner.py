@@ -387,10 +387,12 @@ def _send_all(run: _Sending, plan: Plan, state: LedgerState) -> list[SendOutcome
         faults.checkpoint("after-send")
         send.advance(now)
         # Fsynced with the next claim: lost only to a power cut, which leaves this
-        # send's claim pending, settled by the next run without a second send.
+        # send's claim pending, settled by the next run without a second send. Where a
+        # second delivery makes no copy, written with the next claim too (one commit).
         ledger.finish_send(send.idem_key, SendStatus.SENT, now, enrollment=send.enrollment,
                            message_id=delivery.message_id, detail=delivery.detail,
-                           accepted=delivery.accepted, durable=False)
+                           accepted=delivery.accepted, durable=False,
+                           deferred=run.opened[send.channel].redelivery_safe)
         state.sends_by_key[send.key].append(_record(send, SendStatus.SENT, now))
         outcomes.append(SendOutcome(send, "sent", delivery.detail))
     ledger.flush()

@@ -18,24 +18,35 @@ written on one line, never folded: the standard library would fold a long URL in
 encoded words, which no mail client reads as a URL, and relays that refold headers
 break the DKIM signature over it.
 
-A non-ASCII Subject is folded here too, with ``email.header``: the standard library's
-folder can drop the space between two encoded words of a long Korean subject (the
-space ends up as folding whitespace, which readers remove), so "12월 시작됩니다"
-arrives as "12월시작됩니다". Each encoded word here carries its own spaces.
+A non-ASCII Subject is folded here too, as ``email.header`` folds it: the standard
+library's folder can drop the space between two encoded words of a long Korean subject
+(the space ends up as folding whitespace, which readers remove), so "12월 시작됩니다"
+arrives as "12월시작됩니다". Each encoded word here carries its own spaces
+(``encoded_subject``: base64 words filled greedily, as ``email.header`` fills them,
+without its character-by-character re-encoding).
 
 What every message of a channel shares is built once, when the channel is made (a
 channel lives for one run): ``EmailBuilder`` holds the parsed sender and reply
 address as finished headers. Header classes come from a registry that makes each one
 once: the standard one makes a new class for every header of every message, which
 was a third of the cost of building a message.
+
+The outbox writes most messages without the standard library's message objects
+(``EmailBuilder.build_bytes``): a plain text part to one plain ``a@b.example``
+address, every header short printable ASCII or the Subject, is written line by line
+as the standard library would write it (the tests compare the two), the shared
+lines made once. Anything else (a display name, an HTML part, a long or non-ASCII
+header besides the Subject, a long body line) goes through ``build`` and
+``email_bytes``, one header at a time where only that header is unusual.
 """
 
 from __future__ import annotations
 
+import binascii
 import email.policy
 import email.utils
 import hashlib
-from email.header import Header
+import re
 from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage
 from email.policy import EmailPolicy
@@ -121,8 +132,7 @@ class _Policy(EmailPolicy):
         if lowered in UNFOLDED_HEADERS and text.isascii():
             return f"{name}: {text}{self.linesep}"
         if lowered == "subject" and not text.isascii() and not self.utf8:
-            words = Header(text, "utf-8", header_name=name).encode(
-                linesep=self.linesep, maxlinelen=self.max_line_length or 78)
+            words = encoded_subject(text, self.linesep, self.max_line_length or 78)
             return f"{name}: {words}{self.linesep}"
         return None
 
@@ -148,6 +158,29 @@ class _Policy(EmailPolicy):
 
 
 _POLICY = _Policy(header_factory=_Registry())
+_CHROME = len("=?utf-8?b??=")
+
+
+def encoded_subject(text: str, linesep: str = "\n", width: int = 78) -> str:
+    """``text`` as base64 encoded words after ``Subject: ``, each line within ``width``:
+    what ``email.header.Header(text, "utf-8", header_name="Subject").encode()`` makes.
+
+    Each word takes as many whole characters as fit (never half of one), spaces
+    included, so no space is lost between two words.
+    """
+    pieces = []
+    start = size = 0
+    room = width - len("Subject: ") - _CHROME
+    for i, char in enumerate(text):
+        more = len(char.encode("utf-8"))
+        if i > start and -(-(size + more) // 3) * 4 > room:
+            pieces.append(text[start:i])
+            start, size, room = i, 0, width - 1 - _CHROME
+        size += more
+    pieces.append(text[start:])
+    return (linesep + " ").join(
+        "=?utf-8?b?" + binascii.b2a_base64(piece.encode("utf-8"), newline=False).decode("ascii")
+        + "?=" for piece in pieces)
 
 
 def email_bytes(msg: EmailMessage, linesep: str = "\n") -> bytes:
@@ -197,6 +230,47 @@ def _unsubscribe_targets(message: Message, settings: EmailSettings) -> list[str]
     return targets
 
 
+#: One plain address as a mailbox: dot-atoms of ASCII letters, digits and the usual
+#: marks, no display name, nothing to quote or to convert (IDNA). Anything else is
+#: parsed by ``parse_address``.
+_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*"
+                            r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
+_PRINTABLE = re.compile(r"[\x21-\x7e]+(?: [\x21-\x7e]+)*")
+_WIDTH = 78  # the policy's max_line_length
+_BASE64_LINE = _WIDTH // 4 * 3  # bytes per body line, as the standard library cuts them
+
+
+def _line(name: str, value: str) -> str | None:
+    """``Name: value`` as the standard library writes it, when it has nothing to fold,
+    quote or encode: printable ASCII, single spaces, within the line."""
+    if len(name) + 2 + len(value) <= _WIDTH and _PRINTABLE.fullmatch(value):
+        return f"{name}: {value}\n"
+    return None
+
+
+def _folded(name: str, value: Any) -> str:
+    """One header as ``email_bytes`` writes it (7-bit, ``\n``), through the policy."""
+    return _POLICY.fold_binary(name, _POLICY.header_factory(name, value)).decode("ascii")
+
+
+def _text_part(text: str) -> str | None:
+    """The MIME headers and body of a plain text part, as ``set_content`` makes them:
+    base64 for non-ASCII text, 7bit for ASCII text whose lines all fit; None for the
+    rest (quoted-printable, chosen by the standard library's own measure)."""
+    lines = text.encode("utf-8").splitlines()
+    if text.isascii():
+        if max(map(len, lines), default=0) > _WIDTH:
+            return None
+        cte, body = "7bit", b"\n".join(lines).decode("ascii") + "\n"
+    else:
+        data = b"\n".join(lines) + b"\n"
+        cte = "base64"
+        body = "".join(binascii.b2a_base64(data[i:i + _BASE64_LINE]).decode("ascii")
+                       for i in range(0, len(data), _BASE64_LINE))
+    return (f'Content-Type: text/plain; charset="utf-8"\nContent-Transfer-Encoding: {cte}\n'
+            f"MIME-Version: 1.0\n\n{body}")
+
+
 class EmailBuilder:
     """Builds the messages of one channel; what they all share is made once, here."""
 
@@ -209,6 +283,16 @@ class EmailBuilder:
                           if settings.reply_to else None)
         self._domain = self.sender.domain
         self._dates: dict[str, Any] = {}  # meta["date"] -> its header (one per run)
+        self._date_lines: dict[str, str] = {}  # meta["date"] -> its line (build_bytes)
+        # build_bytes: From (and Reply-To) as written; None when an address needs
+        # SMTPUTF8, which only ``build`` and ``email_bytes`` write.
+        self._from_line: str | None = None
+        self._reply_line = ""
+        if self.sender.username.isascii() and (
+                self._reply_to is None or self._reply_to.addresses[0].username.isascii()):
+            self._from_line = _folded("From", self._from)
+            if self._reply_to is not None:
+                self._reply_line = _folded("Reply-To", self._reply_to)
 
     def _date(self, message: Message) -> Any:
         raw = message.meta.get("date")
@@ -255,6 +339,64 @@ class EmailBuilder:
         if message.html is not None:
             _set_text(msg, message.html, "html", alternative=True)
         return msg
+
+
+    def build_bytes(self, message: Message) -> tuple[bytes, str]:
+        """``email_bytes(self.build(message))`` and the Message-ID, written directly
+        when the message is of the usual kind (the module's docstring).
+
+        Raises what ``build`` raises.
+        """
+        written = self._written(message)
+        if written is not None:
+            return written
+        msg = self.build(message)
+        return email_bytes(msg), str(msg["Message-ID"])
+
+    def _written(self, message: Message) -> tuple[bytes, str] | None:
+        recipient = clean_header_value(message.recipient)
+        if self._from_line is None or message.html is not None or \
+                not _PLAIN_ADDRESS.fullmatch(recipient):
+            return None
+        to = _line("To", recipient)
+        body = _text_part(message.text)
+        if to is None or body is None:
+            return None
+        subject = clean_header_value(message.subject)
+        message_id = message_id_for(message.idempotency_key, self._domain)
+        key = clean_header_value(message.idempotency_key)
+        lines = [self._from_line, to, self._reply_line,
+                 _line("Subject", subject) or self._subject_line(subject),
+                 self._date_line(message),
+                 _line("Message-ID", message_id) or _folded("Message-ID", message_id),
+                 _line("X-Sheetcrm-Key", key) or _folded("X-Sheetcrm-Key", key)]
+        if message.kind == "ad":
+            targets = _unsubscribe_targets(message, self.settings)
+            if targets:
+                lines.append(_folded("List-Unsubscribe", ", ".join(f"<{t}>" for t in targets)))
+            if message.unsubscribe:
+                lines.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click\n")
+        lines.append(body)
+        return "".join(lines).encode("ascii"), message_id
+
+    @staticmethod
+    def _subject_line(subject: str) -> str:
+        """A non-ASCII subject as the policy folds it (``_Policy._unfolded``): no
+        encoded word can be in it to decode first (``clean_header_value``)."""
+        if subject.isascii() or not subject.isprintable():
+            return _folded("Subject", subject)
+        return f"Subject: {encoded_subject(subject)}\n"
+
+    def _date_line(self, message: Message) -> str:
+        raw = message.meta.get("date")
+        if raw is None:
+            return _folded("Date", _date_header(message))
+        made = self._date_lines.get(raw)
+        if made is None:
+            if len(self._date_lines) > 64:
+                self._date_lines.clear()
+            made = self._date_lines[raw] = _folded("Date", _date_header(message))
+        return made
 
 
 def build_email(message: Message, settings: EmailSettings) -> EmailMessage:

@@ -21,7 +21,7 @@ import tempfile
 import unicodedata
 from pathlib import Path
 
-from sheetcrm.channels.email import EmailBuilder, email_bytes
+from sheetcrm.channels.email import EmailBuilder
 from sheetcrm.config.channels import OutboxSettings
 from sheetcrm.errors import ChannelError
 from sheetcrm.fsutil import atomic_write, os_reason
@@ -68,16 +68,19 @@ class OutboxChannel:
         return cls(name, settings, base_dir=base_dir)
 
     def send(self, message: Message) -> Delivery:
-        msg = self.builder.build(message)
+        data, message_id = self.builder.build_bytes(message)
         path = self._path(message.idempotency_key)
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            atomic_write(path, email_bytes(msg))
+            try:
+                atomic_write(path, data)
+            except FileNotFoundError:  # the first message, or the folder was removed
+                self.folder.mkdir(parents=True, exist_ok=True)
+                atomic_write(path, data)
         except OSError as exc:
             # Retrying is harmless here (same file), and a full disk may clear up.
             text = _("cannot write {path}: {reason}", path=path, reason=os_reason(exc))
             raise ChannelError(text, channel_down=True) from exc
-        return Delivery(message_id=str(msg["Message-ID"]), detail=str(path))
+        return Delivery(message_id=message_id, detail=str(path))
 
     def _path(self, idempotency_key: str) -> Path:
         """The key's file; one an earlier version wrote under its older name is the

@@ -33,6 +33,13 @@ The journal, and why no crash can send twice:
   the step is simply planned again and writes the same file again: no second copy.
   Every .eml is on disk before its result is committed (``fsutil.atomic_write``), so
   a result that survives never points at a file that did not.
+- There the result is not even written at once (``finish_send(deferred=True)``): it
+  goes into the next transaction, the next claim's (or ``flush``'s, or any other
+  this connection makes), so a message costs one commit, not two. A process killed
+  before that transaction loses the result, not the claim before it: the next run
+  finds the claim ``pending`` and writes the same file again, as after a kill between
+  the file and its result. Every result is written before the next claim commits,
+  so a kill leaves at most one such claim.
 
 ``Ledger`` owns the connection and all the SQL: no other module runs a query. Its
 methods live by concern: opening and the flow state here, the tables and their
@@ -149,10 +156,12 @@ class Ledger(RunHistory, OperatorQueries, EventLog, MailboxCursor, IncidentBook,
     """Read and write the state file. One instance per process and run."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path | None, readonly: bool) -> None:
-        self._conn = conn
+        self._db = conn
+        self._relaxed = False  # synchronous=NORMAL, left on for the next relaxed commit
         self.path = path
         self.readonly = readonly
         self._unsynced = False  # a commit waits to be fsynced with the next durable one
+        self._deferred: list[Any] = []  # writes that go into the next transaction
 
     # -- opening ---------------------------------------------------------------
 
@@ -208,32 +217,51 @@ class Ledger(RunHistory, OperatorQueries, EventLog, MailboxCursor, IncidentBook,
                 self._conn.execute("PRAGMA journal_mode=DELETE")
         self._conn.close()
 
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        """The connection, back to ``synchronous=FULL`` for whatever uses it: only
+        ``transaction(durable=False)`` commits without an fsync."""
+        if self._relaxed:
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._relaxed = False
+        return self._db
+
+    @_conn.setter
+    def _conn(self, conn: sqlite3.Connection) -> None:
+        self._db = conn
+
     @contextmanager
     def transaction(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
-        """One commit; ``durable=False`` leaves its fsync to the next durable commit
-        (see the module's docstring for the only commit that may)."""
-        before = self._conn.total_changes
-        if not durable:
-            self._conn.execute("PRAGMA synchronous=NORMAL")
+        """One commit, holding the writes deferred to it first (``finish_send``);
+        ``durable=False`` leaves its fsync to the next durable commit (see the module's
+        docstring for the only commits that may). A relaxed commit leaves
+        ``synchronous=NORMAL`` on for the next one, until the connection is used
+        otherwise (``_conn``): a run's sends on the outbox switch it once."""
+        db = self._db if not durable else self._conn
+        if not durable and not self._relaxed:
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._relaxed = True
+        before = db.total_changes
+        db.execute("BEGIN IMMEDIATE")
+        deferred = len(self._deferred)
         try:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
-        finally:
-            if not durable:
-                self._conn.execute("PRAGMA synchronous=FULL")
+            for write in self._deferred[:deferred]:
+                write(db)
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        del self._deferred[:deferred]
         if not durable:
             self._unsynced = True
-        elif self._conn.total_changes != before:  # a commit that wrote was fsynced
+        elif db.total_changes != before:  # a commit that wrote was fsynced
             self._unsynced = False
 
     def flush(self) -> None:
-        """Make the commits left to ride with the next durable one durable now."""
-        if not self._unsynced:
+        """Make the commits left to ride with the next durable one, and the writes
+        deferred to the next transaction, durable now."""
+        if not self._unsynced and not self._deferred:
             return
         with self.transaction() as db:
             db.execute("UPDATE meta SET value = value WHERE name = 'schema_version'")
@@ -372,31 +400,39 @@ class Ledger(RunHistory, OperatorQueries, EventLog, MailboxCursor, IncidentBook,
         detail: str = "",
         accepted: bool = False,
         durable: bool = True,
+        deferred: bool = False,
     ) -> None:
         """Mark a claimed send and move its enrollment on, atomically.
 
         ``accepted``: the provider took it and reports delivery later (``deliveries``).
         ``durable=False``: fsynced with the next durable commit (the next claim, or
         ``flush``); only for a result whose loss leaves a claim the next run settles
-        without sending again (the module's docstring).
+        without sending again (the module's docstring). ``deferred``: written with the
+        next transaction, not now (the enrollment as it is now); only on a channel
+        where delivering twice makes no second copy.
         """
-        with self.transaction(durable=durable) as db:
-            db.execute(
-                "UPDATE sends SET status = ?, finished_at = ?, message_id = ?, detail = ?,"
-                " delivery = ? WHERE idem_key = ?",
-                (status, iso(now), message_id, detail[:500],
-                 DeliveryState.ACCEPTED if accepted else None, idem_key),
-            )
+        moved = None
+        if enrollment is not None and enrollment.id is not None:
+            moved = (enrollment.next_step, enrollment.status,
+                     enrollment.exited_at and iso(enrollment.exited_at),
+                     enrollment.exit_reason, enrollment.id)
+        sent = (status, iso(now), message_id, detail[:500],
+                DeliveryState.ACCEPTED if accepted else None, idem_key)
+
+        def write(db: sqlite3.Connection) -> None:
+            db.execute("UPDATE sends SET status = ?, finished_at = ?, message_id = ?,"
+                       " detail = ?, delivery = ? WHERE idem_key = ?", sent)
             if status in DELIVERED:
                 note_delivered(db, idem_key)
-            if enrollment is not None and enrollment.id is not None:
-                db.execute(
-                    "UPDATE enrollments SET next_step = ?, status = ?, exited_at = ?,"
-                    " exit_reason = ? WHERE id = ?",
-                    (enrollment.next_step, enrollment.status,
-                     enrollment.exited_at and iso(enrollment.exited_at),
-                     enrollment.exit_reason, enrollment.id),
-                )
+            if moved is not None:
+                db.execute("UPDATE enrollments SET next_step = ?, status = ?, exited_at = ?,"
+                           " exit_reason = ? WHERE id = ?", moved)
+
+        if deferred:
+            self._deferred.append(write)
+            return
+        with self.transaction(durable=durable) as db:
+            write(db)
 
     def record_skip(self, rec: SendRecord, run_id: int, reason: str,
                     enrollment: Enrollment) -> None:
