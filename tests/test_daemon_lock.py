@@ -25,12 +25,18 @@ from tests.support.servers import Reply, WebhookServer
 
 def test_a_manual_sync_during_a_run_exits_5_naming_the_daemon_or_waits(sample: Path,
                                                                        start) -> None:
-    with WebhookServer([Reply(200, delay=2.0)]) as server:
+    # The daemon's first webhook is answered only when the test says so: its run holds
+    # the lock however slowly a loaded machine starts the manual sync.
+    gate = threading.Event()
+    with WebhookServer([Reply(200, delay=30.0, gate=gate)]) as server:
         use_webhook(sample, server.url)
         d = start("--every", "1h")
         d.wait_for("the run to be sending", lambda: server.requests)
 
-        busy = cli(sample, "--now", DAY0, "sync")
+        try:
+            busy = cli(sample, "--now", DAY0, "sync")
+        finally:
+            threading.Timer(1.0, gate.set).start()  # the run goes on while the next waits
         assert busy.returncode == 5
         assert f"pid {d.pid}" in busy.stderr and "SHEETCRM_LOCK_WAIT" in busy.stderr
 

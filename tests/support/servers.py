@@ -104,14 +104,16 @@ class Request:
 
 @dataclass
 class Reply:
-    """One scripted answer: wait ``delay`` seconds, then answer ``status`` (or, with
-    ``drop``, close the connection without a word)."""
+    """One scripted answer: wait ``delay`` seconds (with a ``gate``, until the test
+    sets it, ``delay`` at most), then answer ``status`` (or, with ``drop``, close the
+    connection without a word)."""
 
     status: int = 200
     delay: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     drop: bool = False
+    gate: threading.Event | None = None
 
 
 def json_reply(status: int, payload: Any) -> Reply:
@@ -225,7 +227,9 @@ class LoopbackServer(_Threaded):
             fault = self._take_fault(request)
         if fault is not None:
             reply = fault.reply
-            if reply.delay:
+            if reply.gate is not None:
+                reply.gate.wait(reply.delay)
+            elif reply.delay:
                 self._stopping.wait(reply.delay)
             if reply.drop:
                 request.status = -1
