@@ -4,7 +4,11 @@ the tables it built.
 ``sheetcrm --help`` is typed often and must answer at once: it prints every command's
 summary, so every command is registered, but none of them may import its use case
 (the planner, the ledger, the channels) or the heavy libraries they need before it
-runs. Measured in a fresh interpreter, as the operator's shell starts one.
+runs. ``check`` is typed after every edit of the config: it loads the config, the
+planner, the ledger and the templates it checks, and nothing for the sections the
+config does not have (alerts, rules kept in the sheet) nor what only other commands
+use (the scheduler, the progress bar, the channels). Measured in a fresh
+interpreter, as the operator's shell starts one.
 """
 
 from __future__ import annotations
@@ -31,6 +35,13 @@ HEAVY = ["pydantic", "jinja2", "requests", "gspread", "pyairtable", "waitress", 
          "sheetcrm.core.engine", "sheetcrm.ledger", "sheetcrm.channels", "sheetcrm.table",
          "sheetcrm.daemon.service"]
 
+# What ``check`` on the sample (no [alerts], no [rules], no --connect) never needs.
+NOT_FOR_CHECK = ["apscheduler", "asyncio", "apprise", "requests", "gspread", "pyairtable",
+                 "waitress", "rich.progress", "sheetcrm.alerts", "sheetcrm.app.alerts",
+                 "sheetcrm.app.stall", "sheetcrm.app.schedule", "sheetcrm.app.rules",
+                 "sheetcrm.config.rule_tabs", "sheetcrm.channels", "sheetcrm.mailbox",
+                 "sheetcrm.cli.running", "sheetcrm.daemon", "sheetcrm.app.runner"]
+
 
 def _modules_after(argv: list[str]) -> set[str]:
     proc = subprocess.run([sys.executable, "-c", _LOADED.format(argv=argv)],
@@ -48,6 +59,12 @@ def test_a_command_loads_its_use_case_when_it_runs(sample) -> None:
     loaded = _modules_after(["--config", str(sample / "config.toml"), "check"])
     assert {"sheetcrm.config", "sheetcrm.app.checks", "pydantic"} <= loaded
     assert "sheetcrm.daemon.service" not in loaded  # only `run` needs the daemon
+
+
+def test_check_loads_nothing_for_sections_the_config_does_not_have(sample) -> None:
+    loaded = _modules_after(["--config", str(sample / "config.toml"), "check"])
+    assert {"sheetcrm.core.engine", "sheetcrm.ledger", "jinja2", "rich.table"} <= loaded
+    assert [m for m in NOT_FOR_CHECK if m in loaded] == []
 
 
 def test_a_one_shot_command_freezes_what_it_built_and_thaws_at_its_end() -> None:

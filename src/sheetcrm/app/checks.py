@@ -9,6 +9,10 @@ ads by email have a working unsubscribe link (``[server]``, reached over https);
 apprise understands every ``[alerts]`` URL; text messages have a mobile number on
 every row and carriers' characters; and, with ``--connect``, each channel reached
 without sending anything and the mailbox logged in to without reading any mail.
+
+``check`` is run after every edit of the config, so it loads only what the config
+asks for: the alert URLs' checker (with the daemon's alerting and its scheduler) and
+the rule tabs' reader are imported when the config has ``[alerts]`` or ``[rules]``.
 """
 
 from __future__ import annotations
@@ -18,8 +22,6 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sheetcrm.app.alerts import check_urls
-from sheetcrm.app.rules import check_tabs
 from sheetcrm.config import Config, StepSettings, _quote_key
 from sheetcrm.config.channels import EmailSettings, TextSettings
 from sheetcrm.core.engine import make_plan, next_send
@@ -60,6 +62,8 @@ def run_checks(config: Config, now: datetime, *, connect: bool = False) -> list[
     findings: list[Finding] = []
     templates: Templates | None = None
     if config.rule_tabs:  # the rules are in the sheet: read and check them first
+        from sheetcrm.app.rules import check_tabs
+
         try:
             ruleset, tab_problems = check_tabs(config, open_table(config).read())
         except SheetcrmError as exc:
@@ -82,7 +86,10 @@ def run_checks(config: Config, now: datetime, *, connect: bool = False) -> list[
     findings.extend(_server_findings(config))
     findings.extend(_signal_findings(config, rules))
     findings.extend(_reply_opt_out_findings(config))
-    findings.extend(Finding(*found) for found in check_urls(config))  # [alerts] urls
+    if config.model.alerts is not None:  # apprise understands every URL
+        from sheetcrm.app.alerts import check_urls
+
+        findings.extend(Finding(*found) for found in check_urls(config))
     if connect:
         findings.extend(_connect(config))
 

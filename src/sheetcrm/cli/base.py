@@ -34,7 +34,6 @@ from rich.cells import cell_len
 from rich.console import Console
 
 from sheetcrm import __version__
-from sheetcrm.cli.running import say_interrupted
 from sheetcrm.core.wording import said_in
 from sheetcrm.errors import ExitStatus
 from sheetcrm.i18n import (
@@ -364,6 +363,8 @@ class SheetcrmGroup(click.Group):
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt:
+            from sheetcrm.cli.running import say_interrupted  # the progress bar's module
+
             say_interrupted(ctx.invoked_subcommand)
             raise click.exceptions.Exit(ExitStatus.INTERRUPTED) from None
 

@@ -9,8 +9,6 @@ shape is checked (a scheme, then ``://``): which services apprise knows is the
 adapter's business (``sheetcrm.alerts``), and ``sheetcrm check`` asks it.
 """
 
-from __future__ import annotations
-
 import re
 from typing import Annotated
 

@@ -7,9 +7,16 @@ reads those declarations, so a section never writes a message about a missing ke
 an unknown key or a secret of its own. A validator that has more to say than "this
 value is invalid" raises ``SettingError`` with words that already name the value and
 the fix.
-"""
 
-from __future__ import annotations
+Every command that reads the config pays for these models at start, so they cost no
+more than they must. A validator is built when first used (``defer_build``): a file
+is validated once by ``ConfigModel``, whose validator holds every section, and a
+section's own validator is built only when that section is validated alone
+(``parse_channel_settings``, ``with_rules``) or made from its defaults. The modules
+that declare settings models do not postpone their annotations (no ``from __future__
+import annotations``): pydantic would evaluate each annotation's text when the class
+is made.
+"""
 
 import ipaddress
 import re
@@ -67,10 +74,15 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+#: The config of a ``TypeAdapter`` over settings models: built when first used, as they are.
+ON_FIRST_USE = ConfigDict(defer_build=True)
+
+
 class Settings(BaseModel):
     """Base of every settings section: unknown keys are refused, values never change."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True,
+                              defer_build=True)
 
     #: What a missing required key says; ``{expected}`` is the field's description.
     needs: ClassVar[str] = N_("required key is missing; expected {expected}")

@@ -11,15 +11,13 @@ header value may come from a cell, so the header primitives are here too and the
 email channels build on them), a webhook secret's form, a header name.
 """
 
-from __future__ import annotations
-
 import base64
 import binascii
 import email.policy
 import re
 from email import errors
 from email.headerregistry import Address
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -34,7 +32,15 @@ from pydantic import (
     model_validator,
 )
 
-from sheetcrm.config.base import SettingError, Settings, ShownAs, TagOf, is_loopback, union_members
+from sheetcrm.config.base import (
+    ON_FIRST_USE,
+    SettingError,
+    Settings,
+    ShownAs,
+    TagOf,
+    is_loopback,
+    union_members,
+)
 from sheetcrm.config.explain import validation_error
 from sheetcrm.i18n import N_, _
 from sheetcrm.redact import url_origin
@@ -204,7 +210,7 @@ class SmtpSettings(EmailSettings):
         return value
 
     @model_validator(mode="after")
-    def _login_is_complete(self) -> SmtpSettings:
+    def _login_is_complete(self) -> Self:
         if (self.username is None) != (self.password is None):
             raise ValueError(_("username and password must be set together"))
         return self
@@ -397,7 +403,7 @@ ChannelSettings = Annotated[
 
 #: ``type`` -> its settings model.
 CHANNEL_SETTINGS = union_members(ChannelSettings)
-_CHANNEL_SETTINGS: TypeAdapter[ChannelSettings] = TypeAdapter(ChannelSettings)
+_CHANNEL_SETTINGS: TypeAdapter[ChannelSettings] = TypeAdapter(ChannelSettings, config=ON_FIRST_USE)
 
 
 def parse_channel_settings(name: str, raw: dict[str, Any]) -> ChannelSettings:

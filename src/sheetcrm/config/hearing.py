@@ -11,13 +11,11 @@ provider's delivery reports (``solapi``, ``nhn``), which name the messages they
 report on and so need neither: they say which ``channel``'s sends they are about.
 """
 
-from __future__ import annotations
-
 import base64
 import binascii
 import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -176,7 +174,7 @@ class EventSettings(Settings):
         return value
 
     @model_validator(mode="after")
-    def _can_be_trusted(self) -> EventSettings:
+    def _can_be_trusted(self) -> Self:
         if self.reports:
             return self._reports_can_be_trusted()
         if self.key is None:
@@ -204,7 +202,7 @@ class EventSettings(Settings):
                                  "(portone, toss), not on {source} webhooks", source=self.source))
         return self
 
-    def _reports_can_be_trusted(self) -> EventSettings:
+    def _reports_can_be_trusted(self) -> Self:
         """Delivery reports name their messages and change no field: only ``secret``
         (and ``channel``) apply. Solapi does not sign its webhooks, so the secret is
         one the operator makes up and puts in the URL; NHN Cloud sends the value typed
@@ -299,7 +297,7 @@ class MailboxSettings(Settings):
     timeout: float = Field(30.0, gt=0, le=300, description=N_("seconds for the whole read"))
 
     @model_validator(mode="after")
-    def _password_is_encrypted(self) -> MailboxSettings:
+    def _password_is_encrypted(self) -> Self:
         if self.security == "none" and not is_loopback(self.host):
             raise SettingError(_("the password would travel unencrypted to {host}; use security "
                                  '= "ssl" (port 993) or "starttls" (port 143)', host=self.host))

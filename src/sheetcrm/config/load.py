@@ -10,8 +10,6 @@ each ``[channels.NAME]`` the settings of one channel type, so the rest of the co
 reads attributes, never looks keys up.
 """
 
-from __future__ import annotations
-
 import re
 import tomllib
 from collections.abc import Mapping

@@ -7,8 +7,6 @@ is the language of the HTML report and of the ``--to-sheet`` tab: the top-level
 ``language`` unless set here (``config.language.with_language`` fills it in).
 """
 
-from __future__ import annotations
-
 from collections.abc import Mapping
 from typing import Literal
 

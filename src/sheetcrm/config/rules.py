@@ -9,8 +9,6 @@ flows and templates one way only: the tab here, or ``[tags]`` / ``[flows.*]`` / 
 ``templates`` folder in the file; both at once is refused at load, naming both.
 """
 
-from __future__ import annotations
-
 from typing import Literal
 
 from pydantic import Field

@@ -5,8 +5,6 @@ numbers, and a day of the month with a weekday), so the translation is written h
 once: the config check and the daemon's scheduler use the same trigger.
 """
 
-from __future__ import annotations
-
 from datetime import timedelta, tzinfo
 from typing import Any
 

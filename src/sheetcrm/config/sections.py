@@ -6,11 +6,9 @@ that is not what the key expects becomes one line naming the key path (``explain
 Durations are written as operators write them (``1d12h``) and parsed once, here.
 """
 
-from __future__ import annotations
-
 import re
 from datetime import time, timedelta, tzinfo
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
@@ -34,7 +32,7 @@ class FieldSettings(Settings):
         return v
 
     @model_validator(mode="after")
-    def _order_for_dates(self) -> FieldSettings:
+    def _order_for_dates(self) -> Self:
         if self.date_order is not None and self.type not in ("date", "datetime"):
             raise SettingError(_("date_order is for date and datetime fields; this one is "
                                  "of type {type}", type=repr(self.type)))

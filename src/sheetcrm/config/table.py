@@ -7,8 +7,6 @@ checked when the file is loaded. What needs the outside world (the key file, a t
 from the environment) is checked when the backend opens the table.
 """
 
-from __future__ import annotations
-
 import codecs
 import re
 from typing import Annotated, Any, ClassVar, Literal
@@ -25,7 +23,14 @@ from pydantic import (
     field_validator,
 )
 
-from sheetcrm.config.base import SettingError, Settings, TagOf, is_loopback, union_members
+from sheetcrm.config.base import (
+    ON_FIRST_USE,
+    SettingError,
+    Settings,
+    TagOf,
+    is_loopback,
+    union_members,
+)
 from sheetcrm.config.explain import validation_error
 from sheetcrm.i18n import N_, _
 
@@ -169,7 +174,7 @@ TableSettings = Annotated[
 
 #: ``backend`` -> its settings model.
 TABLE_SETTINGS = union_members(TableSettings)
-_TABLE_SETTINGS: TypeAdapter[TableSettings] = TypeAdapter(TableSettings)
+_TABLE_SETTINGS: TypeAdapter[TableSettings] = TypeAdapter(TableSettings, config=ON_FIRST_USE)
 
 
 def parse_table_settings(raw: dict[str, Any]) -> TableSettings:
