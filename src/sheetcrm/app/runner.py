@@ -51,7 +51,8 @@ from sheetcrm.templates import Templates
 
 def prepare(config: Config, state: LedgerState, now: datetime, table: Table,
             options: RunOptions = RunOptions(), rules: Rules | None = None,
-            templates: Templates | None = None, *, snapshot: Snapshot | None = None) -> Plan:
+            templates: Templates | None = None, *, snapshot: Snapshot | None = None,
+            keep_values: bool = True) -> Plan:
     """Read the table (unless ``snapshot`` holds it read) and plan: the shared path of
     plan and sync.
 
@@ -60,6 +61,7 @@ def prepare(config: Config, state: LedgerState, now: datetime, table: Table,
     plan made of them.
 
     Refuses (ConfigError) to go on when a writeback column holds the operator's values.
+    ``keep_values``: as ``make_plan``'s.
     """
     rules = rules if rules is not None else compile_rules(config)
     templates = templates or Templates(config.templates_dir)
@@ -70,7 +72,7 @@ def prepare(config: Config, state: LedgerState, now: datetime, table: Table,
     records = read_records(snapshot, config, let_go=True)  # the records hold what it needs
     heard = event_writes(records, state, config, adds_rows=can_add_rows(table))
     plan = make_plan(records, state, now, config, rules, suppressed=suppressed,
-                     options=options, templates=templates)
+                     options=options, templates=templates, keep_values=keep_values)
     plan.events = heard
     plan.notes.extend(heard.notes)
     plan.owned_columns, foreign = column_ownership(snapshot.header, plan.records, config,
@@ -203,8 +205,7 @@ def _sync_locked(config: Config, now: datetime, ledger: Ledger,
             if choice.confirmed:  # the operator confirmed this edit's sends in the sheet
                 options = replace(options, allow_blast=True)
             plan = prepare(config, state, now, table, options, rules, templates,
-                           snapshot=snapshot)
-            _forget_values(plan, keep={send.key for send in plan.sends})
+                           snapshot=snapshot, keep_values=False)
         read_at = time.monotonic()
         with gc_paused():  # the run's tags go with its flow moves, for `history`
             ledger.save_enrollments(plan.enrollments, tags=TagSnapshot(plan.tags, now, run_id))
@@ -218,7 +219,8 @@ def _sync_locked(config: Config, now: datetime, ledger: Ledger,
                            FreshCheck(config, rules, table, state, now, read_at))
         outcomes = _send_all(sending, plan, state)
         ledger.stamp_sends(run_id, choice.in_force.hash)
-        _forget_values(plan, keep=set())
+        for rec in plan.records:  # sent: no more reads of the typed values
+            rec.forget_values()
         with gc_paused():
             updates = project(plan.records, plan.tags, state, config)
         updates += plan.events.updates
@@ -439,14 +441,6 @@ def _record(send: PlannedSend, status: SendStatus, now: datetime) -> SendRecord:
         step=send.step, channel=send.channel, template=send.template, kind=send.kind,
         status=status, created_at=now, finished_at=now, variant=send.variant,
     )
-
-
-def _forget_values(plan: Plan, keep: set[str]) -> None:
-    """Planned: what is left of a row not in ``keep`` (the rows messages go to) is
-    written back from its cells as read and the ledger, never from its typed values."""
-    for rec in plan.records:
-        if rec.key not in keep:
-            rec.forget_values()
 
 
 def _apply_to_state(plan: Plan, state: LedgerState) -> None:

@@ -77,7 +77,8 @@ class _Run:
 
 def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
               rules: Rules, *, suppressed: frozenset[str] = frozenset(),
-              options: RunOptions = RunOptions(), templates: Templates | None = None) -> Plan:
+              options: RunOptions = RunOptions(), templates: Templates | None = None,
+              keep_values: bool = True) -> Plan:
     """Plan one run. ``state`` is not modified: changed enrollments are copies.
 
     ``options.allow_blast`` lets a run send more than the blast-radius limit, and
@@ -87,7 +88,9 @@ def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
     when the ledger is new or with ``options.restore_from_sheet``
     (``--restore-from-sheet``). ``suppressed`` holds the keys and addresses never to
     advertise to. With ``templates``, a send whose template reads a field not known on
-    its row is held until the cell is fixed.
+    its row is held until the cell is fixed. Without ``keep_values`` a row's typed values
+    are let go once it is planned, unless a message is due to it (``sync``: what is left
+    of the others reads their cells as read and the ledger).
     """
     plan = Plan(now=now, rows_read=len(table.records) + len(table.problems),
                 records=table.records, tags={})
@@ -146,6 +149,8 @@ def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
         tags = plan.tags[rec.key] = tag_lists.setdefault(tuple(tags), tags)
         if config.writeback.tags and before != tags:
             plan.tag_changes.append(TagChange(rec.key, before, tags))
+        if not keep_values and len(plan.sends) == marks[1]:
+            rec.forget_values()
     plan.errors.sort(key=lambda e: e.line)
     # Broken: failed on every row it could be worked out on (not where a cell it reads
     # could not be read).
