@@ -11,9 +11,10 @@ import pytest
 
 from sheetcrm.app.runner import RunOptions
 from sheetcrm.config import config_from_dict
-from sheetcrm.core.engine import _bucket, _variant, make_plan
+from sheetcrm.core.engine import make_plan
 from sheetcrm.core.rules import compile_rules
 from sheetcrm.core.schema import read_records
+from sheetcrm.core.steps import bucket, variant_for
 from sheetcrm.model import LedgerState, Snapshot
 from tests.support.journeys import SEOUL, World
 from tests.support.sample import tree_digest
@@ -80,7 +81,7 @@ def test_thirty_days_of_daily_syncs(tmp_path: Path) -> None:
     }
     # The A/B step's subject carries the customer's stable variant.
     (p2,) = [r for r in w.received if r.to == "pays@x.com" and r.flow == "payment" and r.step == 2]
-    assert p2.subject == f"p2-{_variant('pays@x.com', 'payment', 1, {'a': 1, 'b': 1})}"
+    assert p2.subject == f"p2-{variant_for('pays@x.com', 'payment', 1, {'a': 1, 'b': 1})}"
     sheet = w.sheet()
     assert sheet["pays@x.com"]["자동화 흐름"] == (
         "payment 2/3 converted (goal met) 2026-03-05 | onboarding 3/3 done 2026-03-09"
@@ -258,15 +259,15 @@ def test_fresh_ledger_does_not_resend_what_the_sheet_shows(tmp_path: Path) -> No
 
 def test_variant_and_holdout_assignment_is_stable_and_proportional() -> None:
     keys = [f"customer{i}@example.com" for i in range(10_000)]
-    holdout = sum(_bucket(k, "payment", "holdout") < 0.1 for k in keys) / len(keys)
+    holdout = sum(bucket(k, "payment", "holdout") < 0.1 for k in keys) / len(keys)
     assert 0.09 < holdout < 0.11
-    even = [_variant(k, "payment", 1, {"a": 1, "b": 1}) for k in keys]
+    even = [variant_for(k, "payment", 1, {"a": 1, "b": 1}) for k in keys]
     assert 0.48 < even.count("a") / len(keys) < 0.52
-    weighted = [_variant(k, "payment", 1, {"big": 3, "small": 1}) for k in keys]
+    weighted = [variant_for(k, "payment", 1, {"big": 3, "small": 1}) for k in keys]
     assert 0.73 < weighted.count("big") / len(keys) < 0.77
     # Same key, same answer; another flow or step is an independent draw.
-    assert even == [_variant(k, "payment", 1, {"a": 1, "b": 1}) for k in keys]
-    other = [_variant(k, "onboarding", 1, {"a": 1, "b": 1}) for k in keys]
+    assert even == [variant_for(k, "payment", 1, {"a": 1, "b": 1}) for k in keys]
+    other = [variant_for(k, "onboarding", 1, {"a": 1, "b": 1}) for k in keys]
     agree = sum(x == y for x, y in zip(even, other, strict=True)) / len(keys)
     assert 0.47 < agree < 0.53
 

@@ -11,9 +11,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from sheetcrm.config import Config, config_from_dict
-from sheetcrm.core.engine import idempotency_key, make_plan
+from sheetcrm.core.engine import make_plan
 from sheetcrm.core.rules import compile_rules
 from sheetcrm.core.schema import read_records
+from sheetcrm.core.steps import idempotency_key
 from sheetcrm.model import Enrollment, Event, EventKind, LedgerState, Plan, Snapshot
 
 SEOUL = ZoneInfo("Asia/Seoul")

@@ -15,10 +15,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from sheetcrm.config import Config, config_from_dict
-from sheetcrm.core.engine import make_plan, next_send
+from sheetcrm.core.engine import make_plan
 from sheetcrm.core.messages import build_message
 from sheetcrm.core.rules import compile_rules
 from sheetcrm.core.schema import read_records
+from sheetcrm.core.steps import next_send
 from sheetcrm.errors import TemplateError
 from sheetcrm.model import Enrollment, LedgerState, Plan, Snapshot
 from sheetcrm.templates import Templates

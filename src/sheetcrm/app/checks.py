@@ -24,7 +24,7 @@ from datetime import datetime
 
 from sheetcrm.config import Config, StepSettings, _quote_key
 from sheetcrm.config.channels import EmailSettings, TextSettings
-from sheetcrm.core.engine import make_plan, next_send
+from sheetcrm.core.engine import make_plan
 from sheetcrm.core.evaluate import RowConditions
 from sheetcrm.core.guards import load_suppression
 from sheetcrm.core.messages import (
@@ -37,6 +37,7 @@ from sheetcrm.core.messages import (
 from sheetcrm.core.projection import column_ownership
 from sheetcrm.core.rules import RowContext, Rules, compile_rules
 from sheetcrm.core.schema import header_problems, read_records
+from sheetcrm.core.steps import next_send
 from sheetcrm.errors import ChannelError, SheetcrmError, TemplateError
 from sheetcrm.expressions import ExpressionRuntimeError
 from sheetcrm.i18n import _

@@ -14,11 +14,11 @@ from datetime import datetime
 from sheetcrm.app.rules import resolved
 from sheetcrm.app.runner import prepare
 from sheetcrm.config import Config
-from sheetcrm.core.engine import next_send
 from sheetcrm.core.evaluate import RowConditions
 from sheetcrm.core.messages import build_message, template_name
 from sheetcrm.core.projection import flow_text
 from sheetcrm.core.rules import RowContext, compile_rules
+from sheetcrm.core.steps import next_send
 from sheetcrm.errors import SheetcrmError, TemplateError
 from sheetcrm.i18n import _
 from sheetcrm.ledger import Ledger

@@ -35,11 +35,11 @@ from sheetcrm.channels.base import Channel
 from sheetcrm.channels.webhook import default_payload
 from sheetcrm.config import Config, EmailSettings
 from sheetcrm.config.channels import ChannelSettings, TextSettings, parse_address
-from sheetcrm.core.engine import next_send
 from sheetcrm.core.evaluate import RowConditions
 from sheetcrm.core.messages import build_message
 from sheetcrm.core.rules import RowContext, Rules, compile_rules
 from sheetcrm.core.schema import read_records
+from sheetcrm.core.steps import next_send
 from sheetcrm.errors import ChannelError, ConfigError, ExitStatus, SheetcrmError, TemplateError
 from sheetcrm.expressions import ExpressionRuntimeError
 from sheetcrm.expressions.compile import unknown

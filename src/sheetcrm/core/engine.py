@@ -14,10 +14,9 @@ The cell's message in the row's error cell then names what waits for it.
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from sheetcrm.config import Config, FlowSettings, _quote_key
@@ -25,6 +24,7 @@ from sheetcrm.core.evaluate import Columns, RowConditions
 from sheetcrm.core.guards import Guards, blast_radius_limit
 from sheetcrm.core.projection import UnreadableFlowCell, enrollments_from_sheet
 from sheetcrm.core.rules import RowContext, Rules
+from sheetcrm.core.steps import bucket, next_send, skip_overdue, step_due
 from sheetcrm.expressions import ExpressionRuntimeError
 from sheetcrm.i18n import _
 from sheetcrm.model import (
@@ -40,19 +40,12 @@ from sheetcrm.model import (
     Hold,
     LedgerState,
     Plan,
-    PlannedSend,
     Record,
     RowError,
     TagChange,
 )
 from sheetcrm.model import TypedRows as Table
 from sheetcrm.templates import Templates
-
-
-def idempotency_key(key: str, flow: str, entry: int, step: int) -> str:
-    """Unique per (row key, flow, entry, step); safe in file names and headers."""
-    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:20]
-    return f"sc-{flow}-e{entry}-s{step + 1}-{digest}"
 
 
 @dataclass(frozen=True)
@@ -335,7 +328,7 @@ def _plan_flow(run: _Run, rec: Record, row: RowConditions, name: str,
     else:
         enrollment = _enter(run, rec, name, current, handoff)
         plan.moves.append(FlowMove(key, name, "enter", _entry_detail(enrollment)))
-        skipped = _skip_overdue(enrollment, flow, now)
+        skipped = skip_overdue(enrollment, flow, now)
         if skipped:
             plan.moves.append(FlowMove(key, name, "skip", skipped))
         plan.enrollments.append(enrollment)
@@ -366,28 +359,6 @@ def replied_since(state: LedgerState, key: str, since: datetime) -> bool:
     """
     return any(e.kind is EventKind.REPLY and not e.machine and e.at >= since
                for e in state.events_for(key))
-
-
-def next_send(e: Enrollment, flow: FlowSettings, variant: str | None = None) -> PlannedSend:
-    """The send of ``e``'s next step: when it is due, its idempotency key, its variant.
-
-    The A/B variant is the customer's own (a stable draw from key, flow and step)
-    unless ``variant`` names one (``check`` renders every variant).
-    """
-    i = e.next_step
-    step = flow.steps[i]
-    if variant is None and step.variants:
-        variant = _variant(e.key, e.flow, i, step.variants)
-    return PlannedSend(
-        key=e.key, flow=e.flow, step=i, steps=len(flow.steps), channel=step.channel,
-        template=step.template, kind=step.kind, due_at=step_due(e, flow), enrollment=e,
-        idem_key=idempotency_key(e.key, e.flow, e.entry, i), variant=variant,
-    )
-
-
-def step_due(e: Enrollment, flow: FlowSettings) -> datetime:
-    """When ``e``'s next step falls due: its delay after the entry (or the anchor)."""
-    return _base(e) + flow.steps[e.next_step].after
 
 
 def _changeable(e: Enrollment, plan: Plan) -> Enrollment:
@@ -423,7 +394,7 @@ def _restore_from_sheet(rec: Record, plan: Plan, config: Config, known: set[str]
                                    _("from the sheet: {n} step(s) already sent",
                                      n=e.next_step)))
         if e.status == EnrollmentStatus.ACTIVE:
-            skipped = _skip_overdue(e, config.flows[flow], now)
+            skipped = skip_overdue(e, config.flows[flow], now)
             if skipped:
                 plan.moves.append(FlowMove(rec.key, flow, "skip", skipped))
     return restored
@@ -459,7 +430,7 @@ def _enter(run: _Run, rec: Record, name: str, previous: Enrollment | None,
         key=rec.key, flow=name, entry=previous.entry + 1 if previous else 1,
         entered_at=run.plan.now,
         anchor_at=anchor_at,
-        holdout=flow.holdout > 0 and _bucket(rec.key, name, "holdout") < flow.holdout,
+        holdout=flow.holdout > 0 and bucket(rec.key, name, "holdout") < flow.holdout,
         via="handoff" if handoff else "trigger",
     )
 
@@ -475,49 +446,9 @@ def _entry_detail(e: Enrollment) -> str:
     return ", ".join(parts)
 
 
-def _bucket(key: str, flow: str, salt: str) -> float:
-    """A stable number in [0, 1) from key and flow: the same customer, the same group."""
-    digest = hashlib.sha256(f"{flow}\x1f{salt}\x1f{key}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
-def _variant(key: str, flow: str, step: int, weights: dict[str, float]) -> str:
-    point = _bucket(key, flow, f"variant{step}") * sum(weights.values())
-    for name, weight in weights.items():
-        point -= weight
-        if point < 0:
-            return name
-    return next(reversed(weights))
-
-
-def _skip_overdue(e: Enrollment, flow: FlowSettings, now: datetime) -> str:
-    """Skip steps overdue by more than the grace at entry: no blast over an old list."""
-    skipped = []
-    while e.next_step < len(flow.steps):
-        if now - step_due(e, flow) <= flow.grace:
-            break
-        skipped.append(str(e.next_step + 1))
-        e.next_step += 1
-    if e.next_step >= len(flow.steps):
-        e.exit(EnrollmentStatus.FINISHED, "all steps overdue at entry", now)
-    if not skipped:
-        return ""
-    return _("step {steps} overdue by more than {grace} at entry", steps=", ".join(skipped),
-             grace=_fmt_td(flow.grace))
-
-
-def _base(e: Enrollment) -> datetime:
-    return e.anchor_at or e.entered_at
-
-
 def _as_datetime(value: Any, config: Config) -> datetime | None:
     if isinstance(value, datetime):
         return value
     if isinstance(value, date):
         return datetime.combine(value, datetime.min.time(), tzinfo=config.tz)
     return None
-
-
-def _fmt_td(td: timedelta) -> str:
-    hours = td.total_seconds() / 3600
-    return f"{hours / 24:g}d" if hours % 24 == 0 else f"{hours:g}h"
