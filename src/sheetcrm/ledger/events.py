@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from sheetcrm.ledger.recent import HistoryScope
 from sheetcrm.ledger.schema import from_iso, iso
 from sheetcrm.model import DELIVERED, Event, EventKind, LedgerState
 
@@ -52,10 +53,24 @@ class EventLog:
             event.id = cur.lastrowid
         return bool(cur.rowcount)
 
-    def load_events(self, state: LedgerState) -> None:
-        """Every event with a row key into ``state.events_by_key``, oldest first."""
-        rows = self._conn.execute(
-            f"SELECT {_COLUMNS} FROM events WHERE key != '' ORDER BY at, id")
+    def load_events(self, state: LedgerState, scope: HistoryScope | None = None) -> None:
+        """The events with a row key into ``state.events_by_key``, oldest first: every
+        one, but with ``scope`` only the ``[events.NAME]`` events already applied to
+        the sheet that its conditions read (``recent``). Each part reads an index."""
+        if scope is None or (scope.applied and scope.applied_since is None):
+            rows = self._conn.execute(
+                f"SELECT {_COLUMNS} FROM events WHERE key != '' ORDER BY at, id")
+        else:
+            others = [str(k) for k in EventKind if k is not EventKind.EXTERNAL]
+            parts = [f"SELECT rowid FROM events WHERE kind IN ({','.join('?' * len(others))})",
+                     "SELECT rowid FROM events WHERE kind = ? AND applied_at IS NULL"]
+            args: list[str] = [*others, str(EventKind.EXTERNAL)]
+            if scope.applied and scope.applied_since is not None:
+                parts.append("SELECT rowid FROM events WHERE kind = ? AND at >= ?")
+                args += [str(EventKind.EXTERNAL), iso(scope.applied_since)]
+            rows = self._conn.execute(
+                f"SELECT {_COLUMNS} FROM events WHERE rowid IN ({' UNION '.join(parts)})"
+                " AND key != '' ORDER BY at, id", args)
         for row in rows:
             event = _event(row)
             state.events_by_key[event.key].append(event)

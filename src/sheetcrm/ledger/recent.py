@@ -18,6 +18,10 @@ and each has a bound:
 A condition that calls ``sent_count`` without a fixed number of days counts every
 message ever sent: under such a config everything is loaded, as before. So is it for
 every caller that passes no scope (``explain``, ``check``, recovery).
+
+Events are loaded whole but for the ``[events.NAME]`` events already written into the
+sheet: those only ``event_count`` and ``last_event`` read, within their windows
+(``HistoryScope.applied_since``); a run under a config that calls neither loads none.
 """
 
 from __future__ import annotations
@@ -28,10 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from jinja2 import nodes
-
-from sheetcrm.errors import RuleError
-from sheetcrm.expressions.parse import parse
+from sheetcrm.ledger.lookback import APPLIED_HELPERS, SENDS_HELPERS, check_keep, helper_days
 from sheetcrm.ledger.schema import DELIVERED_SQL, REPORTED_SQL, iso
 
 if TYPE_CHECKING:
@@ -44,50 +45,42 @@ MARGIN = timedelta(days=1)
 @dataclass(frozen=True)
 class HistoryScope:
     """What a run's planner reads of the sends: those finished since ``since`` (None:
-    all of them) and, for the flow-change guard, the config's flows."""
+    all of them) and, for the flow-change guard, the config's flows. Of the
+    ``[events.NAME]`` events already applied to the sheet, only ``event_count`` and
+    ``last_event`` read any: those that arrived since ``applied_since`` (None: all of
+    them), and none when ``applied`` is False."""
 
     since: datetime | None
     flows: frozenset[str]
+    applied: bool = False
+    applied_since: datetime | None = None
 
 
 def history_scope(config: Config, now: datetime) -> HistoryScope:
-    """The sends the planner can read under ``config`` at ``now``."""
+    """The sends, and the applied events, the planner can read under ``config`` at
+    ``now``. A config whose ``[ledger] keep`` is shorter than what it reads is
+    refused here (ConfigError, ``lookback``), before a run plans anything."""
+    check_keep(config)
     flows = frozenset(config.flows)
     sources = [*config.tags.values()]
     for flow in config.flows.values():
         sources += [flow.trigger, flow.goal or ""]
+    heard = [days for source in sources for days in helper_days(source, APPLIED_HELPERS)]
+    applied_since = (None if None in heard or not heard
+                     else now - timedelta(days=max(d for d in heard if d is not None)) - MARGIN)
+    applied = bool(heard)
     windows = [timedelta(0)]
     for source in sources:
-        for days in _sent_count_days(source):
-            if days is None:
-                return HistoryScope(None, flows)  # counts every message ever sent
+        for days in helper_days(source, SENDS_HELPERS):
+            if days is None:  # counts every message ever sent
+                return HistoryScope(None, flows, applied, applied_since)
             windows.append(timedelta(days=days))
     sending = config.sending
     if sending.frequency_cap is not None:
         windows.append(sending.frequency_cap[1])
     if sending.min_gap is not None:
         windows.append(sending.min_gap)
-    return HistoryScope(now - max(windows) - MARGIN, flows)
-
-
-def _sent_count_days(source: str) -> list[float | None]:
-    """The ``days`` of each ``sent_count(...)`` call in a condition, read from the
-    expression's syntax tree: None where it is not a number written in the call."""
-    if "sent_count" not in source:
-        return []
-    try:
-        tree = parse(source, "")
-    except RuleError:  # a tag name as a trigger; or not a condition: assume the worst
-        return [None]
-    found: list[float | None] = []
-    for call in tree.find_all(nodes.Call):
-        if not (isinstance(call.node, nodes.Name) and call.node.name == "sent_count"):
-            continue
-        given = [kw.value for kw in call.kwargs if kw.key == "days"] or call.args[:1]
-        days = given[0].value if given and isinstance(given[0], nodes.Const) else None
-        found.append(float(days) if isinstance(days, int | float) and not isinstance(
-            days, bool) else None)
-    return found
+    return HistoryScope(now - max(windows) - MARGIN, flows, applied, applied_since)
 
 
 class RecentSends:
