@@ -4,8 +4,8 @@ and nothing a run reads or a guarantee rests on goes with it.
 Real ledger files throughout: two months of the shipped sample (``support.month``),
 pruned to 30 days, plan exactly as before; an old opt-out still holds; a pending or
 uncertain send stays; a claim killed mid-way long ago is still recovered; a config
-whose rules read further back than ``keep`` is refused; and a run loads no event it
-no longer needs.
+whose rules read further back than ``keep`` is refused; a run loads no event it no
+longer needs; and the unsubscribe link of a forgotten message still works.
 """
 
 from __future__ import annotations
@@ -26,15 +26,29 @@ import pytest
 
 from sheetcrm.app.runner import preview
 from sheetcrm.config import Config, config_from_dict, load_config
+from sheetcrm.core.engine import idempotency_key
 from sheetcrm.errors import ConfigError
 from sheetcrm.ledger import Ledger, history_scope
 from sheetcrm.model import EnrollmentStatus, Event, EventKind, SendRecord, SendStatus
 from sheetcrm.table import open_table
+from sheetcrm.tokens import make_token
+from tests.support.endpoint import (
+    ENV,
+    FORM,
+    HEARD_AT,
+    ONE_CLICK,
+    SECRET,
+    opt_events,
+    request,
+    serving,
+    synced_sample,
+)
 from tests.support.month import START, simulate_month
 from tests.support.sample import DAY0, use_webhook
 from tests.support.servers import WebhookServer
 from tests.test_crash_safety import received_ids
 from tests.test_ledger_history import enroll, sent
+from tests.test_unsubscribe_endpoint import SOHEE
 
 DAYS = 60
 NOW = START + timedelta(days=DAYS)  # the morning after two months of syncs
@@ -339,3 +353,31 @@ def test_a_second_prune_within_the_hour_walks_nothing_and_a_cut_short_one_goes_o
     ledger.close()
     # Oldest first, two rows a walk: five forgettable, then the five latest (kept).
     assert [p.sends for p in (first, second, third, fourth, waits, later)] == [2, 2, 1, 0, 0, 1]
+
+
+def test_the_unsubscribe_link_of_a_forgotten_message_still_opts_its_customer_out(
+        tmp_path: Path) -> None:
+    folder = synced_sample(tmp_path / "sample")
+    with (folder / "config.toml").open("a", encoding="utf-8") as f:
+        f.write(KEEP)
+    config = load_config(folder / "config.toml", ENV)
+    heard_at = datetime.fromisoformat(HEARD_AT).replace(tzinfo=config.tz)
+    ledger = Ledger.open(config.state_path)
+    # An ad of a pass through the payment flow long ago, finished since.
+    enroll(ledger, SOHEE, 9, EnrollmentStatus.FINISHED)
+    idem = idempotency_key(SOHEE, "payment", 9, 1)
+    long_ago = heard_at - timedelta(days=90)
+    assert ledger.claim_send(SendRecord(idem_key=idem, key=SOHEE, flow="payment", entry=9,
+                                        step=1, channel="email", template="payment_reviews",
+                                        kind="ad", status=SendStatus.PENDING,
+                                        created_at=long_ago), run_id=1)
+    ledger.finish_send(idem, SendStatus.SENT, long_ago)
+    assert ledger.prune(config, heard_at).sends >= 1
+    ledger.close()
+    assert count(folder, f"SELECT COUNT(*) FROM sends WHERE idem_key = '{idem}'") == 0
+
+    token = make_token(SECRET.encode(), "u", {"i": idem})
+    with serving(folder) as base:
+        status, _, _ = request(f"{base}/u/{token}", "POST", ONE_CLICK, FORM)
+    assert status == 200
+    assert [(kind, key) for kind, key, _ in opt_events(folder)] == [("opt_out", SOHEE)]

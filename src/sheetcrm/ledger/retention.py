@@ -21,6 +21,11 @@ guarantee rests on it:
   after which an enrollment is still active (``exit_on_reply`` reads it); an
   ``[events.NAME]`` event not applied to the sheet yet;
 - the rule set in force, and every accepted one a kept send is stamped with;
+- whom a forgotten send went to, once per customer (``forgotten_keys``): the
+  unsubscribe link in any message, however old, still works (its token names the
+  send by idempotency key, which ends with a digest of the customer's key). A reply
+  or bounce to a forgotten message names it by a Message-ID that cannot be traced
+  back, and is no longer matched to its customer;
 - the latest ``ok`` run and those after it (``stalled_runs`` counts from it).
 
 The window is never shorter than what the rules in force read: the config is refused
@@ -67,6 +72,12 @@ _SEND_FORGETTABLE = (
     "   AND (l.delivered = sends.idem_key OR l.reported = sends.idem_key))"
     " AND NOT EXISTS (SELECT 1 FROM enrollments e WHERE e.key = sends.key"
     "   AND e.flow = sends.flow AND e.entry = sends.entry AND e.status = 'active')")
+#: A forgotten send's customer, by the digest its idempotency key ends with (``events``
+#: reads it back for a link in an old message).
+_REMEMBER_KEY = (
+    "INSERT OR IGNORE INTO forgotten_keys (digest, key) SELECT substr(idem_key, -20), key"
+    " FROM sends WHERE rowid = ? AND idem_key GLOB 'sc-*-e*-s*-' || replace(hex(zeroblob(20)),"
+    " '00', '[0-9a-f]')")
 #: A reply may go unless an enrollment entered before it is still active.
 _REPLY_FORGETTABLE = (
     "NOT EXISTS (SELECT 1 FROM enrollments e WHERE e.key = events.key"
@@ -152,7 +163,8 @@ class Retention:
             where = _SEND_FORGETTABLE
             if gone:  # the flow-change guard reads every send of a flow gone
                 where += f" AND flow NOT IN ({','.join('?' * len(gone))})"
-            pruned.sends = self._walk("sends", _SEND_TIME, "", where, at.sends, gone)
+            pruned.sends = self._walk("sends", _SEND_TIME, "", where, at.sends, gone,
+                                      before=_REMEMBER_KEY)
         if at.engagement is not None:
             for kind in (EventKind.CLICK, EventKind.OPEN, EventKind.REPLY):
                 where = _REPLY_FORGETTABLE if kind is EventKind.REPLY else "1"
@@ -181,10 +193,12 @@ class Retention:
         return pruned
 
     def _walk(self, table: str, when: str, within: str, where: str, cut: datetime,
-              args: list[Any], within_args: list[Any] | None = None) -> int:
+              args: list[Any], within_args: list[Any] | None = None, *,
+              before: str = "") -> int:
         """Delete the rows of ``table`` older than ``cut`` (by ``when``, which an index
         orders, ``within`` its leading columns) for which ``where`` holds, a batch at
-        a time from where the last batch stopped; returns how many."""
+        a time from where the last batch stopped; returns how many. ``before`` runs
+        for each row (its ``rowid`` the one parameter) just before it goes."""
         first = list(within_args or [])
         select = (
             f"SELECT rowid, {when}, {where} FROM {table} WHERE {within} {when} >= ?"
@@ -197,6 +211,8 @@ class Retention:
                 if not rows:
                     break
                 gone = [(r[0],) for r in rows if r[2]]
+                if before:
+                    db.executemany(before, gone)
                 db.executemany(f"DELETE FROM {table} WHERE rowid = ?", gone)
             deleted += len(gone)
             seen += len(rows)

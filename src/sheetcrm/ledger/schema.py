@@ -72,6 +72,13 @@ CREATE TABLE IF NOT EXISTS latest_sends (
     reported_at  TEXT
 );
 CREATE INDEX IF NOT EXISTS sends_by_message_id ON sends (message_id);
+-- The row key behind the digest that ends an idempotency key (sc-FLOW-eN-sN-DIGEST),
+-- for the customers of sends ``retention`` forgot: the unsubscribe link in an old
+-- message still names its customer. One row per customer, however many messages.
+CREATE TABLE IF NOT EXISTS forgotten_keys (
+    digest      TEXT PRIMARY KEY,
+    key         TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS enrollments_by_key ON enrollments (key, flow);
 -- The sheet columns sheetcrm writes and how each became its own: created (appended
 -- by sheetcrm), empty (blank when first written), adopted (the operator's say-so in
