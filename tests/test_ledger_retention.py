@@ -29,6 +29,7 @@ from sheetcrm.config import Config, config_from_dict, load_config
 from sheetcrm.core.engine import idempotency_key
 from sheetcrm.errors import ConfigError
 from sheetcrm.ledger import Ledger, history_scope
+from sheetcrm.ledger.schema import iso
 from sheetcrm.model import EnrollmentStatus, Event, EventKind, SendRecord, SendStatus
 from sheetcrm.table import open_table
 from sheetcrm.tokens import make_token
@@ -321,13 +322,20 @@ def test_runs_and_old_rule_sets_go_but_the_last_ok_run_and_the_rules_in_force_st
         run = ledger.start_run("sync", long_ago + timedelta(days=day + 1))
         ledger.finish_run(run, long_ago + timedelta(days=day + 1), "channel_down", {})
     stalled = ledger.stalled_runs()
-    ledger.accept_rules("aaaa1111", "{}", long_ago)
-    ledger.accept_rules("bbbb2222", "{}", long_ago)
+    for hash_ in ("aaaa1111", "cccc3333", "bbbb2222"):  # the last one is in force
+        ledger.accept_rules(hash_, "{}", long_ago)
+    enroll(ledger, "a@x.com", 1, EnrollmentStatus.FINISHED)
+    sent(ledger, "a@x.com", 1, 0, days_ago=40)  # forgotten, with the rule set it names
+    ledger.stamp_sends(1, "cccc3333")
+    sent(ledger, "a@x.com", 1, 1, days_ago=1)  # kept: its rule set stays
+    ledger.stamp_unnamed("aaaa1111", iso(T - timedelta(days=2)))
     pruned = ledger.prune(config, T)
-    assert pruned.runs == 0 and ledger.stalled_runs() == stalled
-    assert ledger.rules_in_force() is not None
-    assert ledger.rules_in_force().hash == "bbbb2222"  # type: ignore[union-attr]
+    assert (pruned.sends, pruned.runs, pruned.rulesets) == (1, 0, 1)
+    assert ledger.stalled_runs() == stalled
     ledger.close()
+    with sqlite3.connect(config.state_path) as db:
+        kept = [row[0] for row in db.execute("SELECT hash FROM rulesets ORDER BY id")]
+    assert kept == ["aaaa1111", "bbbb2222"]
 
 
 def test_a_second_prune_within_the_hour_walks_nothing_and_a_cut_short_one_goes_on(
