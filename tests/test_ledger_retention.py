@@ -144,8 +144,9 @@ T = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 
 
 def small_config(folder: Path, tags: dict[str, str] | None = None, *, keep: str | None = None,
-                 events: bool = False, **sending: Any) -> Config:
-    """One flow, one tag; ``keep`` and an ``[events.paid]`` webhook when asked."""
+                 events: bool = False, engagement: bool = False, **sending: Any) -> Config:
+    """One flow, one tag; ``keep``, an ``[events.paid]`` webhook and the engagement
+    column when asked."""
     step = {"after": "1d", "channel": "email", "template": "t"}
     raw: dict[str, Any] = {
         "state": "state.db",
@@ -159,6 +160,8 @@ def small_config(folder: Path, tags: dict[str, str] | None = None, *, keep: str 
     }
     if keep is not None:
         raw["ledger"] = {"keep": keep}
+    if engagement:
+        raw["writeback"] = {"engagement": "반응"}
     if events:
         raw["server"] = {"public_url": "https://crm.example.com", "secret": "s" * 32}
         raw["events"] = {"paid": {"source": "standard", "secret": "w" * 32,
@@ -277,7 +280,8 @@ def test_plan_refuses_a_window_longer_than_keep_in_korean_without_a_traceback(
     assert "[ledger] keep" in message and "보관" in message, message
 
 
-def test_a_run_loads_no_event_applied_long_ago(tmp_path: Path) -> None:
+def test_a_run_loads_no_event_applied_long_ago_nor_any_its_rules_do_not_read(
+        tmp_path: Path) -> None:
     ledger = Ledger.open(tmp_path / "state.db")
     for i in range(300):  # payments written into the sheet long ago
         at = T - timedelta(days=100 - i % 50)
@@ -293,6 +297,11 @@ def test_a_run_loads_no_event_applied_long_ago(tmp_path: Path) -> None:
                               key="c1@x.com", at=T - timedelta(days=200)))
     ledger.record_event(Event(source="click", event_id="k", kind=EventKind.CLICK,
                               key="c2@x.com", at=T - timedelta(days=1)))
+    for event_id, days in (("o", 1), ("o-old", 30)):
+        ledger.record_event(Event(source="open", event_id=event_id, kind=EventKind.OPEN,
+                                  key="c2@x.com", at=T - timedelta(days=days)))
+    ledger.record_event(Event(source="mailbox", event_id="r", kind=EventKind.REPLY,
+                              key="c3@x.com", at=T - timedelta(days=300)))
 
     def loaded(config: Config) -> list[str]:
         state = ledger.load_state(scope=history_scope(config, T))
@@ -303,12 +312,19 @@ def test_a_run_loads_no_event_applied_long_ago(tmp_path: Path) -> None:
                                   events=True))
     everything = loaded(small_config(tmp_path, {"결제 대기": "last_event('paid') is none"},
                                      events=True))
+    shown = loaded(small_config(tmp_path, {"결제 대기": "not paid and not opened(days=3)"},
+                                engagement=True))
     whole = ledger.load_state()
     ledger.close()
-    assert plain == ["k", "new0", "new1", "new2", "u"]
+    # Waiting for their rows, the opt-out and the reply: never the clicks and opens no
+    # rule reads, nor the events written into the sheet long ago.
+    assert plain == ["new0", "new1", "new2", "r", "u"]
     # Those of the last 61 days (the window and its day of margin): 61 to 51 days back.
     assert len(counted) == 5 + 300 // 50 * 11
-    assert len(everything) == 305 == sum(len(v) for v in whole.events_by_key.values())
+    assert len(everything) == 5 + 300
+    assert shown == ["k", "new0", "new1", "new2", "o", "r", "u"]  # clicks for the column
+    assert len(whole.events_by_key) == 303 and sum(
+        len(v) for v in whole.events_by_key.values()) == 308  # a load without a scope
 
 
 def test_runs_and_old_rule_sets_go_but_the_last_ok_run_and_the_rules_in_force_stay(

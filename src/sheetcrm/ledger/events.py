@@ -59,19 +59,22 @@ class EventLog:
 
     def load_events(self, state: LedgerState, scope: HistoryScope | None = None) -> None:
         """The events with a row key into ``state.events_by_key``, oldest first: every
-        one, but with ``scope`` only the ``[events.NAME]`` events already applied to
-        the sheet that its conditions read (``recent``). Each part reads an index."""
-        if scope is None or (scope.applied and scope.applied_since is None):
+        one, but with ``scope`` only the kinds it reads, each since its moment, and the
+        ``[events.NAME]`` events not applied to the sheet yet (``recent``). Each part
+        reads an index."""
+        if scope is None:
             rows = self._conn.execute(
                 f"SELECT {_COLUMNS} FROM events WHERE key != '' ORDER BY at, id")
         else:
-            others = [str(k) for k in EventKind if k is not EventKind.EXTERNAL]
-            parts = [f"SELECT rowid FROM events WHERE kind IN ({','.join('?' * len(others))})",
-                     "SELECT rowid FROM events WHERE kind = ? AND applied_at IS NULL"]
-            args: list[str] = [*others, str(EventKind.EXTERNAL)]
-            if scope.applied and scope.applied_since is not None:
-                parts.append("SELECT rowid FROM events WHERE kind = ? AND at >= ?")
-                args += [str(EventKind.EXTERNAL), iso(scope.applied_since)]
+            parts = ["SELECT rowid FROM events WHERE kind = ? AND applied_at IS NULL"]
+            args: list[str] = [str(EventKind.EXTERNAL)]
+            for kind, since in scope.heard:
+                if since is None:
+                    parts.append("SELECT rowid FROM events WHERE kind = ?")
+                    args.append(kind)
+                else:
+                    parts.append("SELECT rowid FROM events WHERE kind = ? AND at >= ?")
+                    args += [kind, iso(since)]
             rows = self._conn.execute(
                 f"SELECT {_COLUMNS} FROM events WHERE rowid IN ({' UNION '.join(parts)})"
                 " AND key != '' ORDER BY at, id", args)

@@ -19,9 +19,12 @@ A condition that calls ``sent_count`` without a fixed number of days counts ever
 message ever sent: under such a config everything is loaded, as before. So is it for
 every caller that passes no scope (``explain``, ``check``, recovery).
 
-Events are loaded whole but for the ``[events.NAME]`` events already written into the
-sheet: those only ``event_count`` and ``last_event`` read, within their windows
-(``HistoryScope.applied_since``); a run under a config that calls neither loads none.
+Of the events, a run loads opt-outs, their undo, bounces and replies whole (the
+guards and ``exit_on_reply`` read them), the ``[events.NAME]`` events not yet written
+into the sheet, and the rest only as the config reads them (``HistoryScope.heard``):
+clicks for the engagement column or ``clicked(days=N)``, opens for ``opened``, the
+events already applied for ``event_count`` and ``last_event``, each within its
+window. Opens, which no rule reads unless it says so, are most of them.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from sheetcrm.ledger.lookback import APPLIED_HELPERS, SENDS_HELPERS, check_keep, helper_days
 from sheetcrm.ledger.schema import DELIVERED_SQL, REPORTED_SQL, iso
+from sheetcrm.model import EventKind
 
 if TYPE_CHECKING:
     from sheetcrm.config import Config
@@ -42,45 +46,74 @@ if TYPE_CHECKING:
 #: off, or a window computed in another time zone, never cuts one the planner reads.
 MARGIN = timedelta(days=1)
 
+#: What came back that every run loads whole, whatever the config: opt-outs and their
+#: undo, bounces (the guards), replies (``exit_on_reply`` reads them from an entry on).
+ALWAYS_HEARD: tuple[tuple[str, datetime | None], ...] = tuple(
+    (str(kind), None) for kind in (EventKind.BOUNCE, EventKind.OPT_IN, EventKind.OPT_OUT,
+                                   EventKind.REPLY))
+
+
 @dataclass(frozen=True)
 class HistoryScope:
-    """What a run's planner reads of the sends: those finished since ``since`` (None:
-    all of them) and, for the flow-change guard, the config's flows. Of the
-    ``[events.NAME]`` events already applied to the sheet, only ``event_count`` and
-    ``last_event`` read any: those that arrived since ``applied_since`` (None: all of
-    them), and none when ``applied`` is False."""
+    """What a run's planner reads of the ledger's history: the sends finished since
+    ``since`` (None: all of them) and, for the flow-change guard, the config's flows;
+    of what came back, the kinds in ``heard``, each since its moment (None: all of
+    them). An ``[events.NAME]`` event not yet applied to the sheet always loads."""
 
     since: datetime | None
     flows: frozenset[str]
-    applied: bool = False
-    applied_since: datetime | None = None
+    heard: tuple[tuple[str, datetime | None], ...] = ALWAYS_HEARD
+
+
+#: The helpers that read each kind of event, and how far back.
+_HEARD_BY = ((EventKind.CLICK, frozenset({"clicked"})), (EventKind.OPEN, frozenset({"opened"})),
+             (EventKind.REPLY, frozenset({"replied"})), (EventKind.EXTERNAL, APPLIED_HELPERS))
 
 
 def history_scope(config: Config, now: datetime) -> HistoryScope:
-    """The sends, and the applied events, the planner can read under ``config`` at
-    ``now``. A config whose ``[ledger] keep`` is shorter than what it reads is
-    refused here (ConfigError, ``lookback``), before a run plans anything."""
+    """The sends, and the events, the planner can read under ``config`` at ``now``. A
+    config whose ``[ledger] keep`` is shorter than what it reads is refused here
+    (ConfigError, ``lookback``), before a run plans anything."""
     check_keep(config)
     flows = frozenset(config.flows)
     sources = [*config.tags.values()]
     for flow in config.flows.values():
         sources += [flow.trigger, flow.goal or ""]
-    heard = [days for source in sources for days in helper_days(source, APPLIED_HELPERS)]
-    applied_since = (None if None in heard or not heard
-                     else now - timedelta(days=max(d for d in heard if d is not None)) - MARGIN)
-    applied = bool(heard)
+    return HistoryScope(_sends_since(config, sources, now), flows,
+                        _heard(config, sources, now))
+
+
+def _sends_since(config: Config, sources: list[str], now: datetime) -> datetime | None:
     windows = [timedelta(0)]
     for source in sources:
         for days in helper_days(source, SENDS_HELPERS):
             if days is None:  # counts every message ever sent
-                return HistoryScope(None, flows, applied, applied_since)
+                return None
             windows.append(timedelta(days=days))
     sending = config.sending
     if sending.frequency_cap is not None:
         windows.append(sending.frequency_cap[1])
     if sending.min_gap is not None:
         windows.append(sending.min_gap)
-    return HistoryScope(now - max(windows) - MARGIN, flows, applied, applied_since)
+    return now - max(windows) - MARGIN
+
+
+def _heard(config: Config, sources: list[str], now: datetime
+           ) -> tuple[tuple[str, datetime | None], ...]:
+    """(kind, since) of the events the config reads, beyond those every run loads: the
+    clicks the engagement column counts, and each helper's kind within its window."""
+    heard: dict[str, datetime | None] = dict(ALWAYS_HEARD)
+    if config.writeback.engagement:
+        heard[str(EventKind.CLICK)] = None
+    for kind, helpers in _HEARD_BY:
+        days = [d for source in sources for d in helper_days(source, helpers)]
+        if not days or (str(kind) in heard and heard[str(kind)] is None):
+            continue
+        since = None if None in days else now - timedelta(
+            days=max(d for d in days if d is not None)) - MARGIN
+        before = heard.get(str(kind), since)
+        heard[str(kind)] = None if since is None or before is None else min(since, before)
+    return tuple(sorted(heard.items()))
 
 
 class RecentSends:

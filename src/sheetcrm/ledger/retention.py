@@ -130,9 +130,8 @@ def cuts(config: Config, now: datetime) -> Cuts | None:
     elif heard:
         engagement = min(cut, now - timedelta(days=max(d for d in heard if d is not None))
                          - timedelta(days=1))
-    applied: datetime | None = cut
-    if scope.applied:
-        applied = None if scope.applied_since is None else min(cut, scope.applied_since)
+    read = dict(scope.heard).get(str(EventKind.EXTERNAL), cut)  # event_count, last_event
+    applied = None if read is None else min(cut, read)
     sends = None if scope.since is None else min(cut, scope.since)
     return Cuts(sends, engagement, applied, cut)
 
