@@ -74,7 +74,7 @@ def history(two_months: Path, tmp_path: Path) -> Iterator[Path]:
     yield folder
 
 
-def planned(config: Config, folder: Path) -> dict[str, Any]:
+def planned(config: Config) -> dict[str, Any]:
     """Everything ``plan`` shows: sends, held sends and why, flow moves, tags, cells."""
     result = preview(config, NOW, open_table(config))
     plan = result.plan
@@ -94,7 +94,7 @@ def count(folder: Path, sql: str) -> int:
 
 def test_a_pruned_ledger_plans_exactly_the_same_sends_and_tags(history: Path) -> None:
     config = load_config(history / "config.toml", {})
-    before = planned(config, history)
+    before = planned(config)
     assert before["sends"] and before["held"]  # a plan with something in it to compare
     sends_before = count(history, "SELECT COUNT(*) FROM sends")
 
@@ -104,7 +104,7 @@ def test_a_pruned_ledger_plans_exactly_the_same_sends_and_tags(history: Path) ->
 
     assert pruned.sends > 100 and pruned.events > 100 and pruned.tag_changes > 50
     assert count(history, "SELECT COUNT(*) FROM sends") == sends_before - pruned.sends
-    assert planned(config, history) == before
+    assert planned(config) == before
     # Every customer's latest send is still the one latest_sends points at.
     assert count(history, "SELECT COUNT(*) FROM latest_sends l WHERE (l.delivered IS NOT NULL"
                           " AND l.delivered NOT IN (SELECT idem_key FROM sends))"
@@ -120,7 +120,7 @@ def test_opt_outs_and_bounces_older_than_the_window_are_kept_and_honoured(
     config = load_config(history / "config.toml", {})
     ledger = Ledger.open(config.state_path)
     old = NOW - timedelta(days=50)
-    ads = {s[0] for s in planned(config, history)["sends"] if s[5] == "ad"}
+    ads = {s[0] for s in planned(config)["sends"] if s[5] == "ad"}
     assert ads
     key = sorted(ads)[0]
     ledger.record_event(Event(source="unsubscribe", event_id="old-opt-out",
@@ -136,7 +136,7 @@ def test_opt_outs_and_bounces_older_than_the_window_are_kept_and_honoured(
                           f" AND at < '{(NOW - timedelta(days=30)).astimezone(UTC).isoformat()}'"
                  ) >= 2  # the sample's own old ones, and this one
     assert state.opted_out(key) == old
-    after = planned(config, history)
+    after = planned(config)
     assert key not in {s[0] for s in after["sends"] if s[5] == "ad"}
 
 
