@@ -243,6 +243,7 @@ def _sync_locked(config: Config, now: datetime, ledger: Ledger,
                            events_applied=applied, rules=choice)
         result.seconds = time.perf_counter() - started
         result.requests = int(getattr(table, "requests", 0)) - requests_before
+        ledger.prune(config, now)  # [ledger] keep: history older than the window goes
         ledger.finish_run(run_id, now, result.status, result.details())
         return result
     except BaseException as exc:

@@ -33,6 +33,7 @@ from sheetcrm.config.hearing import (
 )
 from sheetcrm.config.language import with_language
 from sheetcrm.config.report import ReportSettings, check_report
+from sheetcrm.config.retention import LedgerSettings
 from sheetcrm.config.rules import RuleKind, RulesSettings
 from sheetcrm.config.schedule import ScheduleSettings
 from sheetcrm.config.sections import (
@@ -54,6 +55,7 @@ class ConfigModel(Settings):
     language: Language = "en"  # with_language fills it in from the environment when absent
     timezone: str = "Asia/Seoul"
     state: str = ".sheetcrm/state.db"
+    ledger: LedgerSettings = LedgerSettings()  # [ledger] keep: how long history is kept
     templates: str = "templates"
     table: TableSettings
     fields: dict[str, FieldSettings]

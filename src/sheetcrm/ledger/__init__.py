@@ -48,7 +48,7 @@ migration in ``schema``, the run history in ``runs``, what operators read
 mailbox reader stopped in ``cursors``, the incidents alerted about in ``incidents``,
 the tags each sync found and one customer's history in ``history``, the operator's
 test sends in ``trials``, which sends a run loads (not the whole history) in
-``recent``.
+``recent``, what is forgotten after ``[ledger] keep`` in ``retention``.
 """
 
 from __future__ import annotations
@@ -78,6 +78,7 @@ from sheetcrm.ledger.queries import (
     VariantConversion,
 )
 from sheetcrm.ledger.recent import HistoryScope, RecentSends, history_scope, note_delivered
+from sheetcrm.ledger.retention import Pruned, Retention
 from sheetcrm.ledger.rulesets import AcceptedRules, PendingRules, RulesetLog
 from sheetcrm.ledger.runs import RUN_INTERRUPTED, RUN_OK, RUN_RUNNING, RUNS_KEPT, RunHistory
 from sheetcrm.ledger.schema import (
@@ -116,6 +117,7 @@ __all__ = [
     "Ledger",
     "LedgerError",
     "PendingRules",
+    "Pruned",
     "SendDetail",
     "SendRow",
     "TagChange",
@@ -152,7 +154,7 @@ def _readonly_uri(path: Path) -> str:
 
 
 class Ledger(RunHistory, OperatorQueries, EventLog, MailboxCursor, IncidentBook, DeliveryLog,
-             CustomerHistory, TrialLog, RulesetLog, RecentSends):
+             CustomerHistory, TrialLog, RulesetLog, RecentSends, Retention):
     """Read and write the state file. One instance per process and run."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path | None, readonly: bool) -> None:
@@ -323,7 +325,7 @@ class Ledger(RunHistory, OperatorQueries, EventLog, MailboxCursor, IncidentBook,
                 state.sent_keys.add(rec.idem_key)
         state.owned_columns = dict(
             self._conn.execute("SELECT name, origin FROM owned_columns").fetchall())
-        self.load_events(state)
+        self.load_events(state, scope)
         return state
 
     def pending_sends(self) -> list[SendRecord]:

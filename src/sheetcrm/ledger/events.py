@@ -11,13 +11,18 @@ applies what was stored before it read the ledger.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from sheetcrm.ledger.recent import HistoryScope
 from sheetcrm.ledger.schema import from_iso, iso
 from sheetcrm.model import DELIVERED, Event, EventKind, LedgerState
+
+#: An idempotency key as the planner makes them: sc-FLOW-eENTRY-sSTEP-DIGEST.
+_IDEM_KEY = re.compile(r"sc-(?P<flow>.+)-e\d+-s\d+-(?P<digest>[0-9a-f]{20})")
 
 _COLUMNS = "id, source, event_id, kind, name, key, idem_key, at, machine, data, applied_at"
 
@@ -52,10 +57,27 @@ class EventLog:
             event.id = cur.lastrowid
         return bool(cur.rowcount)
 
-    def load_events(self, state: LedgerState) -> None:
-        """Every event with a row key into ``state.events_by_key``, oldest first."""
-        rows = self._conn.execute(
-            f"SELECT {_COLUMNS} FROM events WHERE key != '' ORDER BY at, id")
+    def load_events(self, state: LedgerState, scope: HistoryScope | None = None) -> None:
+        """The events with a row key into ``state.events_by_key``, oldest first: every
+        one, but with ``scope`` only the kinds it reads, each since its moment, and the
+        ``[events.NAME]`` events not applied to the sheet yet (``recent``). Each part
+        reads an index."""
+        if scope is None:
+            rows = self._conn.execute(
+                f"SELECT {_COLUMNS} FROM events WHERE key != '' ORDER BY at, id")
+        else:
+            parts = ["SELECT rowid FROM events WHERE kind = ? AND applied_at IS NULL"]
+            args: list[str] = [str(EventKind.EXTERNAL)]
+            for kind, since in scope.heard:
+                if since is None:
+                    parts.append("SELECT rowid FROM events WHERE kind = ?")
+                    args.append(kind)
+                else:
+                    parts.append("SELECT rowid FROM events WHERE kind = ? AND at >= ?")
+                    args += [kind, iso(since)]
+            rows = self._conn.execute(
+                f"SELECT {_COLUMNS} FROM events WHERE rowid IN ({' UNION '.join(parts)})"
+                " AND key != '' ORDER BY at, id", args)
         for row in rows:
             event = _event(row)
             state.events_by_key[event.key].append(event)
@@ -104,10 +126,19 @@ class EventLog:
         return {str(name): (int(total), int(waiting or 0)) for name, total, waiting in rows}
 
     def send_of(self, idem_key: str) -> tuple[str, str, str] | None:
-        """(row key, flow, kind) of a recorded send: whom a token's message went to."""
+        """(row key, flow, kind) of a recorded send: whom a token's message went to.
+
+        A send ``retention`` forgot is found by the digest its idempotency key ends
+        with (its kind is not kept: ``""``), so an old message's unsubscribe link
+        still names its customer."""
         row = self._conn.execute("SELECT key, flow, kind FROM sends WHERE idem_key = ?",
                                  (idem_key,)).fetchone()
-        return (str(row[0]), str(row[1]), str(row[2])) if row else None
+        if row is not None:
+            return str(row[0]), str(row[1]), str(row[2])
+        m = _IDEM_KEY.fullmatch(idem_key)
+        found = m and self._conn.execute("SELECT key FROM forgotten_keys WHERE digest = ?",
+                                         (m["digest"],)).fetchone()
+        return (str(found[0]), m["flow"], "") if m and found else None
 
     def delivered_at(self, idem_key: str) -> datetime | None:
         """When a send was recorded as delivered (sent, or maybe: ``uncertain``), else None.

@@ -18,6 +18,13 @@ and each has a bound:
 A condition that calls ``sent_count`` without a fixed number of days counts every
 message ever sent: under such a config everything is loaded, as before. So is it for
 every caller that passes no scope (``explain``, ``check``, recovery).
+
+Of the events, a run loads opt-outs, their undo, bounces and replies whole (the
+guards and ``exit_on_reply`` read them), the ``[events.NAME]`` events not yet written
+into the sheet, and the rest only as the config reads them (``HistoryScope.heard``):
+clicks for the engagement column or ``clicked(days=N)``, opens for ``opened``, the
+events already applied for ``event_count`` and ``last_event``, each within its
+window. Opens, which no rule reads unless it says so, are most of them.
 """
 
 from __future__ import annotations
@@ -28,11 +35,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from jinja2 import nodes
-
-from sheetcrm.errors import RuleError
-from sheetcrm.expressions.parse import parse
+from sheetcrm.ledger.lookback import APPLIED_HELPERS, SENDS_HELPERS, check_keep, helper_days
 from sheetcrm.ledger.schema import DELIVERED_SQL, REPORTED_SQL, iso
+from sheetcrm.model import EventKind
 
 if TYPE_CHECKING:
     from sheetcrm.config import Config
@@ -41,53 +46,74 @@ if TYPE_CHECKING:
 #: off, or a window computed in another time zone, never cuts one the planner reads.
 MARGIN = timedelta(days=1)
 
+#: What came back that every run loads whole, whatever the config: opt-outs and their
+#: undo, bounces (the guards), replies (``exit_on_reply`` reads them from an entry on).
+ALWAYS_HEARD: tuple[tuple[str, datetime | None], ...] = tuple(
+    (str(kind), None) for kind in (EventKind.BOUNCE, EventKind.OPT_IN, EventKind.OPT_OUT,
+                                   EventKind.REPLY))
+
+
 @dataclass(frozen=True)
 class HistoryScope:
-    """What a run's planner reads of the sends: those finished since ``since`` (None:
-    all of them) and, for the flow-change guard, the config's flows."""
+    """What a run's planner reads of the ledger's history: the sends finished since
+    ``since`` (None: all of them) and, for the flow-change guard, the config's flows;
+    of what came back, the kinds in ``heard``, each since its moment (None: all of
+    them). An ``[events.NAME]`` event not yet applied to the sheet always loads."""
 
     since: datetime | None
     flows: frozenset[str]
+    heard: tuple[tuple[str, datetime | None], ...] = ALWAYS_HEARD
+
+
+#: The helpers that read each kind of event, and how far back.
+_HEARD_BY = ((EventKind.CLICK, frozenset({"clicked"})), (EventKind.OPEN, frozenset({"opened"})),
+             (EventKind.REPLY, frozenset({"replied"})), (EventKind.EXTERNAL, APPLIED_HELPERS))
 
 
 def history_scope(config: Config, now: datetime) -> HistoryScope:
-    """The sends the planner can read under ``config`` at ``now``."""
+    """The sends, and the events, the planner can read under ``config`` at ``now``. A
+    config whose ``[ledger] keep`` is shorter than what it reads is refused here
+    (ConfigError, ``lookback``), before a run plans anything."""
+    check_keep(config)
     flows = frozenset(config.flows)
     sources = [*config.tags.values()]
     for flow in config.flows.values():
         sources += [flow.trigger, flow.goal or ""]
+    return HistoryScope(_sends_since(config, sources, now), flows,
+                        _heard(config, sources, now))
+
+
+def _sends_since(config: Config, sources: list[str], now: datetime) -> datetime | None:
     windows = [timedelta(0)]
     for source in sources:
-        for days in _sent_count_days(source):
-            if days is None:
-                return HistoryScope(None, flows)  # counts every message ever sent
+        for days in helper_days(source, SENDS_HELPERS):
+            if days is None:  # counts every message ever sent
+                return None
             windows.append(timedelta(days=days))
     sending = config.sending
     if sending.frequency_cap is not None:
         windows.append(sending.frequency_cap[1])
     if sending.min_gap is not None:
         windows.append(sending.min_gap)
-    return HistoryScope(now - max(windows) - MARGIN, flows)
+    return now - max(windows) - MARGIN
 
 
-def _sent_count_days(source: str) -> list[float | None]:
-    """The ``days`` of each ``sent_count(...)`` call in a condition, read from the
-    expression's syntax tree: None where it is not a number written in the call."""
-    if "sent_count" not in source:
-        return []
-    try:
-        tree = parse(source, "")
-    except RuleError:  # a tag name as a trigger; or not a condition: assume the worst
-        return [None]
-    found: list[float | None] = []
-    for call in tree.find_all(nodes.Call):
-        if not (isinstance(call.node, nodes.Name) and call.node.name == "sent_count"):
+def _heard(config: Config, sources: list[str], now: datetime
+           ) -> tuple[tuple[str, datetime | None], ...]:
+    """(kind, since) of the events the config reads, beyond those every run loads: the
+    clicks the engagement column counts, and each helper's kind within its window."""
+    heard: dict[str, datetime | None] = dict(ALWAYS_HEARD)
+    if config.writeback.engagement:
+        heard[str(EventKind.CLICK)] = None
+    for kind, helpers in _HEARD_BY:
+        days = [d for source in sources for d in helper_days(source, helpers)]
+        if not days or (str(kind) in heard and heard[str(kind)] is None):
             continue
-        given = [kw.value for kw in call.kwargs if kw.key == "days"] or call.args[:1]
-        days = given[0].value if given and isinstance(given[0], nodes.Const) else None
-        found.append(float(days) if isinstance(days, int | float) and not isinstance(
-            days, bool) else None)
-    return found
+        since = None if None in days else now - timedelta(
+            days=max(d for d in days if d is not None)) - MARGIN
+        before = heard.get(str(kind), since)
+        heard[str(kind)] = None if since is None or before is None else min(since, before)
+    return tuple(sorted(heard.items()))
 
 
 class RecentSends:

@@ -72,6 +72,13 @@ CREATE TABLE IF NOT EXISTS latest_sends (
     reported_at  TEXT
 );
 CREATE INDEX IF NOT EXISTS sends_by_message_id ON sends (message_id);
+-- The row key behind the digest that ends an idempotency key (sc-FLOW-eN-sN-DIGEST),
+-- for the customers of sends ``retention`` forgot: the unsubscribe link in an old
+-- message still names its customer. One row per customer, however many messages.
+CREATE TABLE IF NOT EXISTS forgotten_keys (
+    digest      TEXT PRIMARY KEY,
+    key         TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS enrollments_by_key ON enrollments (key, flow);
 -- The sheet columns sheetcrm writes and how each became its own: created (appended
 -- by sheetcrm), empty (blank when first written), adopted (the operator's say-so in
@@ -99,6 +106,10 @@ CREATE TABLE IF NOT EXISTS events (
     UNIQUE (source, event_id)
 );
 CREATE INDEX IF NOT EXISTS events_by_key ON events (key);
+-- A run loads the events not yet applied and those its conditions read; pruning
+-- (``retention``) walks them by time.
+CREATE INDEX IF NOT EXISTS events_by_kind ON events (kind, at);
+CREATE INDEX IF NOT EXISTS events_unapplied ON events (kind) WHERE applied_at IS NULL;
 -- Webhooks the endpoint turned away (a bad signature, a body too large, a payment the
 -- provider does not confirm): counts by event name and reason, never the request.
 CREATE TABLE IF NOT EXISTS refused_events (
@@ -126,6 +137,7 @@ CREATE TABLE IF NOT EXISTS tag_changes (
     removed     TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS tag_changes_by_key ON tag_changes (key);
+CREATE INDEX IF NOT EXISTS tag_changes_by_time ON tag_changes (at);
 -- Steps rendered for one customer and sent only to the operator (``sheetcrm
 -- test-send``). Apart from ``sends`` on purpose: a test is never the customer's send
 -- (no idempotency key of theirs, no frequency cap, no count in report or status).
