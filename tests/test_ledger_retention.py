@@ -26,7 +26,7 @@ import pytest
 
 from sheetcrm.app.runner import preview
 from sheetcrm.config import Config, config_from_dict, load_config
-from sheetcrm.core.engine import idempotency_key
+from sheetcrm.core.steps import idempotency_key
 from sheetcrm.errors import ConfigError
 from sheetcrm.ledger import Ledger, history_scope
 from sheetcrm.ledger.schema import iso

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from sheetcrm.core.projection import written_by_sheetcrm
+from sheetcrm.ledger import Ledger
 from sheetcrm.model import Record
 from tests.support.imap import (
     ImapServer,
@@ -149,4 +150,45 @@ def test_a_reply_asking_to_stop_is_an_opt_out_honoured_in_the_same_run(
     assert world.messages("b@x.com") == [("payment", 1, 0)]
     sheet = world.sheet()
     assert sheet["b@x.com"]["수신 거부일"] == f"{world.date(1)} opted out"
+    assert not sheet["a@x.com"].get("수신 거부일")
+
+
+def test_a_stop_reply_to_a_message_the_ledger_has_forgotten_still_opts_out(
+        tmp_path: Path, imap: ImapServer) -> None:
+    # [ledger] keep forgets old sends, but the sample's footer asked for a "수신거부"
+    # reply months ago: the reply names a Message-ID of ours nobody holds any more.
+    world = World.create(tmp_path, {})
+    config = world.folder / "config.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        'last_sent = "최근 발송"', 'last_sent = "최근 발송"\nopt_out = "수신 거부일"', 1)
+        + '\n[ledger]\nkeep = "7d"\n', encoding="utf-8")
+    world.customers = {key: {"applied": world.date(-3)} for key in ("a@x.com", "b@x.com")}
+    world.write_sheet()
+    folder = imap.new_folder()
+    add_mailbox(world, mailbox_section(imap.port, folder))
+    world.sync(0)
+    first = sent(world)  # payment step 1 to each
+    for day in (2, 4, 20):  # steps 2 and 3, then a run that forgets what is 7 days old
+        world.sync(day)
+    old = {key: header(first[key], "Message-ID") for key in first}
+    ledger = Ledger.open_readonly(world.folder / "state.db")
+    try:
+        assert all(ledger.send_by_message_id(mid) is None for mid in old.values())
+    finally:
+        ledger.close()
+    day21 = world.day(21, 9)
+    imap.append(folder, [
+        (sample("reply_stop", at=day21, recipient="b@x.com", original=first["b@x.com"],
+                message_id=old["b@x.com"]), day21, ()),
+        # the same words from a@x.com, about a message of another domain: not ours
+        (sample("reply_stop", at=day21, recipient="a@x.com", original=first["a@x.com"],
+                message_id="<0123456789abcdef0123456789abcdef@elsewhere.example>"),
+         day21, ()),
+    ])
+
+    after = world.sync(21)
+
+    assert after.summary()["mailbox"]["opt_outs"] == 1
+    sheet = world.sheet()
+    assert sheet["b@x.com"]["수신 거부일"] == f"{world.date(21)} opted out"
     assert not sheet["a@x.com"].get("수신 거부일")

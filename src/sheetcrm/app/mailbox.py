@@ -131,20 +131,35 @@ def event_for(mail: Mail, ledger: Ledger, now: datetime, own: set[str]) -> Event
         kind = EventKind.REPLY
     else:
         return None  # an auto-reply, a vacation notice, a list; or our own copy
+    at = min(mail.date, now) if mail.date is not None else now
     for message_id in mail.refers_to:
         send = ledger.send_by_message_id(message_id)
         if send is None:
             continue
         idem_key, key = send
-        data: dict[str, Any] = {"message_id": message_id}
-        if kind is EventKind.BOUNCE:
-            bounce = mail.bounces[0]
-            data |= {"status": bounce.status, "reason": bounce.reason,
-                     "address": bounce.address}
-        at = min(mail.date, now) if mail.date is not None else now
         return Event(source=SOURCE, event_id=mail.event_id, kind=kind, key=key, at=at,
-                     idem_key=idem_key, data=data)
+                     idem_key=idem_key, data=_data(mail, kind, message_id))
+    # A message of ours (its Message-ID names our domain) the ledger has forgotten
+    # ([ledger] keep): its customer is the address it went to (a bounce) or came from,
+    # so a "수신거부" reply to an old ad still opts out.
+    domains = {mine.rpartition("@")[2] for mine in own}
+    for message_id in mail.refers_to:
+        if message_id.strip("<>").rpartition("@")[2].lower() not in domains:
+            continue
+        address = mail.bounces[0].address if kind is EventKind.BOUNCE else mail.sender
+        customer = ledger.forgotten_customer(address) if address else None
+        if customer is not None:
+            return Event(source=SOURCE, event_id=mail.event_id, kind=kind, key=customer, at=at,
+                         data=_data(mail, kind, message_id))
     return None
+
+
+def _data(mail: Mail, kind: EventKind, message_id: str) -> dict[str, Any]:
+    data: dict[str, Any] = {"message_id": message_id}
+    if kind is EventKind.BOUNCE:
+        bounce = mail.bounces[0]
+        data |= {"status": bounce.status, "reason": bounce.reason, "address": bounce.address}
+    return data
 
 
 def _own_addresses(config: Config) -> set[str]:

@@ -152,6 +152,14 @@ class EventLog:
             (idem_key, *DELIVERED)).fetchone()
         return from_iso(row[0]) if row else None
 
+    def forgotten_customer(self, address: str) -> str | None:
+        """The row key that is ``address`` (in any case), if the ledger forgot sends to
+        it (``[ledger] keep``): whom mail about a message no longer held is about."""
+        row = self._conn.execute(
+            "SELECT key FROM forgotten_keys WHERE key = ? COLLATE NOCASE LIMIT 1",
+            (address.strip(),)).fetchone()
+        return str(row[0]) if row else None
+
     def send_by_message_id(self, message_id: str) -> tuple[str, str] | None:
         """(idempotency key, row key) of the send with this Message-ID (replies, DSNs)."""
         row = self._conn.execute("SELECT idem_key, key FROM sends WHERE message_id = ?",
