@@ -317,7 +317,7 @@ def test_an_unknown_key_lists_the_keys_of_its_section(tmp_path: Path) -> None:
 
 
 def test_every_backend_and_channel_type_has_a_class_registered_under_its_name() -> None:
-    from sheetcrm.channels import CHANNEL_TYPES
+    from sheetcrm.channels import CHANNEL_TYPES, channel_class
     from sheetcrm.config import CHANNEL_SETTINGS, TABLE_SETTINGS
     from sheetcrm.table import BACKENDS, backend_class
 
@@ -325,8 +325,8 @@ def test_every_backend_and_channel_type_has_a_class_registered_under_its_name() 
     assert list(CHANNEL_TYPES) == list(CHANNEL_SETTINGS)
     for name in BACKENDS:
         assert callable(backend_class(name).from_settings)
-    for channel in CHANNEL_TYPES.values():
-        assert callable(channel.from_settings)
+    for name in CHANNEL_TYPES:
+        assert callable(channel_class(name).from_settings)
 
 
 def test_open_table_gives_the_backend_its_settings_and_the_config_folder(

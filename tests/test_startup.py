@@ -67,6 +67,16 @@ def test_check_loads_nothing_for_sections_the_config_does_not_have(sample) -> No
     assert [m for m in NOT_FOR_CHECK if m in loaded] == []
 
 
+def test_a_sync_on_the_outbox_loads_no_provider_client(sample) -> None:
+    # The providers' channels and the follow-up of their reports bring requests: a run
+    # with none of them configured imports neither (the sample sends to the outbox).
+    loaded = _modules_after(["--config", str(sample / "config.toml"), "sync"])
+    assert {"sheetcrm.channels.outbox", "sheetcrm.app.deliveries"} <= loaded
+    assert [m for m in ("requests", "urllib3", "sheetcrm.channels.nhn",
+                        "sheetcrm.channels.solapi", "sheetcrm.channels.webhook")
+            if m in loaded] == []
+
+
 def test_a_one_shot_command_freezes_what_it_built_and_thaws_at_its_end() -> None:
     gc.unfreeze()
     with one_shot():

@@ -8,6 +8,7 @@ enums whose values are the words stored in the ledger and shown in JSON.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -66,7 +67,10 @@ SETTLED = frozenset({SendStatus.SENT, SendStatus.PENDING, SendStatus.UNCERTAIN,
                      SendStatus.FAILED, SendStatus.SKIPPED})
 
 
-@dataclass
+#: Rows still to be parsed, a block at a time: (rows, the line number of each).
+Blocks = Iterator[tuple[list[list[str]], list[int]]]
+
+
 class Snapshot:
     """The table as read: header names and rows of text cells.
 
@@ -77,13 +81,73 @@ class Snapshot:
     ``tabs`` holds the rule tabs (``[rules]``) read with the customers: tab name ->
     its rows as text, header first, blank rows kept (a row's number is its index + 1);
     a configured tab that does not exist is absent.
+
+    A backend that parses its rows itself (a CSV file) may leave them to be parsed
+    when they are read (``later``): ``rows`` and ``lines`` parse what is left when first
+    asked for, and ``blocks`` hands them over a block at a time, so a run that types
+    each row once never holds every row of a large file as text (200k rows: 170 MB).
     """
 
-    header: list[str]
-    rows: list[list[str]]
-    source: str = ""  # human-readable origin (file path, sheet URL) for messages
-    lines: list[int] | None = None
-    tabs: dict[str, list[list[str]]] = field(default_factory=dict)
+    __slots__ = ("_later", "_lines", "_rows", "header", "source", "tabs")
+
+    def __init__(self, header: list[str], rows: list[list[str]], source: str = "",
+                 lines: list[int] | None = None,
+                 tabs: dict[str, list[list[str]]] | None = None, *,
+                 later: Blocks | None = None) -> None:
+        self.header, self.source = header, source  # source: file path, sheet URL
+        self._rows, self._lines = rows, lines
+        self.tabs = tabs if tabs is not None else {}
+        self._later = later
+
+    @property
+    def rows(self) -> list[list[str]]:
+        self._parse_the_rest()
+        return self._rows
+
+    @rows.setter
+    def rows(self, rows: list[list[str]]) -> None:
+        self._rows = rows
+
+    @property
+    def lines(self) -> list[int] | None:
+        self._parse_the_rest()
+        return self._lines
+
+    @lines.setter
+    def lines(self, lines: list[int] | None) -> None:
+        self._lines = lines
+
+    def _parse_the_rest(self) -> None:
+        if self._later is None:
+            return
+        later, self._later = self._later, None
+        lines = (self._lines if self._lines is not None
+                 else list(range(2, len(self._rows) + 2)))
+        for rows, numbers in later:
+            self._rows += rows
+            lines += numbers
+        self._lines = lines
+
+    def blocks(self, size: int, *, let_go: bool) -> Blocks:
+        """The rows and their line numbers, ``size`` rows at a time, then the blocks
+        left to parse. With ``let_go`` each block is taken out of the snapshot as it is
+        handed over (the caller keeps what it needs of it); ``rows`` is empty after."""
+        if not let_go:
+            self._parse_the_rest()
+        rows, lines = self._rows, self._lines
+        for start in range(0, len(rows), size):  # the range is fixed before any is taken
+            numbers = (lines[start:start + size] if lines is not None
+                       else list(range(start + 2, min(start + size, len(rows)) + 2)))
+            if let_go:  # taken off the front: nothing else holds the block's rows
+                block = rows[:size]
+                del rows[:size]
+            else:
+                block = rows[start:start + size]
+            yield block, numbers
+        if let_go:
+            later, self._later = self._later, None
+            yield from later or ()
+            self._rows, self._lines = [], None
 
 
 @dataclass(frozen=True, slots=True)

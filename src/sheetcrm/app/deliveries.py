@@ -27,13 +27,9 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import requests
-
-from sheetcrm.channels.nhn import NhnChannel
 from sheetcrm.config import Config
 from sheetcrm.config.channels import NhnSettings
 from sheetcrm.errors import ChannelError
-from sheetcrm.http import RetryAdapter, RetryPolicy
 from sheetcrm.ledger import Applied, Ledger
 
 log = logging.getLogger("sheetcrm.deliveries")
@@ -70,6 +66,13 @@ def follow_up_deliveries(config: Config, ledger: Ledger, now: datetime) -> dict[
 
 def _ask(name: str, settings: NhnSettings, message_ids: list[str], ledger: Ledger,
          now: datetime) -> FollowUp:
+    # Imported here: every sync asks whether there is anything to follow up, and
+    # requests is 4 MB and 50 ms a run with no NHN channel does not need.
+    import requests
+
+    from sheetcrm.channels.nhn import NhnChannel
+    from sheetcrm.http import RetryAdapter, RetryPolicy
+
     result = FollowUp()
     session = requests.Session()
     # Mounted on the API's own address, so it is the adapter chosen over the channel's

@@ -353,7 +353,9 @@ def project(records: list[Record], tags: dict[str, list[str]], state: LedgerStat
     sends, events = state.sends_by_key, state.events_by_key
     wanted: dict[str, list[str | None]] = {}  # column -> each row's text (None: not set)
     if wb.tags:
-        wanted[wb.tags] = [", ".join(tags[key]) if key in tags else None for key in keys]
+        joined: dict[tuple[str, ...], str] = {}  # each set of tags written once (~70 B a row)
+        wanted[wb.tags] = [_joined(tags[key], joined) if key in tags else None
+                           for key in keys]
     if wb.flow:
         wanted[wb.flow] = _flow_column(keys, state, config)
     if wb.last_sent:
@@ -378,6 +380,14 @@ def project(records: list[Record], tags: dict[str, list[str]], state: LedgerStat
                     and rec.current.get(column, "") != text:
                 updates.append(CellUpdate(rec.key, column, text))
     return updates
+
+
+def _joined(tags: list[str], joined: dict[tuple[str, ...], str]) -> str:
+    key = tuple(tags)
+    text = joined.get(key)
+    if text is None:
+        text = joined[key] = ", ".join(tags)
+    return text
 
 
 def _error_text(rec: Record, state: LedgerState, config: Config) -> str:

@@ -41,8 +41,9 @@ def header_problems(header: list[str], config: Config) -> list[str]:
 def read_records(snapshot: Snapshot, config: Config, *, let_go: bool = False) -> TypedRows:
     """Type every row. Raises ConfigError when the header does not fit the config.
 
-    With ``let_go`` the snapshot's rows are freed as they are typed (the caller is done
-    with them): the rows as read and the records made of them are then never both
+    With ``let_go`` the snapshot's rows are taken as they are typed, a block at a time
+    (the caller is done with them; rows still to be parsed are parsed a block at a
+    time too): the rows as read and the records made of them are then never both
     whole in memory, which at 200k rows is the difference of the rows' ~170 MB.
     """
     header = snapshot.header
@@ -52,28 +53,12 @@ def read_records(snapshot: Snapshot, config: Config, *, let_go: bool = False) ->
                             source=snapshot.source or _("table"), problems="; ".join(problems),
                             header=", ".join(repr(h) for h in header)))
     index = {name: i for i, name in enumerate(header) if name}
-    key_i = index[config.key_column]
-    owned = config.writeback.columns()
-    owned_idx = [(col, index.get(col)) for col in owned]
-
-    rows = snapshot.rows
-    shortest = min(map(len, rows), default=0)
-    keys = [cell.strip() for cell in _column(rows, key_i, shortest)]
-    key_counts = Counter(keys)
-    # The row numbers the operator sees: the header is row 1 in Excel and Sheets.
-    lines = snapshot.lines or range(2, len(rows) + 2)
-    made = _Making(config, index, owned_idx, keys, key_counts, lines)
-    for start in range(0, len(rows), _BLOCK):  # the range is fixed before any is taken
-        if let_go:  # taken off the front: once typed, nothing holds the block's rows
-            block = rows[:_BLOCK]
-            del rows[:_BLOCK]
-        else:
-            block = rows[start:start + _BLOCK]
-        made.block(block, start, shortest)
-    if let_go:
-        snapshot.rows, snapshot.lines = [], None
+    owned_idx = [(col, index.get(col)) for col in config.writeback.columns()]
+    made = _Making(config, index, owned_idx)
+    for rows, lines in snapshot.blocks(_BLOCK, let_go=let_go):
+        made.block(rows, lines)
     missing = [col for col, i in owned_idx if i is None]
-    return TypedRows(made.records, made.bad, missing)
+    return made.finish(missing)
 
 
 # Rows typed at a time: large enough that a column's repeats are parsed once per
@@ -84,22 +69,25 @@ _BLOCK = 16384
 class _Making:
     """Records made block by block of rows: each block typed column by column (one call
     per field and distinct cell, ``fields.parse_column``; a column that fails is re-done
-    cell by cell to collect its errors)."""
+    cell by cell to collect its errors). A key on several rows is known only once every
+    block is typed: ``finish`` takes those rows out."""
 
     def __init__(self, config: Config, index: dict[str, int],
-                 owned_idx: list[tuple[str, int | None]], keys: list[str],
-                 key_counts: Counter[str], lines: Sequence[int]) -> None:
-        self.config, self.index, self.owned_idx = config, index, owned_idx
-        self.keys, self.key_counts, self.lines = keys, key_counts, lines
-        names = list(config.fields)
+                 owned_idx: list[tuple[str, int | None]]) -> None:
+        self.config, self.owned_idx = config, owned_idx
+        self.key_i = index[config.key_column]
         self.parsers = [(name, spec.parser(name, config.tz), index[spec.column], spec.type)
                         for name, spec in config.fields.items()]
-        self.values_of = _dicts_sharing_keys(names)
+        self.values_of = _dicts_sharing_keys(list(config.fields))
         self.cells_of = _dicts_sharing_keys([col for col, _i in owned_idx])
         self.records: list[Record] = []
         self.bad: list[RowProblem] = []
+        self.key_counts: Counter[str] = Counter()
 
-    def block(self, rows: list[list[str]], start: int, shortest: int) -> None:
+    def block(self, rows: list[list[str]], lines: Sequence[int]) -> None:
+        shortest = min(map(len, rows), default=0)
+        keys = [cell.strip() for cell in _column(rows, self.key_i, shortest)]
+        self.key_counts.update(keys)
         columns = []
         cell_errors: dict[int, dict[str, str]] = {}  # row -> field -> why it could not be read
         for name, parse, i, type_ in self.parsers:
@@ -113,21 +101,12 @@ class _Making:
                          for _col, i in self.owned_idx]
         owned_rows: Iterable[tuple[str, ...]] = (
             zip(*owned_columns, strict=True) if owned_columns else repeat((), len(rows)))
-        keys, lines, records, values_of, cells_of = (
-            self.keys, self.lines, self.records, self.values_of, self.cells_of)
-        key_column = self.config.key_column
-        for n, (typed, owned_cells) in enumerate(zip(zip(*columns, strict=True), owned_rows,
-                                                     strict=True)):
-            key, line = keys[start + n], lines[start + n]
+        records, values_of, cells_of = self.records, self.values_of, self.cells_of
+        for n, (key, line, typed, owned_cells) in enumerate(
+                zip(keys, lines, zip(*columns, strict=True), owned_rows, strict=True)):
             if not key:
-                self.bad.append(RowProblem(line, "", _("the key column {column} is blank",
-                                                       column=repr(key_column))))
-                continue
-            count = self.key_counts[key]
-            if count > 1:
-                self.bad.append(RowProblem(
-                    line, key, _("key {key} appears on {n} rows; none of them is acted on "
-                                 "until the key is unique", key=repr(key), n=count)))
+                self.bad.append(RowProblem(line, "", _(
+                    "the key column {column} is blank", column=repr(self.config.key_column))))
                 continue
             unknown = cell_errors.get(n)
             if unknown is None:  # most rows: every cell read
@@ -136,6 +115,24 @@ class _Making:
             else:
                 records.append(Record(line, key, values_of(typed), cells_of(owned_cells),
                                       list(unknown.values()), (), unknown))
+
+    def finish(self, missing: list[str]) -> TypedRows:
+        """The records, less the rows whose key is on several rows (problems, in row
+        order with the blank keys)."""
+        counts = self.key_counts
+        if any(n > 1 for key, n in counts.items() if key):
+            kept = []
+            for rec in self.records:
+                n = counts[rec.key]
+                if n == 1:
+                    kept.append(rec)
+                    continue
+                self.bad.append(RowProblem(
+                    rec.line, rec.key, _("key {key} appears on {n} rows; none of them is acted "
+                                         "on until the key is unique", key=repr(rec.key), n=n)))
+            self.records = kept
+            self.bad.sort(key=lambda p: p.line)
+        return TypedRows(self.records, self.bad, missing)
 
 
 def _dicts_sharing_keys(names: list[str]) -> Callable[[Sequence[Any]], dict[str, Any]]:

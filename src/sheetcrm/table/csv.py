@@ -40,6 +40,7 @@ import stat
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import datetime
+from itertools import islice
 from pathlib import Path
 
 from sheetcrm.config.table import CsvTableSettings
@@ -53,7 +54,7 @@ from sheetcrm.fsutil import (
     write_temp_beside,
 )
 from sheetcrm.i18n import _
-from sheetcrm.model import CellUpdate, Snapshot, WriteReport
+from sheetcrm.model import Blocks, CellUpdate, Snapshot, WriteReport
 from sheetcrm.table.base import TableContext
 from sheetcrm.table.csv_text import Edits, Rewrite, pieces
 
@@ -103,16 +104,39 @@ class CsvTable:
         return self._encoding
 
     def read(self) -> Snapshot:
-        """Read header and non-blank rows. Raises BackendError when it cannot."""
-        rows = self._parse(_read_bytes(self.path))
+        """Read the header and leave the non-blank rows to be parsed as they are read
+        (``Snapshot.blocks``). Raises BackendError when it cannot: an undecodable file
+        here, a malformed one when its rows are parsed."""
+        data = _read_bytes(self.path)
+        codec = self._codec(data)
         tabs = self._read_tabs()
-        if not rows:
-            return Snapshot(header=[], rows=[], source=str(self.path), tabs=tabs)
-        header = [name.strip() for name in rows[0]]
-        # Blank rows are left out, and still counted: Excel numbers every row.
-        kept = [n for n in range(1, len(rows)) if any(map(str.strip, rows[n]))]
-        return Snapshot(header=header, rows=[rows[n] for n in kept], source=str(self.path),
-                        lines=[n + 1 for n in kept], tabs=tabs)
+        rows = self._rows(data, codec)
+        first = next(rows, None)
+        if first is None:
+            return Snapshot([], [], str(self.path), tabs=tabs)
+        header = [name.strip() for name in first]
+        return Snapshot(header, [], str(self.path), [], tabs, later=self._blocks(rows))
+
+    def _rows(self, data: bytes, codec: str) -> Iterator[list[str]]:
+        """The records of ``data`` as csv.reader parses them (decoding as it goes)."""
+        # One long cell (a pasted text, an export) must not make the whole file
+        # unreadable: the csv module refuses fields over 128 KiB unless told otherwise.
+        csv.field_size_limit(max(csv.field_size_limit(), len(data) + 1))
+        stream = io.TextIOWrapper(io.BytesIO(data), encoding=codec, newline="")
+        try:
+            yield from csv.reader(stream, delimiter=self.delimiter)
+        except csv.Error as exc:
+            raise BackendError(_("{path}: not a valid CSV file: {reason}",
+                                 path=self.path, reason=exc)) from exc
+
+    def _blocks(self, rows: Iterator[list[str]], size: int = 16384) -> Blocks:
+        """The rows past the header, ``size`` at a time, with their line numbers: blank
+        rows are left out, and still counted (Excel numbers every row)."""
+        seen = 0  # records past the header so far: record j is line j + 2
+        while block := list(islice(rows, size)):
+            kept = [n for n, row in enumerate(block) if any(map(str.strip, row))]
+            yield [block[n] for n in kept], [seen + n + 2 for n in kept]
+            seen += len(block)
 
     def tab_file(self, tab: str) -> CsvTable:
         """The sibling file ``<tab>.csv`` holding a rule tab, read and written as this one."""
@@ -263,6 +287,19 @@ class CsvTable:
                                      path=self.path, reason=exc)) from exc
             self._encoding = codec
             return rows
+        raise self._undecodable(candidates)
+
+    def _codec(self, data: bytes) -> str:
+        """The first codec that decodes the whole file, remembered (BOM and all) so writes
+        keep it: known before any row is parsed, since the rows are parsed later."""
+        candidates = self._candidates(data)
+        for codec in candidates:
+            try:
+                data.decode(codec)
+            except UnicodeDecodeError:
+                continue
+            self._encoding = codec
+            return codec
         raise self._undecodable(candidates)
 
     def _decode(self, data: bytes) -> str:
