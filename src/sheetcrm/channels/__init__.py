@@ -10,7 +10,6 @@ outbox or SMTP alone never needs.
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -18,6 +17,7 @@ from sheetcrm.channels.base import Channel
 from sheetcrm.channels.email import message_id_for
 from sheetcrm.config.channels import ChannelSettings, EmailSettings, parse_channel_settings
 from sheetcrm.model import Delivery, Message
+from sheetcrm.registry import named
 
 __all__ = [
     "CHANNEL_TYPES",
@@ -51,8 +51,7 @@ CHANNEL_TYPES: dict[str, str] = {
 
 def channel_class(type_: str) -> type[ChannelType]:
     """The class of channel type ``type_`` (a key of ``CHANNEL_TYPES``), imported now."""
-    module, _, attribute = CHANNEL_TYPES[type_].partition(":")
-    return cast("type[ChannelType]", getattr(importlib.import_module(module), attribute))
+    return cast("type[ChannelType]", named(CHANNEL_TYPES[type_]))
 
 
 def make_channel(name: str, settings: ChannelSettings, *, base_dir: Path) -> Channel:

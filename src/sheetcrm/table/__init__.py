@@ -8,12 +8,12 @@ settings (``sheetcrm.config.table``) and a ``TableContext``, never the whole con
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, cast
 
 from sheetcrm.model import CellUpdate, Snapshot, WriteReport
+from sheetcrm.registry import named
 from sheetcrm.table.base import Table, TableBackend, TableContext
 
 if TYPE_CHECKING:
@@ -32,8 +32,7 @@ BACKENDS: dict[str, str] = {
 
 def backend_class(name: str) -> type[TableBackend]:
     """The class of backend ``name`` (a key of ``BACKENDS``), imported now."""
-    module, _, attribute = BACKENDS[name].partition(":")
-    return cast("type[TableBackend]", getattr(importlib.import_module(module), attribute))
+    return cast("type[TableBackend]", named(BACKENDS[name]))
 
 
 def table_context(config: Config, env: Mapping[str, str] | None = None) -> TableContext:
