@@ -91,3 +91,14 @@ def test_check_warns_when_the_footer_asks_for_a_reply_nobody_reads(
 
     edit_config(sample, "답장해 주세요", "080-123-4567로 전화해 주세요")
     assert not [f for f in findings(run_cli, sample) if f["where"] == "sending.opt_out"]
+
+
+def test_check_says_when_ledger_keep_forgets_what_a_rule_reads(sample: Path, run_cli) -> None:
+    # The sample's "이탈 가능" counts messages of the last 21 days; keep only 14 of them
+    # and sync would refuse to run: check says so first, naming the rule.
+    config = sample / "config.toml"
+    config.write_text(config.read_text(encoding="utf-8") + '\n[ledger]\nkeep = "14d"\n',
+                      encoding="utf-8")
+    found = [f for f in findings(run_cli, sample) if "[ledger] keep" in f["message"]]
+    assert [(f["level"], f["where"]) for f in found] == [("error", 'tags."이탈 가능"')]
+    assert "21 days back" in found[0]["message"] and "14d" in found[0]["message"]

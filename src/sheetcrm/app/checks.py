@@ -38,10 +38,11 @@ from sheetcrm.core.projection import column_ownership
 from sheetcrm.core.rules import RowContext, Rules, compile_rules
 from sheetcrm.core.schema import header_problems, read_records
 from sheetcrm.core.steps import next_send
-from sheetcrm.errors import ChannelError, SheetcrmError, TemplateError
+from sheetcrm.errors import ChannelError, ConfigError, SheetcrmError, TemplateError
 from sheetcrm.expressions import ExpressionRuntimeError
 from sheetcrm.i18n import _
 from sheetcrm.ledger import Ledger
+from sheetcrm.ledger.lookback import check_keep
 from sheetcrm.model import Enrollment, LedgerState, PlannedSend, Record
 from sheetcrm.table import open_table
 from sheetcrm.templates import Templates
@@ -87,6 +88,7 @@ def run_checks(config: Config, now: datetime, *, connect: bool = False) -> list[
     findings.extend(_server_findings(config))
     findings.extend(_signal_findings(config, rules))
     findings.extend(_reply_opt_out_findings(config))
+    findings.extend(_keep_findings(config))
     if config.model.alerts is not None:  # apprise understands every URL
         from sheetcrm.app.alerts import check_urls
 
@@ -186,6 +188,17 @@ def _server_findings(config: Config) -> list[Finding]:
                               "no working one-click unsubscribe link (Gmail and Yahoo require "
                               "one from bulk senders); add [server] (docs/server.md)",
                               flows=", ".join(ads)))]
+    return []
+
+
+def _keep_findings(config: Config) -> list[Finding]:
+    """A rule reading further back than ``[ledger] keep``: plan and sync refuse it."""
+    try:
+        check_keep(config)
+    except ConfigError as exc:
+        where = exc.path or "ledger.keep"
+        message = str(exc).removeprefix(f"{where}: ")
+        return [Finding("error", where, message)]
     return []
 
 
