@@ -139,9 +139,10 @@ def test_a_newer_send_is_the_latest_and_an_older_one_finished_late_is_not(
     assert loaded(scoped) == {"a@x.com-payment-e1-s1"}
 
 
-def config(tags: dict[str, str] | None = None, **sending: Any) -> Config:
+def raw_config(tags: dict[str, str] | None = None, **sending: Any) -> dict[str, Any]:
+    """One flow, one tag (or ``tags``), ``[sending]`` as given: the config's tables."""
     step = {"after": "1d", "channel": "email", "template": "t"}
-    return config_from_dict({
+    return {
         "table": {"path": "x.csv", "key": "email"},
         "fields": {"email": {"column": "이메일", "type": "email"},
                    "paid": {"column": "결제 여부", "type": "bool"}},
@@ -149,7 +150,11 @@ def config(tags: dict[str, str] | None = None, **sending: Any) -> Config:
         "sending": sending,
         "channels": {"email": {"type": "outbox", "from": "S <s@example.com>", "to": "email"}},
         "flows": {"payment": {"trigger": "결제 대기", "goal": "paid", "steps": [step]}},
-    }, {}, path=Path("/tmp/config.toml"))
+    }
+
+
+def config(tags: dict[str, str] | None = None, **sending: Any) -> Config:
+    return config_from_dict(raw_config(tags, **sending), {}, path=Path("/tmp/config.toml"))
 
 
 def test_the_scope_reaches_back_as_far_as_the_config_reads() -> None:

@@ -48,7 +48,7 @@ from tests.support.month import START, simulate_month
 from tests.support.sample import DAY0, use_webhook
 from tests.support.servers import WebhookServer
 from tests.test_crash_safety import received_ids
-from tests.test_ledger_history import enroll, sent
+from tests.test_ledger_history import enroll, raw_config, sent
 from tests.test_unsubscribe_endpoint import SOHEE
 
 DAYS = 60
@@ -147,17 +147,7 @@ def small_config(folder: Path, tags: dict[str, str] | None = None, *, keep: str 
                  events: bool = False, engagement: bool = False, **sending: Any) -> Config:
     """One flow, one tag; ``keep``, an ``[events.paid]`` webhook and the engagement
     column when asked."""
-    step = {"after": "1d", "channel": "email", "template": "t"}
-    raw: dict[str, Any] = {
-        "state": "state.db",
-        "table": {"path": "x.csv", "key": "email"},
-        "fields": {"email": {"column": "이메일", "type": "email"},
-                   "paid": {"column": "결제 여부", "type": "bool"}},
-        "tags": tags or {"결제 대기": "not paid"},
-        "sending": sending,
-        "channels": {"email": {"type": "outbox", "from": "S <s@example.com>", "to": "email"}},
-        "flows": {"payment": {"trigger": "결제 대기", "goal": "paid", "steps": [step]}},
-    }
+    raw = {**raw_config(tags, **sending), "state": "state.db"}
     if keep is not None:
         raw["ledger"] = {"keep": keep}
     if engagement:

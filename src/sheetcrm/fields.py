@@ -121,9 +121,10 @@ def parse_column(parse: Parse, cells: list[str], type_: str) -> list[Any]:
         texts = list(map(str.strip, cells))
         if type_ == "email" and not all(map(_EMAIL_RE.fullmatch, filter(None, texts))):
             return [parse(cell) for cell in cells]  # the first bad address raises
-        shared = dict(zip(texts, texts, strict=True))
-        if 2 * len(shared) <= len(texts):  # a repeating text (course names) is held once
-            texts = list(map(shared.__getitem__, texts))
+        if type_ == "text":  # a repeating text (course names) is held once
+            shared = dict(zip(texts, texts, strict=True))
+            if 2 * len(shared) <= len(texts):
+                texts = list(map(shared.__getitem__, texts))
         return [text or None for text in texts]
     distinct = set(cells)
     if 2 * len(distinct) > len(cells):  # mostly unique (phone numbers): nothing to share

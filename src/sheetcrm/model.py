@@ -69,6 +69,9 @@ SETTLED = frozenset({SendStatus.SENT, SendStatus.PENDING, SendStatus.UNCERTAIN,
 
 #: Rows still to be parsed, a block at a time: (rows, the line number of each).
 Blocks = Iterator[tuple[list[list[str]], list[int]]]
+#: Rows parsed and typed at a time: large enough that a column's repeats are parsed
+#: once per block, small enough that a block is a small part of a run's memory.
+BLOCK_ROWS = 16384
 
 
 class Snapshot:
@@ -224,9 +227,9 @@ class Record:
         return len(self.errors) <= len(self.unknown)
 
     def forget_values(self) -> None:
-        """The row is planned and its messages sent: what is left (its cells written
-        back) reads the cells as read, never the typed values, which at 200k rows are
-        the run's largest part. A later write into ``values`` fails loudly."""
+        """The row is planned and no message is due to it: what is left (its cells
+        written back) reads the cells as read, never the typed values, which at 200k
+        rows are the run's largest part. A later write into ``values`` fails loudly."""
         self.values = _FORGOTTEN
 
     def settle(self, name: str, value: Any) -> None:

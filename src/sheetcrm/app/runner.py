@@ -219,8 +219,6 @@ def _sync_locked(config: Config, now: datetime, ledger: Ledger,
                            FreshCheck(config, rules, table, state, now, read_at))
         outcomes = _send_all(sending, plan, state)
         ledger.stamp_sends(run_id, choice.in_force.hash)
-        for rec in plan.records:  # sent: no more reads of the typed values
-            rec.forget_values()
         with gc_paused():
             updates = project(plan.records, plan.tags, state, config)
         updates += plan.events.updates

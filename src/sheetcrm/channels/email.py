@@ -340,7 +340,6 @@ class EmailBuilder:
             _set_text(msg, message.html, "html", alternative=True)
         return msg
 
-
     def build_bytes(self, message: Message) -> tuple[bytes, str]:
         """``email_bytes(self.build(message))`` and the Message-ID, written directly
         when the message is of the usual kind (the module's docstring).

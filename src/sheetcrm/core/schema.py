@@ -20,7 +20,7 @@ from sheetcrm.config import Config
 from sheetcrm.errors import CellError, ConfigError
 from sheetcrm.fields import parse_column
 from sheetcrm.i18n import _
-from sheetcrm.model import ALL_READ, NO_ERRORS, Record, RowProblem, Snapshot, TypedRows
+from sheetcrm.model import ALL_READ, BLOCK_ROWS, NO_ERRORS, Record, RowProblem, Snapshot, TypedRows
 
 
 def header_problems(header: list[str], config: Config) -> list[str]:
@@ -55,15 +55,10 @@ def read_records(snapshot: Snapshot, config: Config, *, let_go: bool = False) ->
     index = {name: i for i, name in enumerate(header) if name}
     owned_idx = [(col, index.get(col)) for col in config.writeback.columns()]
     made = _Making(config, index, owned_idx)
-    for rows, lines in snapshot.blocks(_BLOCK, let_go=let_go):
+    for rows, lines in snapshot.blocks(BLOCK_ROWS, let_go=let_go):
         made.block(rows, lines)
     missing = [col for col, i in owned_idx if i is None]
     return made.finish(missing)
-
-
-# Rows typed at a time: large enough that a column's repeats are parsed once per
-# block, small enough that a block's columns are a small part of a run's memory.
-_BLOCK = 16384
 
 
 class _Making:

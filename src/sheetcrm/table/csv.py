@@ -54,7 +54,7 @@ from sheetcrm.fsutil import (
     write_temp_beside,
 )
 from sheetcrm.i18n import _
-from sheetcrm.model import Blocks, CellUpdate, Snapshot, WriteReport
+from sheetcrm.model import BLOCK_ROWS, Blocks, CellUpdate, Snapshot, WriteReport
 from sheetcrm.table.base import TableContext
 from sheetcrm.table.csv_text import Edits, Rewrite, pieces
 
@@ -129,7 +129,7 @@ class CsvTable:
             raise BackendError(_("{path}: not a valid CSV file: {reason}",
                                  path=self.path, reason=exc)) from exc
 
-    def _blocks(self, rows: Iterator[list[str]], size: int = 16384) -> Blocks:
+    def _blocks(self, rows: Iterator[list[str]], size: int = BLOCK_ROWS) -> Blocks:
         """The rows past the header, ``size`` at a time, with their line numbers: blank
         rows are left out, and still counted (Excel numbers every row)."""
         seen = 0  # records past the header so far: record j is line j + 2
@@ -149,7 +149,8 @@ class CsvTable:
         for tab in self.tabs:
             sibling = self.tab_file(tab)
             if sibling.path.is_file():
-                found[tab] = sibling._parse(_read_bytes(sibling.path))
+                data = _read_bytes(sibling.path)
+                found[tab] = list(sibling._rows(data, sibling._codec(data)))
         return found
 
     def write_column(self, column: str, value_for: Callable[[dict[str, str]], str | None]
@@ -266,41 +267,12 @@ class CsvTable:
         edits, report = change(Rewrite(text, self.delimiter, codec, str(self.path)))
         return (None if edits is None else _NewFile(text, edits, codec)), report
 
-    def _parse(self, data: bytes) -> list[list[str]]:
-        """Rows exactly as csv.reader gives them, with the first codec that decodes.
-
-        Decoding while parsing (as open() does) is faster than decoding first and
-        parsing a StringIO, and needs no separate trial decode.
-        """
-        # One long cell (a pasted text, an export) must not make the whole file
-        # unreadable: the csv module refuses fields over 128 KiB unless told otherwise.
-        csv.field_size_limit(max(csv.field_size_limit(), len(data) + 1))
-        candidates = self._candidates(data)
-        for codec in candidates:
-            stream = io.TextIOWrapper(io.BytesIO(data), encoding=codec, newline="")
-            try:
-                rows = list(csv.reader(stream, delimiter=self.delimiter))
-            except UnicodeDecodeError:
-                continue
-            except csv.Error as exc:
-                raise BackendError(_("{path}: not a valid CSV file: {reason}",
-                                     path=self.path, reason=exc)) from exc
-            self._encoding = codec
-            return rows
-        raise self._undecodable(candidates)
-
     def _codec(self, data: bytes) -> str:
-        """The first codec that decodes the whole file, remembered (BOM and all) so writes
-        keep it: known before any row is parsed, since the rows are parsed later."""
-        candidates = self._candidates(data)
-        for codec in candidates:
-            try:
-                data.decode(codec)
-            except UnicodeDecodeError:
-                continue
-            self._encoding = codec
-            return codec
-        raise self._undecodable(candidates)
+        """The first codec that decodes the whole file (``_decode``, its text dropped):
+        known before any row is parsed, since the rows are parsed later."""
+        self._decode(data)
+        assert self._encoding is not None
+        return self._encoding
 
     def _decode(self, data: bytes) -> str:
         """Decode the file, remembering the codec (and BOM) so writes can keep them."""
