@@ -128,3 +128,41 @@ def test_the_planner_plans_the_same_by_column_as_row_by_row(monkeypatch) -> None
     assert _plan_dump(by_column) == _plan_dump(row_by_row)
     assert any(e.kind == "rule" for e in by_column.errors)  # the failing tag, row by row
     assert by_column.tags["a@x.com"] == ["결제 대기", "최근"]
+
+
+def test_rows_sharing_a_combination_of_tags_plan_as_if_each_had_its_own(monkeypatch) -> None:
+    from sheetcrm.core import engine, evaluate
+    from tests.test_unknown_cells import make_config, plan_for, row
+
+    def row_free_tags(raw: dict[str, Any]) -> None:  # every tag a column: shared tag sets
+        raw["tags"] = {"결제 대기": "not paid and days_since(applied_at) >= 1",
+                       "고득점": "score > 5", "최근": "days_since(applied_at) < 10"}
+
+    config = make_config(row_free_tags)
+    rows = [row(), row("b@x.com", paid="O", score="7", tags="고득점"), row("c@x.com"),
+            row("d@x.com", applied="2026-11-20", score="9", tags="결제 대기"),
+            row("e@x.com", score="many", tags="고득점, 최근"),  # 고득점 not known: kept
+            row("f@x.com", paid="O", score="7"), row("g@x.com", applied="someday")]
+    made: list[evaluate.Columns] = []
+
+    class Seen(evaluate.Columns):
+        def __init__(self, rules: Any, rows: Any, ctx: Any) -> None:
+            super().__init__(rules, rows, ctx)
+            made.append(self)
+
+    monkeypatch.setattr(engine, "Columns", Seen)
+    by_column = plan_for(rows, config)
+    assert made[0].tag_sets is not None and len(made[0].tag_sets) == 5  # rows all read
+    assert made[0].tag_sets[1] is made[0].tag_sets[4]  # b and f: one set of tags
+
+    class RowByRow(evaluate.Columns):
+        def __init__(self, rules: Any, rows: Any, ctx: Any) -> None:
+            super().__init__(rules, [], ctx)  # no rows: every condition row by row
+
+    monkeypatch.setattr(engine, "Columns", RowByRow)
+    row_by_row = plan_for(rows, config)
+    assert _plan_dump(by_column) == _plan_dump(row_by_row)
+    assert by_column.tags == {"a@x.com": ["결제 대기"], "b@x.com": ["고득점"],
+                              "c@x.com": ["결제 대기"], "d@x.com": ["결제 대기", "고득점", "최근"],
+                              "e@x.com": ["결제 대기", "고득점"], "f@x.com": ["고득점"],
+                              "g@x.com": []}

@@ -67,6 +67,11 @@ class _Run:
     state: LedgerState
     guards: Guards
 
+    def __post_init__(self) -> None:
+        # Read once: a config property is a call, made for every row and flow otherwise.
+        self.flows = self.config.flows
+        self.handoffs = self.config.handoffs
+
 
 def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
               rules: Rules, *, suppressed: frozenset[str] = frozenset(),
@@ -97,6 +102,7 @@ def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
     unknown: Counter[str] = Counter()  # rows a condition could not be known on
     evaluated = 0
     tag_lists: dict[tuple[str, ...], list[str]] = {}
+    tag_column = config.writeback.tags
     sheet_tags: dict[str, list[str]] = {}  # tag cell -> its tags, each read once
     # Conditions over every row with all cells read at once; the rest row by row.
     columns = Columns(rules, [r.values for r in table.records if r.usable and not r.unknown],
@@ -133,14 +139,11 @@ def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
                 _say_what_waits(rec, row.waiting)
                 plan.errors[at:at] = [RowError(rec.line, rec.key, m)
                                       for m in rec.unknown.values()]
-        before = _tags_in_sheet(rec, config, sheet_tags)
-        unknown_tags = row.unknown_tags
-        # A tag not known on this row stays as the sheet shows it.
-        tags = [tag for tag, on in row.tags().items()
-                if on or (tag in unknown_tags and tag in before)]
+        before = _tags_in_sheet(rec, tag_column, sheet_tags)
+        tags = row.tags_on(before)
         # Rows share a few sets of tags: one list for each (read-only, as is the plan).
         tags = plan.tags[rec.key] = tag_lists.setdefault(tuple(tags), tags)
-        if config.writeback.tags and before != tags:
+        if tag_column and before != tags:
             plan.tag_changes.append(TagChange(rec.key, before, tags))
         if not keep_values and len(plan.sends) == marks[1]:
             rec.forget_values()
@@ -161,10 +164,11 @@ def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
     return plan
 
 
-def _tags_in_sheet(rec: Record, config: Config, seen: dict[str, list[str]]) -> list[str]:
-    """The tags the row's tag cell shows (none without a tag column); ``seen`` holds
-    the lists of the cells read so far, shared by the rows that show the same."""
-    cell = rec.current.get(config.writeback.tags, "") if config.writeback.tags else ""
+def _tags_in_sheet(rec: Record, column: str | None, seen: dict[str, list[str]]) -> list[str]:
+    """The tags the row's tag cell (in ``column``) shows (none without a tag column);
+    ``seen`` holds the lists of the cells read so far, shared by the rows that show the
+    same."""
+    cell = rec.current.get(column, "") if column else ""
     tags = seen.get(cell)
     if tags is None:
         tags = seen[cell] = [t.strip() for t in cell.split(",") if t.strip()]
@@ -273,7 +277,7 @@ def _check_flow_changes(plan: Plan, state: LedgerState, config: Config,
 def _plan_row(run: _Run, rec: Record, row: RowConditions,
               restored: dict[str, Enrollment]) -> None:
     row.tags()
-    enrollments, handoffs, key = run.state.enrollments, run.config.handoffs, rec.key
+    enrollments, handoffs, key = run.state.enrollments, run.handoffs, rec.key
     for name in run.rules.flows:
         triggered = row.triggered(name)
         current = enrollments.get((key, name)) or restored.get(name)
@@ -286,10 +290,10 @@ def _plan_flow(run: _Run, rec: Record, row: RowConditions, name: str,
                current: Enrollment | None, triggered: bool | None) -> None:
     """One flow for one row; ``current`` is its enrollment (from the ledger or restored
     from the sheet) and ``triggered`` whether its trigger holds (None: not known)."""
-    plan, config, key, now = run.plan, run.config, rec.key, run.plan.now
-    flow = config.flows[name]
+    plan, key, now = run.plan, rec.key, run.plan.now
+    flow = run.flows[name]
     active = current is not None and current.status == EnrollmentStatus.ACTIVE
-    handoff = (not active and name in config.handoffs
+    handoff = (not active and name in run.handoffs
                and _handed_off(key, name, current, run)
                and _may_reenter(current, flow, now))
     if not active and not handoff and (not triggered or not _may_reenter(current, flow, now)):
@@ -411,7 +415,7 @@ def _may_reenter(current: Enrollment | None, flow: FlowSettings, now: datetime) 
 
 def _handed_off(key: str, flow: str, current: Enrollment | None, run: _Run) -> bool:
     """A flow with ``then = <this flow>`` finished for this key since its last entry here."""
-    for source in run.config.handoffs.get(flow, ()):
+    for source in run.handoffs.get(flow, ()):
         done = run.state.enrollments.get((key, source))
         if done is None or done.status != "finished" or done.exited_at is None:
             continue
@@ -422,7 +426,7 @@ def _handed_off(key: str, flow: str, current: Enrollment | None, run: _Run) -> b
 
 def _enter(run: _Run, rec: Record, name: str, previous: Enrollment | None,
            handoff: bool) -> Enrollment:
-    flow = run.config.flows[name]
+    flow = run.flows[name]
     anchor_at = None
     if flow.anchor:
         anchor_at = _as_datetime(rec.values.get(flow.anchor), run.config)

@@ -34,7 +34,7 @@ the answers, the failures and ``evaluations`` are the same either way.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from sheetcrm.config import _quote_key
 from sheetcrm.core.rules import RowContext, Rules
@@ -46,18 +46,30 @@ from sheetcrm.expressions import (
 )
 from sheetcrm.model import Record
 
+_NO_TAGS: frozenset[str] = frozenset()
+
 #: Told of a condition that failed on the row: its key path and the error.
 OnError = Callable[[str, ExpressionRuntimeError], None]
+
+
+class TagSet(NamedTuple):
+    """One combination of tags, shared (read-only) by every row that has it."""
+
+    found: dict[str, bool]  # every tag, in the config's order, and whether it is on
+    on: frozenset[str]  # the tags that are on
+    listed: list[str]  # the same, in the config's order
 
 
 class Columns:
     """Every row-free condition of the rules, worked out over many rows at once.
 
     ``tags[i]``, ``triggers[flow]`` and ``goals[flow]`` hold each row's value in the
-    order of ``rows``, or None: that condition is evaluated row by row.
+    order of ``rows``, or None: that condition is evaluated row by row. When every tag
+    is a column, ``tag_sets[slot]`` is the row's tags: rows have a few combinations of
+    tags between them, each made once instead of once a row.
     """
 
-    __slots__ = ("tags", "triggers", "goals")
+    __slots__ = ("tags", "triggers", "goals", "tag_sets")
 
     def __init__(self, rules: Rules, rows: list[Mapping[str, Any]], ctx: RowContext) -> None:
         self.tags = [_column(expr, rows, ctx) for _tag, expr in rules.tags]
@@ -65,6 +77,18 @@ class Columns:
                          for name, f in rules.flows.items()}
         self.goals = {name: _column(f.goal, rows, ctx) if f.goal is not None else None
                       for name, f in rules.flows.items()}
+        self.tag_sets: list[TagSet] | None = None
+        if rows and all(column is not None for column in self.tags):
+            names = [tag for tag, _expr in rules.tags]
+            made: dict[tuple[bool, ...], TagSet] = {}
+
+            def tag_set(ons: tuple[bool, ...]) -> TagSet:
+                listed = [tag for tag, on in zip(names, ons, strict=True) if on]
+                made[ons] = TagSet(dict(zip(names, ons, strict=True)), frozenset(listed), listed)
+                return made[ons]
+
+            truths = [list(map(bool, column)) for column in self.tags if column is not None]
+            self.tag_sets = [made.get(ons) or tag_set(ons) for ons in zip(*truths, strict=True)]
 
 
 def _column(expr: CompiledExpression, rows: list[Mapping[str, Any]],
@@ -84,7 +108,7 @@ class RowConditions:
     """
 
     __slots__ = ("rules", "ctx", "values", "evaluations", "waiting", "unknown_sources",
-                 "_on_error", "_tags", "_columns", "_slot")
+                 "_on_error", "_tags", "_tag_set", "_columns", "_slot")
 
     def __init__(self, rules: Rules, rec: Record, ctx: RowContext,
                  on_error: OnError | None = None, columns: Columns | None = None,
@@ -98,8 +122,9 @@ class RowConditions:
         self.unknown_sources: set[str] = set()  # conditions not known on this row
         self._on_error = on_error
         self._tags: dict[str, bool] | None = None
+        self._tag_set: TagSet | None = None
         ctx.key = rec.key
-        ctx.tags = set()
+        ctx.tags = _NO_TAGS
         ctx.unknown_tags = {}
 
     def tags(self) -> dict[str, bool]:
@@ -107,9 +132,16 @@ class RowConditions:
 
         A tag that is not known on the row is False here, and in ``unknown_tags``.
         """
+        if self._tags is None and self._columns is not None and self._columns.tag_sets:
+            self.evaluations += len(self.rules.tags)
+            tag_set = self._tag_set = self._columns.tag_sets[self._slot]
+            self.ctx.tags = tag_set.on
+            self._tags = tag_set.found  # shared by the rows with these tags: read-only
         if self._tags is None:
             found: dict[str, bool] = {}
+            on_tags: set[str] = set()  # what tagged() reads while the tags below are worked out
             values, ctx, slot = self.values, self.ctx, self._slot
+            ctx.tags = on_tags
             columns = self._columns.tags if self._columns is not None else None
             for i, (tag, expr) in enumerate(self.rules.tags):
                 self.evaluations += 1
@@ -117,7 +149,7 @@ class RowConditions:
                 if column is not None:
                     on = bool(column[slot])
                     if on:
-                        ctx.tags.add(tag)
+                        on_tags.add(tag)
                     found[tag] = on
                     continue
                 try:
@@ -129,10 +161,19 @@ class RowConditions:
                     ctx.unknown_tags[tag] = self.waiting["tag", tag] = exc.name
                     self.unknown_sources.add(expr.source)
                 if on:
-                    ctx.tags.add(tag)
+                    on_tags.add(tag)
                 found[tag] = on
             self._tags = found
         return self._tags
+
+    def tags_on(self, shown: list[str]) -> list[str]:
+        """The tags the row has, in the config's order (read-only: rows share it); a tag
+        not known on the row stays as ``shown`` (the sheet's tag cell) has it."""
+        found = self.tags()
+        unknown = self.ctx.unknown_tags
+        if self._tag_set is not None and not unknown:
+            return self._tag_set.listed
+        return [tag for tag, on in found.items() if on or (tag in unknown and tag in shown)]
 
     @property
     def unknown_tags(self) -> dict[str, str]:

@@ -15,7 +15,7 @@ they are written, so a tag may only ask for the tags above it.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
@@ -53,7 +53,7 @@ class RowContext:
         self.tz = tz
         self.state = state
         self.key = ""
-        self.tags: set[str] = set()
+        self.tags: Set[str] = frozenset()  # the row's tags that are on
         # Tags not known on this row -> the field whose unreadable cell made them so.
         self.unknown_tags: dict[str, str] = {}
 
