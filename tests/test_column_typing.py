@@ -6,6 +6,8 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sheetcrm.errors import CellError
 from sheetcrm.fields import FIELD_TYPES, make_parser, parse_column
@@ -60,3 +62,31 @@ def test_records_dicts_are_each_rows_own_though_they_share_their_keys() -> None:
     a.values["extra"] = "x"
     assert (a.values["score"], b.values["score"]) == (3, 7) and "extra" not in b.values
     assert a.current == {"상태 태그": "", "오류": ""} and a.current is not b.current
+
+
+def _phone_by_digits(text: str) -> bool:
+    """What a phone cell is, said another way: +, digits and separators, 7 to 15 digits."""
+    body = text[1:] if text.startswith("+") else text
+    digits = sum(c in "0123456789" for c in body)
+    return bool(body) and all(c in "0123456789 \t\n\r\f\v().-" for c in body) \
+        and 7 <= digits <= 15
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet="0123456789 +-().x\t", max_size=22), min_size=1,
+                max_size=6))
+def test_phone_cells_are_read_the_same_by_column_and_alone(cells: list[str]) -> None:
+    parse = make_parser("phone", column="열", tz=SEOUL)
+    alone = []
+    for cell in cells:
+        try:
+            alone.append(parse(cell))
+        except CellError:
+            alone.append(CellError)
+        text = cell.strip()
+        assert (alone[-1] is not CellError) == (not text or _phone_by_digits(text)), cell
+    if CellError in alone:
+        with pytest.raises(CellError):
+            parse_column(parse, cells, "phone")
+    else:
+        assert parse_column(parse, cells, "phone") == alone
