@@ -71,6 +71,13 @@ class _Run:
         # Read once: a config property is a call, made for every row and flow otherwise.
         self.flows = self.config.flows
         self.handoffs = self.config.handoffs
+        self.flow_column = self.config.writeback.flow or ""
+        self._said: dict[str, str] = {}
+
+    def said(self, text: str) -> str:
+        """One string for each distinct message of the run: a first run restoring 200k
+        rows from the sheet says the same few things 400k times (40 MB as copies)."""
+        return self._said.setdefault(text, text)
 
 
 def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
@@ -118,7 +125,7 @@ def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
                             slot=-1 if rec.unknown else slot)
         slot += not rec.unknown
         try:
-            restored = _restore_from_sheet(rec, plan, config, known, now) if restoring else {}
+            restored = _restore_from_sheet(run, rec, known) if restoring else {}
             evaluated += 1
             _plan_row(run, rec, row, restored)
         except ExpressionRuntimeError as exc:
@@ -334,7 +341,7 @@ def _plan_flow(run: _Run, rec: Record, row: RowConditions, name: str,
         plan.moves.append(FlowMove(key, name, "enter", _entry_detail(enrollment)))
         skipped = skip_overdue(enrollment, flow, now)
         if skipped:
-            plan.moves.append(FlowMove(key, name, "skip", skipped))
+            plan.moves.append(FlowMove(key, name, "skip", run.said(skipped)))
         plan.enrollments.append(enrollment)
         if enrollment.status != EnrollmentStatus.ACTIVE:
             return
@@ -378,8 +385,7 @@ def _changeable(e: Enrollment, plan: Plan) -> Enrollment:
     return copy
 
 
-def _restore_from_sheet(rec: Record, plan: Plan, config: Config, known: set[str],
-                        now: datetime) -> dict[str, Enrollment]:
+def _restore_from_sheet(run: _Run, rec: Record, known: set[str]) -> dict[str, Enrollment]:
     """The ledger knows nothing of this row, but its flow cell shows flows: take the
     sheet's word (invariant 7: a fresh ledger does not re-send what the sheet shows).
 
@@ -388,19 +394,19 @@ def _restore_from_sheet(rec: Record, plan: Plan, config: Config, known: set[str]
     fell due longer ago than the flow's ``grace`` are skipped, as at any entry.
     Raises UnreadableFlowCell when the cell cannot be read.
     """
-    cell = rec.current.get(config.writeback.flow or "")
+    plan, config = run.plan, run.config
+    cell = rec.current.get(run.flow_column)
     if not cell or rec.key in known:
         return {}
     restored = enrollments_from_sheet(rec.key, cell, config)
     for flow, e in restored.items():
         plan.enrollments.append(e)
-        plan.moves.append(FlowMove(rec.key, flow, "restored",
-                                   _("from the sheet: {n} step(s) already sent",
-                                     n=e.next_step)))
+        plan.moves.append(FlowMove(rec.key, flow, "restored", run.said(
+            _("from the sheet: {n} step(s) already sent", n=e.next_step))))
         if e.status == EnrollmentStatus.ACTIVE:
-            skipped = skip_overdue(e, config.flows[flow], now)
+            skipped = skip_overdue(e, run.flows[flow], plan.now)
             if skipped:
-                plan.moves.append(FlowMove(rec.key, flow, "skip", skipped))
+                plan.moves.append(FlowMove(rec.key, flow, "skip", run.said(skipped)))
     return restored
 
 
