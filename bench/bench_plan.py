@@ -35,6 +35,7 @@ import sys
 import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Seoul"))
@@ -212,6 +213,8 @@ def measure(folder: Path, scenario: str) -> dict[str, float]:
             out["plan_s"] = min(out["plan_s"], time.perf_counter() - t)
         out["sends_due"] = len(result.plan.sends)
         out["rows"] = result.plan.rows_read
+        result = None
+        out.update(plan_phases(config))
     elif scenario == "setup":
         # A paused sync records every enrollment (and sends nothing).
         paused = load_config(write_config(folder, paused=True), os.environ)
@@ -226,6 +229,43 @@ def measure(folder: Path, scenario: str) -> dict[str, float]:
         out.update(evaluations_per_second(folder))
     out[f"rss_{scenario}_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
+
+
+def plan_phases(config: Any) -> dict[str, float]:
+    """Where a plan's time goes (the best of two of each phase, run one after the other
+    as ``prepare`` does): the CSV parse inside sheetcrm, typing the cells into records,
+    planning, projecting the cells to write; and the Python objects made per row."""
+    from sheetcrm.app.collector import gc_paused
+    from sheetcrm.core.engine import make_plan
+    from sheetcrm.core.projection import project
+    from sheetcrm.core.rules import compile_rules
+    from sheetcrm.core.schema import read_records
+    from sheetcrm.model import LedgerState
+    from sheetcrm.table import open_table
+    from sheetcrm.templates import Templates
+
+    rules, templates = compile_rules(config), Templates(config.templates_dir)
+    best: dict[str, float] = {}
+    for _ in range(2):
+        with gc_paused():
+            t0 = time.perf_counter()
+            rows = len(open_table(config).read().rows)  # parsed whole
+            t1 = time.perf_counter()
+            records = read_records(open_table(config).read(), config, let_go=True)
+            t2 = time.perf_counter()
+            state = LedgerState()
+            plan = make_plan(records, state, NOW, config, rules, templates=templates)
+            t3 = time.perf_counter()
+            updates = project(plan.records, plan.tags, state, config)
+            t4 = time.perf_counter()
+        typing = (t2 - t1) - (t1 - t0)  # reading again, parse included, less the parse
+        for name, took in (("parse", t1 - t0), ("typing", typing), ("planning", t3 - t2),
+                           ("projecting", t4 - t3)):
+            best[f"phase_{name}_s"] = min(best.get(f"phase_{name}_s", took), took)
+        objects = len(plan.enrollments) + len(plan.moves) + len(plan.tag_changes)
+        best.update(phase_rows=rows, phase_objects=objects, phase_updates=len(updates))
+        del records, plan, updates, state
+    return best
 
 
 def child(folder: Path, scenario: str) -> dict[str, float]:
@@ -270,7 +310,18 @@ def sample_commands() -> dict[str, float]:
     check = best_of(5, ["--config", str(root / "config.toml"), "check"], cwd=root)
     return {"help_s": help_["wall_s"], "help_import_s": help_["import_s"],
             "check_s": check["wall_s"], "check_import_s": check["import_s"]
-            + check["main_s"]}
+            + check["main_s"], "interpreter_s": _best_python(5, "pass"),
+            "pydantic_s": _best_python(5, "import pydantic; pydantic.create_model('M', x=(int, 1))")}
+
+
+def _best_python(n: int, code: str) -> float:
+    """The fastest of ``n`` bare interpreters running ``code``: what no command avoids."""
+    took = []
+    for _ in range(n):
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True)
+        took.append(time.perf_counter() - t)
+    return min(took)
 
 
 def print_processes(p: dict[str, float], floor: float, plan: float) -> None:
