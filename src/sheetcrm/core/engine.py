@@ -339,7 +339,8 @@ def _plan_flow(run: _Run, rec: Record, row: RowConditions, name: str,
     else:
         enrollment = _enter(run, rec, name, current, handoff)
         plan.moves.append(FlowMove(key, name, "enter", _entry_detail(enrollment)))
-        skipped = skip_overdue(enrollment, flow, now)
+        # Counted from now (no anchor), no step is overdue: durations are never negative.
+        skipped = skip_overdue(enrollment, flow, now) if enrollment.anchor_at else ""
         if skipped:
             plan.moves.append(FlowMove(key, name, "skip", run.said(skipped)))
         plan.enrollments.append(enrollment)
