@@ -342,12 +342,20 @@ class Ledger(RunHistory, OperatorQueries, EventLog, MailboxCursor, IncidentBook,
                          tags: TagSnapshot | None = None) -> None:
         """Insert new enrollments and update changed ones, in one transaction; with
         ``tags``, record the run's tags in the same one (``history``)."""
+        stamps: dict[datetime, str] = {}  # a run's entries share a few times: each written once
+
+        def stamp(at: datetime) -> str:
+            text = stamps.get(at)
+            if text is None:
+                text = stamps[at] = iso(at)
+            return text
+
         with self.transaction() as db:
             if tags is not None:
                 self.write_tags(db, tags)
             for e in enrollments:
-                values = (iso(e.entered_at), e.anchor_at and iso(e.anchor_at), e.next_step,
-                          e.status, e.exited_at and iso(e.exited_at), e.exit_reason)
+                values = (stamp(e.entered_at), e.anchor_at and stamp(e.anchor_at), e.next_step,
+                          e.status, e.exited_at and stamp(e.exited_at), e.exit_reason)
                 if e.id is None:
                     cur = db.execute(
                         "INSERT INTO enrollments (key, flow, entry, entered_at, anchor_at,"
