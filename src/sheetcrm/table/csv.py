@@ -3,10 +3,11 @@
 Reading goes through ``csv.reader`` because it runs at C speed and is the floor the
 other backends are measured against. Writing replaces only the spans of the cells
 that change (``sheetcrm.table.csv_text``): the file's encoding, BOM, line endings
-and the quoting of every other cell stay as they were. The new file is encoded and
-written piece by piece as it is made (``_NewFile``): with the old file's bytes and
-text, a whole new text and its bytes held at once, a write cost four copies of the
-file and a string per field, more than the rest of a run at 200k rows.
+and the quoting of every other cell stay as they were. A write reads the file twice,
+a piece at a time (``sheetcrm.table.csv_stream``): once to find the rows and count
+what changes (``sheetcrm.table.csv_edit``), once to write the new file as it is made.
+Holding the file's text whole (twice its bytes with Hangul in it) and a string per
+field made the write the peak of a whole run at 200k rows.
 
 The operator may save the file while sheetcrm writes it, by renaming a new file over
 it or by rewriting it in place. A check ("does it still hold what we read?") followed
@@ -56,7 +57,8 @@ from sheetcrm.fsutil import (
 from sheetcrm.i18n import _
 from sheetcrm.model import BLOCK_ROWS, Blocks, CellUpdate, Snapshot, WriteReport
 from sheetcrm.table.base import TableContext
-from sheetcrm.table.csv_text import Edits, Rewrite, pieces
+from sheetcrm.table.csv_edit import Change, ColumnValues, KeyedUpdates
+from sheetcrm.table.csv_stream import PIECE, FileChanged, NewFile, Survey, survey
 
 _MAX_ATTEMPTS = 5  # rewrites tried while the file keeps changing under us
 _BUSY_PAUSE = 0.005  # seconds, times the attempt: a program is writing the file right now
@@ -160,7 +162,8 @@ class CsvTable:
         The file is re-read and rewritten as ``write`` does (atomic, byte-exact, redone
         on an operator's save), so a row edited meanwhile is judged as it is now.
         """
-        return self._write_with(lambda edit: edit.apply_column(column, value_for))
+        return self._write_with(lambda codec: ColumnValues(
+            self.delimiter, codec, str(self.path), column, value_for))
 
     #: Rows can be added (``write(..., append=keys)``): ``base.GrowingTable``.
     adds_rows = True
@@ -184,32 +187,37 @@ class CsvTable:
         """
         if not updates and not append:
             return WriteReport()
-        return self._write_with(lambda edit: edit.apply(key_column, updates, append))
+        return self._write_with(lambda codec: KeyedUpdates(
+            self.delimiter, codec, str(self.path), key_column, updates, append))
 
-    def _write_with(self, change: Callable[[Rewrite], tuple[Edits | None, WriteReport]]
-                    ) -> WriteReport:
-        """Re-read the file, apply ``change`` to its text, put the result in place."""
+    def _write_with(self, make: Callable[[str], Change]) -> WriteReport:
+        """Read the file through ``make(codec)``'s change, put the result in place
+        (``csv_stream``: the file is read twice, a piece at a time)."""
         target = Path(os.path.realpath(self.path))  # replace the file, not a symlink
         busy = False
         try:
             for attempt in range(_MAX_ATTEMPTS):
-                text, base = self._current(target)
-                busy = text is None
-                if text is None:  # being saved in place right now: what we read may be half
+                found = self._survey(target, make)
+                busy = found.busy
+                if busy:  # being saved in place right now: what we read may be half
                     self.concurrent_saves += 1
                     self.sleep(_BUSY_PAUSE * (attempt + 1))
                     continue
                 try:
-                    if isinstance(text, BackendError):
-                        raise text
-                    new, report = self._rewrite(text, change)
+                    change = self._settled(found)
                 except BackendError:
-                    if _file_digest(target)[0] == base:
+                    if _file_digest(target)[0] == found.digest:
                         raise
                     self.concurrent_saves += 1  # a save cut short what we read
                     continue
-                if new is None or self._replace_if_unchanged(target, base, new):
-                    return report
+                if not found.writes:
+                    return change.report
+                try:
+                    new = NewFile(target, found, self.delimiter, self.piece)
+                    if self._replace_if_unchanged(target, found.digest, new):
+                        return change.report
+                except FileChanged:  # saved in place between the two passes
+                    self.concurrent_saves += 1
         except OSError as exc:
             raise BackendError(_os_message(self.path, _("cannot write"), exc)) from exc
         if busy:
@@ -221,6 +229,37 @@ class CsvTable:
             "{path}: the file keeps changing while sheetcrm writes it (gave up after "
             "{attempts} tries); try again when it is not being saved",
             path=self.path, attempts=_MAX_ATTEMPTS))
+
+    #: Bytes read at a time by a write (tests make it small to cut records anywhere).
+    piece = PIECE
+
+    def _survey(self, target: Path, make: Callable[[str], Change]) -> Survey:
+        """The write's first pass over the file (``csv_stream.survey``)."""
+        try:
+            return survey(target, self._candidates, self.delimiter, make, self.piece)
+        except FileNotFoundError as exc:
+            raise BackendError(_("{path}: file not found", path=target)) from exc
+        except OSError as exc:
+            raise BackendError(_os_message(target, _("cannot read"), exc)) from exc
+
+    def _settled(self, found: Survey) -> Change:
+        """The change of a first pass that went through, or the BackendError why not:
+        an undecodable file, a bad one, or text that does not encode back the same."""
+        if found.codec is not None:
+            self._encoding = found.codec
+        if isinstance(found.problem, csv.Error):
+            raise BackendError(_("{path}: not a valid CSV file: {reason}",
+                                 path=self.path, reason=found.problem)) from found.problem
+        if found.problem is not None:
+            raise found.problem
+        if found.codec is None or found.change is None:
+            raise self._undecodable(list(found.tried))
+        if not found.round_trips:
+            raise BackendError(_(
+                "{path}: the text does not come back the same in {codec}; sheetcrm does "
+                "not write the file, so nothing in it is lost", path=self.path,
+                codec=found.codec))
+        return found.change
 
     def _before_replace(self, path: Path) -> None:
         """Hook called right before the concurrent-change check.
@@ -235,38 +274,6 @@ class CsvTable:
 
     # -- internals -------------------------------------------------------------
 
-    def _current(self, target: Path) -> tuple[str | BackendError | None, bytes]:
-        """The file's text now and the SHA-256 of its bytes, which is all that is kept
-        of them (the checks before the swap compare digests).
-
-        The text is None while another program has the file open for writing, and the
-        BackendError saying why when it cannot be decoded and written back the same.
-        """
-        original, busy = _read_file(target)
-        if busy:
-            return None, b""
-        try:
-            text = self._decode(original)
-            codec = self._encoding
-            assert codec is not None
-            if not _is_utf8(codec) and text.encode(codec) != original:
-                raise BackendError(_(
-                    "{path}: the text does not come back the same in {codec}; sheetcrm does "
-                    "not write the file, so nothing in it is lost", path=self.path,
-                    codec=codec))
-        except BackendError as exc:
-            return exc, _digest(original)
-        return text, _digest(original)
-
-    def _rewrite(
-        self, text: str, change: Callable[[Rewrite], tuple[Edits | None, WriteReport]],
-    ) -> tuple[_NewFile | None, WriteReport]:
-        """New file content (None when nothing changes) and the report for it."""
-        codec = self._encoding
-        assert codec is not None
-        edits, report = change(Rewrite(text, self.delimiter, codec, str(self.path)))
-        return (None if edits is None else _NewFile(text, edits, codec)), report
-
     def _codec(self, data: bytes) -> str:
         """The first codec that decodes the whole file (``_decode``, its text dropped):
         known before any row is parsed, since the rows are parsed later."""
@@ -276,7 +283,7 @@ class CsvTable:
 
     def _decode(self, data: bytes) -> str:
         """Decode the file, remembering the codec (and BOM) so writes can keep them."""
-        candidates = self._candidates(data)
+        candidates = self._candidates(data[:4], data.isascii())
         for codec in candidates:
             try:
                 text = data.decode(codec)
@@ -286,18 +293,19 @@ class CsvTable:
             return text
         raise self._undecodable(candidates)
 
-    def _candidates(self, data: bytes) -> list[str]:
-        """Codecs to try, in order; ``utf-8-sig`` marks a BOM that writes must keep."""
+    def _candidates(self, head: bytes, ascii: bool) -> list[str]:
+        """Codecs to try, in order, for a file starting with ``head`` (its first
+        bytes) and all ASCII or not; ``utf-8-sig`` marks a BOM that writes must keep."""
         if self._requested and not _is_utf8(self._requested):
             return [self._requested]
-        if data.startswith(codecs.BOM_UTF8):
+        if head.startswith(codecs.BOM_UTF8):
             return ["utf-8-sig"]
         if self._requested:
             return ["utf-8"]
-        if data.startswith(_UTF16_BOMS):
+        if head.startswith(_UTF16_BOMS):
             raise BackendError(_("{path}: UTF-16 files are not supported; save it as "
                                  "\"CSV UTF-8\"", path=self.path))
-        if data.isascii() and self._encoding:
+        if ascii and self._encoding:
             # Pure ASCII fits any codec: keep the one seen before, so Korean written
             # into a CP949 file that happens to be all ASCII now stays CP949.
             return ["utf-8" if _is_utf8(self._encoding) else self._encoding]
@@ -308,7 +316,7 @@ class CsvTable:
             "{path}: cannot decode as {tried}; save it as \"CSV UTF-8\" or set the "
             "encoding in [table]", path=self.path, tried=_(" or ").join(candidates)))
 
-    def _replace_if_unchanged(self, target: Path, base: bytes, new: _NewFile) -> bool:
+    def _replace_if_unchanged(self, target: Path, base: bytes, new: NewFile) -> bool:
         """Atomically replace ``target`` with ``new`` unless it no longer holds the bytes
         whose SHA-256 is ``base``.
 
@@ -387,32 +395,6 @@ class CsvTable:
             "one, then run again", path=self.path, kept=kept.name))
 
 
-class _NewFile:
-    """The new content of the file: the old text with the edits made, encoded and
-    handed out a piece at a time (``chunks``), so it is never held whole."""
-
-    def __init__(self, text: str, edits: Edits, codec: str) -> None:
-        self.text, self.edits, self.codec = text, edits, codec
-        self.digest = b""  # SHA-256 of what chunks() gave, once it has given it all
-
-    def chunks(self) -> Iterator[bytes]:
-        """The bytes, in order; an incremental encoder writes a BOM only once."""
-        encoder = codecs.getincrementalencoder(self.codec)()
-        digest = hashlib.sha256()
-        for piece in pieces(self.text, self.edits):
-            data = encoder.encode(piece)
-            digest.update(data)
-            yield data
-        data = encoder.encode("", final=True)
-        digest.update(data)
-        yield data
-        self.digest = digest.digest()
-
-
-def _digest(data: bytes) -> bytes:
-    return hashlib.sha256(data).digest()
-
-
 def _read_bytes(path: Path) -> bytes:
     """The file's bytes, or a BackendError saying why not."""
     try:
@@ -432,17 +414,6 @@ def _file_digest(path: Path) -> tuple[bytes, bool]:
             while chunk := handle.read(1 << 20):
                 digest.update(chunk)
             return digest.digest(), being_written(handle.fileno())
-    except FileNotFoundError as exc:
-        raise BackendError(_("{path}: file not found", path=path)) from exc
-    except OSError as exc:
-        raise BackendError(_os_message(path, _("cannot read"), exc)) from exc
-
-
-def _read_file(path: Path) -> tuple[bytes, bool]:
-    """The file's bytes, and whether another program has it open for writing now."""
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(), being_written(handle.fileno())
     except FileNotFoundError as exc:
         raise BackendError(_("{path}: file not found", path=path)) from exc
     except OSError as exc:
