@@ -18,6 +18,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -353,3 +354,23 @@ def test_a_save_filling_a_file_read_empty_is_written_not_refused(
     report = table.write("id", [CellUpdate("1", "status", "sent")])
     assert path.read_bytes() == b"id,status\r\n1,sent\r\n"
     assert report.cells_written == 1 and table.concurrent_saves == 1
+
+
+def test_a_row_the_two_passes_read_apart_is_never_written_on_another_customer(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sheetcrm.table import csv_stream
+
+    path = tmp_path / "c.csv"
+    data = "이메일,상태\r\na@x.com,\r\nb@x.com,\r\nc@x.com,\r\n".encode()
+    path.write_bytes(data)
+    cut = csv_stream.whole_records
+
+    def one_record_lost(text: str, delimiter: str, final: bool) -> Any:
+        bounds, end = cut(text, delimiter, final)
+        return [bounds[0], *bounds[2:]], end  # the second pass misses a@x.com's row
+
+    monkeypatch.setattr(csv_stream, "whole_records", one_record_lost)
+    with pytest.raises(BackendError, match="did not read the same in the two passes"):
+        CsvTable(path).write("이메일", [CellUpdate("b@x.com", "상태", "결제 대기")])
+    assert path.read_bytes() == data
+    assert [p.name for p in tmp_path.iterdir()] == ["c.csv"]  # no temporary file left

@@ -70,6 +70,16 @@ class Change(ABC):
         """The cells of each row to add at the end of the file."""
         return []
 
+    def confirm(self, number: int, record: Record) -> bool:
+        """Whether record ``number``, as the second pass cut it out, is the one the
+        first pass saw there (checked before its cells change).
+
+        The passes parse alike (csv.reader, then ``csv_text``'s tokenizer, which
+        mirrors it); where cells are about to be written, that is checked, so that a
+        file the two ever read apart is refused rather than written on the wrong row.
+        """
+        return True
+
     def header_tail(self) -> str:
         """What goes after the header's last field: the added columns' names."""
         if not self.added:
@@ -233,6 +243,9 @@ class KeyedUpdates(Change):
 
     def new_rows(self) -> list[dict[int, str]]:
         return list(self._rows.values())
+
+    def confirm(self, number: int, record: Record) -> bool:
+        return record.value(self.key_index).strip() == self.keys[self.key_of[number]]
 
 
 class ColumnValues(Change):

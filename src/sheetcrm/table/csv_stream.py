@@ -35,6 +35,7 @@ from typing import BinaryIO
 
 from sheetcrm.errors import BackendError
 from sheetcrm.fsutil import being_written
+from sheetcrm.i18n import _
 from sheetcrm.table.csv_edit import Change, row_edits
 from sheetcrm.table.csv_text import Edits, Record, fields, line_ending, pieces, whole_records
 
@@ -200,6 +201,17 @@ def _first_pass(source: _Source, delimiter: str, change: Change) -> bool:
     return change.settle(width)
 
 
+def _read_apart(source: _Source, base: bytes, path: Path, number: int) -> Exception:
+    """Record ``number`` is not the one the first pass saw there: a save between the
+    passes (the write is redone), else the two parsers read the file apart (refused)."""
+    if source.drain() != base:
+        return FileChanged()
+    return BackendError(_(
+        "{path}: row {row} did not read the same in the two passes of the write; nothing "
+        "was written. Save the file again as \"CSV UTF-8\" and run again", path=path,
+        row=number + 1))
+
+
 class NewFile:
     """The new content of the file, made by the second pass as it is written out
     (``chunks``), so that neither the old text nor the new is ever held whole."""
@@ -252,6 +264,8 @@ class NewFile:
                                 edits.append(end, end, tail)
                         elif cells := change.cells(number):
                             record = Record(start, end, fields(text[start:end], delimiter))
+                            if not change.confirm(number, record):
+                                raise _read_apart(source, self.base, self.path, number)
                             edits.extend(row_edits(record, cells, delimiter))
                         number += 1
                     yield from pieces(text[:cut] if cut < len(text) else text, edits)
