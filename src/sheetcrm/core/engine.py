@@ -121,8 +121,7 @@ def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
             continue
         marks = _marks(plan)
         at = len(plan.errors)  # the row's unreadable cells are listed first
-        row = RowConditions(rules, rec, ctx, columns=columns,
-                            slot=-1 if rec.unknown else slot)
+        row = RowConditions(rules, rec, ctx, None, columns, -1 if rec.unknown else slot)
         slot += not rec.unknown
         try:
             restored = _restore_from_sheet(run, rec, known) if restoring else {}
@@ -147,9 +146,8 @@ def make_plan(table: Table, state: LedgerState, now: datetime, config: Config,
                 plan.errors[at:at] = [RowError(rec.line, rec.key, m)
                                       for m in rec.unknown.values()]
         before = _tags_in_sheet(rec, tag_column, sheet_tags)
-        tags = row.tags_on(before)
         # Rows share a few sets of tags: one list for each (read-only, as is the plan).
-        tags = plan.tags[rec.key] = tag_lists.setdefault(tuple(tags), tags)
+        tags = plan.tags[rec.key] = row.tags_on(before, tag_lists)
         if tag_column and before != tags:
             plan.tag_changes.append(TagChange(rec.key, before, tags))
         if not keep_values and len(plan.sends) == marks[1]:
@@ -287,7 +285,9 @@ def _plan_row(run: _Run, rec: Record, row: RowConditions,
     enrollments, handoffs, key = run.state.enrollments, run.handoffs, rec.key
     for name in run.rules.flows:
         triggered = row.triggered(name)
-        current = enrollments.get((key, name)) or restored.get(name)
+        current = enrollments.get((key, name)) if enrollments else None  # a new ledger
+        if current is None and restored:
+            current = restored.get(name)
         if current is None and not triggered and name not in handoffs:
             continue  # not in the flow, not entering it: most rows, most flows
         _plan_flow(run, rec, row, name, current, triggered)
@@ -437,13 +437,12 @@ def _enter(run: _Run, rec: Record, name: str, previous: Enrollment | None,
     anchor_at = None
     if flow.anchor:
         anchor_at = _as_datetime(rec.values.get(flow.anchor), run.config)
-    return Enrollment(
-        key=rec.key, flow=name, entry=previous.entry + 1 if previous else 1,
-        entered_at=run.plan.now,
-        anchor_at=anchor_at,
-        holdout=flow.holdout > 0 and bucket(rec.key, name, "holdout") < flow.holdout,
-        via="handoff" if handoff else "trigger",
-    )
+    holdout = flow.holdout > 0 and bucket(rec.key, name, "holdout") < flow.holdout
+    # Every field in order (key, flow, entry, entered_at, anchor_at, next_step, status,
+    # exited_at, exit_reason, id, holdout, via): twice as fast as by name, per entry.
+    return Enrollment(rec.key, name, previous.entry + 1 if previous else 1, run.plan.now,
+                      anchor_at, 0, EnrollmentStatus.ACTIVE, None, None, None, holdout,
+                      "handoff" if handoff else "trigger")
 
 
 def _entry_detail(e: Enrollment) -> str:

@@ -166,14 +166,17 @@ class RowConditions:
             self._tags = found
         return self._tags
 
-    def tags_on(self, shown: list[str]) -> list[str]:
-        """The tags the row has, in the config's order (read-only: rows share it); a tag
-        not known on the row stays as ``shown`` (the sheet's tag cell) has it."""
+    def tags_on(self, shown: list[str], lists: dict[tuple[str, ...], list[str]]
+                ) -> list[str]:
+        """The tags the row has, in the config's order; a tag not known on the row stays
+        as ``shown`` (the sheet's tag cell) has it. Rows with the same tags share one
+        list (read-only): their combination's, or the one kept in ``lists``."""
         found = self.tags()
         unknown = self.ctx.unknown_tags
         if self._tag_set is not None and not unknown:
             return self._tag_set.listed
-        return [tag for tag, on in found.items() if on or (tag in unknown and tag in shown)]
+        tags = [tag for tag, on in found.items() if on or (tag in unknown and tag in shown)]
+        return lists.setdefault(tuple(tags), tags)
 
     @property
     def unknown_tags(self) -> dict[str, str]:
