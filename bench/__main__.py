@@ -33,6 +33,7 @@ def measure(args: argparse.Namespace) -> list[tuple[str, str, str, str, str]]:
     procs = bench_plan.processes(folder, args.rows)
     send = bench_send.send_figures(out, args.send_rows)
     tick = bench_plan.first_tick(out, args.tick)
+    restore = bench_plan.restoring_tick(out, args.tick)
     loads, messages = bench_send.load_figures(out, args.history)
     sample = bench_plan.sample_commands()
 
@@ -65,6 +66,10 @@ def measure(args: argparse.Namespace) -> list[tuple[str, str, str, str, str]]:
         (f"daemon first tick peak RSS at {args.tick:,} rows",
          f"{tick['rss_mb']:.0f} MB ({tick['wall_s']:.1f} s)", "≤ 300 MB",
          _verdict(tick["rss_mb"], 300, " MB", 0), ""),
+        (f"daemon first tick at {args.tick:,} rows restoring a synced sheet (new ledger)",
+         f"{restore['rss_mb']:.0f} MB ({restore['wall_s']:.1f} s)",
+         "within the unit's MemoryMax (520 MB)", _verdict(restore["rss_mb"], 520, " MB", 0),
+         ""),
         (f"ledger load, {messages['60 days back']:,} then {messages['60-62 days back']:,} "
          "messages 60 days back",
          f"{loads['60 days back']:.2f} s, {loads['60-62 days back']:.2f} s (empty "

@@ -301,6 +301,21 @@ def first_tick(out_dir: Path, rows: int) -> dict[str, float]:
     return {"rows": rows, **r}
 
 
+def restoring_tick(out_dir: Path, rows: int) -> dict[str, float]:
+    """A daemon's first tick on a sheet a sync already wrote, with a new ledger (the state
+    file lost or moved), a week later: every flow cell is restored from the sheet, its
+    overdue steps skipped, most cells written again. Run after ``first_tick``."""
+    from bench.bench_process import run
+
+    folder = out_dir / f"tick_{rows}"
+    for stale in ("state.db", "state.db-wal", "state.db-shm", "sync.lock"):
+        (folder / stale).unlink(missing_ok=True)
+    later = NOW + timedelta(days=7)
+    r = run(["--config", str(folder / "config.toml"), "--now", later.isoformat(), "sync"],
+            stdout=folder / "restore.out")
+    return {"rows": rows, **r}
+
+
 def sample_commands() -> dict[str, float]:
     """``--help`` and ``check`` on the shipped sample (the best of 5 each)."""
     from bench.bench_process import best_of
