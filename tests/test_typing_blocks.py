@@ -61,3 +61,12 @@ def test_a_clean_row_that_gets_an_error_gets_a_list_of_its_own() -> None:
     assert a.errors == ["boom"] and b.errors == [] and b.ok and not a.ok
     with pytest.raises(TypeError):  # the list clean rows share cannot be filled
         b.errors.append("x")
+
+
+def test_writeback_cells_that_repeat_are_held_once_and_read_as_written() -> None:
+    tags = ["결제 대기", "고득점, 우수 결제자", "결제 대기", "결제 대기", "", "결제 대기"]
+    rows = [row(f"u{n}@x.com", tags="".join(list(text))) for n, text in enumerate(tags)]
+    records = read_records(Snapshot(HEADER, rows), make_config()).records
+    cells = [r.current["상태 태그"] for r in records]
+    assert cells == tags
+    assert cells[0] is cells[2] is cells[3]  # one string, not one a row

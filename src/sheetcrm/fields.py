@@ -123,15 +123,23 @@ def parse_column(parse: Parse, cells: list[str], type_: str) -> list[Any]:
         if check is not None and not all(map(check.fullmatch, filter(None, texts))):
             return [parse(cell) for cell in cells]  # the first bad cell raises
         if type_ == "text":  # a repeating text (course names) is held once
-            shared = dict(zip(texts, texts, strict=True))
-            if 2 * len(shared) <= len(texts):
-                texts = list(map(shared.__getitem__, texts))
+            texts = share_repeats(texts)
         return [text or None for text in texts]
     distinct = set(cells)
     if 2 * len(distinct) > len(cells):  # mostly unique (phone numbers): nothing to share
         return [parse(cell) for cell in cells]
     parsed = {text: parse(text) for text in distinct}
     return list(map(parsed.__getitem__, cells))
+
+
+def share_repeats(texts: list[str]) -> list[str]:
+    """``texts`` with equal strings made one object, when at least half repeat (each
+    cell read from a file is a string of its own: at 200k rows a column of a few
+    distinct texts held 200k copies)."""
+    shared = dict(zip(texts, texts, strict=True))
+    if 2 * len(shared) <= len(texts):
+        return list(map(shared.__getitem__, texts))
+    return texts
 
 
 def cell_text(value: Any) -> str:

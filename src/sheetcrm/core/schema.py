@@ -18,7 +18,7 @@ from typing import Any
 
 from sheetcrm.config import Config
 from sheetcrm.errors import CellError, ConfigError
-from sheetcrm.fields import parse_column
+from sheetcrm.fields import parse_column, share_repeats
 from sheetcrm.i18n import _
 from sheetcrm.model import ALL_READ, BLOCK_ROWS, NO_ERRORS, Record, RowProblem, Snapshot, TypedRows
 
@@ -92,7 +92,8 @@ class _Making:
             except CellError:
                 columns.append(_parse_cells(cells, parse, cell_errors, name))
         blank = [""] * len(rows)
-        owned_columns = [_column(rows, i, shortest) if i is not None else blank
+        # The writeback cells repeat (a few sets of tags, flow states entered together).
+        owned_columns = [share_repeats(_column(rows, i, shortest)) if i is not None else blank
                          for _col, i in self.owned_idx]
         owned_rows: Iterable[tuple[str, ...]] = (
             zip(*owned_columns, strict=True) if owned_columns else repeat((), len(rows)))
