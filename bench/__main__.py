@@ -14,6 +14,7 @@ Usage: python -m bench [--rows 100000] [--tick 200000] [--send-rows 1650]
 from __future__ import annotations
 
 import argparse
+import re
 import time
 from pathlib import Path
 
@@ -37,6 +38,7 @@ def measure(args: argparse.Namespace) -> list[tuple[str, str, str, str, str]]:
     loads, messages = bench_send.load_figures(out, args.history)
     sample = bench_plan.sample_commands()
 
+    limit = _memory_max()
     ratio = plan["plan_s"] / plan["floor_s"]
     phases = ", ".join(f"{name} {plan[f'phase_{name}_s']:.2f} s"
                        for name in ("parse", "typing", "planning", "projecting"))
@@ -68,7 +70,7 @@ def measure(args: argparse.Namespace) -> list[tuple[str, str, str, str, str]]:
          _verdict(tick["rss_mb"], 300, " MB", 0), ""),
         (f"daemon first tick at {args.tick:,} rows restoring a synced sheet (new ledger)",
          f"{restore['rss_mb']:.0f} MB ({restore['wall_s']:.1f} s)",
-         "within the unit's MemoryMax (520 MB)", _verdict(restore["rss_mb"], 520, " MB", 0),
+         f"within the unit's MemoryMax ({limit} MB)", _verdict(restore["rss_mb"], limit, " MB", 0),
          ""),
         (f"ledger load, {messages['60 days back']:,} then {messages['60-62 days back']:,} "
          "messages 60 days back",
@@ -84,6 +86,14 @@ def measure(args: argparse.Namespace) -> list[tuple[str, str, str, str, str]]:
          f"building a model {sample['pydantic_s']:.2f} s (the config is checked by "
          "pydantic models)"),
     ]
+
+
+def _memory_max() -> int:
+    """The daemon unit's ``MemoryMax``, in MB (deploy/sheetcrm.service)."""
+    unit = Path(__file__).resolve().parents[1] / "deploy" / "sheetcrm.service"
+    found = re.search(r"^MemoryMax=(\d+)M$", unit.read_text(encoding="utf-8"), re.MULTILINE)
+    assert found is not None, "MemoryMax=<n>M not found in the unit"
+    return int(found.group(1))
 
 
 def _verdict(figure: float, target: float, unit: str, digits: int = 2) -> str:

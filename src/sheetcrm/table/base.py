@@ -7,7 +7,7 @@ finds each row by its key at write time.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -111,7 +111,7 @@ def column_positions(header: list[str], width: int, updates: list[CellUpdate], s
     return columns, added
 
 
-def match_rows(updates: list[CellUpdate], rows_by_key: Mapping[str, list[Row]],
+def match_rows(updates: Iterable[CellUpdate], rows_by_key: Mapping[str, Sequence[Row]],
                report: WriteReport) -> list[tuple[Row, CellUpdate]]:
     """Pair each update with the one row that holds its key *now*.
 
@@ -119,18 +119,25 @@ def match_rows(updates: list[CellUpdate], rows_by_key: Mapping[str, list[Row]],
     Keys on no row go to ``report.missing_keys``; keys on several rows to
     ``report.ambiguous_keys``, and none of those rows is written.
     """
-    matched: list[tuple[Row, CellUpdate]] = []
+    return list(matched_rows(updates, rows_by_key.get, report))
+
+
+def matched_rows(updates: Iterable[CellUpdate],
+                 rows_of: Callable[[str], Sequence[Row] | None],
+                 report: WriteReport) -> Iterator[tuple[Row, CellUpdate]]:
+    """``match_rows`` one pair at a time, the rows of a key told by ``rows_of`` (None
+    or empty: none), for a backend that keeps no list of pairs; the report's missing
+    and ambiguous keys are filled once the last pair is given."""
     missing: dict[str, None] = {}
     ambiguous: dict[str, None] = {}
     for update in updates:
         key = update.key.strip()
-        rows = rows_by_key.get(key, []) if key else []
-        if len(rows) == 1:
-            matched.append((rows[0], update))
+        rows = rows_of(key) if key else None
+        if rows and len(rows) == 1:
+            yield rows[0], update
         elif rows:
             ambiguous[update.key] = None
         else:
             missing[update.key] = None
     report.missing_keys = list(missing)
     report.ambiguous_keys = list(ambiguous)
-    return matched

@@ -23,7 +23,7 @@ from collections.abc import Callable, Collection
 from sheetcrm.errors import BackendError
 from sheetcrm.i18n import _
 from sheetcrm.model import CellUpdate, WriteReport
-from sheetcrm.table.base import column_positions
+from sheetcrm.table.base import column_positions, matched_rows
 from sheetcrm.table.csv_text import Record, cell_text
 
 _AMBIGUOUS = -1  # in KeyedUpdates.holder: the key is on several records
@@ -123,8 +123,8 @@ class KeyedUpdates(Change):
 
     Keys match after stripping and a blank key matches nothing; a key on no record is
     reported missing, one on several ambiguous, and none of those records is written
-    (as ``base.match_rows`` pairs updates with rows for the other backends, kept here
-    as arrays rather than a list of pairs).
+    (``base.matched_rows``, as for the other backends; the records are kept here as
+    arrays rather than a list of pairs).
     """
 
     def __init__(self, delimiter: str, codec: str, source: str, key_column: str,
@@ -156,6 +156,12 @@ class KeyedUpdates(Change):
         """The number of ``key`` among the distinct keys, -1 when no update has it."""
         at = bisect_left(self.keys, key)
         return at if at < len(self.keys) and self.keys[at] == key else -1
+
+    def _rows_of(self, key: str) -> tuple[int, ...]:
+        """The records holding ``key`` as ``base.matched_rows`` asks (two stand-ins for
+        several: only their number matters there)."""
+        holder = self.holder[self._find(key)]
+        return (holder, holder) if holder == _AMBIGUOUS else (holder,) if holder else ()
 
     def _named(self, found: int) -> dict[str, str]:
         """The storable value of each column key number ``found`` sets (the last
@@ -202,17 +208,9 @@ class KeyedUpdates(Change):
                                                     self.source)
         report = self.report
         report.columns_added = self.added
-        missing: dict[str, None] = {}
-        ambiguous: dict[str, None] = {}
         if self.holder and min(self.holder) <= 0:  # some key is on no row, or several
-            for update in self.updates:
-                key = update.key.strip()
-                holder = self.holder[self._find(key)] if key else 0
-                if holder == _AMBIGUOUS:
-                    ambiguous[update.key] = None
-                elif not holder:
-                    missing[update.key] = None
-        report.missing_keys, report.ambiguous_keys = list(missing), list(ambiguous)
+            for _pair in matched_rows(self.updates, self._rows_of, report):
+                pass  # only the report's missing and ambiguous keys are wanted here
         for found, holder in enumerate(self.holder):
             if holder > 0 and self.changes[found]:
                 report.cells_written += self.changes[found]
