@@ -4,11 +4,15 @@ The two benches measure more (``bench.bench_plan``: 1k/10k/100k rows, a full led
 condition evaluations; ``bench.bench_send``: the send path and the ledger load on
 several histories); this runs the scenarios behind each target once, on this
 machine, in this order, and prints one table: the figure, the target and by how much
-it is met or missed. The parse floor is measured in the same process as the plan it
-divides (the best of two each), so the ratio holds whatever the machine's load.
+it is met or missed, and for a target missed, why, from figures of the same run (the
+plan's phases, the interpreter's and pydantic's share of ``check``). The parse floor
+is measured in the same process as the plan it divides (the best of two each), so the
+ratio holds whatever the machine's load. Besides the targets it measures the peak the
+daemon unit's ``MemoryMax`` must cover: a first tick on a synced sheet with a new
+ledger, which restores every flow from the sheet.
 
 Usage: python -m bench [--rows 100000] [--tick 200000] [--send-rows 1650]
-       [--history 100000] [--out bench/out]   (about 4 minutes on 2 cores)
+       [--history 100000] [--out bench/out]   (about 80 s on 2 cores)
 """
 
 from __future__ import annotations

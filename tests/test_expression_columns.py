@@ -103,8 +103,20 @@ def _plan_dump(plan: Any) -> list[Any]:
             plan.evaluations, plan.broken_rules, [repr(c) for c in plan.tag_changes]]
 
 
-def test_the_planner_plans_the_same_by_column_as_row_by_row(monkeypatch) -> None:
+def _row_by_row(rows: list[list[str]], config: Any, monkeypatch: Any) -> Any:
+    """The plan of ``rows`` with every condition evaluated row by row."""
     from sheetcrm.core import engine, evaluate
+    from tests.test_unknown_cells import plan_for
+
+    class RowByRow(evaluate.Columns):
+        def __init__(self, rules: Any, rows: Any, ctx: Any) -> None:
+            super().__init__(rules, [], ctx)  # no rows: every condition row by row
+
+    monkeypatch.setattr(engine, "Columns", RowByRow)
+    return plan_for(rows, config)
+
+
+def test_the_planner_plans_the_same_by_column_as_row_by_row(monkeypatch) -> None:
     from tests.test_unknown_cells import make_config, plan_for, row
 
     def more_tags(raw: dict[str, Any]) -> None:
@@ -118,14 +130,7 @@ def test_the_planner_plans_the_same_by_column_as_row_by_row(monkeypatch) -> None
             row("e@x.com", paid="O", applied="someday"), row("f@x.com", paid="O"),
             row("f@x.com"), row("g@x.com", paid="O", score="1")]
     by_column = plan_for(rows, config)
-
-    class RowByRow(evaluate.Columns):
-        def __init__(self, rules: Any, rows: Any, ctx: Any) -> None:
-            super().__init__(rules, [], ctx)  # no rows: every condition row by row
-
-    monkeypatch.setattr(engine, "Columns", RowByRow)
-    row_by_row = plan_for(rows, config)
-    assert _plan_dump(by_column) == _plan_dump(row_by_row)
+    assert _plan_dump(by_column) == _plan_dump(_row_by_row(rows, config, monkeypatch))
     assert any(e.kind == "rule" for e in by_column.errors)  # the failing tag, row by row
     assert by_column.tags["a@x.com"] == ["결제 대기", "최근"]
 
@@ -154,14 +159,7 @@ def test_rows_sharing_a_combination_of_tags_plan_as_if_each_had_its_own(monkeypa
     by_column = plan_for(rows, config)
     assert made[0].tag_sets is not None and len(made[0].tag_sets) == 5  # rows all read
     assert made[0].tag_sets[1] is made[0].tag_sets[4]  # b and f: one set of tags
-
-    class RowByRow(evaluate.Columns):
-        def __init__(self, rules: Any, rows: Any, ctx: Any) -> None:
-            super().__init__(rules, [], ctx)  # no rows: every condition row by row
-
-    monkeypatch.setattr(engine, "Columns", RowByRow)
-    row_by_row = plan_for(rows, config)
-    assert _plan_dump(by_column) == _plan_dump(row_by_row)
+    assert _plan_dump(by_column) == _plan_dump(_row_by_row(rows, config, monkeypatch))
     assert by_column.tags == {"a@x.com": ["결제 대기"], "b@x.com": ["고득점"],
                               "c@x.com": ["결제 대기"], "d@x.com": ["결제 대기", "고득점", "최근"],
                               "e@x.com": ["결제 대기", "고득점"], "f@x.com": ["고득점"],
