@@ -236,3 +236,15 @@ def test_conversion_is_counted_per_flow_group_and_per_variant_that_reached_a_cus
     assert ledger.conversion_by_variant() == [VariantConversion("payment", 1, "long", 1, 1),
                                               VariantConversion("payment", 1, "short", 2, 1)]
     ledger.close()
+
+
+def test_an_enrollment_saved_with_every_field_set_loads_back_the_same(tmp_path: Path) -> None:
+    ledger = Ledger.open(tmp_path / "state.db")
+    e = Enrollment(key="a@x.com", flow="payment", entry=2, entered_at=T0,
+                   anchor_at=T0 - timedelta(days=3), next_step=1,
+                   status=EnrollmentStatus.CONVERTED, exited_at=T0 + timedelta(hours=5),
+                   exit_reason="goal met", holdout=True, via="handoff")
+    ledger.save_enrollments([e])
+    loaded = ledger.load_state().enrollments[("a@x.com", "payment")]
+    ledger.close()
+    assert loaded == e and loaded.id is not None

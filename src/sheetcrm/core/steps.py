@@ -31,9 +31,11 @@ def next_send(e: Enrollment, flow: FlowSettings, variant: str | None = None) -> 
     step = flow.steps[i]
     if variant is None and step.variants:
         variant = variant_for(e.key, e.flow, i, step.variants)
-    return PlannedSend(  # in the order of its fields: by name costs twice as much
-        e.key, e.flow, i, len(flow.steps), step.channel, step.template, step.kind,
-        step_due(e, flow), e, idempotency_key(e.key, e.flow, e.entry, i), variant)
+    return PlannedSend(
+        key=e.key, flow=e.flow, step=i, steps=len(flow.steps), channel=step.channel,
+        template=step.template, kind=step.kind, due_at=step_due(e, flow), enrollment=e,
+        idem_key=idempotency_key(e.key, e.flow, e.entry, i), variant=variant,
+    )
 
 
 def step_due(e: Enrollment, flow: FlowSettings) -> datetime:
