@@ -304,10 +304,11 @@ class Ledger(RunHistory, OperatorQueries, EventLog, MailboxCursor, IncidentBook,
         native: set[tuple[str, str]] = set()  # (key, flow) recorded under its own name
         for r in rows:  # ordered by entry, so the latest one wins
             flow = word(renamed.get(r[2], r[2]))
-            if flow == r[2]:
-                native.add((r[1], flow))
-            elif (r[1], flow) in native:
-                continue  # the new flow already has this customer: it wins
+            if renamed:  # (no rename: every flow is under its own name)
+                if flow == r[2]:
+                    native.add((r[1], flow))
+                elif (r[1], flow) in native:
+                    continue  # the new flow already has this customer: it wins
             state.enrollments[(r[1], flow)] = Enrollment(  # in the order of its fields
                 r[1], flow, r[3], from_iso(r[4]), from_iso(r[5]), r[6],  # type: ignore[arg-type]
                 _ENROLLMENT_STATUS[r[7]], from_iso(r[8]), r[9] and word(r[9]), r[0],
