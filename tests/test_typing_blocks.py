@@ -70,3 +70,11 @@ def test_writeback_cells_that_repeat_are_held_once_and_read_as_written() -> None
     cells = [r.current["상태 태그"] for r in records]
     assert cells == tags
     assert cells[0] is cells[2] is cells[3]  # one string, not one a row
+
+
+def test_rows_let_go_a_block_at_a_time_keep_their_numbers_without_a_line_list() -> None:
+    snapshot = Snapshot(["a"], [[str(n)] for n in range(2 * 16384 + 5)])  # lines: None
+    blocks = list(snapshot.blocks(16384, let_go=True))
+    assert [len(rows) for rows, _lines in blocks] == [16384, 16384, 5]
+    assert all(len(rows) == len(lines) for rows, lines in blocks)
+    assert [n for _rows, lines in blocks for n in lines] == list(range(2, 2 * 16384 + 7))

@@ -137,10 +137,10 @@ class Snapshot:
         handed over (the caller keeps what it needs of it); ``rows`` is empty after."""
         if not let_go:
             self._parse_the_rest()
-        rows, lines = self._rows, self._lines
-        for start in range(0, len(rows), size):  # the range is fixed before any is taken
+        rows, lines, count = self._rows, self._lines, len(self._rows)
+        for start in range(0, count, size):  # counted before any row is taken
             numbers = (lines[start:start + size] if lines is not None
-                       else list(range(start + 2, min(start + size, len(rows)) + 2)))
+                       else list(range(start + 2, min(start + size, count) + 2)))
             if let_go:  # taken off the front: nothing else holds the block's rows
                 block = rows[:size]
                 del rows[:size]
