@@ -47,6 +47,7 @@ import email.policy
 import email.utils
 import hashlib
 import re
+from collections.abc import Callable
 from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage
 from email.policy import EmailPolicy
@@ -295,15 +296,9 @@ class EmailBuilder:
                 self._reply_line = _folded("Reply-To", self._reply_to)
 
     def _date(self, message: Message) -> Any:
-        raw = message.meta.get("date")
-        if raw is None:
-            return _date_header(message)
-        made = self._dates.get(raw)
-        if made is None:
-            if len(self._dates) > 64:
-                self._dates.clear()
-            made = self._dates[raw] = _POLICY.header_factory("Date", _date_header(message))
-        return made
+        """The Date header: made once per ``meta["date"]`` (one per run)."""
+        return _once_per_date(self._dates, message,
+                              lambda: _POLICY.header_factory("Date", _date_header(message)))
 
     def build(self, message: Message) -> EmailMessage:
         """Turn a rendered Message into an EmailMessage ready to write or send.
@@ -387,15 +382,23 @@ class EmailBuilder:
         return f"Subject: {encoded_subject(subject)}\n"
 
     def _date_line(self, message: Message) -> str:
-        raw = message.meta.get("date")
-        if raw is None:
-            return _folded("Date", _date_header(message))
-        made = self._date_lines.get(raw)
-        if made is None:
-            if len(self._date_lines) > 64:
-                self._date_lines.clear()
-            made = self._date_lines[raw] = _folded("Date", _date_header(message))
-        return made
+        """The Date line as written: made once per ``meta["date"]``."""
+        return _once_per_date(self._date_lines, message,
+                              lambda: _folded("Date", _date_header(message)))
+
+
+def _once_per_date(made: dict[str, Any], message: Message, make: Callable[[], Any]) -> Any:
+    """What ``make`` makes of the message's date, kept in ``made`` by ``meta["date"]``
+    (a run injects one; bounded all the same); made afresh when there is none."""
+    raw = message.meta.get("date")
+    if raw is None:
+        return make()
+    found = made.get(raw)
+    if found is None:
+        if len(made) > 64:
+            made.clear()
+        found = made[raw] = make()
+    return found
 
 
 def build_email(message: Message, settings: EmailSettings) -> EmailMessage:
