@@ -35,7 +35,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sheetcrm.ledger.lookback import APPLIED_HELPERS, SENDS_HELPERS, check_keep, helper_days
+from sheetcrm.ledger.lookback import (
+    APPLIED_HELPERS,
+    SENDS_HELPERS,
+    check_keep,
+    conditions,
+    helper_days,
+)
 from sheetcrm.ledger.schema import DELIVERED_SQL, REPORTED_SQL, iso
 from sheetcrm.model import EventKind
 
@@ -76,9 +82,7 @@ def history_scope(config: Config, now: datetime) -> HistoryScope:
     (ConfigError, ``lookback``), before a run plans anything."""
     check_keep(config)
     flows = frozenset(config.flows)
-    sources = [*config.tags.values()]
-    for flow in config.flows.values():
-        sources += [flow.trigger, flow.goal or ""]
+    sources = [source for _path, source in conditions(config)]
     return HistoryScope(_sends_since(config, sources, now), flows,
                         _heard(config, sources, now))
 

@@ -51,7 +51,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sheetcrm.ledger.lookback import ENGAGEMENT_HELPERS, helper_days
+from sheetcrm.ledger.lookback import ENGAGEMENT_HELPERS, conditions, helper_days
 from sheetcrm.ledger.recent import history_scope
 from sheetcrm.ledger.schema import iso
 from sheetcrm.model import EventKind
@@ -120,10 +120,8 @@ def cuts(config: Config, now: datetime) -> Cuts | None:
         return None
     cut = now - keep
     scope = history_scope(config, now)
-    sources = [*config.tags.values()]
-    for flow in config.flows.values():
-        sources += [flow.trigger, flow.goal or ""]
-    heard = [d for s in sources for d in helper_days(s, ENGAGEMENT_HELPERS)]
+    heard = [d for _path, source in conditions(config)
+             for d in helper_days(source, ENGAGEMENT_HELPERS)]
     engagement: datetime | None = cut
     if None in heard:
         engagement = None
