@@ -275,22 +275,21 @@ class CsvTable:
     # -- internals -------------------------------------------------------------
 
     def _codec(self, data: bytes) -> str:
-        """The first codec that decodes the whole file (``_decode``, its text dropped):
-        known before any row is parsed, since the rows are parsed later."""
-        self._decode(data)
-        assert self._encoding is not None
-        return self._encoding
-
-    def _decode(self, data: bytes) -> str:
-        """Decode the file, remembering the codec (and BOM) so writes can keep them."""
+        """The first codec that decodes the whole file, remembered (with its BOM) so
+        writes keep it: known before any row is parsed, since the rows are parsed
+        later. Decoded a piece at a time and dropped: the file's text is never whole."""
         candidates = self._candidates(data[:4], data.isascii())
+        view = memoryview(data)
         for codec in candidates:
+            decoder = codecs.getincrementaldecoder(codec)()
             try:
-                text = data.decode(codec)
+                for start in range(0, len(view), PIECE):
+                    decoder.decode(view[start:start + PIECE])
+                decoder.decode(b"", True)
             except UnicodeDecodeError:
                 continue
             self._encoding = codec
-            return text
+            return codec
         raise self._undecodable(candidates)
 
     def _candidates(self, head: bytes, ascii: bool) -> list[str]:
